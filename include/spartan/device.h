@@ -1,0 +1,204 @@
+/* Devices and contexts: every OpenCL device through the ICD loader, its profile, selection, and
+ * the context that holds a device's queue, its built kernels and its tuned parameters.
+ *
+ *     spartan_context *ctx;
+ *     if (spartan_context_create(NULL, &ctx) != SPARTAN_OK)      // SPARTAN_DEVICE picks the device
+ *         fprintf(stderr, "%s\n", spartan_last_error(NULL));
+ *     printf("%s\n", spartan_context_device(ctx)->name);
+ *     spartan_context_destroy(ctx);
+ */
+#ifndef SPARTAN_DEVICE_H
+#define SPARTAN_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spartan/export.h"
+#include "spartan/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(NAME, text): vendor classes. SIMULATOR is Oclgrind: it claims every device type, so the
+ * default selection skips it unless it is named. */
+#define SPARTAN_VENDOR_MAP(X)                                                                      \
+    X(OTHER, "other")                                                                              \
+    X(AMD, "AMD")                                                                                  \
+    X(NVIDIA, "NVIDIA")                                                                            \
+    X(INTEL, "Intel")                                                                              \
+    X(APPLE, "Apple")                                                                              \
+    X(ARM, "ARM")                                                                                  \
+    X(QUALCOMM, "Qualcomm")                                                                        \
+    X(POCL, "POCL")                                                                                \
+    X(SIMULATOR, "simulator")
+
+typedef enum spartan_vendor {
+#define SPARTAN_X_(name, text) SPARTAN_VENDOR_##name,
+    SPARTAN_VENDOR_MAP(SPARTAN_X_)
+#undef SPARTAN_X_
+        SPARTAN_VENDOR_COUNT_
+} spartan_vendor;
+
+SPARTAN_API const char *spartan_vendor_name(spartan_vendor vendor);
+
+/* Device type bits (a device may have several: Oclgrind reports all of them). */
+enum {
+    SPARTAN_DEVICE_CPU = 1u << 0,
+    SPARTAN_DEVICE_GPU = 1u << 1,
+    SPARTAN_DEVICE_ACCELERATOR = 1u << 2,
+    SPARTAN_DEVICE_OTHER = 1u << 3
+};
+
+/* Which subgroup support the device offers, if any. */
+typedef enum spartan_subgroups {
+    SPARTAN_SUBGROUPS_NONE = 0,
+    SPARTAN_SUBGROUPS_KHR = 1,   /* cl_khr_subgroups or OpenCL 3.0 with max sub-groups > 0 */
+    SPARTAN_SUBGROUPS_INTEL = 2, /* cl_intel_subgroups only */
+} spartan_subgroups;
+
+/* The profile of one device: everything the runtime decides from. Plain data, copyable. */
+typedef struct spartan_device_info {
+    unsigned platform_index; /* position in the ICD loader's platform list */
+    unsigned device_index;   /* position within its platform */
+    char platform_name[128];
+    char platform_vendor[128];
+    char platform_version[128];
+    char name[256];
+    char vendor_string[128]; /* CL_DEVICE_VENDOR as the driver spells it */
+    char device_version[128];
+    char driver_version[128];
+    char opencl_c_version[128];
+    spartan_vendor vendor; /* classified vendor */
+    unsigned type;         /* SPARTAN_DEVICE_* bits */
+    unsigned opencl_c_major, opencl_c_minor;
+    unsigned compute_units;
+    unsigned clock_mhz;
+    uint64_t global_mem_bytes;
+    uint64_t local_mem_bytes;
+    uint64_t max_alloc_bytes;
+    int local_mem_dedicated; /* 1: on-chip local memory; 0: emulated in global memory */
+    size_t max_work_group_size;
+    unsigned max_work_item_dims;
+    size_t max_work_item_sizes[3];
+    unsigned preferred_vector_width_float;
+    unsigned native_vector_width_float;
+    unsigned preferred_vector_width_int;
+    int fp16, fp64;
+    spartan_subgroups subgroups;
+    unsigned address_bits;
+    int available;
+    int compiler_available;
+} spartan_device_info;
+
+/* Every device of every platform the ICD loader finds, in loader order (platform, then device).
+ * *out is allocated by the library and freed with spartan_device_list_free(); *count is its
+ * length. Returns SPARTAN_STATUS_NO_PLATFORM when the loader finds no platform, and NO_DEVICE
+ * when the platforms have no device; spartan_last_error(NULL) says what to install or set. */
+SPARTAN_API spartan_status spartan_device_list(spartan_device_info **out, size_t *count);
+SPARTAN_API void spartan_device_list_free(spartan_device_info *list);
+
+/* Picks a device from a list by a selection string:
+ *   NULL or ""           the default: the first GPU, else the first device (simulators last)
+ *   "P:D"                platform index P, device index D (as spartan-info lists them)
+ *   "cpu", "gpu", "accelerator"   the first device of that type (simulators last)
+ *   anything else        the first device whose name, vendor or platform name contains it,
+ *                        ignoring case (e.g. "oclgrind", "pthread", "H100")
+ * On success *index is the position in the list. NO_DEVICE with a message listing the devices
+ * when nothing matches; INVALID_ARGUMENT for a malformed "P:D". */
+SPARTAN_API spartan_status spartan_device_select(const spartan_device_info *list, size_t count,
+                                                 const char *selection, size_t *index);
+
+/* ---- Context ----------------------------------------------------------------------------- */
+
+typedef struct spartan_context spartan_context;
+
+typedef struct spartan_context_opts {
+    /* Device selection string (see spartan_device_select); NULL: $SPARTAN_DEVICE, else default. */
+    const char *device;
+    /* Kernel binary cache directory; NULL: $SPARTAN_CACHE_DIR, else $XDG_CACHE_HOME/spartan,
+     * else ~/.cache/spartan. The string "off" disables the cache, as does SPARTAN_CACHE=off. */
+    const char *cache_dir;
+    /* Read kernel sources from this directory instead of the embedded copies; NULL:
+     * $SPARTAN_KERNEL_DIR, else embedded. For kernel development. */
+    const char *kernel_dir;
+} spartan_context_opts;
+
+SPARTAN_API spartan_context_opts spartan_context_opts_default(void);
+
+/* Creates a context on the selected device: OpenCL context, one in-order queue with profiling,
+ * the tuned parameters for the device, and every kernel family built for it (from the binary
+ * cache when a valid entry exists). opts may be NULL. On failure *out is NULL and
+ * spartan_last_error(NULL) holds the detail (for BUILD_FAILED: the complete build log). */
+SPARTAN_API spartan_status spartan_context_create(const spartan_context_opts *opts,
+                                                  spartan_context **out);
+
+/* Releases everything the context made. NULL is a no-op. */
+SPARTAN_API void spartan_context_destroy(spartan_context *ctx);
+
+/* The profile of the context's device; owned by the context. */
+SPARTAN_API const spartan_device_info *spartan_context_device(const spartan_context *ctx);
+
+/* What building the kernels at creation did. */
+typedef struct spartan_build_stats {
+    unsigned families;       /* kernel families (programs) built */
+    unsigned cache_hits;     /* loaded from a valid cache entry */
+    unsigned cache_misses;   /* no entry: built from source */
+    unsigned cache_rejected; /* an entry existed but was truncated, corrupt or stale: rebuilt */
+    unsigned cache_writes;   /* entries written */
+    double build_ms;         /* wall time of building / loading all families */
+    int cache_enabled;
+    char cache_dir[1024];    /* resolved directory ("" when the cache is off) */
+    char build_options[512]; /* -D options derived from the tuned parameters */
+} spartan_build_stats;
+
+SPARTAN_API spartan_status spartan_context_build_stats(const spartan_context *ctx,
+                                                       spartan_build_stats *out);
+
+/* The value of a tuned parameter for this context's device (e.g. "VEC", "TILE_M"); -1 when the
+ * name is unknown. */
+SPARTAN_API long spartan_context_tuned(const spartan_context *ctx, const char *name);
+
+/* The i-th tuned parameter, for listing them all: INVALID_ARGUMENT once i is past the last.
+ * *name is owned by the library. */
+SPARTAN_API spartan_status spartan_context_tuned_at(const spartan_context *ctx, unsigned i,
+                                                    const char **name, long *value);
+
+/* Detail of the last error. With a context: the last failure of a call on that context. With
+ * NULL: the last failure on this thread of a call that has no context yet (device listing,
+ * context creation). The string is owned by the library and valid until the next call that
+ * fails on the same context or thread. "" when there was none. Never NULL. */
+SPARTAN_API const char *spartan_last_error(const spartan_context *ctx);
+
+/* ---- Cache directory ------------------------------------------------------------------------ */
+
+/* Resolves the cache directory the way a context would with these opts (NULL: defaults) into
+ * buf. Returns SPARTAN_STATUS_UNSUPPORTED with buf = "" when the cache is disabled. */
+SPARTAN_API spartan_status spartan_cache_dir(const spartan_context_opts *opts, char *buf,
+                                             size_t len);
+
+/* One entry of the kernel binary cache, as spartan-info --cache lists them. */
+typedef struct spartan_cache_entry {
+    char path[1200];
+    char label[512];    /* "eltwise.cl | <device> | <build options>" */
+    uint64_t bytes;     /* file size */
+    int64_t mtime;      /* seconds since the epoch */
+    int valid;          /* header, length and checksum verified */
+    char problem[64];   /* why not valid */
+} spartan_cache_entry;
+
+/* Lists the entries of the cache directory the opts resolve to (NULL: defaults), verifying
+ * each. *out is freed with spartan_cache_list_free(). An absent directory is an empty list;
+ * UNSUPPORTED when the cache is off. */
+SPARTAN_API spartan_status spartan_cache_list(const spartan_context_opts *opts,
+                                              spartan_cache_entry **out, size_t *count);
+SPARTAN_API void spartan_cache_list_free(spartan_cache_entry *list);
+
+/* Deletes every cache entry (and leftover temporary files); *removed (may be NULL) counts them. */
+SPARTAN_API spartan_status spartan_cache_clear(const spartan_context_opts *opts, size_t *removed);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPARTAN_DEVICE_H */

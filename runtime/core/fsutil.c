@@ -1,0 +1,168 @@
+/* File-system helpers (see fsutil.h). POSIX only. */
+#include "core/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+spartan_status sp_mkdirs(const char *path, sp_err *err) {
+    size_t n = strlen(path);
+    char *p = malloc(n + 1);
+    if (!p) return sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "mkdir %s", path);
+    memcpy(p, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != '\0') continue;
+        char saved = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+            spartan_status st =
+                sp_err_set(err, SPARTAN_STATUS_IO_ERROR, "cannot create directory %s: %s", p,
+                           strerror(errno));
+            free(p);
+            return st;
+        }
+        p[i] = saved;
+    }
+    free(p);
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return sp_err_set(err, SPARTAN_STATUS_IO_ERROR, "%s is not a directory", path);
+    return SPARTAN_OK;
+}
+
+spartan_status sp_read_file(const char *path, unsigned char **data, size_t *len, sp_err *err) {
+    *data = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return sp_err_set(err, SPARTAN_STATUS_IO_ERROR, "cannot open %s: %s", path,
+                          strerror(errno));
+    size_t cap = 4096, n = 0;
+    unsigned char *buf = malloc(cap + 1);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        cap *= 2;
+        unsigned char *nb = realloc(buf, cap + 1);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf = nb;
+        }
+    }
+    int failed = ferror(f);
+    fclose(f);
+    if (!buf) return sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "reading %s", path);
+    if (failed) {
+        free(buf);
+        return sp_err_set(err, SPARTAN_STATUS_IO_ERROR, "error reading %s", path);
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return SPARTAN_OK;
+}
+
+static int write_all(int fd, const void *data, size_t len) {
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static void fsync_dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) {
+        strcpy(dir, ".");
+    } else {
+        size_t n = (size_t)(slash - path);
+        if (n == 0) n = 1;
+        if (n >= sizeof dir) return;
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+spartan_status sp_write_file_atomic(const char *path, const sp_buf_part *parts, size_t nparts,
+                                    int durable, sp_err *err) {
+    static atomic_uint counter;
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 64);
+    if (!tmp) return sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "writing %s", path);
+    snprintf(tmp, plen + 64, "%s.tmp.%ld.%u", path, (long)getpid(),
+             atomic_fetch_add(&counter, 1u));
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) {
+        spartan_status st = sp_err_set(err, SPARTAN_STATUS_IO_ERROR, "cannot create %s: %s", tmp,
+                                       strerror(errno));
+        free(tmp);
+        return st;
+    }
+    const char *what = NULL;
+    for (size_t i = 0; i < nparts && !what; i++)
+        if (write_all(fd, parts[i].data, parts[i].len) != 0) what = "write";
+    if (!what && durable && fsync(fd) != 0) what = "fsync";
+    if (close(fd) != 0 && !what) what = "close";
+    if (!what && rename(tmp, path) != 0) what = "rename";
+    if (what) {
+        spartan_status st = sp_err_set(err, SPARTAN_STATUS_IO_ERROR, "%s of %s failed: %s", what,
+                                       path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return st;
+    }
+    free(tmp);
+    if (durable) fsync_dir_of(path);
+    return SPARTAN_OK;
+}
+
+static int is_off(const char *s) {
+    return s && (strcasecmp(s, "off") == 0 || strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0 ||
+                 strcasecmp(s, "false") == 0);
+}
+
+int sp_cache_dir_resolve(const char *explicit_dir, char *buf, size_t len) {
+    buf[0] = '\0';
+    if (is_off(getenv("SPARTAN_CACHE"))) return 0;
+    const char *dir = explicit_dir;
+    if (!dir || !*dir) dir = getenv("SPARTAN_CACHE_DIR");
+    if (is_off(dir)) return 0;
+    int n;
+    if (dir && *dir) {
+        n = snprintf(buf, len, "%s", dir);
+    } else {
+        const char *xdg = getenv("XDG_CACHE_HOME");
+        const char *home = getenv("HOME");
+        if (xdg && xdg[0] == '/')
+            n = snprintf(buf, len, "%s/spartan", xdg);
+        else if (home && *home)
+            n = snprintf(buf, len, "%s/.cache/spartan", home);
+        else
+            return 0;
+    }
+    if (n < 0 || (size_t)n >= len) {
+        buf[0] = '\0';
+        return 0;
+    }
+    return 1;
+}

@@ -1,0 +1,57 @@
+/* Private interface of the device layer: raw OpenCL handles next to each profile, OpenCL error
+ * names, and the tuned-parameter lookup. Nothing outside device/ names a vendor. */
+#ifndef SP_DEVICE_INTERNAL_H
+#define SP_DEVICE_INTERNAL_H
+
+#include <CL/cl.h>
+
+#include "core/error.h"
+#include "spartan/device.h"
+
+typedef struct sp_device {
+    spartan_device_info info;
+    cl_platform_id platform;
+    cl_device_id device;
+} sp_device;
+
+/* Every device of every platform, in loader order. *out is malloc'd (free()). */
+spartan_status sp_device_enumerate(sp_device **out, size_t *count, sp_err *err);
+
+/* Fills a profile from the driver's answers (profile.c). */
+void sp_device_profile(cl_platform_id platform, cl_device_id device, unsigned platform_index,
+                       unsigned device_index, spartan_device_info *info);
+
+/* Selection over profiles (select.c); err gets the message on failure. */
+spartan_status sp_device_select(const spartan_device_info *list, size_t stride, size_t count,
+                                const char *selection, size_t *index, sp_err *err);
+
+/* "CL_OUT_OF_RESOURCES" etc.; "CL_UNKNOWN_ERROR" for codes not in the table. */
+const char *sp_cl_error_name(cl_int code);
+
+/* The status an OpenCL error code maps to (allocation failures become OUT_OF_DEVICE_MEMORY). */
+spartan_status sp_cl_status(cl_int code);
+
+/* Records an OpenCL failure: "<what>: <CL_NAME> (<code>)". Returns the mapped status. */
+spartan_status sp_cl_fail(sp_err *err, cl_int code, const char *what);
+
+/* ---- Tuned parameters (tuned.c) ---------------------------------------------------------------
+ * What we know about a device, as named integers that become -DSP_<NAME>=<value> build options.
+ * Lookup: global defaults, then the vendor's defaults, then an entry for the device's name, then
+ * values derived from the profile where no table gives one, then SPARTAN_TUNE="NAME=V,..." */
+#define SP_TUNED_MAX 16
+
+typedef struct sp_tuned {
+    unsigned count;
+    const char *names[SP_TUNED_MAX];
+    long values[SP_TUNED_MAX];
+} sp_tuned;
+
+spartan_status sp_tuned_lookup(const spartan_device_info *info, sp_tuned *out, sp_err *err);
+
+/* -1 when the name is unknown. */
+long sp_tuned_get(const sp_tuned *t, const char *name);
+
+/* "-DSP_VEC=16 -DSP_WG=256 ..." into buf; returns INVALID_ARGUMENT if it does not fit. */
+spartan_status sp_tuned_options(const sp_tuned *t, char *buf, size_t len);
+
+#endif /* SP_DEVICE_INTERNAL_H */

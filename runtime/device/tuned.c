@@ -1,0 +1,142 @@
+/* Tuned parameters per device, CLBlast-style: a table walked from the general to the specific
+ * (global defaults, vendor, device name), then the profile fills what no table gave, then the
+ * SPARTAN_TUNE environment variable overrides for experiments. Every value becomes a -DSP_<NAME>
+ * build option, so it is part of the binary cache key. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device/device_internal.h"
+
+/* X(NAME, global default, meaning). A default of 0 means "derived from the profile". */
+#define SP_TUNED_PARAMS(X)                                                                         \
+    X(VEC, 0, "float vector width of element-wise and inner GEMM loops (1, 2, 4, 8, 16)")          \
+    X(WG, 256, "work-group size of 1-D element-wise kernels")                                      \
+    X(TILE_ROWS, 8, "rows of a sparsity tile (monitor counts and compaction)")                     \
+    X(TILE_COLS, 8, "columns of a sparsity tile")
+
+enum {
+#define X(name, def, doc) P_##name,
+    SP_TUNED_PARAMS(X)
+#undef X
+        P_COUNT
+};
+
+static const char *param_names[P_COUNT] = {
+#define X(name, def, doc) #name,
+    SP_TUNED_PARAMS(X)
+#undef X
+};
+
+static const long param_defaults[P_COUNT] = {
+#define X(name, def, doc) def,
+    SP_TUNED_PARAMS(X)
+#undef X
+};
+
+_Static_assert(P_COUNT <= SP_TUNED_MAX, "too many tuned parameters for sp_tuned");
+
+/* A table entry: applies to a vendor (and, if name is not NULL, to devices whose name contains
+ * it). Values of 0 leave the parameter as it was. Ordered general to specific. */
+typedef struct {
+    spartan_vendor vendor;
+    const char *name;
+    long values[P_COUNT];
+} entry;
+
+static const entry table[] = {
+    /*                                       VEC  WG  TILE_ROWS TILE_COLS */
+    {SPARTAN_VENDOR_NVIDIA, NULL, {4, 256, 0, 0}},
+    {SPARTAN_VENDOR_AMD, NULL, {4, 256, 0, 0}},
+    {SPARTAN_VENDOR_INTEL, NULL, {4, 128, 0, 0}},
+    {SPARTAN_VENDOR_POCL, NULL, {0, 256, 0, 0}},
+    /* Oclgrind simulates every work-item: small groups keep its runs short. */
+    {SPARTAN_VENDOR_SIMULATOR, NULL, {4, 64, 0, 0}},
+};
+
+static long pow2_floor(long v, long max) {
+    long p = 1;
+    while (p * 2 <= v && p * 2 <= max) p *= 2;
+    return p;
+}
+
+static spartan_status apply_env(sp_tuned *t, sp_err *err) {
+    const char *env = getenv("SPARTAN_TUNE");
+    if (!env || !*env) return SPARTAN_OK;
+    char buf[512];
+    if (strlen(env) >= sizeof buf)
+        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT, "SPARTAN_TUNE is too long");
+    strcpy(buf, env);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        char *end = NULL;
+        long v = eq ? strtol(eq + 1, &end, 10) : 0;
+        if (!eq || end == eq + 1 || *end != '\0' || v <= 0)
+            return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
+                              "SPARTAN_TUNE: '%s' is not NAME=positive-integer", tok);
+        *eq = '\0';
+        int found = 0;
+        for (unsigned i = 0; i < t->count; i++) {
+            if (strcmp(t->names[i], tok) == 0) {
+                t->values[i] = v;
+                found = 1;
+            }
+        }
+        if (!found) {
+            sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
+                       "SPARTAN_TUNE: unknown parameter '%s' (known:", tok);
+            for (unsigned i = 0; i < t->count; i++) sp_err_append(err, " %s", t->names[i]);
+            sp_err_append(err, ")");
+            return SPARTAN_STATUS_INVALID_ARGUMENT;
+        }
+    }
+    return SPARTAN_OK;
+}
+
+spartan_status sp_tuned_lookup(const spartan_device_info *info, sp_tuned *t, sp_err *err) {
+    memset(t, 0, sizeof *t);
+    t->count = P_COUNT;
+    for (unsigned i = 0; i < P_COUNT; i++) {
+        t->names[i] = param_names[i];
+        t->values[i] = param_defaults[i];
+    }
+    for (size_t e = 0; e < sizeof table / sizeof table[0]; e++) {
+        if (table[e].vendor != info->vendor) continue;
+        if (table[e].name && !strstr(info->name, table[e].name)) continue;
+        for (unsigned i = 0; i < P_COUNT; i++)
+            if (table[e].values[i]) t->values[i] = table[e].values[i];
+    }
+    if (t->values[P_VEC] == 0) {
+        long pref = info->preferred_vector_width_float ? info->preferred_vector_width_float : 4;
+        t->values[P_VEC] = pow2_floor(pref, 16);
+    }
+    spartan_status st = apply_env(t, err);
+    if (st != SPARTAN_OK) return st;
+
+    long vec = t->values[P_VEC];
+    if (vec < 1 || vec > 16 || (vec & (vec - 1)) != 0)
+        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
+                          "tuned parameter VEC=%ld is not 1, 2, 4, 8 or 16", vec);
+    long maxwg = info->max_work_group_size ? (long)info->max_work_group_size : 1;
+    if (t->values[P_WG] > maxwg) t->values[P_WG] = pow2_floor(maxwg, maxwg);
+    return SPARTAN_OK;
+}
+
+long sp_tuned_get(const sp_tuned *t, const char *name) {
+    for (unsigned i = 0; i < t->count; i++)
+        if (strcmp(t->names[i], name) == 0) return t->values[i];
+    return -1;
+}
+
+spartan_status sp_tuned_options(const sp_tuned *t, char *buf, size_t len) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (unsigned i = 0; i < t->count; i++) {
+        int n = snprintf(buf + used, len - used, "%s-DSP_%s=%ld", i ? " " : "", t->names[i],
+                         t->values[i]);
+        if (n < 0 || (size_t)n >= len - used) return SPARTAN_STATUS_INVALID_ARGUMENT;
+        used += (size_t)n;
+    }
+    return SPARTAN_OK;
+}

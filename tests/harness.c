@@ -1,0 +1,94 @@
+/* Shared test helpers (see harness.h). */
+#define _XOPEN_SOURCE 700
+#include "harness.h"
+
+#include <check.h>
+#include <float.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+char *th_tempdir(const char *tag) {
+    const char *tmp = getenv("TMPDIR");
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s/spartan-test-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", tag);
+    ck_assert_msg(mkdtemp(buf) != NULL, "mkdtemp %s failed", buf);
+    char *s = strdup(buf);
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void th_rm_rf(const char *path) {
+    if (path) nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void th_write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+int th_in_child(int (*fn)(void *), void *arg) {
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) _exit(fn(arg));
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+uint64_t th_seed(void) {
+    const char *s = getenv("SPARTAN_TEST_SEED");
+    return s && *s ? strtoull(s, NULL, 0) : 42;
+}
+
+void th_rng_init(th_rng *r, uint64_t seed) {
+    r->s = seed;
+}
+
+uint64_t th_rng_next(th_rng *r) {
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+float th_rng_uniform(th_rng *r, float lo, float hi) {
+    double u = (double)(th_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+    return (float)(lo + (hi - lo) * u);
+}
+
+double th_tol(size_t k, double scale) {
+    return (double)(k + 2) * FLT_EPSILON * scale;
+}
+
+size_t th_count_bad(const float *got, const double *want, size_t n, double tol, size_t *first) {
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d <= tol)) {
+            if (bad == 0 && first) *first = i;
+            bad++;
+        }
+    }
+    return bad;
+}
+
+int th_have_oclgrind(void) {
+    const char *s = getenv("SPARTAN_TEST_HAVE_OCLGRIND");
+    return s && strcmp(s, "1") == 0;
+}

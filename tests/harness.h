@@ -1,0 +1,55 @@
+/* Shared test helpers: temporary directories, running code in a child process with its own
+ * environment (the ICD loader reads OCL_ICD_VENDORS once per process), seeded random data, and
+ * the one tolerance rule for float results against double references. */
+#ifndef SPARTAN_TEST_HARNESS_H
+#define SPARTAN_TEST_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* A fresh empty directory under $TMPDIR (or /tmp); the caller frees the string after
+ * th_rm_rf(). Aborts the test on failure. */
+char *th_tempdir(const char *tag);
+void th_rm_rf(const char *path);
+
+/* Writes text to path (aborts the test on failure). */
+void th_write_text(const char *path, const char *text);
+
+/* Runs fn(arg) in a forked child and returns its exit status (0 = passed). The child may call
+ * setenv() freely: nothing leaks into the parent. fn must not use ck_assert (check's failure
+ * path is not fork-safe in CK_FORK=no mode): it prints what went wrong to stderr and returns
+ * non-zero (TH_CHILD_CHECK does both), and the parent asserts on the status. */
+int th_in_child(int (*fn)(void *), void *arg);
+
+/* splitmix64: reproducible data from a seed (SPARTAN_TEST_SEED overrides the default). */
+typedef struct {
+    uint64_t s;
+} th_rng;
+#define TH_CHILD_CHECK(cond, ...)                                                                  \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: child check failed: %s: ", __FILE__, __LINE__, #cond);         \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            return 1;                                                                              \
+        }                                                                                          \
+    } while (0)
+
+uint64_t th_seed(void);
+void th_rng_init(th_rng *r, uint64_t seed);
+uint64_t th_rng_next(th_rng *r);
+float th_rng_uniform(th_rng *r, float lo, float hi);
+
+/* Tolerance for a float result computed from a reduction of length k whose terms are bounded
+ * by scale: |got - want| <= (k + 2) * FLT_EPSILON * scale. Derived, never tuned. */
+double th_tol(size_t k, double scale);
+
+/* Number of elements where |got[i] - want[i]| > tol; the first bad index goes to *first. */
+size_t th_count_bad(const float *got, const double *want, size_t n, double tol, size_t *first);
+
+/* Whether the Oclgrind ICD was found when the tests were configured (tests that need a second
+ * platform require it then, instead of skipping). */
+int th_have_oclgrind(void);
+
+#endif /* SPARTAN_TEST_HARNESS_H */

@@ -1,0 +1,376 @@
+/* Tests of runtime/program: load-time build, the binary cache (hits, and truncated, corrupt,
+ * stale or refused entries that must be rebuilt, not loaded), build failures with their log,
+ * SPARTAN_KERNEL_DIR, and concurrent context creation by several processes. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "program/bincache.h"
+#include "program/sources.h"
+#include "spartan/spartan.h"
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+typedef struct {
+    char *dir;
+    spartan_context_opts opts;
+} fixture;
+
+static fixture setup(void) {
+    fixture f;
+    f.dir = th_tempdir("cache");
+    f.opts = spartan_context_opts_default();
+    f.opts.cache_dir = f.dir;
+    f.opts.device = "cpu"; /* POCL: the cache tests do not need the simulator */
+    return f;
+}
+
+static void teardown(fixture *f) {
+    th_rm_rf(f->dir);
+    free(f->dir);
+}
+
+static spartan_build_stats create_stats(const spartan_context_opts *o) {
+    spartan_context *ctx;
+    spartan_status st = spartan_context_create(o, &ctx);
+    ck_assert_msg(st == SPARTAN_OK, "context: %s", spartan_last_error(NULL));
+    spartan_build_stats bs;
+    ck_assert_int_eq(spartan_context_build_stats(ctx, &bs), SPARTAN_OK);
+    spartan_context_destroy(ctx);
+    return bs;
+}
+
+static unsigned families(void) {
+    return (unsigned)sp_cl_family_count;
+}
+
+/* The cache's entries; asserts how many there are and how many are valid. */
+static spartan_cache_entry *entries(const spartan_context_opts *o, size_t want, size_t want_valid) {
+    spartan_cache_entry *list;
+    size_t n;
+    ck_assert_int_eq(spartan_cache_list(o, &list, &n), SPARTAN_OK);
+    size_t valid = 0;
+    for (size_t i = 0; i < n; i++) valid += list[i].valid != 0;
+    ck_assert_uint_eq(n, want);
+    ck_assert_uint_eq(valid, want_valid);
+    return list;
+}
+
+/* Asserts that the entry at path is listed as invalid, with a reason. */
+static void expect_invalid(const spartan_context_opts *o, const char *path) {
+    spartan_cache_entry *list = entries(o, families(), families() - 1);
+    int found = 0;
+    for (size_t i = 0; i < families(); i++) {
+        if (strcmp(list[i].path, path) != 0) continue;
+        found = 1;
+        ck_assert_int_eq(list[i].valid, 0);
+        ck_assert_int_gt(strlen(list[i].problem), 0);
+    }
+    ck_assert(found);
+    spartan_cache_list_free(list);
+}
+
+static void truncate_to(const char *path, long len) {
+    ck_assert_int_eq(truncate(path, len), 0);
+}
+
+static void flip_bit(const char *path, long offset) {
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, offset, SEEK_SET), 0);
+    int c = fgetc(f);
+    ck_assert_int_ne(c, EOF);
+    ck_assert_int_eq(fseek(f, offset, SEEK_SET), 0);
+    fputc(c ^ 0x10, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* After damaging one entry: the next context rejects exactly that one, rebuilds and rewrites
+ * it, and the one after that hits everything. */
+static void expect_one_rebuilt(const fixture *f) {
+    spartan_build_stats bs = create_stats(&f->opts);
+    ck_assert_uint_eq(bs.cache_rejected, 1);
+    ck_assert_uint_eq(bs.cache_hits, families() - 1);
+    ck_assert_uint_eq(bs.cache_writes, 1);
+    spartan_cache_list_free(entries(&f->opts, families(), families()));
+    bs = create_stats(&f->opts);
+    ck_assert_uint_eq(bs.cache_hits, families());
+    ck_assert_uint_eq(bs.cache_rejected, 0);
+}
+
+/* ---- tests ---------------------------------------------------------------------------------- */
+
+START_TEST(cache_hit_on_second_context) {
+    fixture f = setup();
+    spartan_build_stats bs = create_stats(&f.opts);
+    ck_assert_uint_eq(bs.families, families());
+    ck_assert_uint_eq(bs.cache_misses, families());
+    ck_assert_uint_eq(bs.cache_hits, 0);
+    ck_assert_uint_eq(bs.cache_writes, families());
+    ck_assert_int_eq(bs.cache_enabled, 1);
+    ck_assert_str_eq(bs.cache_dir, f.dir);
+    spartan_cache_entry *list = entries(&f.opts, families(), families());
+    ck_assert(strstr(list[0].label, ".cl | ") != NULL);
+    ck_assert(strstr(list[0].path, f.dir) == list[0].path);
+    spartan_cache_list_free(list);
+
+    bs = create_stats(&f.opts);
+    ck_assert_uint_eq(bs.cache_hits, families());
+    ck_assert_uint_eq(bs.cache_misses, 0);
+    ck_assert_uint_eq(bs.cache_writes, 0);
+    ck_assert_uint_eq(bs.cache_rejected, 0);
+
+    size_t removed = 0;
+    ck_assert_int_eq(spartan_cache_clear(&f.opts, &removed), SPARTAN_OK);
+    ck_assert_uint_eq(removed, families());
+    spartan_cache_list_free(entries(&f.opts, 0, 0));
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(truncated_entries_are_rebuilt) {
+    fixture f = setup();
+    create_stats(&f.opts);
+    /* Inside the header, just past it, and one byte short of the end. */
+    const long cuts[] = {0, 10, 97, -1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        spartan_cache_entry *list = entries(&f.opts, families(), families());
+        long len = cuts[i] >= 0 ? cuts[i] : (long)list[0].bytes - 1;
+        truncate_to(list[0].path, len);
+        expect_invalid(&f.opts, list[0].path);
+        spartan_cache_list_free(list);
+        expect_one_rebuilt(&f);
+    }
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(bit_flipped_entries_are_rebuilt) {
+    fixture f = setup();
+    create_stats(&f.opts);
+    /* Magic, format version, binary length, the stored key, the checksum, the binary itself. */
+    const long offsets[] = {0, 8, 24, 40, 70, -1};
+    for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
+        spartan_cache_entry *list = entries(&f.opts, families(), families());
+        long at = offsets[i] >= 0 ? offsets[i] : (long)list[0].bytes / 2;
+        flip_bit(list[0].path, at);
+        expect_invalid(&f.opts, list[0].path);
+        spartan_cache_list_free(list);
+        expect_one_rebuilt(&f);
+    }
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(refused_binary_is_rebuilt) {
+    /* An entry that is intact as a file but holds a binary the driver refuses (as after a
+     * driver update that kept the version string): the build from it fails, so it is deleted
+     * and rebuilt from source. */
+    fixture f = setup();
+    spartan_context *ctx;
+    ck_assert_int_eq(spartan_context_create(&f.opts, &ctx), SPARTAN_OK);
+    spartan_build_stats bs;
+    spartan_context_build_stats(ctx, &bs);
+    char *src;
+    size_t len;
+    sp_err err = {0};
+    ck_assert_int_eq(sp_source_assemble(0, NULL, &src, &len, &err), SPARTAN_OK);
+    uint8_t key[SP_SHA256_SIZE];
+    sp_bincache_key(spartan_context_device(ctx), bs.build_options, src, len, key);
+    sp_bincache cache = {1, ""};
+    snprintf(cache.dir, sizeof cache.dir, "%s", f.dir);
+    const unsigned char garbage[] = "this is not a program binary";
+    ck_assert_int_eq(sp_bincache_store(&cache, key, "garbage", garbage, sizeof garbage, &err),
+                     SPARTAN_OK);
+    spartan_context_destroy(ctx);
+    spartan_cache_list_free(entries(&f.opts, families(), families()));
+    expect_one_rebuilt(&f);
+    free(src);
+    sp_err_free(&err);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(cache_off_writes_nothing) {
+    fixture f = setup();
+    spartan_context_opts o = f.opts;
+    o.cache_dir = "off";
+    spartan_build_stats bs = create_stats(&o);
+    ck_assert_int_eq(bs.cache_enabled, 0);
+    ck_assert_uint_eq(bs.cache_writes + bs.cache_hits + bs.cache_rejected, 0);
+    ck_assert_str_eq(bs.cache_dir, "");
+    spartan_cache_list_free(entries(&f.opts, 0, 0));
+    teardown(&f);
+}
+END_TEST
+
+/* Copies the kernel sources of the tree into a fresh directory (for SPARTAN_KERNEL_DIR). */
+static char *copy_kernels(void) {
+    const char *srcdir = getenv("SPARTAN_TEST_KERNEL_SRC");
+    ck_assert_msg(srcdir != NULL, "SPARTAN_TEST_KERNEL_SRC is not set (run through ctest)");
+    char *dir = th_tempdir("kernels");
+    const sp_embedded_source *all[64];
+    size_t n = 0;
+    all[n++] = &sp_cl_common_source;
+    for (size_t i = 0; i < sp_cl_family_count && n < 64; i++) all[n++] = &sp_cl_families[i];
+    for (size_t i = 0; i < n; i++) {
+        char from[1200], to[1200];
+        snprintf(from, sizeof from, "%s/%s", srcdir, all[i]->file);
+        snprintf(to, sizeof to, "%s/%s", dir, all[i]->file);
+        FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+        ck_assert_msg(in && out, "copy %s", from);
+        char buf[4096];
+        size_t got;
+        while ((got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, out);
+        fclose(in);
+        fclose(out);
+    }
+    return dir;
+}
+
+static int count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    int c, lines = 0;
+    while ((c = fgetc(f)) != EOF) lines += c == '\n';
+    fclose(f);
+    return lines;
+}
+
+START_TEST(kernel_dir_sources_share_the_cache) {
+    /* Unchanged sources read from disk are the same text: the same cache entries serve them. */
+    fixture f = setup();
+    create_stats(&f.opts);
+    char *kdir = copy_kernels();
+    spartan_context_opts o = f.opts;
+    o.kernel_dir = kdir;
+    spartan_build_stats bs = create_stats(&o);
+    ck_assert_uint_eq(bs.cache_hits, families());
+    th_rm_rf(kdir);
+    free(kdir);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(build_failure_gives_the_build_log) {
+    fixture f = setup();
+    char *kdir = copy_kernels();
+    const char *file = sp_cl_families[0].file;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", kdir, file);
+    int line = count_lines(path) + 1;
+    FILE *out = fopen(path, "a");
+    ck_assert_ptr_nonnull(out);
+    fputs("this_is_not_opencl x;\n", out);
+    fclose(out);
+
+    spartan_context_opts o = f.opts;
+    o.kernel_dir = kdir;
+    spartan_context *ctx = (spartan_context *)&ctx;
+    spartan_status st = spartan_context_create(&o, &ctx);
+    ck_assert_int_eq(st, SPARTAN_STATUS_BUILD_FAILED);
+    ck_assert_ptr_null(ctx);
+    const char *msg = spartan_last_error(NULL);
+    char where[256];
+    snprintf(where, sizeof where, "%s:%d:", file, line);
+    ck_assert_msg(strstr(msg, where) != NULL, "build log does not point at %s:\n%s", where, msg);
+    ck_assert_msg(strstr(msg, "this_is_not_opencl") != NULL, "log lacks the bad token:\n%s", msg);
+    ck_assert(strstr(msg, "build log:") != NULL);
+    ck_assert(strstr(msg, "-DSP_VEC=") != NULL); /* the options used are part of the report */
+    /* The failed build wrote nothing to the cache. */
+    spartan_cache_list_free(entries(&f.opts, 0, 0));
+
+    /* A directory without the sources: a clear KERNEL_SOURCE error naming the path. */
+    o.kernel_dir = "/nonexistent/kernels";
+    st = spartan_context_create(&o, &ctx);
+    ck_assert_int_eq(st, SPARTAN_STATUS_KERNEL_SOURCE);
+    ck_assert(strstr(spartan_last_error(NULL), "/nonexistent/kernels/") != NULL);
+    th_rm_rf(kdir);
+    free(kdir);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(concurrent_creation_leaves_a_valid_cache) {
+    /* Several processes start together on an empty cache and all build and write the same
+     * entries. Each must succeed, and the cache must end with exactly one valid entry per
+     * family and no temporary files. */
+    enum { NPROC = 3 };
+    fixture f = setup();
+    int go[2];
+    ck_assert_int_eq(pipe(go), 0);
+    pid_t pids[NPROC];
+    fflush(NULL);
+    for (int i = 0; i < NPROC; i++) {
+        pids[i] = fork();
+        ck_assert_int_ge(pids[i], 0);
+        if (pids[i] == 0) {
+            close(go[1]);
+            char c;
+            if (read(go[0], &c, 1) != 0) _exit(3); /* wait until the parent closes the pipe */
+            spartan_context *ctx;
+            spartan_status st = spartan_context_create(&f.opts, &ctx);
+            if (st != SPARTAN_OK) {
+                fprintf(stderr, "child %d: %s\n", i, spartan_last_error(NULL));
+                _exit(1);
+            }
+            spartan_context_destroy(ctx);
+            _exit(0);
+        }
+    }
+    close(go[0]);
+    close(go[1]); /* all children start now */
+    for (int i = 0; i < NPROC; i++) {
+        int status = 0;
+        ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d failed", i);
+    }
+    spartan_cache_list_free(entries(&f.opts, families(), families()));
+    spartan_build_stats bs = create_stats(&f.opts);
+    ck_assert_uint_eq(bs.cache_hits, families());
+    ck_assert_uint_eq(bs.cache_rejected, 0);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(invalid_arguments) {
+    ck_assert_int_eq(spartan_context_create(NULL, NULL), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert(strstr(spartan_last_error(NULL), "out") != NULL);
+    ck_assert_int_eq(spartan_context_build_stats(NULL, NULL), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_int_eq(spartan_cache_list(NULL, NULL, NULL), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_ptr_null(spartan_context_device(NULL));
+    ck_assert_str_eq(spartan_last_error(NULL), spartan_last_error(NULL));
+}
+END_TEST
+
+static Suite *program_suite(void) {
+    Suite *s = suite_create("program");
+    TCase *tc = tcase_create("program");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, cache_hit_on_second_context);
+    tcase_add_test(tc, truncated_entries_are_rebuilt);
+    tcase_add_test(tc, bit_flipped_entries_are_rebuilt);
+    tcase_add_test(tc, refused_binary_is_rebuilt);
+    tcase_add_test(tc, cache_off_writes_nothing);
+    tcase_add_test(tc, kernel_dir_sources_share_the_cache);
+    tcase_add_test(tc, build_failure_gives_the_build_log);
+    tcase_add_test(tc, concurrent_creation_leaves_a_valid_cache);
+    tcase_add_test(tc, invalid_arguments);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    SRunner *sr = srunner_create(program_suite());
+    /* Each test in its own process: the ICD loader and the drivers keep per-process state, and
+     * the concurrency test forks. */
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
