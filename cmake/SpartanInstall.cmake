@@ -27,6 +27,10 @@ if(SPARTAN_HAVE_CLBLAST)
 else()
     set(SPARTAN_PC_LIBS_PRIVATE "-lpthread -lm")
 endif()
+# The .pc file finds its prefix from its own place (${pcfiledir}), so an installed tree can
+# be moved (or installed with cmake --install --prefix) and still be found.
+file(RELATIVE_PATH SPARTAN_PC_TO_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
+string(REGEX REPLACE "/$" "" SPARTAN_PC_TO_PREFIX "${SPARTAN_PC_TO_PREFIX}")
 configure_file(cmake/spartan.pc.in "${CMAKE_CURRENT_BINARY_DIR}/spartan.pc" @ONLY)
 install(FILES "${CMAKE_CURRENT_BINARY_DIR}/spartan.pc"
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -75,8 +75,8 @@ static cl_int CL_API_CALL fake_GetDeviceIDs(cl_platform_id p, cl_device_type typ
     return CL_SUCCESS;
 }
 
-static cl_int CL_API_CALL fake_GetDeviceInfo(cl_device_id d, cl_device_info what, size_t n,
-                                             void *v, size_t *ret) {
+static cl_int CL_API_CALL fake_GetDeviceInfo(cl_device_id d, cl_device_info what, size_t n, void *v,
+                                             size_t *ret) {
     (void)d;
     cl_uint u;
     cl_ulong ul;
@@ -124,12 +124,10 @@ static cl_int CL_API_CALL fake_GetDeviceInfo(cl_device_id d, cl_device_info what
     }
 }
 
-static cl_context CL_API_CALL fake_CreateContext(const cl_context_properties *props, cl_uint n,
-                                                 const cl_device_id *devs,
-                                                 void(CL_CALLBACK *notify)(const char *,
-                                                                           const void *, size_t,
-                                                                           void *),
-                                                 void *user, cl_int *errcode) {
+static cl_context CL_API_CALL
+fake_CreateContext(const cl_context_properties *props, cl_uint n, const cl_device_id *devs,
+                   void(CL_CALLBACK *notify)(const char *, const void *, size_t, void *),
+                   void *user, cl_int *errcode) {
     (void)props;
     (void)n;
     (void)devs;
@@ -162,7 +160,7 @@ CL_API_ENTRY cl_int CL_API_CALL clIcdGetPlatformIDsKHR(cl_uint num, cl_platform_
     return fake_IcdGetPlatformIDs(num, platforms, num_platforms);
 }
 
-CL_API_ENTRY cl_int CL_API_CALL clGetPlatformInfo(cl_platform_id p, cl_platform_info what,
-                                                  size_t n, void *v, size_t *ret) {
+CL_API_ENTRY cl_int CL_API_CALL clGetPlatformInfo(cl_platform_id p, cl_platform_info what, size_t n,
+                                                  void *v, size_t *ret) {
     return fake_GetPlatformInfo(p, what, n, v, ret);
 }

@@ -231,8 +231,7 @@ static int select_real(void *arg) {
         snprintf(pd, sizeof pd, "%u:%u", list[i].platform_index, list[i].device_index);
         if (context_on(pd, NULL, &list[i])) return 1;
     }
-    if (context_on("cpu", NULL, &list[pocl]) || context_on("PThread", NULL, &list[pocl]))
-        return 1;
+    if (context_on("cpu", NULL, &list[pocl]) || context_on("PThread", NULL, &list[pocl])) return 1;
     if (th_have_oclgrind()) {
         TH_CHILD_CHECK(og >= 0, "no Oclgrind device");
         /* Without a real GPU the default skips the simulator. */
@@ -272,8 +271,8 @@ static int no_platform(void *arg) {
     TH_CHILD_CHECK(st == SPARTAN_STATUS_NO_PLATFORM, "got %s", spartan_status_name(st));
     TH_CHILD_CHECK(list == NULL && n == 0, "outputs not cleared");
     const char *msg = spartan_last_error(NULL);
-    TH_CHILD_CHECK(strstr(msg, "pocl-opencl-icd") != NULL, "message does not say what to install: %s",
-                   msg);
+    TH_CHILD_CHECK(strstr(msg, "pocl-opencl-icd") != NULL,
+                   "message does not say what to install: %s", msg);
     TH_CHILD_CHECK(strstr(msg, "OCL_ICD_VENDORS") != NULL, "message does not name the variable: %s",
                    msg);
     spartan_context *ctx = NULL;

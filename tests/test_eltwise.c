@@ -13,7 +13,7 @@
 #include "spartan/cl_interop.h"
 #include "spartan/spartan.h"
 
-#define CANARY 64
+#define CANARY       64
 #define CANARY_VALUE -12345.5f
 
 static spartan_context *ctx;
@@ -40,9 +40,9 @@ static cl_mem upload(const float *host, size_t n) {
 }
 
 static void download(cl_mem m, float *host, size_t n) {
-    ck_assert_int_eq(clEnqueueReadBuffer(queue, m, CL_TRUE, 0, n * sizeof(float), host, 0, NULL,
-                                         NULL),
-                     CL_SUCCESS);
+    ck_assert_int_eq(
+        clEnqueueReadBuffer(queue, m, CL_TRUE, 0, n * sizeof(float), host, 0, NULL, NULL),
+        CL_SUCCESS);
 }
 
 /* Global size for n elements: ceil(n / VEC) work-items, rounded up to the work-group. */
@@ -128,8 +128,8 @@ START_TEST(axpy_matches_reference) {
         /* One multiply and one add: error within a few ulps of |a x| + |y| <= 0.7*2 + 2. */
         double tol = th_tol(1, 0.7 * 2.0 + 2.0);
         size_t first = 0;
-        ck_assert_msg(th_count_bad(y, want, n, tol, &first) == 0, "n=%zu: y[%zu]=%.9g want %.9g",
-                      n, first, (double)y[first], want[first]);
+        ck_assert_msg(th_count_bad(y, want, n, tol, &first) == 0, "n=%zu: y[%zu]=%.9g want %.9g", n,
+                      first, (double)y[first], want[first]);
         check_canary(y, n);
         clReleaseMemObject(mx);
         clReleaseMemObject(my);

@@ -27,11 +27,10 @@ typedef struct {
 } options;
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: spartan-info [--device SEL] [--json] [--no-context]\n"
-            "       spartan-info --cache [--cache-clear]\n"
-            "       spartan-info --load-time [--runs N] [--device SEL] [--json]\n"
-            "SEL: P:D, cpu, gpu, accelerator, or a name substring (default: $SPARTAN_DEVICE)\n");
+    fprintf(f, "usage: spartan-info [--device SEL] [--json] [--no-context]\n"
+               "       spartan-info --cache [--cache-clear]\n"
+               "       spartan-info --load-time [--runs N] [--device SEL] [--json]\n"
+               "SEL: P:D, cpu, gpu, accelerator, or a name substring (default: $SPARTAN_DEVICE)\n");
 }
 
 static double now_ms(void) {
@@ -201,7 +200,7 @@ static int list_devices(const options *o) {
         } else {
             printf("\nselected (*): %u:%u %s, by %s\n", devs[sel].platform_index,
                    devs[sel].device_index, devs[sel].name,
-                   o->device ? "--device"
+                   o->device                 ? "--device"
                    : selection && *selection ? "SPARTAN_DEVICE"
                                              : "default (first GPU, else first device)");
             if (!o->no_context) rc = context_report(o, NULL);
@@ -259,8 +258,8 @@ static int show_cache(const options *o) {
         free(text);
         cJSON_Delete(root);
     } else {
-        printf("kernel cache %s: %zu entr%s, %.1f KiB, %zu invalid\n", dir, n,
-               n == 1 ? "y" : "ies", (double)total / 1024.0, bad);
+        printf("kernel cache %s: %zu entr%s, %.1f KiB, %zu invalid\n", dir, n, n == 1 ? "y" : "ies",
+               (double)total / 1024.0, bad);
         for (size_t i = 0; i < n; i++) {
             const char *base = strrchr(list[i].path, '/');
             printf("  %.16s... %8.1f KiB  %s%s%s\n", base ? base + 1 : list[i].path,
@@ -440,8 +439,8 @@ static int load_time(const options *o) {
             printf("context creation, %d fresh processes each, median [min, max]:\n", runs);
             printf("  cold  (Spartan and driver caches empty)  %9.1f ms  [%.1f, %.1f]\n", mc, cmin,
                    cmax);
-            printf("  warm  (Spartan cache, %u families hit)   %9.1f ms  [%.1f, %.1f]\n",
-                   warm_hits, mw, wmin, wmax);
+            printf("  warm  (Spartan cache, %u families hit)   %9.1f ms  [%.1f, %.1f]\n", warm_hits,
+                   mw, wmin, wmax);
             printf("  driver cache only (Spartan cache off)   %9.1f ms\n", md);
             printf("  cold / warm = %.1fx; driver-only / warm = %.1fx\n", mc / mw, md / mw);
         }

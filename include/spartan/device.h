@@ -180,11 +180,11 @@ SPARTAN_API spartan_status spartan_cache_dir(const spartan_context_opts *opts, c
 /* One entry of the kernel binary cache, as spartan-info --cache lists them. */
 typedef struct spartan_cache_entry {
     char path[1200];
-    char label[512];    /* "eltwise.cl | <device> | <build options>" */
-    uint64_t bytes;     /* file size */
-    int64_t mtime;      /* seconds since the epoch */
-    int valid;          /* header, length and checksum verified */
-    char problem[64];   /* why not valid */
+    char label[512];  /* "eltwise.cl | <device> | <build options>" */
+    uint64_t bytes;   /* file size */
+    int64_t mtime;    /* seconds since the epoch */
+    int valid;        /* header, length and checksum verified */
+    char problem[64]; /* why not valid */
 } spartan_cache_entry;
 
 /* Lists the entries of the cache directory the opts resolve to (NULL: defaults), verifying

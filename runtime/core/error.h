@@ -20,8 +20,9 @@ typedef struct sp_err {
 #define SP_PRINTF(f, a)
 #endif
 
-/* Records status and a formatted message in e; returns status so callers can `return sp_err_set(..)`.
- * If the message cannot be allocated the status is still recorded and the message is lost. */
+/* Records status and a formatted message in e; returns status so callers can `return
+ * sp_err_set(..)`. If the message cannot be allocated the status is still recorded and the message
+ * is lost. */
 spartan_status sp_err_set(sp_err *e, spartan_status status, const char *fmt, ...) SP_PRINTF(3, 4);
 spartan_status sp_err_vset(sp_err *e, spartan_status status, const char *fmt, va_list ap);
 

@@ -21,9 +21,8 @@ spartan_status sp_mkdirs(const char *path, sp_err *err) {
         char saved = p[i];
         p[i] = '\0';
         if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-            spartan_status st =
-                sp_err_set(err, SPARTAN_STATUS_IO_ERROR, "cannot create directory %s: %s", p,
-                           strerror(errno));
+            spartan_status st = sp_err_set(err, SPARTAN_STATUS_IO_ERROR,
+                                           "cannot create directory %s: %s", p, strerror(errno));
             free(p);
             return st;
         }
@@ -109,12 +108,11 @@ spartan_status sp_write_file_atomic(const char *path, const sp_buf_part *parts, 
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 64);
     if (!tmp) return sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "writing %s", path);
-    snprintf(tmp, plen + 64, "%s.tmp.%ld.%u", path, (long)getpid(),
-             atomic_fetch_add(&counter, 1u));
+    snprintf(tmp, plen + 64, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1u));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0) {
-        spartan_status st = sp_err_set(err, SPARTAN_STATUS_IO_ERROR, "cannot create %s: %s", tmp,
-                                       strerror(errno));
+        spartan_status st =
+            sp_err_set(err, SPARTAN_STATUS_IO_ERROR, "cannot create %s: %s", tmp, strerror(errno));
         free(tmp);
         return st;
     }

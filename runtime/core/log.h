@@ -1,4 +1,5 @@
-/* Internal logging: goes to the user's callback, else to stderr when SPARTAN_LOG asks, else nowhere. */
+/* Internal logging: goes to the user's callback, else to stderr when SPARTAN_LOG asks, else
+ * nowhere. */
 #ifndef SP_CORE_LOG_H
 #define SP_CORE_LOG_H
 

@@ -14,17 +14,18 @@ static char *build_log(cl_program prog, cl_device_id dev) {
     clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, 0, NULL, &n);
     char *log = malloc(n + 1);
     if (!log) return NULL;
-    if (n == 0 || clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, n, log, NULL) != CL_SUCCESS)
+    if (n == 0 ||
+        clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, n, log, NULL) != CL_SUCCESS)
         n = 0;
     log[n] = '\0';
     return log;
 }
 
-static cl_program from_binary(spartan_context *ctx, const unsigned char *bin, size_t len,
-                              char *why, size_t why_len) {
+static cl_program from_binary(spartan_context *ctx, const unsigned char *bin, size_t len, char *why,
+                              size_t why_len) {
     cl_int rc, bin_rc = CL_SUCCESS;
-    cl_program p = clCreateProgramWithBinary(ctx->cl_ctx, 1, &ctx->dev.device, &len, &bin, &bin_rc,
-                                             &rc);
+    cl_program p =
+        clCreateProgramWithBinary(ctx->cl_ctx, 1, &ctx->dev.device, &len, &bin, &bin_rc, &rc);
     if (rc != CL_SUCCESS || bin_rc != CL_SUCCESS) {
         snprintf(why, why_len, "driver refused the cached binary: %s",
                  sp_cl_error_name(rc != CL_SUCCESS ? rc : bin_rc));
@@ -172,7 +173,8 @@ spartan_status sp_programs_build(spartan_context *ctx, sp_err *err) {
         ctx->stats.families++;
     }
     ctx->stats.build_ms = sp_now_ms() - t0;
-    sp_log(SPARTAN_LOG_INFO, "kernels for %s: %u families in %.1f ms (cache: %u hit, %u miss, %u "
+    sp_log(SPARTAN_LOG_INFO,
+           "kernels for %s: %u families in %.1f ms (cache: %u hit, %u miss, %u "
            "rejected, %u written)",
            ctx->dev.info.name, ctx->stats.families, ctx->stats.build_ms, ctx->stats.cache_hits,
            ctx->stats.cache_misses, ctx->stats.cache_rejected, ctx->stats.cache_writes);

@@ -139,8 +139,8 @@ long spartan_context_tuned(const spartan_context *ctx, const char *name) {
     return sp_tuned_get(&ctx->tuned, name);
 }
 
-spartan_status spartan_context_tuned_at(const spartan_context *ctx, unsigned i,
-                                        const char **name, long *value) {
+spartan_status spartan_context_tuned_at(const spartan_context *ctx, unsigned i, const char **name,
+                                        long *value) {
     if (!ctx || !name || !value || i >= ctx->tuned.count) return SPARTAN_STATUS_INVALID_ARGUMENT;
     *name = ctx->tuned.names[i];
     *value = ctx->tuned.values[i];

@@ -40,8 +40,8 @@ spartan_status sp_source_assemble(size_t family, const char *kernel_dir, char **
     const unsigned char *common = NULL, *body = NULL;
     unsigned char *common_owned = NULL, *body_owned = NULL;
     size_t common_len = 0, body_len = 0;
-    spartan_status st = load(&sp_cl_common_source, kernel_dir, &common, &common_len,
-                             &common_owned, err);
+    spartan_status st =
+        load(&sp_cl_common_source, kernel_dir, &common, &common_len, &common_owned, err);
     if (st == SPARTAN_OK) st = load(fam, kernel_dir, &body, &body_len, &body_owned, err);
     if (st == SPARTAN_OK) {
         char head1[128], head2[128];

@@ -1,0 +1,70 @@
+#!/bin/sh
+# Runs every test: installs what is missing (apt-get), then
+#   1. the normal build (RelWithDebInfo, -Werror) and all its tests on POCL,
+#   2. the same kernel tests on Oclgrind with its checks on (a report fails the run),
+#   3. an ASan+UBSan build and its tests (Oclgrind excluded: its wrapper cannot run ASan),
+#   4. the layering check, and an application outside the tree built against an installed
+#      copy through find_package(spartan) and through pkg-config (shared and static).
+# Usage: tools/test.sh [--quick]   (--quick: step 1 only)
+# Build trees: build/, build-asan/, build-embed/ under the checkout (SPARTAN_BUILD_ROOT moves them).
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=tools/lib/deps.sh
+. "$root/tools/lib/deps.sh"
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+spartan_install_deps
+jobs=$(spartan_jobs)
+out=${SPARTAN_BUILD_ROOT:-$root}
+start=$(date +%s)
+step() { printf '\n=== %s (%ss)\n' "$1" "$(($(date +%s) - start))"; }
+
+# Tests use their own kernel cache (build/tests/kernel-cache) and never the user's.
+step "normal build"
+cmake -S "$root" -B "$out/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$out/build" -j "$jobs"
+step "tests on POCL"
+ctest --test-dir "$out/build" --output-on-failure -j "$jobs" -LE oclgrind
+step "kernel tests on Oclgrind"
+ctest --test-dir "$out/build" --output-on-failure -j "$jobs" -L oclgrind
+[ $quick = 1 ] && { step "done (quick)"; exit 0; }
+
+step "layering"
+"$root/tools/check_layers.sh"
+
+step "ASan+UBSan build"
+cmake -S "$root" -B "$out/build-asan" -DCMAKE_BUILD_TYPE=Debug \
+    -DSPARTAN_SANITIZE=address,undefined >/dev/null
+cmake --build "$out/build-asan" -j "$jobs"
+step "tests under ASan+UBSan"
+# LeakSanitizer: only leaks inside the OpenCL drivers (POCL, LLVM, the ICD loader) are
+# suppressed; a leak with our frames on top still fails.
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
+    LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$out/build-asan" --output-on-failure -j "$jobs" -LE oclgrind
+
+step "embedding: install, then find_package(spartan) and pkg-config"
+prefix="$out/build-embed/prefix"
+rm -rf "$out/build-embed"
+cmake --install "$out/build" --prefix "$prefix" >/dev/null
+cmake -S "$root/tests/embed" -B "$out/build-embed/cmake" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$out/build-embed/cmake" -j "$jobs" >/dev/null
+pcdir=$(dirname "$(find "$prefix" -name spartan.pc | head -1)")
+export PKG_CONFIG_PATH="$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+# shellcheck disable=SC2046  # pkg-config output is meant to split
+cc -std=c11 -Wall -Wextra -Werror "$root/tests/embed/embed.c" -o "$out/build-embed/embed_pc" \
+    $(pkg-config --cflags --libs spartan) -Wl,-rpath,"$(pkg-config --variable=libdir spartan)"
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Wextra -Werror "$root/tests/embed/embed.c" -o "$out/build-embed/embed_pc_static" \
+    $(pkg-config --cflags spartan) "$(pkg-config --variable=libdir spartan)/libspartan.a" \
+    $(pkg-config --static --libs-only-l spartan | sed 's/-lspartan//')
+icd="OCL_ICD_VENDORS=$out/build/tests/icd"
+cache="SPARTAN_CACHE_DIR=$out/build/tests/kernel-cache"
+for exe in cmake/embed cmake/embed_static embed_pc embed_pc_static; do
+    echo "--- $exe"
+    env "$icd" "$cache" "$out/build-embed/$exe"
+done
+
+step "all tests passed"
