@@ -9,6 +9,7 @@
 #include <CL/cl.h>
 
 #include "spartan/device.h"
+#include "spartan/tensor.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -19,6 +20,9 @@ SPARTAN_API spartan_status spartan_context_cl_handles(const spartan_context *ctx
                                                       cl_platform_id *platform,
                                                       cl_device_id *device, cl_context *context,
                                                       cl_command_queue *queue);
+
+/* The buffer behind a tensor (NULL for a tensor with no elements); owned by the tensor. */
+SPARTAN_API cl_mem spartan_tensor_cl_mem(const spartan_tensor *t);
 
 #ifdef __cplusplus
 }

@@ -18,5 +18,7 @@
 #include "spartan/version.h"
 #include "spartan/status.h"
 #include "spartan/device.h"
+#include "spartan/tensor.h"
+#include "spartan/ops.h"
 
 #endif /* SPARTAN_SPARTAN_H */

@@ -13,7 +13,11 @@
     X(VEC, 0, "float vector width of element-wise and inner GEMM loops (1, 2, 4, 8, 16)")          \
     X(WG, 256, "work-group size of 1-D element-wise kernels")                                      \
     X(TILE_ROWS, 8, "rows of a sparsity tile (monitor counts and compaction)")                     \
-    X(TILE_COLS, 8, "columns of a sparsity tile")
+    X(TILE_COLS, 0, "columns of a sparsity tile (default: 4 vectors of VEC)")                      \
+    X(GEMM_RB, 0, "rows of C per work-item in the GEMM kernels (default from VEC)")                \
+    X(GEMM_NB, 0, "VEC-wide column vectors of C per work-item in the GEMM kernels")                \
+    X(GEMM_WG, 16, "work-items per group along the rows of C in the GEMM kernels")                 \
+    X(SPARSE_NB, 0, "VEC-wide column vectors per work-item in the sparse GEMMs")
 
 enum {
 #define X(name, def, doc) P_##name,
@@ -45,13 +49,13 @@ typedef struct {
 } entry;
 
 static const entry table[] = {
-    /*                                       VEC  WG  TILE_ROWS TILE_COLS */
-    {SPARTAN_VENDOR_NVIDIA, NULL, {4, 256, 0, 0}},
-    {SPARTAN_VENDOR_AMD, NULL, {4, 256, 0, 0}},
-    {SPARTAN_VENDOR_INTEL, NULL, {4, 128, 0, 0}},
-    {SPARTAN_VENDOR_POCL, NULL, {0, 256, 0, 0}},
+    /*                 VEC  WG  TILE_ROWS TILE_COLS GEMM_RB GEMM_NB GEMM_WG SPARSE_NB */
+    {SPARTAN_VENDOR_NVIDIA, NULL, {4, 256, 0, 0, 4, 1, 64, 1}},
+    {SPARTAN_VENDOR_AMD, NULL, {4, 256, 0, 0, 4, 1, 64, 1}},
+    {SPARTAN_VENDOR_INTEL, NULL, {4, 128, 0, 0, 4, 1, 32, 1}},
+    {SPARTAN_VENDOR_POCL, NULL, {0, 256, 0, 0, 0, 0, 16, 0}},
     /* Oclgrind simulates every work-item: small groups keep its runs short. */
-    {SPARTAN_VENDOR_SIMULATOR, NULL, {4, 64, 0, 0}},
+    {SPARTAN_VENDOR_SIMULATOR, NULL, {4, 64, 0, 0, 2, 1, 4, 2}},
 };
 
 static long pow2_floor(long v, long max) {
@@ -111,15 +115,39 @@ spartan_status sp_tuned_lookup(const spartan_device_info *info, sp_tuned *t, sp_
         long pref = info->preferred_vector_width_float ? info->preferred_vector_width_float : 4;
         t->values[P_VEC] = pow2_floor(pref, 16);
     }
+    /* Register blocking from the vector width: 8 rows x 1 vector of 16 (AVX-512, the 8x16
+     * micro-kernel), 4 rows x 2 vectors of 8 (AVX2: 8 accumulators of 16 registers). */
+    long v0 = t->values[P_VEC];
+    if (t->values[P_GEMM_RB] == 0) t->values[P_GEMM_RB] = v0 >= 16 ? 8 : 4;
+    if (t->values[P_GEMM_NB] == 0) t->values[P_GEMM_NB] = v0 >= 16 ? 1 : v0 == 8 ? 2 : 1;
+    /* the sparse kernels walk a line's non-zeros once per column block: wide blocks (64
+     * columns) amortise that walk */
+    if (t->values[P_SPARSE_NB] == 0) t->values[P_SPARSE_NB] = v0 >= 64 ? 1 : 64 / v0;
+    if (t->values[P_TILE_COLS] == 0) t->values[P_TILE_COLS] = 4 * v0 < 8 ? 8 : 4 * v0;
     spartan_status st = apply_env(t, err);
     if (st != SPARTAN_OK) return st;
 
     long vec = t->values[P_VEC];
+    if (t->values[P_TILE_ROWS] * t->values[P_TILE_COLS] > 32768)
+        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
+                          "tuned tile %ldx%ld holds more than 32768 elements",
+                          t->values[P_TILE_ROWS], t->values[P_TILE_COLS]);
+    if (t->values[P_SPARSE_NB] > 16)
+        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT, "tuned SPARSE_NB=%ld > 16",
+                          t->values[P_SPARSE_NB]);
+    if ((t->values[P_WG] & (t->values[P_WG] - 1)) != 0)
+        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
+                          "tuned WG=%ld is not a power of two", t->values[P_WG]);
+    if (t->values[P_GEMM_RB] > 16 || t->values[P_GEMM_NB] > 8)
+        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
+                          "tuned GEMM_RB=%ld (at most 16) or GEMM_NB=%ld (at most 8) too large",
+                          t->values[P_GEMM_RB], t->values[P_GEMM_NB]);
     if (vec < 1 || vec > 16 || (vec & (vec - 1)) != 0)
         return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
                           "tuned parameter VEC=%ld is not 1, 2, 4, 8 or 16", vec);
     long maxwg = info->max_work_group_size ? (long)info->max_work_group_size : 1;
     if (t->values[P_WG] > maxwg) t->values[P_WG] = pow2_floor(maxwg, maxwg);
+    if (t->values[P_GEMM_WG] > maxwg) t->values[P_GEMM_WG] = pow2_floor(maxwg, maxwg);
     return SPARTAN_OK;
 }
 

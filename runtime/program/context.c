@@ -114,6 +114,7 @@ spartan_status spartan_context_create(const spartan_context_opts *opts, spartan_
 void spartan_context_destroy(spartan_context *ctx) {
     if (!ctx) return;
     if (ctx->queue) clFinish(ctx->queue);
+    if (ctx->ext_free) ctx->ext_free(ctx->ext);
     sp_programs_release(ctx);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->cl_ctx) clReleaseContext(ctx->cl_ctx);

@@ -27,6 +27,9 @@ struct spartan_context {
     size_t nprograms;
     spartan_build_stats stats;
     sp_err err;
+    /* State of higher layers (ops/: scratch buffers), freed by the context's destroy. */
+    void *ext;
+    void (*ext_free)(void *ext);
 };
 
 /* Builds (or loads from the cache) every kernel family for ctx's device (build.c). */

@@ -1,0 +1,82 @@
+/* The compaction engine (kernels_cl/compact.cl): scans of the monitor's tile counts and a
+ * scatter into the compacted form of docs/sparse-format.md. */
+#include "ops/ops_internal.h"
+
+#define SCAN_CHUNK 64
+
+/* out[0..n] = exclusive scan of value(in, i) (mode: 0 counts, 1 row-major flags, 2 column-major
+ * flags); level picks the scratch buffers of this recursion depth. */
+static spartan_status scan(spartan_sparse *s, cl_mem in, size_t n, cl_uint mode, cl_mem out,
+                           int level) {
+    spartan_context *ctx = s->ctx;
+    cl_uint un = (cl_uint)n, chunk = SCAN_CHUNK, tr = (cl_uint)s->tiles_r, tc = (cl_uint)s->tiles_c;
+    size_t chunks = (n + SCAN_CHUNK - 1) / SCAN_CHUNK;
+    cl_mem offsets;
+    spartan_status st;
+    if (chunks <= 1) {
+        st = sp_zero_uint(ctx, &offsets);
+    } else {
+        cl_mem sums = s->scan_sums[level];
+        offsets = s->scan_offs[level];
+        sp_arg a[] = {SP_ARG(in), SP_ARG(un),    SP_ARG(mode), SP_ARG(tr),
+                      SP_ARG(tc), SP_ARG(chunk), SP_ARG(sums)};
+        st = sp_launch_1d(ctx, "compact_scan_sums", chunks, a, 7);
+        if (st == SPARTAN_OK) st = scan(s, sums, chunks, 0, offsets, level + 1);
+    }
+    if (st != SPARTAN_OK) return st;
+    sp_arg a[] = {SP_ARG(in), SP_ARG(un),    SP_ARG(mode),    SP_ARG(tr),
+                  SP_ARG(tc), SP_ARG(chunk), SP_ARG(offsets), SP_ARG(out)};
+    return sp_launch_1d(ctx, "compact_scan_apply", chunks, a, 8);
+}
+
+static spartan_status ensure(spartan_context *ctx, cl_mem *m, size_t bytes, const char *what) {
+    if (*m) return SPARTAN_OK;
+    return sp_buffer_create(ctx, bytes, what, m);
+}
+
+spartan_status spartan_compact(spartan_context *ctx, const spartan_tensor *x, spartan_sparse *s,
+                               unsigned forms) {
+    if (!ctx || !x || !s) return sp_invalid(ctx, "spartan_compact: NULL argument");
+    if (x->ctx != ctx || s->ctx != ctx)
+        return sp_invalid(ctx, "spartan_compact: objects of another context");
+    if (spartan_tensor_rows(x) != s->rows || spartan_tensor_cols(x) != s->cols)
+        return sp_invalid(ctx, "spartan_compact: tensor %zux%zu, sparse %zux%zu",
+                          spartan_tensor_rows(x), spartan_tensor_cols(x), s->rows, s->cols);
+    if (forms == 0 || (forms & ~(unsigned)(SPARTAN_COMPACT_ROWS | SPARTAN_COMPACT_COLS)))
+        return sp_invalid(ctx, "spartan_compact: forms must be ROWS and/or COLS");
+    s->forms = 0;
+    if (s->ntiles == 0) {
+        s->forms = forms;
+        return SPARTAN_OK;
+    }
+    size_t cap = s->rows * s->cols + s->ntiles; /* + one spare slot per tile */
+    spartan_status st = SPARTAN_OK;
+    if (forms & SPARTAN_COMPACT_ROWS) {
+        if (!st) st = ensure(ctx, &s->idx_r, cap * sizeof(cl_int), "row-form positions");
+        if (!st) st = ensure(ctx, &s->val_r, cap * sizeof(float), "row-form values");
+    }
+    if (forms & SPARTAN_COMPACT_COLS) {
+        if (!st) st = ensure(ctx, &s->idx_c, cap * sizeof(cl_int), "column-form positions");
+        if (!st) st = ensure(ctx, &s->val_c, cap * sizeof(float), "column-form values");
+    }
+    if (!st) st = scan(s, s->counts, s->ntiles, 3, s->elem_off, 0);
+    if (!st && (forms & SPARTAN_COMPACT_ROWS))
+        st = scan(s, s->counts, s->ntiles, 1, s->tpos_row, 0);
+    if (!st && (forms & SPARTAN_COMPACT_COLS))
+        st = scan(s, s->counts, s->ntiles, 2, s->tpos_col, 0);
+    if (st != SPARTAN_OK) return st;
+    cl_uint rows = (cl_uint)s->rows, cols = (cl_uint)s->cols, tr = (cl_uint)s->tiles_r,
+            tc = (cl_uint)s->tiles_c, f = forms;
+    /* a form not built gets valid (unused) buffers in its argument slots */
+    cl_mem idx_r = s->idx_r ? s->idx_r : s->counts, val_r = s->val_r ? s->val_r : s->counts;
+    cl_mem idx_c = s->idx_c ? s->idx_c : s->counts, val_c = s->val_c ? s->val_c : s->counts;
+    sp_arg a[] = {SP_ARG(x->mem),      SP_ARG(rows),        SP_ARG(cols),
+                  SP_ARG(tr),          SP_ARG(tc),          SP_ARG(f),
+                  SP_ARG(s->counts),   SP_ARG(s->elem_off), SP_ARG(s->tpos_row),
+                  SP_ARG(s->tpos_col), SP_ARG(s->list_row), SP_ARG(s->list_col),
+                  SP_ARG(s->rowoff),   SP_ARG(s->coloff),   SP_ARG(idx_r),
+                  SP_ARG(val_r),       SP_ARG(idx_c),       SP_ARG(val_c)};
+    st = sp_launch_1d(ctx, "compact_scatter", s->ntiles, a, 18);
+    if (st == SPARTAN_OK) s->forms = forms;
+    return st;
+}

@@ -1,0 +1,151 @@
+/* Device tensors: shape bookkeeping, one buffer each, blocking host transfers. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spartan/cl_interop.h"
+#include "tensor/tensor_internal.h"
+
+static sp_err *err_of(spartan_context *ctx) {
+    return ctx ? &ctx->err : sp_thread_err();
+}
+
+spartan_status sp_invalid(spartan_context *ctx, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    spartan_status st = sp_err_vset(err_of(ctx), SPARTAN_STATUS_INVALID_ARGUMENT, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+spartan_status sp_ctx_cl_fail(spartan_context *ctx, cl_int rc, const char *call, const char *what) {
+    spartan_status st = (rc == CL_MEM_OBJECT_ALLOCATION_FAILURE || rc == CL_OUT_OF_RESOURCES ||
+                         rc == CL_INVALID_BUFFER_SIZE)
+                            ? SPARTAN_STATUS_OUT_OF_DEVICE_MEMORY
+                            : SPARTAN_STATUS_OPENCL_ERROR;
+    return sp_err_set(err_of(ctx), st, "%s (%s) failed on %s: %s (%d)", call, what,
+                      ctx ? ctx->dev.info.name : "?", sp_cl_error_name(rc), (int)rc);
+}
+
+spartan_status sp_buffer_create(spartan_context *ctx, size_t bytes, const char *what, cl_mem *out) {
+    *out = NULL;
+    const spartan_device_info *d = &ctx->dev.info;
+    if (d->max_alloc_bytes && bytes > d->max_alloc_bytes)
+        return sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_DEVICE_MEMORY,
+                          "%s needs %zu bytes, more than the largest allocation %s allows (%llu)",
+                          what, bytes, d->name, (unsigned long long)d->max_alloc_bytes);
+    cl_int rc;
+    cl_mem m = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &rc);
+    if (rc != CL_SUCCESS) return sp_ctx_cl_fail(ctx, rc, "clCreateBuffer", what);
+    *out = m;
+    return SPARTAN_OK;
+}
+
+spartan_status spartan_tensor_create(spartan_context *ctx, int rank, const size_t *dims,
+                                     spartan_tensor **out) {
+    if (out) *out = NULL;
+    if (!ctx || !out || !dims) return sp_invalid(ctx, "spartan_tensor_create: NULL argument");
+    if (rank < 1 || rank > SPARTAN_TENSOR_MAX_RANK)
+        return sp_invalid(ctx, "spartan_tensor_create: rank %d is not 1..%d", rank,
+                          SPARTAN_TENSOR_MAX_RANK);
+    size_t numel = 1;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] && numel > SIZE_MAX / sizeof(float) / dims[i])
+            return sp_invalid(ctx, "spartan_tensor_create: size overflows");
+        numel *= dims[i];
+    }
+    spartan_tensor *t = calloc(1, sizeof *t);
+    if (!t)
+        return sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "spartan_tensor_create");
+    t->ctx = ctx;
+    t->rank = rank;
+    memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
+    t->numel = numel;
+    if (numel) {
+        spartan_status st = sp_buffer_create(ctx, numel * sizeof(float), "tensor", &t->mem);
+        if (st != SPARTAN_OK) {
+            free(t);
+            return st;
+        }
+    }
+    *out = t;
+    return SPARTAN_OK;
+}
+
+spartan_status spartan_tensor_create_2d(spartan_context *ctx, size_t rows, size_t cols,
+                                        spartan_tensor **out) {
+    size_t dims[2] = {rows, cols};
+    return spartan_tensor_create(ctx, 2, dims, out);
+}
+
+void spartan_tensor_destroy(spartan_tensor *t) {
+    if (!t) return;
+    if (t->mem) clReleaseMemObject(t->mem);
+    free(t);
+}
+
+int spartan_tensor_rank(const spartan_tensor *t) {
+    return t ? t->rank : 0;
+}
+
+size_t spartan_tensor_dim(const spartan_tensor *t, int i) {
+    return t && i >= 0 && i < t->rank ? t->dims[i] : 0;
+}
+
+size_t spartan_tensor_numel(const spartan_tensor *t) {
+    return t ? t->numel : 0;
+}
+
+size_t spartan_tensor_cols(const spartan_tensor *t) {
+    return t ? t->dims[t->rank - 1] : 0;
+}
+
+size_t spartan_tensor_rows(const spartan_tensor *t) {
+    if (!t) return 0;
+    size_t r = 1;
+    for (int i = 0; i < t->rank - 1; i++) r *= t->dims[i];
+    return r;
+}
+
+cl_mem spartan_tensor_cl_mem(const spartan_tensor *t) {
+    return t ? t->mem : NULL;
+}
+
+spartan_status spartan_tensor_write(spartan_tensor *t, const float *host, size_t count) {
+    if (!t) return sp_invalid(NULL, "spartan_tensor_write: NULL tensor");
+    if (count != t->numel || (count && !host))
+        return sp_invalid(t->ctx, "spartan_tensor_write: %zu elements given, tensor holds %zu",
+                          count, t->numel);
+    if (!count) return SPARTAN_OK;
+    cl_int rc = clEnqueueWriteBuffer(t->ctx->queue, t->mem, CL_TRUE, 0, count * sizeof(float), host,
+                                     0, NULL, NULL);
+    return rc == CL_SUCCESS ? SPARTAN_OK
+                            : sp_ctx_cl_fail(t->ctx, rc, "clEnqueueWriteBuffer", "tensor write");
+}
+
+spartan_status spartan_tensor_read(const spartan_tensor *t, float *host, size_t count) {
+    if (!t) return sp_invalid(NULL, "spartan_tensor_read: NULL tensor");
+    if (count != t->numel || (count && !host))
+        return sp_invalid(t->ctx, "spartan_tensor_read: %zu elements asked, tensor holds %zu",
+                          count, t->numel);
+    if (!count) return SPARTAN_OK;
+    cl_int rc = clEnqueueReadBuffer(t->ctx->queue, t->mem, CL_TRUE, 0, count * sizeof(float), host,
+                                    0, NULL, NULL);
+    return rc == CL_SUCCESS ? SPARTAN_OK
+                            : sp_ctx_cl_fail(t->ctx, rc, "clEnqueueReadBuffer", "tensor read");
+}
+
+spartan_status spartan_tensor_fill(spartan_tensor *t, float value) {
+    if (!t) return sp_invalid(NULL, "spartan_tensor_fill: NULL tensor");
+    if (!t->numel) return SPARTAN_OK;
+    cl_int rc = clEnqueueFillBuffer(t->ctx->queue, t->mem, &value, sizeof value, 0,
+                                    t->numel * sizeof(float), 0, NULL, NULL);
+    return rc == CL_SUCCESS ? SPARTAN_OK
+                            : sp_ctx_cl_fail(t->ctx, rc, "clEnqueueFillBuffer", "tensor fill");
+}
+
+spartan_status spartan_context_finish(spartan_context *ctx) {
+    if (!ctx) return sp_invalid(NULL, "spartan_context_finish: NULL context");
+    cl_int rc = clFinish(ctx->queue);
+    return rc == CL_SUCCESS ? SPARTAN_OK : sp_ctx_cl_fail(ctx, rc, "clFinish", "finish");
+}

@@ -1,0 +1,27 @@
+/* Tensors as the layers above see them, and the one place that turns OpenCL failures on a
+ * context's queue into statuses. */
+#ifndef SP_TENSOR_INTERNAL_H
+#define SP_TENSOR_INTERNAL_H
+
+#include "program/context_internal.h"
+#include "spartan/tensor.h"
+
+struct spartan_tensor {
+    spartan_context *ctx;
+    int rank;
+    size_t dims[SPARTAN_TENSOR_MAX_RANK];
+    size_t numel;
+    cl_mem mem; /* NULL when numel == 0 */
+};
+
+/* A device buffer of bytes (> 0) in ctx; OUT_OF_DEVICE_MEMORY with a message naming what. */
+spartan_status sp_buffer_create(spartan_context *ctx, size_t bytes, const char *what, cl_mem *out);
+
+/* Records a failed OpenCL call (rc != CL_SUCCESS) on ctx: OUT_OF_DEVICE_MEMORY for the
+ * allocation failures, OPENCL_ERROR otherwise, with the call's name. Returns the status. */
+spartan_status sp_ctx_cl_fail(spartan_context *ctx, cl_int rc, const char *call, const char *what);
+
+/* Fails with INVALID_ARGUMENT on ctx (or the thread when ctx is NULL). */
+spartan_status sp_invalid(spartan_context *ctx, const char *fmt, ...) SP_PRINTF(2, 3);
+
+#endif /* SP_TENSOR_INTERNAL_H */
