@@ -1,6 +1,8 @@
 // The compaction engine: from the monitor's per-tile counts, (1) exclusive scans, and (2) a
-// scatter that writes, for every non-empty tile, its place in the tile lists and its non-zeros
-// (values and positions) row by row (ROWS form) and column by column (COLS form). The format is
+// scatter that writes, for every non-empty tile, its place in the tile lists and the positions
+// of its non-zeros inside the tile (16 bits each), row by row (ROWS form) and column by column
+// (COLS form). Values are not copied: the GEMMs read them from the matrix itself, tile by tile
+// (a tile is a few cache lines), which halves the compaction's memory traffic. The format is
 // described in docs/sparse-format.md.
 //
 // The scan is work-efficient and multi-pass: each work-item sums a chunk of `chunk` values
@@ -58,8 +60,7 @@ __kernel void compact_scatter(__global const float *x, const uint rows, const ui
                               __global const uint *tpos_row, __global const uint *tpos_col,
                               __global uint *list_row, __global uint *list_col,
                               __global ushort *rowoff, __global ushort *coloff,
-                              __global int *idx_r, __global float *val_r, __global int *idx_c,
-                              __global float *val_c) {
+                              __global ushort *idx_r, __global ushort *idx_c) {
     const uint t = get_global_id(0);
     if (t >= tiles_r * tiles_c || counts[t] == 0) return;
     const uint tr = t / tiles_c, tc = t % tiles_c;
@@ -75,10 +76,8 @@ __kernel void compact_scatter(__global const float *x, const uint rows, const ui
             if (r >= rend) continue;
             __global const float *xr = x + (size_t)r * cols;
             for (uint c = c0; c < cend; c++) {
-                const float v = xr[c];
-                idx_r[base + p] = (int)c;
-                val_r[base + p] = v;
-                p += v != 0.0f;
+                idx_r[base + p] = (ushort)(c - c0);
+                p += xr[c] != 0.0f;
             }
         }
         off[TR] = (ushort)p;
@@ -91,10 +90,8 @@ __kernel void compact_scatter(__global const float *x, const uint rows, const ui
             off[c - c0] = (ushort)p;
             if (c >= cend) continue;
             for (uint r = r0; r < rend; r++) {
-                const float v = x[(size_t)r * cols + c];
-                idx_c[base + p] = (int)r;
-                val_c[base + p] = v;
-                p += v != 0.0f;
+                idx_c[base + p] = (ushort)(r - r0);
+                p += x[(size_t)r * cols + c] != 0.0f;
             }
         }
         off[TC] = (ushort)p;

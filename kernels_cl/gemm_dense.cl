@@ -4,7 +4,8 @@
 // each work-item owns SP_GEMM_RB rows x SP_GEMM_NB vectors of SP_VEC columns of C in registers;
 // per k it loads NB vectors of B and broadcasts RB scalars of A. A work-group is SP_GEMM_WG
 // work-items down the rows sharing one column panel of B, which stays in cache while they run.
-// Any M, N, K: rows past M read row M-1 and are not stored; a column block that runs past N
+// Dimension 2 of the range splits K into chunks of kc (see gemm_dense_reduce); without a
+// split it has size 1 and kc = K. Any M, N, K: rows past M read row M-1 and are not stored; a column block that runs past N
 // takes the scalar path.
 
 #define RB SP_GEMM_RB
@@ -15,9 +16,11 @@
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))                                 \
 void NAME(const uint M, const uint N, const uint K, const float alpha,                            \
           __global const float *restrict A, __global const float *restrict B, const float beta,   \
-          __global float *restrict C) {                                                           \
+          __global float *restrict C, const uint kc) {                                            \
     const uint i0 = get_global_id(0) * RB;                                                        \
     const uint j0 = get_global_id(1) * CB;                                                        \
+    const uint kb = get_global_id(2) * kc, ke = min(K, kb + kc);                                  \
+    C += (size_t)get_global_id(2) * M * N;                                                        \
     if (i0 >= M || j0 >= N) return;                                                               \
     uint rows[RB];                                                                                \
     _Pragma("unroll") for (int r = 0; r < RB; r++) rows[r] = min(i0 + r, M - 1);                  \
@@ -25,7 +28,7 @@ void NAME(const uint M, const uint N, const uint K, const float alpha,          
         floatv acc[RB][NB];                                                                       \
         _Pragma("unroll") for (int r = 0; r < RB; r++)                                            \
             _Pragma("unroll") for (int c = 0; c < NB; c++) acc[r][c] = (floatv)(0.0f);           \
-        for (uint k = 0; k < K; k++) {                                                            \
+        for (uint k = kb; k < ke; k++) {                                                          \
             floatv b[NB];                                                                         \
             _Pragma("unroll") for (int c = 0; c < NB; c++)                                        \
                 b[c] = VLOAD_AT(B + (size_t)k * N + j0 + c * SP_VEC);                             \
@@ -47,7 +50,7 @@ void NAME(const uint M, const uint N, const uint K, const float alpha,          
         for (uint j = j0; j < N; j++) {                                                           \
             float acc[RB];                                                                        \
             _Pragma("unroll") for (int r = 0; r < RB; r++) acc[r] = 0.0f;                         \
-            for (uint k = 0; k < K; k++) {                                                        \
+            for (uint k = kb; k < ke; k++) {                                                      \
                 const float b = B[(size_t)k * N + j];                                             \
                 _Pragma("unroll") for (int r = 0; r < RB; r++)                                    \
                     acc[r] = fma(A_AT(rows[r], k), b, acc[r]);                                    \
@@ -66,6 +69,19 @@ void NAME(const uint M, const uint N, const uint K, const float alpha,          
 #define A_TN(i, k) A[(size_t)(k) * M + (i)]
 GEMM_DENSE(gemm_dense_nn, A_NN)
 GEMM_DENSE(gemm_dense_tn, A_TN)
+
+// Split K: the kernels above ran over chunks of kc inner indices (dimension 2 of the range)
+// into parts partial products of M x N; C = alpha * their sum + beta * C. Used when K is long
+// and C small (the backward-by-weight pass: K = batch x pixels), where one chunk's panels of A
+// and B stay in cache while a work-group sweeps them.
+__kernel void gemm_dense_reduce(const uint n, const uint parts, __global const float *partial,
+                                const float alpha, const float beta, __global float *c) {
+    const uint i = get_global_id(0);
+    if (i >= n) return;
+    float s = 0.0f;
+    for (uint p = 0; p < parts; p++) s += partial[(size_t)p * n + i];
+    c[i] = beta != 0.0f ? fma(beta, c[i], alpha * s) : alpha * s;
+}
 
 // out (cols x rows) = in^T (in: rows x cols). One work-item per element; the host transposes
 // only weight-sized matrices (B of C = A . B^T).

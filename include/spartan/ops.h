@@ -92,7 +92,9 @@ enum { SPARTAN_COMPACT_ROWS = 1, SPARTAN_COMPACT_COLS = 2 };
 
 /* Compaction on the device, from the monitor's counts in s (x must be the tensor they were
  * taken from, unchanged since): exclusive scans of the counts and of the non-empty flags, then a
- * scatter of the non-empty tiles' lists and of their non-zeros (values and positions). */
+ * scatter of the non-empty tiles' lists and of the positions of their non-zeros. s keeps a
+ * pointer to x: the sparse GEMMs read the values from x, so x must stay alive and unchanged
+ * while s is used (compact again after x changes). */
 SPARTAN_API spartan_status spartan_compact(spartan_context *ctx, const spartan_tensor *x,
                                            spartan_sparse *s, unsigned forms);
 

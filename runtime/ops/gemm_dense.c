@@ -46,6 +46,16 @@ static spartan_status run_clblast(spartan_context *ctx, int ta, int tb, size_t m
 }
 #endif
 
+/* How many chunks to split K into: when K is long and C small (backward-by-weight: C is a
+ * weight matrix, K is batch x pixels), chunks of ~1024 give every work-group panels that fit
+ * in cache and give the device more groups than C alone would. The partial sums cost M x N
+ * floats per chunk, so only small C are split. */
+static size_t split_parts(size_t m, size_t n, size_t k) {
+    if (k < 4096 || m * n > ((size_t)1 << 20)) return 1;
+    size_t parts = k / 1024;
+    return parts > 32 ? 32 : parts;
+}
+
 static spartan_status run_own(spartan_context *ctx, int ta, int tb, size_t m, size_t n, size_t k,
                               float alpha, const spartan_tensor *a, const spartan_tensor *b,
                               float beta, spartan_tensor *c) {
@@ -66,11 +76,29 @@ static spartan_status run_own(spartan_context *ctx, int ta, int tb, size_t m, si
     size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
     size_t cb = (size_t)(sp_tuned_get(&ctx->tuned, "VEC") * sp_tuned_get(&ctx->tuned, "GEMM_NB"));
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
-    size_t g[2] = {(m + rb - 1) / rb, (n + cb - 1) / cb};
-    size_t l[2] = {wg, 1};
-    sp_arg args[] = {SP_ARG(um),     SP_ARG(un), SP_ARG(uk),   SP_ARG(alpha),
-                     SP_ARG(a->mem), SP_ARG(bm), SP_ARG(beta), SP_ARG(c->mem)};
-    return sp_launch(ctx, ta ? "gemm_dense_tn" : "gemm_dense_nn", 2, g, l, args, 8);
+    size_t parts = split_parts(m, n, k);
+    cl_uint kc = (cl_uint)((k + parts - 1) / parts);
+    size_t g[3] = {(m + rb - 1) / rb, (n + cb - 1) / cb, parts};
+    size_t l[3] = {wg, 1, 1};
+    const char *kernel = ta ? "gemm_dense_tn" : "gemm_dense_nn";
+    if (parts == 1) {
+        sp_arg args[] = {SP_ARG(um),     SP_ARG(un), SP_ARG(uk),   SP_ARG(alpha),
+                         SP_ARG(a->mem), SP_ARG(bm), SP_ARG(beta), SP_ARG(c->mem), SP_ARG(kc)};
+        return sp_launch(ctx, kernel, 3, g, l, args, 9);
+    }
+    cl_mem part;
+    st = sp_scratch(ctx, SP_SCRATCH_SPLITK, parts * m * n * sizeof(float), &part);
+    if (st != SPARTAN_OK) return st;
+    float one = 1.0f, zero = 0.0f;
+    cl_uint np = (cl_uint)parts;
+    sp_arg args[] = {SP_ARG(um),     SP_ARG(un), SP_ARG(uk),   SP_ARG(one),
+                     SP_ARG(a->mem), SP_ARG(bm), SP_ARG(zero), SP_ARG(part), SP_ARG(kc)};
+    st = sp_launch(ctx, kernel, 3, g, l, args, 9);
+    if (st != SPARTAN_OK) return st;
+    cl_uint count = (cl_uint)(m * n);
+    sp_arg red[] = {SP_ARG(count), SP_ARG(np),   SP_ARG(part),
+                    SP_ARG(alpha), SP_ARG(beta), SP_ARG(c->mem)};
+    return sp_launch_1d(ctx, "gemm_dense_reduce", m * n, red, 6);
 }
 
 spartan_status spartan_gemm_dense(spartan_context *ctx, spartan_gemm_path path, int trans_a,

@@ -5,7 +5,8 @@
 /* The kernel arguments that describe one form of s (S_ARGS in gemm_sparse.cl). */
 typedef struct form_args {
     cl_uint lines, sub_lines, tiles_per_line, stride;
-    cl_mem tpos, list, off, idx, val;
+    cl_mem tpos, list, off, idx, src;
+    cl_uint src_cols, tiles_c, form;
 } form_args;
 
 static spartan_status form_of(spartan_context *ctx, const spartan_sparse *s, unsigned form,
@@ -16,26 +17,15 @@ static spartan_status form_of(spartan_context *ctx, const spartan_sparse *s, uns
                           "SPARTAN_COMPACT_%s after the monitor",
                           fn, form == SPARTAN_COMPACT_ROWS ? "row" : "column",
                           form == SPARTAN_COMPACT_ROWS ? "ROWS" : "COLS");
+    cl_mem src = s->source ? s->source->mem : NULL;
     if (form == SPARTAN_COMPACT_ROWS) {
-        *f = (form_args){(cl_uint)s->rows,
-                         (cl_uint)s->tile_rows,
-                         (cl_uint)s->tiles_c,
-                         (cl_uint)(s->tile_rows + 1),
-                         s->tpos_row,
-                         s->list_row,
-                         s->rowoff,
-                         s->idx_r,
-                         s->val_r};
+        *f = (form_args){(cl_uint)s->rows,    (cl_uint)s->tile_rows, (cl_uint)s->tiles_c,
+                         (cl_uint)(s->tile_rows + 1), s->tpos_row, s->list_row, s->rowoff,
+                         s->idx_r, src, (cl_uint)s->cols, (cl_uint)s->tiles_c, 0};
     } else {
-        *f = (form_args){(cl_uint)s->cols,
-                         (cl_uint)s->tile_cols,
-                         (cl_uint)s->tiles_r,
-                         (cl_uint)(s->tile_cols + 1),
-                         s->tpos_col,
-                         s->list_col,
-                         s->coloff,
-                         s->idx_c,
-                         s->val_c};
+        *f = (form_args){(cl_uint)s->cols,    (cl_uint)s->tile_cols, (cl_uint)s->tiles_r,
+                         (cl_uint)(s->tile_cols + 1), s->tpos_col, s->list_col, s->coloff,
+                         s->idx_c, src, (cl_uint)s->cols, (cl_uint)s->tiles_c, 1};
     }
     return SPARTAN_OK;
 }
@@ -56,9 +46,12 @@ static spartan_status lines(spartan_context *ctx, const spartan_sparse *s, const
     sp_arg a[] = {SP_ARG(f->lines), SP_ARG(f->sub_lines), SP_ARG(f->tiles_per_line),
                   SP_ARG(f->tpos),  SP_ARG(f->list),      SP_ARG(s->elem_off),
                   SP_ARG(f->off),   SP_ARG(f->stride),    SP_ARG(f->idx),
-                  SP_ARG(f->val),   SP_ARG(d->mem),       SP_ARG(n),
+                  SP_ARG(f->src),   SP_ARG(f->src_cols),  SP_ARG(f->tiles_c),
+                  SP_ARG(f->form),  SP_ARG(d->mem),       SP_ARG(n),
                   SP_ARG(out->mem), SP_ARG(trans_out)};
-    return sp_launch(ctx, "gemm_sparse_lines", 2, g, l, a, 14);
+    /* the forward pass walks its tile lists; the column form walks in step (see the kernels) */
+    return sp_launch(ctx, f->form == 0 ? "gemm_sparse_lines_list" : "gemm_sparse_lines", 2, g, l,
+                     a, 17);
 }
 
 static int same_ctx(spartan_context *ctx, const spartan_sparse *s, const spartan_tensor *a,
@@ -152,7 +145,8 @@ spartan_status spartan_gemm_sparse_bwd_input(spartan_context *ctx, const spartan
     sp_arg a[] = {SP_ARG(f.lines), SP_ARG(f.sub_lines), SP_ARG(f.tiles_per_line),
                   SP_ARG(f.tpos),  SP_ARG(f.list),      SP_ARG(mask->elem_off),
                   SP_ARG(f.off),   SP_ARG(f.stride),    SP_ARG(f.idx),
-                  SP_ARG(f.val),   SP_ARG(dz->mem),     SP_ARG(w->mem),
+                  SP_ARG(f.src),   SP_ARG(f.src_cols),  SP_ARG(f.tiles_c),
+                  SP_ARG(f.form),  SP_ARG(dz->mem),     SP_ARG(w->mem),
                   SP_ARG(un),      SP_ARG(cols),        SP_ARG(dx->mem)};
-    return sp_launch(ctx, "gemm_sparse_sddmm", 1, &g, &wg, a, 15);
+    return sp_launch(ctx, "gemm_sparse_sddmm", 1, &g, &wg, a, 18);
 }

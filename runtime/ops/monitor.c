@@ -16,7 +16,7 @@ void spartan_sparse_destroy(spartan_sparse *s) {
     if (!s) return;
     cl_mem *all[] = {&s->counts,   &s->partials, &s->elem_off, &s->tpos_row, &s->tpos_col,
                      &s->list_row, &s->list_col, &s->rowoff,   &s->coloff,   &s->idx_r,
-                     &s->val_r,    &s->idx_c,    &s->val_c};
+                     &s->idx_c};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) release(all[i]);
     for (int l = 0; l < SP_SCAN_LEVELS; l++) {
         release(&s->scan_sums[l]);

@@ -24,7 +24,7 @@ spartan_status sp_launch_1d(spartan_context *ctx, const char *name, size_t n, co
 
 /* A scratch buffer of at least bytes, owned by the context, reused across calls (slot: which
  * one). Valid until the next call with the same slot. */
-enum { SP_SCRATCH_TRANSPOSE = 0, SP_SCRATCH_COUNT };
+enum { SP_SCRATCH_TRANSPOSE = 0, SP_SCRATCH_SPLITK, SP_SCRATCH_COUNT };
 spartan_status sp_scratch(spartan_context *ctx, int slot, size_t bytes, cl_mem *out);
 
 /* A one-element buffer holding 0u (the offset of a scan's only chunk). */
@@ -50,8 +50,9 @@ struct spartan_sparse {
     cl_mem list_col;      /* non-empty tiles, column-major order */
     cl_mem rowoff;        /* ntiles x (tile_rows + 1) ushort: row starts inside each tile */
     cl_mem coloff;        /* ntiles x (tile_cols + 1) ushort: column starts inside each tile */
-    cl_mem idx_r, val_r;  /* ROWS form: column index and value of each non-zero */
-    cl_mem idx_c, val_c;  /* COLS form: row index and value */
+    cl_mem idx_r;         /* ROWS form: ushort column of each non-zero inside its tile */
+    cl_mem idx_c;         /* COLS form: ushort row inside its tile */
+    const spartan_tensor *source; /* the compacted matrix: the GEMMs read the values there */
     cl_mem scan_sums[SP_SCAN_LEVELS]; /* chunk sums per recursion level */
     cl_mem scan_offs[SP_SCAN_LEVELS]; /* their exclusive scans */
     unsigned forms;                   /* forms built by the last compaction */
