@@ -50,13 +50,13 @@ spartan_status spartan_compact(spartan_context *ctx, const spartan_tensor *x, sp
         s->source = x;
         return SPARTAN_OK;
     }
-    size_t cap = s->rows * s->cols + s->ntiles; /* + one spare slot per tile */
+    size_t cap = s->rows * s->cols + SP_COMPACT_SPARE * s->ntiles;
     spartan_status st = SPARTAN_OK;
     if (forms & SPARTAN_COMPACT_ROWS) {
-        if (!st) st = ensure(ctx, &s->idx_r, cap * sizeof(cl_ushort), "row-form positions");
+        if (!st) st = ensure(ctx, &s->idx_r, cap * sizeof(cl_uint), "row-form positions");
     }
     if (forms & SPARTAN_COMPACT_COLS) {
-        if (!st) st = ensure(ctx, &s->idx_c, cap * sizeof(cl_ushort), "column-form positions");
+        if (!st) st = ensure(ctx, &s->idx_c, cap * sizeof(cl_uint), "column-form positions");
     }
     if (!st) st = scan(s, s->counts, s->ntiles, 3, s->elem_off, 0);
     if (!st && (forms & SPARTAN_COMPACT_ROWS))
@@ -68,13 +68,15 @@ spartan_status spartan_compact(spartan_context *ctx, const spartan_tensor *x, sp
             tc = (cl_uint)s->tiles_c, f = forms;
     /* a form not built gets valid (unused) buffers in its argument slots */
     cl_mem idx_r = s->idx_r ? s->idx_r : s->counts, idx_c = s->idx_c ? s->idx_c : s->counts;
+    cl_mem lut;
+    if ((st = sp_compact_lut(ctx, &lut))) return st;
     sp_arg a[] = {SP_ARG(x->mem),      SP_ARG(rows),        SP_ARG(cols),
                   SP_ARG(tr),          SP_ARG(tc),          SP_ARG(f),
                   SP_ARG(s->counts),   SP_ARG(s->elem_off), SP_ARG(s->tpos_row),
                   SP_ARG(s->tpos_col), SP_ARG(s->list_row), SP_ARG(s->list_col),
                   SP_ARG(s->rowoff),   SP_ARG(s->coloff),   SP_ARG(idx_r),
-                  SP_ARG(idx_c)};
-    st = sp_launch_1d(ctx, "compact_scatter", s->ntiles, a, 16);
+                  SP_ARG(idx_c),       SP_ARG(lut)};
+    st = sp_launch_1d(ctx, "compact_scatter", s->ntiles, a, 17);
     if (st == SPARTAN_OK) {
         s->forms = forms;
         s->source = x;

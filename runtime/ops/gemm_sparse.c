@@ -47,11 +47,9 @@ static spartan_status lines(spartan_context *ctx, const spartan_sparse *s, const
                   SP_ARG(f->tpos),  SP_ARG(f->list),      SP_ARG(s->elem_off),
                   SP_ARG(f->off),   SP_ARG(f->stride),    SP_ARG(f->idx),
                   SP_ARG(f->src),   SP_ARG(f->src_cols),  SP_ARG(f->tiles_c),
-                  SP_ARG(f->form),  SP_ARG(d->mem),       SP_ARG(n),
+                  SP_ARG(d->mem),   SP_ARG(n),
                   SP_ARG(out->mem), SP_ARG(trans_out)};
-    /* the forward pass walks its tile lists; the column form walks in step (see the kernels) */
-    return sp_launch(ctx, f->form == 0 ? "gemm_sparse_lines_list" : "gemm_sparse_lines", 2, g, l,
-                     a, 17);
+    return sp_launch(ctx, f->form == 0 ? "gemm_sparse_rows" : "gemm_sparse_cols", 2, g, l, a, 16);
 }
 
 static int same_ctx(spartan_context *ctx, const spartan_sparse *s, const spartan_tensor *a,
@@ -146,7 +144,7 @@ spartan_status spartan_gemm_sparse_bwd_input(spartan_context *ctx, const spartan
                   SP_ARG(f.tpos),  SP_ARG(f.list),      SP_ARG(mask->elem_off),
                   SP_ARG(f.off),   SP_ARG(f.stride),    SP_ARG(f.idx),
                   SP_ARG(f.src),   SP_ARG(f.src_cols),  SP_ARG(f.tiles_c),
-                  SP_ARG(f.form),  SP_ARG(dz->mem),     SP_ARG(w->mem),
-                  SP_ARG(un),      SP_ARG(cols),        SP_ARG(dx->mem)};
-    return sp_launch(ctx, "gemm_sparse_sddmm", 1, &g, &wg, a, 18);
+                  SP_ARG(dz->mem), SP_ARG(w->mem),      SP_ARG(un),
+                  SP_ARG(cols),    SP_ARG(dx->mem)};
+    return sp_launch(ctx, "gemm_sparse_sddmm", 1, &g, &wg, a, 17);
 }

@@ -7,6 +7,7 @@ typedef struct ops_state {
     cl_mem scratch[SP_SCRATCH_COUNT];
     size_t scratch_bytes[SP_SCRATCH_COUNT];
     cl_mem zero;
+    cl_mem lut;
 } ops_state;
 
 static void state_free(void *p) {
@@ -15,6 +16,7 @@ static void state_free(void *p) {
     for (int i = 0; i < SP_SCRATCH_COUNT; i++)
         if (s->scratch[i]) clReleaseMemObject(s->scratch[i]);
     if (s->zero) clReleaseMemObject(s->zero);
+    if (s->lut) clReleaseMemObject(s->lut);
     free(s);
 }
 
@@ -55,6 +57,29 @@ spartan_status sp_zero_uint(spartan_context *ctx, cl_mem *out) {
         }
     }
     *out = s->zero;
+    return SPARTAN_OK;
+}
+
+spartan_status sp_compact_lut(spartan_context *ctx, cl_mem *out) {
+    ops_state *s = state(ctx);
+    if (!s) return sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "scratch state");
+    if (!s->lut) {
+        cl_uint table[256][8];
+        for (unsigned m = 0; m < 256; m++) {
+            unsigned n = 0;
+            for (unsigned l = 0; l < 8; l++)
+                if (m & (1u << l)) table[m][n++] = (cl_uint)l;
+            while (n < 8) table[m][n++] = 0;
+        }
+        cl_int rc;
+        s->lut = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                                sizeof table, table, &rc);
+        if (rc != CL_SUCCESS) {
+            s->lut = NULL;
+            return sp_ctx_cl_fail(ctx, rc, "clCreateBuffer", "compaction table");
+        }
+    }
+    *out = s->lut;
     return SPARTAN_OK;
 }
 

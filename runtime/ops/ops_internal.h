@@ -30,6 +30,13 @@ spartan_status sp_scratch(spartan_context *ctx, int slot, size_t bytes, cl_mem *
 /* A one-element buffer holding 0u (the offset of a scan's only chunk). */
 spartan_status sp_zero_uint(spartan_context *ctx, cl_mem *out);
 
+/* The compaction's table: for each 8-bit mask, the lanes of its set bits in order (256 ushort8),
+ * created on first use. */
+spartan_status sp_compact_lut(spartan_context *ctx, cl_mem *out);
+
+/* Spare position slots after each non-empty tile (SPARE in compact.cl). */
+#define SP_COMPACT_SPARE 8
+
 /* Parameters as uint kernel arguments; INVALID_ARGUMENT if a size does not fit. */
 spartan_status sp_u32(spartan_context *ctx, size_t v, const char *what, cl_uint *out);
 
@@ -50,8 +57,8 @@ struct spartan_sparse {
     cl_mem list_col;      /* non-empty tiles, column-major order */
     cl_mem rowoff;        /* ntiles x (tile_rows + 1) ushort: row starts inside each tile */
     cl_mem coloff;        /* ntiles x (tile_cols + 1) ushort: column starts inside each tile */
-    cl_mem idx_r;         /* ROWS form: ushort column of each non-zero inside its tile */
-    cl_mem idx_c;         /* COLS form: ushort row inside its tile */
+    cl_mem idx_r;         /* ROWS form: uint column of each non-zero inside its tile */
+    cl_mem idx_c;         /* COLS form: uint row inside its tile */
     const spartan_tensor *source; /* the compacted matrix: the GEMMs read the values there */
     cl_mem scan_sums[SP_SCAN_LEVELS]; /* chunk sums per recursion level */
     cl_mem scan_offs[SP_SCAN_LEVELS]; /* their exclusive scans */
