@@ -33,7 +33,7 @@ inline uint scan_value(__global const uint *in, const uint i, const uint mode, c
     if (mode == 0) return in[i];
     if (mode == 1) return in[i] != 0;
     if (mode == 3) return in[i] + (in[i] != 0 ? SPARE : 0); // slots plus the spare ones
-    return in[(i % tiles_r) * tiles_c + i / tiles_r] != 0;
+    return in[SP_REM(i, tiles_r) * tiles_c + i / tiles_r] != 0;
 }
 
 __kernel void compact_scan_sums(__global const uint *in, const uint n, const uint mode,
@@ -75,7 +75,7 @@ __kernel void compact_scatter(__global const float *x, const uint rows, const ui
                               __global const uint8 *lut) {
     const uint t = get_global_id(0);
     if (t >= tiles_r * tiles_c || counts[t] == 0) return;
-    const uint tr = t / tiles_c, tc = t % tiles_c;
+    const uint tr = t / tiles_c, tc = SP_REM(t, tiles_c);
     const uint r0 = tr * TR, c0 = tc * TC;
     const uint rend = min(r0 + TR, rows), cend = min(c0 + TC, cols);
     const uint base = elem_off[t];

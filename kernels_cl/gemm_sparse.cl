@@ -49,7 +49,7 @@
     {                                                                                             \
         __global const ushort *o = off + (size_t)(t) * stride + sub;                              \
         const uint base = elem_off[t], eb = base + o[0], ee = base + o[1];                        \
-        const uint p0 = FORM == 0 ? ((t) % tiles_c) * SP_TILE_COLS                                \
+        const uint p0 = FORM == 0 ? SP_REM((t), tiles_c) * SP_TILE_COLS                                \
                                   : ((t) / tiles_c) * SP_TILE_ROWS;                               \
         __global const float *sv =                                                                \
             src + (FORM == 0 ? (size_t)i * src_cols + p0 : (size_t)p0 * src_cols + i);            \
@@ -85,7 +85,7 @@
     const uint j0 = get_global_id(1) * CB;                                                        \
     const bool active = i < lines && j0 < n;                                                      \
     const uint li = min(i, lines - 1);                                                            \
-    const uint line = li / sub_lines, sub = li % sub_lines;                                       \
+    const uint line = li / sub_lines, sub = SP_REM(li, sub_lines);                                       \
     const uint nv = active ? min((uint)NB, (n - j0) / SP_VEC) : 0;                                \
     const uint nt = active && nv < NB ? min((uint)SP_VEC, n - j0 - nv * SP_VEC) : 0;              \
     const bool full = nv == NB;                                                                   \
@@ -141,7 +141,7 @@ void gemm_sparse_sddmm(S_ARGS, __global const float *restrict dz, __global const
                        const uint n, const uint cols, __global float *restrict dx) {
     const uint i = get_global_id(0);
     if (i >= lines) return;
-    const uint line = i / sub_lines, sub = i % sub_lines;
+    const uint line = i / sub_lines, sub = SP_REM(i, sub_lines);
     __global const float *zr = dz + (size_t)i * n;
     const uint nv = n / SP_VEC * SP_VEC;
     const uint qb = tpos[line * tiles_per_line], qe = tpos[(line + 1) * tiles_per_line];
@@ -149,7 +149,7 @@ void gemm_sparse_sddmm(S_ARGS, __global const float *restrict dz, __global const
         const uint t = list[q];
         __global const ushort *o = off + (size_t)t * stride + sub;
         const uint base = elem_off[t], eb = base + o[0], ee = base + o[1];
-        const uint c0 = (t % tiles_c) * SP_TILE_COLS;
+        const uint c0 = SP_REM(t, tiles_c) * SP_TILE_COLS;
         for (uint e = eb; e < ee; e++) {
             const uint k = c0 + idx[e];
             __global const float *wr = w + (size_t)k * n;

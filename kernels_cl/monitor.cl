@@ -7,6 +7,12 @@
 
 #define TR SP_TILE_ROWS
 #define TC SP_TILE_COLS
+// A vector comparison gives -1 per true lane, a scalar one (SP_VEC == 1) gives 1.
+#if SP_VEC == 1
+#define NZ_SIGN 1
+#else
+#define NZ_SIGN (-1)
+#endif
 
 #define MONITOR(NAME, RELU)                                                                       \
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))                                      \
@@ -17,7 +23,7 @@ void NAME(__global const float *z, __global float *y, const uint rows, const uin
     const uint t = get_global_id(0), lid = get_local_id(0);                                       \
     uint cnt = 0;                                                                                 \
     if (t < ntiles) {                                                                             \
-        const uint r0 = (t / tiles_c) * TR, c0 = (t % tiles_c) * TC;                              \
+        const uint r0 = (t / tiles_c) * TR, c0 = SP_REM(t, tiles_c) * TC;                              \
         const uint rend = min(r0 + TR, rows), cend = min(c0 + TC, cols);                          \
         if (cend - c0 == TC && TC % SP_VEC == 0) {                                                \
             intv nz = (intv)(0);                                                                  \
@@ -29,10 +35,10 @@ void NAME(__global const float *z, __global float *y, const uint rows, const uin
                         v = select(v, (floatv)(0.0f), v < (floatv)(0.0f));                        \
                         VSTORE_AT(v, y + o + c);                                                  \
                     }                                                                             \
-                    nz -= (intv)(v != (floatv)(0.0f));                                            \
+                    nz += (intv)(v != (floatv)(0.0f));                                            \
                 }                                                                                 \
             }                                                                                     \
-            cnt = (uint)VSUM(nz);                                                                 \
+            cnt = (uint)(NZ_SIGN * VSUM(nz));                                                                 \
         } else {                                                                                  \
             for (uint r = r0; r < rend; r++) {                                                    \
                 for (uint c = c0; c < cend; c++) {                                                \

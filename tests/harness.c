@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "spartan/spartan.h"
+
 char *th_tempdir(const char *tag) {
     const char *tmp = getenv("TMPDIR");
     char buf[1024];
@@ -91,4 +93,64 @@ size_t th_count_bad(const float *got, const double *want, size_t n, double tol, 
 int th_have_oclgrind(void) {
     const char *s = getenv("SPARTAN_TEST_HAVE_OCLGRIND");
     return s && strcmp(s, "1") == 0;
+}
+
+void th_context_with_tune(spartan_context **ctx, const char *params) {
+    spartan_context_destroy(*ctx);
+    *ctx = NULL;
+    const char *old = getenv("SPARTAN_TUNE");
+    char *saved = old ? strdup(old) : NULL, tune[512];
+    snprintf(tune, sizeof tune, "%s%s%s", old ? old : "", old && *old ? "," : "", params);
+    ck_assert_int_eq(setenv("SPARTAN_TUNE", tune, 1), 0);
+    spartan_status st = spartan_context_create(NULL, ctx);
+    if (saved)
+        setenv("SPARTAN_TUNE", saved, 1);
+    else
+        unsetenv("SPARTAN_TUNE");
+    free(saved);
+    ck_assert_msg(st == SPARTAN_OK, "context with %s: %s", tune, spartan_last_error(NULL));
+}
+
+float *th_floats(size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+double *th_doubles(size_t n) {
+    double *p = malloc((n ? n : 1) * sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+spartan_tensor *th_matrix(spartan_context *ctx, size_t rows, size_t cols) {
+    spartan_tensor *t = NULL;
+    spartan_status st = spartan_tensor_create_2d(ctx, rows, cols, &t);
+    ck_assert_msg(st == SPARTAN_OK, "tensor %zux%zu: %s", rows, cols, spartan_last_error(ctx));
+    return t;
+}
+
+spartan_tensor *th_upload(spartan_context *ctx, const float *host, size_t rows, size_t cols) {
+    spartan_tensor *t = th_matrix(ctx, rows, cols);
+    ck_assert_int_eq(spartan_tensor_write(t, host, rows * cols), SPARTAN_OK);
+    return t;
+}
+
+spartan_tensor *th_nan_matrix(spartan_context *ctx, size_t rows, size_t cols) {
+    spartan_tensor *t = th_matrix(ctx, rows, cols);
+    ck_assert_int_eq(spartan_tensor_fill(t, NAN), SPARTAN_OK);
+    return t;
+}
+
+int th_small(void) {
+    const char *env = getenv("SPARTAN_TEST_SMALL");
+    return env && strcmp(env, "1") == 0;
+}
+
+int th_run_suite(Suite *s) {
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

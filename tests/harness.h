@@ -52,4 +52,29 @@ size_t th_count_bad(const float *got, const double *want, size_t n, double tol, 
  * platform require it then, instead of skipping). */
 int th_have_oclgrind(void);
 
+/* Replaces *ctx (destroyed) by a context created with params added to SPARTAN_TUNE (e.g.
+ * "VEC=1,GEMM_RB=3"); the environment is restored afterwards. Fails the test on error. */
+struct spartan_context;
+struct spartan_tensor;
+void th_context_with_tune(struct spartan_context **ctx, const char *params);
+
+/* 1 when SPARTAN_TEST_SMALL=1 (the Oclgrind runs: tiny shapes only). */
+int th_small(void);
+
+/* Runs a suite with check's default CK_FORK (a process per test function; CK_FORK=no: one,
+ * for a debugger); EXIT_SUCCESS when every test passed. Frees the suite. */
+struct Suite;
+int th_run_suite(struct Suite *s);
+
+/* Host arrays of n (at least 1) elements; fail the test when out of memory. */
+float *th_floats(size_t n);
+double *th_doubles(size_t n);
+
+/* A rows x cols tensor (th_upload: with host's contents; th_nan_matrix: full of NaNs, so an
+ * element an operation leaves unwritten shows). Fail the test on error. */
+struct spartan_tensor *th_matrix(struct spartan_context *ctx, size_t rows, size_t cols);
+struct spartan_tensor *th_upload(struct spartan_context *ctx, const float *host, size_t rows,
+                                 size_t cols);
+struct spartan_tensor *th_nan_matrix(struct spartan_context *ctx, size_t rows, size_t cols);
+
 #endif /* SPARTAN_TEST_HARNESS_H */

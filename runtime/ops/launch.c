@@ -32,11 +32,13 @@ spartan_status sp_scratch(spartan_context *ctx, int slot, size_t bytes, cl_mem *
     ops_state *s = state(ctx);
     if (!s) return sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "scratch state");
     if (s->scratch_bytes[slot] < bytes) {
-        if (s->scratch[slot]) clReleaseMemObject(s->scratch[slot]);
-        s->scratch[slot] = NULL;
-        s->scratch_bytes[slot] = 0;
-        spartan_status st = sp_buffer_create(ctx, bytes, "scratch buffer", &s->scratch[slot]);
+        /* the new buffer first, then the old one released: Oclgrind's uninitialised-memory
+         * check otherwise confuses the two (its false reports on reused addresses) */
+        cl_mem m;
+        spartan_status st = sp_buffer_create(ctx, bytes, "scratch buffer", &m);
         if (st != SPARTAN_OK) return st;
+        if (s->scratch[slot]) clReleaseMemObject(s->scratch[slot]);
+        s->scratch[slot] = m;
         s->scratch_bytes[slot] = bytes;
     }
     *out = s->scratch[slot];

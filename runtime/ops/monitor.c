@@ -106,7 +106,7 @@ static spartan_status monitor(spartan_context *ctx, const char *kernel, const sp
     if (z->ctx != ctx || y->ctx != ctx || s->ctx != ctx)
         return sp_invalid(ctx, "%s: objects of another context", kernel);
     if (spartan_tensor_rows(z) != s->rows || spartan_tensor_cols(z) != s->cols ||
-        y->numel != z->numel)
+        spartan_tensor_rows(y) != s->rows || spartan_tensor_cols(y) != s->cols)
         return sp_invalid(ctx, "%s: tensor %zux%zu, sparse %zux%zu (must match)", kernel,
                           spartan_tensor_rows(z), spartan_tensor_cols(z), s->rows, s->cols);
     s->forms = 0;
