@@ -24,6 +24,9 @@ typedef struct sp_err {
  * sp_err_set(..)`. If the message cannot be allocated the status is still recorded and the message
  * is lost. */
 spartan_status sp_err_set(sp_err *e, spartan_status status, const char *fmt, ...) SP_PRINTF(3, 4);
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 0)))
+#endif
 spartan_status sp_err_vset(sp_err *e, spartan_status status, const char *fmt, va_list ap);
 
 /* Appends to the current message (for "...; build log:\n<log>"). */

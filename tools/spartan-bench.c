@@ -1,0 +1,270 @@
+/* spartan-bench: the numbers the policy is tuned against and the paper's tables come from.
+ *
+ *   spartan-bench gemm      dense (CLBlast, own kernel, OpenBLAS on the host) against the sparse
+ *                           path (monitor + compaction + sparse GEMM) for the GEMMs of real
+ *                           layers, three passes, patterns and sparsities (tools/bench/gemm.c)
+ *   spartan-bench monitor   ReLU alone, ReLU with the fused monitor, and the naive count
+ *                           (tools/bench/monitor.c)
+ *
+ * This file owns the command line and the shape lists, and runs a benchmark on every device
+ * (or the one --device / SPARTAN_DEVICE picks). docs/benchmarks.md says how to read the output. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/bench.h"
+#include "patterns.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: spartan-bench gemm [--quick | --layers] [--shape MxNxK]... [--sparsity LIST]\n"
+            "                          [--pass LIST] [--pattern LIST] [--no-clblast]\n"
+            "                          [--clblast-runs N] [--no-openblas] [COMMON]\n"
+            "       spartan-bench monitor [COMMON]\n"
+            "COMMON: [--device SEL] [--runs N] [--warmup N] [--seed N] [--wall-clock]\n"
+            "        [--json FILE] [--csv FILE]\n"
+            "  --quick          fc 128x512x784 and conv 12544x64x576 at 0,50,70,90 %%\n"
+            "  (default)        the full sweep: the layer shapes (fc and conv of the small VGG)\n"
+            "                   and the squares 1024, 2048 (about 10 min on a 2-core CPU)\n"
+            "  --layers         the layer shapes only (about 3.5 min there)\n"
+            "  --shape MxNxK    only these (repeat or separate by commas); Y = X.W, X MxK\n"
+            "  --sparsity LIST  percent of zeros (default 0,25,50,70,80,90,95,99)\n"
+            "  --pass LIST      fwd,bwd_input,bwd_weight (default all)\n"
+            "  --pattern LIST   random,cluster,prepool (default all; prepool: bwd_weight only)\n"
+            "  --runs N         timed runs (default 5, more up to 25 / 0.2 s for short calls;\n"
+            "                   CLBlast --clblast-runs, default 5)\n"
+            "  --device SEL     P:D, cpu, gpu or a name part (default $SPARTAN_DEVICE, else\n"
+            "                   every device but simulators)\n");
+}
+
+/* The full sweep (the default) is the layers and the squares: about 10 minutes on the 2-core
+ * POCL machine, under the 20 the issue allows (docs/benchmarks.md). The layers: an MLP
+ * 784-512-512-10 at batch 64/128/256, and the im2col convolutions of a small VGG on 28x28
+ * (conv 1->32, 32->32 | pool | 32->64, 64->64 | pool | 64->128, 128->128) at batch 64 after
+ * its first layer (the input is not a ReLU output): M = batch * H * W, K = Cin * 9, N = Cout. */
+static const bench_shape layer_shapes[] = {
+    {64, 512, 784, "fc 784->512 b64"},         {128, 512, 784, "fc 784->512 b128"},
+    {256, 512, 784, "fc 784->512 b256"},       {64, 512, 512, "fc 512->512 b64"},
+    {128, 512, 512, "fc 512->512 b128"},       {256, 512, 512, "fc 512->512 b256"},
+    {64, 10, 512, "fc 512->10 b64"},           {128, 10, 512, "fc 512->10 b128"},
+    {256, 10, 512, "fc 512->10 b256"},         {50176, 32, 288, "conv 28x28 32->32 b64"},
+    {12544, 64, 288, "conv 14x14 32->64 b64"}, {12544, 64, 576, "conv 14x14 64->64 b64"},
+    {3136, 128, 576, "conv 7x7 64->128 b64"},  {3136, 128, 1152, "conv 7x7 128->128 b64"},
+};
+static const bench_shape square_shapes[] = {
+    {1024, 1024, 1024, "square 1024"},
+    {2048, 2048, 2048, "square 2048"},
+};
+static const bench_shape quick_shapes[] = {
+    {128, 512, 784, "fc 784->512 b128"},
+    {12544, 64, 576, "conv 14x14 64->64 b64"},
+};
+static const double default_sparsities[] = {0, .25, .5, .7, .8, .9, .95, .99};
+static const double quick_sparsities[] = {0, .5, .7, .9};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static void add_shapes(bench_opts *o, const bench_shape *s, size_t n) {
+    for (size_t i = 0; i < n && o->nshapes < BENCH_MAX_SHAPES; i++) o->shapes[o->nshapes++] = s[i];
+}
+
+/* A --shape that is one of the known layers gets its label. */
+static void label_shape(bench_shape *s) {
+    const bench_shape *lists[] = {layer_shapes, square_shapes};
+    size_t counts[] = {COUNT(layer_shapes), COUNT(square_shapes)};
+    for (size_t l = 0; l < 2; l++)
+        for (size_t i = 0; i < counts[l]; i++)
+            if (lists[l][i].m == s->m && lists[l][i].n == s->n && lists[l][i].k == s->k)
+                *s = lists[l][i];
+}
+
+static int parse_int(const char *flag, const char *text, int *out) {
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (*end || v < 1 || v > 1000000) {
+        fprintf(stderr, "spartan-bench: %s needs a positive number, not '%s'\n", flag, text);
+        return 1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* Parses argv[2..]; returns 0, or the exit status (2: bad usage, -1: --help). */
+static int parse(int argc, char **argv, int gemm, bench_opts *o) {
+    const char *sparsity = NULL, *passes = NULL, *patterns = NULL;
+    o->seed = 42;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = 1, rc = 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return -1;
+        } else if (strcmp(a, "--device") == 0 && v) {
+            o->device = v;
+        } else if (strcmp(a, "--json") == 0 && v) {
+            o->json_path = v;
+        } else if (strcmp(a, "--csv") == 0 && v) {
+            o->csv_path = v;
+        } else if (strcmp(a, "--runs") == 0 && v) {
+            rc = parse_int(a, v, &o->runs);
+        } else if (strcmp(a, "--warmup") == 0 && v) {
+            rc = parse_int(a, v, &o->warmup);
+        } else if (strcmp(a, "--seed") == 0 && v) {
+            o->seed = strtoull(v, NULL, 10);
+        } else if (gemm && strcmp(a, "--clblast-runs") == 0 && v) {
+            rc = parse_int(a, v, &o->clblast_runs);
+        } else if (gemm && strcmp(a, "--sparsity") == 0 && v) {
+            sparsity = v;
+        } else if (gemm && strcmp(a, "--pass") == 0 && v) {
+            passes = v;
+        } else if (gemm && strcmp(a, "--pattern") == 0 && v) {
+            patterns = v;
+        } else if (gemm && strcmp(a, "--shape") == 0 && v) {
+            char buf[512];
+            snprintf(buf, sizeof buf, "%s", v);
+            for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && !rc;
+                 t = strtok_r(NULL, ",", &save)) {
+                bench_shape s;
+                if (bench_parse_shape(t, &s) || o->nshapes == BENCH_MAX_SHAPES) {
+                    fprintf(stderr,
+                            "spartan-bench: --shape wants MxNxK (e.g. 128x512x784), "
+                            "not '%s'\n",
+                            t);
+                    rc = 2;
+                } else {
+                    label_shape(&s);
+                    o->shapes[o->nshapes++] = s;
+                }
+            }
+        } else {
+            takes = 0;
+            if (gemm && strcmp(a, "--quick") == 0) {
+                o->quick = 1;
+            } else if (gemm && strcmp(a, "--layers") == 0) {
+                o->layers = 1;
+            } else if (gemm && strcmp(a, "--no-clblast") == 0) {
+                o->no_clblast = 1;
+            } else if (strcmp(a, "--wall-clock") == 0) {
+                o->wall_clock = 1;
+            } else if (gemm && strcmp(a, "--no-openblas") == 0) {
+                o->no_openblas = 1;
+            } else {
+                fprintf(stderr, "spartan-bench: unknown option '%s' (or it needs a value)\n", a);
+                rc = 2;
+            }
+        }
+        if (rc) return 2;
+        i += takes;
+    }
+    if (o->nshapes == 0) {
+        if (o->quick) {
+            add_shapes(o, quick_shapes, COUNT(quick_shapes));
+        } else {
+            add_shapes(o, layer_shapes, COUNT(layer_shapes));
+            if (!o->layers) add_shapes(o, square_shapes, COUNT(square_shapes));
+        }
+    }
+    if (sparsity) {
+        int n = bench_parse_sparsities(sparsity, o->sparsities, BENCH_MAX_SPARSITIES);
+        if (n <= 0) {
+            fprintf(stderr, "spartan-bench: --sparsity wants percentages 0..100, e.g. 0,50,90\n");
+            return 2;
+        }
+        o->nsparsities = (size_t)n;
+    } else {
+        const double *s = o->quick ? quick_sparsities : default_sparsities;
+        o->nsparsities = o->quick ? COUNT(quick_sparsities) : COUNT(default_sparsities);
+        memcpy(o->sparsities, s, o->nsparsities * sizeof *s);
+    }
+    o->passes = passes ? bench_parse_passes(passes) : (1u << PASS_COUNT) - 1;
+    o->patterns = patterns ? bench_parse_patterns(patterns)
+                           : (1u << PAT_RANDOM) | (1u << PAT_CLUSTER) | (1u << PAT_PREPOOL);
+    if (!o->passes || !o->patterns) {
+        fprintf(stderr, "spartan-bench: %s\n",
+                !o->passes ? "--pass takes fwd, bwd_input, bwd_weight"
+                           : "--pattern takes random, cluster, prepool");
+        return 2;
+    }
+    if (o->patterns == (1u << PAT_PREPOOL) && !(o->passes & (1u << PASS_BWD_WEIGHT)))
+        fprintf(stderr, "spartan-bench: note: prepool is the gradient pattern, measured in "
+                        "bwd_weight only: nothing sparse to measure\n");
+    return 0;
+}
+
+/* The devices to run on: the one the selection picks, else every device but simulators.
+ * Fills sel[] with "P:D" strings; returns the count, -1 on failure. */
+static int devices(const char *selection, char (*sel)[16], int max) {
+    if (selection && *selection) {
+        snprintf(sel[0], 16, "%s", selection);
+        return 1;
+    }
+    spartan_device_info *list;
+    size_t n;
+    spartan_status st = spartan_device_list(&list, &n);
+    if (st != SPARTAN_OK) {
+        bench_report_status(NULL, st, "listing OpenCL devices");
+        return -1;
+    }
+    int count = 0;
+    for (size_t i = 0; i < n && count < max; i++) {
+        if (list[i].vendor == SPARTAN_VENDOR_SIMULATOR || !list[i].available ||
+            !list[i].compiler_available) {
+            fprintf(stderr,
+                    "spartan-bench: skipping %u:%u %s (%s; name it with --device to "
+                    "run there)\n",
+                    list[i].platform_index, list[i].device_index, list[i].name,
+                    list[i].vendor == SPARTAN_VENDOR_SIMULATOR ? "a simulator" : "unavailable");
+            continue;
+        }
+        snprintf(sel[count++], 16, "%u:%u", list[i].platform_index, list[i].device_index);
+    }
+    spartan_device_list_free(list);
+    return count;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || (strcmp(argv[1], "gemm") && strcmp(argv[1], "monitor"))) {
+        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+            usage(stdout);
+            return 0;
+        }
+        usage(stderr);
+        return 2;
+    }
+    int gemm = strcmp(argv[1], "gemm") == 0;
+    static bench_opts o;
+    int prc = parse(argc, argv, gemm, &o);
+    if (prc) return prc < 0 ? 0 : prc;
+
+    const char *selection = o.device ? o.device : getenv("SPARTAN_DEVICE");
+    char sel[16][16];
+    int ndev = devices(selection, sel, 16);
+    if (ndev <= 0) {
+        if (ndev == 0) fprintf(stderr, "spartan-bench: no device to run on\n");
+        return 1;
+    }
+    bench_out out;
+    if (bench_out_open(&out, o.json_path, o.csv_path,
+                       gemm ? bench_gemm_csv_header : bench_monitor_csv_header)) {
+        bench_out_close(&out);
+        return 1;
+    }
+    char date[64];
+    bench_date(date, sizeof date);
+    double t0 = bench_now_ms();
+    int rc = 0;
+    for (int i = 0; i < ndev; i++) {
+        bench_dev d;
+        if (i) printf("\n");
+        if (bench_dev_open(&d, sel[i], o.wall_clock)) {
+            rc = 1;
+            continue;
+        }
+        rc |= gemm ? bench_gemm(&d, &o, &out, date) : bench_monitor(&d, &o, &out, date);
+        bench_dev_close(&d);
+    }
+    if (bench_out_close(&out)) rc = 1;
+    printf("\ntotal %.1f s%s%s%s%s\n", (bench_now_ms() - t0) / 1e3, o.json_path ? "; JSON " : "",
+           o.json_path ? o.json_path : "", o.csv_path ? "; CSV " : "",
+           o.csv_path ? o.csv_path : "");
+    return rc ? 3 : 0;
+}
