@@ -107,6 +107,7 @@ void gemm_sparse_rows(S_ARGS, __global const float *restrict d, const uint n,
     for (uint q = qb; q < qe; q++) SPARSE_TILE(list[q])
     SPARSE_STORE
 }
+
 #undef FORM
 #undef VSTEP
 
@@ -133,9 +134,9 @@ void gemm_sparse_cols(S_ARGS, __global const float *restrict d, const uint n,
 #undef FORM
 #undef VSTEP
 
-// dx must be zero where the mask is zero (the host fills it first); only masked positions are
-// written. One work-item per row i of the mask (ROWS form). dz: rows x n, w: cols x n,
-// dx: rows x cols.
+// One work-item per row i of the mask (ROWS form): it zeroes dX's row (vector stores; the row
+// then sits in cache), then writes the dot products at the stored positions only.
+// dz: rows x n, w: cols x n, dx: rows x cols.
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
 void gemm_sparse_sddmm(S_ARGS, __global const float *restrict dz, __global const float *restrict w,
                        const uint n, const uint cols, __global float *restrict dx) {
@@ -144,6 +145,10 @@ void gemm_sparse_sddmm(S_ARGS, __global const float *restrict dz, __global const
     const uint line = i / sub_lines, sub = SP_REM(i, sub_lines);
     __global const float *zr = dz + (size_t)i * n;
     const uint nv = n / SP_VEC * SP_VEC;
+    __global float *xr = dx + (size_t)i * cols;
+    const uint cv = cols / SP_VEC * SP_VEC;
+    for (uint j = 0; j < cv; j += SP_VEC) VSTORE_AT((floatv)(0.0f), xr + j);
+    for (uint j = cv; j < cols; j++) xr[j] = 0.0f;
     const uint qb = tpos[line * tiles_per_line], qe = tpos[(line + 1) * tiles_per_line];
     for (uint q = qb; q < qe; q++) {
         const uint t = list[q];
@@ -157,7 +162,7 @@ void gemm_sparse_sddmm(S_ARGS, __global const float *restrict dz, __global const
             for (uint j = 0; j < nv; j += SP_VEC) s = fma(VLOAD_AT(zr + j), VLOAD_AT(wr + j), s);
             float r = VSUM(s);
             for (uint j = nv; j < n; j++) r = fma(zr[j], wr[j], r);
-            dx[(size_t)i * cols + k] = r;
+            xr[k] = r;
         }
     }
     (void)src;

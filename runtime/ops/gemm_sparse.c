@@ -49,7 +49,9 @@ static spartan_status lines(spartan_context *ctx, const spartan_sparse *s, const
                   SP_ARG(f->src),   SP_ARG(f->src_cols),  SP_ARG(f->tiles_c),
                   SP_ARG(d->mem),   SP_ARG(n),
                   SP_ARG(out->mem), SP_ARG(trans_out)};
-    return sp_launch(ctx, f->form == 0 ? "gemm_sparse_rows" : "gemm_sparse_cols", 2, g, l, a, 16);
+    /* rows walk their tile lists on their own; columns walk in step (see the kernels) */
+    const char *kernel = f->form == 0 ? "gemm_sparse_rows" : "gemm_sparse_cols";
+    return sp_launch(ctx, kernel, 2, g, l, a, 16);
 }
 
 static int same_ctx(spartan_context *ctx, const spartan_sparse *s, const spartan_tensor *a,
@@ -134,8 +136,7 @@ spartan_status spartan_gemm_sparse_bwd_input(spartan_context *ctx, const spartan
     form_args f;
     spartan_status st = form_of(ctx, mask, SPARTAN_COMPACT_ROWS, fn, &f);
     if (st != SPARTAN_OK || dx->numel == 0) return st;
-    st = zero(dx);
-    if (st != SPARTAN_OK || mask->ntiles == 0) return st;
+    if (mask->ntiles == 0) return zero(dx); /* rows x 0: nothing; 0 x cols: nothing either */
     cl_uint un, cols = (cl_uint)mask->cols;
     if ((st = sp_u32(ctx, n, "N", &un))) return st;
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
