@@ -18,12 +18,12 @@
 
 // The arguments that describe one form of S: the tile-line starts (tpos: exclusive scan of the
 // non-empty flags, in the form's tile order), the list of non-empty tiles, each tile's element
-// offset (elem_off, with a spare slot per non-empty tile), the per-line offsets inside each
+// count (counts; its positions start at t * SP_TILE_CAP), the per-line offsets inside each
 // tile (off, stride entries per tile), the tile-relative positions of the non-zeros, and the
 // matrix S itself (src, src_cols columns), where the values are read.
 #define S_ARGS                                                                                    \
     const uint lines, const uint sub_lines, const uint tiles_per_line,                            \
-    __global const uint *tpos, __global const uint *list, __global const uint *elem_off,          \
+    __global const uint *tpos, __global const uint *list, __global const uint *counts,            \
     __global const ushort *off, const uint stride, __global const uint *idx,                    \
     __global const float *src, const uint src_cols, const uint tiles_c
 
@@ -48,7 +48,7 @@
 #define SPARSE_TILE(t)                                                                            \
     {                                                                                             \
         __global const ushort *o = off + (size_t)(t) * stride + sub;                              \
-        const uint base = elem_off[t], eb = base + o[0], ee = base + o[1];                        \
+        const uint base = (t) * SP_TILE_CAP, eb = base + o[0], ee = base + o[1];                  \
         const uint p0 = FORM == 0 ? SP_REM((t), tiles_c) * SP_TILE_COLS                                \
                                   : ((t) / tiles_c) * SP_TILE_ROWS;                               \
         __global const float *sv =                                                                \
@@ -116,7 +116,7 @@ void gemm_sparse_rows(S_ARGS, __global const float *restrict d, const uint n,
 // TILE_ROWS rows of D a tile needs are read by all of them while they are in the first-level
 // cache; without it every column would stream all of D (batch x pixels rows) on its own. On
 // CPU drivers the barrier becomes a loop over the work-items per tile-row. Empty tiles
-// (elem_off[t] == elem_off[t + 1]) are skipped.
+// (counts[t] == 0) are skipped.
 #define FORM 1
 #define VSTEP src_cols
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
@@ -125,7 +125,7 @@ void gemm_sparse_cols(S_ARGS, __global const float *restrict d, const uint n,
     SPARSE_PROLOGUE
     for (uint u = 0; u < tiles_per_line; u++) {
         const uint t = u * tiles_c + line;
-        if (active && elem_off[t + 1] != elem_off[t]) SPARSE_TILE(t)
+        if (active && counts[t] != 0) SPARSE_TILE(t)
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (!active) return;
@@ -153,7 +153,7 @@ void gemm_sparse_sddmm(S_ARGS, __global const float *restrict dz, __global const
     for (uint q = qb; q < qe; q++) {
         const uint t = list[q];
         __global const ushort *o = off + (size_t)t * stride + sub;
-        const uint base = elem_off[t], eb = base + o[0], ee = base + o[1];
+        const uint base = t * SP_TILE_CAP, eb = base + o[0], ee = base + o[1];
         const uint c0 = SP_REM(t, tiles_c) * SP_TILE_COLS;
         for (uint e = eb; e < ee; e++) {
             const uint k = c0 + idx[e];

@@ -9,6 +9,7 @@
  *
  *     spartan_relu_monitor(ctx, z, x, sx);          // x = max(z, 0); per-tile counts into sx
  *     spartan_sparse_nnz(sx, &nnz);                 // a few KB read back: the policy's input
+ *     // if the policy picks the sparse path:
  *     spartan_compact(ctx, x, sx, SPARTAN_COMPACT_ROWS | SPARTAN_COMPACT_COLS);
  *     spartan_gemm_sparse_fwd(ctx, sx, w, y);                 // Y  = X . W
  *     spartan_gemm_sparse_bwd_weight(ctx, sx, dy, dw);        // dW = X^T . dY
@@ -90,11 +91,12 @@ SPARTAN_API spartan_status spartan_sparse_tile_counts(spartan_sparse *s, unsigne
  * by columns (for the backward-by-weight GEMMs). */
 enum { SPARTAN_COMPACT_ROWS = 1, SPARTAN_COMPACT_COLS = 2 };
 
-/* Compaction on the device, from the monitor's counts in s (x must be the tensor they were
- * taken from, unchanged since): exclusive scans of the counts and of the non-empty flags, then a
- * scatter of the non-empty tiles' lists and of the positions of their non-zeros. s keeps a
- * pointer to x: the sparse GEMMs read the values from x, so x must stay alive and unchanged
- * while s is used (compact again after x changes). */
+/* Compaction on the device, in one pass over x: per tile, the non-zero count and the
+ * positions of the non-zeros (per row and/or per column of the tile); then exclusive scans of
+ * the non-empty flags and the lists of non-empty tiles of every tile-row and tile-column. It
+ * counts by itself: no monitor call is needed first, and afterwards spartan_sparse_nnz and the
+ * tile counts describe x. s keeps a pointer to x: the sparse GEMMs read the values from x, so
+ * x must stay alive and unchanged while s is used (compact again after x changes). */
 SPARTAN_API spartan_status spartan_compact(spartan_context *ctx, const spartan_tensor *x,
                                            spartan_sparse *s, unsigned forms);
 

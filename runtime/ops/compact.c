@@ -45,41 +45,41 @@ spartan_status spartan_compact(spartan_context *ctx, const spartan_tensor *x, sp
     if (forms == 0 || (forms & ~(unsigned)(SPARTAN_COMPACT_ROWS | SPARTAN_COMPACT_COLS)))
         return sp_invalid(ctx, "spartan_compact: forms must be ROWS and/or COLS");
     s->forms = 0;
+    s->source = x;
     if (s->ntiles == 0) {
         s->forms = forms;
-        s->source = x;
         return SPARTAN_OK;
     }
-    size_t cap = s->rows * s->cols + SP_COMPACT_SPARE * s->ntiles;
+    size_t cap = s->ntiles * (s->tile_rows * s->tile_cols + SP_COMPACT_SPARE);
+    if (cap > 0xffffffffu)
+        return sp_invalid(ctx, "spartan_compact: %zux%zu is above the kernels' 32-bit range",
+                          s->rows, s->cols);
     spartan_status st = SPARTAN_OK;
-    if (forms & SPARTAN_COMPACT_ROWS) {
-        if (!st) st = ensure(ctx, &s->idx_r, cap * sizeof(cl_uint), "row-form positions");
-    }
-    if (forms & SPARTAN_COMPACT_COLS) {
-        if (!st) st = ensure(ctx, &s->idx_c, cap * sizeof(cl_uint), "column-form positions");
-    }
-    if (!st) st = scan(s, s->counts, s->ntiles, 3, s->elem_off, 0);
+    if (forms & SPARTAN_COMPACT_ROWS)
+        st = ensure(ctx, &s->idx_r, cap * sizeof(cl_uint), "row-form positions");
+    if (!st && (forms & SPARTAN_COMPACT_COLS))
+        st = ensure(ctx, &s->idx_c, cap * sizeof(cl_uint), "column-form positions");
+    cl_mem lut;
+    if (!st) st = sp_compact_lut(ctx, &lut);
+    if (st != SPARTAN_OK) return st;
+    cl_uint rows = (cl_uint)s->rows, cols = (cl_uint)s->cols, tr = (cl_uint)s->tiles_r,
+            tc = (cl_uint)s->tiles_c, f = forms, nt = (cl_uint)s->ntiles;
+    /* a form not built gets valid (unused) buffers in its argument slots */
+    cl_mem idx_r = s->idx_r ? s->idx_r : s->counts, idx_c = s->idx_c ? s->idx_c : s->counts;
+    sp_arg a[] = {SP_ARG(x->mem),    SP_ARG(rows),      SP_ARG(cols),      SP_ARG(tr),
+                  SP_ARG(tc),        SP_ARG(f),         SP_ARG(s->counts), SP_ARG(s->partials),
+                  SP_ARG(s->rowoff), SP_ARG(s->coloff), SP_ARG(idx_r),     SP_ARG(idx_c),
+                  SP_ARG(lut)};
+    st = sp_launch_1d(ctx, "compact_scatter", s->ntiles, a, 13);
     if (!st && (forms & SPARTAN_COMPACT_ROWS))
         st = scan(s, s->counts, s->ntiles, 1, s->tpos_row, 0);
     if (!st && (forms & SPARTAN_COMPACT_COLS))
         st = scan(s, s->counts, s->ntiles, 2, s->tpos_col, 0);
     if (st != SPARTAN_OK) return st;
-    cl_uint rows = (cl_uint)s->rows, cols = (cl_uint)s->cols, tr = (cl_uint)s->tiles_r,
-            tc = (cl_uint)s->tiles_c, f = forms;
-    /* a form not built gets valid (unused) buffers in its argument slots */
-    cl_mem idx_r = s->idx_r ? s->idx_r : s->counts, idx_c = s->idx_c ? s->idx_c : s->counts;
-    cl_mem lut;
-    if ((st = sp_compact_lut(ctx, &lut))) return st;
-    sp_arg a[] = {SP_ARG(x->mem),      SP_ARG(rows),        SP_ARG(cols),
-                  SP_ARG(tr),          SP_ARG(tc),          SP_ARG(f),
-                  SP_ARG(s->counts),   SP_ARG(s->elem_off), SP_ARG(s->tpos_row),
-                  SP_ARG(s->tpos_col), SP_ARG(s->list_row), SP_ARG(s->list_col),
-                  SP_ARG(s->rowoff),   SP_ARG(s->coloff),   SP_ARG(idx_r),
-                  SP_ARG(idx_c),       SP_ARG(lut)};
-    st = sp_launch_1d(ctx, "compact_scatter", s->ntiles, a, 17);
-    if (st == SPARTAN_OK) {
-        s->forms = forms;
-        s->source = x;
-    }
+    sp_arg b[] = {SP_ARG(nt),          SP_ARG(tr),          SP_ARG(tc),
+                  SP_ARG(f),           SP_ARG(s->counts),   SP_ARG(s->tpos_row),
+                  SP_ARG(s->tpos_col), SP_ARG(s->list_row), SP_ARG(s->list_col)};
+    st = sp_launch_1d(ctx, "compact_lists", s->ntiles, b, 9);
+    if (st == SPARTAN_OK) s->forms = forms;
     return st;
 }

@@ -82,8 +82,8 @@ static spartan_status run_own(spartan_context *ctx, int ta, int tb, size_t m, si
     size_t l[3] = {wg, 1, 1};
     const char *kernel = ta ? "gemm_dense_tn" : "gemm_dense_nn";
     if (parts == 1) {
-        sp_arg args[] = {SP_ARG(um),     SP_ARG(un), SP_ARG(uk),   SP_ARG(alpha),
-                         SP_ARG(a->mem), SP_ARG(bm), SP_ARG(beta), SP_ARG(c->mem), SP_ARG(kc)};
+        sp_arg args[] = {SP_ARG(um), SP_ARG(un),   SP_ARG(uk),     SP_ARG(alpha), SP_ARG(a->mem),
+                         SP_ARG(bm), SP_ARG(beta), SP_ARG(c->mem), SP_ARG(kc)};
         return sp_launch(ctx, kernel, 3, g, l, args, 9);
     }
     cl_mem part;
@@ -91,8 +91,8 @@ static spartan_status run_own(spartan_context *ctx, int ta, int tb, size_t m, si
     if (st != SPARTAN_OK) return st;
     float one = 1.0f, zero = 0.0f;
     cl_uint np = (cl_uint)parts;
-    sp_arg args[] = {SP_ARG(um),     SP_ARG(un), SP_ARG(uk),   SP_ARG(one),
-                     SP_ARG(a->mem), SP_ARG(bm), SP_ARG(zero), SP_ARG(part), SP_ARG(kc)};
+    sp_arg args[] = {SP_ARG(um), SP_ARG(un),   SP_ARG(uk),   SP_ARG(one), SP_ARG(a->mem),
+                     SP_ARG(bm), SP_ARG(zero), SP_ARG(part), SP_ARG(kc)};
     st = sp_launch(ctx, kernel, 3, g, l, args, 9);
     if (st != SPARTAN_OK) return st;
     cl_uint count = (cl_uint)(m * n);

@@ -19,13 +19,31 @@ static spartan_status form_of(spartan_context *ctx, const spartan_sparse *s, uns
                           form == SPARTAN_COMPACT_ROWS ? "ROWS" : "COLS");
     cl_mem src = s->source ? s->source->mem : NULL;
     if (form == SPARTAN_COMPACT_ROWS) {
-        *f = (form_args){(cl_uint)s->rows,    (cl_uint)s->tile_rows, (cl_uint)s->tiles_c,
-                         (cl_uint)(s->tile_rows + 1), s->tpos_row, s->list_row, s->rowoff,
-                         s->idx_r, src, (cl_uint)s->cols, (cl_uint)s->tiles_c, 0};
+        *f = (form_args){(cl_uint)s->rows,
+                         (cl_uint)s->tile_rows,
+                         (cl_uint)s->tiles_c,
+                         (cl_uint)(s->tile_rows + 1),
+                         s->tpos_row,
+                         s->list_row,
+                         s->rowoff,
+                         s->idx_r,
+                         src,
+                         (cl_uint)s->cols,
+                         (cl_uint)s->tiles_c,
+                         0};
     } else {
-        *f = (form_args){(cl_uint)s->cols,    (cl_uint)s->tile_cols, (cl_uint)s->tiles_r,
-                         (cl_uint)(s->tile_cols + 1), s->tpos_col, s->list_col, s->coloff,
-                         s->idx_c, src, (cl_uint)s->cols, (cl_uint)s->tiles_c, 1};
+        *f = (form_args){(cl_uint)s->cols,
+                         (cl_uint)s->tile_cols,
+                         (cl_uint)s->tiles_r,
+                         (cl_uint)(s->tile_cols + 1),
+                         s->tpos_col,
+                         s->list_col,
+                         s->coloff,
+                         s->idx_c,
+                         src,
+                         (cl_uint)s->cols,
+                         (cl_uint)s->tiles_c,
+                         1};
     }
     return SPARTAN_OK;
 }
@@ -43,12 +61,22 @@ static spartan_status lines(spartan_context *ctx, const spartan_sparse *s, const
     size_t cb = (size_t)(sp_tuned_get(&ctx->tuned, "VEC") * sp_tuned_get(&ctx->tuned, "SPARSE_NB"));
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
     size_t g[2] = {f->lines, (n + cb - 1) / cb}, l[2] = {wg, 1};
-    sp_arg a[] = {SP_ARG(f->lines), SP_ARG(f->sub_lines), SP_ARG(f->tiles_per_line),
-                  SP_ARG(f->tpos),  SP_ARG(f->list),      SP_ARG(s->elem_off),
-                  SP_ARG(f->off),   SP_ARG(f->stride),    SP_ARG(f->idx),
-                  SP_ARG(f->src),   SP_ARG(f->src_cols),  SP_ARG(f->tiles_c),
-                  SP_ARG(d->mem),   SP_ARG(n),
-                  SP_ARG(out->mem), SP_ARG(trans_out)};
+    sp_arg a[] = {SP_ARG(f->lines),
+                  SP_ARG(f->sub_lines),
+                  SP_ARG(f->tiles_per_line),
+                  SP_ARG(f->tpos),
+                  SP_ARG(f->list),
+                  SP_ARG(s->counts),
+                  SP_ARG(f->off),
+                  SP_ARG(f->stride),
+                  SP_ARG(f->idx),
+                  SP_ARG(f->src),
+                  SP_ARG(f->src_cols),
+                  SP_ARG(f->tiles_c),
+                  SP_ARG(d->mem),
+                  SP_ARG(n),
+                  SP_ARG(out->mem),
+                  SP_ARG(trans_out)};
     /* rows walk their tile lists on their own; columns walk in step (see the kernels) */
     const char *kernel = f->form == 0 ? "gemm_sparse_rows" : "gemm_sparse_cols";
     return sp_launch(ctx, kernel, 2, g, l, a, 16);
@@ -142,7 +170,7 @@ spartan_status spartan_gemm_sparse_bwd_input(spartan_context *ctx, const spartan
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
     size_t g = f.lines;
     sp_arg a[] = {SP_ARG(f.lines), SP_ARG(f.sub_lines), SP_ARG(f.tiles_per_line),
-                  SP_ARG(f.tpos),  SP_ARG(f.list),      SP_ARG(mask->elem_off),
+                  SP_ARG(f.tpos),  SP_ARG(f.list),      SP_ARG(mask->counts),
                   SP_ARG(f.off),   SP_ARG(f.stride),    SP_ARG(f.idx),
                   SP_ARG(f.src),   SP_ARG(f.src_cols),  SP_ARG(f.tiles_c),
                   SP_ARG(dz->mem), SP_ARG(w->mem),      SP_ARG(un),

@@ -74,8 +74,8 @@ spartan_status sp_compact_lut(spartan_context *ctx, cl_mem *out) {
             while (n < 8) table[m][n++] = 0;
         }
         cl_int rc;
-        s->lut = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
-                                sizeof table, table, &rc);
+        s->lut = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, sizeof table,
+                                table, &rc);
         if (rc != CL_SUCCESS) {
             s->lut = NULL;
             return sp_ctx_cl_fail(ctx, rc, "clCreateBuffer", "compaction table");

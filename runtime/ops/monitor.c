@@ -14,9 +14,8 @@ static void release(cl_mem *m) {
 
 void spartan_sparse_destroy(spartan_sparse *s) {
     if (!s) return;
-    cl_mem *all[] = {&s->counts,   &s->partials, &s->elem_off, &s->tpos_row, &s->tpos_col,
-                     &s->list_row, &s->list_col, &s->rowoff,   &s->coloff,   &s->idx_r,
-                     &s->idx_c};
+    cl_mem *all[] = {&s->counts,   &s->partials, &s->tpos_row, &s->tpos_col, &s->list_row,
+                     &s->list_col, &s->rowoff,   &s->coloff,   &s->idx_r,    &s->idx_c};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) release(all[i]);
     for (int l = 0; l < SP_SCAN_LEVELS; l++) {
         release(&s->scan_sums[l]);
@@ -56,7 +55,6 @@ spartan_status spartan_sparse_create(spartan_context *ctx, size_t rows, size_t c
     } bufs[] = {
         {&s->counts, n * u, "tile counts"},
         {&s->partials, s->partial_count * u, "monitor partial sums"},
-        {&s->elem_off, (n + 1) * u, "element offsets"},
         {&s->tpos_row, (n + 1) * u, "tile positions (rows)"},
         {&s->tpos_col, (n + 1) * u, "tile positions (columns)"},
         {&s->list_row, n * u, "tile list (rows)"},

@@ -34,7 +34,7 @@ spartan_status sp_zero_uint(spartan_context *ctx, cl_mem *out);
  * created on first use. */
 spartan_status sp_compact_lut(spartan_context *ctx, cl_mem *out);
 
-/* Spare position slots after each non-empty tile (SPARE in compact.cl). */
+/* Spare position slots after each tile's (SP_TILE_CAP in common.clh). */
 #define SP_COMPACT_SPARE 8
 
 /* Parameters as uint kernel arguments; INVALID_ARGUMENT if a size does not fit. */
@@ -48,9 +48,8 @@ struct spartan_sparse {
     size_t tile_rows, tile_cols;
     size_t tiles_r, tiles_c, ntiles;
     size_t partial_count; /* work-groups of the monitor */
-    cl_mem counts;        /* ntiles: non-zeros per tile (monitor) */
-    cl_mem partials;      /* partial_count: per-work-group sums (monitor) */
-    cl_mem elem_off;      /* ntiles + 1: exclusive scan of counts */
+    cl_mem counts;        /* ntiles: non-zeros per tile (monitor, or compaction) */
+    cl_mem partials;      /* partial_count: per-work-group sums (monitor, or compaction) */
     cl_mem tpos_row;      /* ntiles + 1: exclusive scan of non-empty flags, row-major tiles */
     cl_mem tpos_col;      /* ntiles + 1: the same in column-major tile order */
     cl_mem list_row;      /* non-empty tiles, row-major order (tile indices) */
