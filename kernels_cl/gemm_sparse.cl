@@ -2,7 +2,7 @@
 // tiles and, inside a tile, zero elements (only stored non-zeros are visited): the work is
 // proportional to the non-zeros, whatever their pattern.
 //
-// gemm_sparse_rows / gemm_sparse_cols: out[i, :] = sum over the non-zeros (p, v) of line i of S
+// gemm_sparse_rows_b* / gemm_sparse_cols_b*: out[i, :] = sum over the non-zeros (p, v) of line i of S
 // of v * D[p, :], where a line is a row of S (ROWS form: forward Y = X . W, a row of X gathers
 // rows of W) or a column of S (COLS form: backward-by-weight dW = X^T . dZ, a column of X
 // gathers rows of dZ). Each work-item owns one output line and SP_SPARSE_NB vectors of SP_VEC
@@ -13,8 +13,11 @@
 // gemm_sparse_sddmm: backward-by-input, dX = (dZ . W^T) (*) mask: for every stored position
 // (i, k) of the mask only, the dot product of dZ's row i and W's row k.
 
-#define NB SP_SPARSE_NB
-#define CB (SP_VEC * SP_SPARSE_NB)
+// NB: vectors per work-item. Each kernel below exists in four widths (NB = SP_SPARSE_NB, /2,
+// /4, /8, at least 1; suffixes _b0 to _b3): the host takes the widest whose block fits in N, so
+// narrow layers (N = 32) still run the branch-free full-block path.
+#define CB (SP_VEC * NB)
+#define NB_AT(l) (SP_SPARSE_NB >> (l) > 0 ? SP_SPARSE_NB >> (l) : 1)
 
 // The arguments that describe one form of S: the tile-line starts (tpos: exclusive scan of the
 // non-empty flags, in the form's tile order), the list of non-empty tiles, each tile's element
@@ -96,20 +99,16 @@
 
 // ROWS form (forward): each work-item walks the listed non-empty tiles of its row on its own.
 // The W panel its rows gather from is the same for every row, so it stays in cache anyway.
-#define FORM 0
-#define VSTEP 1
-__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
-void gemm_sparse_rows(S_ARGS, __global const float *restrict d, const uint n,
-                      __global float *restrict out, const uint trans_out) {
-    SPARSE_PROLOGUE
-    if (!active) return;
-    const uint qb = tpos[line * tiles_per_line], qe = tpos[(line + 1) * tiles_per_line];
-    for (uint q = qb; q < qe; q++) SPARSE_TILE(list[q])
-    SPARSE_STORE
-}
-
-#undef FORM
-#undef VSTEP
+#define GEMM_SPARSE_ROWS(NAME)                                                                    \
+    __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))                              \
+    void NAME(S_ARGS, __global const float *restrict d, const uint n,                             \
+              __global float *restrict out, const uint trans_out) {                               \
+        SPARSE_PROLOGUE                                                                           \
+        if (!active) return;                                                                      \
+        const uint qb = tpos[line * tiles_per_line], qe = tpos[(line + 1) * tiles_per_line];      \
+        for (uint q = qb; q < qe; q++) SPARSE_TILE(list[q])                                       \
+        SPARSE_STORE                                                                              \
+    }
 
 // COLS form (backward-by-weight): the work-items of a group (SP_GEMM_WG consecutive columns)
 // walk the tiles of their columns in step, tile-row by tile-row (the barrier), so the
@@ -117,20 +116,51 @@ void gemm_sparse_rows(S_ARGS, __global const float *restrict d, const uint n,
 // cache; without it every column would stream all of D (batch x pixels rows) on its own. On
 // CPU drivers the barrier becomes a loop over the work-items per tile-row. Empty tiles
 // (counts[t] == 0) are skipped.
+#define GEMM_SPARSE_COLS(NAME)                                                                    \
+    __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))                              \
+    void NAME(S_ARGS, __global const float *restrict d, const uint n,                             \
+              __global float *restrict out, const uint trans_out) {                               \
+        SPARSE_PROLOGUE                                                                           \
+        for (uint u = 0; u < tiles_per_line; u++) {                                               \
+            const uint t = u * tiles_c + line;                                                    \
+            if (active && counts[t] != 0) SPARSE_TILE(t)                                          \
+            barrier(CLK_LOCAL_MEM_FENCE);                                                         \
+        }                                                                                         \
+        if (!active) return;                                                                      \
+        SPARSE_STORE                                                                              \
+    }
+
+#define FORM 0
+#define VSTEP 1
+#define NB NB_AT(0)
+GEMM_SPARSE_ROWS(gemm_sparse_rows_b0)
+#undef NB
+#define NB NB_AT(1)
+GEMM_SPARSE_ROWS(gemm_sparse_rows_b1)
+#undef NB
+#define NB NB_AT(2)
+GEMM_SPARSE_ROWS(gemm_sparse_rows_b2)
+#undef NB
+#define NB NB_AT(3)
+GEMM_SPARSE_ROWS(gemm_sparse_rows_b3)
+#undef NB
+#undef FORM
+#undef VSTEP
+
 #define FORM 1
 #define VSTEP src_cols
-__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
-void gemm_sparse_cols(S_ARGS, __global const float *restrict d, const uint n,
-                      __global float *restrict out, const uint trans_out) {
-    SPARSE_PROLOGUE
-    for (uint u = 0; u < tiles_per_line; u++) {
-        const uint t = u * tiles_c + line;
-        if (active && counts[t] != 0) SPARSE_TILE(t)
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (!active) return;
-    SPARSE_STORE
-}
+#define NB NB_AT(0)
+GEMM_SPARSE_COLS(gemm_sparse_cols_b0)
+#undef NB
+#define NB NB_AT(1)
+GEMM_SPARSE_COLS(gemm_sparse_cols_b1)
+#undef NB
+#define NB NB_AT(2)
+GEMM_SPARSE_COLS(gemm_sparse_cols_b2)
+#undef NB
+#define NB NB_AT(3)
+GEMM_SPARSE_COLS(gemm_sparse_cols_b3)
+#undef NB
 #undef FORM
 #undef VSTEP
 

@@ -13,7 +13,7 @@
     X(VEC, 0, "float vector width of element-wise and inner GEMM loops (1, 2, 4, 8, 16)")          \
     X(WG, 256, "work-group size of 1-D element-wise kernels")                                      \
     X(TILE_ROWS, 8, "rows of a sparsity tile (monitor counts and compaction)")                     \
-    X(TILE_COLS, 0, "columns of a sparsity tile (default: 4 vectors of VEC)")                      \
+    X(TILE_COLS, 0, "columns of a sparsity tile (default: 16 vectors of VEC on CPUs, else 4)")     \
     X(GEMM_RB, 0, "rows of C per work-item in the GEMM kernels (default from VEC)")                \
     X(GEMM_NB, 0, "VEC-wide column vectors of C per work-item in the GEMM kernels")                \
     X(GEMM_WG, 16, "work-items per group along the rows of C in the GEMM kernels")                 \
@@ -53,7 +53,10 @@ static const entry table[] = {
     {SPARTAN_VENDOR_NVIDIA, NULL, {4, 256, 0, 0, 4, 1, 64, 1}},
     {SPARTAN_VENDOR_AMD, NULL, {4, 256, 0, 0, 4, 1, 64, 1}},
     {SPARTAN_VENDOR_INTEL, NULL, {4, 128, 0, 0, 4, 1, 32, 1}},
-    {SPARTAN_VENDOR_POCL, NULL, {0, 256, 0, 0, 0, 0, 16, 0}},
+    /* CPUs: wide tiles, so a row's non-zeros come in long runs per tile (the inner loop's
+     * exit mispredicts once per run: with 32-column tiles that cost half the speed on N = 32
+     * layers), and 16 rows, so the column form's runs are long too. */
+    {SPARTAN_VENDOR_POCL, NULL, {0, 256, 16, 0, 0, 0, 16, 0}},
     /* Oclgrind simulates every work-item: small groups keep its runs short. */
     {SPARTAN_VENDOR_SIMULATOR, NULL, {4, 64, 0, 0, 2, 1, 4, 2}},
 };
@@ -123,7 +126,10 @@ spartan_status sp_tuned_lookup(const spartan_device_info *info, sp_tuned *t, sp_
     /* the sparse kernels walk a line's non-zeros once per column block: wide blocks (64
      * columns) amortise that walk */
     if (t->values[P_SPARSE_NB] == 0) t->values[P_SPARSE_NB] = v0 >= 64 ? 1 : 64 / v0;
-    if (t->values[P_TILE_COLS] == 0) t->values[P_TILE_COLS] = 4 * v0 < 8 ? 8 : 4 * v0;
+    if (t->values[P_TILE_COLS] == 0) {
+        long per = (info->type & SPARTAN_DEVICE_CPU) ? 16 : 4; /* vectors per tile row */
+        t->values[P_TILE_COLS] = per * v0 < 8 ? 8 : per * v0;
+    }
     spartan_status st = apply_env(t, err);
     if (st != SPARTAN_OK) return st;
 

@@ -1,5 +1,7 @@
 /* The sparse GEMMs of the three training passes (kernels_cl/gemm_sparse.cl) over an operand
  * compacted by compact.c. */
+#include <stdio.h>
+
 #include "ops/ops_internal.h"
 
 /* The kernel arguments that describe one form of s (S_ARGS in gemm_sparse.cl). */
@@ -58,7 +60,15 @@ static spartan_status lines(spartan_context *ctx, const spartan_sparse *s, const
     cl_uint n;
     spartan_status st = sp_u32(ctx, spartan_tensor_cols(d), "N", &n);
     if (st != SPARTAN_OK) return st;
-    size_t cb = (size_t)(sp_tuned_get(&ctx->tuned, "VEC") * sp_tuned_get(&ctx->tuned, "SPARSE_NB"));
+    /* the widest of the four block widths (SPARSE_NB vectors, /2, /4, /8) that fits in N */
+    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
+    size_t nb = (size_t)sp_tuned_get(&ctx->tuned, "SPARSE_NB");
+    int level = 0;
+    while (level < 3 && nb > 1 && vec * nb > n) {
+        nb = nb / 2;
+        level++;
+    }
+    size_t cb = vec * nb;
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
     size_t g[2] = {f->lines, (n + cb - 1) / cb}, l[2] = {wg, 1};
     sp_arg a[] = {SP_ARG(f->lines),
@@ -78,7 +88,8 @@ static spartan_status lines(spartan_context *ctx, const spartan_sparse *s, const
                   SP_ARG(out->mem),
                   SP_ARG(trans_out)};
     /* rows walk their tile lists on their own; columns walk in step (see the kernels) */
-    const char *kernel = f->form == 0 ? "gemm_sparse_rows" : "gemm_sparse_cols";
+    char kernel[32];
+    snprintf(kernel, sizeof kernel, "gemm_sparse_%s_b%d", f->form == 0 ? "rows" : "cols", level);
     return sp_launch(ctx, kernel, 2, g, l, a, 16);
 }
 

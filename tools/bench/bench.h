@@ -97,6 +97,11 @@ int bench_time_once(const bench_dev *d, bench_fn fn, void *arg, double *ms);
 void bench_stat_of(double *t, int n, bench_stat *out);
 
 /* Times fn on the host by the monotonic clock. */
+/* a and b alternately, run after run (warm-up included), so that both see the same machine:
+ * on a noisy host the drift between two separate series is larger than many differences
+ * measured here. The number of runs follows the plan, on the sum of both times. */
+int bench_time_device_paired(const bench_dev *d, const bench_plan *p, bench_fn fa, void *aa,
+                             bench_fn fb, void *ab, bench_stat *sa, bench_stat *sb);
 int bench_time_host(const bench_plan *p, bench_fn fn, void *arg, bench_stat *out);
 
 double bench_now_ms(void);

@@ -154,3 +154,32 @@ int bench_time_host(const bench_plan *p, bench_fn fn, void *arg, bench_stat *out
     memset(out, 0, sizeof *out);
     return time_loop(NULL, p, fn, arg, out);
 }
+
+int bench_time_device_paired(const bench_dev *d, const bench_plan *p, bench_fn fa, void *aa,
+                             bench_fn fb, void *ab, bench_stat *sa, bench_stat *sb) {
+    memset(sa, 0, sizeof *sa);
+    memset(sb, 0, sizeof *sb);
+    int cap = p->max_runs > p->min_runs ? p->max_runs : p->min_runs;
+    double *ta = calloc((size_t)cap, sizeof *ta), *tb = calloc((size_t)cap, sizeof *tb);
+    double total = 0.0, ms;
+    int n = 0, rc = (ta && tb) ? 0 : 1;
+    for (int i = 0; i < p->warmup && rc == 0; i++) {
+        rc = bench_time_once(d, fa, aa, &ms);
+        if (rc == 0) rc = bench_time_once(d, fb, ab, &ms);
+    }
+    while (rc == 0 && n < cap && (n < p->min_runs || total < p->min_total_ms)) {
+        rc = bench_time_once(d, fa, aa, &ta[n]);
+        if (rc == 0) rc = bench_time_once(d, fb, ab, &tb[n]);
+        if (rc == 0) {
+            total += ta[n] + tb[n];
+            n++;
+        }
+    }
+    if (rc == 0) {
+        bench_stat_of(ta, n, sa);
+        bench_stat_of(tb, n, sb);
+    }
+    free(ta);
+    free(tb);
+    return rc;
+}
