@@ -72,11 +72,12 @@
         for (uint j = 0; j < nt; j++) o[nv * SP_VEC + j] = tail[j];                               \
     } else {                                                                                      \
         _Pragma("unroll") for (uint c = 0; c < NB; c++) {                                         \
-            if (c >= nv) break;                                                                   \
-            float tmp[SP_VEC];                                                                    \
-            VSTORE_AT(acc[c], tmp);                                                               \
-            for (int l = 0; l < SP_VEC; l++)                                                      \
-                out[(size_t)(j0 + c * SP_VEC + l) * lines + i] = tmp[l];                          \
+            if (c < nv) {                                                                         \
+                float tmp[SP_VEC];                                                                \
+                VSTORE_AT(acc[c], tmp);                                                           \
+                for (int l = 0; l < SP_VEC; l++)                                                  \
+                    out[(size_t)(j0 + c * SP_VEC + l) * lines + i] = tmp[l];                      \
+            }                                                                                     \
         }                                                                                         \
         for (uint j = 0; j < nt; j++) out[(size_t)(j0 + nv * SP_VEC + j) * lines + i] = tail[j];  \
     }
