@@ -16,15 +16,6 @@
 #define TR SP_TILE_ROWS
 #define TC SP_TILE_COLS
 
-// Eight elements at once: bit l of the mask is set when v.sl is not zero; lut[mask] holds the
-// lanes of the set bits, in order, in its first popcount(mask) entries.
-inline uint nz_mask8(const float8 v) {
-    const int8 bits = (v != (float8)(0.0f)) & (int8)(1, 2, 4, 8, 16, 32, 64, 128);
-    const int4 a = bits.lo | bits.hi;
-    const int2 b = a.lo | a.hi;
-    return (uint)(b.x | b.y);
-}
-
 inline uint scan_value(__global const uint *in, const uint i, const uint mode, const uint tiles_r,
                        const uint tiles_c) {
     if (mode == 0) return in[i];
@@ -87,7 +78,7 @@ void compact_scatter(__global const float *x, const uint rows, const uint cols,
                 __global const float *xr = x + (size_t)r * cols;
                 uint c = c0;
                 for (; c + 8 <= cend; c += 8) {
-                    const uint m = nz_mask8(vload8(0, xr + c));
+                    const uint m = sp_nz_mask8(vload8(0, xr + c));
                     vstore8(lut[m] + (uint8)(c - c0), 0, idx_r + base + p);
                     p += popcount(m);
                 }
@@ -110,7 +101,7 @@ void compact_scatter(__global const float *x, const uint rows, const uint cols,
                     const float8 v = (float8)(xc[0], xc[cols], xc[2 * cols], xc[3 * cols],
                                               xc[4 * cols], xc[5 * cols], xc[6 * cols],
                                               xc[7 * cols]);
-                    const uint m = nz_mask8(v);
+                    const uint m = sp_nz_mask8(v);
                     vstore8(lut[m] + (uint8)(r - r0), 0, idx_c + base + p);
                     p += popcount(m);
                 }

@@ -32,10 +32,12 @@
 
 // One non-zero: v times row `rel` of the tile's part of D into the accumulators. FULL: all NB
 // vectors of the block are inside D's row (the common case, no per-vector test).
-#define SPARSE_FMA(FULL)                                                                          \
+#define SPARSE_FMA(FULL) SPARSE_FMA_STEP(idx[e], VSTEP, FULL)
+#define SPARSE_FMA_AT(REL, FULL) SPARSE_FMA_STEP(REL, 1, FULL)
+#define SPARSE_FMA_STEP(REL, STEP, FULL)                                                          \
     {                                                                                             \
-        const uint rel = idx[e];                                                                  \
-        const float v = sv[rel * VSTEP];                                                          \
+        const uint rel = (REL);                                                                   \
+        const float v = sv[rel * (STEP)];                                                         \
         __global const float *dr = dt + (size_t)rel * n + j0;                                     \
         if (FULL) {                                                                               \
             _Pragma("unroll") for (uint c = 0; c < NB; c++)                                       \
@@ -164,6 +166,69 @@ GEMM_SPARSE_COLS(gemm_sparse_cols_b3)
 #undef NB
 #undef FORM
 #undef VSTEP
+
+// Forward without a compacted operand: each work-item reads its row of X itself and skips the
+// zeros on the fly. A segment of DIRECT_SEG elements at a time, it finds the non-zeros eight at
+// a time (a bit mask, a table of set-bit lanes, a popcount: no branch per element) and stores
+// their positions in private memory, then walks them with the same FMAs as gemm_sparse_rows.
+// Nothing is written to or read back from global memory besides X, W and Y, and a run of the
+// inner loop is a whole segment (one mispredicted exit per DIRECT_SEG elements).
+#define DIRECT_SEG 128
+#define GEMM_SPARSE_DIRECT(NAME)                                                                  \
+    __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))                              \
+    void NAME(__global const float *restrict x, const uint lines, const uint kx,                  \
+              __global const float *restrict d, const uint n, __global float *restrict out,        \
+              __global const uint8 *lut) {                                                        \
+        const uint i = get_global_id(0);                                                          \
+        const uint j0 = get_global_id(1) * CB;                                                    \
+        if (i >= lines || j0 >= n) return;                                                        \
+        const uint nv = min((uint)NB, (n - j0) / SP_VEC);                                         \
+        const uint nt = nv < NB ? min((uint)SP_VEC, n - j0 - nv * SP_VEC) : 0;                    \
+        const bool full = nv == NB;                                                               \
+        floatv acc[NB];                                                                           \
+        float tail[SP_VEC];                                                                       \
+        _Pragma("unroll") for (int c = 0; c < NB; c++) acc[c] = (floatv)(0.0f);                   \
+        for (uint j = 0; j < SP_VEC; j++) tail[j] = 0.0f;                                         \
+        __global const float *xr = x + (size_t)i * kx;                                            \
+        uint pos[DIRECT_SEG + 8];                                                                 \
+        for (uint s0 = 0; s0 < kx; s0 += DIRECT_SEG) {                                            \
+            const uint se = min(kx, s0 + DIRECT_SEG);                                             \
+            uint p = 0, c = s0;                                                                   \
+            for (; c + 8 <= se; c += 8) {                                                         \
+                const uint m = sp_nz_mask8(vload8(0, xr + c));                                    \
+                vstore8(lut[m] + (uint8)(c), 0, pos + p);                                         \
+                p += popcount(m);                                                                 \
+            }                                                                                     \
+            for (; c < se; c++) {                                                                 \
+                pos[p] = c;                                                                       \
+                p += xr[c] != 0.0f;                                                               \
+            }                                                                                     \
+            __global const float *sv = xr;                                                        \
+            __global const float *dt = d;                                                         \
+            if (full) {                                                                           \
+                for (uint q = 0; q < p; q++) DIRECT_FMA(1)                                        \
+            } else {                                                                              \
+                for (uint q = 0; q < p; q++) DIRECT_FMA(0)                                        \
+            }                                                                                     \
+        }                                                                                         \
+        const uint trans_out = 0;                                                                 \
+        SPARSE_STORE                                                                              \
+    }
+// SPARSE_FMA with the position from private memory.
+#define DIRECT_FMA(FULL) SPARSE_FMA_AT(pos[q], FULL)
+
+#define NB NB_AT(0)
+GEMM_SPARSE_DIRECT(gemm_sparse_direct_b0)
+#undef NB
+#define NB NB_AT(1)
+GEMM_SPARSE_DIRECT(gemm_sparse_direct_b1)
+#undef NB
+#define NB NB_AT(2)
+GEMM_SPARSE_DIRECT(gemm_sparse_direct_b2)
+#undef NB
+#define NB NB_AT(3)
+GEMM_SPARSE_DIRECT(gemm_sparse_direct_b3)
+#undef NB
 
 // One work-item per row i of the mask (ROWS form): it zeroes dX's row (vector stores; the row
 // then sits in cache), then writes the dot products at the stored positions only.

@@ -38,11 +38,12 @@ typedef struct {
     size_t m, k, n;
 } shape;
 
-typedef enum { OP_FWD, OP_BWD_INPUT, OP_BWD_WEIGHT, OP_BWD_WEIGHT_DZ } op_kind;
+typedef enum { OP_FWD, OP_BWD_INPUT, OP_BWD_WEIGHT, OP_BWD_WEIGHT_DZ, OP_FWD_DIRECT } op_kind;
 
 static const char *op_name(op_kind o) {
     static const char *names[] = {"gemm_sparse_fwd", "gemm_sparse_bwd_input",
-                                  "gemm_sparse_bwd_weight", "gemm_sparse_bwd_weight_dz"};
+                                  "gemm_sparse_bwd_weight", "gemm_sparse_bwd_weight_dz",
+                                  "gemm_sparse_fwd_direct"};
     return names[o];
 }
 
@@ -111,8 +112,8 @@ static void sparse_free(sparse_operand *op) {
 static void run_and_check(op_kind o, shape sh, const sparse_operand *sp, const float *x,
                           const float *w, const float *dz, const char *what) {
     size_t m = sh.m, k = sh.k, n = sh.n;
-    size_t out_r = o == OP_FWD ? m : o == OP_BWD_INPUT ? m : k;
-    size_t out_c = o == OP_FWD ? n : o == OP_BWD_INPUT ? k : n;
+    size_t out_r = o == OP_FWD || o == OP_FWD_DIRECT ? m : o == OP_BWD_INPUT ? m : k;
+    size_t out_c = o == OP_FWD || o == OP_FWD_DIRECT ? n : o == OP_BWD_INPUT ? k : n;
     size_t nout = out_r * out_c;
     spartan_tensor *out = output(out_r, out_c);
     spartan_tensor *tw = NULL, *tdz = NULL, *tx = NULL;
@@ -122,6 +123,13 @@ static void run_and_check(op_kind o, shape sh, const sparse_operand *sp, const f
     case OP_FWD:
         tw = upload(w, k, n);
         st = spartan_gemm_sparse_fwd(ctx, sp->s, tw, out);
+        ref_gemm(want, 0, 0, m, n, k, 1.0, x, w, 0.0, NULL);
+        tol = th_tol(k, ref_max_abs(x, m * k) * ref_max_abs(w, k * n));
+        break;
+    case OP_FWD_DIRECT: /* the dense X, zeros skipped on the fly (no compaction used) */
+        tw = upload(w, k, n);
+        tx = upload(x, m, k);
+        st = spartan_gemm_sparse_fwd_direct(ctx, tx, tw, out);
         ref_gemm(want, 0, 0, m, n, k, 1.0, x, w, 0.0, NULL);
         tol = th_tol(k, ref_max_abs(x, m * k) * ref_max_abs(w, k * n));
         break;
@@ -236,6 +244,11 @@ static void check_all(op_kind o) {
 
 START_TEST(fwd_matches_reference) {
     check_all(OP_FWD);
+}
+END_TEST
+
+START_TEST(fwd_direct_matches_reference) {
+    check_all(OP_FWD_DIRECT);
 }
 END_TEST
 
@@ -454,6 +467,7 @@ static Suite *gemm_sparse_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, fwd_matches_reference);
     tcase_add_test(tc, bwd_input_matches_reference);
+    tcase_add_test(tc, fwd_direct_matches_reference);
     tcase_add_test(tc, bwd_weight_matches_reference);
     tcase_add_test(tc, bwd_weight_dz_matches_reference);
     if (!small) tcase_add_test(tc, many_tiles);

@@ -107,6 +107,15 @@ SPARTAN_API spartan_status spartan_compact(spartan_context *ctx, const spartan_t
 SPARTAN_API spartan_status spartan_gemm_sparse_fwd(spartan_context *ctx, const spartan_sparse *x,
                                                    const spartan_tensor *w, spartan_tensor *y);
 
+/* Forward without compaction: Y = X . W reading the dense X and skipping its zeros on the fly
+ * (eight elements at a time, positions kept in private memory). For a forward pass alone it
+ * saves the compaction's pass over X; use spartan_gemm_sparse_fwd when X is compacted anyway
+ * (for the backward passes). X M x K, W K x N, Y M x N. */
+SPARTAN_API spartan_status spartan_gemm_sparse_fwd_direct(spartan_context *ctx,
+                                                          const spartan_tensor *x,
+                                                          const spartan_tensor *w,
+                                                          spartan_tensor *y);
+
 /* Backward by input: dX = (dZ . W^T) (*) mask, mask = (X != 0) of the compacted X (ROWS form),
  * M x K; dZ M x N, W K x N. Only outputs under the mask are computed; the rest are zero. */
 SPARTAN_API spartan_status spartan_gemm_sparse_bwd_input(spartan_context *ctx,

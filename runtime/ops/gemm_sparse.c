@@ -54,13 +54,9 @@ static spartan_status zero(spartan_tensor *t) {
     return spartan_tensor_fill(t, 0.0f);
 }
 
-/* out (lines x n, or n x lines with trans_out) = S's lines gathering rows of d (? x n). */
-static spartan_status lines(spartan_context *ctx, const spartan_sparse *s, const form_args *f,
-                            const spartan_tensor *d, spartan_tensor *out, cl_uint trans_out) {
-    cl_uint n;
-    spartan_status st = sp_u32(ctx, spartan_tensor_cols(d), "N", &n);
-    if (st != SPARTAN_OK) return st;
-    /* the widest of the four block widths (SPARSE_NB vectors, /2, /4, /8) that fits in N */
+/* The widest of the four block widths of the kernels (SPARSE_NB vectors, /2, /4, /8) that fits
+ * in n columns; *cb: its columns. */
+static int block_level(const spartan_context *ctx, size_t n, size_t *cb) {
     size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
     size_t nb = (size_t)sp_tuned_get(&ctx->tuned, "SPARSE_NB");
     int level = 0;
@@ -68,7 +64,18 @@ static spartan_status lines(spartan_context *ctx, const spartan_sparse *s, const
         nb = nb / 2;
         level++;
     }
-    size_t cb = vec * nb;
+    *cb = vec * nb;
+    return level;
+}
+
+/* out (lines x n, or n x lines with trans_out) = S's lines gathering rows of d (? x n). */
+static spartan_status lines(spartan_context *ctx, const spartan_sparse *s, const form_args *f,
+                            const spartan_tensor *d, spartan_tensor *out, cl_uint trans_out) {
+    cl_uint n;
+    spartan_status st = sp_u32(ctx, spartan_tensor_cols(d), "N", &n);
+    if (st != SPARTAN_OK) return st;
+    size_t cb;
+    int level = block_level(ctx, n, &cb);
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
     size_t g[2] = {f->lines, (n + cb - 1) / cb}, l[2] = {wg, 1};
     sp_arg a[] = {SP_ARG(f->lines),
@@ -187,4 +194,35 @@ spartan_status spartan_gemm_sparse_bwd_input(spartan_context *ctx, const spartan
                   SP_ARG(dz->mem), SP_ARG(w->mem),      SP_ARG(un),
                   SP_ARG(cols),    SP_ARG(dx->mem)};
     return sp_launch(ctx, "gemm_sparse_sddmm", 1, &g, &wg, a, 17);
+}
+
+spartan_status spartan_gemm_sparse_fwd_direct(spartan_context *ctx, const spartan_tensor *x,
+                                              const spartan_tensor *w, spartan_tensor *y) {
+    const char *fn = "spartan_gemm_sparse_fwd_direct";
+    if (!ctx || !x || !w || !y) return sp_invalid(ctx, "%s: NULL argument", fn);
+    if (x->ctx != ctx || w->ctx != ctx || y->ctx != ctx)
+        return sp_invalid(ctx, "%s: objects of another context", fn);
+    size_t m = spartan_tensor_rows(x), k = spartan_tensor_cols(x), n = spartan_tensor_cols(w);
+    if (spartan_tensor_rows(w) != k || spartan_tensor_rows(y) != m || spartan_tensor_cols(y) != n)
+        return sp_invalid(ctx, "%s: X %zux%zu, W %zux%zu, Y %zux%zu (need MxK, KxN, MxN)", fn, m, k,
+                          spartan_tensor_rows(w), n, spartan_tensor_rows(y),
+                          spartan_tensor_cols(y));
+    if (y->numel == 0) return SPARTAN_OK;
+    if (k == 0) return zero(y);
+    cl_uint um, uk, un;
+    spartan_status st;
+    if ((st = sp_u32(ctx, m, "M", &um)) || (st = sp_u32(ctx, k, "K", &uk)) ||
+        (st = sp_u32(ctx, n, "N", &un)))
+        return st;
+    cl_mem lut;
+    if ((st = sp_compact_lut(ctx, &lut))) return st;
+    size_t cb;
+    int level = block_level(ctx, n, &cb);
+    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
+    size_t g[2] = {m, (n + cb - 1) / cb}, l[2] = {wg, 1};
+    char kernel[32];
+    snprintf(kernel, sizeof kernel, "gemm_sparse_direct_b%d", level);
+    sp_arg a[] = {SP_ARG(x->mem), SP_ARG(um),     SP_ARG(uk), SP_ARG(w->mem),
+                  SP_ARG(un),     SP_ARG(y->mem), SP_ARG(lut)};
+    return sp_launch(ctx, kernel, 2, g, l, a, 7);
 }
