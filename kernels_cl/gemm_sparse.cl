@@ -119,14 +119,23 @@
 // cache; without it every column would stream all of D (batch x pixels rows) on its own. On
 // CPU drivers the barrier becomes a loop over the work-items per tile-row. Empty tiles
 // (counts[t] == 0) are skipped.
+// COLS_STEP tile-rows per step between barriers: each step costs a save and restore of every
+// work-item's accumulators, and COLS_STEP x TILE_ROWS rows of D (32 KB for 8 x 16 rows of 64
+// floats) still fit the first-level cache.
+#ifndef COLS_STEP
+#define COLS_STEP 8
+#endif
 #define GEMM_SPARSE_COLS(NAME)                                                                    \
     __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))                              \
     void NAME(S_ARGS, __global const float *restrict d, const uint n,                             \
               __global float *restrict out, const uint trans_out) {                               \
         SPARSE_PROLOGUE                                                                           \
-        for (uint u = 0; u < tiles_per_line; u++) {                                               \
-            const uint t = u * tiles_c + line;                                                    \
-            if (active && counts[t] != 0) SPARSE_TILE(t)                                          \
+        for (uint u0 = 0; u0 < tiles_per_line; u0 += COLS_STEP) {                                \
+            const uint ue = min(tiles_per_line, u0 + COLS_STEP);                                  \
+            for (uint u = u0; u < ue; u++) {                                                      \
+                const uint t = u * tiles_c + line;                                                \
+                if (active && counts[t] != 0) SPARSE_TILE(t)                                      \
+            }                                                                                     \
             barrier(CLK_LOCAL_MEM_FENCE);                                                         \
         }                                                                                         \
         if (!active) return;                                                                      \
