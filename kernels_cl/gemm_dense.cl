@@ -47,7 +47,34 @@ void NAME(const uint M, const uint N, const uint K, const float alpha,          
             }                                                                                     \
         }                                                                                         \
     } else {                                                                                      \
-        for (uint j = j0; j < N; j++) {                                                           \
+        /* the last block of a row: its full vectors (fewer than NB) vectorised, then the rest */ \
+        const uint nv = (N - j0) / SP_VEC;                                                        \
+        if (nv > 0) {                                                                             \
+            floatv acc[RB][NB];                                                                   \
+            _Pragma("unroll") for (int r = 0; r < RB; r++)                                        \
+                _Pragma("unroll") for (int c = 0; c < NB; c++) acc[r][c] = (floatv)(0.0f);       \
+            for (uint k = kb; k < ke; k++) {                                                      \
+                floatv b[NB];                                                                     \
+                _Pragma("unroll") for (int c = 0; c < NB; c++)                                    \
+                    b[c] = c < nv ? VLOAD_AT(B + (size_t)k * N + j0 + c * SP_VEC) : (floatv)(0.0f); \
+                _Pragma("unroll") for (int r = 0; r < RB; r++) {                                  \
+                    const floatv a = (floatv)(A_AT(rows[r], k));                                  \
+                    _Pragma("unroll") for (int c = 0; c < NB; c++)                                \
+                        acc[r][c] = fma(a, b[c], acc[r][c]);                                      \
+                }                                                                                 \
+            }                                                                                     \
+            _Pragma("unroll") for (int r = 0; r < RB; r++) {                                      \
+                _Pragma("unroll") for (int c = 0; c < NB; c++) {                                  \
+                    if (i0 + r < M && c < nv) {                                                   \
+                        __global float *p = C + (size_t)(i0 + r) * N + j0 + c * SP_VEC;          \
+                        floatv v = (floatv)(alpha) * acc[r][c];                                   \
+                        if (beta != 0.0f) v = fma((floatv)(beta), VLOAD_AT(p), v);                \
+                        VSTORE_AT(v, p);                                                          \
+                    }                                                                             \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        for (uint j = j0 + nv * SP_VEC; j < N; j++) {                                             \
             float acc[RB];                                                                        \
             _Pragma("unroll") for (int r = 0; r < RB; r++) acc[r] = 0.0f;                         \
             for (uint k = kb; k < ke; k++) {                                                      \
