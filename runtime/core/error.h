@@ -27,7 +27,8 @@ spartan_status sp_err_set(sp_err *e, spartan_status status, const char *fmt, ...
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 0)))
 #endif
-spartan_status sp_err_vset(sp_err *e, spartan_status status, const char *fmt, va_list ap);
+spartan_status
+sp_err_vset(sp_err *e, spartan_status status, const char *fmt, va_list ap);
 
 /* Appends to the current message (for "...; build log:\n<log>"). */
 void sp_err_append(sp_err *e, const char *fmt, ...) SP_PRINTF(2, 3);

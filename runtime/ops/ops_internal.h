@@ -58,7 +58,7 @@ struct spartan_sparse {
     cl_mem coloff;        /* ntiles x (tile_cols + 1) ushort: column starts inside each tile */
     cl_mem idx_r;         /* ROWS form: uint column of each non-zero inside its tile */
     cl_mem idx_c;         /* COLS form: uint row inside its tile */
-    const spartan_tensor *source; /* the compacted matrix: the GEMMs read the values there */
+    const spartan_tensor *source;     /* the compacted matrix: the GEMMs read the values there */
     cl_mem scan_sums[SP_SCAN_LEVELS]; /* chunk sums per recursion level */
     cl_mem scan_offs[SP_SCAN_LEVELS]; /* their exclusive scans */
     unsigned forms;                   /* forms built by the last compaction */
