@@ -5,12 +5,40 @@
 // per k it loads NB vectors of B and broadcasts RB scalars of A. A work-group is SP_GEMM_WG
 // work-items down the rows sharing one column panel of B, which stays in cache while they run.
 // Dimension 2 of the range splits K into chunks of kc (see gemm_dense_reduce); without a
-// split it has size 1 and kc = K. Any M, N, K: rows past M read row M-1 and are not stored; a column block that runs past N
-// takes the scalar path.
+// split it has size 1 and kc = K. Any M, N, K: rows past M read row M-1 and are not stored; a
+// column block that runs past N does its full vectors, then the rest column by column.
 
 #define RB SP_GEMM_RB
 #define NB SP_GEMM_NB
 #define CB (SP_VEC * SP_GEMM_NB)
+
+// The register block of NV (<= NB) vectors of columns from j0: accumulate over [kb, ke), then
+// store the rows below M. With NV = NB (a compile-time constant) the column tests vanish.
+#define GEMM_VEC_BLOCK(A_AT, NV)                                                                  \
+    {                                                                                             \
+        floatv acc[RB][NB];                                                                       \
+        _Pragma("unroll") for (int r = 0; r < RB; r++)                                            \
+            _Pragma("unroll") for (int c = 0; c < NB; c++) acc[r][c] = (floatv)(0.0f);           \
+        for (uint k = kb; k < ke; k++) {                                                          \
+            floatv b[NB];                                                                         \
+            _Pragma("unroll") for (int c = 0; c < NB; c++)                                        \
+                b[c] = c < (NV) ? VLOAD_AT(B + (size_t)k * N + j0 + c * SP_VEC) : (floatv)(0.0f); \
+            _Pragma("unroll") for (int r = 0; r < RB; r++) {                                      \
+                const floatv a = (floatv)(A_AT(rows[r], k));                                      \
+                _Pragma("unroll") for (int c = 0; c < NB; c++) acc[r][c] = fma(a, b[c], acc[r][c]); \
+            }                                                                                     \
+        }                                                                                         \
+        _Pragma("unroll") for (int r = 0; r < RB; r++) {                                          \
+            _Pragma("unroll") for (int c = 0; c < NB; c++) {                                      \
+                if (i0 + r < M && c < (NV)) {                                                     \
+                    __global float *p = C + (size_t)(i0 + r) * N + j0 + c * SP_VEC;              \
+                    floatv v = (floatv)(alpha) * acc[r][c];                                       \
+                    if (beta != 0.0f) v = fma((floatv)(beta), VLOAD_AT(p), v);                    \
+                    VSTORE_AT(v, p);                                                              \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+    }
 
 #define GEMM_DENSE(NAME, A_AT)                                                                    \
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))                                 \
@@ -25,69 +53,25 @@ void NAME(const uint M, const uint N, const uint K, const float alpha,          
     uint rows[RB];                                                                                \
     _Pragma("unroll") for (int r = 0; r < RB; r++) rows[r] = min(i0 + r, M - 1);                  \
     if (j0 + CB <= N) {                                                                           \
-        floatv acc[RB][NB];                                                                       \
-        _Pragma("unroll") for (int r = 0; r < RB; r++)                                            \
-            _Pragma("unroll") for (int c = 0; c < NB; c++) acc[r][c] = (floatv)(0.0f);           \
+        GEMM_VEC_BLOCK(A_AT, NB)                                                                  \
+        return;                                                                                   \
+    }                                                                                             \
+    /* the last block of a row: its full vectors (fewer than NB), then column by column */        \
+    const uint nv = (N - j0) / SP_VEC;                                                            \
+    if (nv > 0) GEMM_VEC_BLOCK(A_AT, nv)                                                          \
+    for (uint j = j0 + nv * SP_VEC; j < N; j++) {                                                 \
+        float acc[RB];                                                                            \
+        _Pragma("unroll") for (int r = 0; r < RB; r++) acc[r] = 0.0f;                             \
         for (uint k = kb; k < ke; k++) {                                                          \
-            floatv b[NB];                                                                         \
-            _Pragma("unroll") for (int c = 0; c < NB; c++)                                        \
-                b[c] = VLOAD_AT(B + (size_t)k * N + j0 + c * SP_VEC);                             \
-            _Pragma("unroll") for (int r = 0; r < RB; r++) {                                      \
-                const floatv a = (floatv)(A_AT(rows[r], k));                                      \
-                _Pragma("unroll") for (int c = 0; c < NB; c++) acc[r][c] = fma(a, b[c], acc[r][c]); \
-            }                                                                                     \
-        }                                                                                         \
-        _Pragma("unroll") for (int r = 0; r < RB; r++) {                                          \
-            if (i0 + r >= M) break;                                                               \
-            _Pragma("unroll") for (int c = 0; c < NB; c++) {                                      \
-                __global float *p = C + (size_t)(i0 + r) * N + j0 + c * SP_VEC;                  \
-                floatv v = (floatv)(alpha) * acc[r][c];                                           \
-                if (beta != 0.0f) v = fma((floatv)(beta), VLOAD_AT(p), v);                        \
-                VSTORE_AT(v, p);                                                                  \
-            }                                                                                     \
-        }                                                                                         \
-    } else {                                                                                      \
-        /* the last block of a row: its full vectors (fewer than NB) vectorised, then the rest */ \
-        const uint nv = (N - j0) / SP_VEC;                                                        \
-        if (nv > 0) {                                                                             \
-            floatv acc[RB][NB];                                                                   \
+            const float b = B[(size_t)k * N + j];                                                 \
             _Pragma("unroll") for (int r = 0; r < RB; r++)                                        \
-                _Pragma("unroll") for (int c = 0; c < NB; c++) acc[r][c] = (floatv)(0.0f);       \
-            for (uint k = kb; k < ke; k++) {                                                      \
-                floatv b[NB];                                                                     \
-                _Pragma("unroll") for (int c = 0; c < NB; c++)                                    \
-                    b[c] = c < nv ? VLOAD_AT(B + (size_t)k * N + j0 + c * SP_VEC) : (floatv)(0.0f); \
-                _Pragma("unroll") for (int r = 0; r < RB; r++) {                                  \
-                    const floatv a = (floatv)(A_AT(rows[r], k));                                  \
-                    _Pragma("unroll") for (int c = 0; c < NB; c++)                                \
-                        acc[r][c] = fma(a, b[c], acc[r][c]);                                      \
-                }                                                                                 \
-            }                                                                                     \
-            _Pragma("unroll") for (int r = 0; r < RB; r++) {                                      \
-                _Pragma("unroll") for (int c = 0; c < NB; c++) {                                  \
-                    if (i0 + r < M && c < nv) {                                                   \
-                        __global float *p = C + (size_t)(i0 + r) * N + j0 + c * SP_VEC;          \
-                        floatv v = (floatv)(alpha) * acc[r][c];                                   \
-                        if (beta != 0.0f) v = fma((floatv)(beta), VLOAD_AT(p), v);                \
-                        VSTORE_AT(v, p);                                                          \
-                    }                                                                             \
-                }                                                                                 \
-            }                                                                                     \
+                acc[r] = fma(A_AT(rows[r], k), b, acc[r]);                                        \
         }                                                                                         \
-        for (uint j = j0 + nv * SP_VEC; j < N; j++) {                                             \
-            float acc[RB];                                                                        \
-            _Pragma("unroll") for (int r = 0; r < RB; r++) acc[r] = 0.0f;                         \
-            for (uint k = kb; k < ke; k++) {                                                      \
-                const float b = B[(size_t)k * N + j];                                             \
-                _Pragma("unroll") for (int r = 0; r < RB; r++)                                    \
-                    acc[r] = fma(A_AT(rows[r], k), b, acc[r]);                                    \
-            }                                                                                     \
-            for (int r = 0; r < RB && i0 + r < M; r++) {                                          \
-                __global float *p = C + (size_t)(i0 + r) * N + j;                                 \
-                float v = alpha * acc[r];                                                         \
-                if (beta != 0.0f) v = fma(beta, *p, v);                                           \
-                *p = v;                                                                           \
-            }                                                                                     \
+        for (int r = 0; r < RB && i0 + r < M; r++) {                                              \
+            __global float *p = C + (size_t)(i0 + r) * N + j;                                     \
+            float v = alpha * acc[r];                                                             \
+            if (beta != 0.0f) v = fma(beta, *p, v);                                               \
+            *p = v;                                                                               \
         }                                                                                         \
     }                                                                                             \
 }

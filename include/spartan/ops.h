@@ -78,11 +78,11 @@ SPARTAN_API spartan_status spartan_relu_monitor(spartan_context *ctx, const spar
 SPARTAN_API spartan_status spartan_monitor(spartan_context *ctx, const spartan_tensor *x,
                                            spartan_sparse *s);
 
-/* Non-zeros counted by the last monitor call on s: reads the per-work-group partial sums
+/* Non-zeros counted by the last monitor or compaction on s: reads the per-work-group sums
  * (a few KB, blocking). The fraction of zeros is 1 - nnz / (rows * cols). */
 SPARTAN_API spartan_status spartan_sparse_nnz(spartan_sparse *s, size_t *nnz);
 
-/* The per-tile counts of the last monitor call (blocking), row-major over the tile grid of
+/* The per-tile counts of the last monitor or compaction (blocking), row-major over the tile grid of
  * ceil(rows / TILE_ROWS) x ceil(cols / TILE_COLS); count must be that product. */
 SPARTAN_API spartan_status spartan_sparse_tile_counts(spartan_sparse *s, unsigned *host,
                                                       size_t count);

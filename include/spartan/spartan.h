@@ -6,8 +6,8 @@
  *     spartan_context *ctx;
  *     spartan_status st = spartan_context_create(NULL, &ctx);   // device from SPARTAN_DEVICE
  *     if (st != SPARTAN_OK) {
- *         fprintf(stderr, "spartan: %s: %s\n", spartan_status_string(st),
- * spartan_last_error(NULL)); return 1;
+ *         fprintf(stderr, "spartan: %s\n", spartan_last_error(NULL));
+ *         return 1;
  *     }
  *     ...
  *     spartan_context_destroy(ctx);

@@ -17,11 +17,8 @@ static int reserve(sp_err *e, size_t need) {
     return 1;
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 0)))
-#endif
-static void
-vappend(sp_err *e, size_t at, const char *fmt, va_list ap) {
+static void vappend(sp_err *e, size_t at, const char *fmt, va_list ap) SP_PRINTF(3, 0);
+static void vappend(sp_err *e, size_t at, const char *fmt, va_list ap) {
     va_list ap2;
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap2);

@@ -24,11 +24,8 @@ typedef struct sp_err {
  * sp_err_set(..)`. If the message cannot be allocated the status is still recorded and the message
  * is lost. */
 spartan_status sp_err_set(sp_err *e, spartan_status status, const char *fmt, ...) SP_PRINTF(3, 4);
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 0)))
-#endif
-spartan_status
-sp_err_vset(sp_err *e, spartan_status status, const char *fmt, va_list ap);
+spartan_status sp_err_vset(sp_err *e, spartan_status status, const char *fmt, va_list ap)
+    SP_PRINTF(3, 0);
 
 /* Appends to the current message (for "...; build log:\n<log>"). */
 void sp_err_append(sp_err *e, const char *fmt, ...) SP_PRINTF(2, 3);

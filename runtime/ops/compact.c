@@ -2,15 +2,14 @@
  * scatter into the compacted form of docs/sparse-format.md. */
 #include "ops/ops_internal.h"
 
-#define SCAN_CHUNK 64
-
 /* out[0..n] = exclusive scan of value(in, i) (mode: 0 counts, 1 row-major flags, 2 column-major
  * flags); level picks the scratch buffers of this recursion depth. */
 static spartan_status scan(spartan_sparse *s, cl_mem in, size_t n, cl_uint mode, cl_mem out,
                            int level) {
     spartan_context *ctx = s->ctx;
-    cl_uint un = (cl_uint)n, chunk = SCAN_CHUNK, tr = (cl_uint)s->tiles_r, tc = (cl_uint)s->tiles_c;
-    size_t chunks = (n + SCAN_CHUNK - 1) / SCAN_CHUNK;
+    cl_uint un = (cl_uint)n, chunk = SP_SCAN_CHUNK, tr = (cl_uint)s->tiles_r,
+            tc = (cl_uint)s->tiles_c;
+    size_t chunks = (n + SP_SCAN_CHUNK - 1) / SP_SCAN_CHUNK;
     cl_mem offsets;
     spartan_status st;
     if (chunks <= 1) {

@@ -1,8 +1,6 @@
 /* Dense GEMM, two paths: CLBlast (portable, tuned for GPUs) and the runtime's own
  * register-blocked vector kernel (kernels_cl/gemm_dense.cl), which is what wins on CPUs, where
  * CLBlast has no tuned parameters. "Best dense" is the faster of the two for the device. */
-#include <string.h>
-
 #include "ops/ops_internal.h"
 
 #ifdef SPARTAN_HAVE_CLBLAST
@@ -80,23 +78,22 @@ static spartan_status run_own(spartan_context *ctx, int ta, int tb, size_t m, si
     cl_uint kc = (cl_uint)((k + parts - 1) / parts);
     size_t g[3] = {(m + rb - 1) / rb, (n + cb - 1) / cb, parts};
     size_t l[3] = {wg, 1, 1};
-    const char *kernel = ta ? "gemm_dense_tn" : "gemm_dense_nn";
-    if (parts == 1) {
-        sp_arg args[] = {SP_ARG(um), SP_ARG(un),   SP_ARG(uk),     SP_ARG(alpha), SP_ARG(a->mem),
-                         SP_ARG(bm), SP_ARG(beta), SP_ARG(c->mem), SP_ARG(kc)};
-        return sp_launch(ctx, kernel, 3, g, l, args, 9);
+    /* split: the chunks' plain products go to scratch, then a reduction applies alpha, beta */
+    cl_mem out = c->mem;
+    float ka = alpha, kbeta = beta;
+    if (parts > 1) {
+        st = sp_scratch(ctx, SP_SCRATCH_SPLITK, parts * m * n * sizeof(float), &out);
+        if (st != SPARTAN_OK) return st;
+        ka = 1.0f;
+        kbeta = 0.0f;
     }
-    cl_mem part;
-    st = sp_scratch(ctx, SP_SCRATCH_SPLITK, parts * m * n * sizeof(float), &part);
-    if (st != SPARTAN_OK) return st;
-    float one = 1.0f, zero = 0.0f;
+    sp_arg args[] = {SP_ARG(um), SP_ARG(un),    SP_ARG(uk),  SP_ARG(ka), SP_ARG(a->mem),
+                     SP_ARG(bm), SP_ARG(kbeta), SP_ARG(out), SP_ARG(kc)};
+    st = sp_launch(ctx, ta ? "gemm_dense_tn" : "gemm_dense_nn", 3, g, l, args, 9);
+    if (st != SPARTAN_OK || parts == 1) return st;
     cl_uint np = (cl_uint)parts;
-    sp_arg args[] = {SP_ARG(um), SP_ARG(un),   SP_ARG(uk),   SP_ARG(one), SP_ARG(a->mem),
-                     SP_ARG(bm), SP_ARG(zero), SP_ARG(part), SP_ARG(kc)};
-    st = sp_launch(ctx, kernel, 3, g, l, args, 9);
-    if (st != SPARTAN_OK) return st;
     cl_uint count = (cl_uint)(m * n);
-    sp_arg red[] = {SP_ARG(count), SP_ARG(np),   SP_ARG(part),
+    sp_arg red[] = {SP_ARG(count), SP_ARG(np),   SP_ARG(out),
                     SP_ARG(alpha), SP_ARG(beta), SP_ARG(c->mem)};
     return sp_launch_1d(ctx, "gemm_dense_reduce", m * n, red, 6);
 }

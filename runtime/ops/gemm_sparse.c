@@ -16,7 +16,7 @@ static spartan_status form_of(spartan_context *ctx, const spartan_sparse *s, uns
     if (!(s->forms & form))
         return sp_invalid(ctx,
                           "%s: the sparse operand has no %s form: call spartan_compact with "
-                          "SPARTAN_COMPACT_%s after the monitor",
+                          "SPARTAN_COMPACT_%s first",
                           fn, form == SPARTAN_COMPACT_ROWS ? "row" : "column",
                           form == SPARTAN_COMPACT_ROWS ? "ROWS" : "COLS");
     cl_mem src = s->source ? s->source->mem : NULL;

@@ -1,11 +1,8 @@
 /* The sparsity monitor (kernels_cl/monitor.cl) and the spartan_sparse object that holds its
  * counts and, after compaction (compact.c), the compacted operand. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "ops/ops_internal.h"
-
-#define SCAN_CHUNK 64
 
 static void release(cl_mem *m) {
     if (*m) clReleaseMemObject(*m);
@@ -67,8 +64,8 @@ spartan_status spartan_sparse_create(spartan_context *ctx, size_t rows, size_t c
         st = sp_buffer_create(ctx, bufs[i].bytes, bufs[i].what, bufs[i].m);
     /* the scan's levels: chunk sums and their scans, until one chunk is left */
     size_t len = n;
-    for (int l = 0; st == SPARTAN_OK && len > SCAN_CHUNK; l++) {
-        size_t chunks = (len + SCAN_CHUNK - 1) / SCAN_CHUNK;
+    for (int l = 0; st == SPARTAN_OK && len > SP_SCAN_CHUNK; l++) {
+        size_t chunks = (len + SP_SCAN_CHUNK - 1) / SP_SCAN_CHUNK;
         if (l >= SP_SCAN_LEVELS) {
             st = sp_invalid(ctx, "spartan_sparse_create: too many tiles");
             break;

@@ -40,6 +40,9 @@ spartan_status sp_compact_lut(spartan_context *ctx, cl_mem *out);
 /* Parameters as uint kernel arguments; INVALID_ARGUMENT if a size does not fit. */
 spartan_status sp_u32(spartan_context *ctx, size_t v, const char *what, cl_uint *out);
 
+/* The scans of compact.c sum chunks of this many values per work-item, then scan the chunk
+ * sums the same way, one recursion level per factor of SP_SCAN_CHUNK. */
+#define SP_SCAN_CHUNK  64
 #define SP_SCAN_LEVELS 8
 
 struct spartan_sparse {

@@ -111,28 +111,30 @@ cl_mem spartan_tensor_cl_mem(const spartan_tensor *t) {
     return t ? t->mem : NULL;
 }
 
-spartan_status spartan_tensor_write(spartan_tensor *t, const float *host, size_t count) {
-    if (!t) return sp_invalid(NULL, "spartan_tensor_write: NULL tensor");
+/* The blocking copy between t and host of exactly t->numel elements. */
+static spartan_status transfer(const spartan_tensor *t, float *host, size_t count, int write,
+                               const char *fn) {
+    if (!t) return sp_invalid(NULL, "%s: NULL tensor", fn);
     if (count != t->numel || (count && !host))
-        return sp_invalid(t->ctx, "spartan_tensor_write: %zu elements given, tensor holds %zu",
-                          count, t->numel);
+        return sp_invalid(t->ctx, "%s: %zu elements, the tensor holds %zu", fn, count, t->numel);
     if (!count) return SPARTAN_OK;
-    cl_int rc = clEnqueueWriteBuffer(t->ctx->queue, t->mem, CL_TRUE, 0, count * sizeof(float), host,
-                                     0, NULL, NULL);
-    return rc == CL_SUCCESS ? SPARTAN_OK
-                            : sp_ctx_cl_fail(t->ctx, rc, "clEnqueueWriteBuffer", "tensor write");
+    size_t bytes = count * sizeof(float);
+    cl_int rc =
+        write ? clEnqueueWriteBuffer(t->ctx->queue, t->mem, CL_TRUE, 0, bytes, host, 0, NULL, NULL)
+              : clEnqueueReadBuffer(t->ctx->queue, t->mem, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
+    return rc == CL_SUCCESS
+               ? SPARTAN_OK
+               : sp_ctx_cl_fail(t->ctx, rc, write ? "clEnqueueWriteBuffer" : "clEnqueueReadBuffer",
+                                fn);
+}
+
+spartan_status spartan_tensor_write(spartan_tensor *t, const float *host, size_t count) {
+    /* the write only reads host */
+    return transfer(t, (float *)host, count, 1, "spartan_tensor_write");
 }
 
 spartan_status spartan_tensor_read(const spartan_tensor *t, float *host, size_t count) {
-    if (!t) return sp_invalid(NULL, "spartan_tensor_read: NULL tensor");
-    if (count != t->numel || (count && !host))
-        return sp_invalid(t->ctx, "spartan_tensor_read: %zu elements asked, tensor holds %zu",
-                          count, t->numel);
-    if (!count) return SPARTAN_OK;
-    cl_int rc = clEnqueueReadBuffer(t->ctx->queue, t->mem, CL_TRUE, 0, count * sizeof(float), host,
-                                    0, NULL, NULL);
-    return rc == CL_SUCCESS ? SPARTAN_OK
-                            : sp_ctx_cl_fail(t->ctx, rc, "clEnqueueReadBuffer", "tensor read");
+    return transfer(t, host, count, 0, "spartan_tensor_read");
 }
 
 spartan_status spartan_tensor_fill(spartan_tensor *t, float value) {
