@@ -136,6 +136,84 @@ SPARTAN_API spartan_status spartan_gemm_sparse_bwd_weight_dz(spartan_context *ct
                                                              const spartan_sparse *dz,
                                                              spartan_tensor *dw);
 
+/* ---- Layer operations (kernels_cl/nn.cl): what the layers of nn.h need besides the GEMMs -------
+ * Images are NHWC: a tensor of batch x height x width x channels, row-major, channels last, so a
+ * convolution is im2col + GEMM whose result (batch*out_h*out_w x out_c) is already NHWC. */
+
+/* The geometry of a convolution or a pooling window over NHWC images. */
+typedef struct spartan_window {
+    size_t batch, in_h, in_w, in_c; /* input images */
+    size_t k_h, k_w;                /* window */
+    size_t stride, pad;             /* same along both axes; pad: zeros on every side */
+} spartan_window;
+
+/* Output height and width of a window: (in + 2 pad - k) / stride + 1, or 0 when the window does
+ * not fit (or stride is 0). */
+SPARTAN_API size_t spartan_window_out_h(const spartan_window *w);
+SPARTAN_API size_t spartan_window_out_w(const spartan_window *w);
+
+/* im2col: cols[(b*out_h + oy)*out_w + ox, (ky*k_w + kx)*in_c + c] = x[b, oy*stride + ky - pad,
+ * ox*stride + kx - pad, c], zero outside the image. x has batch*in_h*in_w*in_c elements, cols is
+ * (batch*out_h*out_w) x (k_h*k_w*in_c). */
+SPARTAN_API spartan_status spartan_im2col(spartan_context *ctx, const spartan_window *w,
+                                          const spartan_tensor *x, spartan_tensor *cols);
+/* col2im, the adjoint of im2col: dx[b, y, x, c] = sum of the cols entries im2col copied from
+ * (b, y, x, c). Overwrites dx. Each dx element gathers its own sum (no atomics, deterministic). */
+SPARTAN_API spartan_status spartan_col2im(spartan_context *ctx, const spartan_window *w,
+                                          const spartan_tensor *cols, spartan_tensor *dx);
+
+/* y[r, j] += b[j] for every row r of y (rows x n); b has n elements. */
+SPARTAN_API spartan_status spartan_bias_add(spartan_context *ctx, spartan_tensor *y,
+                                            const spartan_tensor *b);
+/* db[j] = sum over the rows r of dy of dy[r, j] (overwrites db; n elements). */
+SPARTAN_API spartan_status spartan_bias_grad(spartan_context *ctx, const spartan_tensor *dy,
+                                             spartan_tensor *db);
+
+/* ReLU backward: dz = dy where y > 0, else 0 (y the ReLU's output). dz may be dy. */
+SPARTAN_API spartan_status spartan_relu_backward(spartan_context *ctx, const spartan_tensor *y,
+                                                 const spartan_tensor *dy, spartan_tensor *dz);
+
+/* Max-pooling over windows w (pad must be 0): y[b, oy, ox, c] = the max of the window, and
+ * arg[b, oy, ox, c] = its position in the window, ky*k_w + kx, as a float (the first maximum
+ * in row-major window order; NaN propagates). y and arg have batch*out_h*out_w*in_c elements. */
+SPARTAN_API spartan_status spartan_maxpool_forward(spartan_context *ctx, const spartan_window *w,
+                                                   const spartan_tensor *x, spartan_tensor *y,
+                                                   spartan_tensor *arg);
+/* Max-pooling backward: dx[b, y, x, c] = the sum of dy over the windows whose maximum was
+ * (b, y, x, c) (overlapping windows allowed). Overwrites dx. */
+SPARTAN_API spartan_status spartan_maxpool_backward(spartan_context *ctx, const spartan_window *w,
+                                                    const spartan_tensor *dy,
+                                                    const spartan_tensor *arg, spartan_tensor *dx);
+
+/* Dropout with drop probability p in [0, 1): y = x / (1 - p) where element i is kept, 0 where it
+ * is dropped. Element i is dropped when a counter-based hash of (seed, counter, i) (uniform in
+ * [0, 1)) is < p: the mask is reproducible from (seed, counter) and never stored.
+ * spartan_dropout_backward applies the same mask and scale to dy. y may be x; dx may be dy. */
+SPARTAN_API spartan_status spartan_dropout_forward(spartan_context *ctx, const spartan_tensor *x,
+                                                   spartan_tensor *y, float p,
+                                                   unsigned long long seed,
+                                                   unsigned long long counter);
+SPARTAN_API spartan_status spartan_dropout_backward(spartan_context *ctx,
+                                                    const spartan_tensor *dy, spartan_tensor *dx,
+                                                    float p, unsigned long long seed,
+                                                    unsigned long long counter);
+
+/* Softmax + cross-entropy over the rows of logits (batch x classes), labels: batch class
+ * indices stored as floats (0 .. classes-1). For every row r: stats[r, 0] = the loss
+ * -log softmax(logits[r])[label] (computed stably, log-sum-exp), stats[r, 1] = 1 when the
+ * first argmax of the row equals the label, else 0; and when dlogits is not NULL,
+ * dlogits[r, :] = scale * (softmax(logits[r]) - onehot(label)). stats is batch x 2. A label
+ * outside [0, classes) gives a NaN loss in its row. */
+SPARTAN_API spartan_status spartan_softmax_xent(spartan_context *ctx, const spartan_tensor *logits,
+                                                const spartan_tensor *labels, float scale,
+                                                spartan_tensor *dlogits, spartan_tensor *stats);
+
+/* SGD with momentum and weight decay, PyTorch's rule (dampening 0, no Nesterov):
+ * g' = g + weight_decay * w;  v = momentum * v + g';  w = w - lr * v. w, g, v same size. */
+SPARTAN_API spartan_status spartan_sgd_step(spartan_context *ctx, spartan_tensor *w,
+                                            const spartan_tensor *g, spartan_tensor *v, float lr,
+                                            float momentum, float weight_decay);
+
 #ifdef __cplusplus
 }
 #endif
