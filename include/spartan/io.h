@@ -3,7 +3,7 @@
  *
  *     spartan_dataset *train;
  *     if (spartan_dataset_load(NULL, "train", &train) != SPARTAN_OK)   // Fashion-MNIST by default
- *         fprintf(stderr, "%s\n", spartan_last_error());
+ *         fprintf(stderr, "%s\n", spartan_last_error(NULL));
  *     spartan_dataset_shuffle(train, seed, epoch);
  *     spartan_dataset_batch(train, first, count, images, labels);      // floats in [0, 1]
  *     spartan_dataset_destroy(train);
@@ -30,23 +30,25 @@ extern "C" {
 
 /* An IDX file of unsigned bytes (type 0x08, the only type MNIST-format data sets use). */
 typedef struct spartan_idx {
-    int rank;                           /* 1 .. SPARTAN_IDX_MAX_RANK */
-    size_t dims[SPARTAN_IDX_MAX_RANK];  /* dims[0] = number of items */
-    size_t count;                       /* product of the dimensions */
-    uint8_t *data;                      /* count bytes, row-major */
+    int rank;                          /* 1 .. SPARTAN_IDX_MAX_RANK */
+    size_t dims[SPARTAN_IDX_MAX_RANK]; /* dims[0] = number of items */
+    size_t count;                      /* product of the dimensions */
+    uint8_t *data;                     /* count bytes, row-major */
 } spartan_idx;
 
 /* Reads path (gzip or plain: detected from the content, not the name). On failure *out is left
  * empty (data NULL). Errors: IO_ERROR (cannot open or read), BAD_FORMAT with a distinct message
  * for a bad magic (first two bytes not zero), an unsupported type byte, a rank of 0 or above
  * SPARTAN_IDX_MAX_RANK, a zero dimension, a size above SPARTAN_IDX_MAX_BYTES, a truncated
- * payload (fewer bytes than the header promises), trailing bytes after it, or a corrupt gzip
- * stream. */
+ * payload (fewer bytes than the header promises, or a gzip stream cut short), trailing bytes
+ * after it, or a corrupt gzip stream (damaged data, a wrong CRC). zlib ignores bytes after the end
+ * of a gzip stream that do not start another one; trailing bytes inside the stream are refused.
+ * Errors are recorded on the calling thread: spartan_last_error(NULL) gives the message. */
 SPARTAN_API spartan_status spartan_idx_read(const char *path, spartan_idx *out);
 /* Frees the data (NULL or an empty idx is a no-op) and empties *idx. */
 SPARTAN_API void spartan_idx_free(spartan_idx *idx);
 
-/* ---- Data sets -------------------------------------------------------------------------------- */
+/* ---- Data sets ------------------------------------------------------------------------------- */
 
 /* The default directory of Fashion-MNIST (Debian's dataset-fashion-mnist package). */
 #define SPARTAN_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
