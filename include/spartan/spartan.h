@@ -20,5 +20,8 @@
 #include "spartan/device.h"
 #include "spartan/tensor.h"
 #include "spartan/ops.h"
+#include "spartan/policy.h"
+#include "spartan/nn.h"
+#include "spartan/io.h"
 
 #endif /* SPARTAN_SPARTAN_H */

@@ -44,6 +44,9 @@ SPARTAN_API size_t spartan_tensor_numel(const spartan_tensor *t);
 SPARTAN_API size_t spartan_tensor_rows(const spartan_tensor *t);
 SPARTAN_API size_t spartan_tensor_cols(const spartan_tensor *t);
 
+/* Gives t new dimensions with the same number of elements (a view change, no copy). */
+SPARTAN_API spartan_status spartan_tensor_reshape(spartan_tensor *t, int rank, const size_t *dims);
+
 /* Blocking copies of exactly count elements (count must equal numel). */
 SPARTAN_API spartan_status spartan_tensor_write(spartan_tensor *t, const float *host, size_t count);
 SPARTAN_API spartan_status spartan_tensor_read(const spartan_tensor *t, float *host, size_t count);

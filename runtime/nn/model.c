@@ -1,2 +1,621 @@
-/* placeholder: being written */
-#include "spartan/status.h"
+/* Sequential models: building, presets, parameters, the training step, evaluation and the
+ * per-layer statistics (include/spartan/nn.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "nn/nn_internal.h"
+
+spartan_train_config spartan_train_config_default(void) {
+    spartan_train_config c = {64, 0.05f, 0.9f, 5e-4f, 1, SPARTAN_POLICY_DENSE, 20};
+    return c;
+}
+
+spartan_status spartan_model_create(spartan_context *ctx, size_t in_h, size_t in_w, size_t in_c,
+                                    size_t classes, spartan_model **out) {
+    if (out) *out = NULL;
+    if (!ctx || !out) return sp_invalid(ctx, "spartan_model_create: NULL argument");
+    if (!in_h || !in_w || !in_c || !classes)
+        return sp_invalid(ctx, "spartan_model_create: zero input size or class count");
+    spartan_model *m = calloc(1, sizeof *m);
+    if (!m) return sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "model");
+    m->ctx = ctx;
+    m->in_h = in_h;
+    m->in_w = in_w;
+    m->in_c = in_c;
+    m->classes = classes;
+    m->cfg = spartan_train_config_default();
+    *out = m;
+    return SPARTAN_OK;
+}
+
+/* Frees what prepare made (buffers, policy, parameters list, markers). */
+static void unprepare(spartan_model *m) {
+    for (size_t i = 0; i < m->nlayers; i++) {
+        sp_layer *L = &m->layers[i];
+        sp_layer_free(L);
+        L->w = L->b = L->dw = L->db = L->vw = L->vb = L->cols = L->dcols = NULL;
+        L->y = L->dx = L->arg = NULL;
+        L->sx = L->sdy = L->sy = NULL;
+    }
+    spartan_tensor_destroy(m->input);
+    spartan_tensor_destroy(m->labels);
+    spartan_tensor_destroy(m->dlogits);
+    spartan_tensor_destroy(m->stats);
+    m->input = m->labels = m->dlogits = m->stats = NULL;
+    free(m->stats_host);
+    m->stats_host = NULL;
+    spartan_policy_destroy(m->policy);
+    m->policy = NULL;
+    for (size_t i = 0; i < m->nmarks; i++) clReleaseEvent(m->marks[i].ev);
+    m->nmarks = 0;
+    free(m->marks);
+    m->marks = NULL;
+    m->mark_cap = 0;
+    free(m->params);
+    m->params = NULL;
+    m->nparams = 0;
+    m->prepared = 0;
+}
+
+void spartan_model_destroy(spartan_model *m) {
+    if (!m) return;
+    unprepare(m);
+    free(m->layers);
+    free(m);
+}
+
+/* The shape the next layer receives. */
+static void tail_shape(const spartan_model *m, size_t *h, size_t *w, size_t *c) {
+    if (m->nlayers == 0) {
+        *h = m->in_h;
+        *w = m->in_w;
+        *c = m->in_c;
+    } else {
+        const sp_layer *L = &m->layers[m->nlayers - 1];
+        *h = L->out_h;
+        *w = L->out_w;
+        *c = L->out_c;
+    }
+}
+
+static const char *const kind_names[] = {"fc", "conv", "relu", "maxpool", "dropout", "flatten"};
+
+static spartan_status append(spartan_model *m, sp_layer *proto) {
+    if (m->prepared) unprepare(m);
+    if (m->nlayers == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 8;
+        sp_layer *l = realloc(m->layers, cap * sizeof *l);
+        if (!l) return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "layers");
+        m->layers = l;
+        m->cap = cap;
+    }
+    size_t same = 1;
+    for (size_t i = 0; i < m->nlayers; i++) same += m->layers[i].kind == proto->kind;
+    proto->index = m->nlayers;
+    snprintf(proto->name, sizeof proto->name, "%s%zu", kind_names[proto->kind], same);
+    snprintf(proto->wname, sizeof proto->wname, "%s.weight", proto->name);
+    snprintf(proto->bname, sizeof proto->bname, "%s.bias", proto->name);
+    m->layers[m->nlayers++] = *proto;
+    return SPARTAN_OK;
+}
+
+static spartan_status new_layer(spartan_model *m, sp_kind kind, sp_layer *L, const char *fn) {
+    if (!m) return sp_invalid(NULL, "%s: NULL model", fn);
+    memset(L, 0, sizeof *L);
+    L->kind = kind;
+    tail_shape(m, &L->in_h, &L->in_w, &L->in_c);
+    L->out_h = L->in_h;
+    L->out_w = L->in_w;
+    L->out_c = L->in_c;
+    return SPARTAN_OK;
+}
+
+spartan_status spartan_model_add_fc(spartan_model *m, size_t out_features) {
+    sp_layer L;
+    spartan_status st = new_layer(m, SP_FC, &L, "spartan_model_add_fc");
+    if (st != SPARTAN_OK) return st;
+    if (!out_features) return sp_invalid(m->ctx, "spartan_model_add_fc: 0 outputs");
+    L.out_h = L.out_w = 1;
+    L.out_c = out_features;
+    return append(m, &L);
+}
+
+/* Output size of a window along one axis, 0 when it does not fit. */
+static size_t window_out(size_t in, size_t k, size_t stride, size_t pad) {
+    if (!stride || in + 2 * pad < k) return 0;
+    return (in + 2 * pad - k) / stride + 1;
+}
+
+spartan_status spartan_model_add_conv(spartan_model *m, size_t out_channels, size_t kernel,
+                                      size_t stride, size_t pad) {
+    sp_layer L;
+    spartan_status st = new_layer(m, SP_CONV, &L, "spartan_model_add_conv");
+    if (st != SPARTAN_OK) return st;
+    L.kernel = kernel;
+    L.stride = stride;
+    L.pad = pad;
+    L.out_h = window_out(L.in_h, kernel, stride, pad);
+    L.out_w = window_out(L.in_w, kernel, stride, pad);
+    L.out_c = out_channels;
+    if (!out_channels || !kernel || !L.out_h || !L.out_w)
+        return sp_invalid(m->ctx,
+                          "spartan_model_add_conv: %zu channels, %zux%zu kernel, stride %zu, pad "
+                          "%zu do not fit a %zux%zux%zu input",
+                          out_channels, kernel, kernel, stride, pad, L.in_h, L.in_w, L.in_c);
+    return append(m, &L);
+}
+
+spartan_status spartan_model_add_relu(spartan_model *m) {
+    sp_layer L;
+    spartan_status st = new_layer(m, SP_RELU, &L, "spartan_model_add_relu");
+    return st == SPARTAN_OK ? append(m, &L) : st;
+}
+
+spartan_status spartan_model_add_maxpool(spartan_model *m, size_t kernel, size_t stride) {
+    sp_layer L;
+    spartan_status st = new_layer(m, SP_MAXPOOL, &L, "spartan_model_add_maxpool");
+    if (st != SPARTAN_OK) return st;
+    L.kernel = kernel;
+    L.stride = stride;
+    L.out_h = window_out(L.in_h, kernel, stride, 0);
+    L.out_w = window_out(L.in_w, kernel, stride, 0);
+    if (!kernel || !L.out_h || !L.out_w)
+        return sp_invalid(m->ctx,
+                          "spartan_model_add_maxpool: %zux%zu window, stride %zu do not "
+                          "fit a %zux%zu input",
+                          kernel, kernel, stride, L.in_h, L.in_w);
+    return append(m, &L);
+}
+
+spartan_status spartan_model_add_dropout(spartan_model *m, float p) {
+    sp_layer L;
+    spartan_status st = new_layer(m, SP_DROPOUT, &L, "spartan_model_add_dropout");
+    if (st != SPARTAN_OK) return st;
+    if (!(p >= 0.0f && p < 1.0f))
+        return sp_invalid(m->ctx, "spartan_model_add_dropout: p = %g is not in [0, 1)", (double)p);
+    L.p = p;
+    return append(m, &L);
+}
+
+spartan_status spartan_model_add_flatten(spartan_model *m) {
+    sp_layer L;
+    spartan_status st = new_layer(m, SP_FLATTEN, &L, "spartan_model_add_flatten");
+    if (st != SPARTAN_OK) return st;
+    L.out_h = L.out_w = 1;
+    L.out_c = L.in_h * L.in_w * L.in_c;
+    return append(m, &L);
+}
+
+/* ---- Presets ----------------------------------------------------------------------------------
+ */
+
+static const char *const preset_names[] = {"mlp", "lenet5", "vgg-small", NULL};
+
+const char *const *spartan_model_presets(void) {
+    return preset_names;
+}
+
+spartan_status spartan_model_create_preset(spartan_context *ctx, const char *name,
+                                           spartan_model **out) {
+    if (out) *out = NULL;
+    if (!ctx || !name || !out) return sp_invalid(ctx, "spartan_model_create_preset: NULL argument");
+    int which = -1;
+    for (int i = 0; preset_names[i]; i++)
+        if (strcmp(name, preset_names[i]) == 0) which = i;
+    if (which < 0)
+        return sp_invalid(ctx, "unknown model \"%s\" (presets: mlp, lenet5, vgg-small)", name);
+    spartan_model *m;
+    spartan_status st = spartan_model_create(ctx, 28, 28, 1, 10, &m);
+    if (st != SPARTAN_OK) return st;
+#define ADD(call)                                                                                  \
+    if (st == SPARTAN_OK) st = (call)
+    switch (which) {
+    case 0: /* mlp: 784-512-512-10 */
+        ADD(spartan_model_add_flatten(m));
+        ADD(spartan_model_add_fc(m, 512));
+        ADD(spartan_model_add_relu(m));
+        ADD(spartan_model_add_fc(m, 512));
+        ADD(spartan_model_add_relu(m));
+        ADD(spartan_model_add_fc(m, 10));
+        break;
+    case 1: /* lenet5 (ReLU, max-pool) */
+        ADD(spartan_model_add_conv(m, 6, 5, 1, 2));
+        ADD(spartan_model_add_relu(m));
+        ADD(spartan_model_add_maxpool(m, 2, 2));
+        ADD(spartan_model_add_conv(m, 16, 5, 1, 0));
+        ADD(spartan_model_add_relu(m));
+        ADD(spartan_model_add_maxpool(m, 2, 2));
+        ADD(spartan_model_add_flatten(m));
+        ADD(spartan_model_add_fc(m, 120));
+        ADD(spartan_model_add_relu(m));
+        ADD(spartan_model_add_fc(m, 84));
+        ADD(spartan_model_add_relu(m));
+        ADD(spartan_model_add_fc(m, 10));
+        break;
+    default: /* vgg-small */
+        ADD(spartan_model_add_conv(m, 32, 3, 1, 1));
+        ADD(spartan_model_add_relu(m));
+        ADD(spartan_model_add_conv(m, 32, 3, 1, 1));
+        ADD(spartan_model_add_relu(m));
+        ADD(spartan_model_add_maxpool(m, 2, 2));
+        ADD(spartan_model_add_conv(m, 64, 3, 1, 1));
+        ADD(spartan_model_add_relu(m));
+        ADD(spartan_model_add_conv(m, 64, 3, 1, 1));
+        ADD(spartan_model_add_relu(m));
+        ADD(spartan_model_add_maxpool(m, 2, 2));
+        ADD(spartan_model_add_flatten(m));
+        ADD(spartan_model_add_fc(m, 256));
+        ADD(spartan_model_add_relu(m));
+        ADD(spartan_model_add_fc(m, 10));
+        break;
+    }
+#undef ADD
+    if (st != SPARTAN_OK) {
+        spartan_model_destroy(m);
+        return st;
+    }
+    *out = m;
+    return SPARTAN_OK;
+}
+
+/* ---- Preparation ------------------------------------------------------------------------------
+ */
+
+static int is_gemm(const sp_layer *L) {
+    return L->kind == SP_FC || L->kind == SP_CONV;
+}
+
+/* He/Kaiming normal weights (std sqrt(2 / fan_in)), zero biases and momenta, from the seed and
+ * the layer's index (so adding a layer does not change the others' draws). */
+static spartan_status init_params(spartan_model *m, sp_layer *L) {
+    const size_t count = L->k * L->n;
+    float *host = malloc((count ? count : 1) * sizeof *host);
+    if (!host) return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "weights");
+    sp_rng r = {m->cfg.seed * 0x9e3779b97f4a7c15ull + L->index + 1};
+    const double std = sqrt(2.0 / (double)L->k);
+    for (size_t i = 0; i < count; i++) host[i] = (float)(std * sp_rng_normal(&r));
+    spartan_status st = spartan_tensor_write(L->w, host, count);
+    free(host);
+    if (st == SPARTAN_OK) st = spartan_tensor_fill(L->b, 0.0f);
+    if (st == SPARTAN_OK) st = spartan_tensor_fill(L->vw, 0.0f);
+    if (st == SPARTAN_OK) st = spartan_tensor_fill(L->vb, 0.0f);
+    return st;
+}
+
+static void clear_stats(sp_layer *L, int all) {
+    for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
+        L->sec[p] = 0.0;
+        L->calls[p] = L->sparse_calls[p] = 0;
+    }
+    L->zeros_sum = L->gzeros_sum = 0.0;
+    L->zeros_n = L->gzeros_n = 0;
+    if (all) {
+        L->zeros_first = L->gzeros_first = L->zeros_last = L->gzeros_last = -1.0;
+        L->samples = 0;
+        for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
+            L->path[p] = SPARTAN_PATH_DENSE;
+            L->reason[p] = "not run yet";
+        }
+    }
+}
+
+spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_config *cfg) {
+    if (!m || !cfg) return sp_invalid(m ? m->ctx : NULL, "spartan_model_prepare: NULL argument");
+    spartan_context *ctx = m->ctx;
+    if (!cfg->batch) return sp_invalid(ctx, "spartan_model_prepare: batch 0");
+    if (!m->nlayers) return sp_invalid(ctx, "spartan_model_prepare: the model has no layers");
+    const sp_layer *last = &m->layers[m->nlayers - 1];
+    if (last->out_h * last->out_w * last->out_c != m->classes)
+        return sp_invalid(ctx,
+                          "the last layer gives %zu outputs per image, the model has %zu classes",
+                          last->out_h * last->out_w * last->out_c, m->classes);
+    unprepare(m);
+    m->cfg = *cfg;
+    if (!m->cfg.sample_every) m->cfg.sample_every = 1;
+    m->step = 0;
+    spartan_status st = spartan_policy_create(ctx, cfg->policy, &m->policy);
+    int trainable_before = 0, relu_feeds = 0;
+    size_t nparams = 0;
+    for (size_t i = 0; i < m->nlayers && st == SPARTAN_OK; i++) {
+        sp_layer *L = &m->layers[i];
+        L->need_dx = trainable_before;
+        L->input_masked = relu_feeds;
+        if (L->kind == SP_RELU)
+            relu_feeds = 1;
+        else if (L->kind != SP_FLATTEN && L->kind != SP_MAXPOOL && L->kind != SP_DROPOUT)
+            relu_feeds = 0;
+        if (is_gemm(L)) {
+            trainable_before = 1;
+            nparams += 2;
+        }
+        clear_stats(L, 1);
+        st = sp_layer_alloc(m, L);
+        if (st == SPARTAN_OK && is_gemm(L)) st = init_params(m, L);
+    }
+    size_t dims[4] = {cfg->batch, m->in_h, m->in_w, m->in_c};
+    if (st == SPARTAN_OK) st = spartan_tensor_create(ctx, 4, dims, &m->input);
+    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, cfg->batch, 1, &m->labels);
+    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, cfg->batch, m->classes, &m->dlogits);
+    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, cfg->batch, 2, &m->stats);
+    if (st == SPARTAN_OK && !(m->stats_host = malloc(cfg->batch * 2 * sizeof(float))))
+        st = sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "loss statistics");
+    if (st == SPARTAN_OK && !(m->params = calloc(nparams ? nparams : 1, sizeof *m->params)))
+        st = sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "parameter list");
+    for (size_t i = 0; i < m->nlayers && st == SPARTAN_OK; i++) {
+        sp_layer *L = &m->layers[i];
+        if (!is_gemm(L)) continue;
+        m->params[m->nparams++] = (spartan_param){L->wname, L->w, L->dw, L->vw};
+        m->params[m->nparams++] = (spartan_param){L->bname, L->b, L->db, L->vb};
+    }
+    if (st == SPARTAN_OK) st = spartan_context_finish(ctx);
+    if (st != SPARTAN_OK) {
+        unprepare(m);
+        return st;
+    }
+    m->prepared = 1;
+    return SPARTAN_OK;
+}
+
+void spartan_model_set_lr(spartan_model *m, float lr) {
+    if (m) m->cfg.lr = lr;
+}
+
+/* ---- Profiling markers ------------------------------------------------------------------------
+ */
+
+spartan_status sp_model_mark(spartan_model *m, sp_layer *layer, int pass) {
+    if (m->nmarks == m->mark_cap) {
+        size_t cap = m->mark_cap ? 2 * m->mark_cap : 64;
+        sp_mark *k = realloc(m->marks, cap * sizeof *k);
+        if (!k) return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "markers");
+        m->marks = k;
+        m->mark_cap = cap;
+    }
+    sp_mark *k = &m->marks[m->nmarks];
+    cl_int rc = clEnqueueMarkerWithWaitList(m->ctx->queue, 0, NULL, &k->ev);
+    if (rc != CL_SUCCESS)
+        return sp_ctx_cl_fail(m->ctx, rc, "clEnqueueMarkerWithWaitList", "timing");
+    k->layer = layer;
+    k->pass = pass;
+    m->nmarks++;
+    return SPARTAN_OK;
+}
+
+/* After the queue has finished: charges each segment between markers to its layer and pass,
+ * then releases the markers. */
+static void settle_marks(spartan_model *m) {
+    cl_ulong prev = 0;
+    for (size_t i = 0; i < m->nmarks; i++) {
+        cl_ulong end = 0;
+        int ok = clGetEventProfilingInfo(m->marks[i].ev, CL_PROFILING_COMMAND_END, sizeof end, &end,
+                                         NULL) == CL_SUCCESS;
+        if (ok && i > 0 && m->marks[i].layer && end >= prev)
+            m->marks[i].layer->sec[m->marks[i].pass] += (double)(end - prev) * 1e-9;
+        if (ok) prev = end;
+        clReleaseEvent(m->marks[i].ev);
+    }
+    m->nmarks = 0;
+}
+
+/* ---- Steps ------------------------------------------------------------------------------------
+ */
+
+static spartan_status check_batch(spartan_model *m, const float *images, const float *labels,
+                                  size_t count, int exact, const char *fn) {
+    if (!m) return sp_invalid(NULL, "%s: NULL model", fn);
+    if (!m->prepared) return sp_invalid(m->ctx, "%s: call spartan_model_prepare first", fn);
+    if (!images || !labels) return sp_invalid(m->ctx, "%s: NULL images or labels", fn);
+    if (exact ? count != m->cfg.batch : (count == 0 || count > m->cfg.batch))
+        return sp_invalid(m->ctx, "%s: %zu images, the model was prepared for batches of %zu", fn,
+                          count, m->cfg.batch);
+    return SPARTAN_OK;
+}
+
+/* Reads the loss statistics (blocking: after everything is enqueued). */
+static spartan_status read_stats(spartan_model *m, size_t count, spartan_step_result *res) {
+    spartan_tensor stats;
+    size_t sd[2] = {count, 2};
+    spartan_status st = sp_tensor_view(&stats, m->stats, 2, sd);
+    if (st == SPARTAN_OK) st = spartan_tensor_read(&stats, m->stats_host, 2 * count);
+    if (st != SPARTAN_OK) return st;
+    double loss = 0.0;
+    size_t correct = 0;
+    for (size_t i = 0; i < count; i++) {
+        loss += m->stats_host[2 * i];
+        correct += m->stats_host[2 * i + 1] != 0.0f;
+    }
+    res->loss = loss / (double)count;
+    res->correct = correct;
+    res->count = count;
+    return SPARTAN_OK;
+}
+
+/* Uploads the batch and runs the forward pass and the loss; train: dropout and monitors on,
+ * backward: the loss gradient too. Reads the per-image loss back (blocking). */
+static spartan_status forward_loss(spartan_model *m, const float *images, const float *labels,
+                                   size_t count, int train, int backward,
+                                   const spartan_tensor **acts, spartan_step_result *res) {
+    spartan_context *ctx = m->ctx;
+    spartan_status st;
+    const size_t px = m->in_h * m->in_w * m->in_c;
+    spartan_tensor *in = &m->input_view, lab, logits, dl, stats;
+    size_t dims[4] = {count, m->in_h, m->in_w, m->in_c};
+    if ((st = sp_tensor_view(in, m->input, 4, dims)) != SPARTAN_OK) return st;
+    size_t ld[2] = {count, 1}, lg[2] = {count, m->classes}, sd[2] = {count, 2};
+    if ((st = sp_tensor_view(&lab, m->labels, 2, ld)) != SPARTAN_OK ||
+        (st = sp_tensor_view(&dl, m->dlogits, 2, lg)) != SPARTAN_OK ||
+        (st = sp_tensor_view(&stats, m->stats, 2, sd)) != SPARTAN_OK)
+        return st;
+    if ((st = sp_tensor_write_async(in, images, count * px)) != SPARTAN_OK ||
+        (st = sp_tensor_write_async(&lab, labels, count)) != SPARTAN_OK)
+        return st;
+    if (train && (st = sp_model_mark(m, NULL, 0)) != SPARTAN_OK) return st;
+    const spartan_tensor *x = in;
+    for (size_t i = 0; i < m->nlayers; i++) {
+        acts[i] = x;
+        if ((st = sp_layer_forward(m, &m->layers[i], x, count, train, &x)) != SPARTAN_OK) return st;
+    }
+    acts[m->nlayers] = x;
+    if ((st = sp_tensor_view(&logits, x, 2, lg)) != SPARTAN_OK) return st;
+    st = spartan_softmax_xent(ctx, &logits, &lab, 1.0f / (float)count, backward ? &dl : NULL,
+                              &stats);
+    if (st == SPARTAN_OK && train) st = sp_model_mark(m, NULL, 0);
+    if (st != SPARTAN_OK) return st;
+    if (!backward) return read_stats(m, count, res);
+    return SPARTAN_OK;
+}
+
+static spartan_status step(spartan_model *m, const float *images, const float *labels, size_t count,
+                           int update, spartan_step_result *res) {
+    spartan_status st;
+    const spartan_tensor **acts = malloc((m->nlayers + 1) * sizeof *acts);
+    if (!acts) return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "step");
+    m->sampling = m->step % m->cfg.sample_every == 0;
+    st = forward_loss(m, images, labels, count, 1, 1, acts, res);
+    const spartan_tensor *g = m->dlogits;
+    for (size_t i = m->nlayers; i-- > 0 && st == SPARTAN_OK;) {
+        const spartan_tensor *dx = NULL;
+        st = sp_layer_backward(m, &m->layers[i], acts[i], g, &dx);
+        g = dx;
+    }
+    for (size_t i = 0; update && i < m->nparams && st == SPARTAN_OK; i++)
+        st = spartan_sgd_step(m->ctx, m->params[i].value, m->params[i].grad, m->params[i].momentum,
+                              m->cfg.lr, m->cfg.momentum, m->cfg.weight_decay);
+    if (st == SPARTAN_OK) st = read_stats(m, count, res);
+    free(acts);
+    if (st != SPARTAN_OK) {
+        /* leave no half-counted markers behind */
+        spartan_context_finish(m->ctx);
+        for (size_t i = 0; i < m->nmarks; i++) clReleaseEvent(m->marks[i].ev);
+        m->nmarks = 0;
+        return st;
+    }
+    settle_marks(m);
+    if (update) m->step++;
+    return SPARTAN_OK;
+}
+
+spartan_status spartan_model_train_step(spartan_model *m, const float *images, const float *labels,
+                                        size_t count, spartan_step_result *res) {
+    spartan_status st = check_batch(m, images, labels, count, 1, "spartan_model_train_step");
+    if (st != SPARTAN_OK) return st;
+    spartan_step_result r;
+    st = step(m, images, labels, count, 1, &r);
+    if (st == SPARTAN_OK && res) *res = r;
+    return st;
+}
+
+spartan_status spartan_model_gradients(spartan_model *m, const float *images, const float *labels,
+                                       size_t count, spartan_step_result *res) {
+    spartan_status st = check_batch(m, images, labels, count, 1, "spartan_model_gradients");
+    if (st != SPARTAN_OK) return st;
+    spartan_step_result r;
+    st = step(m, images, labels, count, 0, &r);
+    if (st == SPARTAN_OK && res) *res = r;
+    return st;
+}
+
+/* A forward pass without statistics side effects: train selects the training-mode layers. */
+static spartan_status forward_only(spartan_model *m, const float *images, const float *labels,
+                                   size_t count, int train, spartan_step_result *res,
+                                   const char *fn) {
+    spartan_status st = check_batch(m, images, labels, count, train, fn);
+    if (st != SPARTAN_OK) return st;
+    const spartan_tensor **acts = malloc((m->nlayers + 1) * sizeof *acts);
+    if (!acts) return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "forward");
+    /* Statistics of a gradient check or an evaluation are not training's: save and restore. */
+    sp_layer *saved = malloc(m->nlayers * sizeof *saved);
+    if (!saved) {
+        free(acts);
+        return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "forward");
+    }
+    memcpy(saved, m->layers, m->nlayers * sizeof *saved);
+    int sampling = m->sampling;
+    m->sampling = 0;
+    spartan_step_result r = {0, 0, 0};
+    st = forward_loss(m, images, labels, count, train, 0, acts, &r);
+    m->sampling = sampling;
+    memcpy(m->layers, saved, m->nlayers * sizeof *saved);
+    if (train) {
+        spartan_context_finish(m->ctx);
+        for (size_t i = 0; i < m->nmarks; i++) clReleaseEvent(m->marks[i].ev);
+        m->nmarks = 0;
+    }
+    free(saved);
+    free(acts);
+    if (st == SPARTAN_OK && res) *res = r;
+    return st;
+}
+
+spartan_status spartan_model_train_loss(spartan_model *m, const float *images, const float *labels,
+                                        size_t count, spartan_step_result *res) {
+    return forward_only(m, images, labels, count, 1, res, "spartan_model_train_loss");
+}
+
+spartan_status spartan_model_evaluate(spartan_model *m, const float *images, const float *labels,
+                                      size_t count, spartan_step_result *res) {
+    return forward_only(m, images, labels, count, 0, res, "spartan_model_evaluate");
+}
+
+/* ---- Inspection -------------------------------------------------------------------------------
+ */
+
+size_t spartan_model_layer_count(const spartan_model *m) {
+    return m ? m->nlayers : 0;
+}
+
+size_t spartan_model_steps(const spartan_model *m) {
+    return m ? m->step : 0;
+}
+
+spartan_status spartan_model_layer_info(const spartan_model *m, size_t i, spartan_layer_info *out) {
+    if (!m || !out || i >= m->nlayers)
+        return sp_invalid(m ? m->ctx : NULL, "spartan_model_layer_info: no layer %zu", i);
+    const sp_layer *L = &m->layers[i];
+    memset(out, 0, sizeof *out);
+    out->name = L->name;
+    out->kind = kind_names[L->kind];
+    out->gemm = is_gemm(L);
+    out->out_h = L->out_h;
+    out->out_w = L->out_w;
+    out->out_c = L->out_c;
+    if (out->gemm) {
+        out->m = L->m;
+        out->n = L->n;
+        out->k = L->k;
+        out->params = L->k * L->n + L->n;
+    }
+    for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
+        out->seconds[p] = L->sec[p];
+        out->calls[p] = L->calls[p];
+        out->sparse_calls[p] = L->sparse_calls[p];
+        out->path[p] = L->path[p];
+        out->reason[p] = L->reason[p];
+    }
+    out->has_input_grad = L->need_dx;
+    out->input_masked = L->input_masked;
+    out->zeros_first = L->zeros_first;
+    out->zeros = L->zeros_n ? L->zeros_sum / (double)L->zeros_n : -1.0;
+    out->grad_zeros_first = L->gzeros_first;
+    out->grad_zeros = L->gzeros_n ? L->gzeros_sum / (double)L->gzeros_n : -1.0;
+    out->samples = L->samples;
+    return SPARTAN_OK;
+}
+
+void spartan_model_reset_stats(spartan_model *m) {
+    for (size_t i = 0; m && i < m->nlayers; i++) clear_stats(&m->layers[i], 0);
+}
+
+size_t spartan_model_param_count(const spartan_model *m) {
+    return m ? m->nparams : 0;
+}
+
+spartan_status spartan_model_param(const spartan_model *m, size_t i, spartan_param *out) {
+    if (!m || !out || i >= m->nparams)
+        return sp_invalid(m ? m->ctx : NULL, "spartan_model_param: no parameter %zu", i);
+    *out = m->params[i];
+    return SPARTAN_OK;
+}

@@ -151,3 +151,52 @@ spartan_status spartan_context_finish(spartan_context *ctx) {
     cl_int rc = clFinish(ctx->queue);
     return rc == CL_SUCCESS ? SPARTAN_OK : sp_ctx_cl_fail(ctx, rc, "clFinish", "finish");
 }
+
+/* numel of dims, or 0 with *ok cleared on a bad rank or an overflow. */
+static size_t dims_numel(int rank, const size_t *dims, int *ok) {
+    *ok = dims && rank >= 1 && rank <= SPARTAN_TENSOR_MAX_RANK;
+    size_t numel = 1;
+    for (int i = 0; *ok && i < rank; i++) {
+        if (dims[i] && numel > SIZE_MAX / sizeof(float) / dims[i]) *ok = 0;
+        numel *= dims[i];
+    }
+    return *ok ? numel : 0;
+}
+
+spartan_status spartan_tensor_reshape(spartan_tensor *t, int rank, const size_t *dims) {
+    if (!t) return sp_invalid(NULL, "spartan_tensor_reshape: NULL tensor");
+    int ok;
+    size_t numel = dims_numel(rank, dims, &ok);
+    if (!ok || numel != t->numel)
+        return sp_invalid(t->ctx,
+                          "spartan_tensor_reshape: rank %d shape does not hold %zu elements", rank,
+                          t->numel);
+    t->rank = rank;
+    memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
+    return SPARTAN_OK;
+}
+
+spartan_status sp_tensor_view(spartan_tensor *view, const spartan_tensor *base, int rank,
+                              const size_t *dims) {
+    int ok;
+    size_t numel = dims_numel(rank, dims, &ok);
+    if (!ok || numel > base->numel)
+        return sp_invalid(base->ctx, "tensor view of %zu elements over %zu", numel, base->numel);
+    *view = *base;
+    view->rank = rank;
+    memcpy(view->dims, dims, (size_t)rank * sizeof *dims);
+    view->numel = numel;
+    if (!numel) view->mem = NULL;
+    return SPARTAN_OK;
+}
+
+spartan_status sp_tensor_write_async(spartan_tensor *t, const float *host, size_t count) {
+    if (count != t->numel)
+        return sp_invalid(t->ctx, "tensor write: %zu elements, the tensor holds %zu", count,
+                          t->numel);
+    if (!count) return SPARTAN_OK;
+    cl_int rc = clEnqueueWriteBuffer(t->ctx->queue, t->mem, CL_FALSE, 0, count * sizeof(float),
+                                     host, 0, NULL, NULL);
+    return rc == CL_SUCCESS ? SPARTAN_OK
+                            : sp_ctx_cl_fail(t->ctx, rc, "clEnqueueWriteBuffer", "tensor write");
+}

@@ -24,4 +24,14 @@ spartan_status sp_ctx_cl_fail(spartan_context *ctx, cl_int rc, const char *call,
 /* Fails with INVALID_ARGUMENT on ctx (or the thread when ctx is NULL). */
 spartan_status sp_invalid(spartan_context *ctx, const char *fmt, ...) SP_PRINTF(2, 3);
 
+/* A view of the first elements of base with other dimensions (numel <= base's), sharing its
+ * buffer: for a smaller last batch, or a 4-D activation seen as a matrix. The view is a plain
+ * struct owned by the caller; it is never destroyed and is valid while base lives. */
+spartan_status sp_tensor_view(spartan_tensor *view, const spartan_tensor *base, int rank,
+                              const size_t *dims);
+
+/* Enqueues a non-blocking copy of count floats (= numel) from host into t; host must stay
+ * unchanged until the queue has passed it (the next blocking call). */
+spartan_status sp_tensor_write_async(spartan_tensor *t, const float *host, size_t count);
+
 #endif /* SP_TENSOR_INTERNAL_H */

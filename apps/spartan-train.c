@@ -1,0 +1,448 @@
+/* spartan-train: trains a preset model on an MNIST-format data set (Fashion-MNIST by default) on
+ * any OpenCL device, with every GEMM on the dense or the sparse path, and reports per epoch and
+ * per layer. Run with --help for the options. */
+#include <cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "spartan/io.h"
+#include "spartan/nn.h"
+#include "spartan/spartan.h"
+
+typedef struct options {
+    const char *model, *device, *data, *metrics, *schedule;
+    int epochs;
+    size_t limit, test_limit;
+    spartan_train_config cfg;
+    int quiet;
+} options;
+
+static void usage(FILE *f) {
+    fprintf(
+        f,
+        "usage: spartan-train [options]\n"
+        "  --model NAME        mlp, lenet5 or vgg-small (default mlp)\n"
+        "  --epochs N          epochs (default 1)\n"
+        "  --batch N           images per step (default 64)\n"
+        "  --lr X              learning rate (default 0.05)\n"
+        "  --schedule S        const or cosine learning-rate decay over the run (default cosine)\n"
+        "  --momentum X        SGD momentum (default 0.9)\n"
+        "  --weight-decay X    L2 weight decay (default 5e-4)\n"
+        "  --seed N            parameters, shuffling and dropout (default 1)\n"
+        "  --policy P          dense or sparse: the path of every GEMM (default dense)\n"
+        "  --sample-every N    monitor sample period in steps (default 20)\n"
+        "  --device SEL        OpenCL device (as spartan-info lists; default $SPARTAN_DEVICE)\n"
+        "  --data DIR          MNIST-format directory (default %s)\n"
+        "  --limit N           train on the first N images only\n"
+        "  --test-limit N      evaluate on the first N test images only\n"
+        "  --metrics FILE      one record per epoch, CSV or JSON by the file's extension\n"
+        "  --quiet             no progress lines\n",
+        SPARTAN_FASHION_MNIST_DIR);
+}
+
+static int parse_size(const char *s, size_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-') return 0;
+    *out = (size_t)v;
+    return 1;
+}
+
+static int parse_float(const char *s, float *out) {
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || !isfinite(v)) return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_args(int argc, char **argv, options *o) {
+    o->model = "mlp";
+    o->schedule = "cosine";
+    o->epochs = 1;
+    o->cfg = spartan_train_config_default();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            exit(0);
+        }
+        if (!strcmp(a, "--quiet")) {
+            o->quiet = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "spartan-train: %s needs a value (see --help)\n", a);
+            return 0;
+        }
+        const char *v = argv[++i];
+        size_t n = 0;
+        int ok = 1;
+        if (!strcmp(a, "--model"))
+            o->model = v;
+        else if (!strcmp(a, "--device"))
+            o->device = v;
+        else if (!strcmp(a, "--data"))
+            o->data = v;
+        else if (!strcmp(a, "--metrics"))
+            o->metrics = v;
+        else if (!strcmp(a, "--schedule")) {
+            o->schedule = v;
+            ok = !strcmp(v, "const") || !strcmp(v, "cosine");
+        } else if (!strcmp(a, "--epochs")) {
+            ok = parse_size(v, &n) && n > 0 && n < 100000;
+            o->epochs = (int)n;
+        } else if (!strcmp(a, "--batch")) {
+            ok = parse_size(v, &o->cfg.batch) && o->cfg.batch > 0;
+        } else if (!strcmp(a, "--limit")) {
+            ok = parse_size(v, &o->limit) && o->limit > 0;
+        } else if (!strcmp(a, "--test-limit")) {
+            ok = parse_size(v, &o->test_limit) && o->test_limit > 0;
+        } else if (!strcmp(a, "--seed")) {
+            ok = parse_size(v, &n);
+            o->cfg.seed = n;
+        } else if (!strcmp(a, "--sample-every")) {
+            ok = parse_size(v, &n) && n > 0;
+            o->cfg.sample_every = (unsigned)n;
+        } else if (!strcmp(a, "--lr")) {
+            ok = parse_float(v, &o->cfg.lr) && o->cfg.lr > 0;
+        } else if (!strcmp(a, "--momentum")) {
+            ok = parse_float(v, &o->cfg.momentum) && o->cfg.momentum >= 0;
+        } else if (!strcmp(a, "--weight-decay")) {
+            ok = parse_float(v, &o->cfg.weight_decay) && o->cfg.weight_decay >= 0;
+        } else if (!strcmp(a, "--policy")) {
+            ok = spartan_policy_mode_parse(v, &o->cfg.policy) == SPARTAN_OK;
+        } else {
+            fprintf(stderr, "spartan-train: unknown option %s (see --help)\n", a);
+            return 0;
+        }
+        if (!ok) {
+            fprintf(stderr, "spartan-train: bad value \"%s\" for %s\n", v, a);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ---- The loader: the next batch is gathered and converted on a second thread while the
+ * current one trains. */
+typedef struct loader {
+    const spartan_dataset *d;
+    size_t first, count, px;
+    float *images, *labels;
+    spartan_status st;
+} loader;
+
+static void *load_batch(void *arg) {
+    loader *l = arg;
+    l->st = spartan_dataset_batch(l->d, l->first, l->count, l->images, l->labels);
+    return NULL;
+}
+
+typedef struct epoch_record {
+    int epoch;
+    double train_loss, train_acc, test_loss, test_acc, seconds, images_per_s, lr;
+} epoch_record;
+
+static int evaluate(spartan_model *m, const spartan_dataset *test, size_t batch, float *img,
+                    float *lab, double *loss, double *acc) {
+    size_t n = spartan_dataset_count(test), correct = 0;
+    double lsum = 0.0;
+    for (size_t first = 0; first < n; first += batch) {
+        size_t count = n - first < batch ? n - first : batch;
+        spartan_step_result r;
+        if (spartan_dataset_batch(test, first, count, img, lab) != SPARTAN_OK ||
+            spartan_model_evaluate(m, img, lab, count, &r) != SPARTAN_OK)
+            return 0;
+        lsum += r.loss * (double)count;
+        correct += r.correct;
+    }
+    *loss = n ? lsum / (double)n : 0.0;
+    *acc = n ? (double)correct / (double)n : 0.0;
+    return 1;
+}
+
+static const char *pass_labels[SPARTAN_PASS_COUNT] = {"fwd", "bwd_in", "bwd_w"};
+
+static void print_layer_table(spartan_model *m) {
+    printf("\nper-layer report (times: device ms per step, from profiling events; zeros: monitored "
+           "fraction, first sample -> mean of the last epoch)\n");
+    printf("%-9s %-22s %-22s %-22s %-22s %-15s %-15s\n", "layer", "gemm m x n x k", "fwd path ms",
+           "bwd_in path ms", "bwd_w path ms", "zeros X/out", "zeros dY");
+    for (size_t i = 0; i < spartan_model_layer_count(m); i++) {
+        spartan_layer_info li;
+        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK) continue;
+        if (!strcmp(li.kind, "flatten")) continue;
+        char shape[32] = "-", cells[SPARTAN_PASS_COUNT][32], z[24] = "-", gz[24] = "-";
+        if (li.gemm) snprintf(shape, sizeof shape, "%zux%zux%zu", li.m, li.n, li.k);
+        for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
+            size_t calls = li.calls[p];
+            double ms = 0.0;
+            if (li.gemm && calls) ms = 1e3 * li.seconds[p] / (double)calls;
+            if (!li.gemm) {
+                /* non-GEMM layers: fwd in [0], bwd in [1] (charged per step) */
+                size_t steps = li.samples ? calls : 0;
+                (void)steps;
+            }
+            if (li.gemm && !calls) {
+                snprintf(cells[p], sizeof cells[p], "-");
+            } else if (li.gemm) {
+                const char *path = li.sparse_calls[p] == calls ? "sparse"
+                                   : li.sparse_calls[p] == 0   ? "dense"
+                                                               : "mixed";
+                snprintf(cells[p], sizeof cells[p], "%s %.3f", path, ms);
+            } else {
+                snprintf(cells[p], sizeof cells[p], "%s", p == 2 ? "" : "-");
+            }
+        }
+        if (li.zeros_first >= 0)
+            snprintf(z, sizeof z, "%.2f -> %.2f", li.zeros_first,
+                     li.zeros >= 0 ? li.zeros : li.zeros_first);
+        if (li.grad_zeros_first >= 0)
+            snprintf(gz, sizeof gz, "%.2f -> %.2f", li.grad_zeros_first,
+                     li.grad_zeros >= 0 ? li.grad_zeros : li.grad_zeros_first);
+        printf("%-9s %-22s %-22s %-22s %-22s %-15s %-15s\n", li.name, shape, cells[0], cells[1],
+               cells[2], z, gz);
+    }
+    (void)pass_labels;
+}
+
+static void non_gemm_times(spartan_model *m, size_t steps) {
+    double f = 0.0, b = 0.0;
+    for (size_t i = 0; i < spartan_model_layer_count(m); i++) {
+        spartan_layer_info li;
+        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK || li.gemm) continue;
+        f += li.seconds[0];
+        b += li.seconds[1];
+    }
+    if (steps)
+        printf("other layers (relu, pool, dropout; incl. the fused monitor): fwd %.3f ms, bwd %.3f "
+               "ms per step\n",
+               1e3 * f / (double)steps, 1e3 * b / (double)steps);
+}
+
+static int write_metrics(const char *path, const options *o, const epoch_record *rec, int n) {
+    const char *dot = strrchr(path, '.');
+    int json = dot && !strcmp(dot, ".json");
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "spartan-train: cannot write %s: %s\n", path, strerror(errno));
+        return 0;
+    }
+    if (json) {
+        cJSON *arr = cJSON_CreateArray();
+        for (int i = 0; i < n; i++) {
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddStringToObject(r, "model", o->model);
+            cJSON_AddStringToObject(r, "policy", spartan_policy_mode_name(o->cfg.policy));
+            cJSON_AddNumberToObject(r, "epoch", rec[i].epoch);
+            cJSON_AddNumberToObject(r, "train_loss", rec[i].train_loss);
+            cJSON_AddNumberToObject(r, "train_acc", rec[i].train_acc);
+            cJSON_AddNumberToObject(r, "test_loss", rec[i].test_loss);
+            cJSON_AddNumberToObject(r, "test_acc", rec[i].test_acc);
+            cJSON_AddNumberToObject(r, "seconds", rec[i].seconds);
+            cJSON_AddNumberToObject(r, "images_per_s", rec[i].images_per_s);
+            cJSON_AddNumberToObject(r, "lr", rec[i].lr);
+            cJSON_AddItemToArray(arr, r);
+        }
+        char *text = cJSON_Print(arr);
+        if (text) fprintf(f, "%s\n", text);
+        free(text);
+        cJSON_Delete(arr);
+    } else {
+        fprintf(f,
+                "model,policy,epoch,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s,"
+                "lr\n");
+        for (int i = 0; i < n; i++)
+            fprintf(f, "%s,%s,%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f,%.6g\n", o->model,
+                    spartan_policy_mode_name(o->cfg.policy), rec[i].epoch, rec[i].train_loss,
+                    rec[i].train_acc, rec[i].test_loss, rec[i].test_acc, rec[i].seconds,
+                    rec[i].images_per_s, rec[i].lr);
+    }
+    return fclose(f) == 0;
+}
+
+static int fail(const char *what, spartan_context *ctx) {
+    fprintf(stderr, "spartan-train: %s: %s\n", what, spartan_last_error(ctx));
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    options o;
+    memset(&o, 0, sizeof o);
+    if (!parse_args(argc, argv, &o)) return 2;
+
+    spartan_dataset *train = NULL, *test = NULL;
+    if (spartan_dataset_load(o.data, "train", &train) != SPARTAN_OK)
+        return fail("loading the training set", NULL);
+    if (spartan_dataset_load(o.data, "test", &test) != SPARTAN_OK) {
+        spartan_dataset_destroy(train);
+        return fail("loading the test set", NULL);
+    }
+    if (o.limit) spartan_dataset_limit(train, o.limit);
+    if (o.test_limit) spartan_dataset_limit(test, o.test_limit);
+
+    spartan_context_opts copts = spartan_context_opts_default();
+    copts.device = o.device;
+    spartan_context *ctx = NULL;
+    spartan_model *m = NULL;
+    int rc = 1;
+    float *buf[2][2] = {{NULL, NULL}, {NULL, NULL}};
+    epoch_record *rec = NULL;
+    if (spartan_context_create(&copts, &ctx) != SPARTAN_OK) {
+        rc = fail("creating the OpenCL context", NULL);
+        goto done;
+    }
+    if (spartan_model_create_preset(ctx, o.model, &m) != SPARTAN_OK ||
+        spartan_model_prepare(m, &o.cfg) != SPARTAN_OK) {
+        rc = fail("preparing the model", ctx);
+        goto done;
+    }
+    const size_t batch = o.cfg.batch,
+                 px = spartan_dataset_rows(train) * spartan_dataset_cols(train);
+    const size_t n = spartan_dataset_count(train), steps = n / batch;
+    if (steps == 0) {
+        fprintf(stderr, "spartan-train: %zu training images make no batch of %zu\n", n, batch);
+        rc = 2;
+        goto done;
+    }
+    for (int b = 0; b < 2; b++) {
+        buf[b][0] = malloc(batch * px * sizeof(float));
+        buf[b][1] = malloc(batch * sizeof(float));
+        if (!buf[b][0] || !buf[b][1]) {
+            fprintf(stderr, "spartan-train: out of host memory\n");
+            goto done;
+        }
+    }
+    rec = calloc((size_t)o.epochs, sizeof *rec);
+    if (!rec) goto done;
+
+    const spartan_device_info *dev = spartan_context_device(ctx);
+    size_t nparams = 0;
+    for (size_t i = 0; i < spartan_model_param_count(m); i++) {
+        spartan_param p;
+        if (spartan_model_param(m, i, &p) == SPARTAN_OK) nparams += spartan_tensor_numel(p.value);
+    }
+    printf("spartan-train: %s (%zu parameters) on %s, policy %s, batch %zu, %zu steps per epoch "
+           "(%zu of %zu images; the last partial batch is dropped), %d epoch%s, lr %g (%s), "
+           "momentum %g, weight decay %g, seed %llu\n",
+           o.model, nparams, dev->name, spartan_policy_mode_name(o.cfg.policy), batch, steps,
+           steps * batch, n, o.epochs, o.epochs == 1 ? "" : "s", (double)o.cfg.lr, o.schedule,
+           (double)o.cfg.momentum, (double)o.cfg.weight_decay, (unsigned long long)o.cfg.seed);
+    fflush(stdout);
+
+    const int tty = isatty(fileno(stderr)) && !o.quiet;
+    const size_t total_steps = steps * (size_t)o.epochs;
+    double train_seconds = 0.0;
+    size_t done_steps = 0;
+    for (int e = 0; e < o.epochs; e++) {
+        spartan_dataset_shuffle(train, o.cfg.seed, (uint64_t)e);
+        spartan_model_reset_stats(m);
+        double t0 = now_s(), lsum = 0.0;
+        size_t correct = 0, seen = 0;
+        loader ld = {train, 0, batch, px, buf[0][0], buf[0][1], SPARTAN_OK};
+        load_batch(&ld);
+        for (size_t s = 0; s < steps; s++) {
+            if (ld.st != SPARTAN_OK) {
+                rc = fail("reading a batch", NULL);
+                goto done;
+            }
+            float *img = buf[s & 1][0], *lab = buf[s & 1][1];
+            pthread_t th;
+            int threaded = 0;
+            if (s + 1 < steps) {
+                ld = (loader){train,     (s + 1) * batch,     batch,
+                              px,        buf[(s + 1) & 1][0], buf[(s + 1) & 1][1],
+                              SPARTAN_OK};
+                threaded = pthread_create(&th, NULL, load_batch, &ld) == 0;
+                if (!threaded) load_batch(&ld);
+            }
+            if (!strcmp(o.schedule, "cosine"))
+                spartan_model_set_lr(
+                    m, (float)(0.5 * o.cfg.lr *
+                               (1.0 + cos(3.14159265358979323846 * (double)done_steps /
+                                          (double)total_steps))));
+            spartan_step_result r;
+            spartan_status st = spartan_model_train_step(m, img, lab, batch, &r);
+            if (threaded) pthread_join(th, NULL);
+            if (st != SPARTAN_OK) {
+                rc = fail("training step", ctx);
+                goto done;
+            }
+            if (!isfinite(r.loss)) {
+                fprintf(stderr,
+                        "spartan-train: the loss diverged (%g) at epoch %d step %zu: try "
+                        "a smaller --lr\n",
+                        r.loss, e + 1, s);
+                goto done;
+            }
+            lsum += r.loss * (double)r.count;
+            correct += r.correct;
+            seen += r.count;
+            done_steps++;
+            double el = now_s() - t0;
+            if (tty && (s % 10 == 0 || s + 1 == steps)) {
+                int w = 30, fill = (int)((double)w * (double)(s + 1) / (double)steps);
+                fprintf(stderr, "\repoch %d [%.*s%*s] %zu/%zu loss %.4f acc %.3f %.0f img/s ",
+                        e + 1, fill, "##############################", w - fill, "", s + 1, steps,
+                        lsum / (double)seen, (double)correct / (double)seen, (double)seen / el);
+            } else if (!tty && !o.quiet && steps >= 10 && (s + 1) % (steps / 4) == 0 &&
+                       s + 1 != steps) {
+                printf("  epoch %d step %zu/%zu loss %.4f acc %.3f %.0f img/s\n", e + 1, s + 1,
+                       steps, lsum / (double)seen, (double)correct / (double)seen,
+                       (double)seen / el);
+                fflush(stdout);
+            }
+        }
+        double secs = now_s() - t0;
+        train_seconds += secs;
+        if (tty) fprintf(stderr, "\n");
+        epoch_record *r = &rec[e];
+        r->epoch = e + 1;
+        r->train_loss = lsum / (double)seen;
+        r->train_acc = (double)correct / (double)seen;
+        r->seconds = secs;
+        r->images_per_s = (double)seen / secs;
+        r->lr = o.cfg.lr;
+        if (!evaluate(m, test, batch, buf[0][0], buf[0][1], &r->test_loss, &r->test_acc)) {
+            rc = fail("evaluating", ctx);
+            goto done;
+        }
+        printf("epoch %d: train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.1f s  %.0f "
+               "images/s\n",
+               r->epoch, r->train_loss, 100.0 * r->train_acc, r->test_loss, 100.0 * r->test_acc,
+               secs, r->images_per_s);
+        fflush(stdout);
+    }
+    print_layer_table(m);
+    non_gemm_times(m, steps);
+    printf("\ntotal: %.1f s training, final test accuracy %.2f%%\n", train_seconds,
+           100.0 * rec[o.epochs - 1].test_acc);
+    rc = 0;
+    if (o.metrics && !write_metrics(o.metrics, &o, rec, o.epochs)) rc = 1;
+done:
+    for (int b = 0; b < 2; b++) {
+        free(buf[b][0]);
+        free(buf[b][1]);
+    }
+    free(rec);
+    spartan_model_destroy(m);
+    spartan_context_destroy(ctx);
+    spartan_dataset_destroy(train);
+    spartan_dataset_destroy(test);
+    return rc;
+}

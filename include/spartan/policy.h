@@ -1,0 +1,73 @@
+/* The policy: which GEMM path each layer's pass takes.
+ *
+ * Every GEMM layer asks the policy, for each of its three passes, whether to run the device's
+ * best dense GEMM (spartan_gemm_best: CLBlast or the own kernel) or the sparse kernel, giving it
+ * the sparsity the monitor last measured and the GEMM's shape. The answer and its reason are
+ * recorded, so a caller can see every decision.
+ *
+ * Modes: DENSE (always dense), SPARSE (sparse wherever the pass can be sparse: the forward pass
+ * always; backward-by-input only when the layer's input came from a ReLU, so that the gradient
+ * of its zeros is discarded anyway; backward-by-weight always). ADAPTIVE, the per-layer cost
+ * model, is not built yet: asking for it is UNSUPPORTED. */
+#ifndef SPARTAN_POLICY_H
+#define SPARTAN_POLICY_H
+
+#include <stddef.h>
+
+#include "spartan/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum spartan_policy_mode {
+    SPARTAN_POLICY_DENSE = 0,
+    SPARTAN_POLICY_SPARSE = 1,
+    SPARTAN_POLICY_ADAPTIVE = 2
+} spartan_policy_mode;
+
+/* The three GEMMs of a layer's training step. */
+typedef enum spartan_pass {
+    SPARTAN_PASS_FWD = 0,        /* Y = X . W */
+    SPARTAN_PASS_BWD_INPUT = 1,  /* dX = dY . W^T (masked when sparse) */
+    SPARTAN_PASS_BWD_WEIGHT = 2, /* dW = X^T . dY */
+    SPARTAN_PASS_COUNT = 3
+} spartan_pass;
+
+typedef enum spartan_path {
+    SPARTAN_PATH_DENSE = 0, /* the device's best dense GEMM */
+    SPARTAN_PATH_SPARSE = 1 /* the sparse kernel of the pass */
+} spartan_path;
+
+/* One question to the policy. */
+typedef struct spartan_policy_query {
+    size_t layer; /* index of the layer in its model */
+    spartan_pass pass;
+    size_t m, n, k;     /* the GEMM's shape */
+    double sparsity;    /* fraction of zeros of the sparse operand, last measured; < 0 unknown */
+    int sparse_allowed; /* 0 when this pass has no sparse form here */
+} spartan_policy_query;
+
+typedef struct spartan_policy spartan_policy;
+
+/* Parses "dense", "sparse" or "adaptive" (INVALID_ARGUMENT otherwise). */
+SPARTAN_API spartan_status spartan_policy_mode_parse(const char *text, spartan_policy_mode *out);
+SPARTAN_API const char *spartan_policy_mode_name(spartan_policy_mode mode);
+SPARTAN_API const char *spartan_pass_name(spartan_pass pass); /* "fwd", "bwd_input", ... */
+SPARTAN_API const char *spartan_path_name(spartan_path path); /* "dense", "sparse" */
+
+/* A policy for ctx's device. ADAPTIVE is UNSUPPORTED for now. */
+SPARTAN_API spartan_status spartan_policy_create(spartan_context *ctx, spartan_policy_mode mode,
+                                                 spartan_policy **out);
+SPARTAN_API void spartan_policy_destroy(spartan_policy *p);
+SPARTAN_API spartan_policy_mode spartan_policy_get_mode(const spartan_policy *p);
+
+/* The path for q; *reason (optional) receives a short static text saying why. */
+SPARTAN_API spartan_path spartan_policy_choose(spartan_policy *p, const spartan_policy_query *q,
+                                               const char **reason);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPARTAN_POLICY_H */

@@ -1,0 +1,82 @@
+/* The private side of nn/: layers and the model (include/spartan/nn.h). */
+#ifndef SP_NN_INTERNAL_H
+#define SP_NN_INTERNAL_H
+
+#include "spartan/nn.h"
+#include "spartan/ops.h"
+#include "tensor/tensor_internal.h"
+
+typedef enum sp_kind { SP_FC, SP_CONV, SP_RELU, SP_MAXPOOL, SP_DROPOUT, SP_FLATTEN } sp_kind;
+
+typedef struct sp_layer {
+    sp_kind kind;
+    size_t index;
+    char name[24], wname[32], bname[32];
+    size_t in_h, in_w, in_c, out_h, out_w, out_c; /* per image */
+    size_t kernel, stride, pad;                   /* conv, maxpool */
+    float p;                                      /* dropout */
+    int need_dx;      /* a trainable layer comes before: compute the input gradient */
+    int input_masked; /* the input comes from a ReLU (through pool, dropout, flatten) */
+
+    /* GEMM layers: X (m x k) . W (k x n) per full batch. */
+    size_t m, n, k;
+    spartan_tensor *w, *b, *dw, *db, *vw, *vb;
+    spartan_tensor *cols, *dcols; /* conv: im2col of the input and its gradient */
+    spartan_sparse *sx;           /* X: monitor samples and, on the sparse path, compaction */
+    spartan_sparse *sdy;          /* dY: monitor samples */
+
+    spartan_tensor *y;   /* output (NULL for flatten: it passes its input on) */
+    spartan_tensor *dx;  /* gradient of the input (when need_dx) */
+    spartan_tensor *arg; /* maxpool: arg-max inside the window */
+    spartan_sparse *sy;  /* relu, dropout, maxpool: monitor of the output */
+
+    /* Statistics. */
+    double sec[SPARTAN_PASS_COUNT];
+    size_t calls[SPARTAN_PASS_COUNT], sparse_calls[SPARTAN_PASS_COUNT];
+    spartan_path path[SPARTAN_PASS_COUNT];
+    const char *reason[SPARTAN_PASS_COUNT];
+    double zeros_last, zeros_sum, zeros_first;
+    double gzeros_last, gzeros_sum, gzeros_first;
+    size_t zeros_n, gzeros_n, samples;
+} sp_layer;
+
+/* A profiling marker: the time from the previous marker to this one is charged to (layer, pass). */
+typedef struct sp_mark {
+    cl_event ev;
+    sp_layer *layer; /* NULL: charged to nobody (the step's start, the loss) */
+    int pass;
+} sp_mark;
+
+struct spartan_model {
+    spartan_context *ctx;
+    size_t in_h, in_w, in_c, classes;
+    sp_layer *layers;
+    size_t nlayers, cap;
+    spartan_train_config cfg;
+    spartan_policy *policy;
+    int prepared;
+    spartan_tensor *input, *labels, *dlogits, *stats;
+    spartan_tensor input_view; /* the images of the current step (the first layer's input) */
+    float *stats_host;
+    size_t step;  /* SGD updates done */
+    int sampling; /* this step samples the monitors */
+    sp_mark *marks;
+    size_t nmarks, mark_cap;
+    spartan_param *params;
+    size_t nparams;
+};
+
+/* layer.c: buffers, forward and backward of one layer over `count` images of the batch. */
+spartan_status sp_layer_alloc(spartan_model *m, sp_layer *L);
+void sp_layer_free(sp_layer *L);
+/* x: the layer's input (count images); *y: its output. train: dropout on, monitors fed. */
+spartan_status sp_layer_forward(spartan_model *m, sp_layer *L, const spartan_tensor *x,
+                                size_t count, int train, const spartan_tensor **y);
+/* dy: gradient of the output; *dx: gradient of the input (NULL when not needed). */
+spartan_status sp_layer_backward(spartan_model *m, sp_layer *L, const spartan_tensor *x,
+                                 const spartan_tensor *dy, const spartan_tensor **dx);
+
+/* model.c: enqueues a profiling marker that closes the segment charged to (layer, pass). */
+spartan_status sp_model_mark(spartan_model *m, sp_layer *layer, int pass);
+
+#endif /* SP_NN_INTERNAL_H */
