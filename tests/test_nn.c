@@ -1,2 +1,400 @@
-/* placeholder: being written */
-int main(void) { return 77; }
+/* Tests of the layers and the model (runtime/nn): finite-difference gradient checks of every
+ * parameter of small models that contain every layer kind, on the dense and the sparse path; the
+ * two paths giving the same losses over several steps; reproducibility from the seed; a
+ * training smoke test on 512 real Fashion-MNIST images; and the refusals of bad calls.
+ *
+ * Gradient checks: the model's loss is piecewise smooth in each parameter (ReLU and max-pool
+ * have kinks). For a parameter entry w with analytic gradient g, the central difference
+ * d(h) = (L(w + h) - L(w - h)) / 2h has two errors: rounding, at most 2 * eps_L / 2h where eps_L
+ * bounds the float error of one loss evaluation, eps_L = (K + 2) * FLT_EPSILON * max(1, L) with
+ * K the longest chain of accumulated terms (the sum of the layers' reduction lengths), and
+ * truncation, at most h^2 * |L'''| / 6 on a smooth piece; we bound the latter by h * |g| (the
+ * curvature of the softmax is at most 1 per unit of logit). A step that crosses a kink is seen
+ * as d(h) and d(h/2) disagreeing by more than that tolerance; such entries are skipped, and at
+ * most a fifth of the checked entries may be. */
+#include <check.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "spartan/spartan.h"
+
+static spartan_context *ctx;
+
+static void setup(void) {
+    spartan_status st = spartan_context_create(NULL, &ctx);
+    ck_assert_msg(st == SPARTAN_OK, "context: %s", spartan_last_error(NULL));
+}
+
+static void teardown(void) {
+    spartan_context_destroy(ctx);
+    ctx = NULL;
+}
+
+#define OK(call)                                                                                   \
+    do {                                                                                           \
+        spartan_status st_ = (call);                                                               \
+        ck_assert_msg(st_ == SPARTAN_OK, "%s: %s", #call, spartan_last_error(ctx));                \
+    } while (0)
+
+/* A small CNN with every layer kind after a trainable layer (so every backward is exercised by
+ * the first convolution's gradient): 7x7x2 -> conv 4 3x3 pad 1 -> relu -> conv 5 3x3 stride 2
+ * pad 1 -> relu -> maxpool 2 -> flatten -> dropout 0.25 -> fc 6 -> relu -> fc 3. */
+static spartan_model *small_cnn(void) {
+    spartan_model *m;
+    OK(spartan_model_create(ctx, 7, 7, 2, 3, &m));
+    OK(spartan_model_add_conv(m, 4, 3, 1, 1));
+    OK(spartan_model_add_relu(m));
+    OK(spartan_model_add_conv(m, 5, 3, 2, 1));
+    OK(spartan_model_add_relu(m));
+    OK(spartan_model_add_maxpool(m, 2, 2));
+    OK(spartan_model_add_flatten(m));
+    OK(spartan_model_add_dropout(m, 0.25f));
+    OK(spartan_model_add_fc(m, 6));
+    OK(spartan_model_add_relu(m));
+    OK(spartan_model_add_fc(m, 3));
+    return m;
+}
+#define SMALL_CNN_K (18 + 36 + 20 + 6)
+
+/* An MLP on 3x3x1 inputs: fc 7 -> relu -> fc 5 -> relu -> fc 3. */
+static spartan_model *small_mlp(void) {
+    spartan_model *m;
+    OK(spartan_model_create(ctx, 3, 3, 1, 3, &m));
+    OK(spartan_model_add_fc(m, 7));
+    OK(spartan_model_add_relu(m));
+    OK(spartan_model_add_fc(m, 5));
+    OK(spartan_model_add_relu(m));
+    OK(spartan_model_add_fc(m, 3));
+    return m;
+}
+#define SMALL_MLP_K (9 + 7 + 5)
+
+static void random_batch(th_rng *r, float *img, float *lab, size_t count, size_t px,
+                         size_t classes) {
+    for (size_t i = 0; i < count * px; i++) {
+        /* ReLU-like inputs: a third exact zeros, so the first layer's sparse path skips some */
+        float v = th_rng_uniform(r, -0.5f, 1.0f);
+        img[i] = v < 0.0f ? 0.0f : v;
+    }
+    for (size_t i = 0; i < count; i++) lab[i] = (float)(th_rng_next(r) % classes);
+}
+
+static double train_loss(spartan_model *m, const float *img, const float *lab, size_t count) {
+    spartan_step_result r;
+    OK(spartan_model_train_loss(m, img, lab, count, &r));
+    return r.loss;
+}
+
+/* Checks every parameter tensor's gradient at up to `per` entries against central differences. */
+static void gradient_check(spartan_model *m, spartan_policy_mode policy, size_t k_chain, size_t per,
+                           size_t px) {
+    const size_t batch = 4;
+    spartan_train_config cfg = spartan_train_config_default();
+    cfg.batch = batch;
+    cfg.policy = policy;
+    cfg.seed = 7;
+    cfg.sample_every = 1;
+    OK(spartan_model_prepare(m, &cfg));
+    spartan_param p0;
+    OK(spartan_model_param(m, 0, &p0));
+    float *img = th_floats(batch * px), *lab = th_floats(batch);
+    th_rng r;
+    th_rng_init(&r, th_seed());
+    random_batch(&r, img, lab, batch, px, 3);
+    spartan_step_result res;
+    OK(spartan_model_gradients(m, img, lab, batch, &res));
+    const double L = res.loss;
+    ck_assert_msg(isfinite(L), "loss %g", L);
+    const double h = 2e-3;
+    const double eps_l = sqrt((double)(k_chain + 2)) * FLT_EPSILON * fmax(1.0, L);
+    size_t checked = 0, skipped = 0;
+    for (size_t pi = 0; pi < spartan_model_param_count(m); pi++) {
+        spartan_param p;
+        OK(spartan_model_param(m, pi, &p));
+        size_t n = spartan_tensor_numel(p.value);
+        float *w = th_floats(n), *g = th_floats(n);
+        OK(spartan_tensor_read(p.value, w, n));
+        OK(spartan_tensor_read(p.grad, g, n));
+        size_t step = n > per ? n / per : 1;
+        for (size_t i = 0; i < n; i += step) {
+            const float w0 = w[i];
+            double lp[2], lm[2], span[2];
+            for (int half = 0; half < 2; half++) {
+                const double hh = half ? h / 2 : h;
+                w[i] = (float)(w0 + hh);
+                OK(spartan_tensor_write(p.value, w, n));
+                lp[half] = train_loss(m, img, lab, batch);
+                w[i] = (float)(w0 - hh);
+                OK(spartan_tensor_write(p.value, w, n));
+                lm[half] = train_loss(m, img, lab, batch);
+                /* the step actually taken, after rounding w0 +- hh to float */
+                span[half] = (double)(float)(w0 + hh) - (double)(float)(w0 - hh);
+            }
+            w[i] = w0;
+            OK(spartan_tensor_write(p.value, w, n));
+            const double d = (lp[1] - lm[1]) / span[1], gi = (double)g[i];
+            const double tol = 2.0 * eps_l / span[1] + h * fabs(gi);
+            checked++;
+            if (fabs(gi - d) <= tol) continue;
+            /* A kink inside [w - h/2, w + h/2]: the analytic gradient is then the slope of one
+             * side. The one-sided differences carry twice the rounding term and a curvature
+             * term of at most h/2 * |L''| <= h/2 (|L''| <= 1 for inputs and weights of order
+             * 1: the softmax's curvature is at most 1/4 per logit). */
+            const double l0 = train_loss(m, img, lab, batch);
+            const double fwd = (lp[1] - l0) / (span[1] / 2), bwd = (l0 - lm[1]) / (span[1] / 2);
+            const double tol1 = 2.0 * tol + h / 2;
+            ck_assert_msg(fabs(gi - fwd) <= tol1 || fabs(gi - bwd) <= tol1,
+                          "%s path %s [%zu]: analytic %.6g, central difference %.6g (h %g: "
+                          "%.6g), one-sided %.6g / %.6g, tolerance %.3g",
+                          p.name, spartan_policy_mode_name(policy), i, gi, d, h,
+                          (lp[0] - lm[0]) / span[0], fwd, bwd, tol);
+            skipped++;
+        }
+        free(w);
+        free(g);
+    }
+    ck_assert_msg(skipped * 5 <= checked, "%zu of %zu entries at kinks", skipped, checked);
+    free(img);
+    free(lab);
+}
+
+START_TEST(gradients_cnn_dense) {
+    spartan_model *m = small_cnn();
+    gradient_check(m, SPARTAN_POLICY_DENSE, SMALL_CNN_K, 12, 7 * 7 * 2);
+    spartan_model_destroy(m);
+}
+END_TEST
+
+START_TEST(gradients_cnn_sparse) {
+    spartan_model *m = small_cnn();
+    gradient_check(m, SPARTAN_POLICY_SPARSE, SMALL_CNN_K, 12, 7 * 7 * 2);
+    spartan_model_destroy(m);
+}
+END_TEST
+
+START_TEST(gradients_mlp_both_paths) {
+    for (int p = 0; p < 2; p++) {
+        spartan_model *m = small_mlp();
+        gradient_check(m, p ? SPARTAN_POLICY_SPARSE : SPARTAN_POLICY_DENSE, SMALL_MLP_K, 16, 9);
+        spartan_model_destroy(m);
+    }
+}
+END_TEST
+
+/* Real data: the first n Fashion-MNIST training images. */
+static void real_batch(size_t n, float **img, float **lab) {
+    spartan_dataset *d;
+    spartan_status st = spartan_dataset_load(NULL, "train", &d);
+    ck_assert_msg(st == SPARTAN_OK, "Fashion-MNIST (tools/lib/deps.sh installs it): %s",
+                  spartan_last_error(NULL));
+    *img = th_floats(n * 784);
+    *lab = th_floats(n);
+    OK(spartan_dataset_batch(d, 0, n, *img, *lab));
+    spartan_dataset_destroy(d);
+}
+
+/* Losses of `steps` SGD steps of a preset on real images. */
+static void train_losses(const char *preset, spartan_policy_mode policy, const float *img,
+                         const float *lab, size_t batch, size_t steps, double *losses) {
+    spartan_model *m;
+    OK(spartan_model_create_preset(ctx, preset, &m));
+    spartan_train_config cfg = spartan_train_config_default();
+    cfg.batch = batch;
+    cfg.policy = policy;
+    cfg.sample_every = 2;
+    OK(spartan_model_prepare(m, &cfg));
+    for (size_t s = 0; s < steps; s++) {
+        spartan_step_result r;
+        OK(spartan_model_train_step(m, img + (s % 4) * batch * 784, lab + (s % 4) * batch, batch,
+                                    &r));
+        losses[s] = r.loss;
+    }
+    spartan_model_destroy(m);
+}
+
+/* The two paths compute the same sums in different orders: after s steps the losses differ by
+ * rounding only. Each step's loss carries an error of about (K + 2) eps relative (K the longest
+ * reduction); the parameters' differences grow by at most the learning rate times the gradient
+ * difference per step, so we allow (K + 2) * eps * (1 + s) relative per step, K the widest layer.
+ */
+static void paths_agree(const char *preset, size_t k_max) {
+    const size_t batch = 32, steps = 6;
+    float *img, *lab;
+    real_batch(4 * batch, &img, &lab);
+    double dense[6], sparse[6];
+    train_losses(preset, SPARTAN_POLICY_DENSE, img, lab, batch, steps, dense);
+    train_losses(preset, SPARTAN_POLICY_SPARSE, img, lab, batch, steps, sparse);
+    for (size_t s = 0; s < steps; s++) {
+        double tol = (double)(k_max + 2) * FLT_EPSILON * (double)(1 + s) * fmax(1.0, dense[s]);
+        ck_assert_msg(fabs(dense[s] - sparse[s]) <= tol,
+                      "%s step %zu: dense loss %.9g, sparse %.9g (tolerance %.3g)", preset, s,
+                      dense[s], sparse[s], tol);
+    }
+    ck_assert_msg(dense[steps - 1] < dense[0], "%s: loss did not fall (%g -> %g)", preset, dense[0],
+                  dense[steps - 1]);
+    free(img);
+    free(lab);
+}
+
+START_TEST(dense_and_sparse_agree_mlp) {
+    paths_agree("mlp", 784);
+}
+END_TEST
+
+START_TEST(dense_and_sparse_agree_lenet5) {
+    paths_agree("lenet5", 400);
+}
+END_TEST
+
+START_TEST(same_seed_same_run) {
+    const size_t batch = 16;
+    float *img, *lab;
+    real_batch(4 * batch, &img, &lab);
+    double a[3], b[3];
+    train_losses("lenet5", SPARTAN_POLICY_SPARSE, img, lab, batch, 3, a);
+    train_losses("lenet5", SPARTAN_POLICY_SPARSE, img, lab, batch, 3, b);
+    for (int s = 0; s < 3; s++) ck_assert_msg(a[s] == b[s], "step %d: %.9g vs %.9g", s, a[s], b[s]);
+    free(img);
+    free(lab);
+}
+END_TEST
+
+/* 512 real images, 4 epochs of 8 steps: the training loss falls well below its start and the
+ * model fits its training images better than chance by far. */
+START_TEST(smoke_training_lowers_loss) {
+    const size_t n = 512, batch = 64;
+    spartan_dataset *d;
+    OK(spartan_dataset_load(NULL, "train", &d));
+    spartan_dataset_limit(d, n);
+    float *img = th_floats(batch * 784), *lab = th_floats(batch);
+    for (int policy = 0; policy < 2; policy++) {
+        spartan_model *m;
+        OK(spartan_model_create_preset(ctx, "mlp", &m));
+        spartan_train_config cfg = spartan_train_config_default();
+        cfg.batch = batch;
+        cfg.policy = (spartan_policy_mode)policy;
+        OK(spartan_model_prepare(m, &cfg));
+        double first = 0.0, last = 0.0;
+        for (int e = 0; e < 4; e++) {
+            spartan_dataset_shuffle(d, 3, (uint64_t)e);
+            double sum = 0.0;
+            for (size_t s = 0; s < n / batch; s++) {
+                spartan_step_result r;
+                OK(spartan_dataset_batch(d, s * batch, batch, img, lab));
+                OK(spartan_model_train_step(m, img, lab, batch, &r));
+                sum += r.loss;
+            }
+            if (e == 0) first = sum / (double)(n / batch);
+            last = sum / (double)(n / batch);
+        }
+        ck_assert_msg(last < 0.6 * first, "policy %d: mean loss %g in epoch 1, %g in epoch 4",
+                      policy, first, last);
+        size_t correct = 0;
+        for (size_t s = 0; s < n / batch; s++) {
+            spartan_step_result r;
+            OK(spartan_dataset_batch(d, s * batch, batch, img, lab));
+            OK(spartan_model_evaluate(m, img, lab, batch, &r));
+            correct += r.correct;
+        }
+        ck_assert_msg(correct * 2 > n, "policy %d: %zu of %zu training images right", policy,
+                      correct, n);
+        /* the per-layer statistics saw every pass */
+        spartan_layer_info li;
+        OK(spartan_model_layer_info(m, 3, &li)); /* fc2 */
+        ck_assert_str_eq(li.name, "fc2");
+        ck_assert(li.calls[SPARTAN_PASS_FWD] > 0 && li.calls[SPARTAN_PASS_BWD_INPUT] > 0 &&
+                  li.calls[SPARTAN_PASS_BWD_WEIGHT] > 0);
+        ck_assert(li.seconds[SPARTAN_PASS_FWD] > 0.0);
+        ck_assert(li.zeros_first > 0.2 && li.zeros_first < 0.9);
+        ck_assert_int_eq(li.path[SPARTAN_PASS_BWD_INPUT],
+                         policy ? SPARTAN_PATH_SPARSE : SPARTAN_PATH_DENSE);
+        spartan_model_destroy(m);
+    }
+    free(img);
+    free(lab);
+    spartan_dataset_destroy(d);
+}
+END_TEST
+
+/* A partial batch evaluates (views of the batch buffers) the same as those images in a full one. */
+START_TEST(partial_batch_evaluation) {
+    const size_t batch = 8;
+    float *img, *lab;
+    real_batch(batch, &img, &lab);
+    spartan_model *m;
+    OK(spartan_model_create_preset(ctx, "lenet5", &m));
+    spartan_train_config cfg = spartan_train_config_default();
+    cfg.batch = batch;
+    OK(spartan_model_prepare(m, &cfg));
+    spartan_step_result full, part;
+    OK(spartan_model_evaluate(m, img, lab, batch, &full));
+    double sum = 0.0;
+    for (size_t i = 0; i < batch; i++) {
+        OK(spartan_model_evaluate(m, img + i * 784, lab + i, 1, &part));
+        ck_assert_uint_eq(part.count, 1);
+        sum += part.loss;
+    }
+    ck_assert_msg(fabs(sum / batch - full.loss) <= 400 * FLT_EPSILON * fmax(1.0, full.loss),
+                  "one by one %.9g, batched %.9g", sum / batch, full.loss);
+    spartan_model_destroy(m);
+    free(img);
+    free(lab);
+}
+END_TEST
+
+START_TEST(bad_calls_are_refused) {
+    spartan_model *m = NULL;
+    ck_assert_int_eq(spartan_model_create_preset(ctx, "resnet", &m),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_ptr_null(m);
+    ck_assert(strstr(spartan_last_error(ctx), "resnet"));
+    OK(spartan_model_create(ctx, 4, 4, 1, 3, &m));
+    ck_assert_int_eq(spartan_model_add_conv(m, 2, 5, 1, 0), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_int_eq(spartan_model_add_dropout(m, 1.0f), SPARTAN_STATUS_INVALID_ARGUMENT);
+    OK(spartan_model_add_fc(m, 4));
+    spartan_train_config cfg = spartan_train_config_default();
+    cfg.batch = 2;
+    ck_assert_int_eq(spartan_model_prepare(m, &cfg), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert(strstr(spartan_last_error(ctx), "classes"));
+    OK(spartan_model_add_fc(m, 3));
+    cfg.policy = SPARTAN_POLICY_ADAPTIVE;
+    ck_assert_int_eq(spartan_model_prepare(m, &cfg), SPARTAN_STATUS_UNSUPPORTED);
+    cfg.policy = SPARTAN_POLICY_DENSE;
+    float img[3 * 16] = {0}, lab[3] = {0};
+    ck_assert_int_eq(spartan_model_train_step(m, img, lab, 2, NULL),
+                     SPARTAN_STATUS_INVALID_ARGUMENT); /* not prepared */
+    OK(spartan_model_prepare(m, &cfg));
+    ck_assert_int_eq(spartan_model_train_step(m, img, lab, 3, NULL),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_int_eq(spartan_model_evaluate(m, img, lab, 0, NULL), SPARTAN_STATUS_INVALID_ARGUMENT);
+    OK(spartan_model_train_step(m, img, lab, 2, NULL));
+    spartan_model_destroy(m);
+    spartan_policy_mode mode;
+    ck_assert_int_eq(spartan_policy_mode_parse("fast", &mode), SPARTAN_STATUS_INVALID_ARGUMENT);
+}
+END_TEST
+
+static Suite *nn_suite(void) {
+    Suite *s = suite_create("nn");
+    TCase *tc = tcase_create("nn");
+    tcase_set_timeout(tc, 600);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, gradients_cnn_dense);
+    tcase_add_test(tc, gradients_cnn_sparse);
+    tcase_add_test(tc, gradients_mlp_both_paths);
+    tcase_add_test(tc, dense_and_sparse_agree_mlp);
+    tcase_add_test(tc, dense_and_sparse_agree_lenet5);
+    tcase_add_test(tc, same_seed_same_run);
+    tcase_add_test(tc, smoke_training_lowers_loss);
+    tcase_add_test(tc, partial_batch_evaluation);
+    tcase_add_test(tc, bad_calls_are_refused);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    return th_run_suite(nn_suite());
+}
