@@ -1,1 +1,268 @@
-// placeholder: being written
+// Layer operations besides the GEMMs (runtime/ops/nn_ops.c launches them): im2col and its
+// adjoint col2im, bias add and gradient, ReLU backward, max-pooling forward and backward,
+// dropout, softmax + cross-entropy and the SGD step. Images are NHWC (channels last).
+//
+// Work-items that walk channels take SP_VEC consecutive channels at a time (chunk_load and
+// chunk_store handle the partial last chunk of a pixel), so consecutive work-items touch
+// consecutive memory. Every gather form (col2im, maxpool backward) sums its contributions in a
+// fixed order: results are deterministic and need no atomics. All sizes arrive as uint; the
+// host checks that every index fits.
+
+// Up to SP_VEC floats from p: the first len (<= SP_VEC) are read, the rest are 0.
+inline floatv chunk_load(__global const float *p, const uint len) {
+    if (len == SP_VEC) return VLOAD_AT(p);
+    float t[SP_VEC];
+    for (uint l = 0; l < SP_VEC; l++) t[l] = l < len ? p[l] : 0.0f;
+    return VLOAD_AT(t);
+}
+
+// The first len (<= SP_VEC) lanes of v to p.
+inline void chunk_store(const floatv v, __global float *p, const uint len) {
+    if (len == SP_VEC) {
+        VSTORE_AT(v, p);
+        return;
+    }
+    float t[SP_VEC];
+    VSTORE_AT(v, t);
+    for (uint l = 0; l < len; l++) p[l] = t[l];
+}
+
+// Window geometry shared by the image kernels: batch, input height, width and channels, window
+// height and width, stride, zero padding, output height and width.
+#define NN_WINDOW_ARGS                                                                          \
+    const uint batch, const uint in_h, const uint in_w, const uint in_c, const uint k_h,         \
+        const uint k_w, const uint stride, const uint pad, const uint out_h, const uint out_w
+
+// The work-item's elements of an n-element buffer: start .. start + len - 1 (len <= SP_VEC);
+// work-items past the end return.
+#define NN_ELEMENTS(n)                                                                          \
+    const uint start = (uint)get_global_id(0) * SP_VEC;                                          \
+    if (start >= (n)) return;                                                                    \
+    const uint len = min((uint)SP_VEC, (n)-start)
+
+// The work-item's unit among `units` (a pixel; for im2col a pixel's window position) and its
+// channels c0 .. c0 + len - 1 (len <= SP_VEC); work-items past the end return.
+#define NN_CHUNK(units)                                                                         \
+    const uint cchunks_ = (in_c + SP_VEC - 1) / SP_VEC;                                          \
+    const uint unit = (uint)get_global_id(0) / cchunks_;                                         \
+    const uint c0 = ((uint)get_global_id(0) - unit * cchunks_) * SP_VEC;                         \
+    if (unit >= (units)) return;                                                                 \
+    const uint len = min((uint)SP_VEC, in_c - c0)
+
+// Pixel p of a batch of h x w images as (image, row, column).
+inline uint3 nn_pixel(const uint p, const uint h, const uint w) {
+    const uint by = p / w, b = by / h;
+    return (uint3)(b, by - b * h, p - by * w);
+}
+
+// The gather forms' walk: the statement after (yp, xp) runs for every output pixel (oy, ox)
+// whose window covers padded coordinates (yp, xp), at window position (ky, kx). As
+// ky = yp - oy * stride, ky starts at yp mod stride and goes every stride rows while oy stays in
+// range (columns alike). Windows are visited in increasing (ky, kx) order.
+#define NN_FOR_COVERING_WINDOWS(yp, xp, ...)                                                    \
+    for (uint ky = SP_REM(yp, stride); ky < k_h && ky <= (yp); ky += stride) {                   \
+        const uint oy = ((yp)-ky) / stride;                                                      \
+        if (oy >= out_h) continue;                                                               \
+        for (uint kx = SP_REM(xp, stride); kx < k_w && kx <= (xp); kx += stride) {              \
+            const uint ox = ((xp)-kx) / stride;                                                  \
+            if (ox >= out_w) continue;                                                           \
+            __VA_ARGS__                                                                          \
+        }                                                                                        \
+    }
+
+// im2col: one work-item per (output pixel, window position, SP_VEC channels); the pixel's
+// row of cols is k_h * k_w * in_c long, in window order then channel order.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_im2col(__global const float *x, __global float *cols, NN_WINDOW_ARGS) {
+    const uint kk = k_h * k_w;
+    NN_CHUNK(batch * out_h * out_w * kk); // unit = output pixel * kk + window position
+    const uint pix = unit / kk, kpos = unit - pix * kk;
+    const uint ky = kpos / k_w, kx = kpos - ky * k_w;
+    const uint3 o = nn_pixel(pix, out_h, out_w);
+    const uint yp = o.y * stride + ky, xp = o.z * stride + kx; // padded coordinates
+    floatv v = (floatv)(0.0f);
+    if (yp >= pad && yp - pad < in_h && xp >= pad && xp - pad < in_w)
+        v = chunk_load(x + ((o.x * in_h + yp - pad) * in_w + xp - pad) * in_c + c0, len);
+    chunk_store(v, cols + unit * in_c + c0, len);
+}
+
+// col2im: one work-item per (input pixel, SP_VEC channels), summing the cols entries im2col
+// copied from it.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_col2im(__global const float *cols, __global float *dx, NN_WINDOW_ARGS) {
+    NN_CHUNK(batch * in_h * in_w); // unit = input pixel
+    const uint3 p = nn_pixel(unit, in_h, in_w);
+    const uint yp = p.y + pad, xp = p.z + pad;
+    const uint row_len = k_h * k_w * in_c;
+    floatv acc = (floatv)(0.0f);
+    NN_FOR_COVERING_WINDOWS(yp, xp, {
+        const uint row = (p.x * out_h + oy) * out_w + ox;
+        acc += chunk_load(cols + row * row_len + (ky * k_w + kx) * in_c + c0, len);
+    })
+    chunk_store(acc, dx + unit * in_c + c0, len);
+}
+
+// y[r, j] += b[j]: one work-item per (row, SP_VEC columns).
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_bias_add(__global float *y, __global const float *bias, const uint rows, const uint n) {
+    const uint cchunks = (n + SP_VEC - 1) / SP_VEC;
+    const uint gid = get_global_id(0);
+    const uint r = gid / cchunks;
+    const uint c0 = (gid - r * cchunks) * SP_VEC;
+    if (r >= rows) return;
+    const uint len = min((uint)SP_VEC, n - c0);
+    __global float *p = y + r * n + c0;
+    chunk_store(chunk_load(p, len) + chunk_load(bias + c0, len), p, len);
+}
+
+// db[j] = sum over rows of dy[r, j]: one work-group per SP_VEC columns; its work-items take
+// every SP_WG-th row, then a tree reduction in local memory. One pass, no scratch, and the
+// same order of additions on every run.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_bias_grad(__global const float *dy, __global float *db, const uint rows, const uint n) {
+    __local floatv part[SP_WG];
+    const uint lid = get_local_id(0);
+    const uint c0 = get_group_id(0) * SP_VEC;
+    const uint len = min((uint)SP_VEC, n - c0);
+    floatv acc = (floatv)(0.0f);
+    for (uint r = lid; r < rows; r += SP_WG) acc += chunk_load(dy + r * n + c0, len);
+    part[lid] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = SP_WG / 2; s > 0; s >>= 1) {
+        if (lid < s) part[lid] += part[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) chunk_store(part[0], db + c0, len);
+}
+
+// dz = dy where y > 0, else 0 (a NaN y counts as not positive). dz may be dy.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_relu_backward(__global const float *y, __global const float *dy, __global float *dz,
+                      const uint n) {
+    NN_ELEMENTS(n);
+    const floatv g = chunk_load(dy + start, len);
+    chunk_store(select((floatv)(0.0f), g, chunk_load(y + start, len) > (floatv)(0.0f)),
+                dz + start, len);
+}
+
+// Max-pooling (no padding): one work-item per (output pixel, SP_VEC channels). A later element
+// replaces the running maximum only when it is larger, or when it is the first NaN: the first
+// maximum in window order wins and a NaN propagates. arg holds its window position as a float.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_maxpool_forward(__global const float *x, __global float *y, __global float *arg,
+                        NN_WINDOW_ARGS) {
+    NN_CHUNK(batch * out_h * out_w); // unit = output pixel
+    const uint3 o = nn_pixel(unit, out_h, out_w);
+    __global const float *base =
+        x + ((o.x * in_h + o.y * stride) * in_w + o.z * stride) * in_c + c0;
+    floatv best = chunk_load(base, len);
+    floatv at = (floatv)(0.0f);
+    for (uint ky = 0; ky < k_h; ky++) {
+        for (uint kx = 0; kx < k_w; kx++) {
+            const floatv v = chunk_load(base + (ky * in_w + kx) * in_c, len);
+            const intv take = (v > best) | ((v != v) & (best == best));
+            best = select(best, v, take);
+            at = select(at, (floatv)((float)(ky * k_w + kx)), take);
+        }
+    }
+    (void)pad;
+    chunk_store(best, y + unit * in_c + c0, len);
+    chunk_store(at, arg + unit * in_c + c0, len);
+}
+
+// Max-pooling backward: one work-item per (input pixel, SP_VEC channels), summing dy over the
+// windows that contain the pixel and whose recorded maximum is it.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_maxpool_backward(__global const float *dy, __global const float *arg, __global float *dx,
+                         NN_WINDOW_ARGS) {
+    NN_CHUNK(batch * in_h * in_w); // unit = input pixel
+    const uint3 p = nn_pixel(unit, in_h, in_w);
+    floatv acc = (floatv)(0.0f);
+    NN_FOR_COVERING_WINDOWS(p.y, p.z, {
+        const uint o = ((p.x * out_h + oy) * out_w + ox) * in_c + c0;
+        const intv hit = chunk_load(arg + o, len) == (floatv)((float)(ky * k_w + kx));
+        acc += select((floatv)(0.0f), chunk_load(dy + o, len), hit);
+    })
+    (void)pad;
+    chunk_store(acc, dx + unit * in_c + c0, len);
+}
+
+// splitmix64's output function: a bijective mix of 64 bits.
+inline ulong nn_mix64(ulong z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+    return z ^ (z >> 31);
+}
+
+// Dropout: element i is dropped when u_i < p, u_i = the top 24 bits of
+// mix64(key + (i + 1) * 0x9E3779B97F4A7C15) times 2^-24 (splitmix64's i-th output from state
+// key; the host derives key from seed and counter). Kept elements are scaled by scale =
+// 1 / (1 - p), computed on the host; dropped ones are exactly 0 (even where x is NaN or inf).
+// y may be x.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_dropout(__global const float *x, __global float *y, const uint n, const ulong key,
+                const float p, const float scale) {
+    NN_ELEMENTS(n);
+    int drop[SP_VEC];
+    for (uint l = 0; l < SP_VEC; l++) {
+        const ulong h = nn_mix64(key + (ulong)(start + l + 1) * 0x9E3779B97F4A7C15UL);
+        const float u = (float)(uint)(h >> 40) * 0x1.0p-24f;
+        drop[l] = u < p ? -1 : 0;
+    }
+#if SP_VEC == 1
+    const intv dropped = drop[0];
+#else
+    const intv dropped = SP_CAT(vload, SP_VEC)(0, drop);
+#endif
+    const floatv v = chunk_load(x + start, len) * (floatv)(scale);
+    chunk_store(select(v, (floatv)(0.0f), dropped), y + start, len);
+}
+
+// Softmax + cross-entropy: one work-item per row (rows are short: the classes). Three passes
+// over the row: the maximum (and the first argmax), the sum of exp(x - max), and the gradient.
+// stats[r] = (loss, correct). A label that is not an integer in [0, classes) gives a NaN loss
+// and a gradient without the one-hot term.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_softmax_xent(__global const float *logits, __global const float *labels,
+                     __global float *dlogits, __global float *stats, const uint rows,
+                     const uint classes, const float scale, const int want_grad) {
+    const uint r = get_global_id(0);
+    if (r >= rows) return;
+    __global const float *x = logits + r * classes;
+    float m = x[0];
+    uint am = 0;
+    for (uint j = 1; j < classes; j++) {
+        if (x[j] > m) {
+            m = x[j];
+            am = j;
+        }
+    }
+    float sum = 0.0f;
+    for (uint j = 0; j < classes; j++) sum += exp(x[j] - m);
+    const float lf = labels[r];
+    const int valid = lf >= 0.0f && lf < (float)classes && lf == floor(lf);
+    const uint label = valid ? (uint)lf : classes;
+    const float lse = m + log(sum);
+    stats[2 * r] = valid ? lse - x[label] : NAN;
+    stats[2 * r + 1] = valid && am == label ? 1.0f : 0.0f;
+    if (!want_grad) return;
+    const float inv = scale / sum;
+    __global float *d = dlogits + r * classes;
+    for (uint j = 0; j < classes; j++) {
+        const float g = exp(x[j] - m) * inv;
+        d[j] = j == label ? g - scale : g;
+    }
+}
+
+// SGD with momentum and weight decay (PyTorch's rule, dampening 0): g' = g + wd * w;
+// v = momentum * v + g'; w = w - lr * v. SP_VEC elements per work-item.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_sgd_step(__global float *w, __global const float *g, __global float *v, const uint n,
+                 const float lr, const float momentum, const float wd) {
+    NN_ELEMENTS(n);
+    const floatv wv = chunk_load(w + start, len);
+    const floatv vv = (floatv)(momentum)*chunk_load(v + start, len) +
+                      (chunk_load(g + start, len) + (floatv)(wd)*wv);
+    chunk_store(vv, v + start, len);
+    chunk_store(wv - (floatv)(lr)*vv, w + start, len);
+}

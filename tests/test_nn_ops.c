@@ -1,2 +1,780 @@
-/* placeholder: being written */
-int main(void) { return 77; }
+/* Tests of the layer operations (runtime/ops/nn_ops.c, kernels_cl/nn.cl) against tests/ref:
+ * im2col exactly and col2im within the tolerance of its sums, and the two as adjoints; bias add
+ * and gradient; ReLU backward, max-pooling and dropout exactly (ties, NaNs, overlapping windows,
+ * uncovered edges, mask reproducibility, p = 0 as an identity, the kept fraction); softmax +
+ * cross-entropy with large logits and bad labels; three SGD steps. Shapes: batch 1 and 0, odd
+ * and prime sizes, k = 1, stride 2 and 3, pad 1 and 2, windows as large as the image, channel
+ * counts that are not multiples of VEC; then the scalar (VEC=1) and wide (VEC=16) kernels.
+ * SPARTAN_TEST_SMALL=1 (Oclgrind): tiny shapes only. */
+#include <check.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ref/ref.h"
+#include "spartan/spartan.h"
+
+static spartan_context *ctx;
+static int small; /* SPARTAN_TEST_SMALL=1: tiny shapes only */
+
+static void setup(void) {
+    small = th_small();
+    spartan_status st = spartan_context_create(NULL, &ctx);
+    ck_assert_msg(st == SPARTAN_OK, "context: %s", spartan_last_error(NULL));
+}
+
+static void teardown(void) {
+    spartan_context_destroy(ctx);
+    ctx = NULL;
+}
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+#define SEED(i, j) (th_seed() * 1000003u + (uint64_t)(i)*64u + (uint64_t)(j))
+
+static const spartan_status INV = SPARTAN_STATUS_INVALID_ARGUMENT;
+
+#define ok(call)                                                                                   \
+    do {                                                                                           \
+        spartan_status st_ = (call);                                                               \
+        ck_assert_msg(st_ == SPARTAN_OK, "%s: %s (%s)", #call, spartan_status_name(st_),           \
+                      spartan_last_error(ctx));                                                    \
+    } while (0)
+
+static float *random_floats(size_t n, float lo, float hi, uint64_t seed) {
+    float *x = th_floats(n);
+    th_rng rng;
+    th_rng_init(&rng, seed);
+    for (size_t i = 0; i < n; i++) x[i] = th_rng_uniform(&rng, lo, hi);
+    return x;
+}
+
+static float *read_all(const spartan_tensor *t) {
+    size_t n = spartan_tensor_numel(t);
+    float *h = th_floats(n);
+    ok(spartan_tensor_read(t, h, n));
+    return h;
+}
+
+/* First index where got and want differ bitwise-or-value (NaN equals NaN); n when none. */
+static size_t first_diff(const float *got, const float *want, size_t n) {
+    size_t i = 0;
+    while (i < n && (got[i] == want[i] || (isnan(got[i]) && isnan(want[i])))) i++;
+    return i;
+}
+
+static double max_abs(const float *x, size_t n) {
+    return ref_max_abs(x, n);
+}
+
+static void assert_close(const float *got, const double *want, size_t n, double tol,
+                         const char *what) {
+    size_t first = 0;
+    ck_assert_msg(th_count_bad(got, want, n, tol, &first) == 0,
+                  "%s: [%zu] = %.9g, want %.9g (tol %g)", what, first, (double)got[first],
+                  want[first], tol);
+}
+
+static void assert_same(const float *got, const float *want, size_t n, const char *what) {
+    size_t i = first_diff(got, want, n);
+    ck_assert_msg(i == n, "%s: [%zu] = %.9g, want %.9g", what, i, (double)got[i < n ? i : 0],
+                  (double)want[i < n ? i : 0]);
+}
+
+static spartan_tensor *upload(const float *host, size_t rows, size_t cols) {
+    return th_upload(ctx, host, rows, cols);
+}
+
+/* ---- window geometry ------------------------------------------------------------------------ */
+
+typedef struct {
+    size_t batch, in_h, in_w, in_c, k_h, k_w, stride, pad;
+} win;
+
+static spartan_window to_window(win s) {
+    spartan_window w = {s.batch, s.in_h, s.in_w, s.in_c, s.k_h, s.k_w, s.stride, s.pad};
+    return w;
+}
+
+static void describe(char *buf, size_t len, const char *op, const spartan_window *w) {
+    snprintf(buf, len, "%s b=%zu %zux%zux%zu k=%zux%zu s=%zu p=%zu", op, w->batch, w->in_h, w->in_w,
+             w->in_c, w->k_h, w->k_w, w->stride, w->pad);
+}
+
+/* Convolution windows; the first N_CONV_TINY are Oclgrind-sized. */
+static const win conv_windows[] = {
+    {1, 5, 5, 1, 3, 3, 1, 0},    /* the plain case */
+    {2, 7, 6, 3, 3, 3, 1, 1},    /* pad 1, odd sizes */
+    {3, 9, 11, 5, 3, 2, 2, 1},   /* stride 2, a non-square window */
+    {1, 4, 4, 2, 4, 4, 1, 0},    /* the window is the image */
+    {2, 5, 7, 17, 1, 1, 1, 0},   /* k = 1, channels past a vector */
+    {1, 6, 5, 4, 5, 5, 1, 2},    /* pad 2 */
+    {0, 5, 5, 3, 3, 3, 1, 1},    /* no images */
+    {2, 13, 11, 7, 5, 3, 3, 2},  /* primes, stride 3 */
+    {1, 3, 3, 1, 5, 5, 1, 2},    /* window as large as the padded image */
+    {4, 28, 28, 1, 5, 5, 1, 2},  /* MNIST's first convolution */
+    {8, 14, 14, 32, 3, 3, 2, 1}, /* a deeper layer, stride 2 */
+    {2, 31, 29, 19, 3, 3, 1, 1}, /* primes everywhere */
+    {3, 17, 17, 64, 4, 4, 3, 2}, /* wide channels, stride not dividing */
+};
+#define N_CONV      (sizeof conv_windows / sizeof conv_windows[0])
+#define N_CONV_TINY 9
+
+/* im2col exactly, col2im within the tolerance of its sums, and <im2col(x), c> = <x, col2im(c)>. */
+static void check_conv(const spartan_window *w, uint64_t seed) {
+    char what[160];
+    describe(what, sizeof what, "im2col", w);
+    size_t out_h = ref_window_out(w->in_h, w->k_h, w->stride, w->pad);
+    size_t out_w = ref_window_out(w->in_w, w->k_w, w->stride, w->pad);
+    ck_assert_uint_eq(spartan_window_out_h(w), out_h);
+    ck_assert_uint_eq(spartan_window_out_w(w), out_w);
+    size_t pix = w->batch * w->in_h * w->in_w, image = pix * w->in_c;
+    size_t rows = w->batch * out_h * out_w, patch = w->k_h * w->k_w * w->in_c;
+    float *x = random_floats(image, -2.0f, 2.0f, seed);
+    float *c = random_floats(rows * patch, -1.0f, 1.0f, seed + 1);
+    float *want = th_floats(rows * patch);
+    ref_im2col(want, x, w);
+
+    spartan_tensor *tx = upload(x, pix, w->in_c), *tcols = th_nan_matrix(ctx, rows, patch);
+    ok(spartan_im2col(ctx, w, tx, tcols));
+    float *got = read_all(tcols);
+    assert_same(got, want, rows * patch, what);
+
+    /* col2im of other values c */
+    describe(what, sizeof what, "col2im", w);
+    ok(spartan_tensor_write(tcols, c, rows * patch));
+    spartan_tensor *tdx = th_nan_matrix(ctx, pix, w->in_c);
+    ok(spartan_col2im(ctx, w, tcols, tdx));
+    float *dx = read_all(tdx);
+    double *wdx = th_doubles(image);
+    ref_col2im(wdx, c, w);
+    /* each element sums at most k_h * k_w entries of c */
+    double tol = th_tol(w->k_h * w->k_w, max_abs(c, rows * patch));
+    assert_close(dx, wdx, image, tol, what);
+
+    /* adjointness, both sides in double from the device's results */
+    double lhs = 0.0, rhs = 0.0, xs = 0.0;
+    for (size_t i = 0; i < rows * patch; i++) lhs += (double)got[i] * c[i];
+    for (size_t i = 0; i < image; i++) {
+        rhs += (double)x[i] * dx[i];
+        xs += fabs((double)x[i]);
+    }
+    ck_assert_msg(fabs(lhs - rhs) <= tol * xs, "%s: <im2col(x), c> = %.12g, <x, col2im(c)> = %.12g",
+                  what, lhs, rhs);
+
+    spartan_tensor_destroy(tx);
+    spartan_tensor_destroy(tcols);
+    spartan_tensor_destroy(tdx);
+    free(x);
+    free(c);
+    free(want);
+    free(got);
+    free(dx);
+    free(wdx);
+}
+
+/* Pooling windows (pad 0); the first N_POOL_TINY are Oclgrind-sized. */
+static const win pool_windows[] = {
+    {1, 4, 4, 1, 2, 2, 2, 0},     /* the plain case */
+    {2, 5, 7, 3, 2, 2, 2, 0},     /* the last row and column in no window */
+    {1, 5, 5, 5, 3, 3, 1, 0},     /* overlapping windows */
+    {3, 6, 6, 17, 3, 3, 2, 0},    /* overlapping, stride 2, channels past a vector */
+    {1, 3, 3, 2, 3, 3, 1, 0},     /* the window is the image */
+    {0, 4, 4, 2, 2, 2, 2, 0},     /* no images */
+    {2, 7, 5, 3, 1, 1, 1, 0},     /* k = 1: a copy */
+    {2, 9, 8, 6, 3, 2, 3, 0},     /* stride larger than the window */
+    {16, 28, 28, 16, 2, 2, 2, 0}, /* MNIST-sized */
+    {4, 13, 13, 37, 3, 3, 2, 0},  /* primes, overlap */
+};
+#define N_POOL      (sizeof pool_windows / sizeof pool_windows[0])
+#define N_POOL_TINY 8
+
+/* Values on a coarse grid so that windows hold ties; with_nan puts NaNs in a few places. */
+static float *pool_input(size_t n, uint64_t seed, int with_nan) {
+    float *x = random_floats(n, -3.0f, 3.0f, seed);
+    for (size_t i = 0; i < n; i++) x[i] = floorf(x[i]);
+    if (with_nan)
+        for (size_t i = 3; i < n; i += 29) x[i] = NAN;
+    return x;
+}
+
+/* Forward exactly (values and positions), backward within the tolerance of its sums (exactly
+ * when windows do not overlap). */
+static void check_pool(const spartan_window *w, uint64_t seed, int with_nan) {
+    char what[160];
+    describe(what, sizeof what, with_nan ? "maxpool with NaNs" : "maxpool", w);
+    size_t out_h = ref_window_out(w->in_h, w->k_h, w->stride, 0);
+    size_t out_w = ref_window_out(w->in_w, w->k_w, w->stride, 0);
+    size_t pix = w->batch * w->in_h * w->in_w, image = pix * w->in_c;
+    size_t opix = w->batch * out_h * out_w, outs = opix * w->in_c;
+    float *x = pool_input(image, seed, with_nan);
+    float *dy = random_floats(outs, -1.0f, 1.0f, seed + 1);
+    float *wy = th_floats(outs), *warg = th_floats(outs);
+    ref_maxpool_forward(wy, warg, x, w);
+
+    spartan_tensor *tx = upload(x, pix, w->in_c);
+    spartan_tensor *ty = th_nan_matrix(ctx, opix, w->in_c),
+                   *targ = th_nan_matrix(ctx, opix, w->in_c);
+    ok(spartan_maxpool_forward(ctx, w, tx, ty, targ));
+    float *y = read_all(ty), *arg = read_all(targ);
+    assert_same(y, wy, outs, what);
+    assert_same(arg, warg, outs, what);
+
+    spartan_tensor *tdy = upload(dy, opix, w->in_c), *tdx = th_nan_matrix(ctx, pix, w->in_c);
+    ok(spartan_maxpool_backward(ctx, w, tdy, targ, tdx));
+    float *dx = read_all(tdx);
+    double *wdx = th_doubles(image);
+    ref_maxpool_backward(wdx, dy, warg, w);
+    int overlap = w->stride < w->k_h || w->stride < w->k_w;
+    /* an element is the maximum of at most k_h * k_w windows */
+    double tol = overlap ? th_tol(w->k_h * w->k_w, max_abs(dy, outs)) : 0.0;
+    assert_close(dx, wdx, image, tol, what);
+
+    spartan_tensor_destroy(tx);
+    spartan_tensor_destroy(ty);
+    spartan_tensor_destroy(targ);
+    spartan_tensor_destroy(tdy);
+    spartan_tensor_destroy(tdx);
+    free(x);
+    free(dy);
+    free(wy);
+    free(warg);
+    free(y);
+    free(arg);
+    free(dx);
+    free(wdx);
+}
+
+/* ---- matrix shapes -------------------------------------------------------------------------- */
+
+typedef struct {
+    size_t rows, cols;
+} shape;
+
+/* The first N_ROWS_TINY are Oclgrind-sized; 130 rows is past one work-group there. */
+static const shape row_shapes[] = {{1, 1},  {1, 10}, {7, 3},      {37, 17},   {130, 9},   {3, 0},
+                                   {0, 10}, {64, 5}, {1000, 513}, {2049, 64}, {50000, 10}};
+#define N_ROWS      (sizeof row_shapes / sizeof row_shapes[0])
+#define N_ROWS_TINY 8
+
+static void check_bias(size_t rows, size_t n, uint64_t seed) {
+    char what[96];
+    snprintf(what, sizeof what, "bias %zux%zu", rows, n);
+    float *y = random_floats(rows * n, -2.0f, 2.0f, seed),
+          *b = random_floats(n, -1.0f, 1.0f, seed + 1);
+    spartan_tensor *ty = upload(y, rows, n), *tb = upload(b, 1, n);
+    ok(spartan_bias_add(ctx, ty, tb));
+    float *got = read_all(ty);
+    double *want = th_doubles(rows * n);
+    ref_bias_add(want, y, b, rows, n);
+    /* one rounded addition */
+    assert_close(got, want, rows * n, th_tol(1, max_abs(y, rows * n) + max_abs(b, n)), what);
+
+    spartan_tensor *tdb = th_nan_matrix(ctx, 1, n);
+    ok(spartan_bias_grad(ctx, ty, tdb)); /* the gradient of y + b's values: any data does */
+    float *db = read_all(tdb);
+    double *wdb = th_doubles(n);
+    ref_bias_grad(wdb, got, rows, n);
+    assert_close(db, wdb, n, th_tol(rows, max_abs(got, rows * n)), what);
+
+    spartan_tensor_destroy(ty);
+    spartan_tensor_destroy(tb);
+    spartan_tensor_destroy(tdb);
+    free(y);
+    free(b);
+    free(got);
+    free(want);
+    free(db);
+    free(wdb);
+}
+
+static void check_relu_backward(size_t rows, size_t n, uint64_t seed) {
+    char what[96];
+    snprintf(what, sizeof what, "relu_backward %zux%zu", rows, n);
+    size_t len = rows * n;
+    float *y = random_floats(len, -1.0f, 1.0f, seed),
+          *dy = random_floats(len, -1.0f, 1.0f, seed + 1);
+    for (size_t i = 0; i < len; i += 5) y[i] = 0.0f; /* ReLU outputs: zeros are common */
+    if (len > 7) y[7] = NAN;
+    float *want = th_floats(len);
+    ref_relu_backward(want, y, dy, len);
+    spartan_tensor *ty = upload(y, rows, n), *tdy = upload(dy, rows, n);
+    spartan_tensor *tdz = th_nan_matrix(ctx, rows, n);
+    ok(spartan_relu_backward(ctx, ty, tdy, tdz));
+    float *got = read_all(tdz);
+    assert_same(got, want, len, what);
+    free(got);
+    ok(spartan_relu_backward(ctx, ty, tdy, tdy)); /* in place */
+    got = read_all(tdy);
+    assert_same(got, want, len, what);
+    spartan_tensor_destroy(ty);
+    spartan_tensor_destroy(tdy);
+    spartan_tensor_destroy(tdz);
+    free(y);
+    free(dy);
+    free(want);
+    free(got);
+}
+
+/* The loss's error: the maximum's subtraction and the final one round at most |max| +
+ * |x[label]| <= 2 M; the sum of K exponentials (each within a few ulps) and its log add about
+ * (K + 6) eps of log(sum) <= log K + 1 (the terms are at most 1 and one is 1). So K + 8 eps of
+ * 2 M + log K + 1 bounds it. */
+static double loss_tol(size_t classes, double m) {
+    return th_tol(classes + 8, 2.0 * m + log((double)classes) + 1.0);
+}
+
+static void check_softmax(size_t rows, size_t classes, float spread, int grad, uint64_t seed) {
+    char what[96];
+    snprintf(what, sizeof what, "softmax_xent %zux%zu spread %g%s", rows, classes, (double)spread,
+             grad ? "" : " no grad");
+    size_t n = rows * classes;
+    float *x = random_floats(n, -spread, spread, seed);
+    float *labels = random_floats(rows, 0.0f, (float)classes, seed + 1);
+    for (size_t r = 0; r < rows; r++) {
+        labels[r] = floorf(labels[r]);
+        if (labels[r] >= (float)classes) labels[r] = (float)classes - 1.0f;
+        /* one row in seven has its label's logit the largest: correct must be 1 there */
+        if (r % 7 == 3 && classes) x[r * classes + (size_t)labels[r]] = spread * 1.5f;
+    }
+    float scale = rows ? 1.0f / (float)rows : 1.0f;
+    spartan_tensor *tx = upload(x, rows, classes), *tl = upload(labels, rows, 1);
+    spartan_tensor *ts = th_nan_matrix(ctx, rows, 2),
+                   *td = grad ? th_nan_matrix(ctx, rows, classes) : NULL;
+    ok(spartan_softmax_xent(ctx, tx, tl, scale, td, ts));
+    float *stats = read_all(ts);
+    double *loss = th_doubles(rows), *correct = th_doubles(rows), *wd = th_doubles(n);
+    ref_softmax_xent(loss, correct, grad ? wd : NULL, x, labels, rows, classes, scale);
+    double tol = loss_tol(classes, max_abs(x, n));
+    for (size_t r = 0; r < rows; r++) {
+        ck_assert_msg(isfinite(stats[2 * r]) && fabs(stats[2 * r] - loss[r]) <= tol,
+                      "%s: loss[%zu] = %.9g, want %.9g", what, r, (double)stats[2 * r], loss[r]);
+        ck_assert_msg(stats[2 * r + 1] == (float)correct[r], "%s: correct[%zu] = %g, want %g", what,
+                      r, (double)stats[2 * r + 1], correct[r]);
+    }
+    if (grad) {
+        float *d = read_all(td);
+        /* softmax within (K + 8) eps relative (the sum, two exponentials, a division), times
+         * scale */
+        assert_close(d, wd, n, th_tol(classes + 8, scale), what);
+        free(d);
+        spartan_tensor_destroy(td);
+    }
+    spartan_tensor_destroy(tx);
+    spartan_tensor_destroy(tl);
+    spartan_tensor_destroy(ts);
+    free(x);
+    free(labels);
+    free(stats);
+    free(loss);
+    free(correct);
+    free(wd);
+}
+
+/* Three steps of SGD against the formula in double, with new gradients every step. */
+static void check_sgd(size_t n, float lr, float momentum, float wd, uint64_t seed) {
+    char what[96];
+    snprintf(what, sizeof what, "sgd_step n=%zu lr=%g m=%g wd=%g", n, (double)lr, (double)momentum,
+             (double)wd);
+    const size_t steps = 3;
+    float *w = random_floats(n, -1.0f, 1.0f, seed), *v = th_floats(n);
+    double *ww = th_doubles(n), *wv = th_doubles(n);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = 0.0f;
+        ww[i] = w[i];
+        wv[i] = 0.0;
+    }
+    spartan_tensor *tw = upload(w, 1, n), *tv = upload(v, 1, n), *tg = th_matrix(ctx, 1, n);
+    double bound = 0.0; /* the largest magnitude any intermediate reaches */
+    for (size_t s = 0; s < steps; s++) {
+        float *g = random_floats(n, -1.0f, 1.0f, seed + 1 + s);
+        ok(spartan_tensor_write(tg, g, n));
+        ok(spartan_sgd_step(ctx, tw, tg, tv, lr, momentum, wd));
+        ref_sgd_step(ww, wv, g, n, lr, momentum, wd);
+        for (size_t i = 0; i < n; i++) {
+            double m = fmax(fabs(ww[i]), fabs(wv[i]));
+            m = fmax(m, fabs((double)g[i]) + fabs(wd * ww[i]));
+            bound = fmax(bound, m);
+        }
+        free(g);
+    }
+    float *gw = read_all(tw), *gv = read_all(tv);
+    /* six roundings a step; an error in v reaches w in every later step (lr, momentum and wd
+     * are at most 1), so the errors of step s count up to steps - s times: 6 steps^2 in all */
+    double tol = th_tol(6 * steps * steps, bound);
+    assert_close(gw, ww, n, tol, what);
+    assert_close(gv, wv, n, tol, what);
+    spartan_tensor_destroy(tw);
+    spartan_tensor_destroy(tv);
+    spartan_tensor_destroy(tg);
+    free(w);
+    free(v);
+    free(ww);
+    free(wv);
+    free(gw);
+    free(gv);
+}
+
+/* Dropout on n elements: the mask and values against the reference, the same mask again from
+ * the same (seed, counter), and backward applying it. Returns the number of kept elements. */
+static size_t check_dropout(size_t n, float p, unsigned long long seed,
+                            unsigned long long counter) {
+    char what[96];
+    snprintf(what, sizeof what, "dropout n=%zu p=%g", n, (double)p);
+    float *x = random_floats(n, 0.5f, 2.0f, seed); /* no zeros: a kept element is never 0 */
+    double *want = th_doubles(n);
+    ref_dropout(want, x, n, p, seed, counter);
+    spartan_tensor *tx = upload(x, 1, n), *ty = th_nan_matrix(ctx, 1, n);
+    ok(spartan_dropout_forward(ctx, tx, ty, p, seed, counter));
+    float *y = read_all(ty);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        int dropped = ref_dropout_dropped(seed, counter, i, p);
+        ck_assert_msg(dropped ? y[i] == 0.0f : y[i] != 0.0f, "%s: element %zu %s", what, i,
+                      dropped ? "kept, want dropped" : "dropped, want kept");
+        kept += !dropped;
+    }
+    /* one rounded multiplication by 1 / (1 - p), itself rounded */
+    assert_close(y, want, n, th_tol(2, 2.0 / (1.0 - p)), what);
+    /* the same mask again, in place; and backward applies it to another tensor */
+    ok(spartan_dropout_forward(ctx, tx, tx, p, seed, counter));
+    float *again = read_all(tx);
+    assert_same(again, y, n, what);
+    ok(spartan_tensor_write(tx, x, n));
+    ok(spartan_dropout_backward(ctx, tx, ty, p, seed, counter));
+    float *back = read_all(ty);
+    assert_same(back, y, n, what);
+    if (p == 0.0f) assert_same(y, x, n, "dropout p=0 is the identity");
+    spartan_tensor_destroy(tx);
+    spartan_tensor_destroy(ty);
+    free(x);
+    free(want);
+    free(y);
+    free(again);
+    free(back);
+    return kept;
+}
+
+/* ---- tests ---------------------------------------------------------------------------------- */
+
+START_TEST(window_out_sizes) {
+    spartan_window w = {1, 28, 28, 1, 5, 5, 1, 2};
+    ck_assert_uint_eq(spartan_window_out_h(&w), 28);
+    ck_assert_uint_eq(spartan_window_out_w(&w), 28);
+    w = (spartan_window){1, 7, 6, 1, 2, 3, 2, 0};
+    ck_assert_uint_eq(spartan_window_out_h(&w), 3);
+    ck_assert_uint_eq(spartan_window_out_w(&w), 2);
+    w.k_h = 8; /* does not fit */
+    ck_assert_uint_eq(spartan_window_out_h(&w), 0);
+    w.pad = 1; /* now it does: 7 + 2 - 8 = 1 */
+    ck_assert_uint_eq(spartan_window_out_h(&w), 1);
+    w.stride = 0;
+    ck_assert_uint_eq(spartan_window_out_h(&w), 0);
+    ck_assert_uint_eq(spartan_window_out_w(&w), 0);
+    w = (spartan_window){1, 7, 6, 1, 0, 0, 1, 0}; /* empty window */
+    ck_assert_uint_eq(spartan_window_out_h(&w), 0);
+    ck_assert_uint_eq(spartan_window_out_h(NULL), 0);
+    ck_assert_uint_eq(spartan_window_out_w(NULL), 0);
+}
+END_TEST
+
+START_TEST(im2col_col2im_match_reference) {
+    size_t n = small ? N_CONV_TINY : N_CONV;
+    for (size_t i = 0; i < n; i++) {
+        spartan_window w = to_window(conv_windows[i]);
+        check_conv(&w, SEED(1, i));
+    }
+}
+END_TEST
+
+START_TEST(maxpool_matches_reference) {
+    size_t n = small ? N_POOL_TINY : N_POOL;
+    for (size_t i = 0; i < n; i++) {
+        spartan_window w = to_window(pool_windows[i]);
+        check_pool(&w, SEED(2, i), 0);
+        check_pool(&w, SEED(3, i), 1);
+    }
+}
+END_TEST
+
+START_TEST(bias_matches_reference) {
+    size_t n = small ? N_ROWS_TINY : N_ROWS;
+    for (size_t i = 0; i < n; i++) check_bias(row_shapes[i].rows, row_shapes[i].cols, SEED(4, i));
+}
+END_TEST
+
+/* No rows: the gradient is all zeros (db is overwritten, not left alone). */
+START_TEST(bias_grad_of_no_rows_is_zero) {
+    float dummy = 0.0f, db[5];
+    spartan_tensor *dy = upload(&dummy, 0, 5), *tdb = th_nan_matrix(ctx, 1, 5);
+    ok(spartan_bias_grad(ctx, dy, tdb));
+    ok(spartan_tensor_read(tdb, db, 5));
+    for (int j = 0; j < 5; j++) ck_assert_msg(db[j] == 0.0f, "db[%d] = %g", j, (double)db[j]);
+    spartan_tensor_destroy(dy);
+    spartan_tensor_destroy(tdb);
+}
+END_TEST
+
+START_TEST(relu_backward_matches_reference) {
+    size_t n = small ? N_ROWS_TINY : N_ROWS;
+    for (size_t i = 0; i < n; i++)
+        check_relu_backward(row_shapes[i].rows, row_shapes[i].cols, SEED(5, i));
+}
+END_TEST
+
+START_TEST(softmax_xent_matches_reference) {
+    static const shape sh[] = {{1, 1},  {1, 10}, {7, 3},    {37, 10},   {5, 1000},
+                               {0, 10}, {3, 2},  {64, 100}, {50000, 10}};
+    size_t n = small ? 7 : sizeof sh / sizeof sh[0];
+    for (size_t i = 0; i < n; i++) {
+        check_softmax(sh[i].rows, sh[i].cols, 4.0f, 1, SEED(6, i));
+        check_softmax(sh[i].rows, sh[i].cols, 4.0f, 0, SEED(7, i));
+    }
+}
+END_TEST
+
+/* Logits of +-1e4: exp would overflow without the maximum's subtraction. */
+START_TEST(softmax_xent_large_logits_stay_finite) {
+    check_softmax(small ? 9 : 257, 10, 1e4f, 1, SEED(8, 0));
+    check_softmax(3, 1000, 1e4f, 1, SEED(8, 1));
+}
+END_TEST
+
+/* A label outside [0, classes) or not an integer: a NaN loss in its row, the other rows fine. */
+START_TEST(softmax_xent_bad_label_gives_nan) {
+    const size_t rows = 5, classes = 4;
+    float x[20], labels[5] = {1.0f, 4.0f, -1.0f, 2.5f, 3.0f}, stats[10];
+    for (size_t i = 0; i < rows * classes; i++) x[i] = (float)(i % 7) * 0.25f;
+    spartan_tensor *tx = upload(x, rows, classes), *tl = upload(labels, rows, 1);
+    spartan_tensor *ts = th_nan_matrix(ctx, rows, 2), *td = th_nan_matrix(ctx, rows, classes);
+    ok(spartan_softmax_xent(ctx, tx, tl, 1.0f, td, ts));
+    ok(spartan_tensor_read(ts, stats, 10));
+    double loss[5], correct[5];
+    ref_softmax_xent(loss, correct, NULL, x, labels, rows, classes, 1.0);
+    for (size_t r = 0; r < rows; r++) {
+        int bad = r >= 1 && r <= 3;
+        ck_assert_msg(bad ? isnan(stats[2 * r]) : fabs(stats[2 * r] - loss[r]) <= loss_tol(4, 1.5),
+                      "row %zu: loss %g (label %g)", r, (double)stats[2 * r], (double)labels[r]);
+        ck_assert_msg(stats[2 * r + 1] == (float)correct[r], "row %zu: correct %g", r,
+                      (double)stats[2 * r + 1]);
+    }
+    spartan_tensor_destroy(tx);
+    spartan_tensor_destroy(tl);
+    spartan_tensor_destroy(ts);
+    spartan_tensor_destroy(td);
+}
+END_TEST
+
+START_TEST(sgd_step_matches_formula) {
+    const size_t vec = (size_t)spartan_context_tuned(ctx, "VEC");
+    const size_t sizes[] = {1, 3, vec + 1, 1009, 65537};
+    size_t n = small ? 4 : 5;
+    for (size_t i = 0; i < n; i++) {
+        check_sgd(sizes[i], 0.1f, 0.9f, 5e-4f, SEED(9, i));
+        check_sgd(sizes[i], 0.5f, 0.0f, 0.0f, SEED(10, i)); /* plain SGD */
+        check_sgd(sizes[i], 1.0f, 0.5f, 0.25f, SEED(11, i));
+    }
+}
+END_TEST
+
+START_TEST(dropout_matches_reference) {
+    const size_t vec = (size_t)spartan_context_tuned(ctx, "VEC");
+    const size_t sizes[] = {1, 3, vec + 1, 1009, 100003};
+    const float ps[] = {0.0f, 0.1f, 0.5f, 0.9f};
+    size_t n = small ? 4 : 5;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < sizeof ps / sizeof ps[0]; j++)
+            check_dropout(sizes[i], ps[j], SEED(12, i), 1000 + j);
+}
+END_TEST
+
+/* The kept fraction is binomial(n, 1 - p): within 5 standard deviations of n (1 - p). Different
+ * counters give different masks. */
+START_TEST(dropout_keeps_one_minus_p) {
+    const size_t n = small ? 1600 : (size_t)1 << 20;
+    const float ps[] = {0.1f, 0.5f, 0.8f};
+    for (size_t j = 0; j < sizeof ps / sizeof ps[0]; j++) {
+        double p = ps[j];
+        size_t kept = check_dropout(n, ps[j], SEED(13, j), 7);
+        double sigma = sqrt((double)n * p * (1.0 - p));
+        ck_assert_msg(fabs((double)kept - (double)n * (1.0 - p)) <= 5.0 * sigma,
+                      "p=%g: kept %zu of %zu", p, kept, n);
+        size_t same = 0;
+        for (size_t i = 0; i < n; i++)
+            same += ref_dropout_dropped(SEED(13, j), 7, i, ps[j]) ==
+                    ref_dropout_dropped(SEED(13, j), 8, i, ps[j]);
+        ck_assert_msg(same < n, "p=%g: counters 7 and 8 give the same mask", p);
+    }
+}
+END_TEST
+
+/* Everything again with other vector widths: VEC=1 (scalar kernels, every chunk full) and
+ * VEC=16 (most channel counts end in a partial chunk). */
+static void check_some(void) {
+    for (size_t i = 0; i < N_CONV_TINY; i++) {
+        spartan_window w = to_window(conv_windows[i]);
+        check_conv(&w, SEED(20, i));
+    }
+    for (size_t i = 0; i < N_POOL_TINY; i++) {
+        spartan_window w = to_window(pool_windows[i]);
+        check_pool(&w, SEED(21, i), (int)(i % 2));
+    }
+    for (size_t i = 0; i < N_ROWS_TINY; i++) {
+        check_bias(row_shapes[i].rows, row_shapes[i].cols, SEED(22, i));
+        check_relu_backward(row_shapes[i].rows, row_shapes[i].cols, SEED(23, i));
+    }
+    check_softmax(37, 10, 4.0f, 1, SEED(24, 0));
+    check_sgd(37, 0.1f, 0.9f, 5e-4f, SEED(25, 0));
+    check_dropout(37, 0.5f, SEED(26, 0), 1);
+    check_dropout(37, 0.0f, SEED(26, 1), 1);
+}
+
+START_TEST(tune_scalar) {
+    th_context_with_tune(&ctx, "VEC=1");
+    check_some();
+}
+END_TEST
+
+START_TEST(tune_wide) {
+    th_context_with_tune(&ctx, "VEC=16");
+    check_some();
+}
+END_TEST
+
+/* NULLs, sizes that do not match, windows that do not fit, padded pooling, p outside [0, 1):
+ * INVALID_ARGUMENT with a message, and nothing written. */
+START_TEST(bad_arguments_are_invalid) {
+    float host[256] = {0};
+    spartan_window w = {2, 4, 4, 2, 3, 3, 1, 1}; /* out 4 x 4: cols 32 x 18 */
+    spartan_tensor *x = upload(host, 32, 2), *cols = th_matrix(ctx, 32, 18);
+    spartan_tensor *x_bad = th_matrix(ctx, 31, 2), *cols_bad = th_matrix(ctx, 32, 17);
+    ck_assert_int_eq(spartan_im2col(NULL, &w, x, cols), INV);
+    ck_assert_int_eq(spartan_im2col(ctx, NULL, x, cols), INV);
+    ck_assert_int_eq(spartan_im2col(ctx, &w, NULL, cols), INV);
+    ck_assert_int_eq(spartan_im2col(ctx, &w, x, NULL), INV);
+    ck_assert_int_eq(spartan_im2col(ctx, &w, x_bad, cols), INV);
+    ck_assert_int_eq(spartan_im2col(ctx, &w, x, cols_bad), INV);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "cols"));
+    ck_assert_int_eq(spartan_col2im(ctx, &w, cols_bad, x), INV);
+    ck_assert_int_eq(spartan_col2im(ctx, &w, cols, x_bad), INV);
+    spartan_window bad = w;
+    bad.stride = 0;
+    ck_assert_int_eq(spartan_im2col(ctx, &bad, x, cols), INV);
+    bad = w;
+    bad.pad = 0;
+    bad.k_h = 7; /* does not fit a 4 x 4 image */
+    ck_assert_int_eq(spartan_im2col(ctx, &bad, x, cols), INV);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "does not fit"));
+    bad.k_h = 0;
+    ck_assert_int_eq(spartan_col2im(ctx, &bad, cols, x), INV);
+    ok(spartan_im2col(ctx, &w, x, cols));
+
+    /* pooling: pad must be 0 */
+    spartan_window pw = {2, 4, 4, 2, 2, 2, 2, 0}; /* out 2 x 2: 8 pixels */
+    spartan_tensor *y = th_matrix(ctx, 8, 2), *arg = th_matrix(ctx, 8, 2),
+                   *y_bad = th_matrix(ctx, 8, 3);
+    spartan_window pp = pw;
+    pp.pad = 1;
+    ck_assert_int_eq(spartan_maxpool_forward(ctx, &pp, x, y, arg), INV);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "pad"));
+    ck_assert_int_eq(spartan_maxpool_backward(ctx, &pp, y, arg, x), INV);
+    ck_assert_int_eq(spartan_maxpool_forward(ctx, &pw, x, y_bad, arg), INV);
+    ck_assert_int_eq(spartan_maxpool_forward(ctx, &pw, x, y, NULL), INV);
+    ck_assert_int_eq(spartan_maxpool_backward(ctx, &pw, y, y_bad, x), INV);
+    ck_assert_int_eq(spartan_maxpool_backward(ctx, &pw, y, arg, x_bad), INV);
+    ok(spartan_maxpool_forward(ctx, &pw, x, y, arg));
+
+    /* bias: n elements for n columns */
+    spartan_tensor *b3 = th_matrix(ctx, 1, 3), *b2 = th_matrix(ctx, 1, 2);
+    ck_assert_int_eq(spartan_bias_add(ctx, y, b3), INV);
+    ck_assert_int_eq(spartan_bias_grad(ctx, y, b3), INV);
+    ck_assert_int_eq(spartan_bias_add(ctx, NULL, b2), INV);
+    ck_assert_int_eq(spartan_bias_grad(ctx, y, NULL), INV);
+    ck_assert_int_eq(spartan_relu_backward(ctx, y, y_bad, y), INV);
+    ck_assert_int_eq(spartan_relu_backward(ctx, y, y, y_bad), INV);
+    ck_assert_int_eq(spartan_relu_backward(ctx, y, NULL, y), INV);
+
+    /* dropout: p in [0, 1) */
+    const float bad_p[] = {1.0f, -0.1f, 1.5f, NAN};
+    for (size_t i = 0; i < sizeof bad_p / sizeof bad_p[0]; i++) {
+        ck_assert_int_eq(spartan_dropout_forward(ctx, y, y, bad_p[i], 1, 2), INV);
+        ck_assert_int_eq(spartan_dropout_backward(ctx, y, y, bad_p[i], 1, 2), INV);
+    }
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "[0, 1)"));
+    ck_assert_int_eq(spartan_dropout_forward(ctx, y, y_bad, 0.5f, 1, 2), INV);
+    ck_assert_int_eq(spartan_dropout_forward(ctx, NULL, y, 0.5f, 1, 2), INV);
+
+    /* softmax: labels, stats and dlogits shaped by the logits; at least one class */
+    spartan_tensor *lab8 = th_matrix(ctx, 8, 1), *lab7 = th_matrix(ctx, 7, 1);
+    spartan_tensor *st8 = th_matrix(ctx, 8, 2), *st7 = th_matrix(ctx, 7, 2);
+    spartan_tensor *st83 = th_matrix(ctx, 8, 3), *empty = th_matrix(ctx, 8, 0);
+    ck_assert_int_eq(spartan_softmax_xent(ctx, y, lab7, 1.0f, NULL, st8), INV);
+    ck_assert_int_eq(spartan_softmax_xent(ctx, y, lab8, 1.0f, NULL, st7), INV);
+    ck_assert_int_eq(spartan_softmax_xent(ctx, y, lab8, 1.0f, NULL, st83), INV);
+    ck_assert_int_eq(spartan_softmax_xent(ctx, y, lab8, 1.0f, y_bad, st8), INV);
+    ck_assert_int_eq(spartan_softmax_xent(ctx, y, NULL, 1.0f, NULL, st8), INV);
+    ck_assert_int_eq(spartan_softmax_xent(ctx, y, lab8, 1.0f, NULL, NULL), INV);
+    ck_assert_int_eq(spartan_softmax_xent(ctx, empty, lab8, 1.0f, NULL, st8), INV);
+
+    /* sgd: w, g and v alike */
+    ck_assert_int_eq(spartan_sgd_step(ctx, y, y_bad, arg, 0.1f, 0.9f, 0.0f), INV);
+    ck_assert_int_eq(spartan_sgd_step(ctx, y, arg, y_bad, 0.1f, 0.9f, 0.0f), INV);
+    ck_assert_int_eq(spartan_sgd_step(ctx, y, NULL, arg, 0.1f, 0.9f, 0.0f), INV);
+    ok(spartan_context_finish(ctx));
+
+    spartan_tensor *all[] = {x,  cols, x_bad, cols_bad, y,   arg,  y_bad, b3,
+                             b2, lab8, lab7,  st8,      st7, st83, empty};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) spartan_tensor_destroy(all[i]);
+}
+END_TEST
+
+/* Zero-sized tensors: every operation is a no-op that succeeds. */
+START_TEST(empty_tensors_are_no_ops) {
+    float dummy = 0.0f;
+    spartan_tensor *e = upload(&dummy, 0, 6), *e2 = th_matrix(ctx, 0, 2), *b = th_matrix(ctx, 1, 6);
+    ok(spartan_bias_add(ctx, e, b));
+    ok(spartan_relu_backward(ctx, e, e, e));
+    ok(spartan_dropout_forward(ctx, e, e, 0.5f, 1, 2));
+    ok(spartan_dropout_backward(ctx, e, e, 0.5f, 1, 2));
+    ok(spartan_sgd_step(ctx, e, e, e, 0.1f, 0.9f, 0.0f));
+    spartan_tensor *lab = th_matrix(ctx, 0, 1);
+    ok(spartan_softmax_xent(ctx, e, lab, 1.0f, e, e2));
+    ok(spartan_softmax_xent(ctx, e, lab, 1.0f, NULL, e2));
+    ok(spartan_context_finish(ctx));
+    spartan_tensor_destroy(e);
+    spartan_tensor_destroy(e2);
+    spartan_tensor_destroy(b);
+    spartan_tensor_destroy(lab);
+}
+END_TEST
+
+static Suite *nn_ops_suite(void) {
+    Suite *s = suite_create("nn_ops");
+    TCase *tc = tcase_create("nn_ops");
+    tcase_set_timeout(tc, 600);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, window_out_sizes);
+    tcase_add_test(tc, im2col_col2im_match_reference);
+    tcase_add_test(tc, maxpool_matches_reference);
+    tcase_add_test(tc, bias_matches_reference);
+    tcase_add_test(tc, bias_grad_of_no_rows_is_zero);
+    tcase_add_test(tc, relu_backward_matches_reference);
+    tcase_add_test(tc, softmax_xent_matches_reference);
+    tcase_add_test(tc, softmax_xent_large_logits_stay_finite);
+    tcase_add_test(tc, softmax_xent_bad_label_gives_nan);
+    tcase_add_test(tc, sgd_step_matches_formula);
+    tcase_add_test(tc, dropout_matches_reference);
+    tcase_add_test(tc, dropout_keeps_one_minus_p);
+    tcase_add_test(tc, tune_scalar);
+    tcase_add_test(tc, tune_wide);
+    tcase_add_test(tc, bad_arguments_are_invalid);
+    tcase_add_test(tc, empty_tensors_are_no_ops);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) {
+    return th_run_suite(nn_ops_suite());
+}

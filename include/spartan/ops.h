@@ -169,7 +169,8 @@ SPARTAN_API spartan_status spartan_bias_add(spartan_context *ctx, spartan_tensor
 SPARTAN_API spartan_status spartan_bias_grad(spartan_context *ctx, const spartan_tensor *dy,
                                              spartan_tensor *db);
 
-/* ReLU backward: dz = dy where y > 0, else 0 (y the ReLU's output). dz may be dy. */
+/* ReLU backward: dz = dy where y > 0, else 0 (y the ReLU's output). dz may be dy. y, dy and dz
+ * have the same number of elements. */
 SPARTAN_API spartan_status spartan_relu_backward(spartan_context *ctx, const spartan_tensor *y,
                                                  const spartan_tensor *dy, spartan_tensor *dz);
 
@@ -185,9 +186,12 @@ SPARTAN_API spartan_status spartan_maxpool_backward(spartan_context *ctx, const 
                                                     const spartan_tensor *dy,
                                                     const spartan_tensor *arg, spartan_tensor *dx);
 
-/* Dropout with drop probability p in [0, 1): y = x / (1 - p) where element i is kept, 0 where it
- * is dropped. Element i is dropped when a counter-based hash of (seed, counter, i) (uniform in
- * [0, 1)) is < p: the mask is reproducible from (seed, counter) and never stored.
+/* Dropout with drop probability p in [0, 1): y = x / (1 - p) where element i is kept, exactly 0
+ * where it is dropped. Element i is dropped when a counter-based hash of (seed, counter, i)
+ * (uniform in [0, 1)) is < p: the mask is reproducible from (seed, counter) and never stored.
+ * The hash is splitmix64: with mix(z) its output function, key = mix(seed ^ mix(counter)) and
+ * u_i = (mix(key + (i + 1) * 0x9E3779B97F4A7C15) >> 40) * 2^-24, compared with p as floats.
+ * The scale is the float 1 / (1 - p), so p = 0 copies x exactly. Use a new counter per step.
  * spartan_dropout_backward applies the same mask and scale to dy. y may be x; dx may be dy. */
 SPARTAN_API spartan_status spartan_dropout_forward(spartan_context *ctx, const spartan_tensor *x,
                                                    spartan_tensor *y, float p,
@@ -203,7 +207,8 @@ SPARTAN_API spartan_status spartan_dropout_backward(spartan_context *ctx,
  * -log softmax(logits[r])[label] (computed stably, log-sum-exp), stats[r, 1] = 1 when the
  * first argmax of the row equals the label, else 0; and when dlogits is not NULL,
  * dlogits[r, :] = scale * (softmax(logits[r]) - onehot(label)). stats is batch x 2. A label
- * outside [0, classes) gives a NaN loss in its row. */
+ * outside [0, classes) (or not an integer) gives a NaN loss in its row, and that row's dlogits
+ * lack the one-hot term. classes must be 1 to 2^24 unless batch is 0. */
 SPARTAN_API spartan_status spartan_softmax_xent(spartan_context *ctx, const spartan_tensor *logits,
                                                 const spartan_tensor *labels, float scale,
                                                 spartan_tensor *dlogits, spartan_tensor *stats);

@@ -1,2 +1,345 @@
-/* placeholder: being written */
-#include "spartan/status.h"
+/* The layer operations of ops.h (kernels_cl/nn.cl): im2col / col2im, bias, ReLU backward,
+ * max-pooling, dropout, softmax + cross-entropy and the SGD step. This file validates arguments
+ * and launches; the layers that use these live in runtime/nn. */
+#include "ops/ops_internal.h"
+
+/* ---- helpers --------------------------------------------------------------------------------- */
+
+/* a * b, or 0 with *ok cleared when it overflows */
+static size_t mul(size_t a, size_t b, int *ok) {
+    if (a && b > SIZE_MAX / a) {
+        *ok = 0;
+        return 0;
+    }
+    return a * b;
+}
+
+/* Launches over `items` work-items in groups of the tuned WG, after checking that the rounded-up
+ * global size still fits the kernels' uint ids. */
+static spartan_status launch(spartan_context *ctx, const char *name, size_t items,
+                             const sp_arg *args, cl_uint nargs) {
+    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
+    if (items > 0xffffffffu - wg)
+        return sp_invalid(ctx, "%s: %zu work-items are above the kernels' 32-bit range", name,
+                          items);
+    return sp_launch_1d(ctx, name, items, args, nargs);
+}
+
+/* Work-items of a launch that gives each one SP_VEC consecutive elements of n. */
+static size_t vec_items(const spartan_context *ctx, size_t n) {
+    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
+    return (n + vec - 1) / vec;
+}
+
+/* Tensors a and b have as many elements. */
+static spartan_status same_numel(spartan_context *ctx, const char *fn, const char *na,
+                                 const spartan_tensor *a, const char *nb, const spartan_tensor *b) {
+    if (a->numel != b->numel)
+        return sp_invalid(ctx, "%s: %s has %zu elements, %s %zu", fn, na, a->numel, nb, b->numel);
+    return SPARTAN_OK;
+}
+
+/* ---- window geometry ------------------------------------------------------------------------- */
+
+static size_t out_size(size_t in, size_t k, size_t stride, size_t pad) {
+    if (stride == 0 || k == 0 || pad > (SIZE_MAX - in) / 2 || in + 2 * pad < k) return 0;
+    return (in + 2 * pad - k) / stride + 1;
+}
+
+size_t spartan_window_out_h(const spartan_window *w) {
+    return w ? out_size(w->in_h, w->k_h, w->stride, w->pad) : 0;
+}
+
+size_t spartan_window_out_w(const spartan_window *w) {
+    return w ? out_size(w->in_w, w->k_w, w->stride, w->pad) : 0;
+}
+
+/* A window as the kernels' arguments (NN_WINDOW_ARGS in nn.cl, in this order), plus the
+ * element counts of the image side and the output side. */
+typedef struct geom {
+    cl_uint v[10]; /* batch, in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w */
+    size_t image;  /* batch * in_h * in_w * in_c */
+    size_t pixels; /* batch * out_h * out_w: output pixels */
+    size_t patch;  /* k_h * k_w * in_c: one row of im2col */
+} geom;
+
+static spartan_status window_geom(spartan_context *ctx, const char *fn, const spartan_window *w,
+                                  geom *g) {
+    if (w->stride == 0) return sp_invalid(ctx, "%s: stride is 0", fn);
+    if (w->k_h == 0 || w->k_w == 0)
+        return sp_invalid(ctx, "%s: empty %zux%zu window", fn, w->k_h, w->k_w);
+    size_t out_h = spartan_window_out_h(w), out_w = spartan_window_out_w(w);
+    if (out_h == 0 || out_w == 0)
+        return sp_invalid(ctx, "%s: the %zux%zu window does not fit the %zux%zu image (pad %zu)",
+                          fn, w->k_h, w->k_w, w->in_h, w->in_w, w->pad);
+    const size_t sizes[10] = {w->batch, w->in_h,   w->in_w, w->in_c, w->k_h,
+                              w->k_w,   w->stride, w->pad,  out_h,   out_w};
+    static const char *const names[10] = {"batch", "in_h",   "in_w", "in_c",  "k_h",
+                                          "k_w",   "stride", "pad",  "out_h", "out_w"};
+    for (int i = 0; i < 10; i++) {
+        spartan_status st = sp_u32(ctx, sizes[i], names[i], &g->v[i]);
+        if (st != SPARTAN_OK) return st;
+    }
+    /* the kernels work in padded coordinates: in + 2 pad must fit too */
+    cl_uint unused;
+    spartan_status st = sp_u32(ctx, w->in_h + 2 * w->pad, "in_h + 2 pad", &unused);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, w->in_w + 2 * w->pad, "in_w + 2 pad", &unused);
+    if (st != SPARTAN_OK) return st;
+    int ok = 1;
+    g->image = mul(mul(mul(w->batch, w->in_h, &ok), w->in_w, &ok), w->in_c, &ok);
+    g->pixels = mul(mul(w->batch, out_h, &ok), out_w, &ok);
+    g->patch = mul(mul(w->k_h, w->k_w, &ok), w->in_c, &ok);
+    size_t cols = mul(g->pixels, g->patch, &ok);
+    size_t outs = mul(g->pixels, w->in_c, &ok);
+    if (!ok) return sp_invalid(ctx, "%s: the window's sizes overflow", fn);
+    /* every index the kernels compute is below one of these */
+    st = sp_u32(ctx, g->image, "image elements", &unused);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, cols, "im2col elements", &unused);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, outs, "output elements", &unused);
+    return st;
+}
+
+/* An image tensor of the window's input size. */
+static spartan_status check_image(spartan_context *ctx, const char *fn, const char *name,
+                                  const spartan_tensor *t, const geom *g) {
+    if (t->numel != g->image)
+        return sp_invalid(ctx,
+                          "%s: %s has %zu elements, the window's images have %zu "
+                          "(batch x in_h x in_w x in_c)",
+                          fn, name, t->numel, g->image);
+    return SPARTAN_OK;
+}
+
+/* A per-output-pixel tensor: pixels x cols as a matrix. */
+static spartan_status check_out(spartan_context *ctx, const char *fn, const char *name,
+                                const spartan_tensor *t, size_t pixels, size_t cols) {
+    if (spartan_tensor_rows(t) != pixels || spartan_tensor_cols(t) != cols)
+        return sp_invalid(ctx, "%s: %s is %zux%zu, the window wants %zux%zu", fn, name,
+                          spartan_tensor_rows(t), spartan_tensor_cols(t), pixels, cols);
+    return SPARTAN_OK;
+}
+
+/* The window kernels: two or three buffers, then the geometry. */
+static spartan_status launch_window(spartan_context *ctx, const char *name, size_t items, geom *g,
+                                    cl_mem *bufs, cl_uint nbufs) {
+    sp_arg args[13];
+    for (cl_uint i = 0; i < nbufs; i++) args[i] = SP_ARG(bufs[i]);
+    for (cl_uint i = 0; i < 10; i++) args[nbufs + i] = SP_ARG(g->v[i]);
+    return launch(ctx, name, items, args, nbufs + 10);
+}
+
+/* Work-items of the kernels that give each one SP_VEC channels of one pixel. */
+static size_t chunk_items(const spartan_context *ctx, size_t pixels, size_t channels) {
+    return pixels * vec_items(ctx, channels);
+}
+
+/* ---- im2col / col2im ------------------------------------------------------------------------- */
+
+spartan_status spartan_im2col(spartan_context *ctx, const spartan_window *w,
+                              const spartan_tensor *x, spartan_tensor *cols) {
+    static const char fn[] = "spartan_im2col";
+    if (!ctx || !w || !x || !cols) return sp_invalid(ctx, "%s: NULL argument", fn);
+    geom g;
+    spartan_status st = window_geom(ctx, fn, w, &g);
+    if (st == SPARTAN_OK) st = check_image(ctx, fn, "x", x, &g);
+    if (st == SPARTAN_OK) st = check_out(ctx, fn, "cols", cols, g.pixels, g.patch);
+    if (st != SPARTAN_OK || cols->numel == 0) return st;
+    cl_mem bufs[] = {x->mem, cols->mem};
+    return launch_window(ctx, "nn_im2col", chunk_items(ctx, g.pixels * w->k_h * w->k_w, w->in_c),
+                         &g, bufs, 2);
+}
+
+spartan_status spartan_col2im(spartan_context *ctx, const spartan_window *w,
+                              const spartan_tensor *cols, spartan_tensor *dx) {
+    static const char fn[] = "spartan_col2im";
+    if (!ctx || !w || !cols || !dx) return sp_invalid(ctx, "%s: NULL argument", fn);
+    geom g;
+    spartan_status st = window_geom(ctx, fn, w, &g);
+    if (st == SPARTAN_OK) st = check_out(ctx, fn, "cols", cols, g.pixels, g.patch);
+    if (st == SPARTAN_OK) st = check_image(ctx, fn, "dx", dx, &g);
+    if (st != SPARTAN_OK || dx->numel == 0) return st;
+    cl_mem bufs[] = {cols->mem, dx->mem};
+    return launch_window(ctx, "nn_col2im", chunk_items(ctx, w->batch * w->in_h * w->in_w, w->in_c),
+                         &g, bufs, 2);
+}
+
+/* ---- bias and ReLU --------------------------------------------------------------------------- */
+
+/* a rows x n matrix and a vector of n elements */
+static spartan_status check_bias(spartan_context *ctx, const char *fn, const spartan_tensor *m,
+                                 const spartan_tensor *b, cl_uint *rows, cl_uint *n) {
+    if (b->numel != spartan_tensor_cols(m))
+        return sp_invalid(ctx, "%s: the bias has %zu elements, the matrix %zu columns", fn,
+                          b->numel, spartan_tensor_cols(m));
+    cl_uint unused;
+    spartan_status st = sp_u32(ctx, m->numel, "elements", &unused);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, spartan_tensor_rows(m), "rows", rows);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, b->numel, "columns", n);
+    return st;
+}
+
+spartan_status spartan_bias_add(spartan_context *ctx, spartan_tensor *y, const spartan_tensor *b) {
+    static const char fn[] = "spartan_bias_add";
+    if (!ctx || !y || !b) return sp_invalid(ctx, "%s: NULL argument", fn);
+    cl_uint rows, n;
+    spartan_status st = check_bias(ctx, fn, y, b, &rows, &n);
+    if (st != SPARTAN_OK || y->numel == 0) return st;
+    sp_arg args[] = {SP_ARG(y->mem), SP_ARG(b->mem), SP_ARG(rows), SP_ARG(n)};
+    return launch(ctx, "nn_bias_add", (size_t)rows * vec_items(ctx, n), args, 4);
+}
+
+spartan_status spartan_bias_grad(spartan_context *ctx, const spartan_tensor *dy,
+                                 spartan_tensor *db) {
+    static const char fn[] = "spartan_bias_grad";
+    if (!ctx || !dy || !db) return sp_invalid(ctx, "%s: NULL argument", fn);
+    cl_uint rows, n;
+    spartan_status st = check_bias(ctx, fn, dy, db, &rows, &n);
+    if (st != SPARTAN_OK || db->numel == 0) return st;
+    if (dy->numel == 0) return spartan_tensor_fill(db, 0.0f); /* no rows: sums of nothing */
+    /* one work-group per vector of columns */
+    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
+    sp_arg args[] = {SP_ARG(dy->mem), SP_ARG(db->mem), SP_ARG(rows), SP_ARG(n)};
+    return launch(ctx, "nn_bias_grad", vec_items(ctx, n) * wg, args, 4);
+}
+
+spartan_status spartan_relu_backward(spartan_context *ctx, const spartan_tensor *y,
+                                     const spartan_tensor *dy, spartan_tensor *dz) {
+    static const char fn[] = "spartan_relu_backward";
+    if (!ctx || !y || !dy || !dz) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status st = same_numel(ctx, fn, "y", y, "dy", dy);
+    if (st == SPARTAN_OK) st = same_numel(ctx, fn, "y", y, "dz", dz);
+    cl_uint n;
+    if (st == SPARTAN_OK) st = sp_u32(ctx, y->numel, "elements", &n);
+    if (st != SPARTAN_OK || n == 0) return st;
+    sp_arg args[] = {SP_ARG(y->mem), SP_ARG(dy->mem), SP_ARG(dz->mem), SP_ARG(n)};
+    return launch(ctx, "nn_relu_backward", vec_items(ctx, n), args, 4);
+}
+
+/* ---- max-pooling ----------------------------------------------------------------------------- */
+
+static spartan_status pool_geom(spartan_context *ctx, const char *fn, const spartan_window *w,
+                                geom *g) {
+    if (w->pad != 0) return sp_invalid(ctx, "%s: pad is %zu, pooling takes none", fn, w->pad);
+    return window_geom(ctx, fn, w, g);
+}
+
+spartan_status spartan_maxpool_forward(spartan_context *ctx, const spartan_window *w,
+                                       const spartan_tensor *x, spartan_tensor *y,
+                                       spartan_tensor *arg) {
+    static const char fn[] = "spartan_maxpool_forward";
+    if (!ctx || !w || !x || !y || !arg) return sp_invalid(ctx, "%s: NULL argument", fn);
+    geom g;
+    spartan_status st = pool_geom(ctx, fn, w, &g);
+    if (st == SPARTAN_OK) st = check_image(ctx, fn, "x", x, &g);
+    if (st == SPARTAN_OK) st = check_out(ctx, fn, "y", y, g.pixels, w->in_c);
+    if (st == SPARTAN_OK) st = check_out(ctx, fn, "arg", arg, g.pixels, w->in_c);
+    if (st != SPARTAN_OK || y->numel == 0) return st;
+    cl_mem bufs[] = {x->mem, y->mem, arg->mem};
+    return launch_window(ctx, "nn_maxpool_forward", chunk_items(ctx, g.pixels, w->in_c), &g, bufs,
+                         3);
+}
+
+spartan_status spartan_maxpool_backward(spartan_context *ctx, const spartan_window *w,
+                                        const spartan_tensor *dy, const spartan_tensor *arg,
+                                        spartan_tensor *dx) {
+    static const char fn[] = "spartan_maxpool_backward";
+    if (!ctx || !w || !dy || !arg || !dx) return sp_invalid(ctx, "%s: NULL argument", fn);
+    geom g;
+    spartan_status st = pool_geom(ctx, fn, w, &g);
+    if (st == SPARTAN_OK) st = check_out(ctx, fn, "dy", dy, g.pixels, w->in_c);
+    if (st == SPARTAN_OK) st = check_out(ctx, fn, "arg", arg, g.pixels, w->in_c);
+    if (st == SPARTAN_OK) st = check_image(ctx, fn, "dx", dx, &g);
+    if (st != SPARTAN_OK || dx->numel == 0) return st;
+    cl_mem bufs[] = {dy->mem, arg->mem, dx->mem};
+    return launch_window(ctx, "nn_maxpool_backward",
+                         chunk_items(ctx, w->batch * w->in_h * w->in_w, w->in_c), &g, bufs, 3);
+}
+
+/* ---- dropout --------------------------------------------------------------------------------- */
+
+/* splitmix64's output function (nn_mix64 in nn.cl) */
+static cl_ulong mix64(cl_ulong z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static spartan_status dropout(spartan_context *ctx, const char *fn, const spartan_tensor *x,
+                              spartan_tensor *y, float p, unsigned long long seed,
+                              unsigned long long counter) {
+    if (!ctx || !x || !y) return sp_invalid(ctx, "%s: NULL argument", fn);
+    if (!(p >= 0.0f && p < 1.0f))
+        return sp_invalid(ctx, "%s: drop probability %g is outside [0, 1)", fn, (double)p);
+    spartan_status st = same_numel(ctx, fn, "the input", x, "the output", y);
+    cl_uint n;
+    if (st == SPARTAN_OK) st = sp_u32(ctx, x->numel, "elements", &n);
+    if (st != SPARTAN_OK || n == 0) return st;
+    /* the stream's state: seed and counter mixed, so nearby counters give unrelated masks */
+    cl_ulong key = mix64((cl_ulong)seed ^ mix64((cl_ulong)counter));
+    float scale = 1.0f / (1.0f - p);
+    sp_arg args[] = {SP_ARG(x->mem), SP_ARG(y->mem), SP_ARG(n),
+                     SP_ARG(key),    SP_ARG(p),      SP_ARG(scale)};
+    return launch(ctx, "nn_dropout", vec_items(ctx, n), args, 6);
+}
+
+spartan_status spartan_dropout_forward(spartan_context *ctx, const spartan_tensor *x,
+                                       spartan_tensor *y, float p, unsigned long long seed,
+                                       unsigned long long counter) {
+    return dropout(ctx, "spartan_dropout_forward", x, y, p, seed, counter);
+}
+
+spartan_status spartan_dropout_backward(spartan_context *ctx, const spartan_tensor *dy,
+                                        spartan_tensor *dx, float p, unsigned long long seed,
+                                        unsigned long long counter) {
+    return dropout(ctx, "spartan_dropout_backward", dy, dx, p, seed, counter);
+}
+
+/* ---- softmax + cross-entropy ----------------------------------------------------------------- */
+
+spartan_status spartan_softmax_xent(spartan_context *ctx, const spartan_tensor *logits,
+                                    const spartan_tensor *labels, float scale,
+                                    spartan_tensor *dlogits, spartan_tensor *stats) {
+    static const char fn[] = "spartan_softmax_xent";
+    if (!ctx || !logits || !labels || !stats) return sp_invalid(ctx, "%s: NULL argument", fn);
+    size_t rows = spartan_tensor_rows(logits), classes = spartan_tensor_cols(logits);
+    if (labels->numel != rows)
+        return sp_invalid(ctx, "%s: %zu labels for %zu rows of logits", fn, labels->numel, rows);
+    if (spartan_tensor_rows(stats) != rows || spartan_tensor_cols(stats) != 2)
+        return sp_invalid(ctx, "%s: stats is %zux%zu, want %zux2", fn, spartan_tensor_rows(stats),
+                          spartan_tensor_cols(stats), rows);
+    if (dlogits &&
+        (spartan_tensor_rows(dlogits) != rows || spartan_tensor_cols(dlogits) != classes))
+        return sp_invalid(ctx, "%s: dlogits is %zux%zu, logits %zux%zu", fn,
+                          spartan_tensor_rows(dlogits), spartan_tensor_cols(dlogits), rows,
+                          classes);
+    if (rows == 0) return SPARTAN_OK;
+    /* labels are floats: class indices above 2^24 are not all representable */
+    if (classes == 0 || classes > (1u << 24))
+        return sp_invalid(ctx, "%s: %zu classes (1 to 2^24 allowed)", fn, classes);
+    cl_uint r, c = (cl_uint)classes, unused;
+    spartan_status st = sp_u32(ctx, rows, "rows", &r);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, logits->numel, "logits elements", &unused);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, stats->numel, "stats elements", &unused);
+    if (st != SPARTAN_OK) return st;
+    cl_int want_grad = dlogits != NULL;
+    cl_mem grad = dlogits ? dlogits->mem : stats->mem; /* not written without want_grad */
+    sp_arg args[] = {SP_ARG(logits->mem), SP_ARG(labels->mem), SP_ARG(grad),  SP_ARG(stats->mem),
+                     SP_ARG(r),           SP_ARG(c),           SP_ARG(scale), SP_ARG(want_grad)};
+    return launch(ctx, "nn_softmax_xent", rows, args, 8);
+}
+
+/* ---- SGD ------------------------------------------------------------------------------------- */
+
+spartan_status spartan_sgd_step(spartan_context *ctx, spartan_tensor *w, const spartan_tensor *g,
+                                spartan_tensor *v, float lr, float momentum, float weight_decay) {
+    static const char fn[] = "spartan_sgd_step";
+    if (!ctx || !w || !g || !v) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status st = same_numel(ctx, fn, "w", w, "g", g);
+    if (st == SPARTAN_OK) st = same_numel(ctx, fn, "w", w, "v", v);
+    cl_uint n;
+    if (st == SPARTAN_OK) st = sp_u32(ctx, w->numel, "elements", &n);
+    if (st != SPARTAN_OK || n == 0) return st;
+    sp_arg args[] = {SP_ARG(w->mem), SP_ARG(g->mem),   SP_ARG(v->mem),      SP_ARG(n),
+                     SP_ARG(lr),     SP_ARG(momentum), SP_ARG(weight_decay)};
+    return launch(ctx, "nn_sgd_step", vec_items(ctx, n), args, 7);
+}

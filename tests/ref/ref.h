@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "spartan/ops.h" /* spartan_window */
+
 /* ---- eltwise ----------------------------------------------------------------------------------
  */
 
@@ -44,5 +46,54 @@ size_t ref_nonzeros(const float *x, size_t n);
  * grid of ceil(rows / tile_rows) x ceil(cols / tile_cols) tiles; edge tiles are partial. */
 void ref_tile_counts(unsigned *counts, const float *x, size_t rows, size_t cols, size_t tile_rows,
                      size_t tile_cols);
+
+/* ---- nn: layer operations (kernels_cl/nn.cl); images NHWC ------------------------------------
+ */
+
+/* Output size of a window along one axis: (in + 2 pad - k) / stride + 1, 0 when it does not
+ * fit, stride is 0 or k is 0. */
+size_t ref_window_out(size_t in, size_t k, size_t stride, size_t pad);
+
+/* cols[(b*out_h + oy)*out_w + ox, (ky*k_w + kx)*in_c + c] = x[b, oy*stride + ky - pad,
+ * ox*stride + kx - pad, c], 0 outside the image: an exact copy. */
+void ref_im2col(float *cols, const float *x, const spartan_window *w);
+
+/* The adjoint: dx[b, y, x, c] = the sum of the cols entries im2col copies from (b, y, x, c). */
+void ref_col2im(double *dx, const float *cols, const spartan_window *w);
+
+/* out[r, j] = y[r, j] + b[j] (rows x n) */
+void ref_bias_add(double *out, const float *y, const float *b, size_t rows, size_t n);
+
+/* db[j] = sum over r of dy[r, j] */
+void ref_bias_grad(double *db, const float *dy, size_t rows, size_t n);
+
+/* dz[i] = y[i] > 0 ? dy[i] : 0, exact in float */
+void ref_relu_backward(float *dz, const float *y, const float *dy, size_t n);
+
+/* Max-pooling (pad 0): y = the window's first maximum in row-major window order, NaN
+ * propagating (the first NaN wins), arg = its window position ky*k_w + kx. Exact. */
+void ref_maxpool_forward(float *y, float *arg, const float *x, const spartan_window *w);
+
+/* dx[b, y, x, c] = the sum of dy over the windows whose arg points at (b, y, x, c). */
+void ref_maxpool_backward(double *dx, const float *dy, const float *arg, const spartan_window *w);
+
+/* 1 when dropout drops element i (ops.h's hash: splitmix64 from a key mixed from seed and
+ * counter, top 24 bits as a uniform in [0, 1), dropped when below p). */
+int ref_dropout_dropped(unsigned long long seed, unsigned long long counter, size_t i, float p);
+
+/* y[i] = 0 where dropped, else x[i] / (1 - p) */
+void ref_dropout(double *y, const float *x, size_t n, float p, unsigned long long seed,
+                 unsigned long long counter);
+
+/* Per row of logits (rows x classes): loss[r] = -log softmax(logits[r])[label] (NaN when the
+ * label is not an integer in [0, classes)), correct[r] = 1 when the first argmax is the label,
+ * and, when dlogits is not NULL, dlogits[r, j] = scale * (softmax[j] - (j == label)). */
+void ref_softmax_xent(double *loss, double *correct, double *dlogits, const float *logits,
+                      const float *labels, size_t rows, size_t classes, double scale);
+
+/* One SGD step in place (PyTorch's rule): g' = g + wd * w; v = momentum * v + g';
+ * w = w - lr * v. */
+void ref_sgd_step(double *w, double *v, const float *g, size_t n, double lr, double momentum,
+                  double wd);
 
 #endif /* SPARTAN_TEST_REF_H */
