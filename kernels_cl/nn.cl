@@ -70,20 +70,38 @@ inline uint3 nn_pixel(const uint p, const uint h, const uint w) {
         }                                                                                        \
     }
 
-// im2col: one work-item per (output pixel, window position, SP_VEC channels); the pixel's
-// row of cols is k_h * k_w * in_c long, in window order then channel order.
+// im2col: one work-item per (output pixel, window row, SP_VEC elements of that row). A window
+// row is k_w * in_c consecutive floats in both x (NHWC) and cols, so whole chunks copy as
+// vectors; only chunks that reach into the left or right padding go lane by lane.
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
 void nn_im2col(__global const float *x, __global float *cols, NN_WINDOW_ARGS) {
-    const uint kk = k_h * k_w;
-    NN_CHUNK(batch * out_h * out_w * kk); // unit = output pixel * kk + window position
-    const uint pix = unit / kk, kpos = unit - pix * kk;
-    const uint ky = kpos / k_w, kx = kpos - ky * k_w;
+    const uint span = k_w * in_c;
+    const uint chunks = (span + SP_VEC - 1) / SP_VEC;
+    const uint gid = get_global_id(0);
+    const uint unit = gid / chunks; // output pixel * k_h + window row
+    if (unit >= batch * out_h * out_w * k_h) return;
+    const uint e0 = (gid - unit * chunks) * SP_VEC; // first element of the chunk in the row
+    const uint len = min((uint)SP_VEC, span - e0);
+    const uint pix = unit / k_h, ky = unit - pix * k_h;
     const uint3 o = nn_pixel(pix, out_h, out_w);
-    const uint yp = o.y * stride + ky, xp = o.z * stride + kx; // padded coordinates
-    floatv v = (floatv)(0.0f);
-    if (yp >= pad && yp - pad < in_h && xp >= pad && xp - pad < in_w)
-        v = chunk_load(x + ((o.x * in_h + yp - pad) * in_w + xp - pad) * in_c + c0, len);
-    chunk_store(v, cols + unit * in_c + c0, len);
+    __global float *dst = cols + unit * span + e0;
+    const uint yp = o.y * stride + ky;
+    if (yp < pad || yp - pad >= in_h) { // a padding row
+        chunk_store((floatv)(0.0f), dst, len);
+        return;
+    }
+    const uint xp0 = o.z * stride; // padded column of the window's first element
+    __global const float *row = x + (o.x * in_h + yp - pad) * in_w * in_c; // the image row
+    const uint kx0 = e0 / in_c, c0 = e0 - kx0 * in_c;
+    const uint first = xp0 + kx0, last = xp0 + (e0 + len - 1) / in_c;
+    if (first >= pad && last - pad < in_w) {
+        chunk_store(chunk_load(row + (first - pad) * in_c + c0, len), dst, len);
+        return;
+    }
+    for (uint l = 0; l < len; l++) {
+        const uint kx = (e0 + l) / in_c, xp = xp0 + kx;
+        dst[l] = xp >= pad && xp - pad < in_w ? row[(xp - pad) * in_c + e0 + l - kx * in_c] : 0.0f;
+    }
 }
 
 // col2im: one work-item per (input pixel, SP_VEC channels), summing the cols entries im2col
@@ -94,12 +112,22 @@ void nn_col2im(__global const float *cols, __global float *dx, NN_WINDOW_ARGS) {
     const uint3 p = nn_pixel(unit, in_h, in_w);
     const uint yp = p.y + pad, xp = p.z + pad;
     const uint row_len = k_h * k_w * in_c;
+    __global const float *src = cols + (p.x * out_h * out_w * row_len) + c0;
+    if (len < SP_VEC) { // a partial chunk (or few channels): lane by lane, no vector padding
+        for (uint l = 0; l < len; l++) {
+            float acc = 0.0f;
+            NN_FOR_COVERING_WINDOWS(yp, xp, {
+                acc += src[(oy * out_w + ox) * row_len + (ky * k_w + kx) * in_c + l];
+            })
+            dx[unit * in_c + c0 + l] = acc;
+        }
+        return;
+    }
     floatv acc = (floatv)(0.0f);
     NN_FOR_COVERING_WINDOWS(yp, xp, {
-        const uint row = (p.x * out_h + oy) * out_w + ox;
-        acc += chunk_load(cols + row * row_len + (ky * k_w + kx) * in_c + c0, len);
+        acc += VLOAD_AT(src + (oy * out_w + ox) * row_len + (ky * k_w + kx) * in_c);
     })
-    chunk_store(acc, dx + unit * in_c + c0, len);
+    VSTORE_AT(acc, dx + unit * in_c + c0);
 }
 
 // y[r, j] += b[j]: one work-item per (row, SP_VEC columns).

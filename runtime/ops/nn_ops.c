@@ -128,9 +128,10 @@ static spartan_status launch_window(spartan_context *ctx, const char *name, size
     return launch(ctx, name, items, args, nbufs + 10);
 }
 
-/* Work-items of the kernels that give each one SP_VEC channels of one pixel. */
-static size_t chunk_items(const spartan_context *ctx, size_t pixels, size_t channels) {
-    return pixels * vec_items(ctx, channels);
+/* Work-items of the kernels that give each one SP_VEC of the `per` elements of a unit (the
+ * channels of a pixel, say). */
+static size_t chunk_items(const spartan_context *ctx, size_t units, size_t per) {
+    return units * vec_items(ctx, per);
 }
 
 /* ---- im2col / col2im ------------------------------------------------------------------------- */
@@ -145,7 +146,8 @@ spartan_status spartan_im2col(spartan_context *ctx, const spartan_window *w,
     if (st == SPARTAN_OK) st = check_out(ctx, fn, "cols", cols, g.pixels, g.patch);
     if (st != SPARTAN_OK || cols->numel == 0) return st;
     cl_mem bufs[] = {x->mem, cols->mem};
-    return launch_window(ctx, "nn_im2col", chunk_items(ctx, g.pixels * w->k_h * w->k_w, w->in_c),
+    /* a work-item per SP_VEC elements of a window row (k_w * in_c consecutive floats) */
+    return launch_window(ctx, "nn_im2col", chunk_items(ctx, g.pixels * w->k_h, w->k_w * w->in_c),
                          &g, bufs, 2);
 }
 
