@@ -25,9 +25,53 @@ static void setup(void) {
     ck_assert_msg(st == SPARTAN_OK, "context: %s", spartan_last_error(NULL));
 }
 
+/* Host arrays and tensors made by the helpers below are kept here and released together
+ * (release(): at the end of each check, and in teardown). */
+#define MAX_HELD 64
+static void *held[MAX_HELD];
+static spartan_tensor *held_t[MAX_HELD];
+static size_t nheld, nheld_t;
+
+static void release(void) {
+    for (size_t i = 0; i < nheld; i++) free(held[i]);
+    for (size_t i = 0; i < nheld_t; i++) spartan_tensor_destroy(held_t[i]);
+    nheld = nheld_t = 0;
+}
+
 static void teardown(void) {
+    release();
     spartan_context_destroy(ctx);
     ctx = NULL;
+}
+
+static void *hold(void *p) {
+    ck_assert_uint_lt(nheld, MAX_HELD);
+    return held[nheld++] = p;
+}
+
+static spartan_tensor *hold_t(spartan_tensor *t) {
+    ck_assert_uint_lt(nheld_t, MAX_HELD);
+    return held_t[nheld_t++] = t;
+}
+
+static float *floats(size_t n) {
+    return hold(th_floats(n));
+}
+
+static double *doubles(size_t n) {
+    return hold(th_doubles(n));
+}
+
+static spartan_tensor *matrix(size_t rows, size_t cols) {
+    return hold_t(th_matrix(ctx, rows, cols));
+}
+
+static spartan_tensor *nan_matrix(size_t rows, size_t cols) {
+    return hold_t(th_nan_matrix(ctx, rows, cols));
+}
+
+static spartan_tensor *upload(const float *host, size_t rows, size_t cols) {
+    return hold_t(th_upload(ctx, host, rows, cols));
 }
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -44,7 +88,7 @@ static const spartan_status INV = SPARTAN_STATUS_INVALID_ARGUMENT;
     } while (0)
 
 static float *random_floats(size_t n, float lo, float hi, uint64_t seed) {
-    float *x = th_floats(n);
+    float *x = floats(n);
     th_rng rng;
     th_rng_init(&rng, seed);
     for (size_t i = 0; i < n; i++) x[i] = th_rng_uniform(&rng, lo, hi);
@@ -53,7 +97,7 @@ static float *random_floats(size_t n, float lo, float hi, uint64_t seed) {
 
 static float *read_all(const spartan_tensor *t) {
     size_t n = spartan_tensor_numel(t);
-    float *h = th_floats(n);
+    float *h = floats(n);
     ok(spartan_tensor_read(t, h, n));
     return h;
 }
@@ -81,10 +125,6 @@ static void assert_same(const float *got, const float *want, size_t n, const cha
     size_t i = first_diff(got, want, n);
     ck_assert_msg(i == n, "%s: [%zu] = %.9g, want %.9g", what, i, (double)got[i < n ? i : 0],
                   (double)want[i < n ? i : 0]);
-}
-
-static spartan_tensor *upload(const float *host, size_t rows, size_t cols) {
-    return th_upload(ctx, host, rows, cols);
 }
 
 /* ---- window geometry ------------------------------------------------------------------------ */
@@ -134,10 +174,10 @@ static void check_conv(const spartan_window *w, uint64_t seed) {
     size_t rows = w->batch * out_h * out_w, patch = w->k_h * w->k_w * w->in_c;
     float *x = random_floats(image, -2.0f, 2.0f, seed);
     float *c = random_floats(rows * patch, -1.0f, 1.0f, seed + 1);
-    float *want = th_floats(rows * patch);
+    float *want = floats(rows * patch);
     ref_im2col(want, x, w);
 
-    spartan_tensor *tx = upload(x, pix, w->in_c), *tcols = th_nan_matrix(ctx, rows, patch);
+    spartan_tensor *tx = upload(x, pix, w->in_c), *tcols = nan_matrix(rows, patch);
     ok(spartan_im2col(ctx, w, tx, tcols));
     float *got = read_all(tcols);
     assert_same(got, want, rows * patch, what);
@@ -145,10 +185,10 @@ static void check_conv(const spartan_window *w, uint64_t seed) {
     /* col2im of other values c */
     describe(what, sizeof what, "col2im", w);
     ok(spartan_tensor_write(tcols, c, rows * patch));
-    spartan_tensor *tdx = th_nan_matrix(ctx, pix, w->in_c);
+    spartan_tensor *tdx = nan_matrix(pix, w->in_c);
     ok(spartan_col2im(ctx, w, tcols, tdx));
     float *dx = read_all(tdx);
-    double *wdx = th_doubles(image);
+    double *wdx = doubles(image);
     ref_col2im(wdx, c, w);
     /* each element sums at most k_h * k_w entries of c */
     double tol = th_tol(w->k_h * w->k_w, max_abs(c, rows * patch));
@@ -164,15 +204,7 @@ static void check_conv(const spartan_window *w, uint64_t seed) {
     ck_assert_msg(fabs(lhs - rhs) <= tol * xs, "%s: <im2col(x), c> = %.12g, <x, col2im(c)> = %.12g",
                   what, lhs, rhs);
 
-    spartan_tensor_destroy(tx);
-    spartan_tensor_destroy(tcols);
-    spartan_tensor_destroy(tdx);
-    free(x);
-    free(c);
-    free(want);
-    free(got);
-    free(dx);
-    free(wdx);
+    release();
 }
 
 /* Pooling windows (pad 0); the first N_POOL_TINY are Oclgrind-sized. */
@@ -211,40 +243,27 @@ static void check_pool(const spartan_window *w, uint64_t seed, int with_nan) {
     size_t opix = w->batch * out_h * out_w, outs = opix * w->in_c;
     float *x = pool_input(image, seed, with_nan);
     float *dy = random_floats(outs, -1.0f, 1.0f, seed + 1);
-    float *wy = th_floats(outs), *warg = th_floats(outs);
+    float *wy = floats(outs), *warg = floats(outs);
     ref_maxpool_forward(wy, warg, x, w);
 
     spartan_tensor *tx = upload(x, pix, w->in_c);
-    spartan_tensor *ty = th_nan_matrix(ctx, opix, w->in_c),
-                   *targ = th_nan_matrix(ctx, opix, w->in_c);
+    spartan_tensor *ty = nan_matrix(opix, w->in_c), *targ = nan_matrix(opix, w->in_c);
     ok(spartan_maxpool_forward(ctx, w, tx, ty, targ));
     float *y = read_all(ty), *arg = read_all(targ);
     assert_same(y, wy, outs, what);
     assert_same(arg, warg, outs, what);
 
-    spartan_tensor *tdy = upload(dy, opix, w->in_c), *tdx = th_nan_matrix(ctx, pix, w->in_c);
+    spartan_tensor *tdy = upload(dy, opix, w->in_c), *tdx = nan_matrix(pix, w->in_c);
     ok(spartan_maxpool_backward(ctx, w, tdy, targ, tdx));
     float *dx = read_all(tdx);
-    double *wdx = th_doubles(image);
+    double *wdx = doubles(image);
     ref_maxpool_backward(wdx, dy, warg, w);
     int overlap = w->stride < w->k_h || w->stride < w->k_w;
     /* an element is the maximum of at most k_h * k_w windows */
     double tol = overlap ? th_tol(w->k_h * w->k_w, max_abs(dy, outs)) : 0.0;
     assert_close(dx, wdx, image, tol, what);
 
-    spartan_tensor_destroy(tx);
-    spartan_tensor_destroy(ty);
-    spartan_tensor_destroy(targ);
-    spartan_tensor_destroy(tdy);
-    spartan_tensor_destroy(tdx);
-    free(x);
-    free(dy);
-    free(wy);
-    free(warg);
-    free(y);
-    free(arg);
-    free(dx);
-    free(wdx);
+    release();
 }
 
 /* ---- matrix shapes -------------------------------------------------------------------------- */
@@ -267,27 +286,19 @@ static void check_bias(size_t rows, size_t n, uint64_t seed) {
     spartan_tensor *ty = upload(y, rows, n), *tb = upload(b, 1, n);
     ok(spartan_bias_add(ctx, ty, tb));
     float *got = read_all(ty);
-    double *want = th_doubles(rows * n);
+    double *want = doubles(rows * n);
     ref_bias_add(want, y, b, rows, n);
     /* one rounded addition */
     assert_close(got, want, rows * n, th_tol(1, max_abs(y, rows * n) + max_abs(b, n)), what);
 
-    spartan_tensor *tdb = th_nan_matrix(ctx, 1, n);
+    spartan_tensor *tdb = nan_matrix(1, n);
     ok(spartan_bias_grad(ctx, ty, tdb)); /* the gradient of y + b's values: any data does */
     float *db = read_all(tdb);
-    double *wdb = th_doubles(n);
+    double *wdb = doubles(n);
     ref_bias_grad(wdb, got, rows, n);
     assert_close(db, wdb, n, th_tol(rows, max_abs(got, rows * n)), what);
 
-    spartan_tensor_destroy(ty);
-    spartan_tensor_destroy(tb);
-    spartan_tensor_destroy(tdb);
-    free(y);
-    free(b);
-    free(got);
-    free(want);
-    free(db);
-    free(wdb);
+    release();
 }
 
 static void check_relu_backward(size_t rows, size_t n, uint64_t seed) {
@@ -298,24 +309,17 @@ static void check_relu_backward(size_t rows, size_t n, uint64_t seed) {
           *dy = random_floats(len, -1.0f, 1.0f, seed + 1);
     for (size_t i = 0; i < len; i += 5) y[i] = 0.0f; /* ReLU outputs: zeros are common */
     if (len > 7) y[7] = NAN;
-    float *want = th_floats(len);
+    float *want = floats(len);
     ref_relu_backward(want, y, dy, len);
     spartan_tensor *ty = upload(y, rows, n), *tdy = upload(dy, rows, n);
-    spartan_tensor *tdz = th_nan_matrix(ctx, rows, n);
+    spartan_tensor *tdz = nan_matrix(rows, n);
     ok(spartan_relu_backward(ctx, ty, tdy, tdz));
     float *got = read_all(tdz);
     assert_same(got, want, len, what);
-    free(got);
     ok(spartan_relu_backward(ctx, ty, tdy, tdy)); /* in place */
     got = read_all(tdy);
     assert_same(got, want, len, what);
-    spartan_tensor_destroy(ty);
-    spartan_tensor_destroy(tdy);
-    spartan_tensor_destroy(tdz);
-    free(y);
-    free(dy);
-    free(want);
-    free(got);
+    release();
 }
 
 /* The loss's error: the maximum's subtraction and the final one round at most |max| +
@@ -341,11 +345,10 @@ static void check_softmax(size_t rows, size_t classes, float spread, int grad, u
     }
     float scale = rows ? 1.0f / (float)rows : 1.0f;
     spartan_tensor *tx = upload(x, rows, classes), *tl = upload(labels, rows, 1);
-    spartan_tensor *ts = th_nan_matrix(ctx, rows, 2),
-                   *td = grad ? th_nan_matrix(ctx, rows, classes) : NULL;
+    spartan_tensor *ts = nan_matrix(rows, 2), *td = grad ? nan_matrix(rows, classes) : NULL;
     ok(spartan_softmax_xent(ctx, tx, tl, scale, td, ts));
     float *stats = read_all(ts);
-    double *loss = th_doubles(rows), *correct = th_doubles(rows), *wd = th_doubles(n);
+    double *loss = doubles(rows), *correct = doubles(rows), *wd = doubles(n);
     ref_softmax_xent(loss, correct, grad ? wd : NULL, x, labels, rows, classes, scale);
     double tol = loss_tol(classes, max_abs(x, n));
     for (size_t r = 0; r < rows; r++) {
@@ -359,18 +362,8 @@ static void check_softmax(size_t rows, size_t classes, float spread, int grad, u
         /* softmax within (K + 8) eps relative (the sum, two exponentials, a division), times
          * scale */
         assert_close(d, wd, n, th_tol(classes + 8, scale), what);
-        free(d);
-        spartan_tensor_destroy(td);
     }
-    spartan_tensor_destroy(tx);
-    spartan_tensor_destroy(tl);
-    spartan_tensor_destroy(ts);
-    free(x);
-    free(labels);
-    free(stats);
-    free(loss);
-    free(correct);
-    free(wd);
+    release();
 }
 
 /* Three steps of SGD against the formula in double, with new gradients every step. */
@@ -379,14 +372,14 @@ static void check_sgd(size_t n, float lr, float momentum, float wd, uint64_t see
     snprintf(what, sizeof what, "sgd_step n=%zu lr=%g m=%g wd=%g", n, (double)lr, (double)momentum,
              (double)wd);
     const size_t steps = 3;
-    float *w = random_floats(n, -1.0f, 1.0f, seed), *v = th_floats(n);
-    double *ww = th_doubles(n), *wv = th_doubles(n);
+    float *w = random_floats(n, -1.0f, 1.0f, seed), *v = floats(n);
+    double *ww = doubles(n), *wv = doubles(n);
     for (size_t i = 0; i < n; i++) {
         v[i] = 0.0f;
         ww[i] = w[i];
         wv[i] = 0.0;
     }
-    spartan_tensor *tw = upload(w, 1, n), *tv = upload(v, 1, n), *tg = th_matrix(ctx, 1, n);
+    spartan_tensor *tw = upload(w, 1, n), *tv = upload(v, 1, n), *tg = matrix(1, n);
     double bound = 0.0; /* the largest magnitude any intermediate reaches */
     for (size_t s = 0; s < steps; s++) {
         float *g = random_floats(n, -1.0f, 1.0f, seed + 1 + s);
@@ -398,7 +391,6 @@ static void check_sgd(size_t n, float lr, float momentum, float wd, uint64_t see
             m = fmax(m, fabs((double)g[i]) + fabs(wd * ww[i]));
             bound = fmax(bound, m);
         }
-        free(g);
     }
     float *gw = read_all(tw), *gv = read_all(tv);
     /* six roundings a step; an error in v reaches w in every later step (lr, momentum and wd
@@ -406,15 +398,7 @@ static void check_sgd(size_t n, float lr, float momentum, float wd, uint64_t see
     double tol = th_tol(6 * steps * steps, bound);
     assert_close(gw, ww, n, tol, what);
     assert_close(gv, wv, n, tol, what);
-    spartan_tensor_destroy(tw);
-    spartan_tensor_destroy(tv);
-    spartan_tensor_destroy(tg);
-    free(w);
-    free(v);
-    free(ww);
-    free(wv);
-    free(gw);
-    free(gv);
+    release();
 }
 
 /* Dropout on n elements: the mask and values against the reference, the same mask again from
@@ -424,9 +408,9 @@ static size_t check_dropout(size_t n, float p, unsigned long long seed,
     char what[96];
     snprintf(what, sizeof what, "dropout n=%zu p=%g", n, (double)p);
     float *x = random_floats(n, 0.5f, 2.0f, seed); /* no zeros: a kept element is never 0 */
-    double *want = th_doubles(n);
+    double *want = doubles(n);
     ref_dropout(want, x, n, p, seed, counter);
-    spartan_tensor *tx = upload(x, 1, n), *ty = th_nan_matrix(ctx, 1, n);
+    spartan_tensor *tx = upload(x, 1, n), *ty = nan_matrix(1, n);
     ok(spartan_dropout_forward(ctx, tx, ty, p, seed, counter));
     float *y = read_all(ty);
     size_t kept = 0;
@@ -447,13 +431,7 @@ static size_t check_dropout(size_t n, float p, unsigned long long seed,
     float *back = read_all(ty);
     assert_same(back, y, n, what);
     if (p == 0.0f) assert_same(y, x, n, "dropout p=0 is the identity");
-    spartan_tensor_destroy(tx);
-    spartan_tensor_destroy(ty);
-    free(x);
-    free(want);
-    free(y);
-    free(again);
-    free(back);
+    release();
     return kept;
 }
 
@@ -508,12 +486,10 @@ END_TEST
 /* No rows: the gradient is all zeros (db is overwritten, not left alone). */
 START_TEST(bias_grad_of_no_rows_is_zero) {
     float dummy = 0.0f, db[5];
-    spartan_tensor *dy = upload(&dummy, 0, 5), *tdb = th_nan_matrix(ctx, 1, 5);
+    spartan_tensor *dy = upload(&dummy, 0, 5), *tdb = nan_matrix(1, 5);
     ok(spartan_bias_grad(ctx, dy, tdb));
     ok(spartan_tensor_read(tdb, db, 5));
     for (int j = 0; j < 5; j++) ck_assert_msg(db[j] == 0.0f, "db[%d] = %g", j, (double)db[j]);
-    spartan_tensor_destroy(dy);
-    spartan_tensor_destroy(tdb);
 }
 END_TEST
 
@@ -548,7 +524,7 @@ START_TEST(softmax_xent_bad_label_gives_nan) {
     float x[20], labels[5] = {1.0f, 4.0f, -1.0f, 2.5f, 3.0f}, stats[10];
     for (size_t i = 0; i < rows * classes; i++) x[i] = (float)(i % 7) * 0.25f;
     spartan_tensor *tx = upload(x, rows, classes), *tl = upload(labels, rows, 1);
-    spartan_tensor *ts = th_nan_matrix(ctx, rows, 2), *td = th_nan_matrix(ctx, rows, classes);
+    spartan_tensor *ts = nan_matrix(rows, 2), *td = nan_matrix(rows, classes);
     ok(spartan_softmax_xent(ctx, tx, tl, 1.0f, td, ts));
     ok(spartan_tensor_read(ts, stats, 10));
     double loss[5], correct[5];
@@ -560,10 +536,6 @@ START_TEST(softmax_xent_bad_label_gives_nan) {
         ck_assert_msg(stats[2 * r + 1] == (float)correct[r], "row %zu: correct %g", r,
                       (double)stats[2 * r + 1]);
     }
-    spartan_tensor_destroy(tx);
-    spartan_tensor_destroy(tl);
-    spartan_tensor_destroy(ts);
-    spartan_tensor_destroy(td);
 }
 END_TEST
 
@@ -648,8 +620,8 @@ END_TEST
 START_TEST(bad_arguments_are_invalid) {
     float host[256] = {0};
     spartan_window w = {2, 4, 4, 2, 3, 3, 1, 1}; /* out 4 x 4: cols 32 x 18 */
-    spartan_tensor *x = upload(host, 32, 2), *cols = th_matrix(ctx, 32, 18);
-    spartan_tensor *x_bad = th_matrix(ctx, 31, 2), *cols_bad = th_matrix(ctx, 32, 17);
+    spartan_tensor *x = upload(host, 32, 2), *cols = matrix(32, 18);
+    spartan_tensor *x_bad = matrix(31, 2), *cols_bad = matrix(32, 17);
     ck_assert_int_eq(spartan_im2col(NULL, &w, x, cols), INV);
     ck_assert_int_eq(spartan_im2col(ctx, NULL, x, cols), INV);
     ck_assert_int_eq(spartan_im2col(ctx, &w, NULL, cols), INV);
@@ -673,8 +645,7 @@ START_TEST(bad_arguments_are_invalid) {
 
     /* pooling: pad must be 0 */
     spartan_window pw = {2, 4, 4, 2, 2, 2, 2, 0}; /* out 2 x 2: 8 pixels */
-    spartan_tensor *y = th_matrix(ctx, 8, 2), *arg = th_matrix(ctx, 8, 2),
-                   *y_bad = th_matrix(ctx, 8, 3);
+    spartan_tensor *y = matrix(8, 2), *arg = matrix(8, 2), *y_bad = matrix(8, 3);
     spartan_window pp = pw;
     pp.pad = 1;
     ck_assert_int_eq(spartan_maxpool_forward(ctx, &pp, x, y, arg), INV);
@@ -687,7 +658,7 @@ START_TEST(bad_arguments_are_invalid) {
     ok(spartan_maxpool_forward(ctx, &pw, x, y, arg));
 
     /* bias: n elements for n columns */
-    spartan_tensor *b3 = th_matrix(ctx, 1, 3), *b2 = th_matrix(ctx, 1, 2);
+    spartan_tensor *b3 = matrix(1, 3), *b2 = matrix(1, 2);
     ck_assert_int_eq(spartan_bias_add(ctx, y, b3), INV);
     ck_assert_int_eq(spartan_bias_grad(ctx, y, b3), INV);
     ck_assert_int_eq(spartan_bias_add(ctx, NULL, b2), INV);
@@ -707,9 +678,9 @@ START_TEST(bad_arguments_are_invalid) {
     ck_assert_int_eq(spartan_dropout_forward(ctx, NULL, y, 0.5f, 1, 2), INV);
 
     /* softmax: labels, stats and dlogits shaped by the logits; at least one class */
-    spartan_tensor *lab8 = th_matrix(ctx, 8, 1), *lab7 = th_matrix(ctx, 7, 1);
-    spartan_tensor *st8 = th_matrix(ctx, 8, 2), *st7 = th_matrix(ctx, 7, 2);
-    spartan_tensor *st83 = th_matrix(ctx, 8, 3), *empty = th_matrix(ctx, 8, 0);
+    spartan_tensor *lab8 = matrix(8, 1), *lab7 = matrix(7, 1);
+    spartan_tensor *st8 = matrix(8, 2), *st7 = matrix(7, 2);
+    spartan_tensor *st83 = matrix(8, 3), *empty = matrix(8, 0);
     ck_assert_int_eq(spartan_softmax_xent(ctx, y, lab7, 1.0f, NULL, st8), INV);
     ck_assert_int_eq(spartan_softmax_xent(ctx, y, lab8, 1.0f, NULL, st7), INV);
     ck_assert_int_eq(spartan_softmax_xent(ctx, y, lab8, 1.0f, NULL, st83), INV);
@@ -723,30 +694,22 @@ START_TEST(bad_arguments_are_invalid) {
     ck_assert_int_eq(spartan_sgd_step(ctx, y, arg, y_bad, 0.1f, 0.9f, 0.0f), INV);
     ck_assert_int_eq(spartan_sgd_step(ctx, y, NULL, arg, 0.1f, 0.9f, 0.0f), INV);
     ok(spartan_context_finish(ctx));
-
-    spartan_tensor *all[] = {x,  cols, x_bad, cols_bad, y,   arg,  y_bad, b3,
-                             b2, lab8, lab7,  st8,      st7, st83, empty};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) spartan_tensor_destroy(all[i]);
 }
 END_TEST
 
 /* Zero-sized tensors: every operation is a no-op that succeeds. */
 START_TEST(empty_tensors_are_no_ops) {
     float dummy = 0.0f;
-    spartan_tensor *e = upload(&dummy, 0, 6), *e2 = th_matrix(ctx, 0, 2), *b = th_matrix(ctx, 1, 6);
+    spartan_tensor *e = upload(&dummy, 0, 6), *e2 = matrix(0, 2), *b = matrix(1, 6);
     ok(spartan_bias_add(ctx, e, b));
     ok(spartan_relu_backward(ctx, e, e, e));
     ok(spartan_dropout_forward(ctx, e, e, 0.5f, 1, 2));
     ok(spartan_dropout_backward(ctx, e, e, 0.5f, 1, 2));
     ok(spartan_sgd_step(ctx, e, e, e, 0.1f, 0.9f, 0.0f));
-    spartan_tensor *lab = th_matrix(ctx, 0, 1);
+    spartan_tensor *lab = matrix(0, 1);
     ok(spartan_softmax_xent(ctx, e, lab, 1.0f, e, e2));
     ok(spartan_softmax_xent(ctx, e, lab, 1.0f, NULL, e2));
     ok(spartan_context_finish(ctx));
-    spartan_tensor_destroy(e);
-    spartan_tensor_destroy(e2);
-    spartan_tensor_destroy(b);
-    spartan_tensor_destroy(lab);
 }
 END_TEST
 

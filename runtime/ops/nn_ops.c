@@ -198,8 +198,14 @@ spartan_status spartan_bias_grad(spartan_context *ctx, const spartan_tensor *dy,
     spartan_status st = check_bias(ctx, fn, dy, db, &rows, &n);
     if (st != SPARTAN_OK || db->numel == 0) return st;
     if (dy->numel == 0) return spartan_tensor_fill(db, 0.0f); /* no rows: sums of nothing */
-    /* one work-group per vector of columns */
+    /* one work-group per vector of columns, with a vector of partial sums per work-item */
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
+    size_t local = wg * (size_t)sp_tuned_get(&ctx->tuned, "VEC") * sizeof(float);
+    if (ctx->dev.info.local_mem_bytes && local > ctx->dev.info.local_mem_bytes)
+        return sp_invalid(ctx,
+                          "%s: WG x VEC partial sums need %zu bytes of local memory, the "
+                          "device has %llu: lower the tuned WG",
+                          fn, local, (unsigned long long)ctx->dev.info.local_mem_bytes);
     sp_arg args[] = {SP_ARG(dy->mem), SP_ARG(db->mem), SP_ARG(rows), SP_ARG(n)};
     return launch(ctx, "nn_bias_grad", vec_items(ctx, n) * wg, args, 4);
 }
