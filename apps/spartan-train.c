@@ -176,38 +176,32 @@ static int evaluate(spartan_model *m, const spartan_dataset *test, size_t batch,
     return 1;
 }
 
-static const char *pass_labels[SPARTAN_PASS_COUNT] = {"fwd", "bwd_in", "bwd_w"};
-
+/* The per-layer report: for GEMM layers the path and device time per step of each pass; for
+ * the others their forward and backward time; the monitored fractions of zeros. */
 static void print_layer_table(spartan_model *m) {
-    printf("\nper-layer report (times: device ms per step, from profiling events; zeros: monitored "
-           "fraction, first sample -> mean of the last epoch)\n");
-    printf("%-9s %-22s %-22s %-22s %-22s %-15s %-15s\n", "layer", "gemm m x n x k", "fwd path ms",
-           "bwd_in path ms", "bwd_w path ms", "zeros X/out", "zeros dY");
+    printf(
+        "\nper-layer report (device ms per step from profiling events; zeros: monitored fraction "
+        "of the layer's input X (GEMM layers) or output, and of the gradient dY reaching a GEMM "
+        "layer: first sample -> mean over the last epoch)\n");
+    printf("%-9s %-17s %-16s %-16s %-16s %-13s %-13s\n", "layer", "gemm m x n x k", "fwd",
+           "bwd_input", "bwd_weight", "zeros", "zeros dY");
     for (size_t i = 0; i < spartan_model_layer_count(m); i++) {
         spartan_layer_info li;
-        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK) continue;
-        if (!strcmp(li.kind, "flatten")) continue;
-        char shape[32] = "-", cells[SPARTAN_PASS_COUNT][32], z[24] = "-", gz[24] = "-";
+        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK || !strcmp(li.kind, "flatten"))
+            continue;
+        char shape[32] = "-", cell[SPARTAN_PASS_COUNT][32], z[24] = "-", gz[24] = "-";
         if (li.gemm) snprintf(shape, sizeof shape, "%zux%zux%zu", li.m, li.n, li.k);
         for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
             size_t calls = li.calls[p];
-            double ms = 0.0;
-            if (li.gemm && calls) ms = 1e3 * li.seconds[p] / (double)calls;
-            if (!li.gemm) {
-                /* non-GEMM layers: fwd in [0], bwd in [1] (charged per step) */
-                size_t steps = li.samples ? calls : 0;
-                (void)steps;
+            if (!calls) {
+                snprintf(cell[p], sizeof cell[p], "-");
+                continue;
             }
-            if (li.gemm && !calls) {
-                snprintf(cells[p], sizeof cells[p], "-");
-            } else if (li.gemm) {
-                const char *path = li.sparse_calls[p] == calls ? "sparse"
-                                   : li.sparse_calls[p] == 0   ? "dense"
-                                                               : "mixed";
-                snprintf(cells[p], sizeof cells[p], "%s %.3f", path, ms);
-            } else {
-                snprintf(cells[p], sizeof cells[p], "%s", p == 2 ? "" : "-");
-            }
+            const char *path = !li.gemm                      ? ""
+                               : li.sparse_calls[p] == calls ? "sparse "
+                               : li.sparse_calls[p] == 0     ? "dense "
+                                                             : "mixed ";
+            snprintf(cell[p], sizeof cell[p], "%s%.3f", path, 1e3 * li.seconds[p] / (double)calls);
         }
         if (li.zeros_first >= 0)
             snprintf(z, sizeof z, "%.2f -> %.2f", li.zeros_first,
@@ -215,24 +209,9 @@ static void print_layer_table(spartan_model *m) {
         if (li.grad_zeros_first >= 0)
             snprintf(gz, sizeof gz, "%.2f -> %.2f", li.grad_zeros_first,
                      li.grad_zeros >= 0 ? li.grad_zeros : li.grad_zeros_first);
-        printf("%-9s %-22s %-22s %-22s %-22s %-15s %-15s\n", li.name, shape, cells[0], cells[1],
-               cells[2], z, gz);
+        printf("%-9s %-17s %-16s %-16s %-16s %-13s %-13s\n", li.name, shape, cell[0], cell[1],
+               cell[2], z, gz);
     }
-    (void)pass_labels;
-}
-
-static void non_gemm_times(spartan_model *m, size_t steps) {
-    double f = 0.0, b = 0.0;
-    for (size_t i = 0; i < spartan_model_layer_count(m); i++) {
-        spartan_layer_info li;
-        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK || li.gemm) continue;
-        f += li.seconds[0];
-        b += li.seconds[1];
-    }
-    if (steps)
-        printf("other layers (relu, pool, dropout; incl. the fused monitor): fwd %.3f ms, bwd %.3f "
-               "ms per step\n",
-               1e3 * f / (double)steps, 1e3 * b / (double)steps);
 }
 
 static int write_metrics(const char *path, const options *o, const epoch_record *rec, int n) {
@@ -429,7 +408,6 @@ int main(int argc, char **argv) {
         fflush(stdout);
     }
     print_layer_table(m);
-    non_gemm_times(m, steps);
     printf("\ntotal: %.1f s training, final test accuracy %.2f%%\n", train_seconds,
            100.0 * rec[o.epochs - 1].test_acc);
     rc = 0;

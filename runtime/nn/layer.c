@@ -102,8 +102,9 @@ static void record_zeros(sp_layer *L, double z, int grad) {
     }
 }
 
+/* The policy's path for a pass; record: count it in the layer's statistics (training only). */
 static spartan_path choose(spartan_model *m, sp_layer *L, spartan_pass pass, size_t rows,
-                           int allowed) {
+                           int allowed, int record) {
     spartan_policy_query q = {L->index, pass, rows, L->n, L->k, L->zeros_last, allowed};
     if (pass == SPARTAN_PASS_BWD_INPUT) {
         q.n = L->k;
@@ -114,6 +115,7 @@ static spartan_path choose(spartan_model *m, sp_layer *L, spartan_pass pass, siz
     }
     const char *reason = NULL;
     spartan_path path = spartan_policy_choose(m->policy, &q, &reason);
+    if (!record) return path;
     L->path[pass] = path;
     L->reason[pass] = reason;
     L->calls[pass]++;
@@ -148,7 +150,7 @@ static spartan_status gemm_forward(spartan_model *m, sp_layer *L, const spartan_
             return st;
         record_zeros(L, z, 0);
     }
-    spartan_path path = choose(m, L, SPARTAN_PASS_FWD, rows, 1);
+    spartan_path path = choose(m, L, SPARTAN_PASS_FWD, rows, 1, m->recording);
     if (path == SPARTAN_PATH_SPARSE)
         st = spartan_gemm_sparse_fwd_direct(ctx, &a, L->w, &yv);
     else
@@ -203,7 +205,10 @@ spartan_status sp_layer_forward(spartan_model *m, sp_layer *L, const spartan_ten
         double z;
         if ((st = zeros_of(L->sy, &z)) == SPARTAN_OK) record_zeros(L, z, 0);
     }
-    if (st == SPARTAN_OK && train) st = sp_model_mark(m, L, SPARTAN_PASS_FWD);
+    if (st == SPARTAN_OK && m->recording) {
+        if (!is_gemm(L)) L->calls[SPARTAN_PASS_FWD]++;
+        st = sp_model_mark(m, L, SPARTAN_PASS_FWD);
+    }
     return st;
 }
 
@@ -231,9 +236,9 @@ static spartan_status gemm_backward(spartan_model *m, sp_layer *L, const spartan
     }
     if ((st = spartan_bias_grad(ctx, &dyv, L->db)) != SPARTAN_OK) return st;
 
-    spartan_path pw = choose(m, L, SPARTAN_PASS_BWD_WEIGHT, rows, 1);
+    spartan_path pw = choose(m, L, SPARTAN_PASS_BWD_WEIGHT, rows, 1, 1);
     spartan_path pi = SPARTAN_PATH_DENSE;
-    if (L->need_dx) pi = choose(m, L, SPARTAN_PASS_BWD_INPUT, rows, L->input_masked);
+    if (L->need_dx) pi = choose(m, L, SPARTAN_PASS_BWD_INPUT, rows, L->input_masked, 1);
     unsigned forms = (pw == SPARTAN_PATH_SPARSE ? SPARTAN_COMPACT_COLS : 0u) |
                      (pi == SPARTAN_PATH_SPARSE ? SPARTAN_COMPACT_ROWS : 0u);
     if (forms && (st = spartan_compact(ctx, &a, L->sx, forms)) != SPARTAN_OK) return st;
@@ -295,6 +300,9 @@ spartan_status sp_layer_backward(spartan_model *m, sp_layer *L, const spartan_te
     default:
         break;
     }
-    if (st == SPARTAN_OK) st = sp_model_mark(m, L, SPARTAN_PASS_BWD_INPUT);
+    if (st == SPARTAN_OK) {
+        L->calls[SPARTAN_PASS_BWD_INPUT]++;
+        st = sp_model_mark(m, L, SPARTAN_PASS_BWD_INPUT);
+    }
     return st;
 }

@@ -56,6 +56,8 @@ static void unprepare(spartan_model *m) {
     m->mark_cap = 0;
     free(m->params);
     m->params = NULL;
+    free(m->acts);
+    m->acts = NULL;
     m->nparams = 0;
     m->prepared = 0;
 }
@@ -342,6 +344,8 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
     if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, cfg->batch, 2, &m->stats);
     if (st == SPARTAN_OK && !(m->stats_host = malloc(cfg->batch * 2 * sizeof(float))))
         st = sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "loss statistics");
+    if (st == SPARTAN_OK && !(m->acts = calloc(m->nlayers + 1, sizeof *m->acts)))
+        st = sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "activation list");
     if (st == SPARTAN_OK && !(m->params = calloc(nparams ? nparams : 1, sizeof *m->params)))
         st = sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "parameter list");
     for (size_t i = 0; i < m->nlayers && st == SPARTAN_OK; i++) {
@@ -400,6 +404,14 @@ static void settle_marks(spartan_model *m) {
     m->nmarks = 0;
 }
 
+/* Waits for the queue and releases the markers without charging them (a failed step, a
+ * forward pass outside training). */
+static void drop_marks(spartan_model *m) {
+    spartan_context_finish(m->ctx);
+    for (size_t i = 0; i < m->nmarks; i++) clReleaseEvent(m->marks[i].ev);
+    m->nmarks = 0;
+}
+
 /* ---- Steps ------------------------------------------------------------------------------------
  */
 
@@ -452,7 +464,7 @@ static spartan_status forward_loss(spartan_model *m, const float *images, const 
     if ((st = sp_tensor_write_async(in, images, count * px)) != SPARTAN_OK ||
         (st = sp_tensor_write_async(&lab, labels, count)) != SPARTAN_OK)
         return st;
-    if (train && (st = sp_model_mark(m, NULL, 0)) != SPARTAN_OK) return st;
+    if (m->recording && (st = sp_model_mark(m, NULL, 0)) != SPARTAN_OK) return st;
     const spartan_tensor *x = in;
     for (size_t i = 0; i < m->nlayers; i++) {
         acts[i] = x;
@@ -462,7 +474,7 @@ static spartan_status forward_loss(spartan_model *m, const float *images, const 
     if ((st = sp_tensor_view(&logits, x, 2, lg)) != SPARTAN_OK) return st;
     st = spartan_softmax_xent(ctx, &logits, &lab, 1.0f / (float)count, backward ? &dl : NULL,
                               &stats);
-    if (st == SPARTAN_OK && train) st = sp_model_mark(m, NULL, 0);
+    if (st == SPARTAN_OK && m->recording) st = sp_model_mark(m, NULL, 0);
     if (st != SPARTAN_OK) return st;
     if (!backward) return read_stats(m, count, res);
     return SPARTAN_OK;
@@ -470,11 +482,10 @@ static spartan_status forward_loss(spartan_model *m, const float *images, const 
 
 static spartan_status step(spartan_model *m, const float *images, const float *labels, size_t count,
                            int update, spartan_step_result *res) {
-    spartan_status st;
-    const spartan_tensor **acts = malloc((m->nlayers + 1) * sizeof *acts);
-    if (!acts) return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "step");
+    const spartan_tensor **acts = m->acts;
     m->sampling = m->step % m->cfg.sample_every == 0;
-    st = forward_loss(m, images, labels, count, 1, 1, acts, res);
+    m->recording = 1;
+    spartan_status st = forward_loss(m, images, labels, count, 1, 1, acts, res);
     const spartan_tensor *g = m->dlogits;
     for (size_t i = m->nlayers; i-- > 0 && st == SPARTAN_OK;) {
         const spartan_tensor *dx = NULL;
@@ -485,12 +496,9 @@ static spartan_status step(spartan_model *m, const float *images, const float *l
         st = spartan_sgd_step(m->ctx, m->params[i].value, m->params[i].grad, m->params[i].momentum,
                               m->cfg.lr, m->cfg.momentum, m->cfg.weight_decay);
     if (st == SPARTAN_OK) st = read_stats(m, count, res);
-    free(acts);
+    m->recording = 0;
     if (st != SPARTAN_OK) {
-        /* leave no half-counted markers behind */
-        spartan_context_finish(m->ctx);
-        for (size_t i = 0; i < m->nmarks; i++) clReleaseEvent(m->marks[i].ev);
-        m->nmarks = 0;
+        drop_marks(m); /* leave no half-counted markers behind */
         return st;
     }
     settle_marks(m);
@@ -518,34 +526,16 @@ spartan_status spartan_model_gradients(spartan_model *m, const float *images, co
     return st;
 }
 
-/* A forward pass without statistics side effects: train selects the training-mode layers. */
+/* A forward pass that leaves the statistics alone (recording is off outside a step): train
+ * selects the training-mode layers (dropout). */
 static spartan_status forward_only(spartan_model *m, const float *images, const float *labels,
                                    size_t count, int train, spartan_step_result *res,
                                    const char *fn) {
     spartan_status st = check_batch(m, images, labels, count, train, fn);
     if (st != SPARTAN_OK) return st;
-    const spartan_tensor **acts = malloc((m->nlayers + 1) * sizeof *acts);
-    if (!acts) return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "forward");
-    /* Statistics of a gradient check or an evaluation are not training's: save and restore. */
-    sp_layer *saved = malloc(m->nlayers * sizeof *saved);
-    if (!saved) {
-        free(acts);
-        return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "forward");
-    }
-    memcpy(saved, m->layers, m->nlayers * sizeof *saved);
-    int sampling = m->sampling;
     m->sampling = 0;
     spartan_step_result r = {0, 0, 0};
-    st = forward_loss(m, images, labels, count, train, 0, acts, &r);
-    m->sampling = sampling;
-    memcpy(m->layers, saved, m->nlayers * sizeof *saved);
-    if (train) {
-        spartan_context_finish(m->ctx);
-        for (size_t i = 0; i < m->nmarks; i++) clReleaseEvent(m->marks[i].ev);
-        m->nmarks = 0;
-    }
-    free(saved);
-    free(acts);
+    st = forward_loss(m, images, labels, count, train, 0, m->acts, &r);
     if (st == SPARTAN_OK && res) *res = r;
     return st;
 }

@@ -56,10 +56,12 @@ struct spartan_model {
     spartan_policy *policy;
     int prepared;
     spartan_tensor *input, *labels, *dlogits, *stats;
-    spartan_tensor input_view; /* the images of the current step (the first layer's input) */
+    spartan_tensor input_view;   /* the images of the current step (the first layer's input) */
+    const spartan_tensor **acts; /* nlayers + 1: each layer's input, then the logits */
     float *stats_host;
-    size_t step;  /* SGD updates done */
-    int sampling; /* this step samples the monitors */
+    size_t step;   /* SGD updates done */
+    int sampling;  /* this step samples the monitors */
+    int recording; /* a training step: statistics and profiling markers on */
     sp_mark *marks;
     size_t nmarks, mark_cap;
     spartan_param *params;
