@@ -119,9 +119,10 @@ typedef struct spartan_layer_info {
     int input_masked;   /* its input comes from a ReLU: sparse bwd_input allowed */
     /* Monitored fractions of zeros (< 0: never sampled): of the layer's output (ReLU, dropout,
      * pool) or of the GEMM's input X; of the gradient dY arriving at a GEMM layer. first_*:
-     * the first sample since prepare; the others: the mean of the samples since the last reset. */
-    double zeros_first, zeros;
-    double grad_zeros_first, grad_zeros;
+     * the first sample since prepare; *_last: the latest sample; the others: the mean of the
+     * samples since the last reset. */
+    double zeros_first, zeros, zeros_last;
+    double grad_zeros_first, grad_zeros, grad_zeros_last;
     size_t samples;
 } spartan_layer_info;
 

@@ -23,5 +23,6 @@
 #include "spartan/policy.h"
 #include "spartan/nn.h"
 #include "spartan/io.h"
+#include "spartan/checkpoint.h"
 
 #endif /* SPARTAN_SPARTAN_H */

@@ -589,6 +589,8 @@ spartan_status spartan_model_layer_info(const spartan_model *m, size_t i, sparta
     out->input_masked = L->input_masked;
     out->zeros_first = L->zeros_first;
     out->zeros = L->zeros_n ? L->zeros_sum / (double)L->zeros_n : -1.0;
+    out->zeros_last = L->zeros_last;
+    out->grad_zeros_last = L->gzeros_last;
     out->grad_zeros_first = L->gzeros_first;
     out->grad_zeros = L->gzeros_n ? L->gzeros_sum / (double)L->gzeros_n : -1.0;
     out->samples = L->samples;
