@@ -20,7 +20,7 @@ typedef struct options {
     int epochs;
     size_t limit, test_limit;
     spartan_train_config cfg;
-    int quiet;
+    int quiet, explain;
 } options;
 
 static void usage(FILE *f) {
@@ -79,6 +79,10 @@ static int parse_args(int argc, char **argv, options *o) {
             o->quiet = 1;
             continue;
         }
+        if (!strcmp(a, "--explain")) {
+            o->explain = 1;
+            continue;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "spartan-train: %s needs a value (see --help)\n", a);
             return 0;
@@ -110,7 +114,7 @@ static int parse_args(int argc, char **argv, options *o) {
             ok = parse_size(v, &n);
             o->cfg.seed = n;
         } else if (!strcmp(a, "--sample-every")) {
-            ok = parse_size(v, &n) && n > 0;
+            ok = parse_size(v, &n) && n < 1000000;
             o->cfg.sample_every = (unsigned)n;
         } else if (!strcmp(a, "--lr")) {
             ok = parse_float(v, &o->cfg.lr) && o->cfg.lr > 0;
@@ -211,6 +215,53 @@ static void print_layer_table(spartan_model *m) {
                      li.grad_zeros >= 0 ? li.grad_zeros : li.grad_zeros_first);
         printf("%-9s %-17s %-16s %-16s %-16s %-13s %-13s\n", li.name, shape, cell[0], cell[1],
                cell[2], z, gz);
+    }
+}
+
+/* --explain: the policy's decisions since event `first`, one line each. */
+static size_t print_events(spartan_model *m, size_t first) {
+    spartan_policy *p = spartan_model_policy(m);
+    size_t n = spartan_policy_events(p, first, NULL, 0);
+    for (size_t i = first; i < n; i++) {
+        spartan_policy_event e;
+        spartan_layer_info li;
+        if (!spartan_policy_events(p, i, &e, 1) ||
+            spartan_model_layer_info(m, e.layer, &li) != SPARTAN_OK)
+            continue;
+        char change[32];
+        if (e.from == e.to)
+            snprintf(change, sizeof change, "%s", spartan_path_name(e.to));
+        else
+            snprintf(change, sizeof change, "%s -> %s", spartan_path_name(e.from),
+                     spartan_path_name(e.to));
+        printf("  policy: step %zu %s %s: %s at %.2f zeros (predicted dense %.3f ms, sparse "
+               "%.3f ms): %s\n",
+               e.step, li.name, spartan_pass_name(e.pass), change, e.sparsity, e.dense_ms,
+               e.sparse_ms, e.reason);
+    }
+    return n;
+}
+
+/* --explain at the end: each GEMM pass's prediction at the last sampled sparsity. */
+static void print_predictions(spartan_model *m) {
+    spartan_policy *p = spartan_model_policy(m);
+    printf("\npolicy predictions at the last monitored sparsity (ms; the path held and why):\n");
+    for (size_t i = 0; i < spartan_model_layer_count(m); i++) {
+        spartan_layer_info li;
+        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK || !li.gemm) continue;
+        for (int pass = 0; pass < SPARTAN_PASS_COUNT; pass++) {
+            double d, sp;
+            if (!li.calls[pass]) continue;
+            if (spartan_policy_predict(p, i, (spartan_pass)pass, li.zeros_last, &d, &sp) !=
+                SPARTAN_OK) {
+                printf("  %-6s %-10s %s (%s)\n", li.name, spartan_pass_name((spartan_pass)pass),
+                       spartan_path_name(li.path[pass]), li.reason[pass]);
+                continue;
+            }
+            printf("  %-6s %-10s zeros %.2f: dense %8.3f  sparse %8.3f -> %s (%s)\n", li.name,
+                   spartan_pass_name((spartan_pass)pass), li.zeros_last, d, sp,
+                   spartan_path_name(li.path[pass]), li.reason[pass]);
+        }
     }
 }
 
@@ -327,7 +378,7 @@ int main(int argc, char **argv) {
     const int tty = isatty(fileno(stderr)) && !o.quiet;
     const size_t total_steps = steps * (size_t)o.epochs;
     double train_seconds = 0.0;
-    size_t done_steps = 0;
+    size_t done_steps = 0, events_seen = 0;
     for (int e = 0; e < o.epochs; e++) {
         spartan_dataset_shuffle(train, o.cfg.seed, (uint64_t)e);
         spartan_model_reset_stats(m);
@@ -358,6 +409,10 @@ int main(int argc, char **argv) {
             spartan_step_result r;
             spartan_status st = spartan_model_train_step(m, img, lab, batch, &r);
             if (threaded) pthread_join(th, NULL);
+            if (st == SPARTAN_OK && o.explain) {
+                if (tty) fprintf(stderr, "\r");
+                events_seen = print_events(m, events_seen);
+            }
             if (st != SPARTAN_OK) {
                 rc = fail("training step", ctx);
                 goto done;
@@ -408,6 +463,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
     }
     print_layer_table(m);
+    if (o.explain) print_predictions(m);
     printf("\ntotal: %.1f s training, final test accuracy %.2f%%\n", train_seconds,
            100.0 * rec[o.epochs - 1].test_acc);
     rc = 0;

@@ -128,6 +128,9 @@ typedef struct spartan_layer_info {
 
 SPARTAN_API spartan_status spartan_model_layer_info(const spartan_model *m, size_t i,
                                                     spartan_layer_info *out);
+/* The model's policy (after prepare): its decisions, spartan_policy_events. */
+SPARTAN_API spartan_policy *spartan_model_policy(const spartan_model *m);
+
 /* Clears the timings, call counts and sparsity means (not the first samples). */
 SPARTAN_API void spartan_model_reset_stats(spartan_model *m);
 

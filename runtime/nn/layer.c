@@ -151,10 +151,12 @@ static spartan_status gemm_forward(spartan_model *m, sp_layer *L, const spartan_
         record_zeros(L, z, 0);
     }
     spartan_path path = choose(m, L, SPARTAN_PASS_FWD, rows, 1, m->recording);
+    if (m->recording && (st = sp_model_mark(m, L, SPARTAN_PASS_FWD, 0)) != SPARTAN_OK) return st;
     if (path == SPARTAN_PATH_SPARSE)
         st = spartan_gemm_sparse_fwd_direct(ctx, &a, L->w, &yv);
     else
         st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 0, 1.0f, &a, L->w, 0.0f, &yv);
+    if (st == SPARTAN_OK && m->recording) st = sp_model_mark(m, L, SPARTAN_PASS_FWD, 1);
     if (st == SPARTAN_OK) st = spartan_bias_add(ctx, &yv, L->b);
     return st;
 }
@@ -207,7 +209,7 @@ spartan_status sp_layer_forward(spartan_model *m, sp_layer *L, const spartan_ten
     }
     if (st == SPARTAN_OK && m->recording) {
         if (!is_gemm(L)) L->calls[SPARTAN_PASS_FWD]++;
-        st = sp_model_mark(m, L, SPARTAN_PASS_FWD);
+        st = sp_model_mark(m, L, SPARTAN_PASS_FWD, 0);
     }
     return st;
 }
@@ -239,30 +241,37 @@ static spartan_status gemm_backward(spartan_model *m, sp_layer *L, const spartan
     spartan_path pw = choose(m, L, SPARTAN_PASS_BWD_WEIGHT, rows, 1, 1);
     spartan_path pi = SPARTAN_PATH_DENSE;
     if (L->need_dx) pi = choose(m, L, SPARTAN_PASS_BWD_INPUT, rows, L->input_masked, 1);
-    unsigned forms = (pw == SPARTAN_PATH_SPARSE ? SPARTAN_COMPACT_COLS : 0u) |
-                     (pi == SPARTAN_PATH_SPARSE ? SPARTAN_COMPACT_ROWS : 0u);
-    if (forms && (st = spartan_compact(ctx, &a, L->sx, forms)) != SPARTAN_OK) return st;
-    if (pw == SPARTAN_PATH_SPARSE)
-        st = spartan_gemm_sparse_bwd_weight(ctx, L->sx, &dyv, L->dw);
-    else
+    /* The compaction is charged to the first sparse pass that needs it (both forms at once
+     * when both are sparse). */
+    if ((st = sp_model_mark(m, L, SPARTAN_PASS_BWD_WEIGHT, 0)) != SPARTAN_OK) return st;
+    if (pw == SPARTAN_PATH_SPARSE) {
+        unsigned forms =
+            SPARTAN_COMPACT_COLS | (pi == SPARTAN_PATH_SPARSE ? SPARTAN_COMPACT_ROWS : 0u);
+        st = spartan_compact(ctx, &a, L->sx, forms);
+        if (st == SPARTAN_OK) st = spartan_gemm_sparse_bwd_weight(ctx, L->sx, &dyv, L->dw);
+    } else {
         st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 1, 0, 1.0f, &a, &dyv, 0.0f, L->dw);
-    if (st != SPARTAN_OK || (st = sp_model_mark(m, L, SPARTAN_PASS_BWD_WEIGHT)) != SPARTAN_OK)
+    }
+    if (st != SPARTAN_OK || (st = sp_model_mark(m, L, SPARTAN_PASS_BWD_WEIGHT, 1)) != SPARTAN_OK)
         return st;
     if (!L->need_dx) return SPARTAN_OK;
 
     spartan_tensor dav;
     if ((st = view2(&dav, L->kind == SP_CONV ? L->dcols : L->dx, rows, L->k)) != SPARTAN_OK)
         return st;
-    if (pi == SPARTAN_PATH_SPARSE)
-        st = spartan_gemm_sparse_bwd_input(ctx, L->sx, &dyv, L->w, &dav);
-    else
+    if (pi == SPARTAN_PATH_SPARSE) {
+        if (pw != SPARTAN_PATH_SPARSE) st = spartan_compact(ctx, &a, L->sx, SPARTAN_COMPACT_ROWS);
+        if (st == SPARTAN_OK) st = spartan_gemm_sparse_bwd_input(ctx, L->sx, &dyv, L->w, &dav);
+    } else {
         st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 1, 1.0f, &dyv, L->w, 0.0f, &dav);
+    }
+    if (st == SPARTAN_OK) st = sp_model_mark(m, L, SPARTAN_PASS_BWD_INPUT, 1);
     if (st == SPARTAN_OK && L->kind == SP_CONV) {
         spartan_window win = {m->cfg.batch, L->in_h,   L->in_w,   L->in_c,
                               L->kernel,    L->kernel, L->stride, L->pad};
         st = spartan_col2im(ctx, &win, &dav, L->dx);
     }
-    if (st == SPARTAN_OK) st = sp_model_mark(m, L, SPARTAN_PASS_BWD_INPUT);
+    if (st == SPARTAN_OK) st = sp_model_mark(m, L, SPARTAN_PASS_BWD_INPUT, 0);
     return st;
 }
 
@@ -302,7 +311,7 @@ spartan_status sp_layer_backward(spartan_model *m, sp_layer *L, const spartan_te
     }
     if (st == SPARTAN_OK) {
         L->calls[SPARTAN_PASS_BWD_INPUT]++;
-        st = sp_model_mark(m, L, SPARTAN_PASS_BWD_INPUT);
+        st = sp_model_mark(m, L, SPARTAN_PASS_BWD_INPUT, 0);
     }
     return st;
 }

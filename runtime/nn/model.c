@@ -7,9 +7,10 @@
 
 #include "core/rng.h"
 #include "nn/nn_internal.h"
+#include "policy/policy_internal.h"
 
 spartan_train_config spartan_train_config_default(void) {
-    spartan_train_config c = {64, 0.05f, 0.9f, 5e-4f, 1, SPARTAN_POLICY_DENSE, 20};
+    spartan_train_config c = {64, 0.05f, 0.9f, 5e-4f, 1, SPARTAN_POLICY_ADAPTIVE, 0};
     return c;
 }
 
@@ -295,7 +296,7 @@ static void clear_stats(sp_layer *L, int all) {
     L->zeros_sum = L->gzeros_sum = 0.0;
     L->zeros_n = L->gzeros_n = 0;
     if (all) {
-        L->zeros_first = L->gzeros_first = L->zeros_last = L->gzeros_last = -1.0;
+        L->zeros_first = L->gzeros_first = L->zeros_last = L->gzeros_last = L->zeros_prev = -1.0;
         L->samples = 0;
         for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
             L->path[p] = SPARTAN_PATH_DENSE;
@@ -316,8 +317,9 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
                           last->out_h * last->out_w * last->out_c, m->classes);
     unprepare(m);
     m->cfg = *cfg;
-    if (!m->cfg.sample_every) m->cfg.sample_every = 1;
     m->step = 0;
+    m->sample_period = 1;
+    m->next_sample = 0;
     spartan_status st = spartan_policy_create(ctx, cfg->policy, &m->policy);
     int trainable_before = 0, relu_feeds = 0;
     size_t nparams = 0;
@@ -354,6 +356,18 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
         m->params[m->nparams++] = (spartan_param){L->wname, L->w, L->dw, L->vw};
         m->params[m->nparams++] = (spartan_param){L->bname, L->b, L->db, L->vb};
     }
+    for (size_t i = 0; i < m->nlayers && st == SPARTAN_OK; i++) {
+        sp_layer *L = &m->layers[i];
+        if (!is_gemm(L)) continue;
+        /* the shapes as the layer asks (layer.c: choose) */
+        st = sp_policy_register(m->policy, i, SPARTAN_PASS_FWD, L->m, L->n, L->k, 1, NULL);
+        if (st == SPARTAN_OK)
+            st = sp_policy_register(m->policy, i, SPARTAN_PASS_BWD_WEIGHT, L->k, L->n, L->m, 1,
+                                    NULL);
+        if (st == SPARTAN_OK && L->need_dx)
+            st = sp_policy_register(m->policy, i, SPARTAN_PASS_BWD_INPUT, L->m, L->k, L->n,
+                                    L->input_masked, NULL);
+    }
     if (st == SPARTAN_OK) st = spartan_context_finish(ctx);
     if (st != SPARTAN_OK) {
         unprepare(m);
@@ -370,7 +384,7 @@ void spartan_model_set_lr(spartan_model *m, float lr) {
 /* ---- Profiling markers ------------------------------------------------------------------------
  */
 
-spartan_status sp_model_mark(spartan_model *m, sp_layer *layer, int pass) {
+spartan_status sp_model_mark(spartan_model *m, sp_layer *layer, int pass, int gemm) {
     if (m->nmarks == m->mark_cap) {
         size_t cap = m->mark_cap ? 2 * m->mark_cap : 64;
         sp_mark *k = realloc(m->marks, cap * sizeof *k);
@@ -384,6 +398,7 @@ spartan_status sp_model_mark(spartan_model *m, sp_layer *layer, int pass) {
         return sp_ctx_cl_fail(m->ctx, rc, "clEnqueueMarkerWithWaitList", "timing");
     k->layer = layer;
     k->pass = pass;
+    k->gemm = gemm;
     m->nmarks++;
     return SPARTAN_OK;
 }
@@ -396,8 +411,11 @@ static void settle_marks(spartan_model *m) {
         cl_ulong end = 0;
         int ok = clGetEventProfilingInfo(m->marks[i].ev, CL_PROFILING_COMMAND_END, sizeof end, &end,
                                          NULL) == CL_SUCCESS;
-        if (ok && i > 0 && m->marks[i].layer && end >= prev)
-            m->marks[i].layer->sec[m->marks[i].pass] += (double)(end - prev) * 1e-9;
+        sp_mark *k = &m->marks[i];
+        if (ok && i > 0 && k->layer && end >= prev) {
+            k->layer->sec[k->pass] += (double)(end - prev) * 1e-9;
+            if (k->gemm) k->layer->step_gemm[k->pass] += (double)(end - prev) * 1e-9;
+        }
         if (ok) prev = end;
         clReleaseEvent(m->marks[i].ev);
     }
@@ -464,7 +482,7 @@ static spartan_status forward_loss(spartan_model *m, const float *images, const 
     if ((st = sp_tensor_write_async(in, images, count * px)) != SPARTAN_OK ||
         (st = sp_tensor_write_async(&lab, labels, count)) != SPARTAN_OK)
         return st;
-    if (m->recording && (st = sp_model_mark(m, NULL, 0)) != SPARTAN_OK) return st;
+    if (m->recording && (st = sp_model_mark(m, NULL, 0, 0)) != SPARTAN_OK) return st;
     const spartan_tensor *x = in;
     for (size_t i = 0; i < m->nlayers; i++) {
         acts[i] = x;
@@ -474,17 +492,46 @@ static spartan_status forward_loss(spartan_model *m, const float *images, const 
     if ((st = sp_tensor_view(&logits, x, 2, lg)) != SPARTAN_OK) return st;
     st = spartan_softmax_xent(ctx, &logits, &lab, 1.0f / (float)count, backward ? &dl : NULL,
                               &stats);
-    if (st == SPARTAN_OK && m->recording) st = sp_model_mark(m, NULL, 0);
+    if (st == SPARTAN_OK && m->recording) st = sp_model_mark(m, NULL, 0, 0);
     if (st != SPARTAN_OK) return st;
     if (!backward) return read_stats(m, count, res);
     return SPARTAN_OK;
 }
 
+/* After a step: each GEMM pass's measured time goes to the policy (the path it ran and the
+ * sparsity it was chosen on), and the auto sampling period adapts (docs/policy.md): every step
+ * while some layer's input sparsity moved by more than SAMPLE_STABLE since its last sample,
+ * doubling up to SAMPLE_MAX steps while all hold still. */
+#define SAMPLE_STABLE 0.02
+#define SAMPLE_MAX    32
+
+static void learn(spartan_model *m) {
+    double moved = 0.0;
+    for (size_t i = 0; i < m->nlayers; i++) {
+        sp_layer *L = &m->layers[i];
+        for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
+            if (L->step_gemm[p] > 0)
+                sp_policy_observe(m->policy, L->index, (spartan_pass)p, L->path[p], L->zeros_last,
+                                  1e3 * L->step_gemm[p]);
+            L->step_gemm[p] = 0.0;
+        }
+        if (m->sampling && L->zeros_prev >= 0)
+            moved = fmax(moved, fabs(L->zeros_last - L->zeros_prev));
+        if (m->sampling) L->zeros_prev = L->zeros_last;
+    }
+    if (m->cfg.sample_every || !m->sampling) return;
+    m->sample_period = moved > SAMPLE_STABLE ? 1 : m->sample_period * 2;
+    if (m->sample_period > SAMPLE_MAX) m->sample_period = SAMPLE_MAX;
+    m->next_sample = m->step + m->sample_period;
+}
+
 static spartan_status step(spartan_model *m, const float *images, const float *labels, size_t count,
                            int update, spartan_step_result *res) {
     const spartan_tensor **acts = m->acts;
-    m->sampling = m->step % m->cfg.sample_every == 0;
+    m->sampling =
+        m->cfg.sample_every ? m->step % m->cfg.sample_every == 0 : m->step >= m->next_sample;
     m->recording = 1;
+    sp_policy_set_step(m->policy, m->step);
     spartan_status st = forward_loss(m, images, labels, count, 1, 1, acts, res);
     const spartan_tensor *g = m->dlogits;
     for (size_t i = m->nlayers; i-- > 0 && st == SPARTAN_OK;) {
@@ -502,6 +549,7 @@ static spartan_status step(spartan_model *m, const float *images, const float *l
         return st;
     }
     settle_marks(m);
+    learn(m);
     if (update) m->step++;
     return SPARTAN_OK;
 }
@@ -599,6 +647,10 @@ spartan_status spartan_model_layer_info(const spartan_model *m, size_t i, sparta
 
 void spartan_model_reset_stats(spartan_model *m) {
     for (size_t i = 0; m && i < m->nlayers; i++) clear_stats(&m->layers[i], 0);
+}
+
+spartan_policy *spartan_model_policy(const spartan_model *m) {
+    return m ? m->policy : NULL;
 }
 
 size_t spartan_model_param_count(const spartan_model *m) {

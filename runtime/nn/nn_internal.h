@@ -32,10 +32,11 @@ typedef struct sp_layer {
 
     /* Statistics. */
     double sec[SPARTAN_PASS_COUNT];
+    double step_gemm[SPARTAN_PASS_COUNT]; /* this step's GEMM seconds, for the policy */
     size_t calls[SPARTAN_PASS_COUNT], sparse_calls[SPARTAN_PASS_COUNT];
     spartan_path path[SPARTAN_PASS_COUNT];
     const char *reason[SPARTAN_PASS_COUNT];
-    double zeros_last, zeros_sum, zeros_first;
+    double zeros_last, zeros_sum, zeros_first, zeros_prev;
     double gzeros_last, gzeros_sum, gzeros_first;
     size_t zeros_n, gzeros_n, samples;
 } sp_layer;
@@ -45,6 +46,7 @@ typedef struct sp_mark {
     cl_event ev;
     sp_layer *layer; /* NULL: charged to nobody (the step's start, the loss) */
     int pass;
+    int gemm; /* the segment is the pass's GEMM (with its compaction): fed to the policy */
 } sp_mark;
 
 struct spartan_model {
@@ -59,9 +61,10 @@ struct spartan_model {
     spartan_tensor input_view;   /* the images of the current step (the first layer's input) */
     const spartan_tensor **acts; /* nlayers + 1: each layer's input, then the logits */
     float *stats_host;
-    size_t step;   /* SGD updates done */
-    int sampling;  /* this step samples the monitors */
-    int recording; /* a training step: statistics and profiling markers on */
+    size_t step;                       /* SGD updates done */
+    int sampling;                      /* this step samples the monitors */
+    int recording;                     /* a training step: statistics and profiling markers on */
+    size_t sample_period, next_sample; /* the auto sampling rule (sample_every 0) */
     sp_mark *marks;
     size_t nmarks, mark_cap;
     spartan_param *params;
@@ -78,7 +81,8 @@ spartan_status sp_layer_forward(spartan_model *m, sp_layer *L, const spartan_ten
 spartan_status sp_layer_backward(spartan_model *m, sp_layer *L, const spartan_tensor *x,
                                  const spartan_tensor *dy, const spartan_tensor **dx);
 
-/* model.c: enqueues a profiling marker that closes the segment charged to (layer, pass). */
-spartan_status sp_model_mark(spartan_model *m, sp_layer *layer, int pass);
+/* model.c: enqueues a profiling marker that closes the segment charged to (layer, pass); gemm:
+ * the segment is the pass's GEMM, whose time the policy learns from. */
+spartan_status sp_model_mark(spartan_model *m, sp_layer *layer, int pass, int gemm);
 
 #endif /* SP_NN_INTERNAL_H */

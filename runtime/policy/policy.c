@@ -1,14 +1,45 @@
-/* The policy (include/spartan/policy.h): fixed modes for now; the adaptive cost model will live
- * here too, so that the layers ask one place. */
+/* The policy (include/spartan/policy.h, docs/policy.md): fixed modes, and the adaptive one with
+ * its per-device cost model, calibration cache, online correction, exploration and hysteresis. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "spartan/policy.h"
-#include "tensor/tensor_internal.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "core/sha256.h"
+#include "policy/policy_internal.h"
+
+/* One (layer, pass). */
+typedef struct slot {
+    int used, allowed, calibrated, chosen;
+    int pending; /* consecutive decisions that wanted to switch */
+    size_t m, n, k;
+    sp_policy_cal cal;
+    double corr[2];      /* online correction factor of each path's calibrated time */
+    int measured[2];     /* the path has been measured in training at least once */
+    spartan_path cur;    /* the path held (hysteresis) */
+    size_t last_seen[2]; /* step each path was last measured */
+} slot;
+
+typedef struct cache_entry {
+    int pass;
+    size_t m, n, k;
+    sp_policy_cal cal;
+} cache_entry;
 
 struct spartan_policy {
     spartan_context *ctx;
     spartan_policy_mode mode;
+    slot *slots; /* layer * SPARTAN_PASS_COUNT + pass */
+    size_t nslots;
+    spartan_policy_event *events;
+    size_t nevents, event_cap;
+    size_t step, benchmarks;
+    char cache_path[1200]; /* "" when the cache is off */
+    cache_entry *cache;
+    size_t ncache, cache_cap;
 };
 
 static const char *const mode_names[] = {"dense", "sparse", "adaptive"};
@@ -37,24 +68,249 @@ const char *spartan_path_name(spartan_path path) {
     return path == SPARTAN_PATH_SPARSE ? "sparse" : "dense";
 }
 
+/* ---- The calibration cache: <cache dir>/policy/<device key>.txt, one line per shape ---------- */
+
+#define CACHE_MAGIC "spartan-policy-calibration 1"
+
+static void cache_locate(spartan_policy *p) {
+    spartan_context *ctx = p->ctx;
+    p->cache_path[0] = '\0';
+    if (!ctx->cache.enabled) return;
+    const spartan_device_info *d = &ctx->dev.info;
+    sp_sha256_ctx h;
+    sp_sha256_init(&h);
+    const char *parts[] = {d->platform_name, d->platform_version, d->name, d->driver_version,
+                           ctx->options};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        sp_sha256_update(&h, parts[i], strlen(parts[i]) + 1);
+    uint8_t digest[SP_SHA256_SIZE];
+    char hex[2 * SP_SHA256_SIZE + 1];
+    sp_sha256_final(&h, digest);
+    sp_sha256_hex(digest, hex);
+    hex[16] = '\0';
+    snprintf(p->cache_path, sizeof p->cache_path, "%s/policy/%s.txt", ctx->cache.dir, hex);
+}
+
+static int cache_add(spartan_policy *p, int pass, size_t m, size_t n, size_t k,
+                     const sp_policy_cal *cal) {
+    if (p->ncache == p->cache_cap) {
+        size_t cap = p->cache_cap ? 2 * p->cache_cap : 16;
+        cache_entry *c = realloc(p->cache, cap * sizeof *c);
+        if (!c) return 0;
+        p->cache = c;
+        p->cache_cap = cap;
+    }
+    p->cache[p->ncache++] = (cache_entry){pass, m, n, k, *cal};
+    return 1;
+}
+
+/* Reads the file; a missing, foreign or damaged file (or line) only means recalibrating. */
+static void cache_load(spartan_policy *p) {
+    if (!p->cache_path[0]) return;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    sp_err err = {0};
+    if (sp_read_file(p->cache_path, &data, &len, &err) != SPARTAN_OK) {
+        sp_err_free(&err);
+        return;
+    }
+    char *save = NULL, *line = strtok_r((char *)data, "\n", &save);
+    if (!line || strcmp(line, CACHE_MAGIC) != 0) {
+        sp_log(SPARTAN_LOG_WARN, "policy: ignoring %s (not a calibration file)", p->cache_path);
+        free(data);
+        return;
+    }
+    while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
+        int pass;
+        unsigned long long m, n, k;
+        sp_policy_cal c;
+        if (sscanf(line, "%d %llu %llu %llu %lf %lf %lf", &pass, &m, &n, &k, &c.dense_ms,
+                   &c.sparse_low_ms, &c.sparse_high_ms) == 7 &&
+            pass >= 0 && pass < SPARTAN_PASS_COUNT && c.dense_ms > 0 && c.sparse_low_ms > 0 &&
+            c.sparse_high_ms > 0 && isfinite(c.dense_ms + c.sparse_low_ms + c.sparse_high_ms))
+            cache_add(p, pass, (size_t)m, (size_t)n, (size_t)k, &c);
+    }
+    free(data);
+}
+
+static const cache_entry *cache_find(const spartan_policy *p, int pass, size_t m, size_t n,
+                                     size_t k) {
+    for (size_t i = 0; i < p->ncache; i++) {
+        const cache_entry *e = &p->cache[i];
+        if (e->pass == pass && e->m == m && e->n == n && e->k == k) return e;
+    }
+    return NULL;
+}
+
+/* Rewrites the whole file atomically; failing to write it is not an error (the next run
+ * calibrates again), only a warning in the log. */
+static void cache_store(spartan_policy *p) {
+    if (!p->cache_path[0]) return;
+    size_t cap = 64 + p->ncache * 160, len = 0;
+    char *text = malloc(cap);
+    if (!text) return;
+    len += (size_t)snprintf(text, cap, "%s\n", CACHE_MAGIC);
+    for (size_t i = 0; i < p->ncache && len < cap; i++) {
+        const cache_entry *e = &p->cache[i];
+        len += (size_t)snprintf(text + len, cap - len, "%d %zu %zu %zu %.6f %.6f %.6f\n", e->pass,
+                                e->m, e->n, e->k, e->cal.dense_ms, e->cal.sparse_low_ms,
+                                e->cal.sparse_high_ms);
+    }
+    char dir[sizeof p->cache_path];
+    snprintf(dir, sizeof dir, "%s", p->cache_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    sp_err err = {0};
+    sp_buf_part part = {text, len < cap ? len : cap - 1};
+    if (sp_mkdirs(dir, &err) != SPARTAN_OK ||
+        sp_write_file_atomic(p->cache_path, &part, 1, 0, &err) != SPARTAN_OK)
+        sp_log(SPARTAN_LOG_WARN, "policy: calibration not cached: %s", sp_err_message(&err));
+    sp_err_free(&err);
+    free(text);
+}
+
+/* ---- Microbenchmarks ---------------------------------------------------------------------------
+ * Each pass's dense and sparse call on buffers of the layer's shape: rows x K activations X, a
+ * K x N weight W, a rows x N gradient dY. The sparse time includes the compaction its pass needs
+ * (as in training). Timed between markers, median of SP_POLICY_CAL_RUNS after one warm-up. */
+
+typedef struct bench {
+    spartan_context *ctx;
+    spartan_pass pass;
+    spartan_tensor *x, *w, *dy, *y, *dx, *dw;
+    spartan_sparse *sx;
+} bench;
+
+static spartan_status bench_call(bench *b, spartan_path path) {
+    spartan_context *ctx = b->ctx;
+    spartan_status st;
+    switch (b->pass) {
+    case SPARTAN_PASS_FWD:
+        return path == SPARTAN_PATH_SPARSE
+                   ? spartan_gemm_sparse_fwd_direct(ctx, b->x, b->w, b->y)
+                   : spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 0, 1.0f, b->x, b->w, 0.0f, b->y);
+    case SPARTAN_PASS_BWD_INPUT:
+        if (path == SPARTAN_PATH_DENSE)
+            return spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 1, 1.0f, b->dy, b->w, 0.0f, b->dx);
+        st = spartan_compact(ctx, b->x, b->sx, SPARTAN_COMPACT_ROWS);
+        return st == SPARTAN_OK ? spartan_gemm_sparse_bwd_input(ctx, b->sx, b->dy, b->w, b->dx)
+                                : st;
+    default:
+        if (path == SPARTAN_PATH_DENSE)
+            return spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 1, 0, 1.0f, b->x, b->dy, 0.0f, b->dw);
+        st = spartan_compact(ctx, b->x, b->sx, SPARTAN_COMPACT_COLS);
+        return st == SPARTAN_OK ? spartan_gemm_sparse_bwd_weight(ctx, b->sx, b->dy, b->dw) : st;
+    }
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static spartan_status bench_time(spartan_policy *p, bench *b, spartan_path path, double *ms) {
+    spartan_context *ctx = b->ctx;
+    double t[SP_POLICY_CAL_RUNS];
+    spartan_status st = bench_call(b, path); /* warm-up */
+    for (int r = 0; r < SP_POLICY_CAL_RUNS && st == SPARTAN_OK; r++) {
+        cl_event e[2] = {NULL, NULL};
+        cl_int rc = clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &e[0]);
+        if (rc == CL_SUCCESS) st = bench_call(b, path);
+        if (rc == CL_SUCCESS && st == SPARTAN_OK)
+            rc = clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &e[1]);
+        if (rc == CL_SUCCESS && st == SPARTAN_OK) rc = clWaitForEvents(1, &e[1]);
+        cl_ulong t0 = 0, t1 = 0;
+        if (rc == CL_SUCCESS && st == SPARTAN_OK)
+            rc = clGetEventProfilingInfo(e[0], CL_PROFILING_COMMAND_END, sizeof t0, &t0, NULL);
+        if (rc == CL_SUCCESS && st == SPARTAN_OK)
+            rc = clGetEventProfilingInfo(e[1], CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
+        for (int i = 0; i < 2; i++)
+            if (e[i]) clReleaseEvent(e[i]);
+        if (st == SPARTAN_OK && rc != CL_SUCCESS)
+            st = sp_ctx_cl_fail(ctx, rc, "clEnqueueMarkerWithWaitList", "policy calibration");
+        t[r] = t1 > t0 ? (double)(t1 - t0) * 1e-6 : 1e-6;
+    }
+    p->benchmarks++;
+    if (st != SPARTAN_OK) return st;
+    qsort(t, SP_POLICY_CAL_RUNS, sizeof t[0], cmp_double);
+    *ms = t[SP_POLICY_CAL_RUNS / 2] > 1e-6 ? t[SP_POLICY_CAL_RUNS / 2] : 1e-6;
+    return SPARTAN_OK;
+}
+
+/* Random values in [-1, 1), each zero with probability zeros. */
+static void fill_random(float *h, size_t count, double zeros, sp_rng *r) {
+    for (size_t i = 0; i < count; i++) {
+        double u = sp_rng_uniform(r);
+        h[i] = u <= zeros ? 0.0f : (float)(2.0 * sp_rng_uniform(r) - 1.0);
+    }
+}
+
+static spartan_status upload_random(spartan_tensor *t, double zeros, sp_rng *r) {
+    size_t count = spartan_tensor_numel(t);
+    float *h = malloc((count ? count : 1) * sizeof *h);
+    if (!h) return sp_err_set(&t->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "calibration data");
+    fill_random(h, count, zeros, r);
+    spartan_status st = spartan_tensor_write(t, h, count);
+    free(h);
+    return st;
+}
+
+static spartan_status calibrate(spartan_policy *p, spartan_pass pass, size_t rows, size_t kk,
+                                size_t nn, sp_policy_cal *cal) {
+    spartan_context *ctx = p->ctx;
+    bench b = {ctx, pass, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    sp_rng r = {0x5eed0000u + (uint64_t)pass};
+    spartan_status st = spartan_tensor_create_2d(ctx, rows, kk, &b.x);
+    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, kk, nn, &b.w);
+    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, rows, nn, &b.dy);
+    if (st == SPARTAN_OK && pass == SPARTAN_PASS_FWD)
+        st = spartan_tensor_create_2d(ctx, rows, nn, &b.y);
+    if (st == SPARTAN_OK && pass == SPARTAN_PASS_BWD_INPUT)
+        st = spartan_tensor_create_2d(ctx, rows, kk, &b.dx);
+    if (st == SPARTAN_OK && pass == SPARTAN_PASS_BWD_WEIGHT)
+        st = spartan_tensor_create_2d(ctx, kk, nn, &b.dw);
+    if (st == SPARTAN_OK && pass != SPARTAN_PASS_FWD)
+        st = spartan_sparse_create(ctx, rows, kk, &b.sx);
+    if (st == SPARTAN_OK) st = upload_random(b.w, 0.0, &r);
+    if (st == SPARTAN_OK) st = upload_random(b.dy, 0.0, &r);
+    if (st == SPARTAN_OK) st = upload_random(b.x, 0.0, &r);
+    if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_DENSE, &cal->dense_ms);
+    if (st == SPARTAN_OK) st = upload_random(b.x, SP_POLICY_CAL_LOW, &r);
+    if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &cal->sparse_low_ms);
+    if (st == SPARTAN_OK) st = upload_random(b.x, SP_POLICY_CAL_HIGH, &r);
+    if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &cal->sparse_high_ms);
+    spartan_tensor *all[] = {b.x, b.w, b.dy, b.y, b.dx, b.dw};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) spartan_tensor_destroy(all[i]);
+    spartan_sparse_destroy(b.sx);
+    return st;
+}
+
+/* ---- The policy -------------------------------------------------------------------------------
+ */
+
 spartan_status spartan_policy_create(spartan_context *ctx, spartan_policy_mode mode,
                                      spartan_policy **out) {
     if (out) *out = NULL;
     if (!ctx || !out) return sp_invalid(ctx, "spartan_policy_create: NULL argument");
-    if (mode == SPARTAN_POLICY_ADAPTIVE)
-        return sp_err_set(&ctx->err, SPARTAN_STATUS_UNSUPPORTED,
-                          "the adaptive policy is not built yet: use dense or sparse");
-    if (mode != SPARTAN_POLICY_DENSE && mode != SPARTAN_POLICY_SPARSE)
+    if ((unsigned)mode > SPARTAN_POLICY_ADAPTIVE)
         return sp_invalid(ctx, "spartan_policy_create: unknown mode %d", (int)mode);
     spartan_policy *p = calloc(1, sizeof *p);
     if (!p) return sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "policy");
     p->ctx = ctx;
     p->mode = mode;
+    if (mode == SPARTAN_POLICY_ADAPTIVE) {
+        cache_locate(p);
+        cache_load(p);
+    }
     *out = p;
     return SPARTAN_OK;
 }
 
 void spartan_policy_destroy(spartan_policy *p) {
+    if (!p) return;
+    free(p->slots);
+    free(p->events);
+    free(p->cache);
     free(p);
 }
 
@@ -62,18 +318,195 @@ spartan_policy_mode spartan_policy_get_mode(const spartan_policy *p) {
     return p ? p->mode : SPARTAN_POLICY_DENSE;
 }
 
+static slot *find(const spartan_policy *p, size_t layer, spartan_pass pass) {
+    size_t i = layer * SPARTAN_PASS_COUNT + (size_t)pass;
+    if ((unsigned)pass >= SPARTAN_PASS_COUNT || i >= p->nslots || !p->slots[i].used) return NULL;
+    return &p->slots[i];
+}
+
+/* The layer's rows x K x N from the pass's GEMM shape (spartan_policy_query). */
+static void layer_dims(spartan_pass pass, size_t m, size_t n, size_t k, size_t *rows, size_t *kk,
+                       size_t *nn) {
+    if (pass == SPARTAN_PASS_FWD) {
+        *rows = m, *kk = k, *nn = n;
+    } else if (pass == SPARTAN_PASS_BWD_INPUT) {
+        *rows = m, *kk = n, *nn = k;
+    } else {
+        *rows = k, *kk = m, *nn = n;
+    }
+}
+
+spartan_status sp_policy_register(spartan_policy *p, size_t layer, spartan_pass pass, size_t m,
+                                  size_t n, size_t k, int sparse_allowed,
+                                  const sp_policy_cal *cal) {
+    size_t i = layer * SPARTAN_PASS_COUNT + (size_t)pass;
+    if (i >= p->nslots) {
+        slot *s = realloc(p->slots, (i + 1) * sizeof *s);
+        if (!s) return sp_err_set(&p->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "policy");
+        memset(s + p->nslots, 0, (i + 1 - p->nslots) * sizeof *s);
+        p->slots = s;
+        p->nslots = i + 1;
+    }
+    slot *s = &p->slots[i];
+    *s = (slot){.used = 1,
+                .allowed = sparse_allowed,
+                .m = m,
+                .n = n,
+                .k = k,
+                .corr = {1.0, 1.0},
+                .cur = SPARTAN_PATH_DENSE,
+                .last_seen = {p->step, p->step}};
+    if (p->mode != SPARTAN_POLICY_ADAPTIVE || !sparse_allowed) return SPARTAN_OK;
+    if (cal) {
+        s->cal = *cal;
+    } else {
+        const cache_entry *e = cache_find(p, (int)pass, m, n, k);
+        if (e) {
+            s->cal = e->cal;
+        } else {
+            size_t rows, kk, nn;
+            layer_dims(pass, m, n, k, &rows, &kk, &nn);
+            spartan_status st = calibrate(p, pass, rows, kk, nn, &s->cal);
+            if (st != SPARTAN_OK) return st;
+            if (cache_add(p, (int)pass, m, n, k, &s->cal)) cache_store(p);
+        }
+    }
+    s->calibrated = 1;
+    return SPARTAN_OK;
+}
+
+void sp_policy_set_step(spartan_policy *p, size_t step) {
+    if (p) p->step = step;
+}
+
+size_t sp_policy_benchmarks_run(const spartan_policy *p) {
+    return p ? p->benchmarks : 0;
+}
+
+/* The calibrated times (without correction) at a sparsity: dense is flat; sparse is linear in
+ * the density through the two calibration points, never rising with sparsity, floored at a
+ * quarter of the high point's time (the part that does not shrink: launches, the walk over
+ * rows, compaction). */
+static double model_ms(const slot *s, spartan_path path, double sparsity) {
+    if (path == SPARTAN_PATH_DENSE) return s->cal.dense_ms;
+    double z = sparsity < 0 ? 0.0 : sparsity > 1 ? 1.0 : sparsity;
+    double slope =
+        (s->cal.sparse_low_ms - s->cal.sparse_high_ms) / (SP_POLICY_CAL_HIGH - SP_POLICY_CAL_LOW);
+    if (slope < 0) slope = 0;
+    double t = s->cal.sparse_high_ms + (SP_POLICY_CAL_HIGH - z) * slope;
+    return fmax(t, 0.25 * s->cal.sparse_high_ms);
+}
+
+/* The calibrated time times the path's online correction. A path never measured in training
+ * borrows the other's correction: what makes training's runs slower than the calibration's
+ * (cold caches, the other work of the step) touches both paths alike, and comparing one
+ * corrected prediction with one uncorrected would favour the path not taken. */
+static double predict(const slot *s, spartan_path path, double sparsity) {
+    const spartan_path other =
+        path == SPARTAN_PATH_DENSE ? SPARTAN_PATH_SPARSE : SPARTAN_PATH_DENSE;
+    double c = s->measured[path] ? s->corr[path] : s->measured[other] ? s->corr[other] : 1.0;
+    return model_ms(s, path, sparsity) * c;
+}
+
+static void log_event(spartan_policy *p, size_t layer, spartan_pass pass, spartan_path from,
+                      spartan_path to, double sparsity, double pd, double ps, const char *reason) {
+    if (p->nevents == p->event_cap) {
+        size_t cap = p->event_cap ? 2 * p->event_cap : 32;
+        spartan_policy_event *e = realloc(p->events, cap * sizeof *e);
+        if (!e) return; /* the decision stands; only its record is lost */
+        p->events = e;
+        p->event_cap = cap;
+    }
+    p->events[p->nevents++] =
+        (spartan_policy_event){p->step, layer, pass, from, to, sparsity, pd, ps, reason};
+}
+
 spartan_path spartan_policy_choose(spartan_policy *p, const spartan_policy_query *q,
                                    const char **reason) {
     const char *why = "policy dense";
     spartan_path path = SPARTAN_PATH_DENSE;
-    if (p && q && p->mode == SPARTAN_POLICY_SPARSE) {
-        if (q->sparse_allowed) {
-            path = SPARTAN_PATH_SPARSE;
-            why = "policy sparse";
+    if (!p || !q) {
+        why = "no policy";
+    } else if (!q->sparse_allowed && p->mode != SPARTAN_POLICY_DENSE) {
+        why = "no sparse form for this pass";
+    } else if (p->mode == SPARTAN_POLICY_SPARSE) {
+        path = SPARTAN_PATH_SPARSE;
+        why = "policy sparse";
+    } else if (p->mode == SPARTAN_POLICY_ADAPTIVE) {
+        slot *s = find(p, q->layer, q->pass);
+        if (!s || !s->calibrated) {
+            why = "not calibrated";
         } else {
-            why = "no sparse form for this pass";
+            const double z = q->sparsity;
+            const double pd = predict(s, SPARTAN_PATH_DENSE, z);
+            const double ps = predict(s, SPARTAN_PATH_SPARSE, z);
+            const double pc = s->cur == SPARTAN_PATH_DENSE ? pd : ps;
+            const double po = s->cur == SPARTAN_PATH_DENSE ? ps : pd;
+            if (!s->chosen) {
+                s->chosen = 1;
+                s->cur = ps < pd ? SPARTAN_PATH_SPARSE : SPARTAN_PATH_DENSE;
+                why = "first choice: predicted faster";
+                log_event(p, q->layer, q->pass, s->cur, s->cur, z, pd, ps, why);
+            } else if (po < pc * (1.0 - SP_POLICY_MARGIN) && pc - po >= SP_POLICY_MIN_GAIN_MS &&
+                       ++s->pending < SP_POLICY_PERSIST) {
+                why = "switch pending: the other path predicted faster, not yet long enough";
+            } else if (po < pc * (1.0 - SP_POLICY_MARGIN) && pc - po >= SP_POLICY_MIN_GAIN_MS) {
+                spartan_path from = s->cur;
+                s->pending = 0;
+                s->cur = from == SPARTAN_PATH_DENSE ? SPARTAN_PATH_SPARSE : SPARTAN_PATH_DENSE;
+                why = "switched: the other path is predicted faster by more than the margin";
+                log_event(p, q->layer, q->pass, from, s->cur, z, pd, ps, why);
+            } else {
+                s->pending = 0;
+                why = po < pc ? "held: predicted gain below the margin" : "predicted faster";
+            }
+            path = s->cur;
+            const spartan_path other =
+                path == SPARTAN_PATH_DENSE ? SPARTAN_PATH_SPARSE : SPARTAN_PATH_DENSE;
+            const double pcur = path == SPARTAN_PATH_DENSE ? pd : ps;
+            const double poth = path == SPARTAN_PATH_DENSE ? ps : pd;
+            if (p->step >= s->last_seen[other] + SP_POLICY_EXPLORE_EVERY &&
+                poth <= SP_POLICY_EXPLORE_RATIO * pcur) {
+                s->last_seen[other] = p->step;
+                path = other;
+                why = "exploring: timing the path not taken";
+            }
         }
     }
     if (reason) *reason = why;
     return path;
+}
+
+void sp_policy_observe(spartan_policy *p, size_t layer, spartan_pass pass, spartan_path path,
+                       double sparsity, double ms) {
+    slot *s = p ? find(p, layer, pass) : NULL;
+    if (!s || !s->calibrated || !(ms > 0) || !isfinite(ms)) return;
+    double ratio = ms / model_ms(s, path, sparsity);
+    ratio = fmin(fmax(ratio, 0.2), 5.0); /* one wild sample cannot swing the model */
+    const spartan_path other =
+        path == SPARTAN_PATH_DENSE ? SPARTAN_PATH_SPARSE : SPARTAN_PATH_DENSE;
+    if (!s->measured[path]) s->corr[path] = s->measured[other] ? s->corr[other] : ratio;
+    s->measured[path] = 1;
+    s->corr[path] = (1.0 - SP_POLICY_ALPHA) * s->corr[path] + SP_POLICY_ALPHA * ratio;
+    s->last_seen[path] = p->step;
+}
+
+size_t spartan_policy_events(const spartan_policy *p, size_t first, spartan_policy_event *out,
+                             size_t max) {
+    if (!p) return 0;
+    for (size_t i = 0; out && i < max && first + i < p->nevents; i++) out[i] = p->events[first + i];
+    return p->nevents;
+}
+
+spartan_status spartan_policy_predict(const spartan_policy *p, size_t layer, spartan_pass pass,
+                                      double sparsity, double *dense_ms, double *sparse_ms) {
+    const slot *s = p ? find(p, layer, pass) : NULL;
+    if (!s || !s->calibrated || !dense_ms || !sparse_ms)
+        return sp_invalid(p ? p->ctx : NULL,
+                          "spartan_policy_predict: layer %zu %s is not "
+                          "calibrated",
+                          layer, spartan_pass_name(pass));
+    *dense_ms = predict(s, SPARTAN_PATH_DENSE, sparsity);
+    *sparse_ms = predict(s, SPARTAN_PATH_SPARSE, sparsity);
+    return SPARTAN_OK;
 }

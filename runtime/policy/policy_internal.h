@@ -1,0 +1,43 @@
+/* The policy as the layers above see it (nn/): registering each layer's passes, feeding back
+ * the measured times, and the constants of the adaptive rule (docs/policy.md). */
+#ifndef SP_POLICY_INTERNAL_H
+#define SP_POLICY_INTERNAL_H
+
+#include "spartan/ops.h"
+#include "spartan/policy.h"
+#include "tensor/tensor_internal.h"
+
+/* The rule's constants (docs/policy.md). */
+#define SP_POLICY_MARGIN        0.10 /* switch when the other path is predicted >= 10 % faster */
+#define SP_POLICY_MIN_GAIN_MS   0.01 /* ... and by at least this much (below it, noise) */
+#define SP_POLICY_PERSIST       3    /* ... in this many consecutive decisions */
+#define SP_POLICY_ALPHA         0.25 /* weight of a new measurement in the online correction */
+#define SP_POLICY_EXPLORE_EVERY 100  /* steps before the path not taken is timed again */
+#define SP_POLICY_EXPLORE_RATIO 2.0  /* ... when it is predicted within this factor */
+#define SP_POLICY_CAL_LOW       0.5  /* the two sparsities the sparse path is calibrated at */
+#define SP_POLICY_CAL_HIGH      0.9
+#define SP_POLICY_CAL_RUNS      3 /* timed runs per calibration point (median), after one warm-up */
+
+/* A calibration: the dense time, and the sparse time at SP_POLICY_CAL_LOW and _HIGH zeros. */
+typedef struct sp_policy_cal {
+    double dense_ms, sparse_low_ms, sparse_high_ms;
+} sp_policy_cal;
+
+/* Registers (layer, pass) with its GEMM shape (as in spartan_policy_query) and, for the
+ * adaptive mode, calibrates it: from the cache file when it holds the shape, else by
+ * microbenchmarks on the device (then written back). cal, when not NULL, is used instead of
+ * both (tests). */
+spartan_status sp_policy_register(spartan_policy *p, size_t layer, spartan_pass pass, size_t m,
+                                  size_t n, size_t k, int sparse_allowed, const sp_policy_cal *cal);
+
+/* The step the next decisions belong to. */
+void sp_policy_set_step(spartan_policy *p, size_t step);
+
+/* One measured run of (layer, pass) on path at sparsity (< 0: unknown), in milliseconds. */
+void sp_policy_observe(spartan_policy *p, size_t layer, spartan_pass pass, spartan_path path,
+                       double sparsity, double ms);
+
+/* Microbenchmarks run by calibrations since the policy was made (tests: the cache is reused). */
+size_t sp_policy_benchmarks_run(const spartan_policy *p);
+
+#endif /* SP_POLICY_INTERNAL_H */
