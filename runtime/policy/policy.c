@@ -485,9 +485,12 @@ void sp_policy_observe(spartan_policy *p, size_t layer, spartan_pass pass, spart
     ratio = fmin(fmax(ratio, 0.2), 5.0); /* one wild sample cannot swing the model */
     const spartan_path other =
         path == SPARTAN_PATH_DENSE ? SPARTAN_PATH_SPARSE : SPARTAN_PATH_DENSE;
-    if (!s->measured[path]) s->corr[path] = s->measured[other] ? s->corr[other] : ratio;
+    (void)other;
+    /* the first measurement replaces the borrowed correction; later ones are averaged in */
+    s->corr[path] = s->measured[path]
+                        ? (1.0 - SP_POLICY_ALPHA) * s->corr[path] + SP_POLICY_ALPHA * ratio
+                        : ratio;
     s->measured[path] = 1;
-    s->corr[path] = (1.0 - SP_POLICY_ALPHA) * s->corr[path] + SP_POLICY_ALPHA * ratio;
     s->last_seen[path] = p->step;
 }
 
