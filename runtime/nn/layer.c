@@ -105,7 +105,10 @@ static void record_zeros(sp_layer *L, double z, int grad) {
 /* The policy's path for a pass; record: count it in the layer's statistics (training only). */
 static spartan_path choose(spartan_model *m, sp_layer *L, spartan_pass pass, size_t rows,
                            int allowed, int record) {
-    spartan_policy_query q = {L->index, pass, rows, L->n, L->k, L->zeros_last, allowed};
+    /* the sparsity of the operand the pass's sparse form skips */
+    const double zeros =
+        pass == SPARTAN_PASS_BWD_WEIGHT && L->wgrad_on_dy ? L->gzeros_last : L->zeros_last;
+    spartan_policy_query q = {L->index, pass, rows, L->n, L->k, zeros, allowed};
     if (pass == SPARTAN_PASS_BWD_INPUT) {
         q.n = L->k;
         q.k = L->n;
@@ -117,6 +120,7 @@ static spartan_path choose(spartan_model *m, sp_layer *L, spartan_pass pass, siz
     spartan_path path = spartan_policy_choose(m->policy, &q, &reason);
     if (!record) return path;
     L->path[pass] = path;
+    L->step_zeros[pass] = zeros;
     L->reason[pass] = reason;
     L->calls[pass]++;
     if (path == SPARTAN_PATH_SPARSE) L->sparse_calls[pass]++;
@@ -244,7 +248,11 @@ static spartan_status gemm_backward(spartan_model *m, sp_layer *L, const spartan
     /* The compaction is charged to the first sparse pass that needs it (both forms at once
      * when both are sparse). */
     if ((st = sp_model_mark(m, L, SPARTAN_PASS_BWD_WEIGHT, 0)) != SPARTAN_OK) return st;
-    if (pw == SPARTAN_PATH_SPARSE) {
+    const int x_compacted = pw == SPARTAN_PATH_SPARSE && !L->wgrad_on_dy;
+    if (pw == SPARTAN_PATH_SPARSE && L->wgrad_on_dy) {
+        st = spartan_compact(ctx, &dyv, L->sdy, SPARTAN_COMPACT_COLS);
+        if (st == SPARTAN_OK) st = spartan_gemm_sparse_bwd_weight_dz(ctx, &a, L->sdy, L->dw);
+    } else if (pw == SPARTAN_PATH_SPARSE) {
         unsigned forms =
             SPARTAN_COMPACT_COLS | (pi == SPARTAN_PATH_SPARSE ? SPARTAN_COMPACT_ROWS : 0u);
         st = spartan_compact(ctx, &a, L->sx, forms);
@@ -260,7 +268,7 @@ static spartan_status gemm_backward(spartan_model *m, sp_layer *L, const spartan
     if ((st = view2(&dav, L->kind == SP_CONV ? L->dcols : L->dx, rows, L->k)) != SPARTAN_OK)
         return st;
     if (pi == SPARTAN_PATH_SPARSE) {
-        if (pw != SPARTAN_PATH_SPARSE) st = spartan_compact(ctx, &a, L->sx, SPARTAN_COMPACT_ROWS);
+        if (!x_compacted) st = spartan_compact(ctx, &a, L->sx, SPARTAN_COMPACT_ROWS);
         if (st == SPARTAN_OK) st = spartan_gemm_sparse_bwd_input(ctx, L->sx, &dyv, L->w, &dav);
     } else {
         st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 1, 1.0f, &dyv, L->w, 0.0f, &dav);

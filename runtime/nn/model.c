@@ -327,6 +327,7 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
         sp_layer *L = &m->layers[i];
         L->need_dx = trainable_before;
         L->input_masked = relu_feeds;
+        L->wgrad_on_dy = is_gemm(L) && i + 1 < m->nlayers && m->layers[i + 1].kind == SP_RELU;
         if (L->kind == SP_RELU)
             relu_feeds = 1;
         else if (L->kind != SP_FLATTEN && L->kind != SP_MAXPOOL && L->kind != SP_DROPOUT)
@@ -362,8 +363,8 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
         /* the shapes as the layer asks (layer.c: choose) */
         st = sp_policy_register(m->policy, i, SPARTAN_PASS_FWD, L->m, L->n, L->k, 1, NULL);
         if (st == SPARTAN_OK)
-            st = sp_policy_register(m->policy, i, SPARTAN_PASS_BWD_WEIGHT, L->k, L->n, L->m, 1,
-                                    NULL);
+            st = sp_policy_register(m->policy, i, SPARTAN_PASS_BWD_WEIGHT, L->k, L->n, L->m,
+                                    L->wgrad_on_dy ? SP_SPARSE_ON_DY : SP_SPARSE_ON_X, NULL);
         if (st == SPARTAN_OK && L->need_dx)
             st = sp_policy_register(m->policy, i, SPARTAN_PASS_BWD_INPUT, L->m, L->k, L->n,
                                     L->input_masked, NULL);
@@ -511,8 +512,8 @@ static void learn(spartan_model *m) {
         sp_layer *L = &m->layers[i];
         for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
             if (L->step_gemm[p] > 0)
-                sp_policy_observe(m->policy, L->index, (spartan_pass)p, L->path[p], L->zeros_last,
-                                  1e3 * L->step_gemm[p]);
+                sp_policy_observe(m->policy, L->index, (spartan_pass)p, L->path[p],
+                                  L->step_zeros[p], 1e3 * L->step_gemm[p]);
             L->step_gemm[p] = 0.0;
         }
         if (m->sampling && L->zeros_prev >= 0)

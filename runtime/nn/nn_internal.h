@@ -17,6 +17,7 @@ typedef struct sp_layer {
     float p;                                      /* dropout */
     int need_dx;      /* a trainable layer comes before: compute the input gradient */
     int input_masked; /* the input comes from a ReLU (through pool, dropout, flatten) */
+    int wgrad_on_dy;  /* a ReLU follows: sparse backward-by-weight skips dY's zeros */
 
     /* GEMM layers: X (m x k) . W (k x n) per full batch. */
     size_t m, n, k;
@@ -32,7 +33,8 @@ typedef struct sp_layer {
 
     /* Statistics. */
     double sec[SPARTAN_PASS_COUNT];
-    double step_gemm[SPARTAN_PASS_COUNT]; /* this step's GEMM seconds, for the policy */
+    double step_gemm[SPARTAN_PASS_COUNT];  /* this step's GEMM seconds, for the policy */
+    double step_zeros[SPARTAN_PASS_COUNT]; /* the sparsity each pass was decided on */
     size_t calls[SPARTAN_PASS_COUNT], sparse_calls[SPARTAN_PASS_COUNT];
     spartan_path path[SPARTAN_PASS_COUNT];
     const char *reason[SPARTAN_PASS_COUNT];

@@ -126,7 +126,7 @@ static void cache_load(spartan_policy *p) {
         sp_policy_cal c;
         if (sscanf(line, "%d %llu %llu %llu %lf %lf %lf", &pass, &m, &n, &k, &c.dense_ms,
                    &c.sparse_low_ms, &c.sparse_high_ms) == 7 &&
-            pass >= 0 && pass < SPARTAN_PASS_COUNT && c.dense_ms > 0 && c.sparse_low_ms > 0 &&
+            pass >= 0 && pass < 2 * SPARTAN_PASS_COUNT && c.dense_ms > 0 && c.sparse_low_ms > 0 &&
             c.sparse_high_ms > 0 && isfinite(c.dense_ms + c.sparse_low_ms + c.sparse_high_ms))
             cache_add(p, pass, (size_t)m, (size_t)n, (size_t)k, &c);
     }
@@ -177,8 +177,9 @@ static void cache_store(spartan_policy *p) {
 typedef struct bench {
     spartan_context *ctx;
     spartan_pass pass;
+    int on_dy; /* backward-by-weight skipping dY's zeros */
     spartan_tensor *x, *w, *dy, *y, *dx, *dw;
-    spartan_sparse *sx;
+    spartan_sparse *sx, *sdy;
 } bench;
 
 static spartan_status bench_call(bench *b, spartan_path path) {
@@ -198,6 +199,11 @@ static spartan_status bench_call(bench *b, spartan_path path) {
     default:
         if (path == SPARTAN_PATH_DENSE)
             return spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 1, 0, 1.0f, b->x, b->dy, 0.0f, b->dw);
+        if (b->on_dy) {
+            st = spartan_compact(ctx, b->dy, b->sdy, SPARTAN_COMPACT_COLS);
+            return st == SPARTAN_OK ? spartan_gemm_sparse_bwd_weight_dz(ctx, b->x, b->sdy, b->dw)
+                                    : st;
+        }
         st = spartan_compact(ctx, b->x, b->sx, SPARTAN_COMPACT_COLS);
         return st == SPARTAN_OK ? spartan_gemm_sparse_bwd_weight(ctx, b->sx, b->dy, b->dw) : st;
     }
@@ -255,10 +261,10 @@ static spartan_status upload_random(spartan_tensor *t, double zeros, sp_rng *r) 
     return st;
 }
 
-static spartan_status calibrate(spartan_policy *p, spartan_pass pass, size_t rows, size_t kk,
-                                size_t nn, sp_policy_cal *cal) {
+static spartan_status calibrate(spartan_policy *p, spartan_pass pass, int on_dy, size_t rows,
+                                size_t kk, size_t nn, sp_policy_cal *cal) {
     spartan_context *ctx = p->ctx;
-    bench b = {ctx, pass, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    bench b = {ctx, pass, on_dy, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     sp_rng r = {0x5eed0000u + (uint64_t)pass};
     spartan_status st = spartan_tensor_create_2d(ctx, rows, kk, &b.x);
     if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, kk, nn, &b.w);
@@ -269,19 +275,23 @@ static spartan_status calibrate(spartan_policy *p, spartan_pass pass, size_t row
         st = spartan_tensor_create_2d(ctx, rows, kk, &b.dx);
     if (st == SPARTAN_OK && pass == SPARTAN_PASS_BWD_WEIGHT)
         st = spartan_tensor_create_2d(ctx, kk, nn, &b.dw);
-    if (st == SPARTAN_OK && pass != SPARTAN_PASS_FWD)
+    if (st == SPARTAN_OK && pass != SPARTAN_PASS_FWD && !on_dy)
         st = spartan_sparse_create(ctx, rows, kk, &b.sx);
+    if (st == SPARTAN_OK && on_dy) st = spartan_sparse_create(ctx, rows, nn, &b.sdy);
+    /* the operand whose zeros the sparse path skips */
+    spartan_tensor *sparse_in = on_dy ? b.dy : b.x;
     if (st == SPARTAN_OK) st = upload_random(b.w, 0.0, &r);
     if (st == SPARTAN_OK) st = upload_random(b.dy, 0.0, &r);
     if (st == SPARTAN_OK) st = upload_random(b.x, 0.0, &r);
     if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_DENSE, &cal->dense_ms);
-    if (st == SPARTAN_OK) st = upload_random(b.x, SP_POLICY_CAL_LOW, &r);
+    if (st == SPARTAN_OK) st = upload_random(sparse_in, SP_POLICY_CAL_LOW, &r);
     if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &cal->sparse_low_ms);
-    if (st == SPARTAN_OK) st = upload_random(b.x, SP_POLICY_CAL_HIGH, &r);
+    if (st == SPARTAN_OK) st = upload_random(sparse_in, SP_POLICY_CAL_HIGH, &r);
     if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &cal->sparse_high_ms);
     spartan_tensor *all[] = {b.x, b.w, b.dy, b.y, b.dx, b.dw};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) spartan_tensor_destroy(all[i]);
     spartan_sparse_destroy(b.sx);
+    spartan_sparse_destroy(b.sdy);
     return st;
 }
 
@@ -360,15 +370,18 @@ spartan_status sp_policy_register(spartan_policy *p, size_t layer, spartan_pass 
     if (cal) {
         s->cal = *cal;
     } else {
-        const cache_entry *e = cache_find(p, (int)pass, m, n, k);
+        /* the cache tells the forms apart: bwd_weight on dY is stored as pass 3 + 2 */
+        const int on_dy = sparse_allowed == SP_SPARSE_ON_DY;
+        const int key = (int)pass + (on_dy ? SPARTAN_PASS_COUNT : 0);
+        const cache_entry *e = cache_find(p, key, m, n, k);
         if (e) {
             s->cal = e->cal;
         } else {
             size_t rows, kk, nn;
             layer_dims(pass, m, n, k, &rows, &kk, &nn);
-            spartan_status st = calibrate(p, pass, rows, kk, nn, &s->cal);
+            spartan_status st = calibrate(p, pass, on_dy, rows, kk, nn, &s->cal);
             if (st != SPARTAN_OK) return st;
-            if (cache_add(p, (int)pass, m, n, k, &s->cal)) cache_store(p);
+            if (cache_add(p, key, m, n, k, &s->cal)) cache_store(p);
         }
     }
     s->calibrated = 1;

@@ -23,6 +23,11 @@ typedef struct sp_policy_cal {
     double dense_ms, sparse_low_ms, sparse_high_ms;
 } sp_policy_cal;
 
+/* The sparse form of a pass (sparse_allowed of sp_policy_register): none, skipping the zeros of
+ * X (every pass), or, for backward-by-weight, skipping the zeros of dY
+ * (spartan_gemm_sparse_bwd_weight_dz: the gradient of a layer followed by a ReLU). */
+enum { SP_SPARSE_NONE = 0, SP_SPARSE_ON_X = 1, SP_SPARSE_ON_DY = 2 };
+
 /* Registers (layer, pass) with its GEMM shape (as in spartan_policy_query) and, for the
  * adaptive mode, calibrates it: from the cache file when it holds the shape, else by
  * microbenchmarks on the device (then written back). cal, when not NULL, is used instead of
