@@ -79,6 +79,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--test-limit", type=int, default=0)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--json")
     a = ap.parse_args()
@@ -89,6 +90,8 @@ def main():
     tx, ty = load(a.data, "test")
     if a.limit:
         x, y = x[:a.limit], y[:a.limit]
+    if a.test_limit:
+        tx, ty = tx[:a.test_limit], ty[:a.test_limit]
     net = model(a.model)
     for m in net.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d)):

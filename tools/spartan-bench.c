@@ -5,9 +5,13 @@
  *                           layers, three passes, patterns and sparsities (tools/bench/gemm.c)
  *   spartan-bench monitor   ReLU alone, ReLU with the fused monitor, and the naive count
  *                           (tools/bench/monitor.c)
+ *   spartan-bench train     the presets trained under dense, sparse and adaptive side by side,
+ *                           and the PyTorch CPU line (tools/bench/train.c)
  *
- * This file owns the command line and the shape lists, and runs a benchmark on every device
- * (or the one --device / SPARTAN_DEVICE picks). docs/benchmarks.md says how to read the output. */
+ * This file owns the command line and the shape lists, and runs gemm and monitor on every device
+ * (or the one --device / SPARTAN_DEVICE picks), train on one device (the one they pick, else the
+ * library's default). docs/benchmarks.md says how to read the output. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,25 +19,46 @@
 #include "patterns.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: spartan-bench gemm [--quick | --layers] [--shape MxNxK]... [--sparsity LIST]\n"
-            "                          [--pass LIST] [--pattern LIST] [--no-clblast]\n"
-            "                          [--clblast-runs N] [--no-openblas] [COMMON]\n"
-            "       spartan-bench monitor [COMMON]\n"
-            "COMMON: [--device SEL] [--runs N] [--warmup N] [--seed N] [--wall-clock]\n"
-            "        [--json FILE] [--csv FILE]\n"
-            "  --quick          fc 128x512x784 and conv 12544x64x576 at 0,50,70,90 %%\n"
-            "  (default)        the full sweep: the layer shapes (fc and conv of the small VGG)\n"
-            "                   and the squares 1024, 2048 (about 10 min on a 2-core CPU)\n"
-            "  --layers         the layer shapes only (about 3.5 min there)\n"
-            "  --shape MxNxK    only these (repeat or separate by commas); Y = X.W, X MxK\n"
-            "  --sparsity LIST  percent of zeros (default 0,25,50,70,80,90,95,99)\n"
-            "  --pass LIST      fwd,bwd_input,bwd_weight (default all)\n"
-            "  --pattern LIST   random,cluster,prepool (default all; prepool: bwd_weight only)\n"
-            "  --runs N         timed runs (default 5, more up to 25 / 0.2 s for short calls;\n"
-            "                   CLBlast --clblast-runs, default 5)\n"
-            "  --device SEL     P:D, cpu, gpu or a name part (default $SPARTAN_DEVICE, else\n"
-            "                   every device but simulators)\n");
+    fprintf(
+        f,
+        "usage: spartan-bench gemm [--quick | --layers] [--shape MxNxK]... [--sparsity LIST]\n"
+        "                          [--pass LIST] [--pattern LIST] [--no-clblast]\n"
+        "                          [--clblast-runs N] [--no-openblas] [COMMON]\n"
+        "       spartan-bench monitor [COMMON]\n"
+        "       spartan-bench train [--model LIST] [--policy LIST] [--epochs N] [--limit N]\n"
+        "                           [--test-limit N] [--batch N] [--seed N] [--sample-every N]\n"
+        "                           [--sequential] [--data DIR] [--trace FILE.csv] [--no-pytorch]\n"
+        "                           [--pytorch-script FILE] [--pytorch-threads N]\n"
+        "                           [--python PATH] [--device SEL] [--json FILE] [--csv FILE]\n"
+        "COMMON: [--device SEL] [--runs N] [--warmup N] [--seed N] [--wall-clock]\n"
+        "        [--json FILE] [--csv FILE]\n"
+        "  --quick          fc 128x512x784 and conv 12544x64x576 at 0,50,70,90 %%\n"
+        "  (default)        the full sweep: the layer shapes (fc and conv of the small VGG)\n"
+        "                   and the squares 1024, 2048 (about 10 min on a 2-core CPU)\n"
+        "  --layers         the layer shapes only (about 3.5 min there)\n"
+        "  --shape MxNxK    only these (repeat or separate by commas); Y = X.W, X MxK\n"
+        "  --sparsity LIST  percent of zeros (default 0,25,50,70,80,90,95,99)\n"
+        "  --pass LIST      fwd,bwd_input,bwd_weight (default all)\n"
+        "  --pattern LIST   random,cluster,prepool (default all; prepool: bwd_weight only)\n"
+        "  --runs N         timed runs (default 5, more up to 25 / 0.2 s for short calls;\n"
+        "                   CLBlast --clblast-runs, default 5)\n"
+        "  --device SEL     P:D, cpu, gpu or a name part (default $SPARTAN_DEVICE, else\n"
+        "                   every device but simulators; train: the library's default)\n"
+        "train: each preset under each policy, stepping in turn on the same batches;\n"
+        "  --model LIST     mlp,lenet5,vgg-small (default all; vgg-small: ~2 min per epoch\n"
+        "                   and policy on a 2-core CPU)\n"
+        "  --policy LIST    dense,sparse,adaptive (default all)\n"
+        "  --epochs N       epochs (default 1); epoch time: median over the epochs\n"
+        "  --limit N        train on the first N images (default all 60000)\n"
+        "  --test-limit N   evaluate on the first N test images (default all 10000)\n"
+        "  --batch N, --seed N  as spartan-train (64, 1)\n"
+        "  --sample-every N  monitor sample period (default: the library's, automatic)\n"
+        "  --sequential     one policy's whole epoch after the other's\n"
+        "  --trace FILE     per step, GEMM layer and pass: path and sparsity (CSV for\n"
+        "                   tools/plot_train.gp)\n"
+        "  --no-pytorch     skip the PyTorch line (tools/pytorch_train.py, run when\n"
+        "                   '--python -c \"import torch\"' works; default /usr/bin/python3)\n"
+        "  --pytorch-threads N  PyTorch's threads (default 2)\n");
 }
 
 /* The full sweep (the default) is the layers and the squares: about 10 minutes on the 2-core
@@ -190,6 +215,148 @@ static int parse(int argc, char **argv, int gemm, bench_opts *o) {
     return 0;
 }
 
+static int parse_size(const char *flag, const char *text, size_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || v == 0) {
+        fprintf(stderr, "spartan-bench: %s needs a positive number, not '%s'\n", flag, text);
+        return 2;
+    }
+    *out = (size_t)v;
+    return 0;
+}
+
+/* --model: names checked against the presets, kept in o->model_buf. */
+static int parse_models(const char *text, bench_train_opts *o) {
+    snprintf(o->model_buf, sizeof o->model_buf, "%s", text);
+    o->nmodels = 0;
+    for (char *save = NULL, *t = strtok_r(o->model_buf, ",", &save); t;
+         t = strtok_r(NULL, ",", &save)) {
+        const char *const *p = spartan_model_presets();
+        while (*p && strcmp(*p, t)) p++;
+        if (!*p || o->nmodels == BENCH_MAX_MODELS) {
+            fprintf(stderr, "spartan-bench: --model takes a list of presets (");
+            for (p = spartan_model_presets(); *p; p++)
+                fprintf(stderr, "%s%s", *p, p[1] ? ", " : "), not ");
+            fprintf(stderr, "'%s'\n", t);
+            return 2;
+        }
+        o->models[o->nmodels++] = t;
+    }
+    return o->nmodels ? 0 : 2;
+}
+
+static int parse_policies(const char *text, unsigned *out) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", text);
+    *out = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        spartan_policy_mode m;
+        if (spartan_policy_mode_parse(t, &m) != SPARTAN_OK) {
+            fprintf(stderr, "spartan-bench: --policy takes dense, sparse, adaptive, not '%s'\n", t);
+            return 2;
+        }
+        *out |= 1u << m;
+    }
+    return *out ? 0 : 2;
+}
+
+/* `spartan-bench train`'s options; 0, or the exit status (2: bad usage, -1: --help). */
+static int parse_train(int argc, char **argv, bench_train_opts *o) {
+    spartan_train_config def = spartan_train_config_default();
+    o->epochs = 1;
+    o->batch = def.batch;
+    o->seed = def.seed;
+    o->policies = 7;
+    o->pytorch_threads = 2;
+    o->python = "/usr/bin/python3";
+    for (const char *const *p = spartan_model_presets(); *p && o->nmodels < BENCH_MAX_MODELS; p++)
+        o->models[o->nmodels++] = *p;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        size_t n = 0;
+        int rc = 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return -1;
+        } else if (strcmp(a, "--no-pytorch") == 0) {
+            o->no_pytorch = 1;
+            continue;
+        } else if (strcmp(a, "--sequential") == 0) {
+            o->sequential = 1;
+            continue;
+        } else if (!v) {
+            fprintf(stderr, "spartan-bench: unknown option '%s' (or it needs a value)\n", a);
+            return 2;
+        } else if (strcmp(a, "--device") == 0) {
+            o->device = v;
+        } else if (strcmp(a, "--json") == 0) {
+            o->json_path = v;
+        } else if (strcmp(a, "--csv") == 0) {
+            o->csv_path = v;
+        } else if (strcmp(a, "--trace") == 0) {
+            o->trace_path = v;
+        } else if (strcmp(a, "--data") == 0) {
+            o->data = v;
+        } else if (strcmp(a, "--pytorch-script") == 0) {
+            o->pytorch_script = v;
+        } else if (strcmp(a, "--python") == 0) {
+            o->python = v;
+        } else if (strcmp(a, "--model") == 0) {
+            rc = parse_models(v, o);
+        } else if (strcmp(a, "--policy") == 0) {
+            rc = parse_policies(v, &o->policies);
+        } else if (strcmp(a, "--epochs") == 0) {
+            rc = parse_int(a, v, &o->epochs) ? 2 : 0;
+        } else if (strcmp(a, "--pytorch-threads") == 0) {
+            rc = parse_int(a, v, &o->pytorch_threads) ? 2 : 0;
+        } else if (strcmp(a, "--limit") == 0) {
+            rc = parse_size(a, v, &o->limit);
+        } else if (strcmp(a, "--test-limit") == 0) {
+            rc = parse_size(a, v, &o->test_limit);
+        } else if (strcmp(a, "--batch") == 0) {
+            rc = parse_size(a, v, &o->batch);
+        } else if (strcmp(a, "--seed") == 0) {
+            o->seed = strtoull(v, NULL, 10);
+        } else if (strcmp(a, "--sample-every") == 0) {
+            rc = parse_size(a, v, &n);
+            o->sample_every = (unsigned)n;
+        } else {
+            fprintf(stderr, "spartan-bench: unknown option '%s'\n", a);
+            return 2;
+        }
+        if (rc) return 2;
+        i++;
+    }
+    return 0;
+}
+
+static int main_train(int argc, char **argv) {
+    static bench_train_opts o;
+    int prc = parse_train(argc, argv, &o);
+    if (prc) return prc < 0 ? 0 : prc;
+    bench_dev d;
+    bench_out out;
+    if (bench_dev_open(&d, o.device ? o.device : getenv("SPARTAN_DEVICE"), 0)) return 1;
+    if (bench_out_open(&out, o.json_path, o.csv_path, bench_train_csv_header)) {
+        bench_out_close(&out);
+        bench_dev_close(&d);
+        return 1;
+    }
+    char date[64];
+    bench_date(date, sizeof date);
+    double t0 = bench_now_ms();
+    int rc = bench_train(&d, &o, &out, date);
+    bench_dev_close(&d);
+    if (bench_out_close(&out)) rc = 1;
+    printf("\ntotal %.1f s%s%s%s%s%s%s\n", (bench_now_ms() - t0) / 1e3,
+           o.json_path ? "; JSON " : "", o.json_path ? o.json_path : "", o.csv_path ? "; CSV " : "",
+           o.csv_path ? o.csv_path : "", o.trace_path ? "; trace " : "",
+           o.trace_path ? o.trace_path : "");
+    return rc ? 3 : 0;
+}
+
 /* The devices to run on: the one the selection picks, else every device but simulators.
  * Fills sel[] with "P:D" strings; returns the count, -1 on failure. */
 static int devices(const char *selection, char (*sel)[16], int max) {
@@ -222,6 +389,7 @@ static int devices(const char *selection, char (*sel)[16], int max) {
 }
 
 int main(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "train") == 0) return main_train(argc, argv);
     if (argc < 2 || (strcmp(argv[1], "gemm") && strcmp(argv[1], "monitor"))) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
             usage(stdout);

@@ -4,6 +4,9 @@
  *   output.c   option lists, the report header, the JSON and CSV files
  *   gemm.c     `spartan-bench gemm`: dense, sparse and OpenBLAS GEMMs of the three passes
  *   monitor.c  `spartan-bench monitor`: ReLU, ReLU with the fused monitor, and the naive count
+ *   train.c    `spartan-bench train`: the presets trained under each policy side by side, and
+ *              the per-step trace of sparsity and paths
+ *   pytorch.c  the PyTorch CPU line of `spartan-bench train` (tools/pytorch_train.py)
  * The numbers measured here are what the policy and the paper's tables are tuned against: every
  * time covers the whole call sequence on the device (see docs/benchmarks.md). */
 #ifndef SPARTAN_TOOLS_BENCH_H
@@ -49,6 +52,55 @@ typedef struct bench_opts {
     double sparsities[BENCH_MAX_SPARSITIES]; /* fractions of zeros, 0..1 */
     uint64_t seed;
 } bench_opts;
+
+/* `spartan-bench train` (spartan-bench.c parses it; docs/benchmarks.md). */
+#define BENCH_MAX_MODELS 8
+
+typedef struct bench_train_opts {
+    const char *device;                   /* --device; NULL: $SPARTAN_DEVICE, else the default */
+    const char *json_path, *csv_path;     /* --json FILE, --csv FILE: one record per run */
+    const char *trace_path;               /* --trace FILE.csv: per step, GEMM layer and pass */
+    const char *data;                     /* --data DIR (NULL: Fashion-MNIST's default) */
+    const char *models[BENCH_MAX_MODELS]; /* --model LIST (default every preset) */
+    size_t nmodels;
+    unsigned policies;     /* --policy LIST: bit (1 << spartan_policy_mode); default all three */
+    int epochs;            /* --epochs N (1) */
+    size_t limit;          /* --limit N: train on the first N images (0: all) */
+    size_t test_limit;     /* --test-limit N: evaluate on the first N test images (0: all) */
+    size_t batch;          /* --batch N (the library's default, 64) */
+    uint64_t seed;         /* --seed N (the library's default, 1) */
+    unsigned sample_every; /* --sample-every N (0: the library's default) */
+    int sequential;        /* --sequential: one policy's whole epoch after the other's */
+    int no_pytorch;        /* --no-pytorch */
+    int pytorch_threads;   /* --pytorch-threads N (2) */
+    const char *pytorch_script; /* --pytorch-script FILE (default: the source tree's) */
+    const char *python;         /* --python PATH (/usr/bin/python3) */
+    char model_buf[256];        /* storage of the --model names */
+} bench_train_opts;
+
+/* One (model, policy) line of `spartan-bench train`: train.c fills the Spartan ones, pytorch.c
+ * the PyTorch one. */
+enum { BENCH_RUN_OK = 0, BENCH_RUN_UNAVAILABLE, BENCH_RUN_FAILED };
+typedef struct bench_train_result {
+    const char *model, *policy;
+    int state;                            /* BENCH_RUN_* */
+    char note[200];                       /* why unavailable or failed */
+    size_t images;                        /* trained per epoch */
+    double epoch_s, epoch_min, epoch_max; /* seconds per epoch: median, min, max */
+    double images_per_s, speedup, train_loss, train_acc, test_loss, test_acc;
+    double prepare_s; /* Spartan: model creation and prepare (the adaptive calibration) */
+} bench_train_result;
+
+/* Sets the epoch figures of x from the epochs' seconds t[0..n-1] (sorts t) and x->images. */
+void bench_train_epochs(double *t, int n, bench_train_result *x);
+
+/* The PyTorch script to run (--pytorch-script, else the source tree's), or NULL with why when
+ * it is missing or `--python -c "import torch"` fails. */
+const char *bench_pytorch_script(const bench_train_opts *o, char *why, size_t len);
+/* Trains model with the script under o's epochs, batch, limit, seed and threads into r (not
+ * model, policy and speedup); 0 on success, else r->note says why. */
+int bench_pytorch_train(const bench_train_opts *o, const char *script, const char *model,
+                        bench_train_result *r);
 
 /* ---- the device and its timer ---------------------------------------------------------------- */
 
@@ -181,9 +233,13 @@ void bench_csv_number(FILE *f, double value);
 /* Each runs on one opened device; nonzero when something failed or a result was wrong. */
 int bench_gemm(bench_dev *d, const bench_opts *o, bench_out *out, const char *date);
 int bench_monitor(bench_dev *d, const bench_opts *o, bench_out *out, const char *date);
+/* Trains every model of o under every policy of o; a policy the library does not offer yet
+ * (UNSUPPORTED at prepare) is reported and skipped, not a failure. */
+int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const char *date);
 
-/* The CSV header lines of the two benchmarks. */
+/* The CSV header lines of the benchmarks. */
 extern const char bench_gemm_csv_header[];
 extern const char bench_monitor_csv_header[];
+extern const char bench_train_csv_header[];
 
 #endif /* SPARTAN_TOOLS_BENCH_H */
