@@ -478,8 +478,9 @@ spartan_path spartan_policy_choose(spartan_policy *p, const spartan_policy_query
                 path == SPARTAN_PATH_DENSE ? SPARTAN_PATH_SPARSE : SPARTAN_PATH_DENSE;
             const double pcur = path == SPARTAN_PATH_DENSE ? pd : ps;
             const double poth = path == SPARTAN_PATH_DENSE ? ps : pd;
-            if (p->step >= s->last_seen[other] + SP_POLICY_EXPLORE_EVERY &&
-                poth <= SP_POLICY_EXPLORE_RATIO * pcur) {
+            const size_t wait =
+                s->measured[other] ? SP_POLICY_EXPLORE_EVERY : SP_POLICY_EXPLORE_FIRST;
+            if (p->step >= s->last_seen[other] + wait && poth <= SP_POLICY_EXPLORE_RATIO * pcur) {
                 s->last_seen[other] = p->step;
                 path = other;
                 why = "exploring: timing the path not taken";

@@ -12,6 +12,7 @@
 #define SP_POLICY_MIN_GAIN_MS   0.01 /* ... and by at least this much (below it, noise) */
 #define SP_POLICY_PERSIST       3    /* ... in this many consecutive decisions */
 #define SP_POLICY_ALPHA         0.25 /* weight of a new measurement in the online correction */
+#define SP_POLICY_EXPLORE_FIRST 5    /* steps before the path not taken is first timed */
 #define SP_POLICY_EXPLORE_EVERY 100  /* steps before the path not taken is timed again */
 #define SP_POLICY_EXPLORE_RATIO 2.0  /* ... when it is predicted within this factor */
 #define SP_POLICY_CAL_LOW       0.5  /* the two sparsities the sparse path is calibrated at */
