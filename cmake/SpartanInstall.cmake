@@ -23,9 +23,9 @@ install(FILES "${CMAKE_CURRENT_BINARY_DIR}/spartanConfig.cmake"
         DESTINATION ${SPARTAN_CMAKE_DIR})
 
 if(SPARTAN_HAVE_CLBLAST)
-    set(SPARTAN_PC_LIBS_PRIVATE "-lclblast -lz -lpthread -lm")
+    set(SPARTAN_PC_LIBS_PRIVATE "-lclblast -lcjson -lz -lpthread -lm")
 else()
-    set(SPARTAN_PC_LIBS_PRIVATE "-lz -lpthread -lm")
+    set(SPARTAN_PC_LIBS_PRIVATE "-lcjson -lz -lpthread -lm")
 endif()
 # The .pc file finds its prefix from its own place (${pcfiledir}), so an installed tree can
 # be moved (or installed with cmake --install --prefix) and still be found.
