@@ -16,9 +16,9 @@
 #include "spartan/spartan.h"
 
 typedef struct options {
-    const char *model, *device, *data, *metrics, *schedule;
+    const char *model, *device, *data, *metrics, *schedule, *save, *resume;
     int epochs;
-    size_t limit, test_limit;
+    size_t limit, test_limit, save_every;
     spartan_train_config cfg;
     int quiet, explain;
 } options;
@@ -42,6 +42,10 @@ static void usage(FILE *f) {
         "  --limit N           train on the first N images only\n"
         "  --test-limit N      evaluate on the first N test images only\n"
         "  --metrics FILE      one record per epoch, CSV or JSON by the file's extension\n"
+        "  --save FILE         checkpoint (safetensors) at the end of each epoch and of the run\n"
+        "  --save-every N      with --save: a checkpoint every N steps instead of every epoch\n"
+        "  --resume FILE       continue the run a --save checkpoint comes from (same --model,\n"
+        "                      --batch, --limit, --seed): the losses equal an uninterrupted run's\n"
         "  --quiet             no progress lines\n",
         SPARTAN_FASHION_MNIST_DIR);
 }
@@ -98,6 +102,12 @@ static int parse_args(int argc, char **argv, options *o) {
             o->data = v;
         else if (!strcmp(a, "--metrics"))
             o->metrics = v;
+        else if (!strcmp(a, "--save"))
+            o->save = v;
+        else if (!strcmp(a, "--resume"))
+            o->resume = v;
+        else if (!strcmp(a, "--save-every"))
+            ok = parse_size(v, &o->save_every) && o->save_every > 0;
         else if (!strcmp(a, "--schedule")) {
             o->schedule = v;
             ok = !strcmp(v, "const") || !strcmp(v, "cosine");
@@ -311,6 +321,80 @@ static int fail(const char *what, spartan_context *ctx) {
     return 1;
 }
 
+/* ---- Checkpoints: the run's position rides along as extra metadata, so that --resume continues
+ * at the same epoch and step, and prints the same epoch averages, as an uninterrupted run. */
+typedef struct position {
+    size_t epoch, step; /* epochs completed, steps done in the next one */
+    double lsum;        /* that epoch's loss sum, right predictions and images so far */
+    size_t correct, seen;
+} position;
+
+static int save_checkpoint(spartan_context *ctx, spartan_model *m, const options *o, size_t steps,
+                           const position *p) {
+    char v[7][32];
+    snprintf(v[0], sizeof v[0], "%zu", p->epoch);
+    snprintf(v[1], sizeof v[1], "%zu", p->step);
+    snprintf(v[2], sizeof v[2], "%zu", steps);
+    snprintf(v[3], sizeof v[3], "%d", o->epochs);
+    snprintf(v[4], sizeof v[4], "%.17g", p->lsum);
+    snprintf(v[5], sizeof v[5], "%zu", p->correct);
+    snprintf(v[6], sizeof v[6], "%zu", p->seen);
+    const spartan_checkpoint_meta extra[] = {
+        {"epoch", v[0]},         {"step_in_epoch", v[1]},   {"steps_per_epoch", v[2]},
+        {"epochs", v[3]},        {"schedule", o->schedule}, {"epoch_loss_sum", v[4]},
+        {"epoch_correct", v[5]}, {"epoch_seen", v[6]},      {"model", o->model}};
+    if (spartan_checkpoint_save(m, o->save, extra, sizeof extra / sizeof extra[0]) != SPARTAN_OK)
+        return !fail("saving a checkpoint", ctx);
+    return 1;
+}
+
+/* A metadata value of the --resume file into buf ("" when absent). */
+static const char *meta(const options *o, const char *key, char *buf, size_t size) {
+    if (spartan_checkpoint_meta_get(o->resume, key, buf, size) != SPARTAN_OK) buf[0] = '\0';
+    return buf;
+}
+
+/* Loads --resume into m and finds where the run stands; 0 (after a message) when this run cannot
+ * continue from it. */
+static int resume(spartan_context *ctx, spartan_model *m, const options *o, size_t steps,
+                  position *p) {
+    if (spartan_checkpoint_load(m, o->resume) != SPARTAN_OK) return !fail("resuming", ctx);
+    char b[64], want[32];
+    size_t spe = 0, batch = 0, seed = 0;
+    int ok = parse_size(meta(o, "epoch", b, sizeof b), &p->epoch) &&
+             parse_size(meta(o, "step_in_epoch", b, sizeof b), &p->step) &&
+             parse_size(meta(o, "steps_per_epoch", b, sizeof b), &spe) &&
+             parse_size(meta(o, "epoch_correct", b, sizeof b), &p->correct) &&
+             parse_size(meta(o, "epoch_seen", b, sizeof b), &p->seen) &&
+             parse_size(meta(o, "batch", b, sizeof b), &batch) &&
+             parse_size(meta(o, "seed", b, sizeof b), &seed) &&
+             *meta(o, "epoch_loss_sum", b, sizeof b);
+    p->lsum = strtod(b, NULL);
+    const char *why = !ok ? "it has no run position (not written by spartan-train --save)"
+                      : spe != steps || batch != o->cfg.batch
+                          ? "it comes from a run with other steps per epoch (--batch, --limit)"
+                      : seed != o->cfg.seed ? "it comes from a run with another --seed"
+                      : p->epoch * steps + p->step != spartan_model_steps(m)
+                          ? "its position disagrees with its step count"
+                      : p->epoch >= (size_t)o->epochs ? "it is at the end of the run (--epochs)"
+                                                      : NULL;
+    if (why) {
+        fprintf(stderr, "spartan-train: cannot resume from %s: %s\n", o->resume, why);
+        return 0;
+    }
+    snprintf(want, sizeof want, "%d", o->epochs);
+    if (strcmp(meta(o, "epochs", b, sizeof b), want) ||
+        strcmp(meta(o, "schedule", b, sizeof b), o->schedule) ||
+        strcmp(meta(o, "policy", b, sizeof b), spartan_policy_mode_name(o->cfg.policy)))
+        fprintf(stderr,
+                "spartan-train: warning: %s comes from a run with other --epochs, "
+                "--schedule or --policy: this run will not repeat it exactly\n",
+                o->resume);
+    printf("resumed from %s: step %zu (epoch %zu, step %zu of %zu)\n", o->resume,
+           spartan_model_steps(m), p->epoch + 1, p->step, steps);
+    return 1;
+}
+
 int main(int argc, char **argv) {
     options o;
     memset(&o, 0, sizeof o);
@@ -374,19 +458,22 @@ int main(int argc, char **argv) {
            steps * batch, n, o.epochs, o.epochs == 1 ? "" : "s", (double)o.cfg.lr, o.schedule,
            (double)o.cfg.momentum, (double)o.cfg.weight_decay, (unsigned long long)o.cfg.seed);
     fflush(stdout);
+    position at = {0, 0, 0.0, 0, 0};
+    if (o.resume && !resume(ctx, m, &o, steps, &at)) goto done;
 
     const int tty = isatty(fileno(stderr)) && !o.quiet;
     const size_t total_steps = steps * (size_t)o.epochs;
     double train_seconds = 0.0;
-    size_t done_steps = 0, events_seen = 0;
-    for (int e = 0; e < o.epochs; e++) {
+    size_t done_steps = at.epoch * steps + at.step, events_seen = 0;
+    for (int e = (int)at.epoch; e < o.epochs; e++) {
         spartan_dataset_shuffle(train, o.cfg.seed, (uint64_t)e);
         spartan_model_reset_stats(m);
-        double t0 = now_s(), lsum = 0.0;
-        size_t correct = 0, seen = 0;
-        loader ld = {train, 0, batch, px, buf[0][0], buf[0][1], SPARTAN_OK};
+        const size_t s0 = e == (int)at.epoch ? at.step : 0;
+        double t0 = now_s(), lsum = s0 ? at.lsum : 0.0;
+        size_t correct = s0 ? at.correct : 0, seen = s0 ? at.seen : 0, seen0 = seen;
+        loader ld = {train, s0 * batch, batch, px, buf[s0 & 1][0], buf[s0 & 1][1], SPARTAN_OK};
         load_batch(&ld);
-        for (size_t s = 0; s < steps; s++) {
+        for (size_t s = s0; s < steps; s++) {
             if (ld.st != SPARTAN_OK) {
                 rc = fail("reading a batch", NULL);
                 goto done;
@@ -428,17 +515,25 @@ int main(int argc, char **argv) {
             correct += r.correct;
             seen += r.count;
             done_steps++;
+            const int save_now = o.save_every ? done_steps % o.save_every == 0 : s + 1 == steps;
+            if (o.save && (save_now || done_steps == total_steps)) {
+                const size_t in = done_steps % steps;
+                position p = {done_steps / steps, in, in ? lsum : 0.0, in ? correct : 0,
+                              in ? seen : 0};
+                if (!save_checkpoint(ctx, m, &o, steps, &p)) goto done;
+            }
             double el = now_s() - t0;
             if (tty && (s % 10 == 0 || s + 1 == steps)) {
                 int w = 30, fill = (int)((double)w * (double)(s + 1) / (double)steps);
                 fprintf(stderr, "\repoch %d [%.*s%*s] %zu/%zu loss %.4f acc %.3f %.0f img/s ",
                         e + 1, fill, "##############################", w - fill, "", s + 1, steps,
-                        lsum / (double)seen, (double)correct / (double)seen, (double)seen / el);
+                        lsum / (double)seen, (double)correct / (double)seen,
+                        (double)(seen - seen0) / el);
             } else if (!tty && !o.quiet && steps >= 10 && (s + 1) % (steps / 4) == 0 &&
                        s + 1 != steps) {
                 printf("  epoch %d step %zu/%zu loss %.4f acc %.3f %.0f img/s\n", e + 1, s + 1,
                        steps, lsum / (double)seen, (double)correct / (double)seen,
-                       (double)seen / el);
+                       (double)(seen - seen0) / el);
                 fflush(stdout);
             }
         }
@@ -450,7 +545,7 @@ int main(int argc, char **argv) {
         r->train_loss = lsum / (double)seen;
         r->train_acc = (double)correct / (double)seen;
         r->seconds = secs;
-        r->images_per_s = (double)seen / secs;
+        r->images_per_s = (double)(seen - seen0) / secs;
         r->lr = o.cfg.lr;
         if (!evaluate(m, test, batch, buf[0][0], buf[0][1], &r->test_loss, &r->test_acc)) {
             rc = fail("evaluating", ctx);
@@ -467,7 +562,8 @@ int main(int argc, char **argv) {
     printf("\ntotal: %.1f s training, final test accuracy %.2f%%\n", train_seconds,
            100.0 * rec[o.epochs - 1].test_acc);
     rc = 0;
-    if (o.metrics && !write_metrics(o.metrics, &o, rec, o.epochs)) rc = 1;
+    if (o.metrics && !write_metrics(o.metrics, &o, rec + at.epoch, o.epochs - (int)at.epoch))
+        rc = 1;
 done:
     for (int b = 0; b < 2; b++) {
         free(buf[b][0]);
