@@ -18,7 +18,8 @@ typedef struct slot {
     size_t m, n, k;
     sp_policy_cal cal;
     double corr[2];      /* online correction factor of each path's calibrated time */
-    int measured[2];     /* the path has been measured in training at least once */
+    int measured[2];     /* the path has been measured in training (after its warm-up run) */
+    int runs[2];         /* runs observed in training, the warm-up included */
     spartan_path cur;    /* the path held (hysteresis) */
     size_t last_seen[2]; /* step each path was last measured */
 } slot;
@@ -478,9 +479,12 @@ spartan_path spartan_policy_choose(spartan_policy *p, const spartan_policy_query
                 path == SPARTAN_PATH_DENSE ? SPARTAN_PATH_SPARSE : SPARTAN_PATH_DENSE;
             const double pcur = path == SPARTAN_PATH_DENSE ? pd : ps;
             const double poth = path == SPARTAN_PATH_DENSE ? ps : pd;
-            const size_t wait =
-                s->measured[other] ? SP_POLICY_EXPLORE_EVERY : SP_POLICY_EXPLORE_FIRST;
-            if (p->step >= s->last_seen[other] + wait && poth <= SP_POLICY_EXPLORE_RATIO * pcur) {
+            /* A path never measured is timed soon whatever its prediction (that is only the
+             * calibration's); the passes of a layer take turns (not all in one step). */
+            const size_t wait = s->measured[other] ? SP_POLICY_EXPLORE_EVERY
+                                                   : SP_POLICY_EXPLORE_FIRST + (size_t)q->pass;
+            if (p->step >= s->last_seen[other] + wait &&
+                (!s->measured[other] || poth <= SP_POLICY_EXPLORE_RATIO * pcur)) {
                 s->last_seen[other] = p->step;
                 path = other;
                 why = "exploring: timing the path not taken";
@@ -495,17 +499,17 @@ void sp_policy_observe(spartan_policy *p, size_t layer, spartan_pass pass, spart
                        double sparsity, double ms) {
     slot *s = p ? find(p, layer, pass) : NULL;
     if (!s || !s->calibrated || !(ms > 0) || !isfinite(ms)) return;
+    s->last_seen[path] = p->step;
+    /* A path's first run in training is its warm-up (first touch of its buffers, the driver's
+     * first launch): not learned from. */
+    if (++s->runs[path] == 1) return;
     double ratio = ms / model_ms(s, path, sparsity);
     ratio = fmin(fmax(ratio, 0.2), 5.0); /* one wild sample cannot swing the model */
-    const spartan_path other =
-        path == SPARTAN_PATH_DENSE ? SPARTAN_PATH_SPARSE : SPARTAN_PATH_DENSE;
-    (void)other;
     /* the first measurement replaces the borrowed correction; later ones are averaged in */
     s->corr[path] = s->measured[path]
                         ? (1.0 - SP_POLICY_ALPHA) * s->corr[path] + SP_POLICY_ALPHA * ratio
                         : ratio;
     s->measured[path] = 1;
-    s->last_seen[path] = p->step;
 }
 
 size_t spartan_policy_events(const spartan_policy *p, size_t first, spartan_policy_event *out,
