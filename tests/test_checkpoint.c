@@ -653,7 +653,6 @@ static int child(void *arg) {
     const job *j = arg;
     char n[32];
     snprintf(n, sizeof n, "%lld", j->crash_at);
-    if (j->crash_at >= 0) setenv("SPARTAN_TEST_CRASH_AFTER_BYTES", n, 1);
     spartan_context *c;
     spartan_model *m = NULL;
     spartan_status st = spartan_context_create(NULL, &c);
@@ -668,6 +667,8 @@ static int child(void *arg) {
                        spartan_model_steps(m), j->steps);
     } else {
         if (st == SPARTAN_OK) st = tiny_train(m, 4, j->steps);
+        /* set only now: every atomic write of the process honours it (the kernel cache's too) */
+        if (j->crash_at >= 0) setenv("SPARTAN_TEST_CRASH_AFTER_BYTES", n, 1);
         if (st == SPARTAN_OK) st = spartan_checkpoint_save(m, j->path, NULL, 0);
         TH_CHILD_CHECK(st == SPARTAN_OK, "%s", spartan_last_error(c));
     }

@@ -83,7 +83,9 @@ static int write_all(int fd, const void *data, size_t len) {
     return 0;
 }
 
-static void fsync_dir_of(const char *path) {
+/* fsync of the directory holding path, so a rename in it is durable. 0 on failure; EINVAL (a
+ * file system that cannot sync directories) counts as done: nothing more can be done there. */
+static int fsync_dir_of(const char *path) {
     const char *slash = strrchr(path, '/');
     char dir[4096];
     if (!slash) {
@@ -91,35 +93,62 @@ static void fsync_dir_of(const char *path) {
     } else {
         size_t n = (size_t)(slash - path);
         if (n == 0) n = 1;
-        if (n >= sizeof dir) return;
+        if (n >= sizeof dir) return 0;
         memcpy(dir, path, n);
         dir[n] = '\0';
     }
     int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
+    if (fd < 0) return 0;
+    int ok = fsync(fd) == 0 || errno == EINVAL;
+    close(fd);
+    return ok;
+}
+
+/* The crash test hook (SPARTAN_TEST_CRASH_AFTER_BYTES=N): the process _exit()s once N bytes of
+ * the temporary file are written, or, when the file is shorter, just before the rename, as if it
+ * had been killed there. Read only here; 0 when unset. */
+static unsigned long long crash_after(int *on) {
+    const char *hook = getenv("SPARTAN_TEST_CRASH_AFTER_BYTES");
+    char *end;
+    unsigned long long n = hook && *hook ? strtoull(hook, &end, 10) : 0;
+    *on = hook && *hook && *end == '\0';
+    return n;
+}
+
+/* write_all with the crash hook: *written counts the bytes so far. */
+static int write_part(int fd, const void *data, size_t len, int crash, unsigned long long crash_at,
+                      unsigned long long *written) {
+    if (crash && *written + len > crash_at) {
+        (void)write_all(fd, data, (size_t)(crash_at - *written));
+        _exit(3);
     }
+    *written += len;
+    return write_all(fd, data, len);
 }
 
 spartan_status sp_write_file_atomic(const char *path, const sp_buf_part *parts, size_t nparts,
-                                    int durable, sp_err *err) {
+                                    unsigned flags, sp_err *err) {
     static atomic_uint counter;
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 64);
     if (!tmp) return sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "writing %s", path);
     snprintf(tmp, plen + 64, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1u));
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, (flags & SP_WRITE_SHARED) ? 0666 : 0600);
     if (fd < 0) {
         spartan_status st =
             sp_err_set(err, SPARTAN_STATUS_IO_ERROR, "cannot create %s: %s", tmp, strerror(errno));
         free(tmp);
         return st;
     }
+    int crash;
+    const unsigned long long crash_at = crash_after(&crash);
+    unsigned long long written = 0;
     const char *what = NULL;
     for (size_t i = 0; i < nparts && !what; i++)
-        if (write_all(fd, parts[i].data, parts[i].len) != 0) what = "write";
-    if (!what && durable && fsync(fd) != 0) what = "fsync";
+        if (write_part(fd, parts[i].data, parts[i].len, crash, crash_at, &written) != 0)
+            what = "write";
+    if (!what && crash) _exit(3); /* the whole file written, not yet renamed */
+    if (!what && (flags & SP_WRITE_DURABLE) && fsync(fd) != 0) what = "fsync";
     if (close(fd) != 0 && !what) what = "close";
     if (!what && rename(tmp, path) != 0) what = "rename";
     if (what) {
@@ -130,7 +159,11 @@ spartan_status sp_write_file_atomic(const char *path, const sp_buf_part *parts, 
         return st;
     }
     free(tmp);
-    if (durable) fsync_dir_of(path);
+    if ((flags & SP_WRITE_DURABLE) && !fsync_dir_of(path))
+        return sp_err_set(err, SPARTAN_STATUS_IO_ERROR,
+                          "%s: written, but the fsync of its directory failed (%s): the new file "
+                          "may not survive a power loss",
+                          path, strerror(errno));
     return SPARTAN_OK;
 }
 

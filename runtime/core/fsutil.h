@@ -13,14 +13,18 @@ spartan_status sp_mkdirs(const char *path, sp_err *err);
 spartan_status sp_read_file(const char *path, unsigned char **data, size_t *len, sp_err *err);
 
 /* Writes the concatenation of parts to path atomically: a unique temporary file in the same
- * directory, then rename(). With durable, the file is fsync'ed before the rename and the
- * directory after it. On failure the temporary file is removed and path is untouched. */
+ * directory, then rename(). On failure the temporary file is removed and path is untouched.
+ * Flags: SP_WRITE_DURABLE fsyncs the file before the rename and the directory after it (a failed
+ * directory fsync is reported); SP_WRITE_SHARED creates the file 0666 (less the umask) rather
+ * than 0600. Test hook: SPARTAN_TEST_CRASH_AFTER_BYTES=N makes the process _exit(3) once N bytes
+ * are written (or just before the rename when the file is shorter), as a crash would. */
 typedef struct sp_buf_part {
     const void *data;
     size_t len;
 } sp_buf_part;
+enum { SP_WRITE_DURABLE = 1u, SP_WRITE_SHARED = 2u };
 spartan_status sp_write_file_atomic(const char *path, const sp_buf_part *parts, size_t nparts,
-                                    int durable, sp_err *err);
+                                    unsigned flags, sp_err *err);
 
 /* Resolves the kernel-cache directory: explicit (if not NULL), else $SPARTAN_CACHE_DIR, else
  * $XDG_CACHE_HOME/spartan, else $HOME/.cache/spartan. "off" in the explicit value, in

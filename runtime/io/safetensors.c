@@ -324,98 +324,14 @@ spartan_status sp_st_encode_header(const sp_st_tensor *tensors, size_t n, const 
     return SPARTAN_OK;
 }
 
-/* The temporary file being written, and the crash hook. */
-typedef struct sink {
-    FILE *f;
-    size_t written;
-    int crash;
-    unsigned long long crash_at;
-} sink;
-
-static int put(sink *s, const void *p, size_t n) {
-    if (s->crash && s->written + n > s->crash_at) {
-        fwrite(p, 1, (size_t)(s->crash_at - s->written), s->f);
-        fflush(s->f);
-        _exit(3);
-    }
-    if (n && fwrite(p, 1, n, s->f) != n) return 0;
-    s->written += n;
-    return 1;
-}
-
-/* fsync of the directory holding path, so the rename itself is durable. EINVAL: a file system
- * that cannot sync directories; nothing more can be done there. */
-static int sync_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
-    char *dir = malloc(n + 1);
-    if (!dir) return 0;
-    memcpy(dir, slash ? path : ".", n);
-    dir[n] = '\0';
-    int fd = open(dir, O_RDONLY);
-    free(dir);
-    if (fd < 0) return 0;
-    int ok = fsync(fd) == 0 || errno == EINVAL;
-    close(fd);
-    return ok;
-}
-
 spartan_status sp_st_write(const char *path, const unsigned char *header, size_t header_len,
                            const sp_st_tensor *tensors, size_t n, sp_err *err) {
-    static atomic_uint counter;
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 64);
-    if (!tmp) return sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "writing %s", path);
-    snprintf(tmp, plen + 64, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1u));
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (!f) {
-        spartan_status st = sp_err_set(err, SPARTAN_STATUS_IO_ERROR, "%s: cannot create %s: %s",
-                                       path, tmp, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(tmp);
-        }
-        free(tmp);
-        return st;
-    }
-    sink s = {f, 0, 0, 0};
-    const char *hook = getenv("SPARTAN_TEST_CRASH_AFTER_BYTES");
-    if (hook && *hook) {
-        char *e;
-        s.crash_at = strtoull(hook, &e, 10);
-        s.crash = *e == '\0';
-    }
-    const char *what = NULL;
-    int error = 0;
-#define FAILS(cond, step)                                                                          \
-    if (!what && (cond)) {                                                                         \
-        what = step;                                                                               \
-        error = errno;                                                                             \
-    }
-    FAILS(!put(&s, header, header_len), "write");
-    for (size_t i = 0; i < n; i++) FAILS(!put(&s, tensors[i].data, tensors[i].bytes), "write");
-    if (!what && s.crash && s.written >= s.crash_at) { /* the whole file, not yet renamed */
-        fflush(f);
-        _exit(3);
-    }
-    FAILS(fflush(f) != 0, "write");
-    FAILS(fsync(fileno(f)) != 0, "fsync");
-    if (fclose(f) != 0) FAILS(1, "close"); /* always closed */
-    FAILS(rename(tmp, path) != 0, "rename");
-#undef FAILS
-    if (what) {
-        spartan_status st = sp_err_set(err, SPARTAN_STATUS_IO_ERROR, "%s: %s of %s failed: %s",
-                                       path, what, tmp, strerror(error));
-        unlink(tmp);
-        free(tmp);
-        return st;
-    }
-    free(tmp);
-    if (!sync_dir(path))
-        return sp_err_set(err, SPARTAN_STATUS_IO_ERROR,
-                          "%s: written, but the fsync of its directory failed (%s): the new file "
-                          "may not survive a power loss",
-                          path, strerror(errno));
-    return SPARTAN_OK;
+    sp_buf_part *parts = malloc((n + 1) * sizeof *parts);
+    if (!parts) return sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "writing %s", path);
+    parts[0] = (sp_buf_part){header, header_len};
+    for (size_t i = 0; i < n; i++) parts[i + 1] = (sp_buf_part){tensors[i].data, tensors[i].bytes};
+    spartan_status st =
+        sp_write_file_atomic(path, parts, n + 1, SP_WRITE_DURABLE | SP_WRITE_SHARED, err);
+    free(parts);
+    return st;
 }

@@ -78,12 +78,10 @@ const char *sp_st_meta_get(const sp_st_file *f, const char *key); /* NULL when a
 spartan_status sp_st_encode_header(const sp_st_tensor *tensors, size_t n, const sp_st_meta *meta,
                                    size_t nmeta, unsigned char **out, size_t *len, sp_err *err);
 
-/* Writes header then each tensor's bytes to path atomically: a new temporary file in the same
- * directory, fwrite, fflush, fsync, rename over path, then fsync of the directory. A failure
- * removes the temporary file and leaves path as it was.
- * Test hook: when the environment variable SPARTAN_TEST_CRASH_AFTER_BYTES is a number, the
- * process _exit(3)s after writing that many bytes of the temporary file (a simulated crash
- * mid-save); nothing else reads it. */
+/* Writes header then each tensor's bytes to path atomically and durably (sp_write_file_atomic:
+ * a new temporary file in the same directory, fsync, rename over path, fsync of the directory;
+ * a failure removes the temporary file and leaves path as it was; its crash test hook,
+ * SPARTAN_TEST_CRASH_AFTER_BYTES, simulates a crash mid-save). */
 spartan_status sp_st_write(const char *path, const unsigned char *header, size_t header_len,
                            const sp_st_tensor *tensors, size_t n, sp_err *err);
 
