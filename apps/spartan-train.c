@@ -268,9 +268,13 @@ static void print_predictions(spartan_model *m) {
                        spartan_path_name(li.path[pass]), li.reason[pass]);
                 continue;
             }
-            printf("  %-6s %-10s zeros %.2f: dense %8.3f  sparse %8.3f -> %s (%s)\n", li.name,
-                   spartan_pass_name((spartan_pass)pass), li.zeros_last, d, sp,
-                   spartan_path_name(li.path[pass]), li.reason[pass]);
+            spartan_gemm_path impl = spartan_policy_dense_path(p, i, (spartan_pass)pass);
+            printf("  %-6s %-10s zeros %.2f: dense (%s) %8.3f  sparse %8.3f -> %s (%s)\n", li.name,
+                   spartan_pass_name((spartan_pass)pass), li.zeros_last,
+                   impl == SPARTAN_GEMM_CLBLAST ? "clblast"
+                   : impl == SPARTAN_GEMM_OWN   ? "own"
+                                                : "best",
+                   d, sp, spartan_path_name(li.path[pass]), li.reason[pass]);
         }
     }
 }

@@ -28,7 +28,7 @@ static void teardown(void) {
 
 /* A synthetic layer: dense 10 ms; sparse 12 ms at 50 % zeros and 4 ms at 90 %, so the model's
  * sparse time is 4 + (0.9 - s) * 20 ms and the crossover is at s = 0.6. */
-static const sp_policy_cal synthetic = {10.0, 12.0, 4.0};
+static const sp_policy_cal synthetic = {10.0, 12.0, 4.0, SPARTAN_GEMM_OWN, 10.0, -1.0};
 #define CROSSOVER 0.6
 
 static double true_sparse_ms(double s) {
@@ -252,6 +252,51 @@ START_TEST(calibration_is_cached_per_device) {
 }
 END_TEST
 
+/* Where CLBlast is built in, a calibration that tries it (forced here on the CPU driver, where
+ * it is off by default: SPARTAN_POLICY_CLBLAST=1) times both dense implementations, and the
+ * pass's dense path is the faster of the two; without the variable the CPU driver tries only the
+ * own kernel. */
+START_TEST(dense_implementation_is_the_faster) {
+    char *dir = th_tempdir("policy-clblast");
+    setenv("SPARTAN_CACHE_DIR", dir, 1);
+    spartan_context_destroy(ctx);
+    setup();
+    spartan_policy *p;
+    sp_policy_cal cal;
+    ck_assert_int_eq(spartan_policy_create(ctx, SPARTAN_POLICY_ADAPTIVE, &p), SPARTAN_OK);
+    ck_assert_int_eq(sp_policy_tries_clblast(p), 0); /* a CPU driver */
+    ck_assert_int_eq(sp_policy_register(p, 0, SPARTAN_PASS_FWD, 128, 32, 64, 1, NULL), SPARTAN_OK);
+    ck_assert_int_eq(sp_policy_calibration(p, 0, SPARTAN_PASS_FWD, &cal), SPARTAN_OK);
+    ck_assert(cal.clblast_ms < 0 && cal.dense_impl == SPARTAN_GEMM_OWN && cal.own_ms > 0);
+    ck_assert_int_eq(spartan_policy_dense_path(p, 0, SPARTAN_PASS_FWD), SPARTAN_GEMM_OWN);
+    spartan_policy_destroy(p);
+    if (spartan_have_clblast()) {
+        setenv("SPARTAN_POLICY_CLBLAST", "1", 1);
+        ck_assert_int_eq(spartan_policy_create(ctx, SPARTAN_POLICY_ADAPTIVE, &p), SPARTAN_OK);
+        ck_assert_int_eq(sp_policy_tries_clblast(p), 1);
+        /* another shape (not in the cache), and a pass without a sparse form: dense only */
+        ck_assert_int_eq(sp_policy_register(p, 0, SPARTAN_PASS_FWD, 96, 32, 64, 1, NULL),
+                         SPARTAN_OK);
+        ck_assert_int_eq(sp_policy_register(p, 0, SPARTAN_PASS_BWD_INPUT, 96, 64, 32, 0, NULL),
+                         SPARTAN_OK);
+        for (int pass = 0; pass < 2; pass++) {
+            spartan_pass ps = pass ? SPARTAN_PASS_BWD_INPUT : SPARTAN_PASS_FWD;
+            ck_assert_int_eq(sp_policy_calibration(p, 0, ps, &cal), SPARTAN_OK);
+            ck_assert(cal.own_ms > 0 && cal.clblast_ms > 0);
+            spartan_gemm_path faster =
+                cal.clblast_ms < cal.own_ms ? SPARTAN_GEMM_CLBLAST : SPARTAN_GEMM_OWN;
+            ck_assert_int_eq(cal.dense_impl, faster);
+            ck_assert(cal.dense_ms ==
+                      (faster == SPARTAN_GEMM_CLBLAST ? cal.clblast_ms : cal.own_ms));
+            ck_assert_int_eq(spartan_policy_dense_path(p, 0, ps), faster);
+        }
+        spartan_policy_destroy(p);
+    }
+    th_rm_rf(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *policy_suite(void) {
     Suite *s = suite_create("policy");
     TCase *tc = tcase_create("policy");
@@ -264,6 +309,7 @@ static Suite *policy_suite(void) {
     tcase_add_test(tc, online_correction_overrides_calibration);
     tcase_add_test(tc, explores_the_path_not_taken);
     tcase_add_test(tc, calibration_is_cached_per_device);
+    tcase_add_test(tc, dense_implementation_is_the_faster);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,7 @@
 /* The policy: which GEMM path each layer's pass takes.
  *
- * Every GEMM layer asks the policy, for each of its three passes, whether to run the device's
- * best dense GEMM (spartan_gemm_best: CLBlast or the own kernel) or the sparse kernel, giving it
+ * Every GEMM layer asks the policy, for each of its three passes, whether to run a dense GEMM
+ * (CLBlast or the own kernel: spartan_policy_dense_path) or the sparse kernel, giving it
  * the sparsity the monitor last measured and the GEMM's shape. The answer and its reason are
  * recorded, so a caller can see every decision.
  *
@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "spartan/ops.h"
 #include "spartan/tensor.h"
 
 #ifdef __cplusplus
@@ -95,6 +96,12 @@ SPARTAN_API size_t spartan_policy_events(const spartan_policy *p, size_t first,
 SPARTAN_API spartan_status spartan_policy_predict(const spartan_policy *p, size_t layer,
                                                   spartan_pass pass, double sparsity,
                                                   double *dense_ms, double *sparse_ms);
+
+/* The dense implementation a registered (layer, pass) runs when it is dense: under the adaptive
+ * policy, the faster of the own kernel and CLBlast on its shape where both were calibrated
+ * (GPUs and accelerators with CLBlast built in), else SPARTAN_GEMM_BEST. */
+SPARTAN_API spartan_gemm_path spartan_policy_dense_path(const spartan_policy *p, size_t layer,
+                                                        spartan_pass pass);
 
 #ifdef __cplusplus
 }

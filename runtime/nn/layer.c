@@ -127,6 +127,12 @@ static spartan_path choose(spartan_model *m, sp_layer *L, spartan_pass pass, siz
     return path;
 }
 
+/* The dense implementation of a pass: the policy's (own kernel or CLBlast) when it calibrated
+ * both, else the device's best. */
+static spartan_gemm_path dense_path(const spartan_model *m, const sp_layer *L, spartan_pass pass) {
+    return spartan_policy_dense_path(m->policy, L->index, pass);
+}
+
 /* The GEMM layers' forward: X (im2col of the input for conv) . W + b. */
 static spartan_status gemm_forward(spartan_model *m, sp_layer *L, const spartan_tensor *x,
                                    size_t count, int train, spartan_tensor *y) {
@@ -159,7 +165,8 @@ static spartan_status gemm_forward(spartan_model *m, sp_layer *L, const spartan_
     if (path == SPARTAN_PATH_SPARSE)
         st = spartan_gemm_sparse_fwd_direct(ctx, &a, L->w, &yv);
     else
-        st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 0, 1.0f, &a, L->w, 0.0f, &yv);
+        st = spartan_gemm_dense(ctx, dense_path(m, L, SPARTAN_PASS_FWD), 0, 0, 1.0f, &a, L->w, 0.0f,
+                                &yv);
     if (st == SPARTAN_OK && m->recording) st = sp_model_mark(m, L, SPARTAN_PASS_FWD, 1);
     if (st == SPARTAN_OK) st = spartan_bias_add(ctx, &yv, L->b);
     return st;
@@ -258,7 +265,8 @@ static spartan_status gemm_backward(spartan_model *m, sp_layer *L, const spartan
         st = spartan_compact(ctx, &a, L->sx, forms);
         if (st == SPARTAN_OK) st = spartan_gemm_sparse_bwd_weight(ctx, L->sx, &dyv, L->dw);
     } else {
-        st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 1, 0, 1.0f, &a, &dyv, 0.0f, L->dw);
+        st = spartan_gemm_dense(ctx, dense_path(m, L, SPARTAN_PASS_BWD_WEIGHT), 1, 0, 1.0f, &a,
+                                &dyv, 0.0f, L->dw);
     }
     if (st != SPARTAN_OK || (st = sp_model_mark(m, L, SPARTAN_PASS_BWD_WEIGHT, 1)) != SPARTAN_OK)
         return st;
@@ -271,7 +279,8 @@ static spartan_status gemm_backward(spartan_model *m, sp_layer *L, const spartan
         if (!x_compacted) st = spartan_compact(ctx, &a, L->sx, SPARTAN_COMPACT_ROWS);
         if (st == SPARTAN_OK) st = spartan_gemm_sparse_bwd_input(ctx, L->sx, &dyv, L->w, &dav);
     } else {
-        st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 1, 1.0f, &dyv, L->w, 0.0f, &dav);
+        st = spartan_gemm_dense(ctx, dense_path(m, L, SPARTAN_PASS_BWD_INPUT), 0, 1, 1.0f, &dyv,
+                                L->w, 0.0f, &dav);
     }
     if (st == SPARTAN_OK) st = sp_model_mark(m, L, SPARTAN_PASS_BWD_INPUT, 1);
     if (st == SPARTAN_OK && L->kind == SP_CONV) {

@@ -71,7 +71,7 @@ const char *spartan_path_name(spartan_path path) {
 
 /* ---- The calibration cache: <cache dir>/policy/<device key>.txt, one line per shape ---------- */
 
-#define CACHE_MAGIC "spartan-policy-calibration 1"
+#define CACHE_MAGIC "spartan-policy-calibration 2"
 
 static void cache_locate(spartan_policy *p) {
     spartan_context *ctx = p->ctx;
@@ -125,11 +125,16 @@ static void cache_load(spartan_policy *p) {
         int pass;
         unsigned long long m, n, k;
         sp_policy_cal c;
-        if (sscanf(line, "%d %llu %llu %llu %lf %lf %lf", &pass, &m, &n, &k, &c.dense_ms,
-                   &c.sparse_low_ms, &c.sparse_high_ms) == 7 &&
-            pass >= 0 && pass < 2 * SPARTAN_PASS_COUNT && c.dense_ms > 0 && c.sparse_low_ms > 0 &&
-            c.sparse_high_ms > 0 && isfinite(c.dense_ms + c.sparse_low_ms + c.sparse_high_ms))
+        int impl;
+        if (sscanf(line, "%d %llu %llu %llu %lf %lf %lf %d %lf %lf", &pass, &m, &n, &k, &c.dense_ms,
+                   &c.sparse_low_ms, &c.sparse_high_ms, &impl, &c.own_ms, &c.clblast_ms) == 10 &&
+            pass >= 0 && pass < 3 * SPARTAN_PASS_COUNT && c.dense_ms > 0 && c.sparse_low_ms > 0 &&
+            c.sparse_high_ms > 0 && isfinite(c.dense_ms + c.sparse_low_ms + c.sparse_high_ms) &&
+            (impl == SPARTAN_GEMM_OWN ||
+             (impl == SPARTAN_GEMM_CLBLAST && spartan_have_clblast()))) {
+            c.dense_impl = (spartan_gemm_path)impl;
             cache_add(p, pass, (size_t)m, (size_t)n, (size_t)k, &c);
+        }
     }
     free(data);
 }
@@ -147,15 +152,16 @@ static const cache_entry *cache_find(const spartan_policy *p, int pass, size_t m
  * calibrates again), only a warning in the log. */
 static void cache_store(spartan_policy *p) {
     if (!p->cache_path[0]) return;
-    size_t cap = 64 + p->ncache * 160, len = 0;
+    size_t cap = 64 + p->ncache * 224, len = 0;
     char *text = malloc(cap);
     if (!text) return;
     len += (size_t)snprintf(text, cap, "%s\n", CACHE_MAGIC);
     for (size_t i = 0; i < p->ncache && len < cap; i++) {
         const cache_entry *e = &p->cache[i];
-        len += (size_t)snprintf(text + len, cap - len, "%d %zu %zu %zu %.6f %.6f %.6f\n", e->pass,
-                                e->m, e->n, e->k, e->cal.dense_ms, e->cal.sparse_low_ms,
-                                e->cal.sparse_high_ms);
+        len += (size_t)snprintf(text + len, cap - len,
+                                "%d %zu %zu %zu %.6f %.6f %.6f %d %.6f %.6f\n", e->pass, e->m, e->n,
+                                e->k, e->cal.dense_ms, e->cal.sparse_low_ms, e->cal.sparse_high_ms,
+                                (int)e->cal.dense_impl, e->cal.own_ms, e->cal.clblast_ms);
     }
     char dir[sizeof p->cache_path];
     snprintf(dir, sizeof dir, "%s", p->cache_path);
@@ -178,7 +184,8 @@ static void cache_store(spartan_policy *p) {
 typedef struct bench {
     spartan_context *ctx;
     spartan_pass pass;
-    int on_dy; /* backward-by-weight skipping dY's zeros */
+    int on_dy;              /* backward-by-weight skipping dY's zeros */
+    spartan_gemm_path impl; /* the dense implementation timed */
     spartan_tensor *x, *w, *dy, *y, *dx, *dw;
     spartan_sparse *sx, *sdy;
 } bench;
@@ -190,16 +197,16 @@ static spartan_status bench_call(bench *b, spartan_path path) {
     case SPARTAN_PASS_FWD:
         return path == SPARTAN_PATH_SPARSE
                    ? spartan_gemm_sparse_fwd_direct(ctx, b->x, b->w, b->y)
-                   : spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 0, 1.0f, b->x, b->w, 0.0f, b->y);
+                   : spartan_gemm_dense(ctx, b->impl, 0, 0, 1.0f, b->x, b->w, 0.0f, b->y);
     case SPARTAN_PASS_BWD_INPUT:
         if (path == SPARTAN_PATH_DENSE)
-            return spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 1, 1.0f, b->dy, b->w, 0.0f, b->dx);
+            return spartan_gemm_dense(ctx, b->impl, 0, 1, 1.0f, b->dy, b->w, 0.0f, b->dx);
         st = spartan_compact(ctx, b->x, b->sx, SPARTAN_COMPACT_ROWS);
         return st == SPARTAN_OK ? spartan_gemm_sparse_bwd_input(ctx, b->sx, b->dy, b->w, b->dx)
                                 : st;
     default:
         if (path == SPARTAN_PATH_DENSE)
-            return spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 1, 0, 1.0f, b->x, b->dy, 0.0f, b->dw);
+            return spartan_gemm_dense(ctx, b->impl, 1, 0, 1.0f, b->x, b->dy, 0.0f, b->dw);
         if (b->on_dy) {
             st = spartan_compact(ctx, b->dy, b->sdy, SPARTAN_COMPACT_COLS);
             return st == SPARTAN_OK ? spartan_gemm_sparse_bwd_weight_dz(ctx, b->x, b->sdy, b->dw)
@@ -262,10 +269,10 @@ static spartan_status upload_random(spartan_tensor *t, double zeros, sp_rng *r) 
     return st;
 }
 
-static spartan_status calibrate(spartan_policy *p, spartan_pass pass, int on_dy, size_t rows,
-                                size_t kk, size_t nn, sp_policy_cal *cal) {
+static spartan_status calibrate(spartan_policy *p, spartan_pass pass, int want_sparse, int on_dy,
+                                size_t rows, size_t kk, size_t nn, sp_policy_cal *cal) {
     spartan_context *ctx = p->ctx;
-    bench b = {ctx, pass, on_dy, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    bench b = {ctx, pass, on_dy, SPARTAN_GEMM_OWN, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     sp_rng r = {0x5eed0000u + (uint64_t)pass};
     spartan_status st = spartan_tensor_create_2d(ctx, rows, kk, &b.x);
     if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, kk, nn, &b.w);
@@ -284,11 +291,24 @@ static spartan_status calibrate(spartan_policy *p, spartan_pass pass, int on_dy,
     if (st == SPARTAN_OK) st = upload_random(b.w, 0.0, &r);
     if (st == SPARTAN_OK) st = upload_random(b.dy, 0.0, &r);
     if (st == SPARTAN_OK) st = upload_random(b.x, 0.0, &r);
-    if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_DENSE, &cal->dense_ms);
-    if (st == SPARTAN_OK) st = upload_random(sparse_in, SP_POLICY_CAL_LOW, &r);
-    if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &cal->sparse_low_ms);
-    if (st == SPARTAN_OK) st = upload_random(sparse_in, SP_POLICY_CAL_HIGH, &r);
-    if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &cal->sparse_high_ms);
+    /* dense: the own kernel, and CLBlast where it is worth trying; the faster is the path */
+    cal->clblast_ms = -1.0;
+    if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_DENSE, &cal->own_ms);
+    if (st == SPARTAN_OK && sp_policy_tries_clblast(p)) {
+        b.impl = SPARTAN_GEMM_CLBLAST;
+        st = bench_time(p, &b, SPARTAN_PATH_DENSE, &cal->clblast_ms);
+    }
+    cal->dense_impl = cal->clblast_ms > 0 && cal->clblast_ms < cal->own_ms ? SPARTAN_GEMM_CLBLAST
+                                                                           : SPARTAN_GEMM_OWN;
+    cal->dense_ms = cal->dense_impl == SPARTAN_GEMM_CLBLAST ? cal->clblast_ms : cal->own_ms;
+    if (st == SPARTAN_OK && !want_sparse) {
+        cal->sparse_low_ms = cal->sparse_high_ms = 1e30; /* never taken: no sparse form */
+    } else {
+        if (st == SPARTAN_OK) st = upload_random(sparse_in, SP_POLICY_CAL_LOW, &r);
+        if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &cal->sparse_low_ms);
+        if (st == SPARTAN_OK) st = upload_random(sparse_in, SP_POLICY_CAL_HIGH, &r);
+        if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &cal->sparse_high_ms);
+    }
     spartan_tensor *all[] = {b.x, b.w, b.dy, b.y, b.dx, b.dw};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) spartan_tensor_destroy(all[i]);
     spartan_sparse_destroy(b.sx);
@@ -367,26 +387,56 @@ spartan_status sp_policy_register(spartan_policy *p, size_t layer, spartan_pass 
                 .corr = {1.0, 1.0},
                 .cur = SPARTAN_PATH_DENSE,
                 .last_seen = {p->step, p->step}};
-    if (p->mode != SPARTAN_POLICY_ADAPTIVE || !sparse_allowed) return SPARTAN_OK;
+    /* nothing to choose: no sparse form and one dense implementation */
+    if (p->mode != SPARTAN_POLICY_ADAPTIVE || (!sparse_allowed && !sp_policy_tries_clblast(p)))
+        return SPARTAN_OK;
     if (cal) {
         s->cal = *cal;
     } else {
-        /* the cache tells the forms apart: bwd_weight on dY is stored as pass 3 + 2 */
+        /* the cache tells the forms apart: bwd_weight on dY is stored as pass 3 + 2, a pass
+         * without a sparse form (dense implementations only) as pass 6 + its index */
         const int on_dy = sparse_allowed == SP_SPARSE_ON_DY;
-        const int key = (int)pass + (on_dy ? SPARTAN_PASS_COUNT : 0);
+        const int key = (int)pass + (on_dy ? SPARTAN_PASS_COUNT : 0) +
+                        (sparse_allowed ? 0 : 2 * SPARTAN_PASS_COUNT);
         const cache_entry *e = cache_find(p, key, m, n, k);
         if (e) {
             s->cal = e->cal;
         } else {
             size_t rows, kk, nn;
             layer_dims(pass, m, n, k, &rows, &kk, &nn);
-            spartan_status st = calibrate(p, pass, on_dy, rows, kk, nn, &s->cal);
+            spartan_status st =
+                calibrate(p, pass, sparse_allowed != 0, on_dy, rows, kk, nn, &s->cal);
             if (st != SPARTAN_OK) return st;
             if (cache_add(p, key, m, n, k, &s->cal)) cache_store(p);
         }
     }
     s->calibrated = 1;
     return SPARTAN_OK;
+}
+
+int sp_policy_tries_clblast(const spartan_policy *p) {
+    if (!p || !spartan_have_clblast()) return 0;
+    const char *force = getenv("SPARTAN_POLICY_CLBLAST");
+    if (force && strcmp(force, "1") == 0) return 1;
+    const spartan_device_info *d = &p->ctx->dev.info;
+    return !(d->type & SPARTAN_DEVICE_CPU) && d->vendor != SPARTAN_VENDOR_POCL &&
+           d->vendor != SPARTAN_VENDOR_SIMULATOR;
+}
+
+spartan_status sp_policy_calibration(const spartan_policy *p, size_t layer, spartan_pass pass,
+                                     sp_policy_cal *out) {
+    const slot *s = p ? find(p, layer, pass) : NULL;
+    if (!s || !s->calibrated)
+        return sp_invalid(p ? p->ctx : NULL, "layer %zu %s is not calibrated", layer,
+                          spartan_pass_name(pass));
+    *out = s->cal;
+    return SPARTAN_OK;
+}
+
+spartan_gemm_path spartan_policy_dense_path(const spartan_policy *p, size_t layer,
+                                            spartan_pass pass) {
+    const slot *s = p ? find(p, layer, pass) : NULL;
+    return s && s->calibrated ? s->cal.dense_impl : SPARTAN_GEMM_BEST;
 }
 
 void sp_policy_set_step(spartan_policy *p, size_t step) {

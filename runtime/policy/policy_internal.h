@@ -22,7 +22,21 @@
 /* A calibration: the dense time, and the sparse time at SP_POLICY_CAL_LOW and _HIGH zeros. */
 typedef struct sp_policy_cal {
     double dense_ms, sparse_low_ms, sparse_high_ms;
+    /* The dense implementation that gave dense_ms: the own kernel, or CLBlast when it was
+     * calibrated too and faster for this shape (own_ms, clblast_ms: both timings; clblast_ms < 0
+     * when CLBlast was not tried). */
+    spartan_gemm_path dense_impl;
+    double own_ms, clblast_ms;
 } sp_policy_cal;
+
+/* Whether calibrations time CLBlast as well as the own kernel: when the library has CLBlast and
+ * the device is a GPU or accelerator (on CPU drivers CLBlast has no tuned parameters and runs
+ * 8-25x slower than the own kernel), or when SPARTAN_POLICY_CLBLAST=1 (tests). */
+int sp_policy_tries_clblast(const spartan_policy *p);
+
+/* The calibration of a registered (layer, pass) (INVALID_ARGUMENT when it has none). */
+spartan_status sp_policy_calibration(const spartan_policy *p, size_t layer, spartan_pass pass,
+                                     sp_policy_cal *out);
 
 /* The sparse form of a pass (sparse_allowed of sp_policy_register): none, skipping the zeros of
  * X (every pass), or, for backward-by-weight, skipping the zeros of dY
