@@ -14,7 +14,8 @@
 /* One (layer, pass). */
 typedef struct slot {
     int used, allowed, calibrated, chosen;
-    int pending; /* consecutive decisions that wanted to switch */
+    int pending;  /* consecutive decisions that wanted to switch */
+    size_t since; /* step of the last change (first choice or switch) */
     size_t m, n, k;
     sp_policy_cal cal;
     double corr[2];      /* online correction factor of each path's calibrated time */
@@ -506,23 +507,28 @@ spartan_path spartan_policy_choose(spartan_policy *p, const spartan_policy_query
             const double ps = predict(s, SPARTAN_PATH_SPARSE, z);
             const double pc = s->cur == SPARTAN_PATH_DENSE ? pd : ps;
             const double po = s->cur == SPARTAN_PATH_DENSE ? ps : pd;
+            const int wants =
+                po < pc * (1.0 - SP_POLICY_MARGIN) && pc - po >= SP_POLICY_MIN_GAIN_MS;
             if (!s->chosen) {
                 s->chosen = 1;
+                s->since = p->step;
                 s->cur = ps < pd ? SPARTAN_PATH_SPARSE : SPARTAN_PATH_DENSE;
                 why = "first choice: predicted faster";
                 log_event(p, q->layer, q->pass, s->cur, s->cur, z, pd, ps, why);
-            } else if (po < pc * (1.0 - SP_POLICY_MARGIN) && pc - po >= SP_POLICY_MIN_GAIN_MS &&
-                       ++s->pending < SP_POLICY_PERSIST) {
+            } else if (!wants) {
+                s->pending = 0;
+                why = po < pc ? "held: predicted gain below the margin" : "predicted faster";
+            } else if (p->step < s->since + SP_POLICY_DWELL) {
+                why = "held: too soon after the last change";
+            } else if (++s->pending < SP_POLICY_PERSIST) {
                 why = "switch pending: the other path predicted faster, not yet long enough";
-            } else if (po < pc * (1.0 - SP_POLICY_MARGIN) && pc - po >= SP_POLICY_MIN_GAIN_MS) {
+            } else {
                 spartan_path from = s->cur;
                 s->pending = 0;
+                s->since = p->step;
                 s->cur = from == SPARTAN_PATH_DENSE ? SPARTAN_PATH_SPARSE : SPARTAN_PATH_DENSE;
                 why = "switched: the other path is predicted faster by more than the margin";
                 log_event(p, q->layer, q->pass, from, s->cur, z, pd, ps, why);
-            } else {
-                s->pending = 0;
-                why = po < pc ? "held: predicted gain below the margin" : "predicted faster";
             }
             path = s->cur;
             const spartan_path other =

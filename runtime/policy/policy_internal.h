@@ -11,6 +11,7 @@
 #define SP_POLICY_MARGIN        0.10 /* switch when the other path is predicted >= 10 % faster */
 #define SP_POLICY_MIN_GAIN_MS   0.01 /* ... and by at least this much (below it, noise) */
 #define SP_POLICY_PERSIST       3    /* ... in this many consecutive decisions */
+#define SP_POLICY_DWELL         20   /* ... and not within this many steps of the last change */
 #define SP_POLICY_ALPHA         0.25 /* weight of a new measurement in the online correction */
 #define SP_POLICY_EXPLORE_FIRST 5    /* steps before the path not taken is first timed */
 #define SP_POLICY_EXPLORE_EVERY 100  /* steps before the path not taken is timed again */
