@@ -197,9 +197,9 @@ SPARTAN_API spartan_status spartan_dropout_forward(spartan_context *ctx, const s
                                                    spartan_tensor *y, float p,
                                                    unsigned long long seed,
                                                    unsigned long long counter);
-SPARTAN_API spartan_status spartan_dropout_backward(spartan_context *ctx,
-                                                    const spartan_tensor *dy, spartan_tensor *dx,
-                                                    float p, unsigned long long seed,
+SPARTAN_API spartan_status spartan_dropout_backward(spartan_context *ctx, const spartan_tensor *dy,
+                                                    spartan_tensor *dx, float p,
+                                                    unsigned long long seed,
                                                     unsigned long long counter);
 
 /* Softmax + cross-entropy over the rows of logits (batch x classes), labels: batch class
