@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <float.h>
 #include <ftw.h>
 #include <math.h>
@@ -40,6 +41,30 @@ void th_write_text(const char *path, const char *text) {
     ck_assert_msg(f != NULL, "cannot write %s", path);
     fputs(text, f);
     ck_assert_int_eq(fclose(f), 0);
+}
+
+void th_write_bytes(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    ck_assert_uint_eq(fwrite(p, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+char *th_join(const char *dir, const char *name) {
+    size_t len = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(len);
+    ck_assert_ptr_nonnull(p);
+    snprintf(p, len, "%s/%s", dir, name);
+    return p;
+}
+
+size_t th_count_entries(const char *dir, const char *prefix) {
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
 }
 
 int th_in_child(int (*fn)(void *), void *arg) {

@@ -13,8 +13,15 @@
 char *th_tempdir(const char *tag);
 void th_rm_rf(const char *path);
 
-/* Writes text to path (aborts the test on failure). */
+/* Writes text, or the n bytes at p, to path (aborts the test on failure). */
 void th_write_text(const char *path, const char *text);
+void th_write_bytes(const char *path, const void *p, size_t n);
+
+/* "dir/name" in a string the caller frees. */
+char *th_join(const char *dir, const char *name);
+
+/* The number of entries of dir (".", ".." included) whose names start with prefix. */
+size_t th_count_entries(const char *dir, const char *prefix);
 
 /* Runs fn(arg) in a forked child and returns its exit status (0 = passed). The child may call
  * setenv() freely: nothing leaks into the parent. fn must not use ck_assert (check's failure
