@@ -11,119 +11,9 @@
 #include <string.h>
 
 #include "harness.h"
+#include "ops_fixture.h"
 #include "ref/ref.h"
 #include "spartan/spartan.h"
-
-static spartan_context *ctx;
-static int small; /* SPARTAN_TEST_SMALL=1: tiny shapes only */
-
-static void setup(void) {
-    small = th_small();
-    spartan_status st = spartan_context_create(NULL, &ctx);
-    ck_assert_msg(st == SPARTAN_OK, "context: %s", spartan_last_error(NULL));
-}
-
-/* Host arrays and tensors made by the helpers below are kept here and released together
- * (release(): at the end of each check, and in teardown). */
-#define MAX_HELD 64
-static void *held[MAX_HELD];
-static spartan_tensor *held_t[MAX_HELD];
-static size_t nheld, nheld_t;
-
-static void release(void) {
-    for (size_t i = 0; i < nheld; i++) free(held[i]);
-    for (size_t i = 0; i < nheld_t; i++) spartan_tensor_destroy(held_t[i]);
-    nheld = nheld_t = 0;
-}
-
-static void teardown(void) {
-    release();
-    spartan_context_destroy(ctx);
-    ctx = NULL;
-}
-
-static void *hold(void *p) {
-    ck_assert_uint_lt(nheld, MAX_HELD);
-    return held[nheld++] = p;
-}
-
-static spartan_tensor *hold_t(spartan_tensor *t) {
-    ck_assert_uint_lt(nheld_t, MAX_HELD);
-    return held_t[nheld_t++] = t;
-}
-
-static float *floats(size_t n) {
-    return hold(th_floats(n));
-}
-
-static double *doubles(size_t n) {
-    return hold(th_doubles(n));
-}
-
-static spartan_tensor *matrix(size_t rows, size_t cols) {
-    return hold_t(th_matrix(ctx, rows, cols));
-}
-
-static spartan_tensor *nan_matrix(size_t rows, size_t cols) {
-    return hold_t(th_nan_matrix(ctx, rows, cols));
-}
-
-static spartan_tensor *upload(const float *host, size_t rows, size_t cols) {
-    return hold_t(th_upload(ctx, host, rows, cols));
-}
-
-/* ---- helpers -------------------------------------------------------------------------------- */
-
-#define SEED(i, j) (th_seed() * 1000003u + (uint64_t)(i)*64u + (uint64_t)(j))
-
-static const spartan_status INV = SPARTAN_STATUS_INVALID_ARGUMENT;
-
-#define ok(call)                                                                                   \
-    do {                                                                                           \
-        spartan_status st_ = (call);                                                               \
-        ck_assert_msg(st_ == SPARTAN_OK, "%s: %s (%s)", #call, spartan_status_name(st_),           \
-                      spartan_last_error(ctx));                                                    \
-    } while (0)
-
-static float *random_floats(size_t n, float lo, float hi, uint64_t seed) {
-    float *x = floats(n);
-    th_rng rng;
-    th_rng_init(&rng, seed);
-    for (size_t i = 0; i < n; i++) x[i] = th_rng_uniform(&rng, lo, hi);
-    return x;
-}
-
-static float *read_all(const spartan_tensor *t) {
-    size_t n = spartan_tensor_numel(t);
-    float *h = floats(n);
-    ok(spartan_tensor_read(t, h, n));
-    return h;
-}
-
-/* First index where got and want differ bitwise-or-value (NaN equals NaN); n when none. */
-static size_t first_diff(const float *got, const float *want, size_t n) {
-    size_t i = 0;
-    while (i < n && (got[i] == want[i] || (isnan(got[i]) && isnan(want[i])))) i++;
-    return i;
-}
-
-static double max_abs(const float *x, size_t n) {
-    return ref_max_abs(x, n);
-}
-
-static void assert_close(const float *got, const double *want, size_t n, double tol,
-                         const char *what) {
-    size_t first = 0;
-    ck_assert_msg(th_count_bad(got, want, n, tol, &first) == 0,
-                  "%s: [%zu] = %.9g, want %.9g (tol %g)", what, first, (double)got[first],
-                  want[first], tol);
-}
-
-static void assert_same(const float *got, const float *want, size_t n, const char *what) {
-    size_t i = first_diff(got, want, n);
-    ck_assert_msg(i == n, "%s: [%zu] = %.9g, want %.9g", what, i, (double)got[i < n ? i : 0],
-                  (double)want[i < n ? i : 0]);
-}
 
 /* A matrix shape: rows x cols. */
 typedef struct {
@@ -143,8 +33,8 @@ static void check_softmax(size_t rows, size_t classes, float spread, int grad, u
     snprintf(what, sizeof what, "softmax_xent %zux%zu spread %g%s", rows, classes, (double)spread,
              grad ? "" : " no grad");
     size_t n = rows * classes;
-    float *x = random_floats(n, -spread, spread, seed);
-    float *labels = random_floats(rows, 0.0f, (float)classes, seed + 1);
+    float *x = fx_random_floats(n, -spread, spread, seed);
+    float *labels = fx_random_floats(rows, 0.0f, (float)classes, seed + 1);
     for (size_t r = 0; r < rows; r++) {
         labels[r] = floorf(labels[r]);
         if (labels[r] >= (float)classes) labels[r] = (float)classes - 1.0f;
@@ -152,13 +42,13 @@ static void check_softmax(size_t rows, size_t classes, float spread, int grad, u
         if (r % 7 == 3 && classes) x[r * classes + (size_t)labels[r]] = spread * 1.5f;
     }
     float scale = rows ? 1.0f / (float)rows : 1.0f;
-    spartan_tensor *tx = upload(x, rows, classes), *tl = upload(labels, rows, 1);
-    spartan_tensor *ts = nan_matrix(rows, 2), *td = grad ? nan_matrix(rows, classes) : NULL;
+    spartan_tensor *tx = fx_upload(x, rows, classes), *tl = fx_upload(labels, rows, 1);
+    spartan_tensor *ts = fx_nan_matrix(rows, 2), *td = grad ? fx_nan_matrix(rows, classes) : NULL;
     ok(spartan_softmax_xent(ctx, tx, tl, scale, td, ts));
-    float *stats = read_all(ts);
-    double *loss = doubles(rows), *correct = doubles(rows), *wd = doubles(n);
+    float *stats = fx_read_all(ts);
+    double *loss = fx_doubles(rows), *correct = fx_doubles(rows), *wd = fx_doubles(n);
     ref_softmax_xent(loss, correct, grad ? wd : NULL, x, labels, rows, classes, scale);
-    double tol = loss_tol(classes, max_abs(x, n));
+    double tol = loss_tol(classes, fx_max_abs(x, n));
     for (size_t r = 0; r < rows; r++) {
         ck_assert_msg(isfinite(stats[2 * r]) && fabs(stats[2 * r] - loss[r]) <= tol,
                       "%s: loss[%zu] = %.9g, want %.9g", what, r, (double)stats[2 * r], loss[r]);
@@ -166,12 +56,12 @@ static void check_softmax(size_t rows, size_t classes, float spread, int grad, u
                       r, (double)stats[2 * r + 1], correct[r]);
     }
     if (grad) {
-        float *d = read_all(td);
+        float *d = fx_read_all(td);
         /* softmax within (K + 8) eps relative (the sum, two exponentials, a division), times
          * scale */
-        assert_close(d, wd, n, th_tol(classes + 8, scale), what);
+        fx_assert_close(d, wd, n, th_tol(classes + 8, scale), what);
     }
-    release();
+    fx_release();
 }
 
 /* Three steps of SGD against the formula in double, with new gradients every step. */
@@ -180,17 +70,17 @@ static void check_sgd(size_t n, float lr, float momentum, float wd, uint64_t see
     snprintf(what, sizeof what, "sgd_step n=%zu lr=%g m=%g wd=%g", n, (double)lr, (double)momentum,
              (double)wd);
     const size_t steps = 3;
-    float *w = random_floats(n, -1.0f, 1.0f, seed), *v = floats(n);
-    double *ww = doubles(n), *wv = doubles(n);
+    float *w = fx_random_floats(n, -1.0f, 1.0f, seed), *v = fx_floats(n);
+    double *ww = fx_doubles(n), *wv = fx_doubles(n);
     for (size_t i = 0; i < n; i++) {
         v[i] = 0.0f;
         ww[i] = w[i];
         wv[i] = 0.0;
     }
-    spartan_tensor *tw = upload(w, 1, n), *tv = upload(v, 1, n), *tg = matrix(1, n);
+    spartan_tensor *tw = fx_upload(w, 1, n), *tv = fx_upload(v, 1, n), *tg = fx_matrix(1, n);
     double bound = 0.0; /* the largest magnitude any intermediate reaches */
     for (size_t s = 0; s < steps; s++) {
-        float *g = random_floats(n, -1.0f, 1.0f, seed + 1 + s);
+        float *g = fx_random_floats(n, -1.0f, 1.0f, seed + 1 + s);
         ok(spartan_tensor_write(tg, g, n));
         ok(spartan_sgd_step(ctx, tw, tg, tv, lr, momentum, wd));
         ref_sgd_step(ww, wv, g, n, lr, momentum, wd);
@@ -200,13 +90,13 @@ static void check_sgd(size_t n, float lr, float momentum, float wd, uint64_t see
             bound = fmax(bound, m);
         }
     }
-    float *gw = read_all(tw), *gv = read_all(tv);
+    float *gw = fx_read_all(tw), *gv = fx_read_all(tv);
     /* six roundings a step; an error in v reaches w in every later step (lr, momentum and wd
      * are at most 1), so the errors of step s count up to steps - s times: 6 steps^2 in all */
     double tol = th_tol(6 * steps * steps, bound);
-    assert_close(gw, ww, n, tol, what);
-    assert_close(gv, wv, n, tol, what);
-    release();
+    fx_assert_close(gw, ww, n, tol, what);
+    fx_assert_close(gv, wv, n, tol, what);
+    fx_release();
 }
 
 /* Dropout on n elements: the mask and values against the reference, the same mask again from
@@ -215,12 +105,12 @@ static size_t check_dropout(size_t n, float p, unsigned long long seed,
                             unsigned long long counter) {
     char what[96];
     snprintf(what, sizeof what, "dropout n=%zu p=%g", n, (double)p);
-    float *x = random_floats(n, 0.5f, 2.0f, seed); /* no zeros: a kept element is never 0 */
-    double *want = doubles(n);
+    float *x = fx_random_floats(n, 0.5f, 2.0f, seed); /* no zeros: a kept element is never 0 */
+    double *want = fx_doubles(n);
     ref_dropout(want, x, n, p, seed, counter);
-    spartan_tensor *tx = upload(x, 1, n), *ty = nan_matrix(1, n);
+    spartan_tensor *tx = fx_upload(x, 1, n), *ty = fx_nan_matrix(1, n);
     ok(spartan_dropout_forward(ctx, tx, ty, p, seed, counter));
-    float *y = read_all(ty);
+    float *y = fx_read_all(ty);
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         int dropped = ref_dropout_dropped(seed, counter, i, p);
@@ -229,17 +119,17 @@ static size_t check_dropout(size_t n, float p, unsigned long long seed,
         kept += !dropped;
     }
     /* one rounded multiplication by 1 / (1 - p), itself rounded */
-    assert_close(y, want, n, th_tol(2, 2.0 / (1.0 - p)), what);
+    fx_assert_close(y, want, n, th_tol(2, 2.0 / (1.0 - p)), what);
     /* the same mask again, in place; and backward applies it to another tensor */
     ok(spartan_dropout_forward(ctx, tx, tx, p, seed, counter));
-    float *again = read_all(tx);
-    assert_same(again, y, n, what);
+    float *again = fx_read_all(tx);
+    fx_assert_same(again, y, n, what);
     ok(spartan_tensor_write(tx, x, n));
     ok(spartan_dropout_backward(ctx, tx, ty, p, seed, counter));
-    float *back = read_all(ty);
-    assert_same(back, y, n, what);
-    if (p == 0.0f) assert_same(y, x, n, "dropout p=0 is the identity");
-    release();
+    float *back = fx_read_all(ty);
+    fx_assert_same(back, y, n, what);
+    if (p == 0.0f) fx_assert_same(y, x, n, "dropout p=0 is the identity");
+    fx_release();
     return kept;
 }
 
@@ -268,8 +158,8 @@ START_TEST(softmax_xent_bad_label_gives_nan) {
     const size_t rows = 5, classes = 4;
     float x[20], labels[5] = {1.0f, 4.0f, -1.0f, 2.5f, 3.0f}, stats[10];
     for (size_t i = 0; i < rows * classes; i++) x[i] = (float)(i % 7) * 0.25f;
-    spartan_tensor *tx = upload(x, rows, classes), *tl = upload(labels, rows, 1);
-    spartan_tensor *ts = nan_matrix(rows, 2), *td = nan_matrix(rows, classes);
+    spartan_tensor *tx = fx_upload(x, rows, classes), *tl = fx_upload(labels, rows, 1);
+    spartan_tensor *ts = fx_nan_matrix(rows, 2), *td = fx_nan_matrix(rows, classes);
     ok(spartan_softmax_xent(ctx, tx, tl, 1.0f, td, ts));
     ok(spartan_tensor_read(ts, stats, 10));
     double loss[5], correct[5];
@@ -351,7 +241,7 @@ END_TEST
 /* NULLs, sizes that do not match, p outside [0, 1): INVALID_ARGUMENT with a message, and nothing
  * written. */
 START_TEST(bad_arguments_are_invalid) {
-    spartan_tensor *y = matrix(8, 2), *arg = matrix(8, 2), *y_bad = matrix(8, 3);
+    spartan_tensor *y = fx_matrix(8, 2), *arg = fx_matrix(8, 2), *y_bad = fx_matrix(8, 3);
     /* dropout: p in [0, 1) */
     const float bad_p[] = {1.0f, -0.1f, 1.5f, NAN};
     for (size_t i = 0; i < sizeof bad_p / sizeof bad_p[0]; i++) {
@@ -363,9 +253,9 @@ START_TEST(bad_arguments_are_invalid) {
     ck_assert_int_eq(spartan_dropout_forward(ctx, NULL, y, 0.5f, 1, 2), INV);
 
     /* softmax: labels, stats and dlogits shaped by the logits; at least one class */
-    spartan_tensor *lab8 = matrix(8, 1), *lab7 = matrix(7, 1);
-    spartan_tensor *st8 = matrix(8, 2), *st7 = matrix(7, 2);
-    spartan_tensor *st83 = matrix(8, 3), *empty = matrix(8, 0);
+    spartan_tensor *lab8 = fx_matrix(8, 1), *lab7 = fx_matrix(7, 1);
+    spartan_tensor *st8 = fx_matrix(8, 2), *st7 = fx_matrix(7, 2);
+    spartan_tensor *st83 = fx_matrix(8, 3), *empty = fx_matrix(8, 0);
     ck_assert_int_eq(spartan_softmax_xent(ctx, y, lab7, 1.0f, NULL, st8), INV);
     ck_assert_int_eq(spartan_softmax_xent(ctx, y, lab8, 1.0f, NULL, st7), INV);
     ck_assert_int_eq(spartan_softmax_xent(ctx, y, lab8, 1.0f, NULL, st83), INV);
@@ -385,11 +275,11 @@ END_TEST
 /* Zero-sized tensors: every operation is a no-op that succeeds. */
 START_TEST(empty_tensors_are_no_ops) {
     float dummy = 0.0f;
-    spartan_tensor *e = upload(&dummy, 0, 6), *e2 = matrix(0, 2);
+    spartan_tensor *e = fx_upload(&dummy, 0, 6), *e2 = fx_matrix(0, 2);
     ok(spartan_dropout_forward(ctx, e, e, 0.5f, 1, 2));
     ok(spartan_dropout_backward(ctx, e, e, 0.5f, 1, 2));
     ok(spartan_sgd_step(ctx, e, e, e, 0.1f, 0.9f, 0.0f));
-    spartan_tensor *lab = matrix(0, 1);
+    spartan_tensor *lab = fx_matrix(0, 1);
     ok(spartan_softmax_xent(ctx, e, lab, 1.0f, e, e2));
     ok(spartan_softmax_xent(ctx, e, lab, 1.0f, NULL, e2));
     ok(spartan_context_finish(ctx));
@@ -400,7 +290,7 @@ static Suite *nn_loss_suite(void) {
     Suite *s = suite_create("nn_loss");
     TCase *tc = tcase_create("nn_loss");
     tcase_set_timeout(tc, 600);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
     tcase_add_test(tc, softmax_xent_matches_reference);
     tcase_add_test(tc, softmax_xent_large_logits_stay_finite);
     tcase_add_test(tc, softmax_xent_bad_label_gives_nan);

@@ -12,119 +12,9 @@
 #include <string.h>
 
 #include "harness.h"
+#include "ops_fixture.h"
 #include "ref/ref.h"
 #include "spartan/spartan.h"
-
-static spartan_context *ctx;
-static int small; /* SPARTAN_TEST_SMALL=1: tiny shapes only */
-
-static void setup(void) {
-    small = th_small();
-    spartan_status st = spartan_context_create(NULL, &ctx);
-    ck_assert_msg(st == SPARTAN_OK, "context: %s", spartan_last_error(NULL));
-}
-
-/* Host arrays and tensors made by the helpers below are kept here and released together
- * (release(): at the end of each check, and in teardown). */
-#define MAX_HELD 64
-static void *held[MAX_HELD];
-static spartan_tensor *held_t[MAX_HELD];
-static size_t nheld, nheld_t;
-
-static void release(void) {
-    for (size_t i = 0; i < nheld; i++) free(held[i]);
-    for (size_t i = 0; i < nheld_t; i++) spartan_tensor_destroy(held_t[i]);
-    nheld = nheld_t = 0;
-}
-
-static void teardown(void) {
-    release();
-    spartan_context_destroy(ctx);
-    ctx = NULL;
-}
-
-static void *hold(void *p) {
-    ck_assert_uint_lt(nheld, MAX_HELD);
-    return held[nheld++] = p;
-}
-
-static spartan_tensor *hold_t(spartan_tensor *t) {
-    ck_assert_uint_lt(nheld_t, MAX_HELD);
-    return held_t[nheld_t++] = t;
-}
-
-static float *floats(size_t n) {
-    return hold(th_floats(n));
-}
-
-static double *doubles(size_t n) {
-    return hold(th_doubles(n));
-}
-
-static spartan_tensor *matrix(size_t rows, size_t cols) {
-    return hold_t(th_matrix(ctx, rows, cols));
-}
-
-static spartan_tensor *nan_matrix(size_t rows, size_t cols) {
-    return hold_t(th_nan_matrix(ctx, rows, cols));
-}
-
-static spartan_tensor *upload(const float *host, size_t rows, size_t cols) {
-    return hold_t(th_upload(ctx, host, rows, cols));
-}
-
-/* ---- helpers -------------------------------------------------------------------------------- */
-
-#define SEED(i, j) (th_seed() * 1000003u + (uint64_t)(i)*64u + (uint64_t)(j))
-
-static const spartan_status INV = SPARTAN_STATUS_INVALID_ARGUMENT;
-
-#define ok(call)                                                                                   \
-    do {                                                                                           \
-        spartan_status st_ = (call);                                                               \
-        ck_assert_msg(st_ == SPARTAN_OK, "%s: %s (%s)", #call, spartan_status_name(st_),           \
-                      spartan_last_error(ctx));                                                    \
-    } while (0)
-
-static float *random_floats(size_t n, float lo, float hi, uint64_t seed) {
-    float *x = floats(n);
-    th_rng rng;
-    th_rng_init(&rng, seed);
-    for (size_t i = 0; i < n; i++) x[i] = th_rng_uniform(&rng, lo, hi);
-    return x;
-}
-
-static float *read_all(const spartan_tensor *t) {
-    size_t n = spartan_tensor_numel(t);
-    float *h = floats(n);
-    ok(spartan_tensor_read(t, h, n));
-    return h;
-}
-
-/* First index where got and want differ bitwise-or-value (NaN equals NaN); n when none. */
-static size_t first_diff(const float *got, const float *want, size_t n) {
-    size_t i = 0;
-    while (i < n && (got[i] == want[i] || (isnan(got[i]) && isnan(want[i])))) i++;
-    return i;
-}
-
-static double max_abs(const float *x, size_t n) {
-    return ref_max_abs(x, n);
-}
-
-static void assert_close(const float *got, const double *want, size_t n, double tol,
-                         const char *what) {
-    size_t first = 0;
-    ck_assert_msg(th_count_bad(got, want, n, tol, &first) == 0,
-                  "%s: [%zu] = %.9g, want %.9g (tol %g)", what, first, (double)got[first],
-                  want[first], tol);
-}
-
-static void assert_same(const float *got, const float *want, size_t n, const char *what) {
-    size_t i = first_diff(got, want, n);
-    ck_assert_msg(i == n, "%s: [%zu] = %.9g, want %.9g", what, i, (double)got[i < n ? i : 0],
-                  (double)want[i < n ? i : 0]);
-}
 
 /* ---- window geometry ------------------------------------------------------------------------ */
 
@@ -171,27 +61,27 @@ static void check_conv(const spartan_window *w, uint64_t seed) {
     ck_assert_uint_eq(spartan_window_out_w(w), out_w);
     size_t pix = w->batch * w->in_h * w->in_w, image = pix * w->in_c;
     size_t rows = w->batch * out_h * out_w, patch = w->k_h * w->k_w * w->in_c;
-    float *x = random_floats(image, -2.0f, 2.0f, seed);
-    float *c = random_floats(rows * patch, -1.0f, 1.0f, seed + 1);
-    float *want = floats(rows * patch);
+    float *x = fx_random_floats(image, -2.0f, 2.0f, seed);
+    float *c = fx_random_floats(rows * patch, -1.0f, 1.0f, seed + 1);
+    float *want = fx_floats(rows * patch);
     ref_im2col(want, x, w);
 
-    spartan_tensor *tx = upload(x, pix, w->in_c), *tcols = nan_matrix(rows, patch);
+    spartan_tensor *tx = fx_upload(x, pix, w->in_c), *tcols = fx_nan_matrix(rows, patch);
     ok(spartan_im2col(ctx, w, tx, tcols));
-    float *got = read_all(tcols);
-    assert_same(got, want, rows * patch, what);
+    float *got = fx_read_all(tcols);
+    fx_assert_same(got, want, rows * patch, what);
 
     /* col2im of other values c */
     describe(what, sizeof what, "col2im", w);
     ok(spartan_tensor_write(tcols, c, rows * patch));
-    spartan_tensor *tdx = nan_matrix(pix, w->in_c);
+    spartan_tensor *tdx = fx_nan_matrix(pix, w->in_c);
     ok(spartan_col2im(ctx, w, tcols, tdx));
-    float *dx = read_all(tdx);
-    double *wdx = doubles(image);
+    float *dx = fx_read_all(tdx);
+    double *wdx = fx_doubles(image);
     ref_col2im(wdx, c, w);
     /* each element sums at most k_h * k_w entries of c */
-    double tol = th_tol(w->k_h * w->k_w, max_abs(c, rows * patch));
-    assert_close(dx, wdx, image, tol, what);
+    double tol = th_tol(w->k_h * w->k_w, fx_max_abs(c, rows * patch));
+    fx_assert_close(dx, wdx, image, tol, what);
 
     /* adjointness, both sides in double from the device's results */
     double lhs = 0.0, rhs = 0.0, xs = 0.0;
@@ -203,7 +93,7 @@ static void check_conv(const spartan_window *w, uint64_t seed) {
     ck_assert_msg(fabs(lhs - rhs) <= tol * xs, "%s: <im2col(x), c> = %.12g, <x, col2im(c)> = %.12g",
                   what, lhs, rhs);
 
-    release();
+    fx_release();
 }
 
 /* Pooling windows (pad 0); the first N_POOL_TINY are Oclgrind-sized. */
@@ -224,7 +114,7 @@ static const win pool_windows[] = {
 
 /* Values on a coarse grid so that windows hold ties; with_nan puts NaNs in a few places. */
 static float *pool_input(size_t n, uint64_t seed, int with_nan) {
-    float *x = random_floats(n, -3.0f, 3.0f, seed);
+    float *x = fx_random_floats(n, -3.0f, 3.0f, seed);
     for (size_t i = 0; i < n; i++) x[i] = floorf(x[i]);
     if (with_nan)
         for (size_t i = 3; i < n; i += 29) x[i] = NAN;
@@ -241,28 +131,28 @@ static void check_pool(const spartan_window *w, uint64_t seed, int with_nan) {
     size_t pix = w->batch * w->in_h * w->in_w, image = pix * w->in_c;
     size_t opix = w->batch * out_h * out_w, outs = opix * w->in_c;
     float *x = pool_input(image, seed, with_nan);
-    float *dy = random_floats(outs, -1.0f, 1.0f, seed + 1);
-    float *wy = floats(outs), *warg = floats(outs);
+    float *dy = fx_random_floats(outs, -1.0f, 1.0f, seed + 1);
+    float *wy = fx_floats(outs), *warg = fx_floats(outs);
     ref_maxpool_forward(wy, warg, x, w);
 
-    spartan_tensor *tx = upload(x, pix, w->in_c);
-    spartan_tensor *ty = nan_matrix(opix, w->in_c), *targ = nan_matrix(opix, w->in_c);
+    spartan_tensor *tx = fx_upload(x, pix, w->in_c);
+    spartan_tensor *ty = fx_nan_matrix(opix, w->in_c), *targ = fx_nan_matrix(opix, w->in_c);
     ok(spartan_maxpool_forward(ctx, w, tx, ty, targ));
-    float *y = read_all(ty), *arg = read_all(targ);
-    assert_same(y, wy, outs, what);
-    assert_same(arg, warg, outs, what);
+    float *y = fx_read_all(ty), *arg = fx_read_all(targ);
+    fx_assert_same(y, wy, outs, what);
+    fx_assert_same(arg, warg, outs, what);
 
-    spartan_tensor *tdy = upload(dy, opix, w->in_c), *tdx = nan_matrix(pix, w->in_c);
+    spartan_tensor *tdy = fx_upload(dy, opix, w->in_c), *tdx = fx_nan_matrix(pix, w->in_c);
     ok(spartan_maxpool_backward(ctx, w, tdy, targ, tdx));
-    float *dx = read_all(tdx);
-    double *wdx = doubles(image);
+    float *dx = fx_read_all(tdx);
+    double *wdx = fx_doubles(image);
     ref_maxpool_backward(wdx, dy, warg, w);
     int overlap = w->stride < w->k_h || w->stride < w->k_w;
     /* an element is the maximum of at most k_h * k_w windows */
-    double tol = overlap ? th_tol(w->k_h * w->k_w, max_abs(dy, outs)) : 0.0;
-    assert_close(dx, wdx, image, tol, what);
+    double tol = overlap ? th_tol(w->k_h * w->k_w, fx_max_abs(dy, outs)) : 0.0;
+    fx_assert_close(dx, wdx, image, tol, what);
 
-    release();
+    fx_release();
 }
 
 /* ---- matrix shapes -------------------------------------------------------------------------- */
@@ -280,45 +170,46 @@ static const shape row_shapes[] = {{1, 1},  {1, 10}, {7, 3},      {37, 17},   {1
 static void check_bias(size_t rows, size_t n, uint64_t seed) {
     char what[96];
     snprintf(what, sizeof what, "bias %zux%zu", rows, n);
-    float *y = random_floats(rows * n, -2.0f, 2.0f, seed),
-          *b = random_floats(n, -1.0f, 1.0f, seed + 1);
-    spartan_tensor *ty = upload(y, rows, n), *tb = upload(b, 1, n);
+    float *y = fx_random_floats(rows * n, -2.0f, 2.0f, seed),
+          *b = fx_random_floats(n, -1.0f, 1.0f, seed + 1);
+    spartan_tensor *ty = fx_upload(y, rows, n), *tb = fx_upload(b, 1, n);
     ok(spartan_bias_add(ctx, ty, tb));
-    float *got = read_all(ty);
-    double *want = doubles(rows * n);
+    float *got = fx_read_all(ty);
+    double *want = fx_doubles(rows * n);
     ref_bias_add(want, y, b, rows, n);
     /* one rounded addition */
-    assert_close(got, want, rows * n, th_tol(1, max_abs(y, rows * n) + max_abs(b, n)), what);
+    fx_assert_close(got, want, rows * n, th_tol(1, fx_max_abs(y, rows * n) + fx_max_abs(b, n)),
+                    what);
 
-    spartan_tensor *tdb = nan_matrix(1, n);
+    spartan_tensor *tdb = fx_nan_matrix(1, n);
     ok(spartan_bias_grad(ctx, ty, tdb)); /* the gradient of y + b's values: any data does */
-    float *db = read_all(tdb);
-    double *wdb = doubles(n);
+    float *db = fx_read_all(tdb);
+    double *wdb = fx_doubles(n);
     ref_bias_grad(wdb, got, rows, n);
-    assert_close(db, wdb, n, th_tol(rows, max_abs(got, rows * n)), what);
+    fx_assert_close(db, wdb, n, th_tol(rows, fx_max_abs(got, rows * n)), what);
 
-    release();
+    fx_release();
 }
 
 static void check_relu_backward(size_t rows, size_t n, uint64_t seed) {
     char what[96];
     snprintf(what, sizeof what, "relu_backward %zux%zu", rows, n);
     size_t len = rows * n;
-    float *y = random_floats(len, -1.0f, 1.0f, seed),
-          *dy = random_floats(len, -1.0f, 1.0f, seed + 1);
+    float *y = fx_random_floats(len, -1.0f, 1.0f, seed),
+          *dy = fx_random_floats(len, -1.0f, 1.0f, seed + 1);
     for (size_t i = 0; i < len; i += 5) y[i] = 0.0f; /* ReLU outputs: zeros are common */
     if (len > 7) y[7] = NAN;
-    float *want = floats(len);
+    float *want = fx_floats(len);
     ref_relu_backward(want, y, dy, len);
-    spartan_tensor *ty = upload(y, rows, n), *tdy = upload(dy, rows, n);
-    spartan_tensor *tdz = nan_matrix(rows, n);
+    spartan_tensor *ty = fx_upload(y, rows, n), *tdy = fx_upload(dy, rows, n);
+    spartan_tensor *tdz = fx_nan_matrix(rows, n);
     ok(spartan_relu_backward(ctx, ty, tdy, tdz));
-    float *got = read_all(tdz);
-    assert_same(got, want, len, what);
+    float *got = fx_read_all(tdz);
+    fx_assert_same(got, want, len, what);
     ok(spartan_relu_backward(ctx, ty, tdy, tdy)); /* in place */
-    got = read_all(tdy);
-    assert_same(got, want, len, what);
-    release();
+    got = fx_read_all(tdy);
+    fx_assert_same(got, want, len, what);
+    fx_release();
 }
 
 /* ---- tests ---------------------------------------------------------------------------------- */
@@ -372,7 +263,7 @@ END_TEST
 /* No rows: the gradient is all zeros (db is overwritten, not left alone). */
 START_TEST(bias_grad_of_no_rows_is_zero) {
     float dummy = 0.0f, db[5];
-    spartan_tensor *dy = upload(&dummy, 0, 5), *tdb = nan_matrix(1, 5);
+    spartan_tensor *dy = fx_upload(&dummy, 0, 5), *tdb = fx_nan_matrix(1, 5);
     ok(spartan_bias_grad(ctx, dy, tdb));
     ok(spartan_tensor_read(tdb, db, 5));
     for (int j = 0; j < 5; j++) ck_assert_msg(db[j] == 0.0f, "db[%d] = %g", j, (double)db[j]);
@@ -420,8 +311,8 @@ END_TEST
 START_TEST(bad_arguments_are_invalid) {
     float host[256] = {0};
     spartan_window w = {2, 4, 4, 2, 3, 3, 1, 1}; /* out 4 x 4: cols 32 x 18 */
-    spartan_tensor *x = upload(host, 32, 2), *cols = matrix(32, 18);
-    spartan_tensor *x_bad = matrix(31, 2), *cols_bad = matrix(32, 17);
+    spartan_tensor *x = fx_upload(host, 32, 2), *cols = fx_matrix(32, 18);
+    spartan_tensor *x_bad = fx_matrix(31, 2), *cols_bad = fx_matrix(32, 17);
     ck_assert_int_eq(spartan_im2col(NULL, &w, x, cols), INV);
     ck_assert_int_eq(spartan_im2col(ctx, NULL, x, cols), INV);
     ck_assert_int_eq(spartan_im2col(ctx, &w, NULL, cols), INV);
@@ -445,7 +336,7 @@ START_TEST(bad_arguments_are_invalid) {
 
     /* pooling: pad must be 0 */
     spartan_window pw = {2, 4, 4, 2, 2, 2, 2, 0}; /* out 2 x 2: 8 pixels */
-    spartan_tensor *y = matrix(8, 2), *arg = matrix(8, 2), *y_bad = matrix(8, 3);
+    spartan_tensor *y = fx_matrix(8, 2), *arg = fx_matrix(8, 2), *y_bad = fx_matrix(8, 3);
     spartan_window pp = pw;
     pp.pad = 1;
     ck_assert_int_eq(spartan_maxpool_forward(ctx, &pp, x, y, arg), INV);
@@ -458,7 +349,7 @@ START_TEST(bad_arguments_are_invalid) {
     ok(spartan_maxpool_forward(ctx, &pw, x, y, arg));
 
     /* bias: n elements for n columns */
-    spartan_tensor *b3 = matrix(1, 3), *b2 = matrix(1, 2);
+    spartan_tensor *b3 = fx_matrix(1, 3), *b2 = fx_matrix(1, 2);
     ck_assert_int_eq(spartan_bias_add(ctx, y, b3), INV);
     ck_assert_int_eq(spartan_bias_grad(ctx, y, b3), INV);
     ck_assert_int_eq(spartan_bias_add(ctx, NULL, b2), INV);
@@ -473,7 +364,7 @@ END_TEST
 /* Zero-sized tensors: every operation is a no-op that succeeds. */
 START_TEST(empty_tensors_are_no_ops) {
     float dummy = 0.0f;
-    spartan_tensor *e = upload(&dummy, 0, 6), *b = matrix(1, 6);
+    spartan_tensor *e = fx_upload(&dummy, 0, 6), *b = fx_matrix(1, 6);
     ok(spartan_bias_add(ctx, e, b));
     ok(spartan_relu_backward(ctx, e, e, e));
     ok(spartan_context_finish(ctx));
@@ -484,7 +375,7 @@ static Suite *nn_ops_suite(void) {
     Suite *s = suite_create("nn_ops");
     TCase *tc = tcase_create("nn_ops");
     tcase_set_timeout(tc, 600);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
     tcase_add_test(tc, window_out_sizes);
     tcase_add_test(tc, im2col_col2im_match_reference);
     tcase_add_test(tc, maxpool_matches_reference);
