@@ -252,6 +252,37 @@ END_TEST
 
 /* op(A) M x K, op(B) K x N, C M x N: any other combination is INVALID_ARGUMENT, on every path,
  * and leaves C as it was. */
+/* spartan_transpose: exact on awkward shapes (1, primes, not multiples of the work-group of
+ * 16, empty), and refused into a wrong shape or in place. */
+START_TEST(transpose_is_exact) {
+    const size_t shapes[][2] = {{1, 1}, {1, 17}, {13, 1}, {37, 23}, {16, 48}, {0, 5}, {3, 100}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const size_t r = shapes[s][0], c = shapes[s][1];
+        float *a = th_floats(r * c), *got = th_floats(r * c);
+        th_rng rng;
+        th_rng_init(&rng, th_seed() + s);
+        for (size_t i = 0; i < r * c; i++) a[i] = th_rng_uniform(&rng, -1.0f, 1.0f);
+        spartan_tensor *ta = upload(a, r, c), *tb = th_nan_matrix(ctx, c, r);
+        ck_assert_int_eq(spartan_transpose(ctx, ta, tb), SPARTAN_OK);
+        ck_assert_int_eq(spartan_tensor_read(tb, got, r * c), SPARTAN_OK);
+        for (size_t i = 0; i < r; i++)
+            for (size_t j = 0; j < c; j++)
+                ck_assert_msg(got[j * r + i] == a[i * c + j], "%zux%zu: [%zu,%zu]", r, c, i, j);
+        if (r > 1 && c > 1 && r != c) {
+            spartan_tensor *wrong = th_matrix(ctx, r, c);
+            ck_assert_int_eq(spartan_transpose(ctx, ta, wrong), SPARTAN_STATUS_INVALID_ARGUMENT);
+            spartan_tensor_destroy(wrong);
+        }
+        ck_assert_int_eq(spartan_transpose(ctx, ta, ta),
+                         r * c != 0 ? SPARTAN_STATUS_INVALID_ARGUMENT : SPARTAN_OK);
+        spartan_tensor_destroy(ta);
+        spartan_tensor_destroy(tb);
+        free(a);
+        free(got);
+    }
+}
+END_TEST
+
 START_TEST(shape_mismatch_is_invalid) {
     typedef struct {
         int ta, tb;
@@ -310,6 +341,7 @@ static Suite *gemm_dense_suite(void) {
     tcase_add_test(tc, best_matches_reference);
     tcase_add_test(tc, higher_rank_is_matrix_view);
     tcase_add_test(tc, shape_mismatch_is_invalid);
+    tcase_add_test(tc, transpose_is_exact);
     suite_add_tcase(s, tc);
     if (!small) {
         TCase *tb = tcase_create("clblast");

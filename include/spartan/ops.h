@@ -50,6 +50,10 @@ SPARTAN_API spartan_gemm_path spartan_gemm_best(const spartan_context *ctx);
 /* 1 when the library was built with CLBlast. */
 SPARTAN_API int spartan_have_clblast(void);
 
+/* B = A^T: A rows x cols, B cols x rows (a matrix view each; B must not be A). */
+SPARTAN_API spartan_status spartan_transpose(spartan_context *ctx, const spartan_tensor *a,
+                                             spartan_tensor *b);
+
 /* Y = max(X, 0), element-wise (no monitor). Y may be X. */
 SPARTAN_API spartan_status spartan_relu(spartan_context *ctx, const spartan_tensor *x,
                                         spartan_tensor *y);

@@ -37,7 +37,7 @@ static void unprepare(spartan_model *m) {
     for (size_t i = 0; i < m->nlayers; i++) {
         sp_layer *L = &m->layers[i];
         sp_layer_free(L);
-        L->w = L->b = L->dw = L->db = L->vw = L->vb = L->cols = L->dcols = NULL;
+        L->w = L->b = L->dw = L->db = L->vw = L->vb = L->cols = L->dcols = L->wt = NULL;
         L->y = L->dx = L->arg = NULL;
         L->sx = L->sdy = L->sy = NULL;
     }
@@ -367,7 +367,10 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
                                     L->wgrad_on_dy ? SP_SPARSE_ON_DY : SP_SPARSE_ON_X, NULL);
         if (st == SPARTAN_OK && L->need_dx)
             st = sp_policy_register(m->policy, i, SPARTAN_PASS_BWD_INPUT, L->m, L->k, L->n,
-                                    L->input_masked, NULL);
+                                    L->wgrad_on_dy    ? SP_SPARSE_ON_DY
+                                    : L->input_masked ? SP_SPARSE_ON_X
+                                                      : SP_SPARSE_NONE,
+                                    NULL);
     }
     if (st == SPARTAN_OK) st = spartan_context_finish(ctx);
     if (st != SPARTAN_OK) {

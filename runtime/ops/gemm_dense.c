@@ -135,3 +135,18 @@ spartan_status spartan_gemm_dense(spartan_context *ctx, spartan_gemm_path path, 
     }
     return run_own(ctx, trans_a, trans_b, m, n, k, alpha, a, b, beta, c);
 }
+
+spartan_status spartan_transpose(spartan_context *ctx, const spartan_tensor *a, spartan_tensor *b) {
+    if (!ctx || !a || !b) return sp_invalid(ctx, "spartan_transpose: NULL argument");
+    const size_t rows = a->numel ? a->numel / a->dims[a->rank - 1] : 0, cols = a->dims[a->rank - 1];
+    if (b->numel != a->numel || (b->numel && (b->dims[b->rank - 1] != rows)) ||
+        (a->mem && a->mem == b->mem))
+        return sp_invalid(ctx, "spartan_transpose: %zux%zu into a tensor that is not %zux%zu", rows,
+                          cols, cols, rows);
+    cl_uint ur, uc;
+    spartan_status st;
+    if ((st = sp_u32(ctx, rows, "rows", &ur)) || (st = sp_u32(ctx, cols, "cols", &uc))) return st;
+    size_t g[2] = {cols, rows}, l[2] = {16, 1};
+    sp_arg args[] = {SP_ARG(ur), SP_ARG(uc), SP_ARG(a->mem), SP_ARG(b->mem)};
+    return a->numel ? sp_launch(ctx, "gemm_dense_transpose", 2, g, l, args, 4) : SPARTAN_OK;
+}

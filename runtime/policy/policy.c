@@ -187,7 +187,7 @@ typedef struct bench {
     spartan_pass pass;
     int on_dy;              /* backward-by-weight skipping dY's zeros */
     spartan_gemm_path impl; /* the dense implementation timed */
-    spartan_tensor *x, *w, *dy, *y, *dx, *dw;
+    spartan_tensor *x, *w, *dy, *y, *dx, *dw, *wt;
     spartan_sparse *sx, *sdy;
 } bench;
 
@@ -202,6 +202,10 @@ static spartan_status bench_call(bench *b, spartan_path path) {
     case SPARTAN_PASS_BWD_INPUT:
         if (path == SPARTAN_PATH_DENSE)
             return spartan_gemm_dense(ctx, b->impl, 0, 1, 1.0f, b->dy, b->w, 0.0f, b->dx);
+        if (b->on_dy) { /* dX = dY . W^T skipping dY's zeros (nn/layer.c) */
+            st = spartan_transpose(ctx, b->w, b->wt);
+            return st == SPARTAN_OK ? spartan_gemm_sparse_fwd_direct(ctx, b->dy, b->wt, b->dx) : st;
+        }
         st = spartan_compact(ctx, b->x, b->sx, SPARTAN_COMPACT_ROWS);
         return st == SPARTAN_OK ? spartan_gemm_sparse_bwd_input(ctx, b->sx, b->dy, b->w, b->dx)
                                 : st;
@@ -273,7 +277,8 @@ static spartan_status upload_random(spartan_tensor *t, double zeros, sp_rng *r) 
 static spartan_status calibrate(spartan_policy *p, spartan_pass pass, int want_sparse, int on_dy,
                                 size_t rows, size_t kk, size_t nn, sp_policy_cal *cal) {
     spartan_context *ctx = p->ctx;
-    bench b = {ctx, pass, on_dy, SPARTAN_GEMM_OWN, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    bench b = {ctx,  pass, on_dy, SPARTAN_GEMM_OWN, NULL, NULL, NULL, NULL, NULL, NULL,
+               NULL, NULL, NULL};
     sp_rng r = {0x5eed0000u + (uint64_t)pass};
     spartan_status st = spartan_tensor_create_2d(ctx, rows, kk, &b.x);
     if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, kk, nn, &b.w);
@@ -286,7 +291,10 @@ static spartan_status calibrate(spartan_policy *p, spartan_pass pass, int want_s
         st = spartan_tensor_create_2d(ctx, kk, nn, &b.dw);
     if (st == SPARTAN_OK && pass != SPARTAN_PASS_FWD && !on_dy)
         st = spartan_sparse_create(ctx, rows, kk, &b.sx);
-    if (st == SPARTAN_OK && on_dy) st = spartan_sparse_create(ctx, rows, nn, &b.sdy);
+    if (st == SPARTAN_OK && on_dy && pass == SPARTAN_PASS_BWD_WEIGHT)
+        st = spartan_sparse_create(ctx, rows, nn, &b.sdy);
+    if (st == SPARTAN_OK && on_dy && pass == SPARTAN_PASS_BWD_INPUT)
+        st = spartan_tensor_create_2d(ctx, nn, kk, &b.wt);
     /* the operand whose zeros the sparse path skips */
     spartan_tensor *sparse_in = on_dy ? b.dy : b.x;
     if (st == SPARTAN_OK) st = upload_random(b.w, 0.0, &r);
@@ -310,7 +318,7 @@ static spartan_status calibrate(spartan_policy *p, spartan_pass pass, int want_s
         if (st == SPARTAN_OK) st = upload_random(sparse_in, SP_POLICY_CAL_HIGH, &r);
         if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &cal->sparse_high_ms);
     }
-    spartan_tensor *all[] = {b.x, b.w, b.dy, b.y, b.dx, b.dw};
+    spartan_tensor *all[] = {b.x, b.w, b.dy, b.y, b.dx, b.dw, b.wt};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) spartan_tensor_destroy(all[i]);
     spartan_sparse_destroy(b.sx);
     spartan_sparse_destroy(b.sdy);
@@ -394,8 +402,8 @@ spartan_status sp_policy_register(spartan_policy *p, size_t layer, spartan_pass 
     if (cal) {
         s->cal = *cal;
     } else {
-        /* the cache tells the forms apart: bwd_weight on dY is stored as pass 3 + 2, a pass
-         * without a sparse form (dense implementations only) as pass 6 + its index */
+        /* the cache tells the forms apart: a backward pass on dY is stored as pass 3 + its index, a
+         * pass without a sparse form (dense implementations only) as pass 6 + its index */
         const int on_dy = sparse_allowed == SP_SPARSE_ON_DY;
         const int key = (int)pass + (on_dy ? SPARTAN_PASS_COUNT : 0) +
                         (sparse_allowed ? 0 : 2 * SPARTAN_PASS_COUNT);

@@ -40,8 +40,9 @@ spartan_status sp_policy_calibration(const spartan_policy *p, size_t layer, spar
                                      sp_policy_cal *out);
 
 /* The sparse form of a pass (sparse_allowed of sp_policy_register): none, skipping the zeros of
- * X (every pass), or, for backward-by-weight, skipping the zeros of dY
- * (spartan_gemm_sparse_bwd_weight_dz: the gradient of a layer followed by a ReLU). */
+ * X (every pass; backward-by-input computes only under X's non-zeros), or, for the backward
+ * passes of a layer followed by a ReLU, skipping the zeros of its gradient dY
+ * (spartan_gemm_sparse_bwd_weight_dz; dX = dY . W^T by spartan_gemm_sparse_fwd_direct). */
 enum { SP_SPARSE_NONE = 0, SP_SPARSE_ON_X = 1, SP_SPARSE_ON_DY = 2 };
 
 /* Registers (layer, pass) with its GEMM shape (as in spartan_policy_query) and, for the
