@@ -47,7 +47,7 @@ spartan_status sp_layer_alloc(spartan_model *m, sp_layer *L) {
         TRY(spartan_tensor_create_2d(ctx, 1, L->n, &L->db));
         TRY(spartan_tensor_create_2d(ctx, 1, L->n, &L->vb));
         TRY(spartan_sparse_create(ctx, L->m, L->k, &L->sx));
-        if (L->need_dx && L->wgrad_on_dy) TRY(spartan_tensor_create_2d(ctx, L->n, L->k, &L->wt));
+        if (L->need_dx && L->dx_on_dy) TRY(spartan_tensor_create_2d(ctx, L->n, L->k, &L->wt));
         TRY(spartan_sparse_create(ctx, L->m, L->n, &L->sdy));
     } else if (L->kind != SP_FLATTEN) {
         TRY(spartan_sparse_create(ctx, B * L->out_h * L->out_w, L->out_c, &L->sy));
@@ -107,8 +107,10 @@ static void record_zeros(sp_layer *L, double z, int grad) {
 static spartan_path choose(spartan_model *m, sp_layer *L, spartan_pass pass, size_t rows,
                            int allowed, int record) {
     /* the sparsity of the operand the pass's sparse form skips */
-    const double zeros =
-        pass != SPARTAN_PASS_FWD && L->wgrad_on_dy ? L->gzeros_last : L->zeros_last;
+    const double zeros = (pass == SPARTAN_PASS_BWD_WEIGHT && L->wgrad_on_dy) ||
+                                 (pass == SPARTAN_PASS_BWD_INPUT && L->dx_on_dy)
+                             ? L->gzeros_last
+                             : L->zeros_last;
     spartan_policy_query q = {L->index, pass, rows, L->n, L->k, zeros, allowed};
     if (pass == SPARTAN_PASS_BWD_INPUT) {
         q.n = L->k;
@@ -253,18 +255,17 @@ static spartan_status gemm_backward(spartan_model *m, sp_layer *L, const spartan
     spartan_path pw = choose(m, L, SPARTAN_PASS_BWD_WEIGHT, rows, 1, 1);
     spartan_path pi = SPARTAN_PATH_DENSE;
     if (L->need_dx)
-        pi = choose(m, L, SPARTAN_PASS_BWD_INPUT, rows, L->wgrad_on_dy || L->input_masked, 1);
+        pi = choose(m, L, SPARTAN_PASS_BWD_INPUT, rows, L->dx_on_dy || L->input_masked, 1);
     /* The compaction is charged to the first sparse pass that needs it (both forms at once
      * when both are sparse). */
     if ((st = sp_model_mark(m, L, SPARTAN_PASS_BWD_WEIGHT, 0)) != SPARTAN_OK) return st;
     const int x_compacted = pw == SPARTAN_PATH_SPARSE && !L->wgrad_on_dy;
+    const int rows_form = pi == SPARTAN_PATH_SPARSE && !L->dx_on_dy; /* masked bwd_input on X */
     if (pw == SPARTAN_PATH_SPARSE && L->wgrad_on_dy) {
         st = spartan_compact(ctx, &dyv, L->sdy, SPARTAN_COMPACT_COLS);
         if (st == SPARTAN_OK) st = spartan_gemm_sparse_bwd_weight_dz(ctx, &a, L->sdy, L->dw);
     } else if (pw == SPARTAN_PATH_SPARSE) {
-        /* (with wgrad_on_dy false, a sparse backward-by-input is the masked one on X) */
-        unsigned forms =
-            SPARTAN_COMPACT_COLS | (pi == SPARTAN_PATH_SPARSE ? SPARTAN_COMPACT_ROWS : 0u);
+        unsigned forms = SPARTAN_COMPACT_COLS | (rows_form ? SPARTAN_COMPACT_ROWS : 0u);
         st = spartan_compact(ctx, &a, L->sx, forms);
         if (st == SPARTAN_OK) st = spartan_gemm_sparse_bwd_weight(ctx, L->sx, &dyv, L->dw);
     } else {
@@ -278,7 +279,7 @@ static spartan_status gemm_backward(spartan_model *m, sp_layer *L, const spartan
     spartan_tensor dav;
     if ((st = view2(&dav, L->kind == SP_CONV ? L->dcols : L->dx, rows, L->k)) != SPARTAN_OK)
         return st;
-    if (pi == SPARTAN_PATH_SPARSE && L->wgrad_on_dy) {
+    if (pi == SPARTAN_PATH_SPARSE && L->dx_on_dy) {
         /* dY is ReLU-masked (85-92 % zeros before a pool): dX = dY . W^T skipping dY's zeros,
          * the forward kernel on dY and W^T (exact: no mask needed) */
         st = spartan_transpose(ctx, L->w, L->wt);

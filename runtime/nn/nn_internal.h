@@ -17,12 +17,13 @@ typedef struct sp_layer {
     float p;                                      /* dropout */
     int need_dx;      /* a trainable layer comes before: compute the input gradient */
     int input_masked; /* the input comes from a ReLU (through pool, dropout, flatten) */
-    int wgrad_on_dy;  /* a ReLU follows: the sparse backward passes skip dY's zeros */
+    int wgrad_on_dy;  /* a ReLU follows: the sparse backward-by-weight skips dY's zeros */
+    int dx_on_dy;     /* the sparse backward-by-input skips dY's zeros (else masked by X) */
 
     /* GEMM layers: X (m x k) . W (k x n) per full batch. */
     size_t m, n, k;
     spartan_tensor *w, *b, *dw, *db, *vw, *vb;
-    spartan_tensor *wt;           /* W^T, for the sparse backward-by-input on dY (wgrad_on_dy) */
+    spartan_tensor *wt;           /* W^T, for the sparse backward-by-input on dY (dx_on_dy) */
     spartan_tensor *cols, *dcols; /* conv: im2col of the input and its gradient */
     spartan_sparse *sx;           /* X: monitor samples and, on the sparse path, compaction */
     spartan_sparse *sdy;          /* dY: monitor samples */
