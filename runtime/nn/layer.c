@@ -58,8 +58,8 @@ spartan_status sp_layer_alloc(spartan_model *m, sp_layer *L) {
 }
 
 void sp_layer_free(sp_layer *L) {
-    spartan_tensor *t[] = {L->w,    L->b,     L->dw, L->db, L->vw, L->vb,
-                           L->cols, L->dcols, L->y,  L->dx, L->arg};
+    spartan_tensor *t[] = {L->w,    L->b,     L->dw, L->db, L->vw,  L->vb,
+                           L->cols, L->dcols, L->y,  L->dx, L->arg, L->wt};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) spartan_tensor_destroy(t[i]);
     spartan_sparse_destroy(L->sx);
     spartan_sparse_destroy(L->sdy);
