@@ -156,7 +156,7 @@ static double now_s(void) {
  * current one trains. */
 typedef struct loader {
     const spartan_dataset *d;
-    size_t first, count, px;
+    size_t first, count;
     float *images, *labels;
     spartan_status st;
 } loader;
@@ -475,7 +475,7 @@ int main(int argc, char **argv) {
         const size_t s0 = e == (int)at.epoch ? at.step : 0;
         double t0 = now_s(), lsum = s0 ? at.lsum : 0.0;
         size_t correct = s0 ? at.correct : 0, seen = s0 ? at.seen : 0, seen0 = seen;
-        loader ld = {train, s0 * batch, batch, px, buf[s0 & 1][0], buf[s0 & 1][1], SPARTAN_OK};
+        loader ld = {train, s0 * batch, batch, buf[s0 & 1][0], buf[s0 & 1][1], SPARTAN_OK};
         load_batch(&ld);
         for (size_t s = s0; s < steps; s++) {
             if (ld.st != SPARTAN_OK) {
@@ -486,9 +486,9 @@ int main(int argc, char **argv) {
             pthread_t th;
             int threaded = 0;
             if (s + 1 < steps) {
-                ld = (loader){train,     (s + 1) * batch,     batch,
-                              px,        buf[(s + 1) & 1][0], buf[(s + 1) & 1][1],
-                              SPARTAN_OK};
+                ld = (loader){
+                    train,     (s + 1) * batch, batch, buf[(s + 1) & 1][0], buf[(s + 1) & 1][1],
+                    SPARTAN_OK};
                 threaded = pthread_create(&th, NULL, load_batch, &ld) == 0;
                 if (!threaded) load_batch(&ld);
             }

@@ -43,6 +43,15 @@ typedef struct {
         }                                                                                          \
     } while (0)
 
+/* Fails the test unless call returns SPARTAN_OK, with the call, the status and ctx's last error
+ * (for use in check tests, which include check.h and spartan.h). */
+#define TH_OK(ctx, call)                                                                           \
+    do {                                                                                           \
+        spartan_status st_ = (call);                                                               \
+        ck_assert_msg(st_ == SPARTAN_OK, "%s: %s (%s)", #call, spartan_status_name(st_),           \
+                      spartan_last_error(ctx));                                                    \
+    } while (0)
+
 uint64_t th_seed(void);
 void th_rng_init(th_rng *r, uint64_t seed);
 uint64_t th_rng_next(th_rng *r);

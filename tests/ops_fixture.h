@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "harness.h"
 #include "spartan/spartan.h"
 
 extern spartan_context *ctx; /* the current test's context */
@@ -39,11 +40,6 @@ void fx_assert_same(const float *got, const float *want, size_t n, const char *w
 
 #define INV SPARTAN_STATUS_INVALID_ARGUMENT
 
-#define ok(call)                                                                                   \
-    do {                                                                                           \
-        spartan_status st_ = (call);                                                               \
-        ck_assert_msg(st_ == SPARTAN_OK, "%s: %s (%s)", #call, spartan_status_name(st_),           \
-                      spartan_last_error(ctx));                                                    \
-    } while (0)
+#define ok(call) TH_OK(ctx, call)
 
 #endif /* SPARTAN_TEST_OPS_FIXTURE_H */

@@ -26,11 +26,7 @@ static void teardown(void) {
     ctx = NULL;
 }
 
-#define OK(call)                                                                                   \
-    do {                                                                                           \
-        spartan_status st_ = (call);                                                               \
-        ck_assert_msg(st_ == SPARTAN_OK, "%s: %s", #call, spartan_last_error(ctx));                \
-    } while (0)
+#define OK(call) TH_OK(ctx, call)
 
 /* ---- Files ----------------------------------------------------------------------------------- */
 

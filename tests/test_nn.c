@@ -33,11 +33,7 @@ static void teardown(void) {
     ctx = NULL;
 }
 
-#define OK(call)                                                                                   \
-    do {                                                                                           \
-        spartan_status st_ = (call);                                                               \
-        ck_assert_msg(st_ == SPARTAN_OK, "%s: %s", #call, spartan_last_error(ctx));                \
-    } while (0)
+#define OK(call) TH_OK(ctx, call)
 
 /* A small CNN with every layer kind after a trainable layer (so every backward is exercised by
  * the first convolution's gradient): 7x7x2 -> conv 4 3x3 pad 1 -> relu -> conv 5 3x3 stride 2

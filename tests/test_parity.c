@@ -39,11 +39,7 @@ static void teardown(void) {
     ctx = NULL;
 }
 
-#define OK(call)                                                                                   \
-    do {                                                                                           \
-        spartan_status st_ = (call);                                                               \
-        ck_assert_msg(st_ == SPARTAN_OK, "%s: %s", #call, spartan_last_error(ctx));                \
-    } while (0)
+#define OK(call) TH_OK(ctx, call)
 
 /* The fixture's F32 tensor `name` of numel elements, as host floats (caller frees). */
 static float *fixture_floats(const char *name, size_t numel) {

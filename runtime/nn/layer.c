@@ -5,14 +5,6 @@
 
 #include "nn/nn_internal.h"
 
-static size_t per_image(const sp_layer *L, int out) {
-    return out ? L->out_h * L->out_w * L->out_c : L->in_h * L->in_w * L->in_c;
-}
-
-static int is_gemm(const sp_layer *L) {
-    return L->kind == SP_FC || L->kind == SP_CONV;
-}
-
 static spartan_status tensor4(spartan_context *ctx, size_t b, size_t h, size_t w, size_t c,
                               spartan_tensor **out) {
     size_t dims[4] = {b, h, w, c};
@@ -29,7 +21,7 @@ spartan_status sp_layer_alloc(spartan_model *m, sp_layer *L) {
     } while (0)
     if (L->kind != SP_FLATTEN) TRY(tensor4(ctx, B, L->out_h, L->out_w, L->out_c, &L->y));
     if (L->need_dx) TRY(tensor4(ctx, B, L->in_h, L->in_w, L->in_c, &L->dx));
-    if (is_gemm(L)) {
+    if (sp_layer_is_gemm(L)) {
         L->n = L->out_c;
         if (L->kind == SP_CONV) {
             L->m = B * L->out_h * L->out_w;
@@ -38,7 +30,7 @@ spartan_status sp_layer_alloc(spartan_model *m, sp_layer *L) {
             if (L->need_dx) TRY(tensor4(ctx, B, L->out_h, L->out_w, L->k, &L->dcols));
         } else {
             L->m = B;
-            L->k = per_image(L, 0);
+            L->k = L->in_h * L->in_w * L->in_c;
         }
         TRY(spartan_tensor_create_2d(ctx, L->k, L->n, &L->w));
         TRY(spartan_tensor_create_2d(ctx, L->k, L->n, &L->dw));
@@ -47,7 +39,8 @@ spartan_status sp_layer_alloc(spartan_model *m, sp_layer *L) {
         TRY(spartan_tensor_create_2d(ctx, 1, L->n, &L->db));
         TRY(spartan_tensor_create_2d(ctx, 1, L->n, &L->vb));
         TRY(spartan_sparse_create(ctx, L->m, L->k, &L->sx));
-        if (L->need_dx && L->dx_on_dy) TRY(spartan_tensor_create_2d(ctx, L->n, L->k, &L->wt));
+        if (L->form[SPARTAN_PASS_BWD_INPUT] == SP_SPARSE_ON_DY)
+            TRY(spartan_tensor_create_2d(ctx, L->n, L->k, &L->wt));
         TRY(spartan_sparse_create(ctx, L->m, L->n, &L->sdy));
     } else if (L->kind != SP_FLATTEN) {
         TRY(spartan_sparse_create(ctx, B * L->out_h * L->out_w, L->out_c, &L->sy));
@@ -88,37 +81,27 @@ static spartan_status zeros_of(spartan_sparse *s, double *zeros) {
     return st;
 }
 
-static void record_zeros(sp_layer *L, double z, int grad) {
-    if (grad) {
-        if (L->gzeros_first < 0) L->gzeros_first = z;
-        L->gzeros_last = z;
-        L->gzeros_sum += z;
-        L->gzeros_n++;
-    } else {
-        if (L->zeros_first < 0) L->zeros_first = z;
-        L->zeros_last = z;
-        L->zeros_sum += z;
-        L->zeros_n++;
-        L->samples++;
-    }
+static void record_zeros(sp_zeros *z, double v) {
+    if (z->first < 0) z->first = v;
+    z->last = v;
+    z->sum += v;
+    z->n++;
+}
+
+void sp_layer_pass_shape(const sp_layer *L, spartan_pass pass, size_t rows, size_t *m, size_t *n,
+                         size_t *k) {
+    *m = pass == SPARTAN_PASS_BWD_WEIGHT ? L->k : rows;
+    *n = pass == SPARTAN_PASS_BWD_INPUT ? L->k : L->n;
+    *k = pass == SPARTAN_PASS_FWD ? L->k : pass == SPARTAN_PASS_BWD_INPUT ? L->n : rows;
 }
 
 /* The policy's path for a pass; record: count it in the layer's statistics (training only). */
 static spartan_path choose(spartan_model *m, sp_layer *L, spartan_pass pass, size_t rows,
-                           int allowed, int record) {
+                           int record) {
     /* the sparsity of the operand the pass's sparse form skips */
-    const double zeros = (pass == SPARTAN_PASS_BWD_WEIGHT && L->wgrad_on_dy) ||
-                                 (pass == SPARTAN_PASS_BWD_INPUT && L->dx_on_dy)
-                             ? L->gzeros_last
-                             : L->zeros_last;
-    spartan_policy_query q = {L->index, pass, rows, L->n, L->k, zeros, allowed};
-    if (pass == SPARTAN_PASS_BWD_INPUT) {
-        q.n = L->k;
-        q.k = L->n;
-    } else if (pass == SPARTAN_PASS_BWD_WEIGHT) {
-        q.m = L->k;
-        q.k = rows;
-    }
+    const double zeros = L->form[pass] == SP_SPARSE_ON_DY ? L->gz.last : L->xz.last;
+    spartan_policy_query q = {L->index, pass, 0, 0, 0, zeros, L->form[pass] != SP_SPARSE_NONE};
+    sp_layer_pass_shape(L, pass, rows, &q.m, &q.n, &q.k);
     const char *reason = NULL;
     spartan_path path = spartan_policy_choose(m->policy, &q, &reason);
     if (!record) return path;
@@ -161,9 +144,10 @@ static spartan_status gemm_forward(spartan_model *m, sp_layer *L, const spartan_
         if ((st = spartan_monitor(ctx, &a, L->sx)) != SPARTAN_OK ||
             (st = zeros_of(L->sx, &z)) != SPARTAN_OK)
             return st;
-        record_zeros(L, z, 0);
+        record_zeros(&L->xz, z);
+        L->samples++;
     }
-    spartan_path path = choose(m, L, SPARTAN_PASS_FWD, rows, 1, m->recording);
+    spartan_path path = choose(m, L, SPARTAN_PASS_FWD, rows, m->recording);
     if (m->recording && (st = sp_model_mark(m, L, SPARTAN_PASS_FWD, 0)) != SPARTAN_OK) return st;
     if (path == SPARTAN_PATH_SPARSE)
         st = spartan_gemm_sparse_fwd_direct(ctx, &a, L->w, &yv);
@@ -219,10 +203,13 @@ spartan_status sp_layer_forward(spartan_model *m, sp_layer *L, const spartan_ten
     }
     if (st == SPARTAN_OK && sample_out && L->sy) {
         double z;
-        if ((st = zeros_of(L->sy, &z)) == SPARTAN_OK) record_zeros(L, z, 0);
+        if ((st = zeros_of(L->sy, &z)) == SPARTAN_OK) {
+            record_zeros(&L->xz, z);
+            L->samples++;
+        }
     }
     if (st == SPARTAN_OK && m->recording) {
-        if (!is_gemm(L)) L->calls[SPARTAN_PASS_FWD]++;
+        if (!sp_layer_is_gemm(L)) L->calls[SPARTAN_PASS_FWD]++;
         st = sp_model_mark(m, L, SPARTAN_PASS_FWD, 0);
     }
     return st;
@@ -248,20 +235,21 @@ static spartan_status gemm_backward(spartan_model *m, sp_layer *L, const spartan
         if ((st = spartan_monitor(ctx, &dyv, L->sdy)) != SPARTAN_OK ||
             (st = zeros_of(L->sdy, &z)) != SPARTAN_OK)
             return st;
-        record_zeros(L, z, 1);
+        record_zeros(&L->gz, z);
     }
     if ((st = spartan_bias_grad(ctx, &dyv, L->db)) != SPARTAN_OK) return st;
 
-    spartan_path pw = choose(m, L, SPARTAN_PASS_BWD_WEIGHT, rows, 1, 1);
-    spartan_path pi = SPARTAN_PATH_DENSE;
-    if (L->need_dx)
-        pi = choose(m, L, SPARTAN_PASS_BWD_INPUT, rows, L->dx_on_dy || L->input_masked, 1);
+    spartan_path pw = choose(m, L, SPARTAN_PASS_BWD_WEIGHT, rows, 1);
+    spartan_path pi =
+        L->need_dx ? choose(m, L, SPARTAN_PASS_BWD_INPUT, rows, 1) : SPARTAN_PATH_DENSE;
+    const int w_on_dy = L->form[SPARTAN_PASS_BWD_WEIGHT] == SP_SPARSE_ON_DY;
+    const int x_on_dy = L->form[SPARTAN_PASS_BWD_INPUT] == SP_SPARSE_ON_DY;
     /* The compaction is charged to the first sparse pass that needs it (both forms at once
      * when both are sparse). */
     if ((st = sp_model_mark(m, L, SPARTAN_PASS_BWD_WEIGHT, 0)) != SPARTAN_OK) return st;
-    const int x_compacted = pw == SPARTAN_PATH_SPARSE && !L->wgrad_on_dy;
-    const int rows_form = pi == SPARTAN_PATH_SPARSE && !L->dx_on_dy; /* masked bwd_input on X */
-    if (pw == SPARTAN_PATH_SPARSE && L->wgrad_on_dy) {
+    const int x_compacted = pw == SPARTAN_PATH_SPARSE && !w_on_dy;
+    const int rows_form = pi == SPARTAN_PATH_SPARSE && !x_on_dy; /* masked bwd_input on X */
+    if (pw == SPARTAN_PATH_SPARSE && w_on_dy) {
         st = spartan_compact(ctx, &dyv, L->sdy, SPARTAN_COMPACT_COLS);
         if (st == SPARTAN_OK) st = spartan_gemm_sparse_bwd_weight_dz(ctx, &a, L->sdy, L->dw);
     } else if (pw == SPARTAN_PATH_SPARSE) {
@@ -279,7 +267,7 @@ static spartan_status gemm_backward(spartan_model *m, sp_layer *L, const spartan
     spartan_tensor dav;
     if ((st = view2(&dav, L->kind == SP_CONV ? L->dcols : L->dx, rows, L->k)) != SPARTAN_OK)
         return st;
-    if (pi == SPARTAN_PATH_SPARSE && L->dx_on_dy) {
+    if (pi == SPARTAN_PATH_SPARSE && x_on_dy) {
         /* dY is ReLU-masked (85-92 % zeros before a pool): dX = dY . W^T skipping dY's zeros,
          * the forward kernel on dY and W^T (exact: no mask needed) */
         st = spartan_transpose(ctx, L->w, L->wt);

@@ -7,7 +7,6 @@
 
 #include "core/rng.h"
 #include "nn/nn_internal.h"
-#include "policy/policy_internal.h"
 
 spartan_train_config spartan_train_config_default(void) {
     spartan_train_config c = {64, 0.05f, 0.9f, 5e-4f, 1, SPARTAN_POLICY_ADAPTIVE, 0};
@@ -267,10 +266,6 @@ spartan_status spartan_model_create_preset(spartan_context *ctx, const char *nam
 /* ---- Preparation ------------------------------------------------------------------------------
  */
 
-static int is_gemm(const sp_layer *L) {
-    return L->kind == SP_FC || L->kind == SP_CONV;
-}
-
 /* He/Kaiming normal weights (std sqrt(2 / fan_in)), zero biases and momenta, from the seed and
  * the layer's index (so adding a layer does not change the others' draws). */
 static spartan_status init_params(spartan_model *m, sp_layer *L) {
@@ -293,16 +288,49 @@ static void clear_stats(sp_layer *L, int all) {
         L->sec[p] = 0.0;
         L->calls[p] = L->sparse_calls[p] = 0;
     }
-    L->zeros_sum = L->gzeros_sum = 0.0;
-    L->zeros_n = L->gzeros_n = 0;
+    L->xz.sum = L->gz.sum = 0.0;
+    L->xz.n = L->gz.n = 0;
     if (all) {
-        L->zeros_first = L->gzeros_first = L->zeros_last = L->gzeros_last = L->zeros_prev = -1.0;
+        L->xz.first = L->gz.first = L->xz.last = L->gz.last = L->zeros_prev = -1.0;
         L->samples = 0;
         for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
             L->path[p] = SPARTAN_PATH_DENSE;
             L->reason[p] = "not run yet";
         }
     }
+}
+
+/* The sparse form of each pass of GEMM layer i (docs/policy.md): the forward pass skips X's
+ * zeros. With a ReLU next, dY is masked (85-92 % zeros before a pool) and backward-by-weight
+ * skips dY's zeros; so does backward-by-input of a convolution (the masked product on the im2col
+ * matrix ran 0.4-0.7x dense there) or of a layer not fed by a ReLU, while a fully connected layer
+ * fed by one keeps the product masked by X (1.1-1.8x dense at 50-80 % zeros; on dY it ran 0.7x
+ * on mlp). Without a ReLU next, both skip X's zeros, backward-by-input only where X comes from a
+ * ReLU (its gradient is discarded at X's zeros anyway). */
+static void sparse_forms(spartan_model *m, size_t i, int relu_feeds) {
+    sp_layer *L = &m->layers[i];
+    for (int p = 0; p < SPARTAN_PASS_COUNT; p++) L->form[p] = SP_SPARSE_NONE;
+    if (!sp_layer_is_gemm(L)) return;
+    const int relu_next = i + 1 < m->nlayers && m->layers[i + 1].kind == SP_RELU;
+    L->form[SPARTAN_PASS_FWD] = SP_SPARSE_ON_X;
+    L->form[SPARTAN_PASS_BWD_WEIGHT] = relu_next ? SP_SPARSE_ON_DY : SP_SPARSE_ON_X;
+    if (!L->need_dx) return;
+    if (relu_next && (L->kind == SP_CONV || !relu_feeds))
+        L->form[SPARTAN_PASS_BWD_INPUT] = SP_SPARSE_ON_DY;
+    else if (relu_feeds)
+        L->form[SPARTAN_PASS_BWD_INPUT] = SP_SPARSE_ON_X;
+}
+
+/* Registers the layer's passes with the policy, with their shapes and sparse forms. */
+static spartan_status register_passes(spartan_model *m, const sp_layer *L) {
+    spartan_status st = SPARTAN_OK;
+    for (int p = 0; p < SPARTAN_PASS_COUNT && st == SPARTAN_OK; p++) {
+        if (p == SPARTAN_PASS_BWD_INPUT && !L->need_dx) continue;
+        size_t gm, gn, gk;
+        sp_layer_pass_shape(L, (spartan_pass)p, L->m, &gm, &gn, &gk);
+        st = sp_policy_register(m->policy, L->index, (spartan_pass)p, gm, gn, gk, L->form[p], NULL);
+    }
+    return st;
 }
 
 spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_config *cfg) {
@@ -327,23 +355,19 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
         sp_layer *L = &m->layers[i];
         L->need_dx = trainable_before;
         L->input_masked = relu_feeds;
-        L->wgrad_on_dy = is_gemm(L) && i + 1 < m->nlayers && m->layers[i + 1].kind == SP_RELU;
-        /* The sparse backward-by-input: on dY for convolutions (dY 85-92 % zeros before a pool;
-         * the masked product on the im2col matrix ran 0.4-0.7x dense there), on X's mask for
-         * fully connected layers fed by a ReLU (1.1-1.8x dense at 50-80 % zeros; on dY it ran
-         * 0.7x on mlp), on dY for the others followed by a ReLU. */
-        L->dx_on_dy = L->wgrad_on_dy && (L->kind == SP_CONV || !relu_feeds);
+        sparse_forms(m, i, relu_feeds);
         if (L->kind == SP_RELU)
             relu_feeds = 1;
         else if (L->kind != SP_FLATTEN && L->kind != SP_MAXPOOL && L->kind != SP_DROPOUT)
             relu_feeds = 0;
-        if (is_gemm(L)) {
+        if (sp_layer_is_gemm(L)) {
             trainable_before = 1;
             nparams += 2;
         }
         clear_stats(L, 1);
         st = sp_layer_alloc(m, L);
-        if (st == SPARTAN_OK && is_gemm(L)) st = init_params(m, L);
+        if (st == SPARTAN_OK && sp_layer_is_gemm(L)) st = init_params(m, L);
+        if (st == SPARTAN_OK && sp_layer_is_gemm(L)) st = register_passes(m, L);
     }
     size_t dims[4] = {cfg->batch, m->in_h, m->in_w, m->in_c};
     if (st == SPARTAN_OK) st = spartan_tensor_create(ctx, 4, dims, &m->input);
@@ -358,24 +382,9 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
         st = sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "parameter list");
     for (size_t i = 0; i < m->nlayers && st == SPARTAN_OK; i++) {
         sp_layer *L = &m->layers[i];
-        if (!is_gemm(L)) continue;
+        if (!sp_layer_is_gemm(L)) continue;
         m->params[m->nparams++] = (spartan_param){L->wname, L->w, L->dw, L->vw};
         m->params[m->nparams++] = (spartan_param){L->bname, L->b, L->db, L->vb};
-    }
-    for (size_t i = 0; i < m->nlayers && st == SPARTAN_OK; i++) {
-        sp_layer *L = &m->layers[i];
-        if (!is_gemm(L)) continue;
-        /* the shapes as the layer asks (layer.c: choose) */
-        st = sp_policy_register(m->policy, i, SPARTAN_PASS_FWD, L->m, L->n, L->k, 1, NULL);
-        if (st == SPARTAN_OK)
-            st = sp_policy_register(m->policy, i, SPARTAN_PASS_BWD_WEIGHT, L->k, L->n, L->m,
-                                    L->wgrad_on_dy ? SP_SPARSE_ON_DY : SP_SPARSE_ON_X, NULL);
-        if (st == SPARTAN_OK && L->need_dx)
-            st = sp_policy_register(m->policy, i, SPARTAN_PASS_BWD_INPUT, L->m, L->k, L->n,
-                                    L->dx_on_dy       ? SP_SPARSE_ON_DY
-                                    : L->input_masked ? SP_SPARSE_ON_X
-                                                      : SP_SPARSE_NONE,
-                                    NULL);
     }
     if (st == SPARTAN_OK) st = spartan_context_finish(ctx);
     if (st != SPARTAN_OK) {
@@ -408,7 +417,7 @@ spartan_status spartan_model_layer_info(const spartan_model *m, size_t i, sparta
     memset(out, 0, sizeof *out);
     out->name = L->name;
     out->kind = kind_names[L->kind];
-    out->gemm = is_gemm(L);
+    out->gemm = sp_layer_is_gemm(L);
     out->out_h = L->out_h;
     out->out_w = L->out_w;
     out->out_c = L->out_c;
@@ -427,12 +436,12 @@ spartan_status spartan_model_layer_info(const spartan_model *m, size_t i, sparta
     }
     out->has_input_grad = L->need_dx;
     out->input_masked = L->input_masked;
-    out->zeros_first = L->zeros_first;
-    out->zeros = L->zeros_n ? L->zeros_sum / (double)L->zeros_n : -1.0;
-    out->zeros_last = L->zeros_last;
-    out->grad_zeros_last = L->gzeros_last;
-    out->grad_zeros_first = L->gzeros_first;
-    out->grad_zeros = L->gzeros_n ? L->gzeros_sum / (double)L->gzeros_n : -1.0;
+    out->zeros_first = L->xz.first;
+    out->zeros = L->xz.n ? L->xz.sum / (double)L->xz.n : -1.0;
+    out->zeros_last = L->xz.last;
+    out->grad_zeros_first = L->gz.first;
+    out->grad_zeros = L->gz.n ? L->gz.sum / (double)L->gz.n : -1.0;
+    out->grad_zeros_last = L->gz.last;
     out->samples = L->samples;
     return SPARTAN_OK;
 }

@@ -3,10 +3,18 @@
 #define SP_NN_INTERNAL_H
 
 #include "spartan/nn.h"
+#include "policy/policy_internal.h"
 #include "spartan/ops.h"
 #include "tensor/tensor_internal.h"
 
 typedef enum sp_kind { SP_FC, SP_CONV, SP_RELU, SP_MAXPOOL, SP_DROPOUT, SP_FLATTEN } sp_kind;
+
+/* Monitored fractions of zeros of one tensor: the first sample since prepare, the latest, and the
+ * sum and count since the last statistics reset (first and last < 0: never sampled). */
+typedef struct sp_zeros {
+    double first, last, sum;
+    size_t n;
+} sp_zeros;
 
 typedef struct sp_layer {
     sp_kind kind;
@@ -17,13 +25,14 @@ typedef struct sp_layer {
     float p;                                      /* dropout */
     int need_dx;      /* a trainable layer comes before: compute the input gradient */
     int input_masked; /* the input comes from a ReLU (through pool, dropout, flatten) */
-    int wgrad_on_dy;  /* a ReLU follows: the sparse backward-by-weight skips dY's zeros */
-    int dx_on_dy;     /* the sparse backward-by-input skips dY's zeros (else masked by X) */
+    /* GEMM layers: the sparse form of each pass (SP_SPARSE_NONE, _ON_X, _ON_DY; set by
+     * prepare, docs/policy.md): which operand's zeros it skips. */
+    int form[SPARTAN_PASS_COUNT];
 
     /* GEMM layers: X (m x k) . W (k x n) per full batch. */
     size_t m, n, k;
     spartan_tensor *w, *b, *dw, *db, *vw, *vb;
-    spartan_tensor *wt;           /* W^T, for the sparse backward-by-input on dY (dx_on_dy) */
+    spartan_tensor *wt;           /* W^T, for the sparse backward-by-input on dY */
     spartan_tensor *cols, *dcols; /* conv: im2col of the input and its gradient */
     spartan_sparse *sx;           /* X: monitor samples and, on the sparse path, compaction */
     spartan_sparse *sdy;          /* dY: monitor samples */
@@ -40,9 +49,10 @@ typedef struct sp_layer {
     size_t calls[SPARTAN_PASS_COUNT], sparse_calls[SPARTAN_PASS_COUNT];
     spartan_path path[SPARTAN_PASS_COUNT];
     const char *reason[SPARTAN_PASS_COUNT];
-    double zeros_last, zeros_sum, zeros_first, zeros_prev;
-    double gzeros_last, gzeros_sum, gzeros_first;
-    size_t zeros_n, gzeros_n, samples;
+    sp_zeros xz;       /* the GEMM's input X, or the output of relu, pool, dropout */
+    sp_zeros gz;       /* the gradient dY reaching a GEMM layer */
+    double zeros_prev; /* xz.last at the previous sampled step (the sampling rule) */
+    size_t samples;    /* samples of xz since prepare */
 } sp_layer;
 
 /* A profiling marker: the time from the previous marker to this one is charged to (layer, pass). */
@@ -74,6 +84,15 @@ struct spartan_model {
     spartan_param *params;
     size_t nparams;
 };
+
+static inline int sp_layer_is_gemm(const sp_layer *L) {
+    return L->kind == SP_FC || L->kind == SP_CONV;
+}
+
+/* The GEMM shape of a pass as the policy is asked (spartan_policy_query) for `rows` rows of X:
+ * fwd rows x n x k, bwd_input rows x k x n, bwd_weight k x n x rows. */
+void sp_layer_pass_shape(const sp_layer *L, spartan_pass pass, size_t rows, size_t *m, size_t *n,
+                         size_t *k);
 
 /* layer.c: buffers, forward and backward of one layer over `count` images of the batch. */
 spartan_status sp_layer_alloc(spartan_model *m, sp_layer *L);

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "nn/nn_internal.h"
-#include "policy/policy_internal.h"
 
 /* ---- Profiling markers ------------------------------------------------------------------------
  */
@@ -29,6 +28,11 @@ spartan_status sp_model_mark(spartan_model *m, sp_layer *layer, int pass, int ge
     return SPARTAN_OK;
 }
 
+static void release_marks(spartan_model *m) {
+    for (size_t i = 0; i < m->nmarks; i++) clReleaseEvent(m->marks[i].ev);
+    m->nmarks = 0;
+}
+
 /* After the queue has finished: charges each segment between markers to its layer and pass,
  * then releases the markers. */
 static void settle_marks(spartan_model *m) {
@@ -43,17 +47,14 @@ static void settle_marks(spartan_model *m) {
             if (k->gemm) k->layer->step_gemm[k->pass] += (double)(end - prev) * 1e-9;
         }
         if (ok) prev = end;
-        clReleaseEvent(m->marks[i].ev);
     }
-    m->nmarks = 0;
+    release_marks(m);
 }
 
-/* Waits for the queue and releases the markers without charging them (a failed step, a
- * forward pass outside training). */
+/* Waits for the queue and releases the markers without charging them (a failed step). */
 static void drop_marks(spartan_model *m) {
     spartan_context_finish(m->ctx);
-    for (size_t i = 0; i < m->nmarks; i++) clReleaseEvent(m->marks[i].ev);
-    m->nmarks = 0;
+    release_marks(m);
 }
 
 /* ---- Steps ------------------------------------------------------------------------------------
@@ -89,11 +90,13 @@ static spartan_status read_stats(spartan_model *m, size_t count, spartan_step_re
     return SPARTAN_OK;
 }
 
-/* Uploads the batch and runs the forward pass and the loss; train: dropout and monitors on,
- * backward: the loss gradient too. Reads the per-image loss back (blocking). */
+/* Uploads the batch and runs the forward pass (each layer's input kept in m->acts) and the loss;
+ * train: dropout and monitors on. backward: the loss gradient too, and the loss is left on the
+ * device for the step to read at its end; else it is read back here (blocking). */
 static spartan_status forward_loss(spartan_model *m, const float *images, const float *labels,
                                    size_t count, int train, int backward,
-                                   const spartan_tensor **acts, spartan_step_result *res) {
+                                   spartan_step_result *res) {
+    const spartan_tensor **acts = m->acts;
     spartan_context *ctx = m->ctx;
     spartan_status st;
     const size_t px = m->in_h * m->in_w * m->in_c;
@@ -142,8 +145,8 @@ static void learn(spartan_model *m) {
             L->step_gemm[p] = 0.0;
         }
         if (m->sampling && L->zeros_prev >= 0)
-            moved = fmax(moved, fabs(L->zeros_last - L->zeros_prev));
-        if (m->sampling) L->zeros_prev = L->zeros_last;
+            moved = fmax(moved, fabs(L->xz.last - L->zeros_prev));
+        if (m->sampling) L->zeros_prev = L->xz.last;
     }
     if (m->cfg.sample_every || !m->sampling) return;
     m->sample_period = moved > SAMPLE_STABLE ? 1 : m->sample_period * 2;
@@ -151,18 +154,17 @@ static void learn(spartan_model *m) {
     m->next_sample = m->step + m->sample_period;
 }
 
-static spartan_status step(spartan_model *m, const float *images, const float *labels, size_t count,
-                           int update, spartan_step_result *res) {
-    const spartan_tensor **acts = m->acts;
+static spartan_status run_step(spartan_model *m, const float *images, const float *labels,
+                               size_t count, int update, spartan_step_result *res) {
     m->sampling =
         m->cfg.sample_every ? m->step % m->cfg.sample_every == 0 : m->step >= m->next_sample;
     m->recording = 1;
     sp_policy_set_step(m->policy, m->step);
-    spartan_status st = forward_loss(m, images, labels, count, 1, 1, acts, res);
+    spartan_status st = forward_loss(m, images, labels, count, 1, 1, res);
     const spartan_tensor *g = m->dlogits;
     for (size_t i = m->nlayers; i-- > 0 && st == SPARTAN_OK;) {
         const spartan_tensor *dx = NULL;
-        st = sp_layer_backward(m, &m->layers[i], acts[i], g, &dx);
+        st = sp_layer_backward(m, &m->layers[i], m->acts[i], g, &dx);
         g = dx;
     }
     for (size_t i = 0; update && i < m->nparams && st == SPARTAN_OK; i++)
@@ -180,24 +182,26 @@ static spartan_status step(spartan_model *m, const float *images, const float *l
     return SPARTAN_OK;
 }
 
-spartan_status spartan_model_train_step(spartan_model *m, const float *images, const float *labels,
-                                        size_t count, spartan_step_result *res) {
-    spartan_status st = check_batch(m, images, labels, count, 1, "spartan_model_train_step");
+/* A checked training step; update: apply SGD (else only the gradients). res is written on
+ * success only. */
+static spartan_status step(spartan_model *m, const float *images, const float *labels, size_t count,
+                           int update, spartan_step_result *res, const char *fn) {
+    spartan_status st = check_batch(m, images, labels, count, 1, fn);
     if (st != SPARTAN_OK) return st;
     spartan_step_result r;
-    st = step(m, images, labels, count, 1, &r);
+    st = run_step(m, images, labels, count, update, &r);
     if (st == SPARTAN_OK && res) *res = r;
     return st;
 }
 
+spartan_status spartan_model_train_step(spartan_model *m, const float *images, const float *labels,
+                                        size_t count, spartan_step_result *res) {
+    return step(m, images, labels, count, 1, res, "spartan_model_train_step");
+}
+
 spartan_status spartan_model_gradients(spartan_model *m, const float *images, const float *labels,
                                        size_t count, spartan_step_result *res) {
-    spartan_status st = check_batch(m, images, labels, count, 1, "spartan_model_gradients");
-    if (st != SPARTAN_OK) return st;
-    spartan_step_result r;
-    st = step(m, images, labels, count, 0, &r);
-    if (st == SPARTAN_OK && res) *res = r;
-    return st;
+    return step(m, images, labels, count, 0, res, "spartan_model_gradients");
 }
 
 /* A forward pass that leaves the statistics alone (recording is off outside a step): train
@@ -209,7 +213,7 @@ static spartan_status forward_only(spartan_model *m, const float *images, const 
     if (st != SPARTAN_OK) return st;
     m->sampling = 0;
     spartan_step_result r = {0, 0, 0};
-    st = forward_loss(m, images, labels, count, train, 0, m->acts, &r);
+    st = forward_loss(m, images, labels, count, train, 0, &r);
     if (st == SPARTAN_OK && res) *res = r;
     return st;
 }

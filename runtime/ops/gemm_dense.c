@@ -54,6 +54,14 @@ static size_t split_parts(size_t m, size_t n, size_t k) {
     return parts > 32 ? 32 : parts;
 }
 
+/* out (cols x rows) = in^T (rows x cols), both row-major. */
+static spartan_status launch_transpose(spartan_context *ctx, cl_uint rows, cl_uint cols, cl_mem in,
+                                       cl_mem out) {
+    size_t g[2] = {cols, rows}, l[2] = {16, 1};
+    sp_arg args[] = {SP_ARG(rows), SP_ARG(cols), SP_ARG(in), SP_ARG(out)};
+    return sp_launch(ctx, "gemm_dense_transpose", 2, g, l, args, 4);
+}
+
 static spartan_status run_own(spartan_context *ctx, int ta, int tb, size_t m, size_t n, size_t k,
                               float alpha, const spartan_tensor *a, const spartan_tensor *b,
                               float beta, spartan_tensor *c) {
@@ -66,10 +74,7 @@ static spartan_status run_own(spartan_context *ctx, int ta, int tb, size_t m, si
     if (tb) { /* B is stored N x K: transpose it into scratch (weights: small) */
         st = sp_scratch(ctx, SP_SCRATCH_TRANSPOSE, n * k * sizeof(float), &bm);
         if (st != SPARTAN_OK) return st;
-        size_t g[2] = {k, n}, l[2] = {16, 1};
-        sp_arg args[] = {SP_ARG(un), SP_ARG(uk), SP_ARG(b->mem), SP_ARG(bm)};
-        st = sp_launch(ctx, "gemm_dense_transpose", 2, g, l, args, 4);
-        if (st != SPARTAN_OK) return st;
+        if ((st = launch_transpose(ctx, un, uk, b->mem, bm)) != SPARTAN_OK) return st;
     }
     size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
     size_t cb = (size_t)(sp_tuned_get(&ctx->tuned, "VEC") * sp_tuned_get(&ctx->tuned, "GEMM_NB"));
@@ -138,15 +143,13 @@ spartan_status spartan_gemm_dense(spartan_context *ctx, spartan_gemm_path path, 
 
 spartan_status spartan_transpose(spartan_context *ctx, const spartan_tensor *a, spartan_tensor *b) {
     if (!ctx || !a || !b) return sp_invalid(ctx, "spartan_transpose: NULL argument");
-    const size_t rows = a->numel ? a->numel / a->dims[a->rank - 1] : 0, cols = a->dims[a->rank - 1];
-    if (b->numel != a->numel || (b->numel && (b->dims[b->rank - 1] != rows)) ||
+    const size_t rows = spartan_tensor_rows(a), cols = spartan_tensor_cols(a);
+    if (b->numel != a->numel || (b->numel && spartan_tensor_cols(b) != rows) ||
         (a->mem && a->mem == b->mem))
         return sp_invalid(ctx, "spartan_transpose: %zux%zu into a tensor that is not %zux%zu", rows,
                           cols, cols, rows);
     cl_uint ur, uc;
     spartan_status st;
     if ((st = sp_u32(ctx, rows, "rows", &ur)) || (st = sp_u32(ctx, cols, "cols", &uc))) return st;
-    size_t g[2] = {cols, rows}, l[2] = {16, 1};
-    sp_arg args[] = {SP_ARG(ur), SP_ARG(uc), SP_ARG(a->mem), SP_ARG(b->mem)};
-    return a->numel ? sp_launch(ctx, "gemm_dense_transpose", 2, g, l, args, 4) : SPARTAN_OK;
+    return a->numel ? launch_transpose(ctx, ur, uc, a->mem, b->mem) : SPARTAN_OK;
 }

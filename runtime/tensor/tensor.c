@@ -41,6 +41,17 @@ spartan_status sp_buffer_create(spartan_context *ctx, size_t bytes, const char *
     return SPARTAN_OK;
 }
 
+/* numel of dims, or 0 with *ok cleared on a bad rank or an overflow. */
+static size_t dims_numel(int rank, const size_t *dims, int *ok) {
+    *ok = dims && rank >= 1 && rank <= SPARTAN_TENSOR_MAX_RANK;
+    size_t numel = 1;
+    for (int i = 0; *ok && i < rank; i++) {
+        if (dims[i] && numel > SIZE_MAX / sizeof(float) / dims[i]) *ok = 0;
+        numel *= dims[i];
+    }
+    return *ok ? numel : 0;
+}
+
 spartan_status spartan_tensor_create(spartan_context *ctx, int rank, const size_t *dims,
                                      spartan_tensor **out) {
     if (out) *out = NULL;
@@ -48,12 +59,9 @@ spartan_status spartan_tensor_create(spartan_context *ctx, int rank, const size_
     if (rank < 1 || rank > SPARTAN_TENSOR_MAX_RANK)
         return sp_invalid(ctx, "spartan_tensor_create: rank %d is not 1..%d", rank,
                           SPARTAN_TENSOR_MAX_RANK);
-    size_t numel = 1;
-    for (int i = 0; i < rank; i++) {
-        if (dims[i] && numel > SIZE_MAX / sizeof(float) / dims[i])
-            return sp_invalid(ctx, "spartan_tensor_create: size overflows");
-        numel *= dims[i];
-    }
+    int ok;
+    size_t numel = dims_numel(rank, dims, &ok);
+    if (!ok) return sp_invalid(ctx, "spartan_tensor_create: size overflows");
     spartan_tensor *t = calloc(1, sizeof *t);
     if (!t)
         return sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "spartan_tensor_create");
@@ -111,17 +119,19 @@ cl_mem spartan_tensor_cl_mem(const spartan_tensor *t) {
     return t ? t->mem : NULL;
 }
 
-/* The blocking copy between t and host of exactly t->numel elements. */
+/* The copy between t and host of exactly t->numel elements; blocking unless async (a write
+ * whose host memory stays valid until the queue has passed it). */
 static spartan_status transfer(const spartan_tensor *t, float *host, size_t count, int write,
-                               const char *fn) {
+                               int async, const char *fn) {
     if (!t) return sp_invalid(NULL, "%s: NULL tensor", fn);
     if (count != t->numel || (count && !host))
         return sp_invalid(t->ctx, "%s: %zu elements, the tensor holds %zu", fn, count, t->numel);
     if (!count) return SPARTAN_OK;
     size_t bytes = count * sizeof(float);
+    const cl_bool blocking = async ? CL_FALSE : CL_TRUE;
     cl_int rc =
-        write ? clEnqueueWriteBuffer(t->ctx->queue, t->mem, CL_TRUE, 0, bytes, host, 0, NULL, NULL)
-              : clEnqueueReadBuffer(t->ctx->queue, t->mem, CL_TRUE, 0, bytes, host, 0, NULL, NULL);
+        write ? clEnqueueWriteBuffer(t->ctx->queue, t->mem, blocking, 0, bytes, host, 0, NULL, NULL)
+              : clEnqueueReadBuffer(t->ctx->queue, t->mem, blocking, 0, bytes, host, 0, NULL, NULL);
     return rc == CL_SUCCESS
                ? SPARTAN_OK
                : sp_ctx_cl_fail(t->ctx, rc, write ? "clEnqueueWriteBuffer" : "clEnqueueReadBuffer",
@@ -130,11 +140,11 @@ static spartan_status transfer(const spartan_tensor *t, float *host, size_t coun
 
 spartan_status spartan_tensor_write(spartan_tensor *t, const float *host, size_t count) {
     /* the write only reads host */
-    return transfer(t, (float *)host, count, 1, "spartan_tensor_write");
+    return transfer(t, (float *)host, count, 1, 0, "spartan_tensor_write");
 }
 
 spartan_status spartan_tensor_read(const spartan_tensor *t, float *host, size_t count) {
-    return transfer(t, host, count, 0, "spartan_tensor_read");
+    return transfer(t, host, count, 0, 0, "spartan_tensor_read");
 }
 
 spartan_status spartan_tensor_fill(spartan_tensor *t, float value) {
@@ -150,17 +160,6 @@ spartan_status spartan_context_finish(spartan_context *ctx) {
     if (!ctx) return sp_invalid(NULL, "spartan_context_finish: NULL context");
     cl_int rc = clFinish(ctx->queue);
     return rc == CL_SUCCESS ? SPARTAN_OK : sp_ctx_cl_fail(ctx, rc, "clFinish", "finish");
-}
-
-/* numel of dims, or 0 with *ok cleared on a bad rank or an overflow. */
-static size_t dims_numel(int rank, const size_t *dims, int *ok) {
-    *ok = dims && rank >= 1 && rank <= SPARTAN_TENSOR_MAX_RANK;
-    size_t numel = 1;
-    for (int i = 0; *ok && i < rank; i++) {
-        if (dims[i] && numel > SIZE_MAX / sizeof(float) / dims[i]) *ok = 0;
-        numel *= dims[i];
-    }
-    return *ok ? numel : 0;
 }
 
 spartan_status spartan_tensor_reshape(spartan_tensor *t, int rank, const size_t *dims) {
@@ -191,12 +190,5 @@ spartan_status sp_tensor_view(spartan_tensor *view, const spartan_tensor *base, 
 }
 
 spartan_status sp_tensor_write_async(spartan_tensor *t, const float *host, size_t count) {
-    if (count != t->numel)
-        return sp_invalid(t->ctx, "tensor write: %zu elements, the tensor holds %zu", count,
-                          t->numel);
-    if (!count) return SPARTAN_OK;
-    cl_int rc = clEnqueueWriteBuffer(t->ctx->queue, t->mem, CL_FALSE, 0, count * sizeof(float),
-                                     host, 0, NULL, NULL);
-    return rc == CL_SUCCESS ? SPARTAN_OK
-                            : sp_ctx_cl_fail(t->ctx, rc, "clEnqueueWriteBuffer", "tensor write");
+    return transfer(t, (float *)host, count, 1, 1, "tensor write");
 }
