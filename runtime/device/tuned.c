@@ -67,7 +67,11 @@ static long pow2_floor(long v, long max) {
     return p;
 }
 
-static spartan_status apply_env(sp_tuned *t, sp_err *err) {
+/* Where a value came from: the lookup derives only what nobody gave, and refuses out-of-range
+ * values the user gave where it clamps its own. */
+enum { FROM_DEFAULT = 0, FROM_TABLE, FROM_ENV };
+
+static spartan_status apply_env(sp_tuned *t, int *from, sp_err *err) {
     const char *env = getenv("SPARTAN_TUNE");
     if (!env || !*env) return SPARTAN_OK;
     char buf[512];
@@ -87,6 +91,7 @@ static spartan_status apply_env(sp_tuned *t, sp_err *err) {
         for (unsigned i = 0; i < t->count; i++) {
             if (strcmp(t->names[i], tok) == 0) {
                 t->values[i] = v;
+                from[i] = FROM_ENV;
                 found = 1;
             }
         }
@@ -101,8 +106,45 @@ static spartan_status apply_env(sp_tuned *t, sp_err *err) {
     return SPARTAN_OK;
 }
 
+/* Parameter p must lie in [lo, hi]: a value of ours is clamped, one from SPARTAN_TUNE refused. */
+static spartan_status bound(sp_tuned *t, const int *from, unsigned p, long lo, long hi,
+                            const char *why, sp_err *err) {
+    long v = t->values[p];
+    if (v >= lo && v <= hi) return SPARTAN_OK;
+    if (from[p] == FROM_ENV)
+        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
+                          "SPARTAN_TUNE: %s=%ld is outside [%ld, %ld] (%s)", param_names[p], v, lo,
+                          hi, why);
+    t->values[p] = v < lo ? lo : hi;
+    return SPARTAN_OK;
+}
+
+/* The values no table and no SPARTAN_TUNE gave, from the (final) vector width and the profile. */
+static void derive(sp_tuned *t, const int *from, const spartan_device_info *info) {
+    long *v = t->values;
+    if (from[P_VEC] == FROM_DEFAULT) {
+        long pref = info->preferred_vector_width_float ? info->preferred_vector_width_float : 4;
+        v[P_VEC] = pow2_floor(pref, 16);
+    }
+    const long vec = v[P_VEC];
+    /* Register blocking from the vector width: 8 rows x 2 vectors of 16 (AVX-512: 16
+     * accumulators of 32 registers; against 8 x 1 it ran the vgg-small conv GEMMs 1.3-2x
+     * faster on POCL, e.g. 50176x32x288 backward-by-input 12.8 -> 6.5 ms, and the FC layers
+     * 1.2-2.8x), 4 rows x 2 vectors of 8 (AVX2: 8 accumulators of 16 registers), 4 x 1 below. */
+    if (from[P_GEMM_RB] == FROM_DEFAULT) v[P_GEMM_RB] = vec >= 16 ? 8 : 4;
+    if (from[P_GEMM_NB] == FROM_DEFAULT) v[P_GEMM_NB] = vec >= 8 ? 2 : 1;
+    /* the sparse kernels walk a line's non-zeros once per column block: wide blocks (64
+     * columns, at most 16 vectors) amortise that walk */
+    if (from[P_SPARSE_NB] == FROM_DEFAULT) v[P_SPARSE_NB] = vec >= 64 ? 1 : 64 / vec;
+    if (from[P_TILE_COLS] == FROM_DEFAULT) {
+        long per = (info->type & SPARTAN_DEVICE_CPU) ? 16 : 4; /* vectors per tile row */
+        v[P_TILE_COLS] = per * vec < 8 ? 8 : per * vec;
+    }
+}
+
 spartan_status sp_tuned_lookup(const spartan_device_info *info, sp_tuned *t, sp_err *err) {
     memset(t, 0, sizeof *t);
+    int from[P_COUNT] = {0};
     t->count = P_COUNT;
     for (unsigned i = 0; i < P_COUNT; i++) {
         t->names[i] = param_names[i];
@@ -111,51 +153,49 @@ spartan_status sp_tuned_lookup(const spartan_device_info *info, sp_tuned *t, sp_
     for (size_t e = 0; e < sizeof table / sizeof table[0]; e++) {
         if (table[e].vendor != info->vendor) continue;
         if (table[e].name && !strstr(info->name, table[e].name)) continue;
-        for (unsigned i = 0; i < P_COUNT; i++)
-            if (table[e].values[i]) t->values[i] = table[e].values[i];
+        for (unsigned i = 0; i < P_COUNT; i++) {
+            if (!table[e].values[i]) continue;
+            t->values[i] = table[e].values[i];
+            from[i] = FROM_TABLE;
+        }
     }
-    if (t->values[P_VEC] == 0) {
-        long pref = info->preferred_vector_width_float ? info->preferred_vector_width_float : 4;
-        t->values[P_VEC] = pow2_floor(pref, 16);
-    }
-    /* Register blocking from the vector width: 8 rows x 2 vectors of 16 (AVX-512: 16
-     * accumulators of 32 registers; against 8 x 1 it ran the vgg-small conv GEMMs 1.3-2x
-     * faster on POCL, e.g. 50176x32x288 backward-by-input 12.8 -> 6.5 ms, and the FC layers
-     * 1.2-2.8x), 4 rows x 2 vectors of 8 (AVX2: 8 accumulators of 16 registers). */
-    long v0 = t->values[P_VEC];
-    if (t->values[P_GEMM_RB] == 0) t->values[P_GEMM_RB] = v0 >= 16 ? 8 : 4;
-    if (t->values[P_GEMM_NB] == 0) t->values[P_GEMM_NB] = v0 >= 8 ? 2 : 1;
-    /* the sparse kernels walk a line's non-zeros once per column block: wide blocks (64
-     * columns) amortise that walk */
-    if (t->values[P_SPARSE_NB] == 0) t->values[P_SPARSE_NB] = v0 >= 64 ? 1 : 64 / v0;
-    if (t->values[P_TILE_COLS] == 0) {
-        long per = (info->type & SPARTAN_DEVICE_CPU) ? 16 : 4; /* vectors per tile row */
-        t->values[P_TILE_COLS] = per * v0 < 8 ? 8 : per * v0;
-    }
-    spartan_status st = apply_env(t, err);
+    spartan_status st = apply_env(t, from, err);
     if (st != SPARTAN_OK) return st;
+    derive(t, from, info);
 
-    long vec = t->values[P_VEC];
-    if (t->values[P_TILE_ROWS] * t->values[P_TILE_COLS] > 32768)
+    long *v = t->values;
+    if (v[P_VEC] < 1 || v[P_VEC] > 16 || (v[P_VEC] & (v[P_VEC] - 1)) != 0)
         return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
-                          "tuned tile %ldx%ld holds more than 32768 elements",
-                          t->values[P_TILE_ROWS], t->values[P_TILE_COLS]);
-    if (t->values[P_SPARSE_NB] > 16)
-        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT, "tuned SPARSE_NB=%ld > 16",
-                          t->values[P_SPARSE_NB]);
-    if ((t->values[P_WG] & (t->values[P_WG] - 1)) != 0)
+                          "tuned parameter VEC=%ld is not 1, 2, 4, 8 or 16", v[P_VEC]);
+    if ((v[P_WG] & (v[P_WG] - 1)) != 0)
         return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
-                          "tuned WG=%ld is not a power of two", t->values[P_WG]);
-    if (t->values[P_GEMM_RB] > 16 || t->values[P_GEMM_NB] > 8)
-        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
-                          "tuned GEMM_RB=%ld (at most 16) or GEMM_NB=%ld (at most 8) too large",
-                          t->values[P_GEMM_RB], t->values[P_GEMM_NB]);
-    if (vec < 1 || vec > 16 || (vec & (vec - 1)) != 0)
-        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
-                          "tuned parameter VEC=%ld is not 1, 2, 4, 8 or 16", vec);
+                          "tuned WG=%ld is not a power of two (the kernels' tree reductions "
+                          "halve it)",
+                          v[P_WG]);
+    /* what the device allows: work-group sizes, and local memory for the reductions (WG uints
+     * in the monitor, WG vectors of VEC floats in the bias gradient) */
     long maxwg = info->max_work_group_size ? (long)info->max_work_group_size : 1;
-    if (t->values[P_WG] > maxwg) t->values[P_WG] = pow2_floor(maxwg, maxwg);
-    if (t->values[P_GEMM_WG] > maxwg) t->values[P_GEMM_WG] = pow2_floor(maxwg, maxwg);
+    if (info->max_work_item_dims >= 1 && info->max_work_item_sizes[0] &&
+        (long)info->max_work_item_sizes[0] < maxwg)
+        maxwg = (long)info->max_work_item_sizes[0];
+    long wg_cap = pow2_floor(maxwg, maxwg);
+    while (info->local_mem_bytes && wg_cap > 1 &&
+           (uint64_t)wg_cap * (uint64_t)v[P_VEC] * 4u > info->local_mem_bytes)
+        wg_cap /= 2;
+    if ((st = bound(t, from, P_WG, 1, wg_cap, "the device's work-group and local memory limits",
+                    err)) ||
+        (st = bound(t, from, P_GEMM_WG, 1, maxwg, "the device's work-group size limit", err)) ||
+        (st = bound(t, from, P_GEMM_RB, 1, 16, "rows of registers per work-item", err)) ||
+        (st = bound(t, from, P_GEMM_NB, 1, 8, "vectors of registers per work-item", err)) ||
+        (st = bound(t, from, P_SPARSE_NB, 1, 16, "vectors of registers per work-item", err)) ||
+        (st = bound(t, from, P_TILE_ROWS, 1, 32768, "rows of a tile", err)) ||
+        (st = bound(t, from, P_TILE_COLS, 1, 32768, "columns of a tile", err)))
+        return st;
+    if (v[P_TILE_ROWS] * v[P_TILE_COLS] > 32768)
+        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
+                          "tuned tile %ldx%ld holds more than 32768 elements (the compacted "
+                          "form's 16-bit offsets)",
+                          v[P_TILE_ROWS], v[P_TILE_COLS]);
     return SPARTAN_OK;
 }
 
