@@ -12,6 +12,14 @@
 //
 // gemm_sparse_sddmm: backward-by-input, dX = (dZ . W^T) (*) mask: for every stored position
 // (i, k) of the mask only, the dot product of dZ's row i and W's row k.
+//
+// No work-item walks a whole line: dimension 2 of the range cuts the reduction (the tiles of a
+// line, the columns of X) into slices of `per` tiles or columns, slice s starting at part0 + s
+// and writing its own block of the output (out + s * lines * n), which the host sums
+// (eltwise_sum_parts) when there is more than one; with accumulate the block is added to what
+// out holds. The host keeps every work-item's loops below SP_LOOP_MAX iterations
+// (runtime/ops/ops_internal.h): some drivers end them after 65,535 without an error, and a
+// long serial walk is what a GPU can least afford anyway.
 
 // NB: vectors per work-item. Each kernel below exists in four widths (NB = SP_SPARSE_NB, /2,
 // /4, /8, at least 1; suffixes _b0 to _b3): the host takes the widest whose block fits in N, so
@@ -45,7 +53,8 @@
         } else {                                                                                  \
             _Pragma("unroll") for (uint c = 0; c < NB; c++)                                       \
                 if (c < nv) acc[c] = fma((floatv)(v), VLOAD_AT(dr + c * SP_VEC), acc[c]);         \
-            for (uint j = 0; j < nt; j++) tail[j] = fma(v, dr[nv * SP_VEC + j], tail[j]);         \
+            _Pragma("unroll") for (uint j = 0; j < SP_VEC; j++)                                   \
+                if (j < nt) tail[j] = fma(v, dr[nv * SP_VEC + j], tail[j]);                       \
         }                                                                                         \
     }
 
@@ -69,19 +78,28 @@
 #define SPARSE_STORE                                                                              \
     if (!trans_out) {                                                                             \
         __global float *o = out + (size_t)i * n + j0;                                             \
-        _Pragma("unroll") for (uint c = 0; c < NB; c++) if (c < nv)                               \
-            VSTORE_AT(acc[c], o + c * SP_VEC);                                                    \
-        for (uint j = 0; j < nt; j++) o[nv * SP_VEC + j] = tail[j];                               \
+        _Pragma("unroll") for (uint c = 0; c < NB; c++) if (c < nv) {                             \
+            floatv r = acc[c];                                                                    \
+            if (accumulate) r += VLOAD_AT(o + c * SP_VEC);                                        \
+            VSTORE_AT(r, o + c * SP_VEC);                                                         \
+        }                                                                                         \
+        _Pragma("unroll") for (uint j = 0; j < SP_VEC; j++) if (j < nt)                           \
+            o[nv * SP_VEC + j] = accumulate ? o[nv * SP_VEC + j] + tail[j] : tail[j];             \
     } else {                                                                                      \
         _Pragma("unroll") for (uint c = 0; c < NB; c++) {                                         \
             if (c < nv) {                                                                         \
                 float tmp[SP_VEC];                                                                \
                 VSTORE_AT(acc[c], tmp);                                                           \
-                for (int l = 0; l < SP_VEC; l++)                                                  \
-                    out[(size_t)(j0 + c * SP_VEC + l) * lines + i] = tmp[l];                      \
+                _Pragma("unroll") for (int l = 0; l < SP_VEC; l++) {                              \
+                    __global float *o = out + (size_t)(j0 + c * SP_VEC + l) * lines + i;          \
+                    *o = accumulate ? *o + tmp[l] : tmp[l];                                       \
+                }                                                                                 \
             }                                                                                     \
         }                                                                                         \
-        for (uint j = 0; j < nt; j++) out[(size_t)(j0 + nv * SP_VEC + j) * lines + i] = tail[j];  \
+        _Pragma("unroll") for (uint j = 0; j < SP_VEC; j++) if (j < nt) {                         \
+            __global float *o = out + (size_t)(j0 + nv * SP_VEC + j) * lines + i;                 \
+            *o = accumulate ? *o + tail[j] : tail[j];                                             \
+        }                                                                                         \
     }
 
 // The column block of this work-item: nv full vectors, then nt (< SP_VEC) leftover columns
@@ -95,20 +113,28 @@
     const uint nv = active ? min((uint)NB, (n - j0) / SP_VEC) : 0;                                \
     const uint nt = active && nv < NB ? min((uint)SP_VEC, n - j0 - nv * SP_VEC) : 0;              \
     const bool full = nv == NB;                                                                   \
+    const uint ub = min(tiles_per_line, (part0 + (uint)get_global_id(2)) * per);                  \
+    const uint ue = min(tiles_per_line, ub + per);                                                \
+    out += (size_t)get_global_id(2) * lines * n;                                                  \
     floatv acc[NB];                                                                               \
     float tail[SP_VEC];                                                                           \
     _Pragma("unroll") for (int c = 0; c < NB; c++) acc[c] = (floatv)(0.0f);                       \
-    for (uint j = 0; j < SP_VEC; j++) tail[j] = 0.0f;
+    _Pragma("unroll") for (uint j = 0; j < SP_VEC; j++) tail[j] = 0.0f;
+
+// The arguments after S_ARGS of the ROWS and COLS kernels: the dense operand, the output, and
+// the slice of the line's tiles this launch covers (see above).
+#define LINES_ARGS                                                                                \
+    __global const float *restrict d, const uint n, __global float *restrict out,                 \
+        const uint trans_out, const uint accumulate, const uint part0, const uint per
 
 // ROWS form (forward): each work-item walks the listed non-empty tiles of its row on its own.
 // The W panel its rows gather from is the same for every row, so it stays in cache anyway.
 #define GEMM_SPARSE_ROWS(NAME)                                                                    \
     __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))                              \
-    void NAME(S_ARGS, __global const float *restrict d, const uint n,                             \
-              __global float *restrict out, const uint trans_out) {                               \
+    void NAME(S_ARGS, LINES_ARGS) {                                                               \
         SPARSE_PROLOGUE                                                                           \
         if (!active) return;                                                                      \
-        const uint qb = tpos[line * tiles_per_line], qe = tpos[(line + 1) * tiles_per_line];      \
+        const uint qb = tpos[line * tiles_per_line + ub], qe = tpos[line * tiles_per_line + ue];  \
         for (uint q = qb; q < qe; q++) SPARSE_TILE(list[q])                                       \
         SPARSE_STORE                                                                              \
     }
@@ -127,12 +153,11 @@
 #endif
 #define GEMM_SPARSE_COLS(NAME)                                                                    \
     __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))                              \
-    void NAME(S_ARGS, __global const float *restrict d, const uint n,                             \
-              __global float *restrict out, const uint trans_out) {                               \
+    void NAME(S_ARGS, LINES_ARGS) {                                                               \
         SPARSE_PROLOGUE                                                                           \
-        for (uint u0 = 0; u0 < tiles_per_line; u0 += COLS_STEP) {                                \
-            const uint ue = min(tiles_per_line, u0 + COLS_STEP);                                  \
-            for (uint u = u0; u < ue; u++) {                                                      \
+        for (uint u0 = ub; u0 < ue; u0 += COLS_STEP) {                                            \
+            const uint u1 = min(ue, u0 + COLS_STEP);                                              \
+            for (uint u = u0; u < u1; u++) {                                                      \
                 const uint t = u * tiles_c + line;                                                \
                 if (active && counts[t] != 0) SPARSE_TILE(t)                                      \
             }                                                                                     \
@@ -181,15 +206,20 @@ GEMM_SPARSE_COLS(gemm_sparse_cols_b3)
 // a time (a bit mask, a table of set-bit lanes, a popcount: no branch per element) and stores
 // their positions in private memory, then walks them with the same FMAs as gemm_sparse_rows.
 // Nothing is written to or read back from global memory besides X, W and Y, and a run of the
-// inner loop is a whole segment (one mispredicted exit per DIRECT_SEG elements).
+// inner loop is a whole segment (one mispredicted exit per DIRECT_SEG elements). The slice of
+// the row: columns [(part0 + s) per, + per) of X.
 #define DIRECT_SEG 128
 #define GEMM_SPARSE_DIRECT(NAME)                                                                  \
     __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))                              \
     void NAME(__global const float *restrict x, const uint lines, const uint kx,                  \
               __global const float *restrict d, const uint n, __global float *restrict out,        \
-              __global const uint8 *lut) {                                                        \
+              __global const uint8 *lut, const uint accumulate, const uint part0,                 \
+              const uint per) {                                                                   \
         const uint i = get_global_id(0);                                                          \
         const uint j0 = get_global_id(1) * CB;                                                    \
+        const uint kb = min(kx, (part0 + (uint)get_global_id(2)) * per);                          \
+        const uint ke = min(kx, kb + per);                                                        \
+        out += (size_t)get_global_id(2) * lines * n;                                              \
         if (i >= lines || j0 >= n) return;                                                        \
         const uint nv = min((uint)NB, (n - j0) / SP_VEC);                                         \
         const uint nt = nv < NB ? min((uint)SP_VEC, n - j0 - nv * SP_VEC) : 0;                    \
@@ -197,20 +227,22 @@ GEMM_SPARSE_COLS(gemm_sparse_cols_b3)
         floatv acc[NB];                                                                           \
         float tail[SP_VEC];                                                                       \
         _Pragma("unroll") for (int c = 0; c < NB; c++) acc[c] = (floatv)(0.0f);                   \
-        for (uint j = 0; j < SP_VEC; j++) tail[j] = 0.0f;                                         \
+        _Pragma("unroll") for (uint j = 0; j < SP_VEC; j++) tail[j] = 0.0f;                       \
         __global const float *xr = x + (size_t)i * kx;                                            \
         uint pos[DIRECT_SEG + 8];                                                                 \
-        for (uint s0 = 0; s0 < kx; s0 += DIRECT_SEG) {                                            \
-            const uint se = min(kx, s0 + DIRECT_SEG);                                             \
+        for (uint s0 = kb; s0 < ke; s0 += DIRECT_SEG) {                                           \
+            const uint se = min(ke, s0 + DIRECT_SEG);                                             \
             uint p = 0, c = s0;                                                                   \
             for (; c + 8 <= se; c += 8) {                                                         \
                 const uint m = sp_nz_mask8(vload8(0, xr + c));                                    \
                 vstore8(lut[m] + (uint8)(c), 0, pos + p);                                         \
                 p += popcount(m);                                                                 \
             }                                                                                     \
-            for (; c < se; c++) {                                                                 \
-                pos[p] = c;                                                                       \
-                p += xr[c] != 0.0f;                                                               \
+            _Pragma("unroll") for (uint l = 0; l < 7; l++) {                                      \
+                if (c + l < se) {                                                                 \
+                    pos[p] = c + l;                                                               \
+                    p += xr[c + l] != 0.0f;                                                       \
+                }                                                                                 \
             }                                                                                     \
             __global const float *sv = xr;                                                        \
             __global const float *dt = d;                                                         \
@@ -239,37 +271,39 @@ GEMM_SPARSE_DIRECT(gemm_sparse_direct_b2)
 GEMM_SPARSE_DIRECT(gemm_sparse_direct_b3)
 #undef NB
 
-// One work-item per row i of the mask (ROWS form): it zeroes dX's row (vector stores; the row
-// then sits in cache), then writes the dot products at the stored positions only.
-// dz: rows x n, w: cols x n, dx: rows x cols.
+// Backward-by-input, masked (ROWS form of the mask): one work-item per (row i of the mask, tile
+// u of its tile-row, slice of that row's stored positions in the tile), writing the dot product
+// of dZ's row i and W's row k at each stored position (i, k). dX is zeroed by the host first.
+// The slice: the tile row's positions [s per, (s + 1) per), s = get_global_id(2), so that per
+// dot products of n stay below the loop bound. dz: rows x n, w: cols x n, dx: rows x cols.
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
 void gemm_sparse_sddmm(S_ARGS, __global const float *restrict dz, __global const float *restrict w,
-                       const uint n, const uint cols, __global float *restrict dx) {
-    const uint i = get_global_id(0);
-    if (i >= lines) return;
+                       const uint n, const uint cols, __global float *restrict dx,
+                       const uint per) {
+    const uint i = get_global_id(0), u = get_global_id(1);
+    if (i >= lines || u >= tiles_per_line) return;
     const uint line = i / sub_lines, sub = SP_REM(i, sub_lines);
+    const uint t = line * tiles_c + u;
+    __global const ushort *o = off + (size_t)t * stride + sub;
+    const uint base = t * SP_TILE_CAP;
+    const uint eb = base + o[0] + (uint)get_global_id(2) * per;
+    const uint ee = min(base + o[1], eb + per);
     __global const float *zr = dz + (size_t)i * n;
     const uint nv = n / SP_VEC * SP_VEC;
-    __global float *xr = dx + (size_t)i * cols;
-    const uint cv = cols / SP_VEC * SP_VEC;
-    for (uint j = 0; j < cv; j += SP_VEC) VSTORE_AT((floatv)(0.0f), xr + j);
-    for (uint j = cv; j < cols; j++) xr[j] = 0.0f;
-    const uint qb = tpos[line * tiles_per_line], qe = tpos[(line + 1) * tiles_per_line];
-    for (uint q = qb; q < qe; q++) {
-        const uint t = list[q];
-        __global const ushort *o = off + (size_t)t * stride + sub;
-        const uint base = t * SP_TILE_CAP, eb = base + o[0], ee = base + o[1];
-        const uint c0 = SP_REM(t, tiles_c) * SP_TILE_COLS;
-        for (uint e = eb; e < ee; e++) {
-            const uint k = c0 + idx[e];
-            __global const float *wr = w + (size_t)k * n;
-            floatv s = (floatv)(0.0f);
-            for (uint j = 0; j < nv; j += SP_VEC) s = fma(VLOAD_AT(zr + j), VLOAD_AT(wr + j), s);
-            float r = VSUM(s);
-            for (uint j = nv; j < n; j++) r = fma(zr[j], wr[j], r);
-            xr[k] = r;
-        }
+    const uint c0 = u * SP_TILE_COLS;
+    for (uint e = eb; e < ee; e++) {
+        const uint k = c0 + idx[e];
+        __global const float *wr = w + (size_t)k * n;
+        floatv s = (floatv)(0.0f);
+        for (uint j = 0; j < nv; j += SP_VEC) s = fma(VLOAD_AT(zr + j), VLOAD_AT(wr + j), s);
+        float r = VSUM(s);
+        _Pragma("unroll") for (uint j = 0; j < SP_VEC - 1; j++)
+            if (nv + j < n) r = fma(zr[nv + j], wr[nv + j], r);
+        dx[(size_t)i * cols + k] = r;
     }
+    (void)tpos;
+    (void)list;
+    (void)counts;
     (void)src;
     (void)src_cols;
 }

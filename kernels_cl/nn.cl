@@ -2,30 +2,11 @@
 // adjoint col2im, bias add and gradient, ReLU backward, max-pooling forward and backward,
 // dropout, softmax + cross-entropy and the SGD step. Images are NHWC (channels last).
 //
-// Work-items that walk channels take SP_VEC consecutive channels at a time (chunk_load and
-// chunk_store handle the partial last chunk of a pixel), so consecutive work-items touch
+// Work-items that walk channels take SP_VEC consecutive channels at a time (sp_load_part and
+// sp_store_part of common.clh handle the partial last chunk of a pixel), so consecutive work-items touch
 // consecutive memory. Every gather form (col2im, maxpool backward) sums its contributions in a
 // fixed order: results are deterministic and need no atomics. All sizes arrive as uint; the
 // host checks that every index fits.
-
-// Up to SP_VEC floats from p: the first len (<= SP_VEC) are read, the rest are 0.
-inline floatv chunk_load(__global const float *p, const uint len) {
-    if (len == SP_VEC) return VLOAD_AT(p);
-    float t[SP_VEC];
-    for (uint l = 0; l < SP_VEC; l++) t[l] = l < len ? p[l] : 0.0f;
-    return VLOAD_AT(t);
-}
-
-// The first len (<= SP_VEC) lanes of v to p.
-inline void chunk_store(const floatv v, __global float *p, const uint len) {
-    if (len == SP_VEC) {
-        VSTORE_AT(v, p);
-        return;
-    }
-    float t[SP_VEC];
-    VSTORE_AT(v, t);
-    for (uint l = 0; l < len; l++) p[l] = t[l];
-}
 
 // Window geometry shared by the image kernels: batch, input height, width and channels, window
 // height and width, stride, zero padding, output height and width.
@@ -87,7 +68,7 @@ void nn_im2col(__global const float *x, __global float *cols, NN_WINDOW_ARGS) {
     __global float *dst = cols + unit * span + e0;
     const uint yp = o.y * stride + ky;
     if (yp < pad || yp - pad >= in_h) { // a padding row
-        chunk_store((floatv)(0.0f), dst, len);
+        sp_store_part((floatv)(0.0f), dst, len);
         return;
     }
     const uint xp0 = o.z * stride; // padded column of the window's first element
@@ -95,7 +76,7 @@ void nn_im2col(__global const float *x, __global float *cols, NN_WINDOW_ARGS) {
     const uint kx0 = e0 / in_c, c0 = e0 - kx0 * in_c;
     const uint first = xp0 + kx0, last = xp0 + (e0 + len - 1) / in_c;
     if (first >= pad && last - pad < in_w) {
-        chunk_store(chunk_load(row + (first - pad) * in_c + c0, len), dst, len);
+        sp_store_part(sp_load_part(row + (first - pad) * in_c + c0, len), dst, len);
         return;
     }
     for (uint l = 0; l < len; l++) {
@@ -113,21 +94,11 @@ void nn_col2im(__global const float *cols, __global float *dx, NN_WINDOW_ARGS) {
     const uint yp = p.y + pad, xp = p.z + pad;
     const uint row_len = k_h * k_w * in_c;
     __global const float *src = cols + (p.x * out_h * out_w * row_len) + c0;
-    if (len < SP_VEC) { // a partial chunk (or few channels): lane by lane, no vector padding
-        for (uint l = 0; l < len; l++) {
-            float acc = 0.0f;
-            NN_FOR_COVERING_WINDOWS(yp, xp, {
-                acc += src[(oy * out_w + ox) * row_len + (ky * k_w + kx) * in_c + l];
-            })
-            dx[unit * in_c + c0 + l] = acc;
-        }
-        return;
-    }
     floatv acc = (floatv)(0.0f);
     NN_FOR_COVERING_WINDOWS(yp, xp, {
-        acc += VLOAD_AT(src + (oy * out_w + ox) * row_len + (ky * k_w + kx) * in_c);
+        acc += sp_load_part(src + (oy * out_w + ox) * row_len + (ky * k_w + kx) * in_c, len);
     })
-    VSTORE_AT(acc, dx + unit * in_c + c0);
+    sp_store_part(acc, dx + unit * in_c + c0, len);
 }
 
 // y[r, j] += b[j]: one work-item per (row, SP_VEC columns).
@@ -140,27 +111,36 @@ void nn_bias_add(__global float *y, __global const float *bias, const uint rows,
     if (r >= rows) return;
     const uint len = min((uint)SP_VEC, n - c0);
     __global float *p = y + r * n + c0;
-    chunk_store(chunk_load(p, len) + chunk_load(bias + c0, len), p, len);
+    sp_store_part(sp_load_part(p, len) + sp_load_part(bias + c0, len), p, len);
 }
 
-// db[j] = sum over rows of dy[r, j]: one work-group per SP_VEC columns; its work-items take
-// every SP_WG-th row, then a tree reduction in local memory. One pass, no scratch, and the
-// same order of additions on every run.
+// db[j] = sum over rows of dy[r, j]: one work-group per SP_VEC columns and slice of rows; its
+// work-items take every SP_WG-th row of the slice, then a tree reduction in local memory. The
+// slice: rows [(part0 + s) per, + per), s = get_group_id(1), into db + s * n (with accumulate,
+// added to what is there); the host sums the slices when there are several, and keeps
+// per / SP_WG below its loop bound. The same order of additions on every run.
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
-void nn_bias_grad(__global const float *dy, __global float *db, const uint rows, const uint n) {
+void nn_bias_grad(__global const float *dy, __global float *db, const uint rows, const uint n,
+                  const uint accumulate, const uint part0, const uint per) {
     __local floatv part[SP_WG];
     const uint lid = get_local_id(0);
     const uint c0 = get_group_id(0) * SP_VEC;
     const uint len = min((uint)SP_VEC, n - c0);
+    const uint rb = min(rows, (part0 + (uint)get_group_id(1)) * per), re = min(rows, rb + per);
+    db += (size_t)get_group_id(1) * n;
     floatv acc = (floatv)(0.0f);
-    for (uint r = lid; r < rows; r += SP_WG) acc += chunk_load(dy + r * n + c0, len);
+    for (uint r = rb + lid; r < re; r += SP_WG) acc += sp_load_part(dy + (size_t)r * n + c0, len);
     part[lid] = acc;
     barrier(CLK_LOCAL_MEM_FENCE);
     for (uint s = SP_WG / 2; s > 0; s >>= 1) {
         if (lid < s) part[lid] += part[lid + s];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    if (lid == 0) chunk_store(part[0], db + c0, len);
+    if (lid == 0) {
+        floatv v = part[0];
+        if (accumulate) v += sp_load_part(db + c0, len);
+        sp_store_part(v, db + c0, len);
+    }
 }
 
 // dz = dy where y > 0, else 0 (a NaN y counts as not positive). dz may be dy.
@@ -168,8 +148,8 @@ __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
 void nn_relu_backward(__global const float *y, __global const float *dy, __global float *dz,
                       const uint n) {
     NN_ELEMENTS(n);
-    const floatv g = chunk_load(dy + start, len);
-    chunk_store(select((floatv)(0.0f), g, chunk_load(y + start, len) > (floatv)(0.0f)),
+    const floatv g = sp_load_part(dy + start, len);
+    sp_store_part(select((floatv)(0.0f), g, sp_load_part(y + start, len) > (floatv)(0.0f)),
                 dz + start, len);
 }
 
@@ -183,19 +163,19 @@ void nn_maxpool_forward(__global const float *x, __global float *y, __global flo
     const uint3 o = nn_pixel(unit, out_h, out_w);
     __global const float *base =
         x + ((o.x * in_h + o.y * stride) * in_w + o.z * stride) * in_c + c0;
-    floatv best = chunk_load(base, len);
+    floatv best = sp_load_part(base, len);
     floatv at = (floatv)(0.0f);
     for (uint ky = 0; ky < k_h; ky++) {
         for (uint kx = 0; kx < k_w; kx++) {
-            const floatv v = chunk_load(base + (ky * in_w + kx) * in_c, len);
+            const floatv v = sp_load_part(base + (ky * in_w + kx) * in_c, len);
             const intv take = (v > best) | ((v != v) & (best == best));
             best = select(best, v, take);
             at = select(at, (floatv)((float)(ky * k_w + kx)), take);
         }
     }
     (void)pad;
-    chunk_store(best, y + unit * in_c + c0, len);
-    chunk_store(at, arg + unit * in_c + c0, len);
+    sp_store_part(best, y + unit * in_c + c0, len);
+    sp_store_part(at, arg + unit * in_c + c0, len);
 }
 
 // Max-pooling backward: one work-item per (input pixel, SP_VEC channels), summing dy over the
@@ -208,11 +188,11 @@ void nn_maxpool_backward(__global const float *dy, __global const float *arg, __
     floatv acc = (floatv)(0.0f);
     NN_FOR_COVERING_WINDOWS(p.y, p.z, {
         const uint o = ((p.x * out_h + oy) * out_w + ox) * in_c + c0;
-        const intv hit = chunk_load(arg + o, len) == (floatv)((float)(ky * k_w + kx));
-        acc += select((floatv)(0.0f), chunk_load(dy + o, len), hit);
+        const intv hit = sp_load_part(arg + o, len) == (floatv)((float)(ky * k_w + kx));
+        acc += select((floatv)(0.0f), sp_load_part(dy + o, len), hit);
     })
     (void)pad;
-    chunk_store(acc, dx + unit * in_c + c0, len);
+    sp_store_part(acc, dx + unit * in_c + c0, len);
 }
 
 // splitmix64's output function: a bijective mix of 64 bits.
@@ -242,8 +222,8 @@ void nn_dropout(__global const float *x, __global float *y, const uint n, const 
 #else
     const intv dropped = SP_CAT(vload, SP_VEC)(0, drop);
 #endif
-    const floatv v = chunk_load(x + start, len) * (floatv)(scale);
-    chunk_store(select(v, (floatv)(0.0f), dropped), y + start, len);
+    const floatv v = sp_load_part(x + start, len) * (floatv)(scale);
+    sp_store_part(select(v, (floatv)(0.0f), dropped), y + start, len);
 }
 
 // Softmax + cross-entropy: one work-item per row (rows are short: the classes). Three passes
@@ -288,9 +268,9 @@ __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
 void nn_sgd_step(__global float *w, __global const float *g, __global float *v, const uint n,
                  const float lr, const float momentum, const float wd) {
     NN_ELEMENTS(n);
-    const floatv wv = chunk_load(w + start, len);
-    const floatv vv = (floatv)(momentum)*chunk_load(v + start, len) +
-                      (chunk_load(g + start, len) + (floatv)(wd)*wv);
-    chunk_store(vv, v + start, len);
-    chunk_store(wv - (floatv)(lr)*vv, w + start, len);
+    const floatv wv = sp_load_part(w + start, len);
+    const floatv vv = (floatv)(momentum)*sp_load_part(v + start, len) +
+                      (sp_load_part(g + start, len) + (floatv)(wd)*wv);
+    sp_store_part(vv, v + start, len);
+    sp_store_part(wv - (floatv)(lr)*vv, w + start, len);
 }

@@ -338,14 +338,21 @@ START_TEST(broken_devices_give_distinct_errors) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         ck_assert_msg(th_in_child(fault, &cases[i]) == 0, "case %zu (%s) failed", i, cases[i].mode);
 
-    /* Next to POCL: the default picks the (broken) GPU and says so; "cpu" still works. */
+    /* Next to POCL: the default tries the (broken) GPU first and falls through to POCL, as a
+     * selection by name that matches both does; "gpu" has nowhere to fall and says why; "cpu"
+     * and the vendor class "pocl" go straight to POCL. */
     const char *pocl_icd = getenv("SPARTAN_TEST_POCL_ICD");
     ck_assert_msg(pocl_icd != NULL, "SPARTAN_TEST_POCL_ICD is not set (run through ctest)");
-    const char *both[] = {pocl_icd, fake_lib};
+    const char *both[] = {fake_lib, pocl_icd};
     char *both_dir = vendors_dir(both, 2);
     fault_case mixed[] = {
-        {both_dir, "context_fails", NULL, SPARTAN_STATUS_CONTEXT_FAILED, "Spartan Fake GPU"},
+        {both_dir, "context_fails", NULL, SPARTAN_OK, "pthread"},
+        {both_dir, "unavailable", NULL, SPARTAN_OK, "pthread"},
+        {both_dir, "no_compiler", NULL, SPARTAN_OK, "pthread"},
+        {both_dir, "context_fails", "gpu", SPARTAN_STATUS_CONTEXT_FAILED, "Spartan Fake GPU"},
         {both_dir, "context_fails", "cpu", SPARTAN_OK, "pthread"},
+        {both_dir, "context_fails", "pocl", SPARTAN_OK, "pthread"},
+        {both_dir, "context_fails", "POCL", SPARTAN_OK, "pthread"},
     };
     for (size_t i = 0; i < sizeof mixed / sizeof mixed[0]; i++)
         ck_assert_msg(th_in_child(fault, &mixed[i]) == 0, "mixed case %zu failed", i);

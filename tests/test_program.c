@@ -48,6 +48,27 @@ static unsigned families(void) {
     return (unsigned)sp_cl_family_count;
 }
 
+/* The entries a context leaves: every family's binary and one record of validation verdicts. */
+static unsigned entry_count(void) {
+    return families() + 1;
+}
+
+/* The first entry holding a kernel binary (not the verdicts); the list must be valid. */
+static const spartan_cache_entry *first_binary(const spartan_cache_entry *list, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (strstr(list[i].label, ".cl | ") != NULL) return &list[i];
+    ck_abort_msg("no kernel binary in the cache");
+    return NULL;
+}
+
+/* The verdicts' entry. */
+static const spartan_cache_entry *verdicts(const spartan_cache_entry *list, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (strstr(list[i].label, "validation verdicts | ") == list[i].label) return &list[i];
+    ck_abort_msg("no validation verdicts in the cache");
+    return NULL;
+}
+
 /* The cache's entries; asserts how many there are and how many are valid. */
 static spartan_cache_entry *entries(const spartan_context_opts *o, size_t want, size_t want_valid) {
     spartan_cache_entry *list;
@@ -62,9 +83,9 @@ static spartan_cache_entry *entries(const spartan_context_opts *o, size_t want, 
 
 /* Asserts that the entry at path is listed as invalid, with a reason. */
 static void expect_invalid(const spartan_context_opts *o, const char *path) {
-    spartan_cache_entry *list = entries(o, families(), families() - 1);
+    spartan_cache_entry *list = entries(o, entry_count(), entry_count() - 1);
     int found = 0;
-    for (size_t i = 0; i < families(); i++) {
+    for (size_t i = 0; i < entry_count(); i++) {
         if (strcmp(list[i].path, path) != 0) continue;
         found = 1;
         ck_assert_int_eq(list[i].valid, 0);
@@ -96,7 +117,8 @@ static void expect_one_rebuilt(const fixture *f) {
     ck_assert_uint_eq(bs.cache_rejected, 1);
     ck_assert_uint_eq(bs.cache_hits, families() - 1);
     ck_assert_uint_eq(bs.cache_writes, 1);
-    spartan_cache_list_free(entries(&f->opts, families(), families()));
+    ck_assert_int_eq(bs.validated, 1); /* a rebuilt binary is validated again */
+    spartan_cache_list_free(entries(&f->opts, entry_count(), entry_count()));
     bs = create_stats(&f->opts);
     ck_assert_uint_eq(bs.cache_hits, families());
     ck_assert_uint_eq(bs.cache_rejected, 0);
@@ -112,10 +134,12 @@ START_TEST(cache_hit_on_second_context) {
     ck_assert_uint_eq(bs.cache_hits, 0);
     ck_assert_uint_eq(bs.cache_writes, families());
     ck_assert_int_eq(bs.cache_enabled, 1);
+    ck_assert_int_eq(bs.validated, 1);
     ck_assert_str_eq(bs.cache_dir, f.dir);
-    spartan_cache_entry *list = entries(&f.opts, families(), families());
-    ck_assert(strstr(list[0].label, ".cl | ") != NULL);
-    ck_assert(strstr(list[0].path, f.dir) == list[0].path);
+    spartan_cache_entry *list = entries(&f.opts, entry_count(), entry_count());
+    const spartan_cache_entry *bin = first_binary(list, entry_count());
+    ck_assert(strstr(bin->path, f.dir) == bin->path);
+    verdicts(list, entry_count());
     spartan_cache_list_free(list);
 
     bs = create_stats(&f.opts);
@@ -123,10 +147,11 @@ START_TEST(cache_hit_on_second_context) {
     ck_assert_uint_eq(bs.cache_misses, 0);
     ck_assert_uint_eq(bs.cache_writes, 0);
     ck_assert_uint_eq(bs.cache_rejected, 0);
+    ck_assert_int_eq(bs.validated, 0); /* the verdicts came from the cache */
 
     size_t removed = 0;
     ck_assert_int_eq(spartan_cache_clear(&f.opts, &removed), SPARTAN_OK);
-    ck_assert_uint_eq(removed, families());
+    ck_assert_uint_eq(removed, entry_count());
     spartan_cache_list_free(entries(&f.opts, 0, 0));
     teardown(&f);
 }
@@ -138,10 +163,11 @@ START_TEST(truncated_entries_are_rebuilt) {
     /* Inside the header, just past it, and one byte short of the end. */
     const long cuts[] = {0, 10, 97, -1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
-        spartan_cache_entry *list = entries(&f.opts, families(), families());
-        long len = cuts[i] >= 0 ? cuts[i] : (long)list[0].bytes - 1;
-        truncate_to(list[0].path, len);
-        expect_invalid(&f.opts, list[0].path);
+        spartan_cache_entry *list = entries(&f.opts, entry_count(), entry_count());
+        const spartan_cache_entry *e = first_binary(list, entry_count());
+        long len = cuts[i] >= 0 ? cuts[i] : (long)e->bytes - 1;
+        truncate_to(e->path, len);
+        expect_invalid(&f.opts, e->path);
         spartan_cache_list_free(list);
         expect_one_rebuilt(&f);
     }
@@ -155,10 +181,11 @@ START_TEST(bit_flipped_entries_are_rebuilt) {
     /* Magic, format version, binary length, the stored key, the checksum, the binary itself. */
     const long offsets[] = {0, 8, 24, 40, 70, -1};
     for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
-        spartan_cache_entry *list = entries(&f.opts, families(), families());
-        long at = offsets[i] >= 0 ? offsets[i] : (long)list[0].bytes / 2;
-        flip_bit(list[0].path, at);
-        expect_invalid(&f.opts, list[0].path);
+        spartan_cache_entry *list = entries(&f.opts, entry_count(), entry_count());
+        const spartan_cache_entry *e = first_binary(list, entry_count());
+        long at = offsets[i] >= 0 ? offsets[i] : (long)e->bytes / 2;
+        flip_bit(e->path, at);
+        expect_invalid(&f.opts, e->path);
         spartan_cache_list_free(list);
         expect_one_rebuilt(&f);
     }
@@ -187,7 +214,7 @@ START_TEST(refused_binary_is_rebuilt) {
     ck_assert_int_eq(sp_bincache_store(&cache, key, "garbage", garbage, sizeof garbage, &err),
                      SPARTAN_OK);
     spartan_context_destroy(ctx);
-    spartan_cache_list_free(entries(&f.opts, families(), families()));
+    spartan_cache_list_free(entries(&f.opts, entry_count(), entry_count()));
     expect_one_rebuilt(&f);
     free(src);
     sp_err_free(&err);
@@ -329,7 +356,7 @@ START_TEST(concurrent_creation_leaves_a_valid_cache) {
         ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d failed", i);
     }
-    spartan_cache_list_free(entries(&f.opts, families(), families()));
+    spartan_cache_list_free(entries(&f.opts, entry_count(), entry_count()));
     spartan_build_stats bs = create_stats(&f.opts);
     ck_assert_uint_eq(bs.cache_hits, families());
     ck_assert_uint_eq(bs.cache_rejected, 0);

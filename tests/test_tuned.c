@@ -44,7 +44,7 @@ static void check_runnable(const sp_tuned *t, const spartan_device_info *d, cons
                   (unsigned long long)d->local_mem_bytes);
     ck_assert_msg(get(t, "GEMM_RB") <= 16 && get(t, "GEMM_NB") <= 8, "%s: register block", what);
     ck_assert_msg(get(t, "SPARSE_NB") <= 16, "%s: SPARSE_NB %ld", what, get(t, "SPARSE_NB"));
-    ck_assert_msg(get(t, "TILE_ROWS") * get(t, "TILE_COLS") <= 32768, "%s: tile", what);
+    ck_assert_msg(get(t, "TILE_ROWS") * get(t, "TILE_COLS") <= 8192, "%s: tile", what);
 }
 
 START_TEST(every_width_and_type_gives_a_runnable_set) {

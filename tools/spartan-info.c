@@ -134,6 +134,7 @@ static int context_report(const options *o, cJSON *root) {
     }
     spartan_build_stats bs;
     spartan_context_build_stats(ctx, &bs);
+    const spartan_device_info *d = spartan_context_device(ctx);
     if (root) {
         cJSON *c = cJSON_AddObjectToObject(root, "context");
         cJSON_AddNumberToObject(c, "create_ms", ms);
@@ -149,10 +150,36 @@ static int context_report(const options *o, cJSON *root) {
         long value;
         for (unsigned i = 0; spartan_context_tuned_at(ctx, i, &name, &value) == SPARTAN_OK; i++)
             cJSON_AddNumberToObject(t, name, (double)value);
+        cJSON_AddStringToObject(c, "device", d->name);
+        cJSON_AddNumberToObject(c, "validate_ms", bs.validate_ms);
+        cJSON_AddBoolToObject(c, "validated_now", bs.validated);
+        cJSON *fams = cJSON_AddArrayToObject(c, "families");
+        spartan_family_status fs;
+        for (unsigned i = 0; spartan_context_family(ctx, i, &fs) == SPARTAN_OK; i++) {
+            cJSON *f = cJSON_CreateObject();
+            cJSON_AddStringToObject(f, "name", fs.name);
+            cJSON_AddStringToObject(f, "status", fs.enabled ? "enabled" : "disabled");
+            cJSON_AddBoolToObject(f, "essential", fs.essential);
+            cJSON_AddBoolToObject(f, "verdict_cached", fs.verdict_cached);
+            cJSON_AddStringToObject(f, "why", fs.why);
+            if (!fs.enabled) cJSON_AddStringToObject(f, "fallback", fs.fallback);
+            cJSON_AddItemToArray(fams, f);
+        }
     } else {
-        printf("\ncontext on the selected device: created in %.1f ms\n", ms);
+        printf("\ncontext on %u:%u %s: created in %.1f ms\n", d->platform_index, d->device_index,
+               d->name, ms);
         printf("  kernels       %u families (cache: %u hit, %u miss, %u rejected, %u written)\n",
                bs.families, bs.cache_hits, bs.cache_misses, bs.cache_rejected, bs.cache_writes);
+        printf("  validation    %s in %.1f ms\n",
+               bs.validated ? "self-tests run" : "verdicts from the cache", bs.validate_ms);
+        spartan_family_status fs;
+        for (unsigned i = 0; spartan_context_family(ctx, i, &fs) == SPARTAN_OK; i++) {
+            if (fs.enabled)
+                printf("    %-12s enabled\n", fs.name);
+            else
+                printf("    %-12s DISABLED: %s\n                 instead: %s\n", fs.name, fs.why,
+                       fs.fallback);
+        }
         printf("  cache         %s\n", bs.cache_enabled ? bs.cache_dir : "off");
         printf("  build options %s\n", bs.build_options);
     }

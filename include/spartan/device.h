@@ -102,10 +102,13 @@ SPARTAN_API void spartan_device_list_free(spartan_device_info *list);
  *   NULL or ""           the default: the first GPU, else the first device (simulators last)
  *   "P:D"                platform index P, device index D (as spartan-info lists them)
  *   "cpu", "gpu", "accelerator"   the first device of that type (simulators last)
- *   anything else        the first device whose name, vendor or platform name contains it,
- *                        ignoring case (e.g. "oclgrind", "pthread", "H100")
+ *   anything else        the first device whose vendor class (spartan_vendor_name: "pocl",
+ *                        "nvidia", "amd", "intel", "simulator", ...) is it, or whose name, vendor
+ *                        or platform name contains it, ignoring case (e.g. "oclgrind",
+ *                        "rusticl", "pthread", "H100")
  * On success *index is the position in the list. NO_DEVICE with a message listing the devices
- * when nothing matches; INVALID_ARGUMENT for a malformed "P:D". */
+ * when nothing matches; INVALID_ARGUMENT for a malformed "P:D". spartan_context_create takes the
+ * same strings and, except for "P:D", tries the next matching device when one fails. */
 SPARTAN_API spartan_status spartan_device_select(const spartan_device_info *list, size_t count,
                                                  const char *selection, size_t *index);
 
@@ -147,6 +150,8 @@ typedef struct spartan_build_stats {
     unsigned cache_rejected; /* an entry existed but was truncated, corrupt or stale: rebuilt */
     unsigned cache_writes;   /* entries written */
     double build_ms;         /* wall time of building / loading all families */
+    double validate_ms;      /* wall time of validating them (or reading the cached verdicts) */
+    int validated;           /* 1: the self-tests ran; 0: their verdicts came from the cache */
     int cache_enabled;
     char cache_dir[1024];    /* resolved directory ("" when the cache is off) */
     char build_options[512]; /* -D options derived from the tuned parameters */
@@ -154,6 +159,26 @@ typedef struct spartan_build_stats {
 
 SPARTAN_API spartan_status spartan_context_build_stats(const spartan_context *ctx,
                                                        spartan_build_stats *out);
+
+/* What became of one kernel family (kernels_cl/<name>.cl) on the context's device. Each family
+ * is built at context creation and, the first time for a device and build options, validated
+ * by a known-answer self-test (a tall column of 65,536+ rows, a long reduction, a wide row,
+ * sizes no tile divides, against a host reference); the verdict is cached with the binaries.
+ * A family that does not build or validate is disabled, and its operations take the fallback
+ * named here (correct, slower). An essential family cannot be replaced: when one fails, the
+ * context is not created on that device. The strings are owned by the context. */
+typedef struct spartan_family_status {
+    const char *name;     /* "gemm_sparse" */
+    int essential;        /* 1: the context needs it */
+    int enabled;          /* 1: built and validated on this device */
+    int verdict_cached;   /* 1: the verdict was read from the cache, not run now */
+    const char *why;      /* why it is disabled ("" when enabled) */
+    const char *fallback; /* what its operations use while it is disabled */
+} spartan_family_status;
+
+/* The i-th kernel family: INVALID_ARGUMENT once i is past the last. */
+SPARTAN_API spartan_status spartan_context_family(const spartan_context *ctx, unsigned i,
+                                                  spartan_family_status *out);
 
 /* The value of a tuned parameter for this context's device (e.g. "VEC", "TILE_M"); -1 when the
  * name is unknown. */

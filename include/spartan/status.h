@@ -28,7 +28,8 @@ extern "C" {
     X(IO_ERROR, -10, "file input/output error")                                                    \
     X(BAD_FORMAT, -11, "file is truncated or corrupt")                                             \
     X(UNSUPPORTED, -12, "not supported on this device")                                            \
-    X(INTERNAL, -13, "internal error")
+    X(INTERNAL, -13, "internal error")                                                             \
+    X(VALIDATION_FAILED, -14, "the device computed wrong results in the kernels' self-test")
 
 typedef enum spartan_status {
 #define SPARTAN_X_(name, value, text) SPARTAN_STATUS_##name = value,

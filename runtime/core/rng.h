@@ -10,11 +10,16 @@ typedef struct sp_rng {
     uint64_t s;
 } sp_rng;
 
-static inline uint64_t sp_rng_next(sp_rng *r) {
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+/* splitmix64's output function: a bijective mix of 64 bits (also nn_mix64 in kernels_cl/nn.cl,
+ * the dropout hash). */
+static inline uint64_t sp_mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
+}
+
+static inline uint64_t sp_rng_next(sp_rng *r) {
+    return sp_mix64(r->s += 0x9e3779b97f4a7c15ull);
 }
 
 /* Uniform in (0, 1]: 53 random bits, never 0 (so log() is finite). */

@@ -21,7 +21,11 @@ spartan_status sp_device_enumerate(sp_device **out, size_t *count, sp_err *err);
 void sp_device_profile(cl_platform_id platform, cl_device_id device, unsigned platform_index,
                        unsigned device_index, spartan_device_info *info);
 
-/* Selection over profiles (select.c); err gets the message on failure. */
+/* Selection over profiles (select.c); err gets the message on failure. sp_device_candidates
+ * gives every device the selection admits, in the order to try them (idx has room for count);
+ * sp_device_select the first of them. */
+spartan_status sp_device_candidates(const spartan_device_info *list, size_t stride, size_t count,
+                                    const char *selection, size_t *idx, size_t *n, sp_err *err);
 spartan_status sp_device_select(const spartan_device_info *list, size_t stride, size_t count,
                                 const char *selection, size_t *index, sp_err *err);
 

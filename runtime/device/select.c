@@ -20,22 +20,6 @@ static int contains_nocase(const char *hay, const char *needle) {
     return n == 0;
 }
 
-/* First match of type bits, preferring real devices over simulators. */
-static int first_of_type(const spartan_device_info *list, size_t stride, size_t count,
-                         unsigned type, size_t *index) {
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < count; i++) {
-            const spartan_device_info *d = at(list, stride, i);
-            int sim = d->vendor == SPARTAN_VENDOR_SIMULATOR;
-            if ((d->type & type) && sim == pass) {
-                *index = i;
-                return 1;
-            }
-        }
-    }
-    return 0;
-}
-
 static void list_devices(sp_err *err, const spartan_device_info *list, size_t stride,
                          size_t count) {
     sp_err_append(err, "; devices found:");
@@ -46,23 +30,57 @@ static void list_devices(sp_err *err, const spartan_device_info *list, size_t st
     }
 }
 
-spartan_status sp_device_select(const spartan_device_info *list, size_t stride, size_t count,
-                                const char *sel, size_t *index, sp_err *err) {
+/* Appends to idx the devices that pass keep(), real devices first, then simulators (Oclgrind
+ * reports every type: it is taken only when named, or when nothing else is there). */
+static void add_matches(const spartan_device_info *list, size_t stride, size_t count,
+                        int (*keep)(const spartan_device_info *, const void *), const void *arg,
+                        size_t *idx, size_t *n) {
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < count; i++) {
+            const spartan_device_info *d = at(list, stride, i);
+            int sim = d->vendor == SPARTAN_VENDOR_SIMULATOR;
+            if (sim != pass || !keep(d, arg)) continue;
+            size_t j = 0;
+            while (j < *n && idx[j] != i) j++;
+            if (j == *n) idx[(*n)++] = i;
+        }
+    }
+}
+
+static int is_type(const spartan_device_info *d, const void *arg) {
+    return (d->type & *(const unsigned *)arg) != 0;
+}
+
+static int any(const spartan_device_info *d, const void *arg) {
+    (void)d;
+    (void)arg;
+    return 1;
+}
+
+/* A name substring of the device, its vendor string or its platform, or the vendor class
+ * spelled as spartan_vendor_name gives it ("pocl", "nvidia", "simulator"). */
+static int named(const spartan_device_info *d, const void *arg) {
+    const char *sel = arg;
+    return contains_nocase(d->name, sel) || contains_nocase(d->vendor_string, sel) ||
+           contains_nocase(d->platform_name, sel) ||
+           strcasecmp(spartan_vendor_name(d->vendor), sel) == 0;
+}
+
+spartan_status sp_device_candidates(const spartan_device_info *list, size_t stride, size_t count,
+                                    const char *sel, size_t *idx, size_t *n, sp_err *err) {
+    *n = 0;
     if (count == 0)
         return sp_err_set(err, SPARTAN_STATUS_NO_DEVICE, "there is no OpenCL device to select");
     while (sel && isspace((unsigned char)*sel)) sel++;
-    if (!sel || !*sel) {
-        if (first_of_type(list, stride, count, SPARTAN_DEVICE_GPU, index)) {
-            if (at(list, stride, *index)->vendor != SPARTAN_VENDOR_SIMULATOR) return SPARTAN_OK;
-        }
-        /* No real GPU: the first real device, else the first device. */
-        for (size_t i = 0; i < count; i++) {
-            if (at(list, stride, i)->vendor != SPARTAN_VENDOR_SIMULATOR) {
-                *index = i;
-                return SPARTAN_OK;
-            }
-        }
-        *index = 0;
+    if (!sel || !*sel) { /* the default: GPUs, then every other device */
+        unsigned gpu = SPARTAN_DEVICE_GPU;
+        add_matches(list, stride, count, is_type, &gpu, idx, n);
+        /* a simulator claiming to be a GPU goes after the real devices */
+        size_t real = 0;
+        for (size_t j = 0; j < *n; j++)
+            if (at(list, stride, idx[j])->vendor != SPARTAN_VENDOR_SIMULATOR) idx[real++] = idx[j];
+        *n = real;
+        add_matches(list, stride, count, any, NULL, idx, n);
         return SPARTAN_OK;
     }
 
@@ -78,7 +96,7 @@ spartan_status sp_device_select(const spartan_device_info *list, size_t stride, 
         for (size_t i = 0; i < count; i++) {
             const spartan_device_info *di = at(list, stride, i);
             if (di->platform_index == p && di->device_index == d) {
-                *index = i;
+                idx[(*n)++] = i;
                 return SPARTAN_OK;
             }
         }
@@ -95,26 +113,33 @@ spartan_status sp_device_select(const spartan_device_info *list, size_t stride, 
                  {"accelerator", SPARTAN_DEVICE_ACCELERATOR}};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         if (strcasecmp(sel, types[t].word) != 0) continue;
-        if (first_of_type(list, stride, count, types[t].type, index)) return SPARTAN_OK;
+        add_matches(list, stride, count, is_type, &types[t].type, idx, n);
+        if (*n) return SPARTAN_OK;
         sp_err_set(err, SPARTAN_STATUS_NO_DEVICE, "no OpenCL device of type '%s'", sel);
         list_devices(err, list, stride, count);
         return SPARTAN_STATUS_NO_DEVICE;
     }
 
-    for (size_t i = 0; i < count; i++) {
-        const spartan_device_info *di = at(list, stride, i);
-        if (contains_nocase(di->name, sel) || contains_nocase(di->vendor_string, sel) ||
-            contains_nocase(di->platform_name, sel)) {
-            *index = i;
-            return SPARTAN_OK;
-        }
-    }
+    add_matches(list, stride, count, named, sel, idx, n);
+    if (*n) return SPARTAN_OK;
     sp_err_set(err, SPARTAN_STATUS_NO_DEVICE,
-               "no OpenCL device name, vendor or platform contains '%s' (SPARTAN_DEVICE accepts "
-               "P:D, cpu, gpu, accelerator, or a name substring)",
+               "no OpenCL device name, vendor, vendor class or platform matches '%s' "
+               "(SPARTAN_DEVICE accepts P:D, cpu, gpu, accelerator, a vendor class such as pocl "
+               "or nvidia, or a name substring)",
                sel);
     list_devices(err, list, stride, count);
     return SPARTAN_STATUS_NO_DEVICE;
+}
+
+spartan_status sp_device_select(const spartan_device_info *list, size_t stride, size_t count,
+                                const char *sel, size_t *index, sp_err *err) {
+    size_t stack[64], n = 0;
+    size_t *idx = count <= 64 ? stack : malloc(count * sizeof *idx);
+    if (!idx) return sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "device selection");
+    spartan_status st = sp_device_candidates(list, stride, count, sel, idx, &n, err);
+    if (st == SPARTAN_OK) *index = idx[0];
+    if (idx != stack) free(idx);
+    return st;
 }
 
 spartan_status spartan_device_select(const spartan_device_info *list, size_t count,

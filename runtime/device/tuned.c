@@ -188,14 +188,15 @@ spartan_status sp_tuned_lookup(const spartan_device_info *info, sp_tuned *t, sp_
         (st = bound(t, from, P_GEMM_RB, 1, 16, "rows of registers per work-item", err)) ||
         (st = bound(t, from, P_GEMM_NB, 1, 8, "vectors of registers per work-item", err)) ||
         (st = bound(t, from, P_SPARSE_NB, 1, 16, "vectors of registers per work-item", err)) ||
-        (st = bound(t, from, P_TILE_ROWS, 1, 32768, "rows of a tile", err)) ||
-        (st = bound(t, from, P_TILE_COLS, 1, 32768, "columns of a tile", err)))
+        (st = bound(t, from, P_TILE_ROWS, 1, 8192, "rows of a tile", err)) ||
+        (st = bound(t, from, P_TILE_COLS, 1, 8192, "columns of a tile", err)))
         return st;
-    if (v[P_TILE_ROWS] * v[P_TILE_COLS] > 32768)
-        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
-                          "tuned tile %ldx%ld holds more than 32768 elements (the compacted "
-                          "form's 16-bit offsets)",
-                          v[P_TILE_ROWS], v[P_TILE_COLS]);
+    if (v[P_TILE_ROWS] * v[P_TILE_COLS] > 8192)
+        return sp_err_set(
+            err, SPARTAN_STATUS_INVALID_ARGUMENT,
+            "tuned tile %ldx%ld holds more than 8192 elements (a work-item of the monitor "
+            "and the compaction walks a tile: their loops are bounded)",
+            v[P_TILE_ROWS], v[P_TILE_COLS]);
     return SPARTAN_OK;
 }
 

@@ -19,13 +19,13 @@ static spartan_status scan(spartan_sparse *s, cl_mem in, size_t n, cl_uint mode,
         offsets = s->scan_offs[level];
         sp_arg a[] = {SP_ARG(in), SP_ARG(un),    SP_ARG(mode), SP_ARG(tr),
                       SP_ARG(tc), SP_ARG(chunk), SP_ARG(sums)};
-        st = sp_launch_1d(ctx, "compact_scan_sums", chunks, a, 7);
+        st = sp_launch_1d(ctx, SP_K_compact_scan_sums, chunks, a, 7);
         if (st == SPARTAN_OK) st = scan(s, sums, chunks, 0, offsets, level + 1);
     }
     if (st != SPARTAN_OK) return st;
     sp_arg a[] = {SP_ARG(in), SP_ARG(un),    SP_ARG(mode),    SP_ARG(tr),
                   SP_ARG(tc), SP_ARG(chunk), SP_ARG(offsets), SP_ARG(out)};
-    return sp_launch_1d(ctx, "compact_scan_apply", chunks, a, 8);
+    return sp_launch_1d(ctx, SP_K_compact_scan_apply, chunks, a, 8);
 }
 
 static spartan_status ensure(spartan_context *ctx, cl_mem *m, size_t bytes, const char *what) {
@@ -49,6 +49,12 @@ spartan_status spartan_compact(spartan_context *ctx, const spartan_tensor *x, sp
         s->forms = forms;
         return SPARTAN_OK;
     }
+    if (!sp_sparse_usable(ctx)) {
+        /* the sparse GEMMs will compute densely from x: only the counts are needed */
+        spartan_status st = spartan_monitor(ctx, x, s);
+        if (st == SPARTAN_OK) s->forms = forms;
+        return st;
+    }
     size_t cap = s->ntiles * (s->tile_rows * s->tile_cols + SP_COMPACT_SPARE);
     if (cap > 0xffffffffu)
         return sp_invalid(ctx, "spartan_compact: %zux%zu is above the kernels' 32-bit range",
@@ -69,7 +75,7 @@ spartan_status spartan_compact(spartan_context *ctx, const spartan_tensor *x, sp
                   SP_ARG(tc),        SP_ARG(f),         SP_ARG(s->counts), SP_ARG(s->partials),
                   SP_ARG(s->rowoff), SP_ARG(s->coloff), SP_ARG(idx_r),     SP_ARG(idx_c),
                   SP_ARG(lut)};
-    st = sp_launch_1d(ctx, "compact_scatter", s->ntiles, a, 13);
+    st = sp_launch_1d(ctx, SP_K_compact_scatter, s->ntiles, a, 13);
     if (!st && (forms & SPARTAN_COMPACT_ROWS))
         st = scan(s, s->counts, s->ntiles, 1, s->tpos_row, 0);
     if (!st && (forms & SPARTAN_COMPACT_COLS))
@@ -78,7 +84,7 @@ spartan_status spartan_compact(spartan_context *ctx, const spartan_tensor *x, sp
     sp_arg b[] = {SP_ARG(nt),          SP_ARG(tr),          SP_ARG(tc),
                   SP_ARG(f),           SP_ARG(s->counts),   SP_ARG(s->tpos_row),
                   SP_ARG(s->tpos_col), SP_ARG(s->list_row), SP_ARG(s->list_col)};
-    st = sp_launch_1d(ctx, "compact_lists", s->ntiles, b, 9);
+    st = sp_launch_1d(ctx, SP_K_compact_lists, s->ntiles, b, 9);
     if (st == SPARTAN_OK) s->forms = forms;
     return st;
 }

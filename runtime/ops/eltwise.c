@@ -12,5 +12,5 @@ spartan_status spartan_relu(spartan_context *ctx, const spartan_tensor *x, spart
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
     size_t g = (x->numel + vec - 1) / vec;
     sp_arg args[] = {SP_ARG(x->mem), SP_ARG(y->mem), SP_ARG(n)};
-    return sp_launch(ctx, "eltwise_relu", 1, &g, &wg, args, 3);
+    return sp_launch(ctx, SP_K_eltwise_relu, 1, &g, &wg, args, 3);
 }

@@ -1,7 +1,10 @@
 /* Dense GEMM, two paths: CLBlast (portable, tuned for GPUs) and the runtime's own
  * register-blocked vector kernel (kernels_cl/gemm_dense.cl), which is what wins on CPUs, where
  * CLBlast has no tuned parameters. "Best dense" is the faster of the two for the device. */
-#include "ops/ops_internal.h"
+#include <stdio.h>
+
+#include "core/log.h"
+#include "ops/selftest.h"
 
 #ifdef SPARTAN_HAVE_CLBLAST
 #include <clblast_c.h>
@@ -15,15 +18,53 @@ int spartan_have_clblast(void) {
 #endif
 }
 
+/* CPU drivers and simulators, where the own kernel is the one worth running. */
+static int cpu_like(const spartan_context *ctx) {
+    return (ctx->dev.info.type & SPARTAN_DEVICE_CPU) ||
+           ctx->dev.info.vendor == SPARTAN_VENDOR_POCL ||
+           ctx->dev.info.vendor == SPARTAN_VENDOR_SIMULATOR;
+}
+
 spartan_gemm_path spartan_gemm_best(const spartan_context *ctx) {
     if (!ctx || !spartan_have_clblast()) return SPARTAN_GEMM_OWN;
     /* CLBlast's database has no entry for CPU OpenCL drivers: its vendor defaults run at
      * 0.03-0.40x OpenBLAS on POCL, where the own kernel is at 0.5-1.2x. On a simulator
      * (Oclgrind) the own kernel is the one worth checking. */
-    if ((ctx->dev.info.type & SPARTAN_DEVICE_CPU) || ctx->dev.info.vendor == SPARTAN_VENDOR_POCL ||
-        ctx->dev.info.vendor == SPARTAN_VENDOR_SIMULATOR)
-        return SPARTAN_GEMM_OWN;
-    return SPARTAN_GEMM_CLBLAST;
+    return cpu_like(ctx) ? SPARTAN_GEMM_OWN : SPARTAN_GEMM_CLBLAST;
+}
+
+/* Whether CLBlast computes right on ctx's device: its known-answer test, once per context. */
+static int clblast_ok(spartan_context *ctx) {
+    sp_clblast_check *c = sp_clblast_check_of(ctx);
+    if (!c) return 0;
+    if (c->state == 0) {
+        c->state = 2; /* the check itself runs CLBlast */
+        int bad = sp_selftest_gemm(ctx, SPARTAN_GEMM_CLBLAST, c->why, sizeof c->why);
+        c->state = bad ? -1 : 1;
+        if (bad) {
+            sp_log(SPARTAN_LOG_WARN,
+                   "CLBlast failed its validation on %s: %s; the own or the reference GEMM runs "
+                   "instead",
+                   ctx->dev.info.name, c->why);
+            spartan_context_finish(ctx);
+            sp_err_clear(&ctx->err);
+        }
+    }
+    return c->state > 0;
+}
+
+/* What runs a GEMM asked for on path: CLBlast when asked (or best) and it validated; else the
+ * own kernel when its family validated; else CLBlast on GPUs, where it is fast; else the
+ * reference kernel. */
+typedef enum { RUN_OWN, RUN_CLBLAST, RUN_REFERENCE } gemm_impl;
+
+static gemm_impl resolve(spartan_context *ctx, spartan_gemm_path path) {
+    if (path == SPARTAN_GEMM_BEST) path = spartan_gemm_best(ctx);
+    int own = sp_family_usable(ctx, SP_FAMILY_gemm_dense);
+    if (path == SPARTAN_GEMM_CLBLAST && clblast_ok(ctx)) return RUN_CLBLAST;
+    if (own) return RUN_OWN;
+    if (spartan_have_clblast() && !cpu_like(ctx) && clblast_ok(ctx)) return RUN_CLBLAST;
+    return RUN_REFERENCE;
 }
 
 #ifdef SPARTAN_HAVE_CLBLAST
@@ -44,14 +85,17 @@ static spartan_status run_clblast(spartan_context *ctx, int ta, int tb, size_t m
 }
 #endif
 
-/* How many chunks to split K into: when K is long and C small (backward-by-weight: C is a
- * weight matrix, K is batch x pixels), chunks of ~1024 give every work-group panels that fit
- * in cache and give the device more groups than C alone would. The partial sums cost M x N
- * floats per chunk, so only small C are split. */
+/* How many slices to cut K into: when K is long and C small (backward-by-weight: C is a
+ * weight matrix, K is batch x pixels), slices of ~1024 give every work-group panels that fit
+ * in cache and give the device more groups than C alone would (the partial sums cost M x N
+ * floats per slice, so only small C are split that way); and always enough that no work-item
+ * runs more than SP_LOOP_MAX iterations (two loops of kc each, see gemm_dense.cl). */
 static size_t split_parts(size_t m, size_t n, size_t k) {
-    if (k < 4096 || m * n > ((size_t)1 << 20)) return 1;
-    size_t parts = k / 1024;
-    return parts > 32 ? 32 : parts;
+    size_t parts = 1;
+    if (k >= 4096 && m * n <= ((size_t)1 << 20)) parts = k / 1024 > 32 ? 32 : k / 1024;
+    size_t kc_max = SP_LOOP_MAX / 2;
+    size_t bounded = (k + kc_max - 1) / kc_max;
+    return parts > bounded ? parts : bounded;
 }
 
 /* out (cols x rows) = in^T (rows x cols), both row-major. */
@@ -59,48 +103,46 @@ static spartan_status launch_transpose(spartan_context *ctx, cl_uint rows, cl_ui
                                        cl_mem out) {
     size_t g[2] = {cols, rows}, l[2] = {16, 1};
     sp_arg args[] = {SP_ARG(rows), SP_ARG(cols), SP_ARG(in), SP_ARG(out)};
-    return sp_launch(ctx, "gemm_dense_transpose", 2, g, l, args, 4);
+    return sp_launch(ctx, SP_K_eltwise_transpose, 2, g, l, args, 4);
+}
+
+/* One launch of the own kernel over K-slices [part0, part0 + nparts) of kc (split_reduce). */
+typedef struct own_gemm {
+    int ta;
+    cl_uint m, n, k, kc;
+    cl_mem a, b;
+} own_gemm;
+
+static spartan_status own_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
+                                 cl_mem dst, float alpha, float beta) {
+    const own_gemm *o = arg;
+    size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
+    size_t cb = (size_t)(sp_tuned_get(&ctx->tuned, "VEC") * sp_tuned_get(&ctx->tuned, "GEMM_NB"));
+    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
+    size_t g[3] = {(o->m + rb - 1) / rb, (o->n + cb - 1) / cb, nparts};
+    size_t l[3] = {wg, 1, 1};
+    cl_uint k0 = (cl_uint)(part0 * o->kc);
+    sp_arg args[] = {SP_ARG(o->m), SP_ARG(o->n), SP_ARG(o->k), SP_ARG(alpha), SP_ARG(o->a),
+                     SP_ARG(o->b), SP_ARG(beta), SP_ARG(dst),  SP_ARG(k0),    SP_ARG(o->kc)};
+    return sp_launch(ctx, o->ta ? SP_K_gemm_dense_tn : SP_K_gemm_dense_nn, 3, g, l, args, 10);
 }
 
 static spartan_status run_own(spartan_context *ctx, int ta, int tb, size_t m, size_t n, size_t k,
                               float alpha, const spartan_tensor *a, const spartan_tensor *b,
                               float beta, spartan_tensor *c) {
-    cl_uint um, un, uk;
+    own_gemm o = {ta, 0, 0, 0, 0, a->mem, b->mem};
     spartan_status st;
-    if ((st = sp_u32(ctx, m, "M", &um)) || (st = sp_u32(ctx, n, "N", &un)) ||
-        (st = sp_u32(ctx, k, "K", &uk)))
+    if ((st = sp_u32(ctx, m, "M", &o.m)) || (st = sp_u32(ctx, n, "N", &o.n)) ||
+        (st = sp_u32(ctx, k, "K", &o.k)) || (st = sp_u32(ctx, m * n, "M*N", &o.kc)))
         return st;
-    cl_mem bm = b->mem;
     if (tb) { /* B is stored N x K: transpose it into scratch (weights: small) */
-        st = sp_scratch(ctx, SP_SCRATCH_TRANSPOSE, n * k * sizeof(float), &bm);
+        st = sp_scratch(ctx, SP_SCRATCH_TRANSPOSE, n * k * sizeof(float), &o.b);
         if (st != SPARTAN_OK) return st;
-        if ((st = launch_transpose(ctx, un, uk, b->mem, bm)) != SPARTAN_OK) return st;
+        if ((st = launch_transpose(ctx, o.n, o.k, b->mem, o.b)) != SPARTAN_OK) return st;
     }
-    size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
-    size_t cb = (size_t)(sp_tuned_get(&ctx->tuned, "VEC") * sp_tuned_get(&ctx->tuned, "GEMM_NB"));
-    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
     size_t parts = split_parts(m, n, k);
-    cl_uint kc = (cl_uint)((k + parts - 1) / parts);
-    size_t g[3] = {(m + rb - 1) / rb, (n + cb - 1) / cb, parts};
-    size_t l[3] = {wg, 1, 1};
-    /* split: the chunks' plain products go to scratch, then a reduction applies alpha, beta */
-    cl_mem out = c->mem;
-    float ka = alpha, kbeta = beta;
-    if (parts > 1) {
-        st = sp_scratch(ctx, SP_SCRATCH_SPLITK, parts * m * n * sizeof(float), &out);
-        if (st != SPARTAN_OK) return st;
-        ka = 1.0f;
-        kbeta = 0.0f;
-    }
-    sp_arg args[] = {SP_ARG(um), SP_ARG(un),    SP_ARG(uk),  SP_ARG(ka), SP_ARG(a->mem),
-                     SP_ARG(bm), SP_ARG(kbeta), SP_ARG(out), SP_ARG(kc)};
-    st = sp_launch(ctx, ta ? "gemm_dense_tn" : "gemm_dense_nn", 3, g, l, args, 9);
-    if (st != SPARTAN_OK || parts == 1) return st;
-    cl_uint np = (cl_uint)parts;
-    cl_uint count = (cl_uint)(m * n);
-    sp_arg red[] = {SP_ARG(count), SP_ARG(np),   SP_ARG(out),
-                    SP_ARG(alpha), SP_ARG(beta), SP_ARG(c->mem)};
-    return sp_launch_1d(ctx, "gemm_dense_reduce", m * n, red, 6);
+    o.kc = (cl_uint)((k + parts - 1) / parts);
+    return sp_split_reduce(ctx, parts, m * n, c->mem, alpha, beta, own_slices, &o);
 }
 
 spartan_status spartan_gemm_dense(spartan_context *ctx, spartan_gemm_path path, int trans_a,
@@ -118,27 +160,30 @@ spartan_status spartan_gemm_dense(spartan_context *ctx, spartan_gemm_path path, 
                           "spartan_gemm_dense: op(A) is %zux%zu, op(B) is %zux%zu, C is %zux%zu "
                           "(need MxK, KxN, MxN)",
                           m, k, kb, n, spartan_tensor_rows(c), spartan_tensor_cols(c));
-    if (path == SPARTAN_GEMM_BEST) path = spartan_gemm_best(ctx);
-    if (path != SPARTAN_GEMM_OWN && path != SPARTAN_GEMM_CLBLAST)
+    if ((unsigned)path > SPARTAN_GEMM_CLBLAST)
         return sp_invalid(ctx, "spartan_gemm_dense: unknown path %d", (int)path);
+    if (path == SPARTAN_GEMM_CLBLAST && !spartan_have_clblast())
+        return sp_err_set(&ctx->err, SPARTAN_STATUS_UNSUPPORTED,
+                          "spartan_gemm_dense: this libspartan was built without CLBlast "
+                          "(SPARTAN_WITH_CLBLAST=OFF); use SPARTAN_GEMM_OWN or _BEST");
     if (m == 0 || n == 0) return SPARTAN_OK;
     if (k == 0) { /* C = beta * C */
         cl_uint count;
         spartan_status st = sp_u32(ctx, m * n, "M*N", &count);
         if (st != SPARTAN_OK) return st;
         sp_arg args[] = {SP_ARG(count), SP_ARG(beta), SP_ARG(c->mem)};
-        return sp_launch_1d(ctx, "gemm_dense_scale", m * n, args, 3);
+        return sp_launch_1d(ctx, SP_K_eltwise_scale, m * n, args, 3);
     }
-    if (path == SPARTAN_GEMM_CLBLAST) {
+    switch (resolve(ctx, path)) {
 #ifdef SPARTAN_HAVE_CLBLAST
+    case RUN_CLBLAST:
         return run_clblast(ctx, trans_a, trans_b, m, n, k, alpha, a, b, beta, c);
-#else
-        return sp_err_set(&ctx->err, SPARTAN_STATUS_UNSUPPORTED,
-                          "spartan_gemm_dense: this libspartan was built without CLBlast "
-                          "(SPARTAN_WITH_CLBLAST=OFF); use SPARTAN_GEMM_OWN or _BEST");
 #endif
+    case RUN_OWN:
+        return run_own(ctx, trans_a, trans_b, m, n, k, alpha, a, b, beta, c);
+    default:
+        return sp_reference_gemm(ctx, trans_a, trans_b, m, n, k, alpha, a, b, beta, c);
     }
-    return run_own(ctx, trans_a, trans_b, m, n, k, alpha, a, b, beta, c);
 }
 
 spartan_status spartan_transpose(spartan_context *ctx, const spartan_tensor *a, spartan_tensor *b) {

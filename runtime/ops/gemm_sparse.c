@@ -1,7 +1,5 @@
 /* The sparse GEMMs of the three training passes (kernels_cl/gemm_sparse.cl) over an operand
  * compacted by compact.c. */
-#include <stdio.h>
-
 #include "ops/ops_internal.h"
 
 /* The kernel arguments that describe one form of s (S_ARGS in gemm_sparse.cl). */
@@ -54,6 +52,13 @@ static spartan_status zero(spartan_tensor *t) {
     return spartan_tensor_fill(t, 0.0f);
 }
 
+/* out = op(a) . b on the best dense GEMM (op(a) = a^T with trans_a): what a sparse GEMM computes
+ * where the sparse kernels are off (sp_sparse_usable). */
+static spartan_status dense(spartan_context *ctx, int trans_a, const spartan_tensor *a,
+                            const spartan_tensor *b, spartan_tensor *out) {
+    return spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, trans_a, 0, 1.0f, a, b, 0.0f, out);
+}
+
 /* The widest of the four block widths of the kernels (SPARSE_NB vectors, /2, /4, /8) that fits
  * in n columns; *cb: its columns. */
 static int block_level(const spartan_context *ctx, size_t n, size_t *cb) {
@@ -68,36 +73,52 @@ static int block_level(const spartan_context *ctx, size_t n, size_t *cb) {
     return level;
 }
 
-/* out (lines x n, or n x lines with trans_out) = S's lines gathering rows of d (? x n). */
+/* One launch of the ROWS or COLS kernels over slices [part0, part0 + nparts) of per tiles of
+ * every line (sp_split_reduce). */
+typedef struct lines_call {
+    const spartan_sparse *s;
+    const form_args *f;
+    cl_mem d;
+    cl_uint n, trans_out, per;
+    int level;
+    size_t cb;
+} lines_call;
+
+static spartan_status lines_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
+                                   cl_mem dst, float alpha, float beta) {
+    const lines_call *c = arg;
+    const form_args *f = c->f;
+    (void)alpha; /* always 1: the sparse GEMMs have no scale */
+    cl_uint accumulate = beta != 0.0f, p0 = (cl_uint)part0;
+    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
+    size_t g[3] = {f->lines, (c->n + c->cb - 1) / c->cb, nparts}, l[3] = {wg, 1, 1};
+    sp_arg a[] = {SP_ARG(f->lines),     SP_ARG(f->sub_lines), SP_ARG(f->tiles_per_line),
+                  SP_ARG(f->tpos),      SP_ARG(f->list),      SP_ARG(c->s->counts),
+                  SP_ARG(f->off),       SP_ARG(f->stride),    SP_ARG(f->idx),
+                  SP_ARG(f->src),       SP_ARG(f->src_cols),  SP_ARG(f->tiles_c),
+                  SP_ARG(c->d),         SP_ARG(c->n),         SP_ARG(dst),
+                  SP_ARG(c->trans_out), SP_ARG(accumulate),   SP_ARG(p0),
+                  SP_ARG(c->per)};
+    /* rows walk their tile lists on their own; columns walk in step (see the kernels) */
+    sp_kernel_id k = f->form == 0 ? SP_K_gemm_sparse_rows_b0 : SP_K_gemm_sparse_cols_b0;
+    return sp_launch(ctx, (sp_kernel_id)(k + c->level), 3, g, l, a, 19);
+}
+
+/* out (lines x n, or n x lines with trans_out) = S's lines gathering rows of d (? x n). A
+ * line's tiles are cut into slices of at most SP_LOOP_MAX / (tile length + 2) tiles: a
+ * work-item's loops visit each tile once and each of its non-zeros in the line once. */
 static spartan_status lines(spartan_context *ctx, const spartan_sparse *s, const form_args *f,
                             const spartan_tensor *d, spartan_tensor *out, cl_uint trans_out) {
-    cl_uint n;
-    spartan_status st = sp_u32(ctx, spartan_tensor_cols(d), "N", &n);
+    lines_call c = {s, f, d->mem, 0, trans_out, 0, 0, 0};
+    spartan_status st = sp_u32(ctx, spartan_tensor_cols(d), "N", &c.n);
     if (st != SPARTAN_OK) return st;
-    size_t cb;
-    int level = block_level(ctx, n, &cb);
-    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
-    size_t g[2] = {f->lines, (n + cb - 1) / cb}, l[2] = {wg, 1};
-    sp_arg a[] = {SP_ARG(f->lines),
-                  SP_ARG(f->sub_lines),
-                  SP_ARG(f->tiles_per_line),
-                  SP_ARG(f->tpos),
-                  SP_ARG(f->list),
-                  SP_ARG(s->counts),
-                  SP_ARG(f->off),
-                  SP_ARG(f->stride),
-                  SP_ARG(f->idx),
-                  SP_ARG(f->src),
-                  SP_ARG(f->src_cols),
-                  SP_ARG(f->tiles_c),
-                  SP_ARG(d->mem),
-                  SP_ARG(n),
-                  SP_ARG(out->mem),
-                  SP_ARG(trans_out)};
-    /* rows walk their tile lists on their own; columns walk in step (see the kernels) */
-    char kernel[32];
-    snprintf(kernel, sizeof kernel, "gemm_sparse_%s_b%d", f->form == 0 ? "rows" : "cols", level);
-    return sp_launch(ctx, kernel, 2, g, l, a, 16);
+    c.level = block_level(ctx, c.n, &c.cb);
+    size_t tile_len = f->form == 0 ? s->tile_cols : s->tile_rows;
+    size_t per = SP_LOOP_MAX / (tile_len + 2);
+    if (per < 1) per = 1;
+    size_t parts = (f->tiles_per_line + per - 1) / per;
+    c.per = (cl_uint)per;
+    return sp_split_reduce(ctx, parts, out->numel, out->mem, 1.0f, 0.0f, lines_slices, &c);
 }
 
 static int same_ctx(spartan_context *ctx, const spartan_sparse *s, const spartan_tensor *a,
@@ -120,6 +141,7 @@ spartan_status spartan_gemm_sparse_fwd(spartan_context *ctx, const spartan_spars
     spartan_status st = form_of(ctx, x, SPARTAN_COMPACT_ROWS, fn, &f);
     if (st != SPARTAN_OK || y->numel == 0) return st;
     if (x->ntiles == 0) return zero(y);
+    if (!sp_sparse_usable(ctx)) return dense(ctx, 0, x->source, w, y);
     return lines(ctx, x, &f, w, y, 0);
 }
 
@@ -139,6 +161,7 @@ spartan_status spartan_gemm_sparse_bwd_weight(spartan_context *ctx, const sparta
     spartan_status st = form_of(ctx, x, SPARTAN_COMPACT_COLS, fn, &f);
     if (st != SPARTAN_OK || dw->numel == 0) return st;
     if (x->ntiles == 0) return zero(dw);
+    if (!sp_sparse_usable(ctx)) return dense(ctx, 1, x->source, dz, dw);
     return lines(ctx, x, &f, dz, dw, 0);
 }
 
@@ -158,8 +181,23 @@ spartan_status spartan_gemm_sparse_bwd_weight_dz(spartan_context *ctx, const spa
     spartan_status st = form_of(ctx, dz, SPARTAN_COMPACT_COLS, fn, &f);
     if (st != SPARTAN_OK || dw->numel == 0) return st;
     if (dz->ntiles == 0) return zero(dw);
+    if (!sp_sparse_usable(ctx)) return dense(ctx, 1, x, dz->source, dw);
     /* dW^T = dZ^T . X: the columns of dZ gather rows of X; stored transposed into dW. */
     return lines(ctx, dz, &f, x, dw, 1);
+}
+
+/* dX = (dZ . W^T) (*) (X != 0) through the best dense GEMM and a mask: the answer of the
+ * masked kernel where it cannot run (dot products too long for the loop bound). */
+static spartan_status masked_dense(spartan_context *ctx, const spartan_sparse *mask,
+                                   const spartan_tensor *dz, const spartan_tensor *w,
+                                   spartan_tensor *dx) {
+    cl_uint n;
+    spartan_status st = sp_u32(ctx, dx->numel, "dX elements", &n);
+    if (st == SPARTAN_OK)
+        st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 1, 1.0f, dz, w, 0.0f, dx);
+    if (st != SPARTAN_OK) return st;
+    sp_arg a[] = {SP_ARG(dx->mem), SP_ARG(mask->source->mem), SP_ARG(n)};
+    return sp_launch_1d(ctx, SP_K_eltwise_mask_zeros, n, a, 3);
 }
 
 spartan_status spartan_gemm_sparse_bwd_input(spartan_context *ctx, const spartan_sparse *mask,
@@ -183,17 +221,48 @@ spartan_status spartan_gemm_sparse_bwd_input(spartan_context *ctx, const spartan
     spartan_status st = form_of(ctx, mask, SPARTAN_COMPACT_ROWS, fn, &f);
     if (st != SPARTAN_OK || dx->numel == 0) return st;
     if (mask->ntiles == 0) return zero(dx); /* rows x 0: nothing; 0 x cols: nothing either */
+    if (!sp_sparse_usable(ctx)) return masked_dense(ctx, mask, dz, w, dx);
     cl_uint un, cols = (cl_uint)mask->cols;
     if ((st = sp_u32(ctx, n, "N", &un))) return st;
+    /* a work-item per (row, tile, slice of the row's positions in the tile): each position is a
+     * dot product of n / VEC vector steps and at most VEC - 1 single ones */
+    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
+    size_t dot = n / vec + 2, tc = mask->tile_cols;
+    if (dot > SP_LOOP_MAX / 2) return masked_dense(ctx, mask, dz, w, dx);
+    size_t per = SP_LOOP_MAX / dot;
+    if (per > tc) per = tc;
+    cl_uint uper = (cl_uint)per;
+    if ((st = zero(dx)) != SPARTAN_OK) return st;
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
-    size_t g = f.lines;
+    size_t g[3] = {f.lines, f.tiles_per_line, (tc + per - 1) / per}, l[3] = {wg, 1, 1};
     sp_arg a[] = {SP_ARG(f.lines), SP_ARG(f.sub_lines), SP_ARG(f.tiles_per_line),
                   SP_ARG(f.tpos),  SP_ARG(f.list),      SP_ARG(mask->counts),
                   SP_ARG(f.off),   SP_ARG(f.stride),    SP_ARG(f.idx),
                   SP_ARG(f.src),   SP_ARG(f.src_cols),  SP_ARG(f.tiles_c),
                   SP_ARG(dz->mem), SP_ARG(w->mem),      SP_ARG(un),
-                  SP_ARG(cols),    SP_ARG(dx->mem)};
-    return sp_launch(ctx, "gemm_sparse_sddmm", 1, &g, &wg, a, 17);
+                  SP_ARG(cols),    SP_ARG(dx->mem),     SP_ARG(uper)};
+    return sp_launch(ctx, SP_K_gemm_sparse_sddmm, 3, g, l, a, 18);
+}
+
+/* One launch of gemm_sparse_direct over slices [part0, part0 + nparts) of per columns of X. */
+typedef struct direct_call {
+    cl_mem x, w, lut;
+    cl_uint m, k, n, per;
+    int level;
+    size_t cb;
+} direct_call;
+
+static spartan_status direct_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
+                                    cl_mem dst, float alpha, float beta) {
+    const direct_call *c = arg;
+    (void)alpha;
+    cl_uint accumulate = beta != 0.0f, p0 = (cl_uint)part0;
+    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
+    size_t g[3] = {c->m, (c->n + c->cb - 1) / c->cb, nparts}, l[3] = {wg, 1, 1};
+
+    sp_arg a[] = {SP_ARG(c->x), SP_ARG(c->m),   SP_ARG(c->k),       SP_ARG(c->w), SP_ARG(c->n),
+                  SP_ARG(dst),  SP_ARG(c->lut), SP_ARG(accumulate), SP_ARG(p0),   SP_ARG(c->per)};
+    return sp_launch(ctx, (sp_kernel_id)(SP_K_gemm_sparse_direct_b0 + c->level), 3, g, l, a, 10);
 }
 
 spartan_status spartan_gemm_sparse_fwd_direct(spartan_context *ctx, const spartan_tensor *x,
@@ -209,20 +278,18 @@ spartan_status spartan_gemm_sparse_fwd_direct(spartan_context *ctx, const sparta
                           spartan_tensor_cols(y));
     if (y->numel == 0) return SPARTAN_OK;
     if (k == 0) return zero(y);
+    if (!sp_sparse_usable(ctx)) return dense(ctx, 0, x, w, y);
     cl_uint um, uk, un;
     spartan_status st;
     if ((st = sp_u32(ctx, m, "M", &um)) || (st = sp_u32(ctx, k, "K", &uk)) ||
         (st = sp_u32(ctx, n, "N", &un)))
         return st;
-    cl_mem lut;
-    if ((st = sp_compact_lut(ctx, &lut))) return st;
-    size_t cb;
-    int level = block_level(ctx, n, &cb);
-    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
-    size_t g[2] = {m, (n + cb - 1) / cb}, l[2] = {wg, 1};
-    char kernel[32];
-    snprintf(kernel, sizeof kernel, "gemm_sparse_direct_b%d", level);
-    sp_arg a[] = {SP_ARG(x->mem), SP_ARG(um),     SP_ARG(uk), SP_ARG(w->mem),
-                  SP_ARG(un),     SP_ARG(y->mem), SP_ARG(lut)};
-    return sp_launch(ctx, kernel, 2, g, l, a, 7);
+    direct_call c = {x->mem, w->mem, NULL, um, uk, un, 0, 0, 0};
+    if ((st = sp_compact_lut(ctx, &c.lut))) return st;
+    c.level = block_level(ctx, n, &c.cb);
+    /* per 128 columns: 16 mask steps, up to 7 single ones, up to 128 FMAs and the segment */
+    size_t per = SP_LOOP_MAX / 160 * 128;
+    c.per = (cl_uint)per;
+    return sp_split_reduce(ctx, (k + per - 1) / per, y->numel, y->mem, 1.0f, 0.0f, direct_slices,
+                           &c);
 }

@@ -8,6 +8,7 @@ typedef struct ops_state {
     size_t scratch_bytes[SP_SCRATCH_COUNT];
     cl_mem zero;
     cl_mem lut;
+    sp_clblast_check clblast;
 } ops_state;
 
 static void state_free(void *p) {
@@ -28,6 +29,11 @@ static ops_state *state(spartan_context *ctx) {
     return ctx->ext;
 }
 
+sp_clblast_check *sp_clblast_check_of(spartan_context *ctx) {
+    ops_state *s = state(ctx);
+    return s ? &s->clblast : NULL;
+}
+
 spartan_status sp_scratch(spartan_context *ctx, int slot, size_t bytes, cl_mem *out) {
     ops_state *s = state(ctx);
     if (!s) return sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "scratch state");
@@ -43,6 +49,42 @@ spartan_status sp_scratch(spartan_context *ctx, int slot, size_t bytes, cl_mem *
     }
     *out = s->scratch[slot];
     return SPARTAN_OK;
+}
+
+/* The split reductions' scratch: at most this much, and at most a quarter of the device's
+ * largest allocation; the slices summed at once are at most SPLIT_GROUP (eltwise_sum_parts
+ * walks them in one loop). */
+#define SPLIT_SCRATCH_MAX ((size_t)64 << 20)
+#define SPLIT_GROUP       64
+
+spartan_status sp_split_reduce(spartan_context *ctx, size_t parts, size_t n, cl_mem out,
+                               float alpha, float beta, sp_part_fn fn, void *arg) {
+    if (parts <= 1 || n == 0) return fn(ctx, arg, 0, 1, out, alpha, beta);
+    size_t cap = SPLIT_SCRATCH_MAX;
+    uint64_t quarter = ctx->dev.info.max_alloc_bytes / 4;
+    if (quarter && quarter < cap) cap = (size_t)quarter;
+    size_t group = cap / (n * sizeof(float));
+    if (group > SPLIT_GROUP) group = SPLIT_GROUP;
+    if (group > parts) group = parts;
+    spartan_status st = SPARTAN_OK;
+    if (group < 2) { /* no room for two slices: each slice adds to out in turn */
+        for (size_t p = 0; p < parts && st == SPARTAN_OK; p++)
+            st = fn(ctx, arg, p, 1, out, alpha, p ? 1.0f : beta);
+        return st;
+    }
+    cl_mem scratch;
+    st = sp_scratch(ctx, SP_SCRATCH_SPLIT, group * n * sizeof(float), &scratch);
+    cl_uint un;
+    if (st == SPARTAN_OK) st = sp_u32(ctx, n, "reduction size", &un);
+    for (size_t p0 = 0; p0 < parts && st == SPARTAN_OK; p0 += group) {
+        cl_uint np = (cl_uint)(parts - p0 < group ? parts - p0 : group);
+        float b = p0 ? 1.0f : beta;
+        st = fn(ctx, arg, p0, np, scratch, 1.0f, 0.0f);
+        sp_arg a[] = {SP_ARG(un),    SP_ARG(np), SP_ARG(scratch),
+                      SP_ARG(alpha), SP_ARG(b),  SP_ARG(out)};
+        if (st == SPARTAN_OK) st = sp_launch_1d(ctx, SP_K_eltwise_sum_parts, n, a, 6);
+    }
+    return st;
 }
 
 spartan_status sp_zero_uint(spartan_context *ctx, cl_mem *out) {
@@ -92,15 +134,19 @@ spartan_status sp_u32(spartan_context *ctx, size_t v, const char *what, cl_uint 
     return SPARTAN_OK;
 }
 
-spartan_status sp_launch(spartan_context *ctx, const char *name, cl_uint dims, const size_t *global,
+spartan_status sp_launch(spartan_context *ctx, sp_kernel_id id, cl_uint dims, const size_t *global,
                          const size_t *local, const sp_arg *args, cl_uint nargs) {
     size_t g[3];
     for (cl_uint d = 0; d < dims; d++) {
         if (global[d] == 0) return SPARTAN_OK;
         g[d] = local ? (global[d] + local[d] - 1) / local[d] * local[d] : global[d];
     }
-    cl_kernel k = sp_context_kernel(ctx, name);
-    if (!k) return ctx->err.status;
+    const char *name = sp_kernel_name(id);
+    cl_kernel k = ctx->kernels[id];
+    if (!k || !sp_family_usable(ctx, sp_kernel_family(id)))
+        return sp_err_set(&ctx->err, SPARTAN_STATUS_INTERNAL,
+                          "kernel %s launched although its family %s is off on %s", name,
+                          sp_family_name(sp_kernel_family(id)), ctx->dev.info.name);
     for (cl_uint i = 0; i < nargs; i++) {
         cl_int rc = clSetKernelArg(k, i, args[i].size, args[i].ptr);
         if (rc != CL_SUCCESS) return sp_ctx_cl_fail(ctx, rc, "clSetKernelArg", name);
@@ -110,8 +156,8 @@ spartan_status sp_launch(spartan_context *ctx, const char *name, cl_uint dims, c
     return SPARTAN_OK;
 }
 
-spartan_status sp_launch_1d(spartan_context *ctx, const char *name, size_t n, const sp_arg *args,
+spartan_status sp_launch_1d(spartan_context *ctx, sp_kernel_id k, size_t n, const sp_arg *args,
                             cl_uint nargs) {
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
-    return sp_launch(ctx, name, 1, &n, &wg, args, nargs);
+    return sp_launch(ctx, k, 1, &n, &wg, args, nargs);
 }

@@ -95,34 +95,36 @@ size_t spartan_sparse_cols(const spartan_sparse *s) {
     return s ? s->cols : 0;
 }
 
-static spartan_status monitor(spartan_context *ctx, const char *kernel, const spartan_tensor *z,
-                              spartan_tensor *y, spartan_sparse *s) {
-    if (!ctx || !z || !y || !s) return sp_invalid(ctx, "%s: NULL argument", kernel);
+static spartan_status monitor(spartan_context *ctx, const char *fn, int relu,
+                              const spartan_tensor *z, spartan_tensor *y, spartan_sparse *s) {
+    if (!ctx || !z || !y || !s) return sp_invalid(ctx, "%s: NULL argument", fn);
     if (z->ctx != ctx || y->ctx != ctx || s->ctx != ctx)
-        return sp_invalid(ctx, "%s: objects of another context", kernel);
+        return sp_invalid(ctx, "%s: objects of another context", fn);
     if (spartan_tensor_rows(z) != s->rows || spartan_tensor_cols(z) != s->cols ||
         spartan_tensor_rows(y) != s->rows || spartan_tensor_cols(y) != s->cols)
-        return sp_invalid(ctx, "%s: tensor %zux%zu, sparse %zux%zu (must match)", kernel,
+        return sp_invalid(ctx, "%s: tensor %zux%zu, sparse %zux%zu (must match)", fn,
                           spartan_tensor_rows(z), spartan_tensor_cols(z), s->rows, s->cols);
     s->forms = 0;
     if (s->ntiles == 0) return SPARTAN_OK;
     cl_uint rows = (cl_uint)s->rows, cols = (cl_uint)s->cols, tiles_c = (cl_uint)s->tiles_c, ntiles;
     spartan_status st = sp_u32(ctx, s->ntiles, "tiles", &ntiles);
     if (st != SPARTAN_OK) return st;
+    /* the monitor's kernels failed on this device: the reference count, in two passes */
+    if (!sp_family_usable(ctx, SP_FAMILY_monitor)) return sp_reference_count(ctx, z, y, relu, s);
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
     size_t g = s->ntiles;
     sp_arg args[] = {SP_ARG(z->mem),  SP_ARG(y->mem), SP_ARG(rows),      SP_ARG(cols),
                      SP_ARG(tiles_c), SP_ARG(ntiles), SP_ARG(s->counts), SP_ARG(s->partials)};
-    return sp_launch(ctx, kernel, 1, &g, &wg, args, 8);
+    return sp_launch(ctx, relu ? SP_K_monitor_relu : SP_K_monitor_count, 1, &g, &wg, args, 8);
 }
 
 spartan_status spartan_relu_monitor(spartan_context *ctx, const spartan_tensor *z,
                                     spartan_tensor *y, spartan_sparse *s) {
-    return monitor(ctx, "monitor_relu", z, y, s);
+    return monitor(ctx, "spartan_relu_monitor", 1, z, y, s);
 }
 
 spartan_status spartan_monitor(spartan_context *ctx, const spartan_tensor *x, spartan_sparse *s) {
-    return monitor(ctx, "monitor_count", x, (spartan_tensor *)x, s);
+    return monitor(ctx, "spartan_monitor", 0, x, (spartan_tensor *)x, s);
 }
 
 spartan_status spartan_sparse_nnz(spartan_sparse *s, size_t *nnz) {

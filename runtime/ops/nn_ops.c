@@ -16,13 +16,13 @@ static size_t mul(size_t a, size_t b, int *ok) {
 
 /* Launches over `items` work-items in groups of the tuned WG, after checking that the rounded-up
  * global size still fits the kernels' uint ids. */
-static spartan_status launch(spartan_context *ctx, const char *name, size_t items,
-                             const sp_arg *args, cl_uint nargs) {
+static spartan_status launch(spartan_context *ctx, sp_kernel_id k, size_t items, const sp_arg *args,
+                             cl_uint nargs) {
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
     if (items > 0xffffffffu - wg)
-        return sp_invalid(ctx, "%s: %zu work-items are above the kernels' 32-bit range", name,
-                          items);
-    return sp_launch_1d(ctx, name, items, args, nargs);
+        return sp_invalid(ctx, "%s: %zu work-items are above the kernels' 32-bit range",
+                          sp_kernel_name(k), items);
+    return sp_launch_1d(ctx, k, items, args, nargs);
 }
 
 /* Work-items of a launch that gives each one SP_VEC consecutive elements of n. */
@@ -68,6 +68,12 @@ static spartan_status window_geom(spartan_context *ctx, const char *fn, const sp
     if (w->stride == 0) return sp_invalid(ctx, "%s: stride is 0", fn);
     if (w->k_h == 0 || w->k_w == 0)
         return sp_invalid(ctx, "%s: empty %zux%zu window", fn, w->k_h, w->k_w);
+    /* a work-item walks a window (pooling) or the windows covering a pixel (the gathers) */
+    if (w->k_w > SP_LOOP_MAX || w->k_h > SP_LOOP_MAX / w->k_w)
+        return sp_invalid(ctx,
+                          "%s: a %zux%zu window has more than %d positions, the most one "
+                          "work-item walks",
+                          fn, w->k_h, w->k_w, SP_LOOP_MAX);
     size_t out_h = spartan_window_out_h(w), out_w = spartan_window_out_w(w);
     if (out_h == 0 || out_w == 0)
         return sp_invalid(ctx, "%s: the %zux%zu window does not fit the %zux%zu image (pad %zu)",
@@ -120,12 +126,12 @@ static spartan_status check_out(spartan_context *ctx, const char *fn, const char
 }
 
 /* The window kernels: two or three buffers, then the geometry. */
-static spartan_status launch_window(spartan_context *ctx, const char *name, size_t items, geom *g,
+static spartan_status launch_window(spartan_context *ctx, sp_kernel_id k, size_t items, geom *g,
                                     cl_mem *bufs, cl_uint nbufs) {
     sp_arg args[13];
     for (cl_uint i = 0; i < nbufs; i++) args[i] = SP_ARG(bufs[i]);
     for (cl_uint i = 0; i < 10; i++) args[nbufs + i] = SP_ARG(g->v[i]);
-    return launch(ctx, name, items, args, nbufs + 10);
+    return launch(ctx, k, items, args, nbufs + 10);
 }
 
 /* Work-items of the kernels that give each one SP_VEC of the `per` elements of a unit (the
@@ -147,7 +153,7 @@ spartan_status spartan_im2col(spartan_context *ctx, const spartan_window *w,
     if (st != SPARTAN_OK || cols->numel == 0) return st;
     cl_mem bufs[] = {x->mem, cols->mem};
     /* a work-item per SP_VEC elements of a window row (k_w * in_c consecutive floats) */
-    return launch_window(ctx, "nn_im2col", chunk_items(ctx, g.pixels * w->k_h, w->k_w * w->in_c),
+    return launch_window(ctx, SP_K_nn_im2col, chunk_items(ctx, g.pixels * w->k_h, w->k_w * w->in_c),
                          &g, bufs, 2);
 }
 
@@ -161,8 +167,8 @@ spartan_status spartan_col2im(spartan_context *ctx, const spartan_window *w,
     if (st == SPARTAN_OK) st = check_image(ctx, fn, "dx", dx, &g);
     if (st != SPARTAN_OK || dx->numel == 0) return st;
     cl_mem bufs[] = {cols->mem, dx->mem};
-    return launch_window(ctx, "nn_col2im", chunk_items(ctx, w->batch * w->in_h * w->in_w, w->in_c),
-                         &g, bufs, 2);
+    return launch_window(ctx, SP_K_nn_col2im,
+                         chunk_items(ctx, w->batch * w->in_h * w->in_w, w->in_c), &g, bufs, 2);
 }
 
 /* ---- bias and ReLU --------------------------------------------------------------------------- */
@@ -187,7 +193,25 @@ spartan_status spartan_bias_add(spartan_context *ctx, spartan_tensor *y, const s
     spartan_status st = check_bias(ctx, fn, y, b, &rows, &n);
     if (st != SPARTAN_OK || y->numel == 0) return st;
     sp_arg args[] = {SP_ARG(y->mem), SP_ARG(b->mem), SP_ARG(rows), SP_ARG(n)};
-    return launch(ctx, "nn_bias_add", (size_t)rows * vec_items(ctx, n), args, 4);
+    return launch(ctx, SP_K_nn_bias_add, (size_t)rows * vec_items(ctx, n), args, 4);
+}
+
+/* One launch of nn_bias_grad over slices [part0, part0 + nparts) of per rows. */
+typedef struct bias_call {
+    cl_mem dy;
+    cl_uint rows, n, per;
+} bias_call;
+
+static spartan_status bias_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
+                                  cl_mem dst, float alpha, float beta) {
+    const bias_call *c = arg;
+    (void)alpha;
+    cl_uint accumulate = beta != 0.0f, p0 = (cl_uint)part0;
+    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
+    size_t g[2] = {vec_items(ctx, c->n) * wg, nparts}, l[2] = {wg, 1};
+    sp_arg args[] = {SP_ARG(c->dy),      SP_ARG(dst), SP_ARG(c->rows), SP_ARG(c->n),
+                     SP_ARG(accumulate), SP_ARG(p0),  SP_ARG(c->per)};
+    return sp_launch(ctx, SP_K_nn_bias_grad, 2, g, l, args, 7);
 }
 
 spartan_status spartan_bias_grad(spartan_context *ctx, const spartan_tensor *dy,
@@ -198,16 +222,12 @@ spartan_status spartan_bias_grad(spartan_context *ctx, const spartan_tensor *dy,
     spartan_status st = check_bias(ctx, fn, dy, db, &rows, &n);
     if (st != SPARTAN_OK || db->numel == 0) return st;
     if (dy->numel == 0) return spartan_tensor_fill(db, 0.0f); /* no rows: sums of nothing */
-    /* one work-group per vector of columns, with a vector of partial sums per work-item */
+    /* one work-group per vector of columns and slice of rows, a vector of partial sums per
+     * work-item (the tuned parameters keep WG x VEC floats within the local memory) */
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
-    size_t local = wg * (size_t)sp_tuned_get(&ctx->tuned, "VEC") * sizeof(float);
-    if (ctx->dev.info.local_mem_bytes && local > ctx->dev.info.local_mem_bytes)
-        return sp_invalid(ctx,
-                          "%s: WG x VEC partial sums need %zu bytes of local memory, the "
-                          "device has %llu: lower the tuned WG",
-                          fn, local, (unsigned long long)ctx->dev.info.local_mem_bytes);
-    sp_arg args[] = {SP_ARG(dy->mem), SP_ARG(db->mem), SP_ARG(rows), SP_ARG(n)};
-    return launch(ctx, "nn_bias_grad", vec_items(ctx, n) * wg, args, 4);
+    bias_call c = {dy->mem, rows, n, (cl_uint)(wg * (SP_LOOP_MAX / 2))};
+    size_t parts = (rows + (size_t)c.per - 1) / c.per;
+    return sp_split_reduce(ctx, parts, n, db->mem, 1.0f, 0.0f, bias_slices, &c);
 }
 
 spartan_status spartan_relu_backward(spartan_context *ctx, const spartan_tensor *y,
@@ -220,7 +240,7 @@ spartan_status spartan_relu_backward(spartan_context *ctx, const spartan_tensor 
     if (st == SPARTAN_OK) st = sp_u32(ctx, y->numel, "elements", &n);
     if (st != SPARTAN_OK || n == 0) return st;
     sp_arg args[] = {SP_ARG(y->mem), SP_ARG(dy->mem), SP_ARG(dz->mem), SP_ARG(n)};
-    return launch(ctx, "nn_relu_backward", vec_items(ctx, n), args, 4);
+    return launch(ctx, SP_K_nn_relu_backward, vec_items(ctx, n), args, 4);
 }
 
 /* ---- max-pooling ----------------------------------------------------------------------------- */
@@ -243,8 +263,8 @@ spartan_status spartan_maxpool_forward(spartan_context *ctx, const spartan_windo
     if (st == SPARTAN_OK) st = check_out(ctx, fn, "arg", arg, g.pixels, w->in_c);
     if (st != SPARTAN_OK || y->numel == 0) return st;
     cl_mem bufs[] = {x->mem, y->mem, arg->mem};
-    return launch_window(ctx, "nn_maxpool_forward", chunk_items(ctx, g.pixels, w->in_c), &g, bufs,
-                         3);
+    return launch_window(ctx, SP_K_nn_maxpool_forward, chunk_items(ctx, g.pixels, w->in_c), &g,
+                         bufs, 3);
 }
 
 spartan_status spartan_maxpool_backward(spartan_context *ctx, const spartan_window *w,
@@ -259,18 +279,11 @@ spartan_status spartan_maxpool_backward(spartan_context *ctx, const spartan_wind
     if (st == SPARTAN_OK) st = check_image(ctx, fn, "dx", dx, &g);
     if (st != SPARTAN_OK || dx->numel == 0) return st;
     cl_mem bufs[] = {dy->mem, arg->mem, dx->mem};
-    return launch_window(ctx, "nn_maxpool_backward",
+    return launch_window(ctx, SP_K_nn_maxpool_backward,
                          chunk_items(ctx, w->batch * w->in_h * w->in_w, w->in_c), &g, bufs, 3);
 }
 
 /* ---- dropout --------------------------------------------------------------------------------- */
-
-/* splitmix64's output function (nn_mix64 in nn.cl) */
-static cl_ulong mix64(cl_ulong z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 static spartan_status dropout(spartan_context *ctx, const char *fn, const spartan_tensor *x,
                               spartan_tensor *y, float p, unsigned long long seed,
@@ -283,11 +296,11 @@ static spartan_status dropout(spartan_context *ctx, const char *fn, const sparta
     if (st == SPARTAN_OK) st = sp_u32(ctx, x->numel, "elements", &n);
     if (st != SPARTAN_OK || n == 0) return st;
     /* the stream's state: seed and counter mixed, so nearby counters give unrelated masks */
-    cl_ulong key = mix64((cl_ulong)seed ^ mix64((cl_ulong)counter));
+    cl_ulong key = sp_dropout_key(seed, counter);
     float scale = 1.0f / (1.0f - p);
     sp_arg args[] = {SP_ARG(x->mem), SP_ARG(y->mem), SP_ARG(n),
                      SP_ARG(key),    SP_ARG(p),      SP_ARG(scale)};
-    return launch(ctx, "nn_dropout", vec_items(ctx, n), args, 6);
+    return launch(ctx, SP_K_nn_dropout, vec_items(ctx, n), args, 6);
 }
 
 spartan_status spartan_dropout_forward(spartan_context *ctx, const spartan_tensor *x,
@@ -321,9 +334,12 @@ spartan_status spartan_softmax_xent(spartan_context *ctx, const spartan_tensor *
                           spartan_tensor_rows(dlogits), spartan_tensor_cols(dlogits), rows,
                           classes);
     if (rows == 0) return SPARTAN_OK;
-    /* labels are floats: class indices above 2^24 are not all representable */
-    if (classes == 0 || classes > (1u << 24))
-        return sp_invalid(ctx, "%s: %zu classes (1 to 2^24 allowed)", fn, classes);
+    /* a work-item walks its row three times (maximum, sum, gradient) */
+    if (classes == 0 || classes > SP_LOOP_MAX / 3)
+        return sp_invalid(ctx,
+                          "%s: %zu classes: 1 to %d are supported (one work-item walks a row "
+                          "three times, and its loops are bounded)",
+                          fn, classes, SP_LOOP_MAX / 3);
     cl_uint r, c = (cl_uint)classes, unused;
     spartan_status st = sp_u32(ctx, rows, "rows", &r);
     if (st == SPARTAN_OK) st = sp_u32(ctx, logits->numel, "logits elements", &unused);
@@ -333,7 +349,7 @@ spartan_status spartan_softmax_xent(spartan_context *ctx, const spartan_tensor *
     cl_mem grad = dlogits ? dlogits->mem : stats->mem; /* not written without want_grad */
     sp_arg args[] = {SP_ARG(logits->mem), SP_ARG(labels->mem), SP_ARG(grad),  SP_ARG(stats->mem),
                      SP_ARG(r),           SP_ARG(c),           SP_ARG(scale), SP_ARG(want_grad)};
-    return launch(ctx, "nn_softmax_xent", rows, args, 8);
+    return launch(ctx, SP_K_nn_softmax_xent, rows, args, 8);
 }
 
 /* ---- SGD ------------------------------------------------------------------------------------- */
@@ -349,5 +365,5 @@ spartan_status spartan_sgd_step(spartan_context *ctx, spartan_tensor *w, const s
     if (st != SPARTAN_OK || n == 0) return st;
     sp_arg args[] = {SP_ARG(w->mem), SP_ARG(g->mem),   SP_ARG(v->mem),      SP_ARG(n),
                      SP_ARG(lr),     SP_ARG(momentum), SP_ARG(weight_decay)};
-    return launch(ctx, "nn_sgd_step", vec_items(ctx, n), args, 7);
+    return launch(ctx, SP_K_nn_sgd_step, vec_items(ctx, n), args, 7);
 }

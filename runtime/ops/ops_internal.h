@@ -3,6 +3,7 @@
 #ifndef SP_OPS_INTERNAL_H
 #define SP_OPS_INTERNAL_H
 
+#include "core/rng.h"
 #include "spartan/ops.h"
 #include "tensor/tensor_internal.h"
 
@@ -12,20 +13,49 @@ typedef struct sp_arg {
 } sp_arg;
 #define SP_ARG(x) ((sp_arg){sizeof(x), &(x)})
 
-/* Sets the arguments of kernel `name` and enqueues it over global (rounded up to local; local
- * NULL lets the driver choose). A zero global size enqueues nothing. */
-spartan_status sp_launch(spartan_context *ctx, const char *name, cl_uint dims, const size_t *global,
+/* Sets the arguments of kernel k and enqueues it over global (rounded up to local; local NULL
+ * lets the driver choose). A zero global size enqueues nothing. */
+spartan_status sp_launch(spartan_context *ctx, sp_kernel_id k, cl_uint dims, const size_t *global,
                          const size_t *local, const sp_arg *args, cl_uint nargs);
 
 /* A 1-D launch of n work-items in groups of the tuned WG (drivers left to choose pick poor
  * sizes: POCL runs groups of 1 to 6 work-items, each a separate task). */
-spartan_status sp_launch_1d(spartan_context *ctx, const char *name, size_t n, const sp_arg *args,
+spartan_status sp_launch_1d(spartan_context *ctx, sp_kernel_id k, size_t n, const sp_arg *args,
                             cl_uint nargs);
+
+/* The most iterations of its loops one work-item of a kernel runs, all loops together: llvmpipe
+ * (Mesa's rusticl) ends every loop of a work-item once 65,535 iterations have run in total,
+ * without an error, so the launchers cut longer walks (GEMM reductions, tall columns, long
+ * rows) into slices run by separate work-items and sum them (sp_split_reduce). A quarter of
+ * that limit leaves room for the loops of a kernel's prologue and epilogue. */
+#ifndef SP_LOOP_MAX /* a build may lower it to test the slicing; raising it breaks llvmpipe */
+#define SP_LOOP_MAX 16384
+#endif
+
+/* Runs a reduction cut into `parts` slices and sums them into out (n floats):
+ * out = alpha * (slice 0 + ... + slice parts-1) + beta * out. fn enqueues the slices
+ * [part0, part0 + nparts) as one launch (dimension 2 of the range), slice part0 + s writing
+ * n floats at dst + s * n as dst = alpha_k * slice + beta_k * dst. One slice goes straight to
+ * out; more go through a scratch buffer and eltwise_sum_parts, as many at once as the scratch
+ * allows (then the next group adds to out). */
+typedef spartan_status (*sp_part_fn)(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
+                                     cl_mem dst, float alpha_k, float beta_k);
+spartan_status sp_split_reduce(spartan_context *ctx, size_t parts, size_t n, cl_mem out,
+                               float alpha, float beta, sp_part_fn fn, void *arg);
 
 /* A scratch buffer of at least bytes, owned by the context, reused across calls (slot: which
  * one). Valid until the next call with the same slot. */
-enum { SP_SCRATCH_TRANSPOSE = 0, SP_SCRATCH_SPLITK, SP_SCRATCH_COUNT };
+enum { SP_SCRATCH_TRANSPOSE = 0, SP_SCRATCH_SPLIT, SP_SCRATCH_COUNT };
 spartan_status sp_scratch(spartan_context *ctx, int slot, size_t bytes, cl_mem *out);
+
+/* CLBlast's validation on this context, run on its first use (it compiles its kernels then, in
+ * every process): state 0 not checked yet, 1 passed, -1 failed (why says how), 2 running. NULL
+ * when out of host memory. */
+typedef struct sp_clblast_check {
+    int state;
+    char why[256];
+} sp_clblast_check;
+sp_clblast_check *sp_clblast_check_of(spartan_context *ctx);
 
 /* A one-element buffer holding 0u (the offset of a scan's only chunk). */
 spartan_status sp_zero_uint(spartan_context *ctx, cl_mem *out);
@@ -66,5 +96,26 @@ struct spartan_sparse {
     cl_mem scan_offs[SP_SCAN_LEVELS]; /* their exclusive scans */
     unsigned forms;                   /* forms built by the last compaction */
 };
+
+/* Whether the sparse path runs its own kernels on ctx: the compaction and the sparse GEMMs both
+ * built and validated. When not, the sparse operations compute through the dense GEMMs (the
+ * same results) and the policy runs dense. */
+static inline int sp_sparse_usable(const spartan_context *ctx) {
+    return sp_family_usable(ctx, SP_FAMILY_compact) && sp_family_usable(ctx, SP_FAMILY_gemm_sparse);
+}
+
+/* The dropout stream's state for (seed, counter): seed and counter mixed, so nearby counters
+ * give unrelated masks (spartan_dropout_forward documents the whole hash). */
+static inline cl_ulong sp_dropout_key(unsigned long long seed, unsigned long long counter) {
+    return sp_mix64((uint64_t)seed ^ sp_mix64((uint64_t)counter));
+}
+
+/* The reference kernels (reference.c): C = alpha op(A) op(B) + beta C for any transposes, and
+ * the monitor's tile counts and partial sums of z (y = max(z, 0) first with relu). */
+spartan_status sp_reference_gemm(spartan_context *ctx, int ta, int tb, size_t m, size_t n, size_t k,
+                                 float alpha, const spartan_tensor *a, const spartan_tensor *b,
+                                 float beta, spartan_tensor *c);
+spartan_status sp_reference_count(spartan_context *ctx, const spartan_tensor *z, spartan_tensor *y,
+                                  int relu, spartan_sparse *s);
 
 #endif /* SP_OPS_INTERNAL_H */

@@ -379,6 +379,9 @@ static void layer_dims(spartan_pass pass, size_t m, size_t n, size_t k, size_t *
 spartan_status sp_policy_register(spartan_policy *p, size_t layer, spartan_pass pass, size_t m,
                                   size_t n, size_t k, int sparse_allowed,
                                   const sp_policy_cal *cal) {
+    /* the sparse kernels off on this device (they failed to build or validate): nothing sparse
+     * to calibrate or choose */
+    if (!sp_sparse_usable(p->ctx)) sparse_allowed = 0;
     size_t i = layer * SPARTAN_PASS_COUNT + (size_t)pass;
     if (i >= p->nslots) {
         slot *s = realloc(p->slots, (i + 1) * sizeof *s);
@@ -502,6 +505,8 @@ spartan_path spartan_policy_choose(spartan_policy *p, const spartan_policy_query
         why = "no policy";
     } else if (!q->sparse_allowed && p->mode != SPARTAN_POLICY_DENSE) {
         why = "no sparse form for this pass";
+    } else if (!sp_sparse_usable(p->ctx) && p->mode != SPARTAN_POLICY_DENSE) {
+        why = "the sparse kernels are off on this device (spartan-info says why)";
     } else if (p->mode == SPARTAN_POLICY_SPARSE) {
         path = SPARTAN_PATH_SPARSE;
         why = "policy sparse";

@@ -5,7 +5,7 @@
 
 #include "spartan/ops.h"
 #include "spartan/policy.h"
-#include "tensor/tensor_internal.h"
+#include "ops/ops_internal.h"
 
 /* The rule's constants (docs/policy.md). */
 #define SP_POLICY_MARGIN        0.10 /* switch when the other path is predicted >= 10 % faster */

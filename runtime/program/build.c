@@ -1,4 +1,5 @@
 /* Load-time build of every kernel family for the context's device, through the binary cache. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,24 +86,23 @@ static spartan_status get_binary(cl_program p, unsigned char **bin, size_t *len,
     return SPARTAN_OK;
 }
 
-static spartan_status make_kernels(sp_program *prog, sp_err *err) {
-    cl_uint n = 0;
-    cl_int rc = clCreateKernelsInProgram(prog->program, 0, NULL, &n);
-    if (rc != CL_SUCCESS) return sp_cl_fail(err, rc, "clCreateKernelsInProgram");
-    prog->kernels = calloc(n ? n : 1, sizeof *prog->kernels);
-    prog->names = calloc(n ? n : 1, sizeof *prog->names);
-    if (!prog->kernels || !prog->names)
-        return sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "kernel table");
-    rc = clCreateKernelsInProgram(prog->program, n, prog->kernels, NULL);
-    if (rc != CL_SUCCESS) return sp_cl_fail(err, rc, "clCreateKernelsInProgram");
-    prog->nkernels = n;
-    for (cl_uint i = 0; i < n; i++) {
-        size_t len = 0;
-        clGetKernelInfo(prog->kernels[i], CL_KERNEL_FUNCTION_NAME, 0, NULL, &len);
-        prog->names[i] = calloc(len + 1, 1);
-        if (!prog->names[i])
-            return sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "kernel names");
-        clGetKernelInfo(prog->kernels[i], CL_KERNEL_FUNCTION_NAME, len, prog->names[i], NULL);
+/* Every listed kernel of the family, from its program. A missing one is the kernel file's fault
+ * (a SPARTAN_KERNEL_DIR that lacks it): the context is not created. */
+static spartan_status find_kernels(spartan_context *ctx, sp_family f, sp_err *err) {
+    for (int k = 0; k < SP_KERNEL_COUNT; k++) {
+        if (sp_kernel_family((sp_kernel_id)k) != f) continue;
+        cl_int rc;
+        ctx->kernels[k] =
+            clCreateKernel(ctx->programs[f].program, sp_kernel_name((sp_kernel_id)k), &rc);
+        if (rc != CL_SUCCESS) {
+            ctx->kernels[k] = NULL;
+            return sp_err_set(err, SPARTAN_STATUS_KERNEL_SOURCE,
+                              "kernel file %s.cl built for %s but has no kernel %s (%s)%s%s",
+                              sp_family_name(f), ctx->dev.info.name,
+                              sp_kernel_name((sp_kernel_id)k), sp_cl_error_name(rc),
+                              ctx->kernel_dir ? ": sources read from " : "",
+                              ctx->kernel_dir ? ctx->kernel_dir : "");
+        }
     }
     return SPARTAN_OK;
 }
@@ -115,7 +115,7 @@ static spartan_status build_family(spartan_context *ctx, size_t family, sp_progr
     spartan_status st = sp_source_assemble(family, ctx->kernel_dir, &src, &src_len, err);
     if (st != SPARTAN_OK) return st;
 
-    uint8_t key[SP_SHA256_SIZE];
+    uint8_t *key = prog->key;
     sp_bincache_key(&ctx->dev.info, ctx->options, src, src_len, key);
     unsigned char *bin = NULL;
     size_t bin_len = 0;
@@ -156,20 +156,37 @@ static spartan_status build_family(spartan_context *ctx, size_t family, sp_progr
         }
     }
     free(src);
-    if (st != SPARTAN_OK) return st;
-    return make_kernels(prog, err);
+    return st;
 }
 
 spartan_status sp_programs_build(spartan_context *ctx, sp_err *err) {
     double t0 = sp_now_ms();
-    ctx->programs = calloc(sp_cl_family_count ? sp_cl_family_count : 1, sizeof *ctx->programs);
-    if (!ctx->programs) return sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "programs");
-    for (size_t f = 0; f < sp_cl_family_count; f++) {
+    if (sp_cl_family_count != SP_FAMILY_COUNT)
+        return sp_err_set(err, SPARTAN_STATUS_INTERNAL,
+                          "%zu embedded kernel families, %d in program/kernels.h",
+                          sp_cl_family_count, (int)SP_FAMILY_COUNT);
+    for (int f = 0; f < SP_FAMILY_COUNT; f++) {
         sp_program *prog = &ctx->programs[f];
-        prog->family = f;
-        ctx->nprograms = f + 1;
-        spartan_status st = build_family(ctx, f, prog, err);
-        if (st != SPARTAN_OK) return st;
+        if (strcmp(sp_cl_families[f].family, sp_family_name((sp_family)f)) != 0)
+            return sp_err_set(err, SPARTAN_STATUS_INTERNAL,
+                              "embedded kernel family %d is %s, program/kernels.h says %s", f,
+                              sp_cl_families[f].family, sp_family_name((sp_family)f));
+        sp_err berr = {0};
+        spartan_status st = build_family(ctx, (size_t)f, prog, &berr);
+        if (st == SPARTAN_STATUS_BUILD_FAILED && !sp_family_essential((sp_family)f)) {
+            /* an optional family that this driver cannot build: its operations fall back */
+            sp_log(SPARTAN_LOG_WARN, "%s", sp_err_message(&berr));
+            sp_family_disable(ctx, (sp_family)f, "did not build: %s", sp_err_message(&berr));
+            sp_err_free(&berr);
+            continue;
+        }
+        if (st == SPARTAN_OK) st = find_kernels(ctx, (sp_family)f, &berr);
+        if (st != SPARTAN_OK) {
+            sp_err_set(err, st, "%s", sp_err_message(&berr));
+            sp_err_free(&berr);
+            return st;
+        }
+        sp_err_free(&berr);
         ctx->stats.families++;
     }
     ctx->stats.build_ms = sp_now_ms() - t0;
@@ -182,27 +199,62 @@ spartan_status sp_programs_build(spartan_context *ctx, sp_err *err) {
 }
 
 void sp_programs_release(spartan_context *ctx) {
-    for (size_t f = 0; f < ctx->nprograms; f++) {
-        sp_program *p = &ctx->programs[f];
-        for (cl_uint k = 0; k < p->nkernels; k++) {
-            if (p->kernels && p->kernels[k]) clReleaseKernel(p->kernels[k]);
-            if (p->names) free(p->names[k]);
-        }
-        free(p->kernels);
-        free(p->names);
-        if (p->program) clReleaseProgram(p->program);
+    for (int k = 0; k < SP_KERNEL_COUNT; k++) {
+        if (ctx->kernels[k]) clReleaseKernel(ctx->kernels[k]);
+        ctx->kernels[k] = NULL;
     }
-    free(ctx->programs);
-    ctx->programs = NULL;
-    ctx->nprograms = 0;
+    for (int f = 0; f < SP_FAMILY_COUNT; f++) {
+        if (ctx->programs[f].program) clReleaseProgram(ctx->programs[f].program);
+        ctx->programs[f].program = NULL;
+    }
+}
+
+void sp_family_disable(spartan_context *ctx, sp_family f, const char *fmt, ...) {
+    sp_program *p = &ctx->programs[f];
+    p->state = SP_FAMILY_DISABLED;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->why, sizeof p->why, fmt, ap);
+    va_end(ap);
 }
 
 cl_kernel sp_context_kernel(spartan_context *ctx, const char *name) {
-    for (size_t f = 0; f < ctx->nprograms; f++) {
-        sp_program *p = &ctx->programs[f];
-        for (cl_uint k = 0; k < p->nkernels; k++)
-            if (strcmp(p->names[k], name) == 0) return p->kernels[k];
-    }
+    for (int k = 0; k < SP_KERNEL_COUNT; k++)
+        if (strcmp(sp_kernel_name((sp_kernel_id)k), name) == 0 && ctx->kernels[k])
+            return ctx->kernels[k];
     sp_err_set(&ctx->err, SPARTAN_STATUS_INTERNAL, "no kernel named %s", name);
     return NULL;
+}
+
+/* ---- the lists of program/kernels.h ---------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    int essential;
+} families[SP_FAMILY_COUNT] = {
+#define SP_X_(name, essential) {#name, essential},
+    SP_FAMILY_LIST(SP_X_)
+#undef SP_X_
+};
+
+static const struct {
+    sp_family family;
+    const char *name;
+} kernel_table[SP_KERNEL_COUNT] = {
+#define SP_X_(family, name) {SP_FAMILY_##family, #name},
+    SP_KERNEL_LIST(SP_X_)
+#undef SP_X_
+};
+
+sp_family sp_kernel_family(sp_kernel_id k) {
+    return kernel_table[k].family;
+}
+const char *sp_kernel_name(sp_kernel_id k) {
+    return kernel_table[k].name;
+}
+const char *sp_family_name(sp_family f) {
+    return families[f].name;
+}
+int sp_family_essential(sp_family f) {
+    return families[f].essential;
 }

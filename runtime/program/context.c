@@ -16,16 +16,8 @@ spartan_context_opts spartan_context_opts_default(void) {
     return o;
 }
 
-static spartan_status open_device(spartan_context *ctx, const char *selection, sp_err *err) {
-    sp_device *devs;
-    size_t n, idx = 0;
-    spartan_status st = sp_device_enumerate(&devs, &n, err);
-    if (st != SPARTAN_OK) return st;
-    st = sp_device_select(&devs[0].info, sizeof devs[0], n, selection, &idx, err);
-    if (st == SPARTAN_OK) ctx->dev = devs[idx];
-    free(devs);
-    if (st != SPARTAN_OK) return st;
-
+static spartan_status open_device(spartan_context *ctx, const sp_device *dev, sp_err *err) {
+    ctx->dev = *dev;
     const spartan_device_info *d = &ctx->dev.info;
     sp_log(SPARTAN_LOG_INFO, "device %u:%u %s (%s, %s)", d->platform_index, d->device_index,
            d->name, d->platform_name, d->driver_version);
@@ -43,7 +35,6 @@ static spartan_status open_device(spartan_context *ctx, const char *selection, s
         return sp_err_set(err, SPARTAN_STATUS_UNSUPPORTED,
                           "device %s supports %s; Spartan's kernels need OpenCL C 1.2", d->name,
                           d->opencl_c_version);
-
     cl_int rc;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->dev.platform,
                                      0};
@@ -76,16 +67,11 @@ static spartan_status make_options(spartan_context *ctx, sp_err *err) {
     return SPARTAN_OK;
 }
 
-spartan_status spartan_context_create(const spartan_context_opts *opts, spartan_context **out) {
-    sp_err *err = sp_thread_err();
-    if (!out)
-        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
-                          "spartan_context_create: out must not be NULL");
+spartan_status sp_context_open(const spartan_context_opts *opts, const sp_device *dev,
+                               spartan_context **out, sp_err *err) {
     *out = NULL;
     spartan_context_opts o = opts ? *opts : spartan_context_opts_default();
-    const char *selection = o.device ? o.device : getenv("SPARTAN_DEVICE");
     const char *kdir = o.kernel_dir ? o.kernel_dir : getenv("SPARTAN_KERNEL_DIR");
-
     spartan_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "context");
     spartan_status st = SPARTAN_OK;
@@ -93,7 +79,7 @@ spartan_status spartan_context_create(const spartan_context_opts *opts, spartan_
         ctx->kernel_dir = strdup(kdir);
         if (!ctx->kernel_dir) st = sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "context");
     }
-    if (st == SPARTAN_OK) st = open_device(ctx, selection, err);
+    if (st == SPARTAN_OK) st = open_device(ctx, dev, err);
     if (st == SPARTAN_OK) st = sp_tuned_lookup(&ctx->dev.info, &ctx->tuned, err);
     if (st == SPARTAN_OK) st = make_options(ctx, err);
     if (st == SPARTAN_OK) {
@@ -132,6 +118,36 @@ spartan_status spartan_context_build_stats(const spartan_context *ctx, spartan_b
         return sp_err_set(sp_thread_err(), SPARTAN_STATUS_INVALID_ARGUMENT,
                           "spartan_context_build_stats: ctx and out must not be NULL");
     *out = ctx->stats;
+    return SPARTAN_OK;
+}
+
+/* What the operations of a disabled family use instead (program/kernels.h). */
+static const char *fallback_of(sp_family f) {
+    switch (f) {
+    case SP_FAMILY_gemm_dense:
+        return "CLBlast when built in, else the reference GEMM (reference.cl)";
+    case SP_FAMILY_monitor:
+        return "the reference count (reference.cl): ReLU and counts in two passes";
+    case SP_FAMILY_compact:
+    case SP_FAMILY_gemm_sparse:
+        return "the dense GEMMs: the sparse operations compute densely, the policy runs dense";
+    case SP_FAMILY_reference:
+        return "none needed: it is itself a fallback";
+    default:
+        return "none: the context is not created";
+    }
+}
+
+spartan_status spartan_context_family(const spartan_context *ctx, unsigned i,
+                                      spartan_family_status *out) {
+    if (!ctx || !out || i >= SP_FAMILY_COUNT) return SPARTAN_STATUS_INVALID_ARGUMENT;
+    const sp_program *p = &ctx->programs[i];
+    out->name = sp_family_name((sp_family)i);
+    out->essential = sp_family_essential((sp_family)i);
+    out->enabled = p->state == SP_FAMILY_ENABLED;
+    out->verdict_cached = p->verdict_cached;
+    out->why = p->why;
+    out->fallback = fallback_of((sp_family)i);
     return SPARTAN_OK;
 }
 

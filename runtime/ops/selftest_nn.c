@@ -1,0 +1,265 @@
+/* The known-answer check of the layer operations (kernels_cl/nn.cl; selftest.h): the bias
+ * gradient over a tall column, bias and ReLU backward, im2col and col2im with stride and
+ * padding, max-pooling both ways, dropout against the documented hash, softmax + cross-entropy
+ * and the SGD step, each against a host reference. */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "ops/selftest_run.h"
+
+static double eps_bound(size_t k, double mag) {
+    return (double)(k + 2) * FLT_EPSILON * mag + FLT_MIN;
+}
+
+/* db = the column sums of a tall dy; y + b; ReLU's backward (integers: exact). */
+static int check_bias_relu(sp_check *r) {
+    const size_t rows = r->tall, n = 13, wide = 1031;
+    sp_check_host h = {0};
+    float *dy = sp_check_alloc(r, &h, rows * n, sizeof(float));
+    float *got = sp_check_alloc(r, &h, rows * n, sizeof(float));
+    double *want = sp_check_alloc(r, &h, rows * n, sizeof(double));
+    if (r->failed) goto done;
+    sp_check_fill_int(r, dy, rows * n, 0.3, 3, 0);
+    spartan_tensor *tdy = sp_check_upload(r, dy, rows, n), *tdb = sp_check_upload(r, NULL, 1, n);
+    if (r->failed || sp_check_call(r, spartan_bias_grad(r->ctx, tdy, tdb), "bias gradient") ||
+        sp_check_download(r, tdb, got))
+        goto done;
+    for (size_t j = 0; j < n; j++) {
+        double s = 0.0;
+        for (size_t i = 0; i < rows; i++) s += dy[i * n + j];
+        want[j] = s;
+    }
+    if (sp_check_compare(r, "bias gradient", got, want, NULL, n)) goto done;
+    sp_check_release(r);
+
+    /* y (5 x wide) + b, exact; then ReLU's backward with y as the ReLU output */
+    spartan_tensor *ty = sp_check_upload(r, dy, 5, wide),
+                   *tb = sp_check_upload(r, dy + 5 * wide, 1, wide);
+    if (r->failed || sp_check_call(r, spartan_bias_add(r->ctx, ty, tb), "bias") ||
+        sp_check_download(r, ty, got))
+        goto done;
+    for (size_t i = 0; i < 5 * wide; i++) want[i] = dy[i] + dy[5 * wide + i % wide];
+    if (sp_check_compare(r, "bias", got, want, NULL, 5 * wide)) goto done;
+    spartan_tensor *tg = sp_check_upload(r, dy + 6 * wide, 5, wide),
+                   *tz = sp_check_upload(r, NULL, 5, wide);
+    if (r->failed || sp_check_call(r, spartan_relu_backward(r->ctx, ty, tg, tz), "ReLU backward") ||
+        sp_check_download(r, tz, got + 5 * wide))
+        goto done;
+    for (size_t i = 0; i < 5 * wide; i++) want[i] = got[i] > 0.0f ? dy[6 * wide + i] : 0.0;
+    sp_check_compare(r, "ReLU backward", got + 5 * wide, want, NULL, 5 * wide);
+done:
+    sp_check_release(r);
+    sp_check_host_free(&h);
+    return r->failed;
+}
+
+/* The image element that im2col copies to entry e of patch row p, or -1 for padding. */
+static long patch_source(const spartan_window *w, size_t oh, size_t ow, size_t p, size_t e) {
+    size_t b = p / (oh * ow), oy = p / ow % oh, ox = p % ow;
+    size_t ky = e / (w->k_w * w->in_c), kx = e / w->in_c % w->k_w, c = e % w->in_c;
+    long y = (long)(oy * w->stride + ky) - (long)w->pad;
+    long x = (long)(ox * w->stride + kx) - (long)w->pad;
+    if (y < 0 || y >= (long)w->in_h || x < 0 || x >= (long)w->in_w) return -1;
+    return (long)(((b * w->in_h + (size_t)y) * w->in_w + (size_t)x) * w->in_c + c);
+}
+
+/* im2col and col2im with stride 2 and padding 1 on images no vector width divides. */
+static int check_im2col(sp_check *r) {
+    const spartan_window w = {2, 9, 11, 3, 3, 3, 2, 1};
+    const size_t oh = spartan_window_out_h(&w), ow = spartan_window_out_w(&w);
+    const size_t image = w.batch * w.in_h * w.in_w * w.in_c, patch = w.k_h * w.k_w * w.in_c;
+    const size_t pixels = w.batch * oh * ow, ncols = pixels * patch;
+    sp_check_host h = {0};
+    float *x = sp_check_alloc(r, &h, image, sizeof(float));
+    float *got = sp_check_alloc(r, &h, ncols, sizeof(float));
+    double *want = sp_check_alloc(r, &h, ncols, sizeof(double));
+    double *sum = sp_check_alloc(r, &h, image, sizeof(double));
+    if (r->failed) goto done;
+    sp_check_fill_int(r, x, image, 0.2, 3, 0);
+    spartan_tensor *tx = sp_check_upload(r, x, image, 1),
+                   *tc = sp_check_upload(r, NULL, pixels, patch);
+    if (r->failed || sp_check_call(r, spartan_im2col(r->ctx, &w, tx, tc), "im2col") ||
+        sp_check_download(r, tc, got))
+        goto done;
+    /* col2im of those columns: every pixel gathers its copies */
+    for (size_t p = 0; p < pixels; p++) {
+        for (size_t e = 0; e < patch; e++) {
+            long i = patch_source(&w, oh, ow, p, e);
+            want[p * patch + e] = i < 0 ? 0.0 : x[i];
+            if (i >= 0) sum[i] += got[p * patch + e];
+        }
+    }
+    if (sp_check_compare(r, "im2col", got, want, NULL, ncols)) goto done;
+    spartan_tensor *tdx = sp_check_upload(r, NULL, image, 1);
+    if (r->failed || sp_check_call(r, spartan_col2im(r->ctx, &w, tc, tdx), "col2im") ||
+        sp_check_download(r, tdx, got))
+        goto done;
+    sp_check_compare(r, "col2im", got, sum, NULL, image);
+done:
+    sp_check_release(r);
+    sp_check_host_free(&h);
+    return r->failed;
+}
+
+/* Max-pooling 2 x 2, stride 2, on 5 channels: the maxima, their positions, and the gradient. */
+static int check_maxpool(sp_check *r) {
+    const spartan_window w = {2, 8, 10, 5, 2, 2, 2, 0};
+    const size_t oh = spartan_window_out_h(&w), ow = spartan_window_out_w(&w);
+    const size_t image = w.batch * w.in_h * w.in_w * w.in_c, outs = w.batch * oh * ow * w.in_c;
+    sp_check_host h = {0};
+    float *x = sp_check_alloc(r, &h, image, sizeof(float));
+    float *dy = sp_check_alloc(r, &h, outs, sizeof(float));
+    float *got = sp_check_alloc(r, &h, image, sizeof(float));
+    double *want = sp_check_alloc(r, &h, image, sizeof(double));
+    double *arg = sp_check_alloc(r, &h, outs, sizeof(double));
+    if (r->failed) goto done;
+    sp_check_fill(r, x, image, 0.0, -1.0f, 1.0f);
+    sp_check_fill(r, dy, outs, 0.0, -1.0f, 1.0f);
+    spartan_tensor *tx = sp_check_upload(r, x, image, 1);
+    spartan_tensor *ty = sp_check_upload(r, NULL, w.batch * oh * ow, w.in_c);
+    spartan_tensor *ta = sp_check_upload(r, NULL, w.batch * oh * ow, w.in_c);
+    spartan_tensor *tdy = sp_check_upload(r, dy, w.batch * oh * ow, w.in_c);
+    spartan_tensor *tdx = sp_check_upload(r, NULL, image, 1);
+    if (r->failed || sp_check_call(r, spartan_maxpool_forward(r->ctx, &w, tx, ty, ta), "max-pool"))
+        goto done;
+    for (size_t o = 0; o < outs; o++) {
+        size_t c = o % w.in_c, p = o / w.in_c, b = p / (oh * ow), oy = p / ow % oh, ox = p % ow;
+        double best = 0.0;
+        size_t at = 0;
+        for (size_t k = 0; k < w.k_h * w.k_w; k++) {
+            size_t y = oy * w.stride + k / w.k_w, xx = ox * w.stride + k % w.k_w;
+            double v = x[((b * w.in_h + y) * w.in_w + xx) * w.in_c + c];
+            if (k == 0 || v > best) {
+                best = v;
+                at = k;
+            }
+        }
+        want[o] = best;
+        arg[o] = (double)at;
+    }
+    if (sp_check_download(r, ty, got) || sp_check_compare(r, "max-pool", got, want, NULL, outs) ||
+        sp_check_download(r, ta, got) ||
+        sp_check_compare(r, "max-pool positions", got, arg, NULL, outs))
+        goto done;
+    if (sp_check_call(r, spartan_maxpool_backward(r->ctx, &w, tdy, ta, tdx), "max-pool backward") ||
+        sp_check_download(r, tdx, got))
+        goto done;
+    memset(want, 0, image * sizeof *want);
+    for (size_t o = 0; o < outs; o++) {
+        size_t c = o % w.in_c, p = o / w.in_c, b = p / (oh * ow), oy = p / ow % oh, ox = p % ow;
+        size_t k = (size_t)arg[o], y = oy * w.stride + k / w.k_w, xx = ox * w.stride + k % w.k_w;
+        want[((b * w.in_h + y) * w.in_w + xx) * w.in_c + c] += dy[o];
+    }
+    sp_check_compare(r, "max-pool backward", got, want, NULL, image);
+done:
+    sp_check_release(r);
+    sp_check_host_free(&h);
+    return r->failed;
+}
+
+/* Dropout over a tall vector against the hash ops.h documents; the SGD step. */
+static int check_dropout_sgd(sp_check *r) {
+    const size_t n = r->tall, m = 1031, len = n > 3 * m ? n : 3 * m;
+    const float p = 0.5f, scale = 1.0f / (1.0f - p);
+    const unsigned long long seed = 7, counter = 3;
+    sp_check_host h = {0};
+    float *x = sp_check_alloc(r, &h, len, sizeof(float)),
+          *got = sp_check_alloc(r, &h, len, sizeof(float));
+    double *want = sp_check_alloc(r, &h, len, sizeof(double));
+    double *bound = sp_check_alloc(r, &h, len, sizeof(double));
+    if (r->failed) goto done;
+    sp_check_fill(r, x, len, 0.0, -1.0f, 1.0f);
+    spartan_tensor *tx = sp_check_upload(r, x, 1, n), *ty = sp_check_upload(r, NULL, 1, n);
+    if (r->failed ||
+        sp_check_call(r, spartan_dropout_forward(r->ctx, tx, ty, p, seed, counter), "dropout") ||
+        sp_check_download(r, ty, got))
+        goto done;
+    const uint64_t key = sp_dropout_key(seed, counter);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t hh = sp_mix64(key + (uint64_t)(i + 1) * 0x9E3779B97F4A7C15ull);
+        float u = (float)(uint32_t)(hh >> 40) * 0x1.0p-24f;
+        want[i] = u < p ? 0.0 : (double)(x[i] * scale);
+    }
+    if (sp_check_compare(r, "dropout", got, want, NULL, n)) goto done;
+    sp_check_release(r);
+
+    /* v = momentum v + (g + wd w); w = w - lr v */
+    const float lr = 0.1f, mom = 0.9f, wd = 5e-4f;
+    spartan_tensor *tw = sp_check_upload(r, x, 1, m), *tg = sp_check_upload(r, x + m, 1, m);
+    spartan_tensor *tv = sp_check_upload(r, x + 2 * m, 1, m);
+    if (r->failed || sp_check_call(r, spartan_sgd_step(r->ctx, tw, tg, tv, lr, mom, wd), "SGD") ||
+        sp_check_download(r, tv, got) || sp_check_download(r, tw, got + m))
+        goto done;
+    for (size_t i = 0; i < m; i++) {
+        double w0 = x[i], g = x[m + i], v0 = x[2 * m + i];
+        double v = mom * v0 + (g + wd * w0);
+        double vmag = fabs(mom * v0) + fabs(g) + fabs(wd * w0);
+        want[i] = v;
+        bound[i] = eps_bound(3, vmag);
+        want[m + i] = w0 - lr * v;
+        bound[m + i] = eps_bound(2, fabs(w0) + fabs(lr * v)) + lr * bound[i];
+    }
+    sp_check_compare(r, "SGD", got, want, bound, 2 * m);
+done:
+    sp_check_release(r);
+    sp_check_host_free(&h);
+    return r->failed;
+}
+
+/* Softmax + cross-entropy over 37 rows of 10 classes: losses, hits and the gradient. */
+static int check_softmax(sp_check *r) {
+    const size_t rows = 37, classes = 10, n = rows * classes;
+    const float scale = 1.0f / (float)rows;
+    sp_check_host h = {0};
+    float *x = sp_check_alloc(r, &h, n, sizeof(float)),
+          *lab = sp_check_alloc(r, &h, rows, sizeof(float));
+    float *got = sp_check_alloc(r, &h, n, sizeof(float));
+    double *want = sp_check_alloc(r, &h, n, sizeof(double));
+    double *bound = sp_check_alloc(r, &h, n, sizeof(double));
+    if (r->failed) goto done;
+    sp_check_fill(r, x, n, 0.0, -4.0f, 4.0f);
+    for (size_t i = 0; i < rows; i++) lab[i] = (float)(sp_rng_next(&r->rng) % classes);
+    spartan_tensor *tx = sp_check_upload(r, x, rows, classes),
+                   *tl = sp_check_upload(r, lab, rows, 1);
+    spartan_tensor *td = sp_check_upload(r, NULL, rows, classes),
+                   *ts = sp_check_upload(r, NULL, rows, 2);
+    if (r->failed ||
+        sp_check_call(r, spartan_softmax_xent(r->ctx, tx, tl, scale, td, ts), "softmax") ||
+        sp_check_download(r, td, got))
+        goto done;
+    double stats[2 * 37], sbound[2 * 37];
+    for (size_t i = 0; i < rows; i++) {
+        const float *xr = x + i * classes;
+        double m = xr[0], sum = 0.0;
+        size_t am = 0;
+        for (size_t j = 1; j < classes; j++)
+            if (xr[j] > m) {
+                m = xr[j];
+                am = j;
+            }
+        for (size_t j = 0; j < classes; j++) sum += exp(xr[j] - m);
+        size_t l = (size_t)lab[i];
+        stats[2 * i] = m + log(sum) - xr[l];
+        sbound[2 * i] = eps_bound(classes + 8, 2.0 * fabs(m) + log((double)classes) + 1.0);
+        stats[2 * i + 1] = am == l;
+        sbound[2 * i + 1] = 0.0;
+        for (size_t j = 0; j < classes; j++) {
+            want[i * classes + j] = scale * (exp(xr[j] - m) / sum - (j == l));
+            bound[i * classes + j] = eps_bound(classes + 8, scale);
+        }
+    }
+    if (sp_check_compare(r, "softmax gradient", got, want, bound, n) ||
+        sp_check_download(r, ts, got))
+        goto done;
+    sp_check_compare(r, "softmax losses", got, stats, sbound, 2 * rows);
+done:
+    sp_check_release(r);
+    sp_check_host_free(&h);
+    return r->failed;
+}
+
+int sp_check_nn(sp_check *r) {
+    return check_bias_relu(r) || check_im2col(r) || check_maxpool(r) || check_dropout_sgd(r) ||
+           check_softmax(r);
+}

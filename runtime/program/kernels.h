@@ -1,0 +1,89 @@
+/* The closed lists of kernel families (kernels_cl/<family>.cl) and of the kernels the host
+ * launches from each. A context looks every kernel up once, after building its family, so a
+ * kernel file that lacks one fails at context creation (naming it), and a launch takes a kernel
+ * by its id (sp_kernel_id), never by name.
+ *
+ * A family is essential when nothing can replace it (element-wise and layer kernels: a device
+ * where they fail gets no context) and optional when a slower correct path exists (the own dense
+ * GEMM: CLBlast or the reference kernels; the monitor: the reference count; the compaction and
+ * the sparse GEMMs: the dense path). The order of SP_FAMILY_LIST is the order of
+ * SPARTAN_KERNEL_FAMILIES in CMakeLists.txt (the embedded sources); a test checks they agree. */
+#ifndef SP_PROGRAM_KERNELS_H
+#define SP_PROGRAM_KERNELS_H
+
+/* X(family, essential) */
+#define SP_FAMILY_LIST(X)                                                                          \
+    X(eltwise, 1)                                                                                  \
+    X(gemm_dense, 0)                                                                               \
+    X(monitor, 0)                                                                                  \
+    X(compact, 0)                                                                                  \
+    X(gemm_sparse, 0)                                                                              \
+    X(nn, 1)                                                                                       \
+    X(reference, 0)
+
+typedef enum sp_family {
+#define SP_X_(name, essential) SP_FAMILY_##name,
+    SP_FAMILY_LIST(SP_X_)
+#undef SP_X_
+        SP_FAMILY_COUNT
+} sp_family;
+
+/* X(family, kernel). The sparse GEMMs come in four block widths, _b0 (widest) to _b3, launched as
+ * the _b0 id plus the level. */
+#define SP_KERNEL_LIST(X)                                                                          \
+    X(eltwise, eltwise_fill)                                                                       \
+    X(eltwise, eltwise_axpy)                                                                       \
+    X(eltwise, eltwise_relu)                                                                       \
+    X(eltwise, eltwise_sum_parts)                                                                  \
+    X(eltwise, eltwise_scale)                                                                      \
+    X(eltwise, eltwise_transpose)                                                                  \
+    X(eltwise, eltwise_mask_zeros)                                                                 \
+    X(gemm_dense, gemm_dense_nn)                                                                   \
+    X(gemm_dense, gemm_dense_tn)                                                                   \
+    X(monitor, monitor_relu)                                                                       \
+    X(monitor, monitor_count)                                                                      \
+    X(compact, compact_scan_sums)                                                                  \
+    X(compact, compact_scan_apply)                                                                 \
+    X(compact, compact_scatter)                                                                    \
+    X(compact, compact_lists)                                                                      \
+    X(gemm_sparse, gemm_sparse_rows_b0)                                                            \
+    X(gemm_sparse, gemm_sparse_rows_b1)                                                            \
+    X(gemm_sparse, gemm_sparse_rows_b2)                                                            \
+    X(gemm_sparse, gemm_sparse_rows_b3)                                                            \
+    X(gemm_sparse, gemm_sparse_cols_b0)                                                            \
+    X(gemm_sparse, gemm_sparse_cols_b1)                                                            \
+    X(gemm_sparse, gemm_sparse_cols_b2)                                                            \
+    X(gemm_sparse, gemm_sparse_cols_b3)                                                            \
+    X(gemm_sparse, gemm_sparse_direct_b0)                                                          \
+    X(gemm_sparse, gemm_sparse_direct_b1)                                                          \
+    X(gemm_sparse, gemm_sparse_direct_b2)                                                          \
+    X(gemm_sparse, gemm_sparse_direct_b3)                                                          \
+    X(gemm_sparse, gemm_sparse_sddmm)                                                              \
+    X(nn, nn_im2col)                                                                               \
+    X(nn, nn_col2im)                                                                               \
+    X(nn, nn_bias_add)                                                                             \
+    X(nn, nn_bias_grad)                                                                            \
+    X(nn, nn_relu_backward)                                                                        \
+    X(nn, nn_maxpool_forward)                                                                      \
+    X(nn, nn_maxpool_backward)                                                                     \
+    X(nn, nn_dropout)                                                                              \
+    X(nn, nn_softmax_xent)                                                                         \
+    X(nn, nn_sgd_step)                                                                             \
+    X(reference, reference_gemm)                                                                   \
+    X(reference, reference_count)                                                                  \
+    X(reference, reference_partials)
+
+typedef enum sp_kernel_id {
+#define SP_X_(family, name) SP_K_##name,
+    SP_KERNEL_LIST(SP_X_)
+#undef SP_X_
+        SP_KERNEL_COUNT
+} sp_kernel_id;
+
+/* The family and name of a kernel, and the name and essentialness of a family. */
+sp_family sp_kernel_family(sp_kernel_id k);
+const char *sp_kernel_name(sp_kernel_id k);
+const char *sp_family_name(sp_family f);
+int sp_family_essential(sp_family f);
+
+#endif /* SP_PROGRAM_KERNELS_H */
