@@ -205,6 +205,14 @@ START_TEST(overrides_win_over_detection) {
     ck_assert_int_eq(timing_of(ctx, &why), SPARTAN_TIMING_EVENTS);
     ASSERT_WHY(why, "SPARTAN_TIMING=events");
     spartan_context_destroy(ctx);
+    setenv("SPARTAN_TIMING", "host", 1);
+    ctx = pocl_context(FAULT_NONE, NULL);
+    ck_assert_int_eq(timing_of(ctx, &why), SPARTAN_TIMING_HOST);
+    ASSERT_WHY(why, "SPARTAN_TIMING=host");
+    spartan_context_destroy(ctx);
+    ctx = pocl_context(FAULT_NONE, "events"); /* the application's request before the variable */
+    ck_assert_int_eq(timing_of(ctx, &why), SPARTAN_TIMING_EVENTS);
+    spartan_context_destroy(ctx);
     setenv("SPARTAN_TIMING", "sundial", 1); /* ignored: detected */
     ctx = pocl_context(FAULT_CONSTANT, NULL);
     ck_assert_int_eq(timing_of(ctx, &why), SPARTAN_TIMING_HOST);
