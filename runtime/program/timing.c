@@ -95,10 +95,10 @@ spartan_timing sp_timing_decide(const sp_timing_probe *p, char *why, size_t len)
                  "two markers %.3f-%.3f ms apart on the host, %.3f ms on the device", gap, span,
                  dev);
     if (p->resolution_rc != CL_SUCCESS)
-        snprintf(res, sizeof res, "its timer resolution cannot be read (%s)",
+        snprintf(res, sizeof res, "timer resolution cannot be read (%s)",
                  sp_cl_error_name(p->resolution_rc));
     else if (p->resolution_ns == 0)
-        snprintf(res, sizeof res, "its timer resolution is 0");
+        snprintf(res, sizeof res, "timer resolution is 0");
     if (!wrong && !res[0]) {
         snprintf(why, len,
                  "OpenCL profiling events: marker timestamps advance with the host clock (%s; "
@@ -108,10 +108,9 @@ spartan_timing sp_timing_decide(const sp_timing_probe *p, char *why, size_t len)
     }
     if (wrong)
         snprintf(why, len, "host clock: the driver's profiling timestamps %s (%s)%s%s", wrong,
-                 markers, res[0] ? "; " : "", res);
+                 markers, res[0] ? "; its " : "", res);
     else
-        snprintf(why, len, "host clock: the driver's profiling %s (%s)", res + strlen("its "),
-                 markers);
+        snprintf(why, len, "host clock: the driver's profiling %s (%s)", res, markers);
     return SPARTAN_TIMING_HOST;
 }
 
