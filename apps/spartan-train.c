@@ -191,12 +191,20 @@ static int evaluate(spartan_model *m, const spartan_dataset *test, size_t batch,
 }
 
 /* The per-layer report: for GEMM layers the path and device time per step of each pass; for
- * the others their forward and backward time; the monitored fractions of zeros. */
-static void print_layer_table(spartan_model *m) {
-    printf(
-        "\nper-layer report (device ms per step from profiling events; zeros: monitored fraction "
-        "of the layer's input X (GEMM layers) or output, and of the gradient dY reaching a GEMM "
-        "layer: first sample -> mean over the last epoch)\n");
+ * the others their forward and backward time; the monitored fractions of zeros. Its first line
+ * says where the device times come from (the context's timing). */
+static void print_layer_table(spartan_context *ctx, spartan_model *m) {
+    spartan_timing timing = SPARTAN_TIMING_EVENTS;
+    const char *why = "";
+    spartan_context_timing(ctx, &timing, &why);
+    printf("\nper-layer report (device ms per step; zeros: monitored fraction of the layer's input "
+           "X (GEMM layers) or output, and of the gradient dY reaching a GEMM layer: first "
+           "sample -> mean over the last epoch)\n");
+    if (timing == SPARTAN_TIMING_EVENTS)
+        printf("device times: from OpenCL profiling events (markers between the passes)\n");
+    else
+        printf("device times: from the host clock, read after a clFinish between the passes (%s)\n",
+               why);
     printf("%-9s %-17s %-16s %-16s %-16s %-13s %-13s\n", "layer", "gemm m x n x k", "fwd",
            "bwd_input", "bwd_weight", "zeros", "zeros dY");
     for (size_t i = 0; i < spartan_model_layer_count(m); i++) {
@@ -561,7 +569,7 @@ int main(int argc, char **argv) {
                secs, r->images_per_s);
         fflush(stdout);
     }
-    print_layer_table(m);
+    print_layer_table(ctx, m);
     if (o.explain) print_predictions(m);
     printf("\ntotal: %.1f s training, final test accuracy %.2f%%\n", train_seconds,
            100.0 * rec[o.epochs - 1].test_acc);

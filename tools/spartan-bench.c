@@ -44,6 +44,8 @@ static void usage(FILE *f) {
         "                   CLBlast --clblast-runs, default 5)\n"
         "  --device SEL     P:D, cpu, gpu or a name part (default $SPARTAN_DEVICE, else\n"
         "                   every device but simulators; train: the library's default)\n"
+        "  --wall-clock     time by the host clock after a clFinish even where the driver's\n"
+        "                   profiling events are trusted (the header says which is used)\n"
         "train: each preset under each policy, stepping in turn on the same batches;\n"
         "  --model LIST     mlp,lenet5,vgg-small (default all; vgg-small: ~2 min per epoch\n"
         "                   and policy on a 2-core CPU)\n"

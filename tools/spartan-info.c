@@ -135,6 +135,9 @@ static int context_report(const options *o, cJSON *root) {
     spartan_build_stats bs;
     spartan_context_build_stats(ctx, &bs);
     const spartan_device_info *d = spartan_context_device(ctx);
+    spartan_timing timing = SPARTAN_TIMING_EVENTS;
+    const char *why = "";
+    spartan_context_timing(ctx, &timing, &why);
     if (root) {
         cJSON *c = cJSON_AddObjectToObject(root, "context");
         cJSON_AddNumberToObject(c, "create_ms", ms);
@@ -145,6 +148,8 @@ static int context_report(const options *o, cJSON *root) {
         cJSON_AddNumberToObject(c, "cache_writes", bs.cache_writes);
         cJSON_AddStringToObject(c, "cache_dir", bs.cache_enabled ? bs.cache_dir : "");
         cJSON_AddStringToObject(c, "build_options", bs.build_options);
+        cJSON_AddStringToObject(c, "timing", spartan_timing_name(timing));
+        cJSON_AddStringToObject(c, "timing_reason", why);
         cJSON *t = cJSON_AddObjectToObject(c, "tuned");
         const char *name;
         long value;
@@ -182,6 +187,7 @@ static int context_report(const options *o, cJSON *root) {
         }
         printf("  cache         %s\n", bs.cache_enabled ? bs.cache_dir : "off");
         printf("  build options %s\n", bs.build_options);
+        printf("  timing        %s\n", why);
     }
     spartan_context_destroy(ctx);
     return 0;

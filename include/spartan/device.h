@@ -125,6 +125,9 @@ typedef struct spartan_context_opts {
     /* Read kernel sources from this directory instead of the embedded copies; NULL:
      * $SPARTAN_KERNEL_DIR, else embedded. For kernel development. */
     const char *kernel_dir;
+    /* How device work is timed (see spartan_context_timing): "events" or "host"; NULL:
+     * $SPARTAN_TIMING, else detected at creation. Any other value is ignored (detected). */
+    const char *timing;
 } spartan_context_opts;
 
 SPARTAN_API spartan_context_opts spartan_context_opts_default(void);
@@ -194,6 +197,61 @@ SPARTAN_API spartan_status spartan_context_tuned_at(const spartan_context *ctx, 
  * context creation). The string is owned by the library and valid until the next call that
  * fails on the same context or thread. "" when there was none. Never NULL. */
 SPARTAN_API const char *spartan_last_error(const spartan_context *ctx);
+
+/* ---- Timing -------------------------------------------------------------------------------
+ * How the runtime times device work on a context: the per-layer report of a training step, the
+ * policy's calibration and online correction, and spartan-bench all read the clock through the
+ * marks below. With OpenCL profiling events a mark is a marker in the queue and its time is its
+ * CL_PROFILING_COMMAND_END. Some drivers give markers timestamps that do not advance (or a
+ * profiling timer resolution of 0); there a mark waits for the queue (clFinish) and reads the
+ * host's monotonic clock instead. Context creation decides which, by enqueueing two markers a
+ * couple of milliseconds apart on the host: events only when the resolution is non-zero, every
+ * timestamp can be read, and the second END follows the first by at least half the host's gap
+ * and at most twice the host's whole span (docs/architecture.md). SPARTAN_TIMING=events|host (or
+ * spartan_context_opts.timing) overrides the detection.
+ *
+ *     spartan_mark a, b;
+ *     double ms;
+ *     spartan_mark_record(ctx, &a);
+ *     ... enqueue work ...
+ *     spartan_mark_record(ctx, &b);
+ *     spartan_mark_elapsed(ctx, &a, &b, &ms);     // waits for b
+ *     spartan_mark_release(&a);
+ *     spartan_mark_release(&b);
+ */
+typedef enum spartan_timing {
+    SPARTAN_TIMING_EVENTS = 0, /* OpenCL profiling events (CL_PROFILING_COMMAND_END of markers) */
+    SPARTAN_TIMING_HOST = 1    /* the host's monotonic clock, read after clFinish */
+} spartan_timing;
+
+/* "events", "host" ("unknown" for a value not in the enum). Never NULL. */
+SPARTAN_API const char *spartan_timing_name(spartan_timing timing);
+
+/* The timing the context uses, and (why, may be NULL) a sentence saying why, e.g. "host clock:
+ * the driver's profiling timestamps do not advance (...)"; the string is owned by the context. */
+SPARTAN_API spartan_status spartan_context_timing(const spartan_context *ctx,
+                                                  spartan_timing *timing, const char **why);
+
+/* A point in the context's queue. Plain data owned by the caller (no allocation); its fields
+ * belong to the library. Zero-initialised or released, it holds nothing. */
+typedef struct spartan_mark {
+    void *event_; /* events timing: the marker (a cl_event) */
+    uint64_t ns_; /* the time in ns on the context's clock, once known */
+    int known_;   /* ns_ is set */
+} spartan_mark;
+
+/* Records a mark after everything enqueued so far: with events timing it enqueues a marker
+ * (non-blocking); with host timing it waits for the queue and reads the host clock. Release
+ * the mark with spartan_mark_release. On failure the mark holds nothing. */
+SPARTAN_API spartan_status spartan_mark_record(spartan_context *ctx, spartan_mark *mark);
+
+/* *ms: the milliseconds between two marks of ctx (from recorded before to), >= 0. Waits for the
+ * marks' markers with events timing. The marks stay valid (and remember their times). */
+SPARTAN_API spartan_status spartan_mark_elapsed(spartan_context *ctx, spartan_mark *from,
+                                                spartan_mark *to, double *ms);
+
+/* Releases what a mark holds and zeroes it; NULL or an empty mark is a no-op. */
+SPARTAN_API void spartan_mark_release(spartan_mark *mark);
 
 /* ---- Cache directory ------------------------------------------------------------------------ */
 

@@ -108,8 +108,8 @@ typedef struct spartan_layer_info {
     size_t m, n, k;             /* forward GEMM: X (m x k) . W (k x n) */
     size_t params;              /* parameters (weights and biases) */
     /* Per pass (GEMM layers: fwd, bwd_input, bwd_weight; others: [0] fwd, [1] bwd), since the
-     * last reset: device seconds from profiling events, calls, how many took the sparse path,
-     * and the last path and its reason. */
+     * last reset: device seconds (between timing marks: see spartan_context_timing), calls, how
+     * many took the sparse path, and the last path and its reason. */
     double seconds[SPARTAN_PASS_COUNT];
     size_t calls[SPARTAN_PASS_COUNT];
     size_t sparse_calls[SPARTAN_PASS_COUNT];

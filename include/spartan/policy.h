@@ -13,7 +13,8 @@
  *  - ADAPTIVE (the default of spartan_train_config_default): per layer and pass, the path whose
  *    predicted time is lower, from a cost model of this device: calibrated at first use by short
  *    microbenchmarks of both paths on the layer's shape (stored in the cache directory, keyed by
- *    device, so the next run starts calibrated), corrected online from the profiling events of
+ *    device, so the next run starts calibrated), corrected online from the measured times
+ *    (spartan_mark: profiling events, or the host clock where they cannot be trusted) of
  *    the path actually run and, every so often, of the path not taken; a switch happens only
  *    when the predicted gain exceeds a margin (hysteresis). docs/policy.md has the rule and its
  *    constants. */

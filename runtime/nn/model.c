@@ -49,8 +49,7 @@ static void unprepare(spartan_model *m) {
     m->stats_host = NULL;
     spartan_policy_destroy(m->policy);
     m->policy = NULL;
-    for (size_t i = 0; i < m->nmarks; i++) clReleaseEvent(m->marks[i].ev);
-    m->nmarks = 0;
+    sp_model_release_marks(m);
     free(m->marks);
     m->marks = NULL;
     m->mark_cap = 0;

@@ -55,9 +55,9 @@ typedef struct sp_layer {
     size_t samples;    /* samples of xz since prepare */
 } sp_layer;
 
-/* A profiling marker: the time from the previous marker to this one is charged to (layer, pass). */
+/* A timing mark: the time from the previous mark to this one is charged to (layer, pass). */
 typedef struct sp_mark {
-    cl_event ev;
+    spartan_mark mark;
     sp_layer *layer; /* NULL: charged to nobody (the step's start, the loss) */
     int pass;
     int gemm; /* the segment is the pass's GEMM (with its compaction): fed to the policy */
@@ -77,7 +77,7 @@ struct spartan_model {
     float *stats_host;
     size_t step;                       /* SGD updates done */
     int sampling;                      /* this step samples the monitors */
-    int recording;                     /* a training step: statistics and profiling markers on */
+    int recording;                     /* a training step: statistics and timing marks on */
     size_t sample_period, next_sample; /* the auto sampling rule (sample_every 0) */
     sp_mark *marks;
     size_t nmarks, mark_cap;
@@ -104,8 +104,10 @@ spartan_status sp_layer_forward(spartan_model *m, sp_layer *L, const spartan_ten
 spartan_status sp_layer_backward(spartan_model *m, sp_layer *L, const spartan_tensor *x,
                                  const spartan_tensor *dy, const spartan_tensor **dx);
 
-/* model.c: enqueues a profiling marker that closes the segment charged to (layer, pass); gemm:
- * the segment is the pass's GEMM, whose time the policy learns from. */
+/* step.c: records a timing mark that closes the segment charged to (layer, pass); gemm: the
+ * segment is the pass's GEMM, whose time the policy learns from. */
 spartan_status sp_model_mark(spartan_model *m, sp_layer *layer, int pass, int gemm);
+/* step.c: releases the marks of an unfinished step (uncharged). */
+void sp_model_release_marks(spartan_model *m);
 
 #endif /* SP_NN_INTERNAL_H */

@@ -1,12 +1,13 @@
-/* The training step (include/spartan/nn.h): profiling markers, forward, loss, backward, the
- * update, the policy's feedback and the monitor's sampling period; evaluation. */
+/* The training step (include/spartan/nn.h): timing marks (spartan_mark: profiling events or the
+ * host clock, as the context decided), forward, loss, backward, the update, the policy's
+ * feedback and the monitor's sampling period; evaluation. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn/nn_internal.h"
 
-/* ---- Profiling markers ------------------------------------------------------------------------
+/* ---- Timing marks ---------------------------------------------------------------------------
  */
 
 spartan_status sp_model_mark(spartan_model *m, sp_layer *layer, int pass, int gemm) {
@@ -18,9 +19,8 @@ spartan_status sp_model_mark(spartan_model *m, sp_layer *layer, int pass, int ge
         m->mark_cap = cap;
     }
     sp_mark *k = &m->marks[m->nmarks];
-    cl_int rc = clEnqueueMarkerWithWaitList(m->ctx->queue, 0, NULL, &k->ev);
-    if (rc != CL_SUCCESS)
-        return sp_ctx_cl_fail(m->ctx, rc, "clEnqueueMarkerWithWaitList", "timing");
+    spartan_status st = spartan_mark_record(m->ctx, &k->mark);
+    if (st != SPARTAN_OK) return st;
     k->layer = layer;
     k->pass = pass;
     k->gemm = gemm;
@@ -28,33 +28,30 @@ spartan_status sp_model_mark(spartan_model *m, sp_layer *layer, int pass, int ge
     return SPARTAN_OK;
 }
 
-static void release_marks(spartan_model *m) {
-    for (size_t i = 0; i < m->nmarks; i++) clReleaseEvent(m->marks[i].ev);
+void sp_model_release_marks(spartan_model *m) {
+    for (size_t i = 0; i < m->nmarks; i++) spartan_mark_release(&m->marks[i].mark);
     m->nmarks = 0;
 }
 
-/* After the queue has finished: charges each segment between markers to its layer and pass,
- * then releases the markers. */
+/* After the queue has finished: charges each segment between marks to its layer and pass, then
+ * releases the marks. A segment whose time cannot be read is charged to nobody. */
 static void settle_marks(spartan_model *m) {
-    cl_ulong prev = 0;
-    for (size_t i = 0; i < m->nmarks; i++) {
-        cl_ulong end = 0;
-        int ok = clGetEventProfilingInfo(m->marks[i].ev, CL_PROFILING_COMMAND_END, sizeof end, &end,
-                                         NULL) == CL_SUCCESS;
+    for (size_t i = 1; i < m->nmarks; i++) {
         sp_mark *k = &m->marks[i];
-        if (ok && i > 0 && k->layer && end >= prev) {
-            k->layer->sec[k->pass] += (double)(end - prev) * 1e-9;
-            if (k->gemm) k->layer->step_gemm[k->pass] += (double)(end - prev) * 1e-9;
-        }
-        if (ok) prev = end;
+        double ms;
+        if (!k->layer ||
+            spartan_mark_elapsed(m->ctx, &m->marks[i - 1].mark, &k->mark, &ms) != SPARTAN_OK)
+            continue;
+        k->layer->sec[k->pass] += ms * 1e-3;
+        if (k->gemm) k->layer->step_gemm[k->pass] += ms * 1e-3;
     }
-    release_marks(m);
+    sp_model_release_marks(m);
 }
 
-/* Waits for the queue and releases the markers without charging them (a failed step). */
+/* Waits for the queue and releases the marks without charging them (a failed step). */
 static void drop_marks(spartan_model *m) {
     spartan_context_finish(m->ctx);
-    release_marks(m);
+    sp_model_release_marks(m);
 }
 
 /* ---- Steps ------------------------------------------------------------------------------------

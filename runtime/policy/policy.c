@@ -180,7 +180,8 @@ static void cache_store(spartan_policy *p) {
 /* ---- Microbenchmarks ---------------------------------------------------------------------------
  * Each pass's dense and sparse call on buffers of the layer's shape: rows x K activations X, a
  * K x N weight W, a rows x N gradient dY. The sparse time includes the compaction its pass needs
- * (as in training). Timed between markers, median of SP_POLICY_CAL_RUNS after one warm-up. */
+ * (as in training). Timed between two marks (spartan_mark: profiling events or the host clock,
+ * as the context decided), median of SP_POLICY_CAL_RUNS after one warm-up. */
 
 typedef struct bench {
     spartan_context *ctx;
@@ -232,27 +233,20 @@ static spartan_status bench_time(spartan_policy *p, bench *b, spartan_path path,
     double t[SP_POLICY_CAL_RUNS];
     spartan_status st = bench_call(b, path); /* warm-up */
     for (int r = 0; r < SP_POLICY_CAL_RUNS && st == SPARTAN_OK; r++) {
-        cl_event e[2] = {NULL, NULL};
-        cl_int rc = clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &e[0]);
-        if (rc == CL_SUCCESS) st = bench_call(b, path);
-        if (rc == CL_SUCCESS && st == SPARTAN_OK)
-            rc = clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &e[1]);
-        if (rc == CL_SUCCESS && st == SPARTAN_OK) rc = clWaitForEvents(1, &e[1]);
-        cl_ulong t0 = 0, t1 = 0;
-        if (rc == CL_SUCCESS && st == SPARTAN_OK)
-            rc = clGetEventProfilingInfo(e[0], CL_PROFILING_COMMAND_END, sizeof t0, &t0, NULL);
-        if (rc == CL_SUCCESS && st == SPARTAN_OK)
-            rc = clGetEventProfilingInfo(e[1], CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
-        for (int i = 0; i < 2; i++)
-            if (e[i]) clReleaseEvent(e[i]);
-        if (st == SPARTAN_OK && rc != CL_SUCCESS)
-            st = sp_ctx_cl_fail(ctx, rc, "clEnqueueMarkerWithWaitList", "policy calibration");
-        t[r] = t1 > t0 ? (double)(t1 - t0) * 1e-6 : 1e-6;
+        spartan_mark m0, m1 = {0};
+        st = spartan_mark_record(ctx, &m0);
+        if (st == SPARTAN_OK) st = bench_call(b, path);
+        if (st == SPARTAN_OK) st = spartan_mark_record(ctx, &m1);
+        t[r] = 0.0;
+        if (st == SPARTAN_OK) st = spartan_mark_elapsed(ctx, &m0, &m1, &t[r]);
+        spartan_mark_release(&m0);
+        spartan_mark_release(&m1);
+        if (t[r] < 1e-6) t[r] = 1e-6;
     }
     p->benchmarks++;
     if (st != SPARTAN_OK) return st;
     qsort(t, SP_POLICY_CAL_RUNS, sizeof t[0], cmp_double);
-    *ms = t[SP_POLICY_CAL_RUNS / 2] > 1e-6 ? t[SP_POLICY_CAL_RUNS / 2] : 1e-6;
+    *ms = t[SP_POLICY_CAL_RUNS / 2];
     return SPARTAN_OK;
 }
 

@@ -80,6 +80,7 @@ spartan_status sp_context_open(const spartan_context_opts *opts, const sp_device
         if (!ctx->kernel_dir) st = sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "context");
     }
     if (st == SPARTAN_OK) st = open_device(ctx, dev, err);
+    if (st == SPARTAN_OK) sp_timing_detect(ctx, o.timing);
     if (st == SPARTAN_OK) st = sp_tuned_lookup(&ctx->dev.info, &ctx->tuned, err);
     if (st == SPARTAN_OK) st = make_options(ctx, err);
     if (st == SPARTAN_OK) {

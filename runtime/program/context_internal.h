@@ -6,6 +6,7 @@
 #include "device/device_internal.h"
 #include "program/bincache.h"
 #include "program/kernels.h"
+#include "program/timing.h"
 #include "spartan/device.h"
 
 /* What became of a kernel family on this context's device. */
@@ -27,6 +28,7 @@ struct spartan_context {
     sp_device dev;
     cl_context cl_ctx;
     cl_command_queue queue;
+    sp_timing timing; /* how device work is timed (timing.c) */
     sp_tuned tuned;
     char options[512]; /* full build options: -cl-std and the tuned -D options */
     sp_bincache cache;

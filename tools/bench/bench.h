@@ -1,5 +1,5 @@
 /* spartan-bench internals, shared by its files (one program, not a library):
- *   timing.c   the device under test, its timer (markers with profiling, else wall clock), stats
+ *   timing.c   the device under test, its timer (spartan_mark: profiling events or host clock)
  *   host.c     OpenBLAS on the host: the reference line and the reference results; comparisons
  *   output.c   option lists, the report header, the JSON and CSV files
  *   gemm.c     `spartan-bench gemm`: dense, sparse and OpenBLAS GEMMs of the three passes
@@ -43,7 +43,7 @@ typedef struct bench_opts {
     int warmup;            /* --warmup N (at least 2) */
     int clblast_runs;      /* CLBlast's timed runs when --runs is not given (default 5) */
     int quick, layers, no_clblast, no_openblas;
-    int wall_clock;    /* --wall-clock: time by the wall clock even where markers are timed */
+    int wall_clock;    /* --wall-clock: time by the host clock even where profiling events work */
     unsigned passes;   /* bit (1 << bench_pass) */
     unsigned patterns; /* bit (1 << pat_kind) */
     size_t nshapes;
@@ -108,15 +108,16 @@ typedef struct bench_dev {
     spartan_context *ctx;
     cl_command_queue queue;
     const spartan_device_info *info;
-    char id[16]; /* "P:D" as spartan-info lists it */
-    int wall;    /* wall clock around call + clFinish: 1 markers carry no profiling times here,
-                  * 2 --wall-clock */
+    char id[16];            /* "P:D" as spartan-info lists it */
+    spartan_timing timing;  /* the context's (spartan_context_timing) */
+    const char *timing_why; /* why, owned by the context */
+    int forced;             /* host clock by --wall-clock */
 } bench_dev;
 
-/* Creates a context on the device the selection picks (NULL: $SPARTAN_DEVICE / default) and
- * checks that markers are timed (wall_clock = 1: use the wall clock anyway). Prints what failed and
+/* Creates a context on the device the selection picks (NULL: $SPARTAN_DEVICE / default), whose
+ * timing the library detects (host_clock = 1: the host clock anyway). Prints what failed and
  * returns nonzero on failure. */
-int bench_dev_open(bench_dev *d, const char *selection, int wall_clock);
+int bench_dev_open(bench_dev *d, const char *selection, int host_clock);
 void bench_dev_close(bench_dev *d);
 
 typedef struct bench_stat {
@@ -137,8 +138,8 @@ bench_plan bench_plan_make(const bench_opts *o, int capped);
 /* Enqueues (or, for the host, runs) one repetition; 0 on success. */
 typedef int (*bench_fn)(void *arg);
 
-/* Times fn on the device: a marker before, fn, a marker after, wait for it; the time between
- * the two markers' ends (or wall clock, see bench_dev.wall). Nonzero when fn failed. */
+/* Times fn on the device: a mark before, fn, a mark after; the time between them (profiling
+ * events or the host clock: bench_dev.timing). Nonzero when fn failed. */
 int bench_time_device(const bench_dev *d, const bench_plan *p, bench_fn fn, void *arg,
                       bench_stat *out);
 
@@ -199,6 +200,9 @@ unsigned bench_parse_patterns(const char *text);
 
 /* Prints the run's header: device, driver, timing method, OpenBLAS, date. */
 void bench_print_header(const bench_dev *d, const char *what, const char *date);
+/* Prints the two header lines, the first starting with label, that say how device times of
+ * `what` are taken (bench_dev.timing), and why. */
+void bench_print_timing(const bench_dev *d, const char *label, const char *what);
 /* The local date and time, "2025-01-31 14:05:00 CET". */
 void bench_date(char *buf, size_t len);
 
@@ -218,7 +222,7 @@ void bench_out_add(bench_out *o, cJSON *rec);
 /* Writes the JSON list; nonzero on failure. */
 int bench_out_close(bench_out *o);
 
-/* A record with the keys every record has: device, device_id, date. */
+/* A record with the keys every record has: device, device_id, date, timing ("events", "host"). */
 cJSON *bench_record(const bench_dev *d, const char *date);
 /* Adds key: value, or key: null when value is not finite. */
 void bench_json_number(cJSON *o, const char *key, double value);

@@ -29,7 +29,7 @@ static const char *path_names[PATH_COUNT] = {"clblast", "dense", "openblas", "sp
 const char bench_gemm_csv_header[] =
     "device,pass,m,n,k,shape,label,pattern,sparsity,measured_sparsity,clblast_ms,dense_ms,"
     "openblas_ms,sparse_ms,sparse_min_ms,sparse_max_ms,best_dense_path,best_dense_ms,speedup,"
-    "ideal,fraction_of_ideal,speedup_vs_openblas,max_abs_diff,tolerance,ok";
+    "ideal,fraction_of_ideal,speedup_vs_openblas,max_abs_diff,tolerance,ok,timing";
 
 /* Host and device operands of one shape, shared by its passes. The host arrays hold what the
  * device tensors hold. */
@@ -437,7 +437,7 @@ static double measure_sparse(gemm_run *g, const bench_shape *sh, operands *op, b
     bench_csv_number(f, vs_blas);
     bench_csv_number(f, c.max_diff);
     bench_csv_number(f, c.tol);
-    fprintf(f, ",%d\n", c.ok);
+    fprintf(f, ",%d,%s\n", c.ok, spartan_timing_name(g->d->timing));
     fflush(f);
     return speedup;
 }

@@ -19,7 +19,7 @@
 const char bench_monitor_csv_header[] =
     "device,rows,cols,label,relu_ms,relu_monitor_ms,relu_monitor_nnz_ms,naive_ms,overhead_pct,"
     "overhead_nnz_pct,naive_over_monitor,naive_extra_over_monitor_extra,next_gemm,next_gemm_ms,"
-    "overhead_vs_relu_gemm_pct,nnz_ok";
+    "overhead_vs_relu_gemm_pct,nnz_ok,timing";
 
 typedef struct act_shape {
     size_t rows, cols;
@@ -257,7 +257,7 @@ int bench_monitor(bench_dev *d, const bench_opts *o, bench_out *out, const char 
             fprintf(out->csv, ",%s", g);
             bench_csv_number(out->csv, rg);
             bench_csv_number(out->csv, vs_layer);
-            fprintf(out->csv, ",%d\n", count_ok);
+            fprintf(out->csv, ",%d,%s\n", count_ok, spartan_timing_name(d->timing));
         }
         free_job(&j);
     }

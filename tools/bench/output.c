@@ -90,14 +90,20 @@ void bench_print_header(const bench_dev *d, const char *what, const char *date) 
     printf("device   %s %s (%s; %u compute units, %u MHz)\n", d->id, i->name,
            spartan_vendor_name(i->vendor), i->compute_units, i->clock_mhz);
     printf("driver   %s; %s\n", i->platform_version, i->driver_version);
-    printf("timing   %s\n", d->wall == 2 ? "wall clock around the calls + clFinish (--wall-clock)"
-                            : d->wall    ? "WALL CLOCK around the calls + clFinish (this driver "
-                                           "gives markers no profiling times)"
-                                         : "between markers enqueued before and after the whole "
-                                           "call sequence (CL_PROFILING_COMMAND_END)");
+    bench_print_timing(d, "timing", "the whole call sequence");
     printf("host     OpenBLAS %s, %d thread%s (reference line, and the reference results)\n",
            host_blas_core(), host_blas_threads(), host_blas_threads() == 1 ? "" : "s");
     fflush(stdout);
+}
+
+void bench_print_timing(const bench_dev *d, const char *label, const char *what) {
+    if (d->timing == SPARTAN_TIMING_EVENTS)
+        printf("%-8s events: between markers enqueued before and after %s "
+               "(CL_PROFILING_COMMAND_END)\n",
+               label, what);
+    else
+        printf("%-8s HOST CLOCK: read after a clFinish before and after %s\n", label, what);
+    printf("         %s\n", d->forced ? "host clock: --wall-clock" : d->timing_why);
 }
 
 int bench_out_open(bench_out *o, const char *json_path, const char *csv_path,
@@ -149,7 +155,7 @@ cJSON *bench_record(const bench_dev *d, const char *date) {
     cJSON_AddStringToObject(r, "device", d->info->name);
     cJSON_AddStringToObject(r, "device_id", d->id);
     cJSON_AddStringToObject(r, "date", date);
-    cJSON_AddStringToObject(r, "timing", d->wall ? "wall" : "markers");
+    cJSON_AddStringToObject(r, "timing", spartan_timing_name(d->timing));
     return r;
 }
 

@@ -1,8 +1,9 @@
-/* The device under test and its timer. A time is the span between a marker enqueued before
- * the whole call sequence and one enqueued after it (CL_PROFILING_COMMAND_END of each): it
- * covers every kernel, copy and host-side gap of the sequence, where the event a library call
- * returns (CLBlast's) covers only its last kernel. Where the driver gives markers no profiling
- * times, the wall clock around the calls and a clFinish replaces them. */
+/* The device under test and its timer. A time is the span between a mark recorded before the
+ * whole call sequence and one recorded after it (spartan_mark: with profiling events, the
+ * CL_PROFILING_COMMAND_END of two markers; where the context found them untrustworthy, or with
+ * --wall-clock, the host clock after a clFinish). It covers every kernel, copy and host-side
+ * gap of the sequence, where the event a library call returns (CLBlast's) covers only its last
+ * kernel. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,25 +21,11 @@ void bench_report_status(const bench_dev *d, spartan_status st, const char *what
             spartan_status_name(st), spartan_last_error(d ? d->ctx : NULL));
 }
 
-/* 1 when both markers report an end time and the second is not before the first. */
-static int markers_timed(cl_command_queue q) {
-    cl_event e[2] = {NULL, NULL};
-    cl_ulong end[2] = {0, 0};
-    int ok = 1;
-    for (int i = 0; i < 2 && ok; i++) ok = clEnqueueMarkerWithWaitList(q, 0, NULL, &e[i]) == 0;
-    if (ok) ok = clWaitForEvents(1, &e[1]) == CL_SUCCESS;
-    for (int i = 0; i < 2 && ok; i++)
-        ok = clGetEventProfilingInfo(e[i], CL_PROFILING_COMMAND_END, sizeof end[i], &end[i],
-                                     NULL) == CL_SUCCESS;
-    for (int i = 0; i < 2; i++)
-        if (e[i]) clReleaseEvent(e[i]);
-    return ok && end[0] != 0 && end[1] >= end[0];
-}
-
-int bench_dev_open(bench_dev *d, const char *selection, int wall_clock) {
+int bench_dev_open(bench_dev *d, const char *selection, int host_clock) {
     memset(d, 0, sizeof *d);
     spartan_context_opts co = spartan_context_opts_default();
     co.device = selection;
+    co.timing = host_clock ? "host" : NULL;
     spartan_status st = spartan_context_create(&co, &d->ctx);
     if (st != SPARTAN_OK) {
         bench_report_status(NULL, st, "creating a context");
@@ -53,7 +40,8 @@ int bench_dev_open(bench_dev *d, const char *selection, int wall_clock) {
     }
     d->info = spartan_context_device(d->ctx);
     snprintf(d->id, sizeof d->id, "%u:%u", d->info->platform_index, d->info->device_index);
-    d->wall = wall_clock ? 2 : !markers_timed(d->queue);
+    spartan_context_timing(d->ctx, &d->timing, &d->timing_why);
+    d->forced = host_clock;
     return 0;
 }
 
@@ -92,26 +80,16 @@ void bench_stat_of(double *t, int n, bench_stat *out) {
 
 int bench_time_once(const bench_dev *d, bench_fn fn, void *arg, double *ms) {
     *ms = -1.0;
-    if (d->wall) {
-        double t0 = bench_now_ms();
-        int rc = fn(arg);
-        if (clFinish(d->queue) != CL_SUCCESS) rc = 1;
-        *ms = bench_now_ms() - t0;
-        return rc;
-    }
-    cl_event e0 = NULL, e1 = NULL;
-    if (clEnqueueMarkerWithWaitList(d->queue, 0, NULL, &e0) != CL_SUCCESS) return 1;
-    clFlush(d->queue); /* e0 runs now: the host-side work of the calls falls inside the span */
+    spartan_mark m0, m1 = {0};
+    if (spartan_mark_record(d->ctx, &m0) != SPARTAN_OK) return 1;
+    clFlush(d->queue); /* events: m0 runs now, so the host-side work of the calls is inside */
     int rc = fn(arg);
-    if (clEnqueueMarkerWithWaitList(d->queue, 0, NULL, &e1) != CL_SUCCESS) rc = 1;
-    cl_ulong t0 = 0, t1 = 0;
-    if (e1 && clWaitForEvents(1, &e1) != CL_SUCCESS) rc = 1;
-    if (rc == 0 && (clGetEventProfilingInfo(e0, CL_PROFILING_COMMAND_END, sizeof t0, &t0, NULL) ||
-                    clGetEventProfilingInfo(e1, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL)))
-        rc = 1;
-    if (e0) clReleaseEvent(e0);
-    if (e1) clReleaseEvent(e1);
-    if (rc == 0) *ms = (double)(t1 - t0) * 1e-6;
+    if (spartan_mark_record(d->ctx, &m1) != SPARTAN_OK) rc = 1;
+    double t = 0.0;
+    if (rc == 0 && spartan_mark_elapsed(d->ctx, &m0, &m1, &t) != SPARTAN_OK) rc = 1;
+    spartan_mark_release(&m0);
+    spartan_mark_release(&m1);
+    if (rc == 0) *ms = t;
     return rc;
 }
 

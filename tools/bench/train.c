@@ -104,13 +104,14 @@ static double layer_ms(const run *r, size_t i, double *per_pass, char *paths) {
 /* Per GEMM layer of the last epoch: each policy's device ms per step (its three passes) and
  * paths; the faster of dense and sparse; the per-pass best (the faster path of each pass); and
  * adaptive against the faster of dense and sparse. */
-static void print_layers(run *runs) {
+static void print_layers(const bench_dev *d, run *runs) {
     run *ok[NPOLICIES] = {NULL, NULL, NULL}, *any = NULL;
     for (int i = 0; i < NPOLICIES; i++)
         if (runs[i].state == BENCH_RUN_OK) any = ok[runs[i].mode] = &runs[i];
     if (!any) return;
-    printf("\n  per GEMM layer, last epoch: device ms per step (fwd + bwd_input + bwd_weight, "
-           "profiling events) and path per pass (D dense, S sparse, m mixed)\n");
+    printf("\n  per GEMM layer, last epoch: device ms per step (fwd + bwd_input + bwd_weight, %s) "
+           "and path per pass (D dense, S sparse, m mixed)\n",
+           d->timing == SPARTAN_TIMING_EVENTS ? "profiling events" : "host clock");
     printf("  %-8s %-16s", "layer", "gemm m x n x k");
     for (int p = 0; p < NPOLICIES; p++)
         if (ok[p]) printf(" %-16s", spartan_policy_mode_name((spartan_policy_mode)p));
@@ -333,7 +334,7 @@ static int train_model(const bench_dev *d, const bench_train_opts *o, const char
         fflush(stdout);
     }
     if (img && lab) evaluate(d, model, runs, test, batch, img, lab);
-    print_layers(runs);
+    print_layers(d, runs);
     const size_t ntest = spartan_dataset_count(test);
     for (int i = 0; i < NPOLICIES; i++) {
         run *r = &runs[i];
@@ -365,6 +366,7 @@ static void emit(const bench_dev *d, const bench_train_opts *o, const char *date
                  const bench_train_result *x, size_t test_images, cJSON *layers, bench_out *out) {
     cJSON *rec = bench_record(d, date);
     cJSON_ReplaceItemInObject(rec, "timing", cJSON_CreateString("wall"));
+    if (layers) cJSON_AddStringToObject(rec, "layer_timing", spartan_timing_name(d->timing));
     cJSON_AddStringToObject(rec, "model", x->model);
     cJSON_AddStringToObject(rec, "policy", x->policy);
     cJSON_AddNumberToObject(rec, "epochs", o->epochs);
@@ -471,6 +473,7 @@ int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const c
            (double)spartan_train_config_default().lr, sampling);
     printf("timing   wall clock of the training steps (upload, forward, backward, update, loss "
            "read back)\n");
+    bench_print_timing(d, "layers", "each pass of each layer");
     if (script)
         printf("pytorch  %s %s, %d threads, OPENBLAS_NUM_THREADS=1\n", o->python, script,
                o->pytorch_threads);
