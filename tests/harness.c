@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "program/sources.h"
 #include "spartan/spartan.h"
 
 char *th_tempdir(const char *tag) {
@@ -172,10 +173,62 @@ int th_small(void) {
     return env && strcmp(env, "1") == 0;
 }
 
+int th_tall(void) {
+    const char *env = getenv("SPARTAN_TEST_TALL");
+    return !th_small() || (env && strcmp(env, "1") == 0);
+}
+
 int th_run_suite(Suite *s) {
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+char *th_copy_kernels(void) {
+    const char *srcdir = getenv("SPARTAN_TEST_KERNEL_SRC");
+    ck_assert_msg(srcdir != NULL, "SPARTAN_TEST_KERNEL_SRC is not set (run through ctest)");
+    char *dir = th_tempdir("kernels");
+    const sp_embedded_source *all[64];
+    size_t n = 0;
+    all[n++] = &sp_cl_common_source;
+    for (size_t i = 0; i < sp_cl_family_count && n < 64; i++) all[n++] = &sp_cl_families[i];
+    for (size_t i = 0; i < n; i++) {
+        char from[1200], to[1200];
+        snprintf(from, sizeof from, "%s/%s", srcdir, all[i]->file);
+        snprintf(to, sizeof to, "%s/%s", dir, all[i]->file);
+        FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+        ck_assert_msg(in && out, "copy %s", from);
+        char buf[4096];
+        size_t got;
+        while ((got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, out);
+        fclose(in);
+        fclose(out);
+    }
+    return dir;
+}
+
+void th_edit_kernel(const char *dir, const char *file, const char *from, const char *to) {
+    char *path = th_join(dir, file);
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "open %s", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)len + 1);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(fread(text, 1, (size_t)len, f), (size_t)len);
+    text[len] = '\0';
+    fclose(f);
+    char *at = strstr(text, from);
+    ck_assert_msg(at != NULL, "%s has no '%s'", file, from);
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite(text, 1, (size_t)(at - text), f);
+    fputs(to, f);
+    fputs(at + strlen(from), f);
+    fclose(f);
+    free(text);
+    free(path);
 }

@@ -17,6 +17,12 @@ void th_rm_rf(const char *path);
 void th_write_text(const char *path, const char *text);
 void th_write_bytes(const char *path, const void *p, size_t n);
 
+/* A fresh directory holding a copy of the tree's kernel sources (for SPARTAN_KERNEL_DIR and
+ * spartan_context_opts.kernel_dir); th_rm_rf() and free() it. th_edit_kernel replaces the first
+ * occurrence of `from` in one of them by `to` (the test fails when it is not there). */
+char *th_copy_kernels(void);
+void th_edit_kernel(const char *dir, const char *file, const char *from, const char *to);
+
 /* "dir/name" in a string the caller frees. */
 char *th_join(const char *dir, const char *name);
 
@@ -74,8 +80,13 @@ struct spartan_context;
 struct spartan_tensor;
 void th_context_with_tune(struct spartan_context **ctx, const char *params);
 
-/* 1 when SPARTAN_TEST_SMALL=1 (the Oclgrind runs: tiny shapes only). */
+/* 1 when SPARTAN_TEST_SMALL=1 (the Oclgrind and rusticl runs: tiny shapes only). */
 int th_small(void);
+
+/* 1 unless small without SPARTAN_TEST_TALL=1: the cases with a column of more than 65,536 rows
+ * or a reduction as long (few FLOPs, many iterations per work-item: what llvmpipe cut short),
+ * which the rusticl runs keep and the Oclgrind runs, which simulate every work-item, skip. */
+int th_tall(void);
 
 /* Runs a suite with check's default CK_FORK (a process per test function; CK_FORK=no: one,
  * for a debugger); EXIT_SUCCESS when every test passed. Frees the suite. */

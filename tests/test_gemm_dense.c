@@ -164,6 +164,17 @@ START_TEST(own_split_k) {
 }
 END_TEST
 
+/* A reduction of 131,101 terms (cut into slices: no work-item loops that long), a column of
+ * C as tall, a row of C wider than any block, with and without scale factors. */
+START_TEST(own_tall_and_long) {
+    if (!th_tall()) return;
+    check_gemm(SPARTAN_GEMM_OWN, 1, 0, (shape){3, 5, 131101}, plain, SEED(260, 0));
+    check_gemm(SPARTAN_GEMM_OWN, 0, 1, (shape){2, 3, 131101}, general, SEED(260, 1));
+    check_gemm(SPARTAN_GEMM_OWN, 0, 0, (shape){131101, 5, 3}, accumulate, SEED(260, 2));
+    check_gemm(SPARTAN_GEMM_OWN, 0, 0, (shape){7, 1031, 19}, general, SEED(260, 3));
+}
+END_TEST
+
 /* Other tuned parameters (SPARTAN_TUNE, read when a context is made; added to any already set):
  * scalar kernels (VEC=1) with odd register blocks. The fixture's context is replaced. */
 static void with_tune(const char *params) {
@@ -337,6 +348,7 @@ static Suite *gemm_dense_suite(void) {
     tcase_add_test(tc, own_zero_sizes);
     if (!small) tcase_add_test(tc, own_layer_shapes);
     tcase_add_test(tc, own_split_k);
+    tcase_add_test(tc, own_tall_and_long);
     tcase_add_test(tc, own_scalar_odd_blocks);
     tcase_add_test(tc, best_matches_reference);
     tcase_add_test(tc, higher_rank_is_matrix_view);

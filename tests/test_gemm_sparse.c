@@ -460,6 +460,28 @@ START_TEST(shape_mismatch_is_invalid) {
 }
 END_TEST
 
+/* Walks longer than 65,535 steps in one work-item of a naive kernel (llvmpipe ends them there
+ * without an error): a column of 131,101 rows (both backward-by-weight forms), a row of as many
+ * columns (the forward passes), rows of positions times long dot products (the masked
+ * backward-by-input), at low sparsity so the non-zeros are many. */
+START_TEST(tall_and_long_walks) {
+    if (!th_tall()) return;
+    const size_t tall = 131101;
+    check_op(OP_BWD_WEIGHT, (shape){tall, 3, 5}, PAT_RANDOM, 0.1, 0, SEED(900, 0));
+    check_op(OP_BWD_WEIGHT_DZ, (shape){tall, 3, 5}, PAT_RANDOM, 0.1, 0, SEED(900, 1));
+    check_op(OP_FWD, (shape){3, tall, 5}, PAT_RANDOM, 0.1, 1, SEED(900, 2));
+    check_op(OP_FWD_DIRECT, (shape){3, tall, 5}, PAT_RANDOM, 0.1, 0, SEED(900, 3));
+    check_op(OP_BWD_INPUT, (shape){7, 1031, 523}, PAT_RANDOM, 0.5, 0, SEED(900, 4));
+    check_op(OP_BWD_INPUT, (shape){2, tall, 3}, PAT_RANDOM, 0.1, 0, SEED(900, 5));
+    /* blocks of 16 or more columns: every non-zero costs a vector FMA per block (loops llvmpipe
+     * does not unroll: what lenet5's conv2 backward-by-weight ran into) */
+    check_op(OP_BWD_WEIGHT, (shape){6400, 150, 16}, PAT_RANDOM, 0.0, 0, SEED(900, 6));
+    check_op(OP_BWD_WEIGHT_DZ, (shape){6007, 19, 37}, PAT_RANDOM, 0.1, 0, SEED(900, 7));
+    check_op(OP_FWD, (shape){19, 6007, 37}, PAT_RANDOM, 0.1, 0, SEED(900, 8));
+    check_op(OP_FWD_DIRECT, (shape){19, 6007, 37}, PAT_RANDOM, 0.1, 0, SEED(900, 9));
+}
+END_TEST
+
 static Suite *gemm_sparse_suite(void) {
     Suite *s = suite_create("gemm_sparse");
     TCase *tc = tcase_create("gemm_sparse");
@@ -472,6 +494,7 @@ static Suite *gemm_sparse_suite(void) {
     tcase_add_test(tc, bwd_weight_dz_matches_reference);
     if (!small) tcase_add_test(tc, many_tiles);
     tcase_add_test(tc, sparse_and_dense_agree);
+    tcase_add_test(tc, tall_and_long_walks);
     tcase_add_test(tc, recompact_reuses_descriptor);
     tcase_add_test(tc, tune_odd_tile);
     tcase_add_test(tc, tune_one_element_tiles);

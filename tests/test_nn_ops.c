@@ -261,6 +261,33 @@ START_TEST(bias_matches_reference) {
 END_TEST
 
 /* No rows: the gradient is all zeros (db is overwritten, not left alone). */
+/* The bias gradient of a tall column of small integers (every partial sum exact in float, in
+ * any order: the result must be exact). */
+static void check_bias_grad_exact(size_t rows, size_t n, uint64_t seed) {
+    char what[96];
+    snprintf(what, sizeof what, "bias_grad %zux%zu", rows, n);
+    float *dy = fx_random_floats(rows * n, -4.0f, 4.0f, seed);
+    for (size_t i = 0; i < rows * n; i++) dy[i] = floorf(dy[i]);
+    spartan_tensor *tdy = fx_upload(dy, rows, n), *tdb = fx_nan_matrix(1, n);
+    ok(spartan_bias_grad(ctx, tdy, tdb));
+    float *db = fx_read_all(tdb);
+    double *wdb = fx_doubles(n);
+    ref_bias_grad(wdb, dy, rows, n);
+    fx_assert_close(db, wdb, n, 0.0, what);
+    fx_release();
+}
+
+/* A column taller than 65,536 rows; and with one work-item per group, so the rows are cut into
+ * slices of 8,192 whose sums are added by a second kernel. */
+START_TEST(bias_grad_of_tall_columns) {
+    if (!th_tall()) return;
+    check_bias(131101, 5, SEED(8, 0));
+    check_bias_grad_exact(131101, 7, SEED(8, 1));
+    th_context_with_tune(&ctx, "WG=1");
+    check_bias_grad_exact(20011, 3, SEED(8, 2));
+}
+END_TEST
+
 START_TEST(bias_grad_of_no_rows_is_zero) {
     float dummy = 0.0f, db[5];
     spartan_tensor *dy = fx_upload(&dummy, 0, 5), *tdb = fx_nan_matrix(1, 5);
@@ -381,6 +408,7 @@ static Suite *nn_ops_suite(void) {
     tcase_add_test(tc, maxpool_matches_reference);
     tcase_add_test(tc, bias_matches_reference);
     tcase_add_test(tc, bias_grad_of_no_rows_is_zero);
+    tcase_add_test(tc, bias_grad_of_tall_columns);
     tcase_add_test(tc, relu_backward_matches_reference);
     tcase_add_test(tc, tune_scalar);
     tcase_add_test(tc, tune_wide);

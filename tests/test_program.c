@@ -235,30 +235,6 @@ START_TEST(cache_off_writes_nothing) {
 }
 END_TEST
 
-/* Copies the kernel sources of the tree into a fresh directory (for SPARTAN_KERNEL_DIR). */
-static char *copy_kernels(void) {
-    const char *srcdir = getenv("SPARTAN_TEST_KERNEL_SRC");
-    ck_assert_msg(srcdir != NULL, "SPARTAN_TEST_KERNEL_SRC is not set (run through ctest)");
-    char *dir = th_tempdir("kernels");
-    const sp_embedded_source *all[64];
-    size_t n = 0;
-    all[n++] = &sp_cl_common_source;
-    for (size_t i = 0; i < sp_cl_family_count && n < 64; i++) all[n++] = &sp_cl_families[i];
-    for (size_t i = 0; i < n; i++) {
-        char from[1200], to[1200];
-        snprintf(from, sizeof from, "%s/%s", srcdir, all[i]->file);
-        snprintf(to, sizeof to, "%s/%s", dir, all[i]->file);
-        FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
-        ck_assert_msg(in && out, "copy %s", from);
-        char buf[4096];
-        size_t got;
-        while ((got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, out);
-        fclose(in);
-        fclose(out);
-    }
-    return dir;
-}
-
 static int count_lines(const char *path) {
     FILE *f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
@@ -272,7 +248,7 @@ START_TEST(kernel_dir_sources_share_the_cache) {
     /* Unchanged sources read from disk are the same text: the same cache entries serve them. */
     fixture f = setup();
     create_stats(&f.opts);
-    char *kdir = copy_kernels();
+    char *kdir = th_copy_kernels();
     spartan_context_opts o = f.opts;
     o.kernel_dir = kdir;
     spartan_build_stats bs = create_stats(&o);
@@ -285,7 +261,7 @@ END_TEST
 
 START_TEST(build_failure_gives_the_build_log) {
     fixture f = setup();
-    char *kdir = copy_kernels();
+    char *kdir = th_copy_kernels();
     const char *file = sp_cl_families[0].file;
     char path[1200];
     snprintf(path, sizeof path, "%s/%s", kdir, file);

@@ -212,8 +212,9 @@ SPARTAN_API spartan_status spartan_dropout_backward(spartan_context *ctx, const 
  * first argmax of the row equals the label, else 0; and when dlogits is not NULL,
  * dlogits[r, :] = scale * (softmax(logits[r]) - onehot(label)). stats is batch x 2. A label
  * outside [0, classes) (or not an integer) gives a NaN loss in its row, and that row's dlogits
- * lack the one-hot term. classes must be 1 to 5461 unless batch is 0 (a work-item walks a row
- * three times, and every kernel bounds its loops: some drivers end them silently at 65,535). */
+ * lack the one-hot term. classes must be 1 to LOOP_MAX / 3 unless batch is 0 (5461 with the default
+ * LOOP_MAX of spartan_context_tuned; a work-item walks a row three times, and every kernel bounds
+ * its loops: some drivers end them silently at 65,535 iterations). */
 SPARTAN_API spartan_status spartan_softmax_xent(spartan_context *ctx, const spartan_tensor *logits,
                                                 const spartan_tensor *labels, float scale,
                                                 spartan_tensor *dlogits, spartan_tensor *stats);

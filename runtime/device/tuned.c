@@ -17,7 +17,10 @@
     X(GEMM_RB, 0, "rows of C per work-item in the GEMM kernels (default from VEC)")                \
     X(GEMM_NB, 0, "VEC-wide column vectors of C per work-item in the GEMM kernels")                \
     X(GEMM_WG, 16, "work-items per group along the rows of C in the GEMM kernels")                 \
-    X(SPARSE_NB, 0, "VEC-wide column vectors per work-item in the sparse GEMMs")
+    X(SPARSE_NB, 0, "VEC-wide column vectors per work-item in the sparse GEMMs")                   \
+    X(LOOP_MAX, 16384,                                                                             \
+      "loop iterations the launches plan for one work-item at most, all its loops counted as if "  \
+      "nothing were unrolled (llvmpipe ends a work-item's loops at 65,535 without an error)")
 
 enum {
 #define X(name, def, doc) P_##name,
@@ -49,7 +52,7 @@ typedef struct {
 } entry;
 
 static const entry table[] = {
-    /*                 VEC  WG  TILE_ROWS TILE_COLS GEMM_RB GEMM_NB GEMM_WG SPARSE_NB */
+    /*          VEC  WG  TILE_ROWS TILE_COLS GEMM_RB GEMM_NB GEMM_WG SPARSE_NB LOOP_MAX */
     {SPARTAN_VENDOR_NVIDIA, NULL, {4, 256, 0, 0, 4, 1, 64, 1}},
     {SPARTAN_VENDOR_AMD, NULL, {4, 256, 0, 0, 4, 1, 64, 1}},
     {SPARTAN_VENDOR_INTEL, NULL, {4, 128, 0, 0, 4, 1, 32, 1}},
@@ -189,7 +192,8 @@ spartan_status sp_tuned_lookup(const spartan_device_info *info, sp_tuned *t, sp_
         (st = bound(t, from, P_GEMM_NB, 1, 8, "vectors of registers per work-item", err)) ||
         (st = bound(t, from, P_SPARSE_NB, 1, 16, "vectors of registers per work-item", err)) ||
         (st = bound(t, from, P_TILE_ROWS, 1, 8192, "rows of a tile", err)) ||
-        (st = bound(t, from, P_TILE_COLS, 1, 8192, "columns of a tile", err)))
+        (st = bound(t, from, P_TILE_COLS, 1, 8192, "columns of a tile", err)) ||
+        (st = bound(t, from, P_LOOP_MAX, 1024, 1L << 30, "loop iterations per work-item", err)))
         return st;
     if (v[P_TILE_ROWS] * v[P_TILE_COLS] > 8192)
         return sp_err_set(

@@ -49,7 +49,7 @@ spartan_status spartan_compact(spartan_context *ctx, const spartan_tensor *x, sp
         s->forms = forms;
         return SPARTAN_OK;
     }
-    if (!sp_sparse_usable(ctx)) {
+    if (!sp_family_usable(ctx, SP_FAMILY_compact)) {
         /* the sparse GEMMs will compute densely from x: only the counts are needed */
         spartan_status st = spartan_monitor(ctx, x, s);
         if (st == SPARTAN_OK) s->forms = forms;

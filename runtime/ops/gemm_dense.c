@@ -89,11 +89,16 @@ static spartan_status run_clblast(spartan_context *ctx, int ta, int tb, size_t m
  * weight matrix, K is batch x pixels), slices of ~1024 give every work-group panels that fit
  * in cache and give the device more groups than C alone would (the partial sums cost M x N
  * floats per slice, so only small C are split that way); and always enough that no work-item
- * runs more than SP_LOOP_MAX iterations (two loops of kc each, see gemm_dense.cl). */
-static size_t split_parts(size_t m, size_t n, size_t k) {
+ * runs more than the loop bound. A step of k costs, counted as if the compiler unrolled
+ * nothing (gemm_dense.cl): the k loop, NB loads of B, and RB rows of NB FMAs; its stores and
+ * set-up RB x NB more. */
+static size_t split_parts(const spartan_context *ctx, size_t m, size_t n, size_t k) {
     size_t parts = 1;
     if (k >= 4096 && m * n <= ((size_t)1 << 20)) parts = k / 1024 > 32 ? 32 : k / 1024;
-    size_t kc_max = SP_LOOP_MAX / 2;
+    size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
+    size_t nb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_NB");
+    size_t step = 1 + nb + rb * (1 + nb), fixed = 4 * rb * (1 + nb);
+    size_t kc_max = (sp_loop_max(ctx) - fixed) / step;
     size_t bounded = (k + kc_max - 1) / kc_max;
     return parts > bounded ? parts : bounded;
 }
@@ -140,7 +145,7 @@ static spartan_status run_own(spartan_context *ctx, int ta, int tb, size_t m, si
         if (st != SPARTAN_OK) return st;
         if ((st = launch_transpose(ctx, o.n, o.k, b->mem, o.b)) != SPARTAN_OK) return st;
     }
-    size_t parts = split_parts(m, n, k);
+    size_t parts = split_parts(ctx, m, n, k);
     o.kc = (cl_uint)((k + parts - 1) / parts);
     return sp_split_reduce(ctx, parts, m * n, c->mem, alpha, beta, own_slices, &o);
 }

@@ -105,16 +105,19 @@ static spartan_status lines_slices(spartan_context *ctx, void *arg, size_t part0
 }
 
 /* out (lines x n, or n x lines with trans_out) = S's lines gathering rows of d (? x n). A
- * line's tiles are cut into slices of at most SP_LOOP_MAX / (tile length + 2) tiles: a
- * work-item's loops visit each tile once and each of its non-zeros in the line once. */
+ * line's tiles are cut into slices the loop bound allows, each work-item's walk counted as if the
+ * compiler unrolled nothing (gemm_sparse.cl): per tile its step and the line's non-zeros in it,
+ * each of those NB vector FMAs and, in the last block of a row, VEC single ones. */
 static spartan_status lines(spartan_context *ctx, const spartan_sparse *s, const form_args *f,
                             const spartan_tensor *d, spartan_tensor *out, cl_uint trans_out) {
     lines_call c = {s, f, d->mem, 0, trans_out, 0, 0, 0};
     spartan_status st = sp_u32(ctx, spartan_tensor_cols(d), "N", &c.n);
     if (st != SPARTAN_OK) return st;
     c.level = block_level(ctx, c.n, &c.cb);
-    size_t tile_len = f->form == 0 ? s->tile_cols : s->tile_rows;
-    size_t per = SP_LOOP_MAX / (tile_len + 2);
+    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
+    size_t nb = c.cb / vec, tile_len = f->form == 0 ? s->tile_cols : s->tile_rows;
+    size_t per_tile = 2 + tile_len * (2 + nb + vec), fixed = 2 * (nb + 1) * vec;
+    size_t per = (sp_loop_max(ctx) - fixed) / per_tile;
     if (per < 1) per = 1;
     size_t parts = (f->tiles_per_line + per - 1) / per;
     c.per = (cl_uint)per;
@@ -227,9 +230,9 @@ spartan_status spartan_gemm_sparse_bwd_input(spartan_context *ctx, const spartan
     /* a work-item per (row, tile, slice of the row's positions in the tile): each position is a
      * dot product of n / VEC vector steps and at most VEC - 1 single ones */
     size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
-    size_t dot = n / vec + 2, tc = mask->tile_cols;
-    if (dot > SP_LOOP_MAX / 2) return masked_dense(ctx, mask, dz, w, dx);
-    size_t per = SP_LOOP_MAX / dot;
+    size_t dot = n / vec + vec + 2, tc = mask->tile_cols;
+    if (dot > sp_loop_max(ctx) / 2) return masked_dense(ctx, mask, dz, w, dx);
+    size_t per = sp_loop_max(ctx) / dot;
     if (per > tc) per = tc;
     cl_uint uper = (cl_uint)per;
     if ((st = zero(dx)) != SPARTAN_OK) return st;
@@ -287,8 +290,12 @@ spartan_status spartan_gemm_sparse_fwd_direct(spartan_context *ctx, const sparta
     direct_call c = {x->mem, w->mem, NULL, um, uk, un, 0, 0, 0};
     if ((st = sp_compact_lut(ctx, &c.lut))) return st;
     c.level = block_level(ctx, n, &c.cb);
-    /* per 128 columns: 16 mask steps, up to 7 single ones, up to 128 FMAs and the segment */
-    size_t per = SP_LOOP_MAX / 160 * 128;
+    /* per 128 columns: 16 mask steps, up to 7 single ones, up to 128 non-zeros of NB vector FMAs
+     * and (the last block of a row) VEC single ones, and the segment's step */
+    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
+    size_t seg = 24 + 128 * (2 + c.cb / vec + vec);
+    size_t per = (sp_loop_max(ctx) - 4 * c.cb) / seg * 128;
+    if (per < 128) per = 128;
     c.per = (cl_uint)per;
     return sp_split_reduce(ctx, (k + per - 1) / per, y->numel, y->mem, 1.0f, 0.0f, direct_slices,
                            &c);

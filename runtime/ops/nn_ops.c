@@ -69,11 +69,12 @@ static spartan_status window_geom(spartan_context *ctx, const char *fn, const sp
     if (w->k_h == 0 || w->k_w == 0)
         return sp_invalid(ctx, "%s: empty %zux%zu window", fn, w->k_h, w->k_w);
     /* a work-item walks a window (pooling) or the windows covering a pixel (the gathers) */
-    if (w->k_w > SP_LOOP_MAX || w->k_h > SP_LOOP_MAX / w->k_w)
+    size_t most = sp_loop_max(ctx) / (1 + (size_t)sp_tuned_get(&ctx->tuned, "VEC"));
+    if (w->k_w > most || w->k_h > most / w->k_w)
         return sp_invalid(ctx,
-                          "%s: a %zux%zu window has more than %d positions, the most one "
-                          "work-item walks",
-                          fn, w->k_h, w->k_w, SP_LOOP_MAX);
+                          "%s: a %zux%zu window has more than %zu positions, the most one "
+                          "work-item walks on this device (LOOP_MAX / (VEC + 1))",
+                          fn, w->k_h, w->k_w, most);
     size_t out_h = spartan_window_out_h(w), out_w = spartan_window_out_w(w);
     if (out_h == 0 || out_w == 0)
         return sp_invalid(ctx, "%s: the %zux%zu window does not fit the %zux%zu image (pad %zu)",
@@ -225,7 +226,8 @@ spartan_status spartan_bias_grad(spartan_context *ctx, const spartan_tensor *dy,
     /* one work-group per vector of columns and slice of rows, a vector of partial sums per
      * work-item (the tuned parameters keep WG x VEC floats within the local memory) */
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
-    bias_call c = {dy->mem, rows, n, (cl_uint)(wg * (SP_LOOP_MAX / 2))};
+    size_t steps = (sp_loop_max(ctx) - 64) / (2 + (size_t)sp_tuned_get(&ctx->tuned, "VEC"));
+    bias_call c = {dy->mem, rows, n, (cl_uint)(wg * steps)};
     size_t parts = (rows + (size_t)c.per - 1) / c.per;
     return sp_split_reduce(ctx, parts, n, db->mem, 1.0f, 0.0f, bias_slices, &c);
 }
@@ -335,11 +337,11 @@ spartan_status spartan_softmax_xent(spartan_context *ctx, const spartan_tensor *
                           classes);
     if (rows == 0) return SPARTAN_OK;
     /* a work-item walks its row three times (maximum, sum, gradient) */
-    if (classes == 0 || classes > SP_LOOP_MAX / 3)
+    if (classes == 0 || classes > sp_loop_max(ctx) / 3)
         return sp_invalid(ctx,
-                          "%s: %zu classes: 1 to %d are supported (one work-item walks a row "
-                          "three times, and its loops are bounded)",
-                          fn, classes, SP_LOOP_MAX / 3);
+                          "%s: %zu classes: 1 to %zu are supported on this device (one work-item "
+                          "walks a row three times, and its loops are bounded: LOOP_MAX / 3)",
+                          fn, classes, sp_loop_max(ctx) / 3);
     cl_uint r, c = (cl_uint)classes, unused;
     spartan_status st = sp_u32(ctx, rows, "rows", &r);
     if (st == SPARTAN_OK) st = sp_u32(ctx, logits->numel, "logits elements", &unused);

@@ -23,14 +23,14 @@ spartan_status sp_launch(spartan_context *ctx, sp_kernel_id k, cl_uint dims, con
 spartan_status sp_launch_1d(spartan_context *ctx, sp_kernel_id k, size_t n, const sp_arg *args,
                             cl_uint nargs);
 
-/* The most iterations of its loops one work-item of a kernel runs, all loops together: llvmpipe
- * (Mesa's rusticl) ends every loop of a work-item once 65,535 iterations have run in total,
- * without an error, so the launchers cut longer walks (GEMM reductions, tall columns, long
- * rows) into slices run by separate work-items and sum them (sp_split_reduce). A quarter of
- * that limit leaves room for the loops of a kernel's prologue and epilogue. */
-#ifndef SP_LOOP_MAX /* a build may lower it to test the slicing; raising it breaks llvmpipe */
-#define SP_LOOP_MAX 16384
-#endif
+/* The most loop iterations the launches give one work-item, all its loops together (the tuned
+ * LOOP_MAX): llvmpipe (Mesa's rusticl) ends every loop of a work-item once 65,535 iterations have
+ * run in total, without an error, and it does not unroll loops the kernels mark for unrolling,
+ * so the launchers count those too, and cut longer walks (GEMM reductions, tall columns, long
+ * rows) into slices run by separate work-items and summed (sp_split_reduce). */
+static inline size_t sp_loop_max(const spartan_context *ctx) {
+    return (size_t)sp_tuned_get(&ctx->tuned, "LOOP_MAX");
+}
 
 /* Runs a reduction cut into `parts` slices and sums them into out (n floats):
  * out = alpha * (slice 0 + ... + slice parts-1) + beta * out. fn enqueues the slices

@@ -33,7 +33,8 @@ spartan_status sp_reference_gemm(spartan_context *ctx, int ta, int tb, size_t m,
     if ((st = sp_u32(ctx, m, "M", &r.m)) || (st = sp_u32(ctx, n, "N", &r.n)) ||
         (st = sp_u32(ctx, k, "K", &r.k)) || (st = sp_u32(ctx, m * n, "M*N", &r.kc)))
         return st;
-    size_t parts = (k + SP_LOOP_MAX - 1) / SP_LOOP_MAX;
+    size_t kc_max = sp_loop_max(ctx) - 8;
+    size_t parts = (k + kc_max - 1) / kc_max;
     r.kc = (cl_uint)((k + parts - 1) / parts);
     return sp_split_reduce(ctx, parts, m * n, c->mem, alpha, beta, ref_slices, &r);
 }

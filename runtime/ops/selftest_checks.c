@@ -355,14 +355,20 @@ done:
 }
 
 /* The column walks over a tall X or dZ, the row walks over a row longer than 65,536, the
- * masked dot products over long rows of dZ, and a block of columns wider than any tile. */
+ * masked dot products over long rows of dZ, walks over wide blocks of columns, and a block of
+ * columns wider than any tile. */
 static int check_gemm_sparse(sp_check *r) {
     return sparse_case(r, SP_BWD_WEIGHT, r->tall, 3, 5, 0.1) ||
            sparse_case(r, SP_BWD_WEIGHT_DZ, r->tall, 3, 5, 0.1) ||
            sparse_case(r, SP_FWD, 3, r->tall, 5, 0.1) ||
            sparse_case(r, SP_DIRECT, 3, r->tall, 5, 0.1) ||
            sparse_case(r, SP_BWD_INPUT, 7, 1031, 523, 0.5) ||
-           sparse_case(r, SP_FWD, 5, 37, 1031, 0.5);
+           /* wide blocks of columns (a vector FMA per block and non-zero: loops a compiler may
+            * not unroll) over columns and rows of 6,007 */
+           sparse_case(r, SP_BWD_WEIGHT, 6007, 19, 37, 0.1) ||
+           sparse_case(r, SP_BWD_WEIGHT_DZ, 6007, 19, 37, 0.1) ||
+           sparse_case(r, SP_FWD, 19, 6007, 37, 0.1) ||
+           sparse_case(r, SP_DIRECT, 19, 6007, 37, 0.1) || sparse_case(r, SP_FWD, 5, 37, 1031, 0.5);
 }
 
 /* ---- entry points ---------------------------------------------------------------------------

@@ -85,6 +85,15 @@ static void cache_locate(spartan_policy *p) {
                            ctx->options};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         sp_sha256_update(&h, parts[i], strlen(parts[i]) + 1);
+    /* what the times were taken with: the timing mode, and which kernel families run (a
+     * disabled one runs its fallback, at another speed) */
+    spartan_timing timing = SPARTAN_TIMING_EVENTS;
+    spartan_context_timing(ctx, &timing, NULL);
+    unsigned char state[SP_FAMILY_COUNT + 1];
+    state[0] = (unsigned char)timing;
+    for (int f = 0; f < SP_FAMILY_COUNT; f++)
+        state[f + 1] = (unsigned char)sp_family_usable(ctx, (sp_family)f);
+    sp_sha256_update(&h, state, sizeof state);
     uint8_t digest[SP_SHA256_SIZE];
     char hex[2 * SP_SHA256_SIZE + 1];
     sp_sha256_final(&h, digest);
