@@ -273,33 +273,41 @@ GEMM_SPARSE_DIRECT(gemm_sparse_direct_b3)
 
 // Backward-by-input, masked (ROWS form of the mask): one work-item per (row i of the mask, tile
 // u of its tile-row, slice of that row's stored positions in the tile), writing the dot product
-// of dZ's row i and W's row k at each stored position (i, k). dX is zeroed by the host first.
-// The slice: the tile row's positions [s per, (s + 1) per), s = get_global_id(2), so that per
-// dot products of n stay below the loop bound. dz: rows x n, w: cols x n, dx: rows x cols.
+// of dZ's row i and W's row k at each stored position (i, k). The slice: the tile row's
+// positions [s per, (s + 1) per), s = get_global_id(2), so that per dot products of n stay below
+// the loop bound. With zero (one slice per tile: the work-item owns the row's columns of the
+// tile) it zeroes them first, while they come into cache; else the host zeroed dX.
+// dz: rows x n, w: cols x n, dx: rows x cols.
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
 void gemm_sparse_sddmm(S_ARGS, __global const float *restrict dz, __global const float *restrict w,
                        const uint n, const uint cols, __global float *restrict dx,
-                       const uint per) {
+                       const uint per, const uint zero) {
     const uint i = get_global_id(0), u = get_global_id(1);
     if (i >= lines || u >= tiles_per_line) return;
     const uint line = i / sub_lines, sub = SP_REM(i, sub_lines);
     const uint t = line * tiles_c + u;
+    const uint c0 = u * SP_TILE_COLS;
+    __global float *xr = dx + (size_t)i * cols;
+    if (zero) {
+        const uint ce = min(cols, c0 + SP_TILE_COLS);
+        uint c = c0;
+        for (; c + SP_VEC <= ce; c += SP_VEC) VSTORE_AT((floatv)(0.0f), xr + c);
+        for (; c < ce; c++) xr[c] = 0.0f;
+    }
     __global const ushort *o = off + (size_t)t * stride + sub;
     const uint base = t * SP_TILE_CAP;
     const uint eb = base + o[0] + (uint)get_global_id(2) * per;
     const uint ee = min(base + o[1], eb + per);
     __global const float *zr = dz + (size_t)i * n;
     const uint nv = n / SP_VEC * SP_VEC;
-    const uint c0 = u * SP_TILE_COLS;
     for (uint e = eb; e < ee; e++) {
         const uint k = c0 + idx[e];
         __global const float *wr = w + (size_t)k * n;
         floatv s = (floatv)(0.0f);
         for (uint j = 0; j < nv; j += SP_VEC) s = fma(VLOAD_AT(zr + j), VLOAD_AT(wr + j), s);
         float r = VSUM(s);
-        _Pragma("unroll") for (uint j = 0; j < SP_VEC - 1; j++)
-            if (nv + j < n) r = fma(zr[nv + j], wr[nv + j], r);
-        dx[(size_t)i * cols + k] = r;
+        for (uint j = nv; j < n; j++) r = fma(zr[j], wr[j], r);
+        xr[k] = r;
     }
     (void)tpos;
     (void)list;

@@ -2,8 +2,12 @@
 # Runs every test: installs what is missing (apt-get), then
 #   1. the normal build (RelWithDebInfo, -Werror) and all its tests on POCL,
 #   2. the same kernel tests on Oclgrind with its checks on (a report fails the run),
-#   3. an ASan+UBSan build and its tests (Oclgrind excluded: its wrapper cannot run ASan),
-#   4. the layering check, and an application outside the tree built against an installed
+#   3. the kernel and nn suites on Mesa's rusticl/llvmpipe, a third implementation (when
+#      mesa-opencl-icd could be installed; its .icd files are moved out of /etc/OpenCL/vendors,
+#      the tests give it a vendors directory of their own),
+#   4. an ASan+UBSan build and its tests (Oclgrind and rusticl excluded: the oclgrind wrapper
+#      cannot run ASan, and rusticl's own leaks are not ours),
+#   5. the layering check, and an application outside the tree built against an installed
 #      copy through find_package(spartan) and through pkg-config (shared and static).
 # Usage: tools/test.sh [--quick]   (--quick: step 1 only)
 # Build trees: build/, build-asan/, build-embed/ under the checkout (SPARTAN_BUILD_ROOT moves them).
@@ -25,10 +29,17 @@ step "normal build"
 cmake -S "$root" -B "$out/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$out/build" -j "$jobs"
 step "tests on POCL"
-ctest --test-dir "$out/build" --output-on-failure -j "$jobs" -LE oclgrind
+ctest --test-dir "$out/build" --output-on-failure -j "$jobs" -LE "oclgrind|rusticl"
 step "kernel tests on Oclgrind"
 ctest --test-dir "$out/build" --output-on-failure -j "$jobs" -L oclgrind
 [ $quick = 1 ] && { step "done (quick)"; exit 0; }
+
+step "kernel and nn tests on rusticl/llvmpipe"
+if ctest --test-dir "$out/build" -N -L rusticl | grep -q "Total Tests: [1-9]"; then
+    ctest --test-dir "$out/build" --output-on-failure -j "$jobs" -L rusticl
+else
+    echo "test.sh: Mesa's rusticl is not installed (mesa-opencl-icd): its tests did NOT run"
+fi
 
 step "layering"
 "$root/tools/check_layers.sh"
@@ -44,7 +55,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 asan_log="$out/build-asan/ctest-asan.log"
-if ! ctest --test-dir "$out/build-asan" --output-on-failure -j "$jobs" -LE oclgrind \
+if ! ctest --test-dir "$out/build-asan" --output-on-failure -j "$jobs" -LE "oclgrind|rusticl" \
     >"$asan_log" 2>&1; then
     cat "$asan_log"
     # LeakSanitizer's stop-the-world tracer sometimes crashes at exit while POCL's worker
@@ -54,7 +65,8 @@ if ! ctest --test-dir "$out/build-asan" --output-on-failure -j "$jobs" -LE oclgr
     if grep -q "LeakSanitizer has encountered a fatal error" "$asan_log" &&
         ! grep -Eq "ERROR: (AddressSanitizer|LeakSanitizer: detected)|runtime error:|:F:" "$asan_log"; then
         echo "test.sh: LeakSanitizer's tracer crashed (not a finding); running the failed tests again, one at a time"
-        ctest --test-dir "$out/build-asan" --output-on-failure --rerun-failed -j 1
+        ctest --test-dir "$out/build-asan" --output-on-failure --rerun-failed -j 1 \
+            -LE "oclgrind|rusticl"
     else
         exit 1
     fi

@@ -228,23 +228,27 @@ spartan_status spartan_gemm_sparse_bwd_input(spartan_context *ctx, const spartan
     cl_uint un, cols = (cl_uint)mask->cols;
     if ((st = sp_u32(ctx, n, "N", &un))) return st;
     /* a work-item per (row, tile, slice of the row's positions in the tile): each position is a
-     * dot product of n / VEC vector steps and at most VEC - 1 single ones */
+     * dot product of n / VEC vector steps and at most VEC - 1 single ones; zeroing its part of
+     * the row, when it owns it, TILE_COLS / VEC + VEC more */
     size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
-    size_t dot = n / vec + vec + 2, tc = mask->tile_cols;
-    if (dot > sp_loop_max(ctx) / 2) return masked_dense(ctx, mask, dz, w, dx);
-    size_t per = sp_loop_max(ctx) / dot;
+    size_t dot = n / vec + vec + 1, tc = mask->tile_cols,
+           budget = sp_loop_max(ctx) - tc / vec - vec;
+    if (dot > budget / 2) return masked_dense(ctx, mask, dz, w, dx);
+    size_t per = budget / dot;
     if (per > tc) per = tc;
-    cl_uint uper = (cl_uint)per;
-    if ((st = zero(dx)) != SPARTAN_OK) return st;
+    size_t chunks = (tc + per - 1) / per;
+    cl_uint uper = (cl_uint)per, uzero = chunks == 1;
+    if (!uzero && (st = zero(dx)) != SPARTAN_OK) return st;
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
-    size_t g[3] = {f.lines, f.tiles_per_line, (tc + per - 1) / per}, l[3] = {wg, 1, 1};
+    size_t g[3] = {f.lines, f.tiles_per_line, chunks}, l[3] = {wg, 1, 1};
     sp_arg a[] = {SP_ARG(f.lines), SP_ARG(f.sub_lines), SP_ARG(f.tiles_per_line),
                   SP_ARG(f.tpos),  SP_ARG(f.list),      SP_ARG(mask->counts),
                   SP_ARG(f.off),   SP_ARG(f.stride),    SP_ARG(f.idx),
                   SP_ARG(f.src),   SP_ARG(f.src_cols),  SP_ARG(f.tiles_c),
                   SP_ARG(dz->mem), SP_ARG(w->mem),      SP_ARG(un),
-                  SP_ARG(cols),    SP_ARG(dx->mem),     SP_ARG(uper)};
-    return sp_launch(ctx, SP_K_gemm_sparse_sddmm, 3, g, l, a, 18);
+                  SP_ARG(cols),    SP_ARG(dx->mem),     SP_ARG(uper),
+                  SP_ARG(uzero)};
+    return sp_launch(ctx, SP_K_gemm_sparse_sddmm, 3, g, l, a, 19);
 }
 
 /* One launch of gemm_sparse_direct over slices [part0, part0 + nparts) of per columns of X. */

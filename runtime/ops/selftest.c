@@ -104,7 +104,11 @@ static int validate(spartan_context *ctx, sp_family f, const char *needs) {
         return 0;
     }
     char why[sizeof p->why];
-    if (sp_selftest_family(ctx, f, why, sizeof why) != 0) {
+    double t0 = sp_now_ms();
+    int bad = sp_selftest_family(ctx, f, why, sizeof why);
+    sp_log(SPARTAN_LOG_DEBUG, "validation of %s on %s: %s in %.1f ms", sp_family_name(f),
+           ctx->dev.info.name, bad ? "failed" : "passed", sp_now_ms() - t0);
+    if (bad) {
         sp_family_disable(ctx, f, "failed its validation: %s", why);
         /* what a failed check leaves on the queue (or in the context's error) is not the
          * caller's concern */
