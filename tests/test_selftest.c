@@ -243,8 +243,7 @@ typedef struct broken {
 } broken;
 
 static const broken wrong[] = {
-    {"gemm_sparse.cl", "dx[(size_t)i * cols + k] = r;", "dx[(size_t)i * cols + k] = r + 1.0f;",
-     "gemm_sparse"},
+    {"gemm_sparse.cl", "xr[k] = r;", "xr[k] = r + 1.0f;", "gemm_sparse"},
     {"gemm_dense.cl", "floatv v = (floatv)(alpha) * acc[r][c];",
      "floatv v = (floatv)(alpha) * acc[r][c] + (floatv)(0.5f);", "gemm_dense"},
     {"monitor.cl", "counts[t] = cnt;", "counts[t] = cnt + (t == 3);", "monitor"},
