@@ -7,9 +7,11 @@
 #include <float.h>
 #include <ftw.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +52,12 @@ void th_write_bytes(const char *path, const void *p, size_t n) {
     ck_assert_int_eq(fclose(f), 0);
 }
 
+void th_make_stream(const char *path, int kind) {
+    unlink(path);
+    int rc = kind == TH_FIFO ? mkfifo(path, 0600) : symlink("/dev/zero", path);
+    ck_assert_msg(rc == 0, "cannot make %s at %s", kind == TH_FIFO ? "a FIFO" : "a link", path);
+}
+
 char *th_join(const char *dir, const char *name) {
     size_t len = strlen(dir) + strlen(name) + 2;
     char *p = malloc(len);
@@ -68,13 +76,24 @@ size_t th_count_entries(const char *dir, const char *prefix) {
 }
 
 int th_in_child(int (*fn)(void *), void *arg) {
+    return th_in_child_within(0, fn, arg);
+}
+
+int th_in_child_within(unsigned seconds, int (*fn)(void *), void *arg) {
     fflush(NULL);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
-    if (pid == 0) _exit(fn(arg));
+    if (pid == 0) {
+        /* check's own SIGALRM handler, inherited, would kill the whole test's process group */
+        signal(SIGALRM, SIG_DFL);
+        alarm(seconds);
+        _exit(fn(arg));
+    }
     int status = 0;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+        fprintf(stderr, "child still running after %u s: killed (a hang)\n", seconds);
     return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 

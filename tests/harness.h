@@ -17,6 +17,12 @@ void th_rm_rf(const char *path);
 void th_write_text(const char *path, const char *text);
 void th_write_bytes(const char *path, const void *p, size_t n);
 
+/* Unbounded inputs for the readers' refusal tests: at path (replacing what is there), a FIFO
+ * with no writer (TH_FIFO: opening it blocks unless non-blocking) or a symbolic link to
+ * /dev/zero (TH_ZERO_LINK: endless). */
+enum { TH_FIFO, TH_ZERO_LINK, TH_STREAM_KINDS };
+void th_make_stream(const char *path, int kind);
+
 /* "dir/name" in a string the caller frees. */
 char *th_join(const char *dir, const char *name);
 
@@ -28,6 +34,9 @@ size_t th_count_entries(const char *dir, const char *prefix);
  * path is not fork-safe in CK_FORK=no mode): it prints what went wrong to stderr and returns
  * non-zero (TH_CHILD_CHECK does both), and the parent asserts on the status. */
 int th_in_child(int (*fn)(void *), void *arg);
+/* The same with alarm(seconds) in the child (0: none): a call that hangs ends it by SIGALRM,
+ * and the status is 128 + SIGALRM, so a regression fails the test instead of hanging it. */
+int th_in_child_within(unsigned seconds, int (*fn)(void *), void *arg);
 
 /* splitmix64: reproducible data from a seed (SPARTAN_TEST_SEED overrides the default). */
 typedef struct {

@@ -1,6 +1,8 @@
 /* Tests of runtime/core: statuses and their text, error records, SHA-256, the cache location
- * rules, and atomic writes. No OpenCL here. */
+ * rules, atomic writes, and bounded reads (FIFOs and devices refused unread). No OpenCL here. */
 #include <check.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -158,7 +160,7 @@ START_TEST(atomic_write_replaces_whole_file) {
     ck_assert_int_eq(sp_write_file_atomic(path, parts, 2, 1, &err), SPARTAN_OK);
     unsigned char *data;
     size_t len;
-    ck_assert_int_eq(sp_read_file(path, &data, &len, &err), SPARTAN_OK);
+    ck_assert_int_eq(sp_read_file(path, 64, &data, &len, &err), SPARTAN_OK);
     ck_assert_uint_eq(len, 11);
     ck_assert_str_eq((char *)data, "hello world");
     free(data);
@@ -167,10 +169,72 @@ START_TEST(atomic_write_replaces_whole_file) {
     snprintf(bad, sizeof bad, "%s/missing/file", dir);
     ck_assert_int_eq(sp_write_file_atomic(bad, parts, 2, 0, &err), SPARTAN_STATUS_IO_ERROR);
     ck_assert(strstr(sp_err_message(&err), "missing") != NULL);
-    ck_assert_int_eq(sp_read_file(bad, &data, &len, &err), SPARTAN_STATUS_IO_ERROR);
+    ck_assert_int_eq(sp_read_file(bad, 64, &data, &len, &err), SPARTAN_STATUS_IO_ERROR);
     /* mkdirs over a regular file is an error, not a crash. */
     ck_assert_int_eq(sp_mkdirs(path, &err), SPARTAN_STATUS_IO_ERROR);
     sp_err_free(&err);
+    th_rm_rf(dir);
+    free(dir);
+}
+END_TEST
+
+/* ---- Bounded reads -------------------------------------------------------------- */
+
+/* In a child with an alarm (a FIFO used to block the open): each path refused before a byte of
+ * it is read, or read whole when it is a regular file within the limit. */
+static int bounded_reads(void *arg) {
+    char *const *p = arg; /* dir, FIFO, link to /dev/zero, 100-byte file, link to it */
+    const struct {
+        const char *path;
+        size_t max;
+        unsigned flags;
+        spartan_status want;
+        const char *phrase;
+    } cases[] = {
+        {p[1], 64, 0, SPARTAN_STATUS_IO_ERROR, "is a FIFO, not a regular file"},
+        {p[2], 64, 0, SPARTAN_STATUS_IO_ERROR, "is a character device, not a regular file"},
+        {"/dev/zero", 64, 0, SPARTAN_STATUS_IO_ERROR, "is a character device"},
+        {p[0], 64, 0, SPARTAN_STATUS_IO_ERROR, "is a directory, not a regular file"},
+        {p[3], 99, 0, SPARTAN_STATUS_BAD_FORMAT, "is 100 bytes, more than the 99 bytes"},
+        {p[4], 100, SP_READ_NOFOLLOW, SPARTAN_STATUS_IO_ERROR, "is a symbolic link (not followed)"},
+        {p[4], 100, 0, SPARTAN_OK, NULL},
+        {p[3], 100, SP_READ_NOFOLLOW, SPARTAN_OK, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unsigned char *data = (unsigned char *)p;
+        size_t len = 1;
+        sp_err err = {0};
+        spartan_status st = sp_read_file_at(AT_FDCWD, cases[i].path, cases[i].path, cases[i].flags,
+                                            cases[i].max, &data, &len, &err);
+        const char *msg = sp_err_message(&err);
+        TH_CHILD_CHECK(st == cases[i].want, "case %zu (%s): %s: %s", i, cases[i].path,
+                       spartan_status_name(st), msg);
+        if (st == SPARTAN_OK) {
+            TH_CHILD_CHECK(len == 100 && data[99] == 'x' && data[100] == '\0', "case %zu", i);
+            free(data);
+        } else {
+            TH_CHILD_CHECK(data == NULL && len == 0, "case %zu: output left", i);
+            TH_CHILD_CHECK(strstr(msg, cases[i].path) && strstr(msg, cases[i].phrase),
+                           "case %zu: \"%s\" lacks \"%s\"", i, msg, cases[i].phrase);
+        }
+        sp_err_free(&err);
+    }
+    return 0;
+}
+
+START_TEST(reads_are_bounded_and_regular_files_only) {
+    char *dir = th_tempdir("core");
+    char *p[5] = {dir, th_join(dir, "fifo"), th_join(dir, "zero"), th_join(dir, "file"),
+                  th_join(dir, "link")};
+    th_make_stream(p[1], TH_FIFO);
+    th_make_stream(p[2], TH_ZERO_LINK);
+    char text[101];
+    memset(text, 'x', 100);
+    text[100] = '\0';
+    th_write_text(p[3], text);
+    ck_assert_int_eq(symlink(p[3], p[4]), 0);
+    ck_assert_int_eq(th_in_child_within(3, bounded_reads, p), 0);
+    for (int i = 1; i < 5; i++) free(p[i]);
     th_rm_rf(dir);
     free(dir);
 }
@@ -185,6 +249,7 @@ static Suite *core_suite(void) {
     tcase_add_test(tc, sha256_known_vectors);
     tcase_add_test(tc, cache_dir_precedence);
     tcase_add_test(tc, atomic_write_replaces_whole_file);
+    tcase_add_test(tc, reads_are_bounded_and_regular_files_only);
     suite_add_tcase(s, tc);
     return s;
 }

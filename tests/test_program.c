@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -337,6 +338,90 @@ START_TEST(concurrent_creation_leaves_a_valid_cache) {
 }
 END_TEST
 
+/* ---- unbounded inputs and foreign files ----------------------------------------------------- */
+
+/* A kernel source that is a FIFO or a link to /dev/zero is refused at context creation with
+ * KERNEL_SOURCE naming it, before a byte is read (a FIFO used to block the open, /dev/zero to be
+ * read until memory ran out). Children with an alarm: a regression fails, it does not hang. */
+static int refuse_source(void *arg) {
+    const spartan_context_opts *o = arg;
+    spartan_context *ctx;
+    spartan_status st = spartan_context_create(o, &ctx);
+    const char *msg = spartan_last_error(NULL);
+    TH_CHILD_CHECK(st == SPARTAN_STATUS_KERNEL_SOURCE && strstr(msg, sp_cl_common_source.file) &&
+                       strstr(msg, "not a regular file"),
+                   "%s: %s", spartan_status_name(st), msg);
+    return 0;
+}
+
+START_TEST(kernel_source_streams_are_refused) {
+    fixture f = setup();
+    char *kdir = copy_kernels();
+    char *common = th_join(kdir, sp_cl_common_source.file); /* the first file read */
+    spartan_context_opts o = f.opts;
+    o.kernel_dir = kdir;
+    for (int kind = 0; kind < TH_STREAM_KINDS; kind++) {
+        th_make_stream(common, kind);
+        ck_assert_int_eq(th_in_child_within(60, refuse_source, &o), 0);
+    }
+    free(common);
+    th_rm_rf(kdir);
+    free(kdir);
+    teardown(&f);
+}
+END_TEST
+
+typedef struct {
+    const spartan_context_opts *opts;
+    int kind;
+} stream_job;
+
+/* Child: fills the cache, puts a stream in place of one entry, then lists (the entry shows as
+ * invalid, unread) and creates a context (that entry alone is rejected and rewritten). */
+static int entry_stream(void *arg) {
+    const stream_job *j = arg;
+    spartan_context *ctx;
+    TH_CHILD_CHECK(spartan_context_create(j->opts, &ctx) == SPARTAN_OK, "%s",
+                   spartan_last_error(NULL));
+    spartan_context_destroy(ctx);
+    spartan_cache_entry *list;
+    size_t n;
+    TH_CHILD_CHECK(spartan_cache_list(j->opts, &list, &n) == SPARTAN_OK && n == families(), "list");
+    char path[sizeof list[0].path];
+    snprintf(path, sizeof path, "%s", list[0].path);
+    spartan_cache_list_free(list);
+    unlink(path);
+    TH_CHILD_CHECK((j->kind == TH_FIFO ? mkfifo(path, 0600) : symlink("/dev/zero", path)) == 0,
+                   "cannot make %s", path);
+    TH_CHILD_CHECK(spartan_cache_list(j->opts, &list, &n) == SPARTAN_OK && n == families(), "list");
+    for (size_t i = 0; i < n; i++)
+        TH_CHILD_CHECK(!strcmp(list[i].path, path) ? !list[i].valid && list[i].problem[0]
+                                                   : list[i].valid,
+                       "%s: valid %d (%s)", list[i].path, list[i].valid, list[i].problem);
+    spartan_cache_list_free(list);
+    TH_CHILD_CHECK(spartan_context_create(j->opts, &ctx) == SPARTAN_OK, "%s",
+                   spartan_last_error(NULL));
+    spartan_build_stats bs;
+    spartan_context_build_stats(ctx, &bs);
+    spartan_context_destroy(ctx);
+    TH_CHILD_CHECK(
+        bs.cache_rejected == 1 && bs.cache_writes == 1 && bs.cache_hits == families() - 1,
+        "rejected %u, written %u, hits %u", bs.cache_rejected, bs.cache_writes, bs.cache_hits);
+    struct stat sb;
+    TH_CHILD_CHECK(lstat(path, &sb) == 0 && S_ISREG(sb.st_mode), "%s not rewritten", path);
+    return 0;
+}
+
+START_TEST(cache_entry_streams_are_rebuilt) {
+    for (int kind = 0; kind < TH_STREAM_KINDS; kind++) {
+        fixture f = setup();
+        stream_job j = {&f.opts, kind};
+        ck_assert_int_eq(th_in_child_within(120, entry_stream, &j), 0);
+        teardown(&f);
+    }
+}
+END_TEST
+
 START_TEST(invalid_arguments) {
     ck_assert_int_eq(spartan_context_create(NULL, NULL), SPARTAN_STATUS_INVALID_ARGUMENT);
     ck_assert(strstr(spartan_last_error(NULL), "out") != NULL);
@@ -359,6 +444,8 @@ static Suite *program_suite(void) {
     tcase_add_test(tc, kernel_dir_sources_share_the_cache);
     tcase_add_test(tc, build_failure_gives_the_build_log);
     tcase_add_test(tc, concurrent_creation_leaves_a_valid_cache);
+    tcase_add_test(tc, kernel_source_streams_are_refused);
+    tcase_add_test(tc, cache_entry_streams_are_rebuilt);
     tcase_add_test(tc, invalid_arguments);
     suite_add_tcase(s, tc);
     return s;

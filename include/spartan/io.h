@@ -37,7 +37,10 @@ typedef struct spartan_idx {
 } spartan_idx;
 
 /* Reads path (gzip or plain: detected from the content, not the name). On failure *out is left
- * empty (data NULL). Errors: IO_ERROR (cannot open or read), BAD_FORMAT with a distinct message
+ * empty (data NULL). Only a regular file is read: a FIFO, a device or a directory (or a link to
+ * one) is IO_ERROR before a byte is read, and a gzip stream is inflated no further than the header
+ * promises (plus one 4 KB look past it for trailing bytes). Errors: IO_ERROR (cannot open or read,
+ * not a regular file), BAD_FORMAT with a distinct message
  * for a bad magic (first two bytes not zero), an unsupported type byte, a rank of 0 or above
  * SPARTAN_IDX_MAX_RANK, a zero dimension, a size above SPARTAN_IDX_MAX_BYTES, a truncated
  * payload (fewer bytes than the header promises, or a gzip stream cut short), trailing bytes

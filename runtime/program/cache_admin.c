@@ -64,7 +64,7 @@ static int add_entry(const char *path, const char *name, void *user) {
     unsigned char *data;
     size_t len;
     sp_err err = {0};
-    if (sp_read_file(path, &data, &len, &err) != SPARTAN_OK) {
+    if (sp_read_file(path, SP_BINCACHE_MAX_ENTRY, &data, &len, &err) != SPARTAN_OK) {
         snprintf(e->problem, sizeof e->problem, "unreadable");
     } else {
         const char *bad = sp_bincache_parse(data, len, NULL, e->label, sizeof e->label, NULL, NULL);
