@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/fsutil.h"
 #include "harness.h"
 #include "program/bincache.h"
 #include "program/sources.h"
@@ -422,6 +423,102 @@ START_TEST(cache_entry_streams_are_rebuilt) {
 }
 END_TEST
 
+/* dir/rel holding text (made with its directories). */
+static char *put_file(const char *dir, const char *rel, const char *text) {
+    char *path = th_join(dir, rel), *slash = strrchr(path, '/');
+    *slash = '\0';
+    sp_err err = {0};
+    ck_assert_int_eq(sp_mkdirs(path, &err), SPARTAN_OK);
+    *slash = '/';
+    th_write_text(path, text);
+    return path;
+}
+
+static int exists(const char *path) {
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
+START_TEST(cache_clear_removes_only_its_own_files) {
+    char *dir = th_tempdir("cache"), *out = th_tempdir("outside");
+    spartan_context_opts o = spartan_context_opts_default();
+    o.cache_dir = dir;
+    /* Two entries, as bincache writes them (no driver needed), and a stray temporary file. */
+    sp_bincache c;
+    sp_bincache_open(&c, dir);
+    uint8_t k1[SP_SHA256_SIZE], k2[SP_SHA256_SIZE];
+    memset(k1, 0x11, sizeof k1);
+    memset(k2, 0x22, sizeof k2);
+    sp_err err = {0};
+    ck_assert_int_eq(sp_bincache_store(&c, k1, "one", (const unsigned char *)"bin", 3, &err), 0);
+    ck_assert_int_eq(sp_bincache_store(&c, k2, "two", (const unsigned char *)"bin", 3, &err), 0);
+    char h1[65], h2[65], h3[65], rel[256];
+    sp_sha256_hex(k1, h1);
+    sp_sha256_hex(k2, h2);
+    memset(h3, 'a', 64);
+    h3[64] = '\0';
+    snprintf(rel, sizeof rel, "11/%s.bin.tmp.123.4", h1);
+    char *tmp = put_file(dir, rel, "partial");
+    /* Ours by name: a link in place of an entry (the link goes, its target stays). */
+    char *target = put_file(out, "target.bin", "target");
+    snprintf(rel, sizeof rel, "11/11%.62s.bin", h3);
+    char *ours_link = th_join(dir, rel);
+    ck_assert_int_eq(symlink(target, ours_link), 0);
+    /* Not ours: they all stay, and so does everything outside. */
+    const char *foreign[] = {"notes.txt",   "11/foo.bin", "11/link.bin", "policy/calibration",
+                             "11/1111.bin", NULL,         NULL,          NULL,
+                             NULL};
+    char upper[128], wrong_sub[128], suffix[128], short_hex[128];
+    snprintf(upper, sizeof upper, "11/11%.62s.bin", h3);
+    for (char *p = upper + 5; *p != '.'; p++) *p = 'A';
+    snprintf(wrong_sub, sizeof wrong_sub, "22/%s.bin", h1);
+    snprintf(suffix, sizeof suffix, "11/%s.bin.bak", h1);
+    snprintf(short_hex, sizeof short_hex, "11/%.63s.bin", h1);
+    foreign[5] = upper;
+    foreign[6] = wrong_sub;
+    foreign[7] = suffix;
+    foreign[8] = short_hex;
+    char *paths[9];
+    for (int i = 0; i < 9; i++) {
+        if (i == 2) { /* 11/link.bin: a link out, not named as ours */
+            paths[i] = th_join(dir, foreign[i]);
+            ck_assert_int_eq(symlink(target, paths[i]), 0);
+        } else {
+            paths[i] = put_file(dir, foreign[i], "keep");
+        }
+    }
+    /* A linked subdirectory "ab" whose files outside have our names. */
+    char *out_ab = th_join(out, "ab"), *link_ab = th_join(dir, "ab");
+    snprintf(rel, sizeof rel, "ab/ab%.62s.bin", h3);
+    char *outside = put_file(out, rel, "outside");
+    ck_assert_int_eq(symlink(out_ab, link_ab), 0);
+
+    /* The list: the two entries (valid), the temporary file and the link (invalid), nothing
+     * else; the clear removes exactly those four. */
+    spartan_cache_entry *list = entries(&o, 4, 2);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_msg(strstr(list[i].path, h1) || strstr(list[i].path, h2) ||
+                          !strcmp(list[i].path, ours_link),
+                      "listed %s", list[i].path);
+    spartan_cache_list_free(list);
+    size_t removed = 0;
+    ck_assert_int_eq(spartan_cache_clear(&o, &removed), SPARTAN_OK);
+    ck_assert_uint_eq(removed, 4);
+    ck_assert(!exists(tmp) && !exists(ours_link));
+    for (int i = 0; i < 9; i++) ck_assert_msg(exists(paths[i]), "%s was removed", paths[i]);
+    ck_assert(exists(target) && exists(outside) && exists(link_ab));
+    spartan_cache_list_free(entries(&o, 0, 0));
+
+    for (int i = 0; i < 9; i++) free(paths[i]);
+    free(tmp), free(target), free(ours_link), free(out_ab), free(link_ab), free(outside);
+    sp_err_free(&err);
+    th_rm_rf(dir);
+    th_rm_rf(out);
+    free(dir);
+    free(out);
+}
+END_TEST
+
 START_TEST(invalid_arguments) {
     ck_assert_int_eq(spartan_context_create(NULL, NULL), SPARTAN_STATUS_INVALID_ARGUMENT);
     ck_assert(strstr(spartan_last_error(NULL), "out") != NULL);
@@ -446,6 +543,7 @@ static Suite *program_suite(void) {
     tcase_add_test(tc, concurrent_creation_leaves_a_valid_cache);
     tcase_add_test(tc, kernel_source_streams_are_refused);
     tcase_add_test(tc, cache_entry_streams_are_rebuilt);
+    tcase_add_test(tc, cache_clear_removes_only_its_own_files);
     tcase_add_test(tc, invalid_arguments);
     suite_add_tcase(s, tc);
     return s;

@@ -188,13 +188,18 @@ typedef struct spartan_cache_entry {
 } spartan_cache_entry;
 
 /* Lists the entries of the cache directory the opts resolve to (NULL: defaults), verifying
- * each. *out is freed with spartan_cache_list_free(). An absent directory is an empty list;
- * UNSUPPORTED when the cache is off. */
+ * each. Only the cache's own names are listed: <dir>/<xx>/<64 hex>.bin, xx the name's first two
+ * digits, and the temporary files <64 hex>.bin.tmp.<pid>.<n> of unfinished writes (invalid). No
+ * symbolic link below the directory is followed: a linked subdirectory is skipped, a linked
+ * entry is listed as invalid without being read. *out is freed with spartan_cache_list_free().
+ * An absent directory is an empty list; UNSUPPORTED when the cache is off. */
 SPARTAN_API spartan_status spartan_cache_list(const spartan_context_opts *opts,
                                               spartan_cache_entry **out, size_t *count);
 SPARTAN_API void spartan_cache_list_free(spartan_cache_entry *list);
 
-/* Deletes every cache entry (and leftover temporary files); *removed (may be NULL) counts them. */
+/* Deletes every cache entry and leftover temporary file, as spartan_cache_list names them, and
+ * nothing else (other files, the policy's calibration, anything behind a link: a link named as
+ * an entry is removed, never its target); *removed (may be NULL) counts them. */
 SPARTAN_API spartan_status spartan_cache_clear(const spartan_context_opts *opts, size_t *removed);
 
 #ifdef __cplusplus
