@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/number.h"
 #include "spartan/spartan.h"
 
 char *th_tempdir(const char *tag) {
@@ -99,7 +100,10 @@ int th_in_child_within(unsigned seconds, int (*fn)(void *), void *arg) {
 
 uint64_t th_seed(void) {
     const char *s = getenv("SPARTAN_TEST_SEED");
-    return s && *s ? strtoull(s, NULL, 0) : 42;
+    uint64_t seed = 42;
+    ck_assert_msg(!s || !*s || sp_parse_u64(s, UINT64_MAX, &seed),
+                  "SPARTAN_TEST_SEED=\"%s\" is not a decimal number", s);
+    return seed;
 }
 
 void th_rng_init(th_rng *r, uint64_t seed) {

@@ -38,7 +38,8 @@ int th_in_child(int (*fn)(void *), void *arg);
  * and the status is 128 + SIGALRM, so a regression fails the test instead of hanging it. */
 int th_in_child_within(unsigned seconds, int (*fn)(void *), void *arg);
 
-/* splitmix64: reproducible data from a seed (SPARTAN_TEST_SEED overrides the default). */
+/* splitmix64: reproducible data from a seed (SPARTAN_TEST_SEED, a decimal number, overrides the
+ * default; anything else fails the test). */
 typedef struct {
     uint64_t s;
 } th_rng;

@@ -1,5 +1,6 @@
 /* Tests of runtime/core: statuses and their text, error records, SHA-256, the cache location
- * rules, atomic writes, and bounded reads (FIFOs and devices refused unread). No OpenCL here. */
+ * rules, atomic writes, bounded reads (FIFOs and devices refused unread) and strict numbers. No
+ * OpenCL here. */
 #include <check.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/fsutil.h"
+#include "core/number.h"
 #include "core/sha256.h"
 #include "harness.h"
 #include "spartan/spartan.h"
@@ -178,7 +180,7 @@ START_TEST(atomic_write_replaces_whole_file) {
 }
 END_TEST
 
-/* ---- Bounded reads -------------------------------------------------------------- */
+/* ---- Bounded reads and numbers -------------------------------------------------------------- */
 
 /* In a child with an alarm (a FIFO used to block the open): each path refused before a byte of
  * it is read, or read whole when it is a regular file within the limit. */
@@ -240,6 +242,82 @@ START_TEST(reads_are_bounded_and_regular_files_only) {
 }
 END_TEST
 
+START_TEST(numbers_are_parsed_strictly) {
+    const struct {
+        const char *text;
+        uint64_t max;
+        int ok;
+        uint64_t value;
+    } cases[] = {
+        {"0", 10, 1, 0},
+        {"10", 10, 1, 10},
+        {"007", 10, 1, 7},
+        {"5", 5, 1, 5},
+        {"4294967295", UINT32_MAX, 1, UINT32_MAX},
+        {"18446744073709551615", UINT64_MAX, 1, UINT64_MAX},
+        {"11", 10, 0, 0},
+        {"7", 5, 0, 0},
+        {"4294967552", UINT32_MAX, 0, 0}, /* 2^32 + 256: would wrap to 256 */
+        {"18446744073709551616", UINT64_MAX, 0, 0},
+        {"99999999999999999999999", UINT64_MAX, 0, 0},
+        {"", 10, 0, 0},
+        {"-1", 10, 0, 0},
+        {"+1", 10, 0, 0},
+        {" 1", 10, 0, 0},
+        {"1 ", 10, 0, 0},
+        {"1x", 10, 0, 0},
+        {"0x10", 100, 0, 0},
+        {NULL, 10, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t v = 12345;
+        int ok = sp_parse_u64(cases[i].text, cases[i].max, &v);
+        ck_assert_msg(ok == cases[i].ok, "\"%s\" (max %llu): %d",
+                      cases[i].text ? cases[i].text : "NULL", (unsigned long long)cases[i].max, ok);
+        ck_assert_msg(v == (ok ? cases[i].value : 12345), "\"%s\": %llu", cases[i].text,
+                      (unsigned long long)v);
+    }
+}
+END_TEST
+
+/* A crash-hook value that is not a byte count fails the write (INVALID_ARGUMENT, naming the
+ * variable) and leaves the file alone; it used to be read as another number (an overflow: the
+ * largest, "12abc": off). */
+static int crash_hook_values(void *arg) {
+    const char *path = arg;
+    const char *bad[] = {"18446744073709551616", "12abc", "-5", " 7"};
+    sp_buf_part part = {"new", 3};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("SPARTAN_TEST_CRASH_AFTER_BYTES", bad[i], 1);
+        sp_err err = {0};
+        spartan_status st = sp_write_file_atomic(path, &part, 1, 0, &err);
+        TH_CHILD_CHECK(st == SPARTAN_STATUS_INVALID_ARGUMENT &&
+                           strstr(sp_err_message(&err), "SPARTAN_TEST_CRASH_AFTER_BYTES") &&
+                           strstr(sp_err_message(&err), bad[i]),
+                       "\"%s\": %s: %s", bad[i], spartan_status_name(st), sp_err_message(&err));
+        sp_err_free(&err);
+    }
+    return 0;
+}
+
+START_TEST(crash_hook_value_is_checked) {
+    char *dir = th_tempdir("core");
+    char *path = th_join(dir, "file");
+    th_write_text(path, "old");
+    ck_assert_int_eq(th_in_child(crash_hook_values, path), 0);
+    unsigned char *data;
+    size_t len;
+    sp_err err = {0};
+    ck_assert_int_eq(sp_read_file(path, 64, &data, &len, &err), SPARTAN_OK);
+    ck_assert_str_eq((char *)data, "old");
+    free(data);
+    ck_assert_uint_eq(th_count_entries(dir, "file.tmp."), 0);
+    free(path);
+    th_rm_rf(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *core_suite(void) {
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("core");
@@ -250,6 +328,8 @@ static Suite *core_suite(void) {
     tcase_add_test(tc, cache_dir_precedence);
     tcase_add_test(tc, atomic_write_replaces_whole_file);
     tcase_add_test(tc, reads_are_bounded_and_regular_files_only);
+    tcase_add_test(tc, numbers_are_parsed_strictly);
+    tcase_add_test(tc, crash_hook_value_is_checked);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/number.h"
+
 spartan_status sp_mkdirs(const char *path, sp_err *err) {
     size_t n = strlen(path);
     char *p = malloc(n + 1);
@@ -186,13 +188,20 @@ static int fsync_dir_of(const char *path) {
 
 /* The crash test hook (SPARTAN_TEST_CRASH_AFTER_BYTES=N): the process _exit()s once N bytes of
  * the temporary file are written, or, when the file is shorter, just before the rename, as if it
- * had been killed there. Read only here; 0 when unset. */
-static unsigned long long crash_after(int *on) {
+ * had been killed there. Read only here; *on is 0 when unset. A value that is not a byte count
+ * is refused (INVALID_ARGUMENT) rather than read as some other number. */
+static spartan_status crash_after(int *on, unsigned long long *at, sp_err *err) {
     const char *hook = getenv("SPARTAN_TEST_CRASH_AFTER_BYTES");
-    char *end;
-    unsigned long long n = hook && *hook ? strtoull(hook, &end, 10) : 0;
-    *on = hook && *hook && *end == '\0';
-    return n;
+    uint64_t n = 0;
+    *on = hook && *hook;
+    *at = 0;
+    if (*on && !sp_parse_u64(hook, UINT64_MAX, &n))
+        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
+                          "SPARTAN_TEST_CRASH_AFTER_BYTES=\"%s\" is not a byte count (decimal "
+                          "digits, at most %llu)",
+                          hook, (unsigned long long)UINT64_MAX);
+    *at = n;
+    return SPARTAN_OK;
 }
 
 /* write_all with the crash hook: *written counts the bytes so far. */
@@ -209,6 +218,10 @@ static int write_part(int fd, const void *data, size_t len, int crash, unsigned 
 spartan_status sp_write_file_atomic(const char *path, const sp_buf_part *parts, size_t nparts,
                                     unsigned flags, sp_err *err) {
     static atomic_uint counter;
+    int crash;
+    unsigned long long crash_at;
+    spartan_status hook = crash_after(&crash, &crash_at, err);
+    if (hook != SPARTAN_OK) return hook;
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 64);
     if (!tmp) return sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "writing %s", path);
@@ -220,8 +233,6 @@ spartan_status sp_write_file_atomic(const char *path, const sp_buf_part *parts, 
         free(tmp);
         return st;
     }
-    int crash;
-    const unsigned long long crash_at = crash_after(&crash);
     unsigned long long written = 0;
     const char *what = NULL;
     for (size_t i = 0; i < nparts && !what; i++)

@@ -49,7 +49,8 @@ spartan_status sp_read_file_at(int dirfd, const char *name, const char *path, un
  * Flags: SP_WRITE_DURABLE fsyncs the file before the rename and the directory after it (a failed
  * directory fsync is reported); SP_WRITE_SHARED creates the file 0666 (less the umask) rather
  * than 0600. Test hook: SPARTAN_TEST_CRASH_AFTER_BYTES=N makes the process _exit(3) once N bytes
- * are written (or just before the rename when the file is shorter), as a crash would. */
+ * are written (or just before the rename when the file is shorter), as a crash would; a value
+ * that is not a decimal byte count fails the write with INVALID_ARGUMENT. */
 typedef struct sp_buf_part {
     const void *data;
     size_t len;
