@@ -42,7 +42,8 @@ SPARTAN_API spartan_status spartan_model_create_preset(spartan_context *ctx, con
 SPARTAN_API const char *const *spartan_model_presets(void);
 SPARTAN_API void spartan_model_destroy(spartan_model *m);
 
-/* Appending layers (before prepare). A fully connected layer flattens its input by itself. */
+/* Appending layers, before prepare only: after it, INVALID_ARGUMENT and the model is unchanged.
+ * A fully connected layer flattens its input by itself. */
 SPARTAN_API spartan_status spartan_model_add_fc(spartan_model *m, size_t out_features);
 SPARTAN_API spartan_status spartan_model_add_conv(spartan_model *m, size_t out_channels,
                                                   size_t kernel, size_t stride, size_t pad);

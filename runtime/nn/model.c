@@ -86,7 +86,6 @@ static void tail_shape(const spartan_model *m, size_t *h, size_t *w, size_t *c) 
 static const char *const kind_names[] = {"fc", "conv", "relu", "maxpool", "dropout", "flatten"};
 
 static spartan_status append(spartan_model *m, sp_layer *proto) {
-    if (m->prepared) unprepare(m);
     if (m->nlayers == m->cap) {
         size_t cap = m->cap ? 2 * m->cap : 8;
         sp_layer *l = realloc(m->layers, cap * sizeof *l);
@@ -106,6 +105,11 @@ static spartan_status append(spartan_model *m, sp_layer *proto) {
 
 static spartan_status new_layer(spartan_model *m, sp_kind kind, sp_layer *L, const char *fn) {
     if (!m) return sp_invalid(NULL, "%s: NULL model", fn);
+    if (m->prepared)
+        return sp_invalid(m->ctx,
+                          "%s: the model is already prepared: layers are added before "
+                          "spartan_model_prepare (build a new model for other layers)",
+                          fn);
     memset(L, 0, sizeof *L);
     L->kind = kind;
     tail_shape(m, &L->in_h, &L->in_w, &L->in_c);
