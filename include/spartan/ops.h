@@ -83,11 +83,13 @@ SPARTAN_API spartan_status spartan_monitor(spartan_context *ctx, const spartan_t
                                            spartan_sparse *s);
 
 /* Non-zeros counted by the last monitor or compaction on s: reads the per-work-group sums
- * (a few KB, blocking). The fraction of zeros is 1 - nnz / (rows * cols). */
+ * (a few KB, blocking). The fraction of zeros is 1 - nnz / (rows * cols). INVALID_ARGUMENT (and
+ * *nnz = 0) while no monitor or compaction has filled s, or after one failed. */
 SPARTAN_API spartan_status spartan_sparse_nnz(spartan_sparse *s, size_t *nnz);
 
 /* The per-tile counts of the last monitor or compaction (blocking), row-major over the tile grid of
- * ceil(rows / TILE_ROWS) x ceil(cols / TILE_COLS); count must be that product. */
+ * ceil(rows / TILE_ROWS) x ceil(cols / TILE_COLS); count must be that product. INVALID_ARGUMENT
+ * while s is not filled, as for spartan_sparse_nnz. */
 SPARTAN_API spartan_status spartan_sparse_tile_counts(spartan_sparse *s, unsigned *host,
                                                       size_t count);
 
