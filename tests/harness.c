@@ -143,6 +143,18 @@ int th_have_oclgrind(void) {
     return s && strcmp(s, "1") == 0;
 }
 
+spartan_context *th_ctx;
+
+void th_ctx_setup(void) {
+    spartan_status st = spartan_context_create(NULL, &th_ctx);
+    ck_assert_msg(st == SPARTAN_OK, "context: %s", spartan_last_error(NULL));
+}
+
+void th_ctx_teardown(void) {
+    spartan_context_destroy(th_ctx);
+    th_ctx = NULL;
+}
+
 void th_context_with_tune(spartan_context **ctx, const char *params) {
     spartan_context_destroy(*ctx);
     *ctx = NULL;

@@ -78,6 +78,12 @@ size_t th_count_bad(const float *got, const double *want, size_t n, double tol, 
  * platform require it then, instead of skipping). */
 int th_have_oclgrind(void);
 
+/* A context for a suite's checked fixture: tcase_add_checked_fixture(tc, th_ctx_setup,
+ * th_ctx_teardown) gives every test th_ctx on the default device. */
+extern struct spartan_context *th_ctx;
+void th_ctx_setup(void);
+void th_ctx_teardown(void);
+
 /* Replaces *ctx (destroyed) by a context created with params added to SPARTAN_TUNE (e.g.
  * "VEC=1,GEMM_RB=3"); the environment is restored afterwards. Fails the test on error. */
 struct spartan_context;

@@ -425,8 +425,17 @@ START_TEST(unfilled_sparse_is_refused) {
         ck_assert_int_eq(spartan_sparse_nnz(s, &nnz), SPARTAN_OK);
         ck_assert_uint_eq(nnz, how < 3 ? 21 : 0);
         ck_assert_int_eq(spartan_sparse_tile_counts(s, counts, ntiles), SPARTAN_OK);
+        if (ntiles) { /* a NULL buffer of the right count is named as such */
+            ck_assert_int_eq(spartan_sparse_tile_counts(s, NULL, ntiles), inv);
+            ck_assert(strstr(spartan_last_error(ctx), "spartan_sparse_tile_counts: NULL host"));
+        }
         spartan_sparse_destroy(s);
     }
+    /* The messages name the function called, not the kernel it launches. */
+    ck_assert_int_eq(spartan_relu_monitor(ctx, x, y, NULL), inv);
+    ck_assert(strstr(spartan_last_error(ctx), "spartan_relu_monitor: NULL argument"));
+    ck_assert_int_eq(spartan_monitor(ctx, x, NULL), inv);
+    ck_assert(strstr(spartan_last_error(ctx), "spartan_monitor: NULL argument"));
     spartan_tensor_destroy(x);
     spartan_tensor_destroy(y);
 }

@@ -374,15 +374,47 @@ START_TEST(bad_calls_are_refused) {
 }
 END_TEST
 
-START_TEST(layers_after_prepare_are_refused) {
-    /* Adding a layer used to unprepare the model silently, throwing away its parameters and
-     * buffers; now every spartan_model_add_* refuses and the prepared model stays usable. */
+/* One fully connected layer, 2x2x1 inputs to 3 classes, and a dense configuration for batches
+ * of 2. */
+static spartan_model *one_fc(spartan_train_config *cfg) {
     spartan_model *m;
     OK(spartan_model_create(ctx, 2, 2, 1, 3, &m));
     OK(spartan_model_add_fc(m, 3));
-    spartan_train_config cfg = spartan_train_config_default();
-    cfg.batch = 2;
-    cfg.policy = SPARTAN_POLICY_DENSE;
+    *cfg = spartan_train_config_default();
+    cfg->batch = 2;
+    cfg->policy = SPARTAN_POLICY_DENSE;
+    return m;
+}
+
+START_TEST(refusals_name_the_function_and_cause) {
+    /* Each message names the function called and what is wrong with its arguments (they used
+     * to name spartan_policy_create, or say "no layer 0" for a NULL output). */
+    spartan_train_config cfg;
+    spartan_model *m = one_fc(&cfg);
+    cfg.policy = (spartan_policy_mode)7;
+    ck_assert_int_eq(spartan_model_prepare(m, &cfg), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(spartan_last_error(ctx), "spartan_model_prepare: cfg->policy 7"), "%s",
+                  spartan_last_error(ctx));
+    ck_assert_int_eq(spartan_model_layer_info(m, 0, NULL), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert(strstr(spartan_last_error(ctx), "spartan_model_layer_info: NULL model or out"));
+    spartan_layer_info li;
+    ck_assert_int_eq(spartan_model_layer_info(m, 1, &li), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert(strstr(spartan_last_error(ctx), "no layer 1 (the model has 1)"));
+    ck_assert_int_eq(spartan_model_param(m, 0, NULL), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert(strstr(spartan_last_error(ctx), "spartan_model_param: NULL model or out"));
+    spartan_model *p = NULL;
+    ck_assert_int_eq(spartan_model_create_preset(ctx, "resnet", &p),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert(strstr(spartan_last_error(ctx), "spartan_model_create_preset: unknown model"));
+    spartan_model_destroy(m);
+}
+END_TEST
+
+START_TEST(layers_after_prepare_are_refused) {
+    /* Adding a layer used to unprepare the model silently, throwing away its parameters and
+     * buffers; now every spartan_model_add_* refuses and the prepared model stays usable. */
+    spartan_train_config cfg;
+    spartan_model *m = one_fc(&cfg);
     OK(spartan_model_prepare(m, &cfg));
     float img[2 * 4] = {1, 0, 2, 0, 0, 3, 0, 4}, lab[2] = {0, 2};
     OK(spartan_model_train_step(m, img, lab, 2, NULL));
@@ -420,6 +452,7 @@ static Suite *nn_suite(void) {
     tcase_add_test(tc, partial_batch_evaluation);
     tcase_add_test(tc, bad_calls_are_refused);
     tcase_add_test(tc, layers_after_prepare_are_refused);
+    tcase_add_test(tc, refusals_name_the_function_and_cause);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -212,7 +212,10 @@ spartan_status spartan_model_create_preset(spartan_context *ctx, const char *nam
     for (int i = 0; preset_names[i]; i++)
         if (strcmp(name, preset_names[i]) == 0) which = i;
     if (which < 0)
-        return sp_invalid(ctx, "unknown model \"%s\" (presets: mlp, lenet5, vgg-small)", name);
+        return sp_invalid(ctx,
+                          "spartan_model_create_preset: unknown model \"%s\" (presets: mlp, "
+                          "lenet5, vgg-small)",
+                          name);
     spartan_model *m;
     spartan_status st = spartan_model_create(ctx, 28, 28, 1, 10, &m);
     if (st != SPARTAN_OK) return st;
@@ -341,11 +344,15 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
     if (!m || !cfg) return sp_invalid(m ? m->ctx : NULL, "spartan_model_prepare: NULL argument");
     spartan_context *ctx = m->ctx;
     if (!cfg->batch) return sp_invalid(ctx, "spartan_model_prepare: batch 0");
+    if ((unsigned)cfg->policy > SPARTAN_POLICY_ADAPTIVE)
+        return sp_invalid(ctx, "spartan_model_prepare: cfg->policy %d is not a policy mode",
+                          (int)cfg->policy);
     if (!m->nlayers) return sp_invalid(ctx, "spartan_model_prepare: the model has no layers");
     const sp_layer *last = &m->layers[m->nlayers - 1];
     if (last->out_h * last->out_w * last->out_c != m->classes)
         return sp_invalid(ctx,
-                          "the last layer gives %zu outputs per image, the model has %zu classes",
+                          "spartan_model_prepare: the last layer gives %zu outputs per image, "
+                          "the model has %zu classes",
                           last->out_h * last->out_w * last->out_c, m->classes);
     unprepare(m);
     m->cfg = *cfg;
@@ -415,8 +422,11 @@ size_t spartan_model_steps(const spartan_model *m) {
 }
 
 spartan_status spartan_model_layer_info(const spartan_model *m, size_t i, spartan_layer_info *out) {
-    if (!m || !out || i >= m->nlayers)
-        return sp_invalid(m ? m->ctx : NULL, "spartan_model_layer_info: no layer %zu", i);
+    if (!m || !out)
+        return sp_invalid(m ? m->ctx : NULL, "spartan_model_layer_info: NULL model or out");
+    if (i >= m->nlayers)
+        return sp_invalid(m->ctx, "spartan_model_layer_info: no layer %zu (the model has %zu)", i,
+                          m->nlayers);
     const sp_layer *L = &m->layers[i];
     memset(out, 0, sizeof *out);
     out->name = L->name;
@@ -463,8 +473,10 @@ size_t spartan_model_param_count(const spartan_model *m) {
 }
 
 spartan_status spartan_model_param(const spartan_model *m, size_t i, spartan_param *out) {
-    if (!m || !out || i >= m->nparams)
-        return sp_invalid(m ? m->ctx : NULL, "spartan_model_param: no parameter %zu", i);
+    if (!m || !out) return sp_invalid(m ? m->ctx : NULL, "spartan_model_param: NULL model or out");
+    if (i >= m->nparams)
+        return sp_invalid(m->ctx, "spartan_model_param: no parameter %zu (the model has %zu)", i,
+                          m->nparams);
     *out = m->params[i];
     return SPARTAN_OK;
 }

@@ -95,14 +95,15 @@ size_t spartan_sparse_cols(const spartan_sparse *s) {
     return s ? s->cols : 0;
 }
 
-static spartan_status monitor(spartan_context *ctx, const char *kernel, const spartan_tensor *z,
-                              spartan_tensor *y, spartan_sparse *s) {
-    if (!ctx || !z || !y || !s) return sp_invalid(ctx, "%s: NULL argument", kernel);
+/* fn: the public function, for messages; kernel: what it launches. */
+static spartan_status monitor(spartan_context *ctx, const char *fn, const char *kernel,
+                              const spartan_tensor *z, spartan_tensor *y, spartan_sparse *s) {
+    if (!ctx || !z || !y || !s) return sp_invalid(ctx, "%s: NULL argument", fn);
     if (z->ctx != ctx || y->ctx != ctx || s->ctx != ctx)
-        return sp_invalid(ctx, "%s: objects of another context", kernel);
+        return sp_invalid(ctx, "%s: objects of another context", fn);
     if (spartan_tensor_rows(z) != s->rows || spartan_tensor_cols(z) != s->cols ||
         spartan_tensor_rows(y) != s->rows || spartan_tensor_cols(y) != s->cols)
-        return sp_invalid(ctx, "%s: tensor %zux%zu, sparse %zux%zu (must match)", kernel,
+        return sp_invalid(ctx, "%s: tensor %zux%zu, sparse %zux%zu (must match)", fn,
                           spartan_tensor_rows(z), spartan_tensor_cols(z), s->rows, s->cols);
     s->forms = 0;
     s->filled = s->ntiles == 0;
@@ -121,11 +122,11 @@ static spartan_status monitor(spartan_context *ctx, const char *kernel, const sp
 
 spartan_status spartan_relu_monitor(spartan_context *ctx, const spartan_tensor *z,
                                     spartan_tensor *y, spartan_sparse *s) {
-    return monitor(ctx, "monitor_relu", z, y, s);
+    return monitor(ctx, "spartan_relu_monitor", "monitor_relu", z, y, s);
 }
 
 spartan_status spartan_monitor(spartan_context *ctx, const spartan_tensor *x, spartan_sparse *s) {
-    return monitor(ctx, "monitor_count", x, (spartan_tensor *)x, s);
+    return monitor(ctx, "spartan_monitor", "monitor_count", x, (spartan_tensor *)x, s);
 }
 
 /* The counts exist only once a monitor or compaction wrote them (the buffers start
@@ -157,9 +158,10 @@ spartan_status spartan_sparse_nnz(spartan_sparse *s, size_t *nnz) {
 
 spartan_status spartan_sparse_tile_counts(spartan_sparse *s, unsigned *host, size_t count) {
     if (!s) return sp_invalid(NULL, "spartan_sparse_tile_counts: NULL argument");
-    if (count != s->ntiles || (count && !host))
+    if (count != s->ntiles)
         return sp_invalid(s->ctx, "spartan_sparse_tile_counts: %zu asked, %zu tiles", count,
                           s->ntiles);
+    if (count && !host) return sp_invalid(s->ctx, "spartan_sparse_tile_counts: NULL host buffer");
     spartan_status st = need_filled(s, "spartan_sparse_tile_counts");
     if (st != SPARTAN_OK || !count) return st;
     cl_int rc = clEnqueueReadBuffer(s->ctx->queue, s->counts, CL_TRUE, 0, count * sizeof(cl_uint),
