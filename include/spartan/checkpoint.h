@@ -27,7 +27,11 @@
  * device is refused before a byte is read), one larger than any checkpoint of the model could be
  * with BAD_FORMAT before it is read, one of another architecture with
  * INVALID_ARGUMENT, each with a message naming the file and what is wrong, and the model is left
- * as it was. Errors are recorded on the model's context (spartan_last_error(ctx)). */
+ * as it was. Errors are recorded on the model's context (spartan_last_error(ctx)).
+ *
+ * Save and load are calls on the model's context, under its threading rule (device.h);
+ * spartan_checkpoint_meta_get takes no context and may be called from any thread. Nothing passed
+ * in is kept. */
 #ifndef SPARTAN_CHECKPOINT_H
 #define SPARTAN_CHECKPOINT_H
 

@@ -10,7 +10,11 @@
  *
  * Every reader validates what it reads (magic, type, rank, dimensions, the size the header
  * promises against the bytes present, label range) and fails with BAD_FORMAT and a message that
- * names the file and what is wrong; a missing or unreadable file is IO_ERROR. */
+ * names the file and what is wrong; a missing or unreadable file is IO_ERROR.
+ *
+ * Nothing here uses a context. The readers may be called from any thread (a failure is recorded
+ * on the calling thread). A data set may be read by several threads at once
+ * (spartan_dataset_batch and the getters); shuffle, limit and destroy need it to themselves. */
 #ifndef SPARTAN_IO_H
 #define SPARTAN_IO_H
 
