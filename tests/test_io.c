@@ -256,20 +256,18 @@ START_TEST(idx_refuses_bad_arguments) {
 }
 END_TEST
 
-/* A FIFO, a link to /dev/zero and /dev/zero itself are refused before a byte is read (the FIFO
- * used to block in open, /dev/zero to be read as a stream of zero bytes). In a child with an
- * alarm: a regression fails instead of hanging. */
+/* A FIFO, a link to /dev/zero and /dev/zero are refused unread (the FIFO used to block in open),
+ * in a child with an alarm: a regression fails instead of hanging. */
 static int refuse_streams(void *arg) {
     const char *const *paths = arg;
-    const char *kinds[] = {"a FIFO", "a character device", "a character device"};
     for (int i = 0; i < 3; i++) {
         spartan_idx idx;
         spartan_status st = spartan_idx_read(paths[i], &idx);
         const char *msg = spartan_last_error(NULL);
-        TH_CHILD_CHECK(st == SPARTAN_STATUS_IO_ERROR && strstr(msg, paths[i]) &&
-                           strstr(msg, kinds[i]) && strstr(msg, "not a regular file"),
+        TH_CHILD_CHECK(st == SPARTAN_STATUS_IO_ERROR && !idx.data && strstr(msg, paths[i]) &&
+                           strstr(msg, i ? "is a character device, not a regular file"
+                                         : "is a FIFO, not a regular file"),
                        "%s: %s: %s", paths[i], spartan_status_name(st), msg);
-        TH_CHILD_CHECK(idx.data == NULL, "%s: data left", paths[i]);
     }
     return 0;
 }
@@ -281,30 +279,16 @@ START_TEST(idx_refuses_streams_before_reading) {
     th_make_stream(zero, TH_ZERO_LINK);
     const char *paths[] = {fifo, zero, "/dev/zero"};
     ck_assert_int_eq(th_in_child_within(3, refuse_streams, paths), 0);
-    free(fifo);
-    free(zero);
-    th_rm_rf(dir);
-    free(dir);
-}
-END_TEST
-
-START_TEST(idx_reads_no_further_than_the_header_says) {
-    /* A small gzip file inflating to 8 MB after a 10-byte payload: refused after one buffer of
-     * what follows, not inflated to its end. */
-    char *dir = th_tempdir("io");
-    char *path = join(dir, "long.gz");
+    /* 10 bytes of payload, then 8 MB more in the gzip stream: refused after one buffer of what
+     * follows, not inflated to its end (it used to count all 8 MB). */
     const uint32_t d1[] = {10};
     bytes b = idx_bytes(0x08, 1, d1, 10, NULL);
-    gzFile g = gzopen(path, "wb");
-    ck_assert_ptr_nonnull(g);
-    ck_assert_int_eq(gzwrite(g, b.p, (unsigned)b.n), (int)b.n);
-    static unsigned char zeros[1 << 16];
-    for (int i = 0; i < 128; i++) ck_assert_int_eq(gzwrite(g, zeros, sizeof zeros), sizeof zeros);
-    ck_assert_int_eq(gzclose(g), Z_OK);
-    free(b.p);
-    expect_refusal(path, SPARTAN_STATUS_BAD_FORMAT,
-                   "at least 4096 trailing bytes after the 10 bytes of data");
-    free(path);
+    static const unsigned char zeros[1 << 16];
+    for (int i = 0; i < 128; i++) put(&b, zeros, sizeof zeros);
+    refuse_bytes(dir, b, 1, SPARTAN_STATUS_BAD_FORMAT,
+                 "at least 4096 trailing bytes after the 10 bytes of data");
+    free(fifo);
+    free(zero);
     th_rm_rf(dir);
     free(dir);
 }
@@ -602,7 +586,6 @@ static Suite *io_suite(void) {
     tcase_add_test(tc, idx_refuses_damaged_gzip);
     tcase_add_test(tc, idx_refuses_bad_arguments);
     tcase_add_test(tc, idx_refuses_streams_before_reading);
-    tcase_add_test(tc, idx_reads_no_further_than_the_header_says);
     suite_add_tcase(s, tc);
     tc = tcase_create("dataset");
     tcase_add_test(tc, dataset_loads_both_splits_gzip_or_plain);
