@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/number.h"
 #include "spartan/io.h"
 #include "spartan/nn.h"
 #include "spartan/spartan.h"
@@ -50,11 +51,10 @@ static void usage(FILE *f) {
         SPARTAN_FASHION_MNIST_DIR);
 }
 
-static int parse_size(const char *s, size_t *out) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-') return 0;
+/* A decimal count from 0 to max: digits only, no overflow (core/number.h). */
+static int parse_size(const char *s, uint64_t max, size_t *out) {
+    uint64_t v;
+    if (!sp_parse_u64(s, max < SIZE_MAX ? max : SIZE_MAX, &v)) return 0;
     *out = (size_t)v;
     return 1;
 }
@@ -107,24 +107,23 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--resume"))
             o->resume = v;
         else if (!strcmp(a, "--save-every"))
-            ok = parse_size(v, &o->save_every) && o->save_every > 0;
+            ok = parse_size(v, SIZE_MAX, &o->save_every) && o->save_every > 0;
         else if (!strcmp(a, "--schedule")) {
             o->schedule = v;
             ok = !strcmp(v, "const") || !strcmp(v, "cosine");
         } else if (!strcmp(a, "--epochs")) {
-            ok = parse_size(v, &n) && n > 0 && n < 100000;
+            ok = parse_size(v, 99999, &n) && n > 0;
             o->epochs = (int)n;
         } else if (!strcmp(a, "--batch")) {
-            ok = parse_size(v, &o->cfg.batch) && o->cfg.batch > 0;
+            ok = parse_size(v, UINT32_MAX, &o->cfg.batch) && o->cfg.batch > 0;
         } else if (!strcmp(a, "--limit")) {
-            ok = parse_size(v, &o->limit) && o->limit > 0;
+            ok = parse_size(v, UINT32_MAX, &o->limit) && o->limit > 0;
         } else if (!strcmp(a, "--test-limit")) {
-            ok = parse_size(v, &o->test_limit) && o->test_limit > 0;
+            ok = parse_size(v, UINT32_MAX, &o->test_limit) && o->test_limit > 0;
         } else if (!strcmp(a, "--seed")) {
-            ok = parse_size(v, &n);
-            o->cfg.seed = n;
+            ok = sp_parse_u64(v, UINT64_MAX, &o->cfg.seed);
         } else if (!strcmp(a, "--sample-every")) {
-            ok = parse_size(v, &n) && n < 1000000;
+            ok = parse_size(v, 999999, &n);
             o->cfg.sample_every = (unsigned)n;
         } else if (!strcmp(a, "--lr")) {
             ok = parse_float(v, &o->cfg.lr) && o->cfg.lr > 0;
@@ -373,13 +372,13 @@ static int resume(spartan_context *ctx, spartan_model *m, const options *o, size
     if (spartan_checkpoint_load(m, o->resume) != SPARTAN_OK) return !fail("resuming", ctx);
     char b[64], want[32];
     size_t spe = 0, batch = 0, seed = 0;
-    int ok = parse_size(meta(o, "epoch", b, sizeof b), &p->epoch) &&
-             parse_size(meta(o, "step_in_epoch", b, sizeof b), &p->step) &&
-             parse_size(meta(o, "steps_per_epoch", b, sizeof b), &spe) &&
-             parse_size(meta(o, "epoch_correct", b, sizeof b), &p->correct) &&
-             parse_size(meta(o, "epoch_seen", b, sizeof b), &p->seen) &&
-             parse_size(meta(o, "batch", b, sizeof b), &batch) &&
-             parse_size(meta(o, "seed", b, sizeof b), &seed) &&
+    int ok = parse_size(meta(o, "epoch", b, sizeof b), SIZE_MAX, &p->epoch) &&
+             parse_size(meta(o, "step_in_epoch", b, sizeof b), SIZE_MAX, &p->step) &&
+             parse_size(meta(o, "steps_per_epoch", b, sizeof b), SIZE_MAX, &spe) &&
+             parse_size(meta(o, "epoch_correct", b, sizeof b), SIZE_MAX, &p->correct) &&
+             parse_size(meta(o, "epoch_seen", b, sizeof b), SIZE_MAX, &p->seen) &&
+             parse_size(meta(o, "batch", b, sizeof b), SIZE_MAX, &batch) &&
+             parse_size(meta(o, "seed", b, sizeof b), SIZE_MAX, &seed) &&
              *meta(o, "epoch_loss_sum", b, sizeof b);
     p->lsum = strtod(b, NULL);
     const char *why = !ok ? "it has no run position (not written by spartan-train --save)"

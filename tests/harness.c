@@ -7,13 +7,16 @@
 #include <float.h>
 #include <ftw.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "program/sources.h"
+#include "core/number.h"
 #include "spartan/spartan.h"
 
 char *th_tempdir(const char *tag) {
@@ -51,6 +54,12 @@ void th_write_bytes(const char *path, const void *p, size_t n) {
     ck_assert_int_eq(fclose(f), 0);
 }
 
+void th_make_stream(const char *path, int kind) {
+    unlink(path);
+    int rc = kind == TH_FIFO ? mkfifo(path, 0600) : symlink("/dev/zero", path);
+    ck_assert_msg(rc == 0, "cannot make %s at %s", kind == TH_FIFO ? "a FIFO" : "a link", path);
+}
+
 char *th_join(const char *dir, const char *name) {
     size_t len = strlen(dir) + strlen(name) + 2;
     char *p = malloc(len);
@@ -69,19 +78,33 @@ size_t th_count_entries(const char *dir, const char *prefix) {
 }
 
 int th_in_child(int (*fn)(void *), void *arg) {
+    return th_in_child_within(0, fn, arg);
+}
+
+int th_in_child_within(unsigned seconds, int (*fn)(void *), void *arg) {
     fflush(NULL);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
-    if (pid == 0) _exit(fn(arg));
+    if (pid == 0) {
+        /* check's own SIGALRM handler, inherited, would kill the whole test's process group */
+        signal(SIGALRM, SIG_DFL);
+        alarm(seconds);
+        _exit(fn(arg));
+    }
     int status = 0;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+        fprintf(stderr, "child still running after %u s: killed (a hang)\n", seconds);
     return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
 uint64_t th_seed(void) {
     const char *s = getenv("SPARTAN_TEST_SEED");
-    return s && *s ? strtoull(s, NULL, 0) : 42;
+    uint64_t seed = 42;
+    ck_assert_msg(!s || !*s || sp_parse_u64(s, UINT64_MAX, &seed),
+                  "SPARTAN_TEST_SEED=\"%s\" is not a decimal number", s);
+    return seed;
 }
 
 void th_rng_init(th_rng *r, uint64_t seed) {
@@ -119,6 +142,18 @@ size_t th_count_bad(const float *got, const double *want, size_t n, double tol, 
 int th_have_oclgrind(void) {
     const char *s = getenv("SPARTAN_TEST_HAVE_OCLGRIND");
     return s && strcmp(s, "1") == 0;
+}
+
+spartan_context *th_ctx;
+
+void th_ctx_setup(void) {
+    spartan_status st = spartan_context_create(NULL, &th_ctx);
+    ck_assert_msg(st == SPARTAN_OK, "context: %s", spartan_last_error(NULL));
+}
+
+void th_ctx_teardown(void) {
+    spartan_context_destroy(th_ctx);
+    th_ctx = NULL;
 }
 
 void th_context_with_tune(spartan_context **ctx, const char *params) {

@@ -22,6 +22,11 @@ void th_write_bytes(const char *path, const void *p, size_t n);
  * occurrence of `from` in one of them by `to` (the test fails when it is not there). */
 char *th_copy_kernels(void);
 void th_edit_kernel(const char *dir, const char *file, const char *from, const char *to);
+/* Unbounded inputs for the readers' refusal tests: at path (replacing what is there), a FIFO
+ * with no writer (TH_FIFO: opening it blocks unless non-blocking) or a symbolic link to
+ * /dev/zero (TH_ZERO_LINK: endless). */
+enum { TH_FIFO, TH_ZERO_LINK, TH_STREAM_KINDS };
+void th_make_stream(const char *path, int kind);
 
 /* "dir/name" in a string the caller frees. */
 char *th_join(const char *dir, const char *name);
@@ -34,8 +39,12 @@ size_t th_count_entries(const char *dir, const char *prefix);
  * path is not fork-safe in CK_FORK=no mode): it prints what went wrong to stderr and returns
  * non-zero (TH_CHILD_CHECK does both), and the parent asserts on the status. */
 int th_in_child(int (*fn)(void *), void *arg);
+/* The same with alarm(seconds) in the child (0: none): a call that hangs ends it by SIGALRM,
+ * and the status is 128 + SIGALRM, so a regression fails the test instead of hanging it. */
+int th_in_child_within(unsigned seconds, int (*fn)(void *), void *arg);
 
-/* splitmix64: reproducible data from a seed (SPARTAN_TEST_SEED overrides the default). */
+/* splitmix64: reproducible data from a seed (SPARTAN_TEST_SEED, a decimal number, overrides the
+ * default; anything else fails the test). */
 typedef struct {
     uint64_t s;
 } th_rng;
@@ -73,6 +82,12 @@ size_t th_count_bad(const float *got, const double *want, size_t n, double tol, 
 /* Whether the Oclgrind ICD was found when the tests were configured (tests that need a second
  * platform require it then, instead of skipping). */
 int th_have_oclgrind(void);
+
+/* A context for a suite's checked fixture: tcase_add_checked_fixture(tc, th_ctx_setup,
+ * th_ctx_teardown) gives every test th_ctx on the default device. */
+extern struct spartan_context *th_ctx;
+void th_ctx_setup(void);
+void th_ctx_teardown(void);
 
 /* Replaces *ctx (destroyed) by a context created with params added to SPARTAN_TUNE (e.g.
  * "VEC=1,GEMM_RB=3"); the environment is restored afterwards. Fails the test on error. */

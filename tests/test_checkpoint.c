@@ -5,10 +5,12 @@
  * truncation and of a flipped bit in every header byte and every data byte, of a foreign file,
  * of another architecture and of a missing file, each leaving the model as it was; and a crash at
  * several points of a save (the writer's test hook makes the saving process _exit mid-write)
- * leaving the previous checkpoint identical and loadable. */
+ * leaving the previous checkpoint identical and loadable; FIFOs, devices and oversized files
+ * refused before they are read. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "io/safetensors.h"
@@ -196,7 +198,7 @@ START_TEST(round_trip_is_exact) {
     /* Native layouts, names and metadata as a plain safetensors reader sees them. */
     sp_st_file f;
     sp_err err = {0};
-    ck_assert_msg(sp_st_read(path, &f, &err) == SPARTAN_OK, "%s", sp_err_message(&err));
+    ck_assert_msg(sp_st_read(path, SIZE_MAX, &f, &err) == SPARTAN_OK, "%s", sp_err_message(&err));
     ck_assert_uint_eq(f.ntensors, 20);
     const sp_st_tensor *cw = sp_st_find(&f, "conv2.weight");
     ck_assert_ptr_nonnull(cw);
@@ -524,12 +526,68 @@ START_TEST(crash_mid_save_keeps_previous_checkpoint) {
 }
 END_TEST
 
+/* A FIFO, a link to /dev/zero and /dev/zero itself are refused by load and meta_get before a
+ * byte is read (a FIFO used to block, /dev/zero to be read until memory ran out), and a regular
+ * file larger than any checkpoint of the model is refused by its size. */
+static int refuse_streams(void *arg) {
+    const char *const *paths = arg;
+    spartan_context *c;
+    spartan_model *m = NULL;
+    spartan_status st = spartan_context_create(NULL, &c);
+    TH_CHILD_CHECK(st == SPARTAN_OK, "context: %s", spartan_last_error(NULL));
+    spartan_train_config cfg = config(SPARTAN_POLICY_DENSE, 4, 8);
+    st = tiny_model(c, 7, &m);
+    if (st == SPARTAN_OK) st = spartan_model_prepare(m, &cfg);
+    TH_CHILD_CHECK(st == SPARTAN_OK, "model: %s", spartan_last_error(c));
+    for (int i = 0; i < 3; i++) {
+        st = spartan_checkpoint_load(m, paths[i]);
+        const char *msg = spartan_last_error(c);
+        TH_CHILD_CHECK(st == SPARTAN_STATUS_IO_ERROR && strstr(msg, paths[i]) &&
+                           strstr(msg, "not a regular file"),
+                       "load %s: %s: %s", paths[i], spartan_status_name(st), msg);
+        char buf[64];
+        st = spartan_checkpoint_meta_get(paths[i], "step", buf, sizeof buf);
+        msg = spartan_last_error(NULL);
+        TH_CHILD_CHECK(st == SPARTAN_STATUS_IO_ERROR && strstr(msg, "not a regular file"),
+                       "meta_get %s: %s: %s", paths[i], spartan_status_name(st), msg);
+    }
+    st = spartan_checkpoint_load(m, paths[3]);
+    TH_CHILD_CHECK(st == SPARTAN_STATUS_BAD_FORMAT &&
+                       strstr(spartan_last_error(c), "bytes, more than"),
+                   "oversized: %s: %s", spartan_status_name(st), spartan_last_error(c));
+    TH_CHILD_CHECK(spartan_model_steps(m) == 0, "the model changed");
+    spartan_model_destroy(m);
+    spartan_context_destroy(c);
+    return 0;
+}
+
+START_TEST(streams_and_oversized_files_are_refused) {
+    char *dir = th_tempdir("ckpt");
+    char *fifo = th_join(dir, "fifo.safetensors"), *zero = th_join(dir, "zero.safetensors");
+    char *big = th_join(dir, "big.safetensors");
+    th_make_stream(fifo, TH_FIFO);
+    th_make_stream(zero, TH_ZERO_LINK);
+    /* one byte more than the largest safetensors header and the tiny model's 2 x 94 floats
+     * (sparse: nothing is written) */
+    th_write_bytes(big, "", 0);
+    ck_assert_int_eq(truncate(big, 8 + (100l << 20) + 4 * 188 + 1), 0);
+    const char *paths[] = {fifo, zero, "/dev/zero", big};
+    ck_assert_int_eq(th_in_child_within(60, refuse_streams, paths), 0);
+    free(fifo);
+    free(zero);
+    free(big);
+    th_rm_rf(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *checkpoint_suite(void) {
     Suite *s = suite_create("checkpoint");
     /* first, so that even with CK_FORK=no no OpenCL state exists before its forks */
     TCase *crash = tcase_create("crash");
     tcase_set_timeout(crash, 300);
     tcase_add_test(crash, crash_mid_save_keeps_previous_checkpoint);
+    tcase_add_test(crash, streams_and_oversized_files_are_refused);
     suite_add_tcase(s, crash);
     TCase *tc = tcase_create("checkpoint");
     tcase_set_timeout(tc, 600);

@@ -1,6 +1,9 @@
 /* Tests of runtime/core: statuses and their text, error records, SHA-256, the cache location
- * rules, and atomic writes. No OpenCL here. */
+ * rules, atomic writes, bounded reads (FIFOs and devices refused unread) and strict numbers. No
+ * OpenCL here. */
 #include <check.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -8,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/fsutil.h"
+#include "core/number.h"
 #include "core/sha256.h"
 #include "harness.h"
 #include "spartan/spartan.h"
@@ -158,7 +162,7 @@ START_TEST(atomic_write_replaces_whole_file) {
     ck_assert_int_eq(sp_write_file_atomic(path, parts, 2, 1, &err), SPARTAN_OK);
     unsigned char *data;
     size_t len;
-    ck_assert_int_eq(sp_read_file(path, &data, &len, &err), SPARTAN_OK);
+    ck_assert_int_eq(sp_read_file(path, 64, &data, &len, &err), SPARTAN_OK);
     ck_assert_uint_eq(len, 11);
     ck_assert_str_eq((char *)data, "hello world");
     free(data);
@@ -167,10 +171,148 @@ START_TEST(atomic_write_replaces_whole_file) {
     snprintf(bad, sizeof bad, "%s/missing/file", dir);
     ck_assert_int_eq(sp_write_file_atomic(bad, parts, 2, 0, &err), SPARTAN_STATUS_IO_ERROR);
     ck_assert(strstr(sp_err_message(&err), "missing") != NULL);
-    ck_assert_int_eq(sp_read_file(bad, &data, &len, &err), SPARTAN_STATUS_IO_ERROR);
+    ck_assert_int_eq(sp_read_file(bad, 64, &data, &len, &err), SPARTAN_STATUS_IO_ERROR);
     /* mkdirs over a regular file is an error, not a crash. */
     ck_assert_int_eq(sp_mkdirs(path, &err), SPARTAN_STATUS_IO_ERROR);
     sp_err_free(&err);
+    th_rm_rf(dir);
+    free(dir);
+}
+END_TEST
+
+/* ---- Bounded reads and numbers -------------------------------------------------------------- */
+
+/* In a child with an alarm (a FIFO used to block the open): each path refused before a byte of
+ * it is read, or read whole when it is a regular file within the limit. */
+static int bounded_reads(void *arg) {
+    char *const *p = arg; /* dir, FIFO, link to /dev/zero, 100-byte file, link to it */
+    const struct {
+        const char *path;
+        size_t max;
+        unsigned flags;
+        spartan_status want;
+        const char *phrase;
+    } cases[] = {
+        {p[1], 64, 0, SPARTAN_STATUS_IO_ERROR, "is a FIFO, not a regular file"},
+        {p[2], 64, 0, SPARTAN_STATUS_IO_ERROR, "is a character device, not a regular file"},
+        {"/dev/zero", 64, 0, SPARTAN_STATUS_IO_ERROR, "is a character device"},
+        {p[0], 64, 0, SPARTAN_STATUS_IO_ERROR, "is a directory, not a regular file"},
+        {p[3], 99, 0, SPARTAN_STATUS_BAD_FORMAT, "is 100 bytes, more than the 99 bytes"},
+        {p[4], 100, SP_READ_NOFOLLOW, SPARTAN_STATUS_IO_ERROR, "is a symbolic link (not followed)"},
+        {p[4], 100, 0, SPARTAN_OK, NULL},
+        {p[3], 100, SP_READ_NOFOLLOW, SPARTAN_OK, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unsigned char *data = (unsigned char *)p;
+        size_t len = 1;
+        sp_err err = {0};
+        spartan_status st = sp_read_file_at(AT_FDCWD, cases[i].path, cases[i].path, cases[i].flags,
+                                            cases[i].max, &data, &len, &err);
+        const char *msg = sp_err_message(&err);
+        TH_CHILD_CHECK(st == cases[i].want, "case %zu (%s): %s: %s", i, cases[i].path,
+                       spartan_status_name(st), msg);
+        if (st == SPARTAN_OK) {
+            TH_CHILD_CHECK(len == 100 && data[99] == 'x' && data[100] == '\0', "case %zu", i);
+            free(data);
+        } else {
+            TH_CHILD_CHECK(data == NULL && len == 0, "case %zu: output left", i);
+            TH_CHILD_CHECK(strstr(msg, cases[i].path) && strstr(msg, cases[i].phrase),
+                           "case %zu: \"%s\" lacks \"%s\"", i, msg, cases[i].phrase);
+        }
+        sp_err_free(&err);
+    }
+    return 0;
+}
+
+START_TEST(reads_are_bounded_and_regular_files_only) {
+    char *dir = th_tempdir("core");
+    char *p[5] = {dir, th_join(dir, "fifo"), th_join(dir, "zero"), th_join(dir, "file"),
+                  th_join(dir, "link")};
+    th_make_stream(p[1], TH_FIFO);
+    th_make_stream(p[2], TH_ZERO_LINK);
+    char text[101];
+    memset(text, 'x', 100);
+    text[100] = '\0';
+    th_write_text(p[3], text);
+    ck_assert_int_eq(symlink(p[3], p[4]), 0);
+    ck_assert_int_eq(th_in_child_within(3, bounded_reads, p), 0);
+    for (int i = 1; i < 5; i++) free(p[i]);
+    th_rm_rf(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(numbers_are_parsed_strictly) {
+    const struct {
+        const char *text;
+        uint64_t max;
+        int ok;
+        uint64_t value;
+    } cases[] = {
+        {"0", 10, 1, 0},
+        {"10", 10, 1, 10},
+        {"007", 10, 1, 7},
+        {"5", 5, 1, 5},
+        {"4294967295", UINT32_MAX, 1, UINT32_MAX},
+        {"18446744073709551615", UINT64_MAX, 1, UINT64_MAX},
+        {"11", 10, 0, 0},
+        {"7", 5, 0, 0},
+        {"4294967552", UINT32_MAX, 0, 0}, /* 2^32 + 256: would wrap to 256 */
+        {"18446744073709551616", UINT64_MAX, 0, 0},
+        {"99999999999999999999999", UINT64_MAX, 0, 0},
+        {"", 10, 0, 0},
+        {"-1", 10, 0, 0},
+        {"+1", 10, 0, 0},
+        {" 1", 10, 0, 0},
+        {"1 ", 10, 0, 0},
+        {"1x", 10, 0, 0},
+        {"0x10", 100, 0, 0},
+        {NULL, 10, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t v = 12345;
+        int ok = sp_parse_u64(cases[i].text, cases[i].max, &v);
+        ck_assert_msg(ok == cases[i].ok, "\"%s\" (max %llu): %d",
+                      cases[i].text ? cases[i].text : "NULL", (unsigned long long)cases[i].max, ok);
+        ck_assert_msg(v == (ok ? cases[i].value : 12345), "\"%s\": %llu", cases[i].text,
+                      (unsigned long long)v);
+    }
+}
+END_TEST
+
+/* A crash-hook value that is not a byte count fails the write (INVALID_ARGUMENT, naming the
+ * variable) and leaves the file alone; it used to be read as another number (an overflow: the
+ * largest, "12abc": off). */
+static int crash_hook_values(void *arg) {
+    const char *path = arg;
+    const char *bad[] = {"18446744073709551616", "12abc", "-5", " 7"};
+    sp_buf_part part = {"new", 3};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("SPARTAN_TEST_CRASH_AFTER_BYTES", bad[i], 1);
+        sp_err err = {0};
+        spartan_status st = sp_write_file_atomic(path, &part, 1, 0, &err);
+        TH_CHILD_CHECK(st == SPARTAN_STATUS_INVALID_ARGUMENT &&
+                           strstr(sp_err_message(&err), "SPARTAN_TEST_CRASH_AFTER_BYTES") &&
+                           strstr(sp_err_message(&err), bad[i]),
+                       "\"%s\": %s: %s", bad[i], spartan_status_name(st), sp_err_message(&err));
+        sp_err_free(&err);
+    }
+    return 0;
+}
+
+START_TEST(crash_hook_value_is_checked) {
+    char *dir = th_tempdir("core");
+    char *path = th_join(dir, "file");
+    th_write_text(path, "old");
+    ck_assert_int_eq(th_in_child(crash_hook_values, path), 0);
+    unsigned char *data;
+    size_t len;
+    sp_err err = {0};
+    ck_assert_int_eq(sp_read_file(path, 64, &data, &len, &err), SPARTAN_OK);
+    ck_assert_str_eq((char *)data, "old");
+    free(data);
+    ck_assert_uint_eq(th_count_entries(dir, "file.tmp."), 0);
+    free(path);
     th_rm_rf(dir);
     free(dir);
 }
@@ -185,6 +327,9 @@ static Suite *core_suite(void) {
     tcase_add_test(tc, sha256_known_vectors);
     tcase_add_test(tc, cache_dir_precedence);
     tcase_add_test(tc, atomic_write_replaces_whole_file);
+    tcase_add_test(tc, reads_are_bounded_and_regular_files_only);
+    tcase_add_test(tc, numbers_are_parsed_strictly);
+    tcase_add_test(tc, crash_hook_value_is_checked);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -178,6 +178,19 @@ START_TEST(selection_rules) {
     ck_assert_int_eq(spartan_device_select(l, 4, "1:x", &idx), SPARTAN_STATUS_INVALID_ARGUMENT);
     ck_assert(strstr(spartan_last_error(NULL), "P:D") != NULL);
     ck_assert_int_eq(spartan_device_select(l, 4, "1:0:3", &idx), SPARTAN_STATUS_INVALID_ARGUMENT);
+    /* indices that would wrap at 32 bits are refused, not taken as 2:1 */
+    ck_assert_int_eq(spartan_device_select(l, 4, "4294967298:1", &idx),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_int_eq(spartan_device_select(l, 4, "2:4294967297", &idx),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_int_eq(spartan_device_select(l, 4, "2:+1", &idx), SPARTAN_STATUS_INVALID_ARGUMENT);
+    /* vendor classes, as spartan_vendor_name spells them, any case */
+    ck_assert_int_eq(spartan_device_select(l, 4, "pocl", &idx), SPARTAN_OK);
+    ck_assert_uint_eq(idx, 1);
+    ck_assert_int_eq(spartan_device_select(l, 4, "NVIDIA", &idx), SPARTAN_OK);
+    ck_assert_uint_eq(idx, 2);
+    ck_assert_int_eq(spartan_device_select(l, 4, "simulator", &idx), SPARTAN_OK);
+    ck_assert_uint_eq(idx, 0);
     /* Only a simulator and a CPU: the default is the CPU, "gpu" the simulator. */
     ck_assert_int_eq(spartan_device_select(l, 2, NULL, &idx), SPARTAN_OK);
     ck_assert_uint_eq(idx, 1);
@@ -429,6 +442,42 @@ START_TEST(tuned_parameters_and_handles) {
 }
 END_TEST
 
+/* SPARTAN_TUNE values are decimal integers from 1 to 65536, checked before use: no sign, space
+ * or overflow is read as another number (WG=4294967552 is 2^32 + 256), no value big enough to
+ * overflow a product of two (TILE_ROWS x TILE_COLS) or to be clamped silently (GEMM_WG). */
+static int tuned_numbers(void *arg) {
+    (void)arg;
+    const char *bad[] = {"WG=4294967552",
+                         "TILE_COLS=2305843009213693952",
+                         "GEMM_WG=4294967296",
+                         "WG=99999999999999999999",
+                         "VEC=+4",
+                         "VEC= 4",
+                         "TILE_ROWS=65537",
+                         "VEC=0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("SPARTAN_TUNE", bad[i], 1);
+        spartan_context *ctx = NULL;
+        spartan_status st = spartan_context_create(NULL, &ctx);
+        const char *msg = spartan_last_error(NULL);
+        TH_CHILD_CHECK(st == SPARTAN_STATUS_INVALID_ARGUMENT && ctx == NULL &&
+                           strstr(msg, bad[i]) && strstr(msg, "from 1 to 65536"),
+                       "%s: %s: %s", bad[i], spartan_status_name(st), msg);
+    }
+    setenv("SPARTAN_TUNE", "TILE_ROWS=8,TILE_COLS=64", 1);
+    spartan_context *ctx = NULL;
+    TH_CHILD_CHECK(spartan_context_create(NULL, &ctx) == SPARTAN_OK, "%s",
+                   spartan_last_error(NULL));
+    TH_CHILD_CHECK(spartan_context_tuned(ctx, "TILE_COLS") == 64, "TILE_COLS");
+    spartan_context_destroy(ctx);
+    return 0;
+}
+
+START_TEST(tuned_numbers_are_checked) {
+    ck_assert_int_eq(th_in_child(tuned_numbers, NULL), 0);
+}
+END_TEST
+
 static Suite *device_suite(void) {
     Suite *s = suite_create("device");
     TCase *tc = tcase_create("device");
@@ -439,6 +488,7 @@ static Suite *device_suite(void) {
     tcase_add_test(tc, no_platform_is_a_clear_error);
     tcase_add_test(tc, broken_devices_give_distinct_errors);
     tcase_add_test(tc, tuned_parameters_and_handles);
+    tcase_add_test(tc, tuned_numbers_are_checked);
     suite_add_tcase(s, tc);
     return s;
 }

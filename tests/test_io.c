@@ -1,6 +1,7 @@
 /* Tests of runtime/io: the IDX reader on generated files (plain and gzip, valid and damaged in
  * each way the reader names), data sets on generated directories (validation, limit, shuffle,
- * batches), and the real Fashion-MNIST, which the project's dependencies install. No OpenCL. */
+ * batches), and the real Fashion-MNIST, which the project's dependencies install; FIFOs and
+ * devices refused before they are read. No OpenCL. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,9 +248,47 @@ START_TEST(idx_refuses_bad_arguments) {
     ck_assert_int_eq(spartan_idx_read(NULL, &idx), SPARTAN_STATUS_INVALID_ARGUMENT);
     ck_assert_ptr_null(idx.data);
     ck_assert_int_eq(spartan_idx_read("/nonexistent", NULL), SPARTAN_STATUS_INVALID_ARGUMENT);
-    /* A directory opens but cannot be read. */
+    /* A directory is refused before anything is read. */
     char *dir = th_tempdir("io");
-    expect_refusal(dir, SPARTAN_STATUS_IO_ERROR, "read failed");
+    expect_refusal(dir, SPARTAN_STATUS_IO_ERROR, "is a directory, not a regular file");
+    th_rm_rf(dir);
+    free(dir);
+}
+END_TEST
+
+/* A FIFO, a link to /dev/zero and /dev/zero are refused unread (the FIFO used to block in open),
+ * in a child with an alarm: a regression fails instead of hanging. */
+static int refuse_streams(void *arg) {
+    const char *const *paths = arg;
+    for (int i = 0; i < 3; i++) {
+        spartan_idx idx;
+        spartan_status st = spartan_idx_read(paths[i], &idx);
+        const char *msg = spartan_last_error(NULL);
+        TH_CHILD_CHECK(st == SPARTAN_STATUS_IO_ERROR && !idx.data && strstr(msg, paths[i]) &&
+                           strstr(msg, i ? "is a character device, not a regular file"
+                                         : "is a FIFO, not a regular file"),
+                       "%s: %s: %s", paths[i], spartan_status_name(st), msg);
+    }
+    return 0;
+}
+
+START_TEST(idx_refuses_streams_before_reading) {
+    char *dir = th_tempdir("io");
+    char *fifo = join(dir, "train-images-idx3-ubyte"), *zero = join(dir, "zero.gz");
+    th_make_stream(fifo, TH_FIFO);
+    th_make_stream(zero, TH_ZERO_LINK);
+    const char *paths[] = {fifo, zero, "/dev/zero"};
+    ck_assert_int_eq(th_in_child_within(3, refuse_streams, paths), 0);
+    /* 10 bytes of payload, then 8 MB more in the gzip stream: refused after one buffer of what
+     * follows, not inflated to its end (it used to count all 8 MB). */
+    const uint32_t d1[] = {10};
+    bytes b = idx_bytes(0x08, 1, d1, 10, NULL);
+    static const unsigned char zeros[1 << 16];
+    for (int i = 0; i < 128; i++) put(&b, zeros, sizeof zeros);
+    refuse_bytes(dir, b, 1, SPARTAN_STATUS_BAD_FORMAT,
+                 "at least 4096 trailing bytes after the 10 bytes of data");
+    free(fifo);
+    free(zero);
     th_rm_rf(dir);
     free(dir);
 }
@@ -334,8 +373,7 @@ END_TEST
 START_TEST(dataset_refuses_inconsistent_files) {
     char *dir = th_tempdir("io");
     expect_load_refusal(dir, "train", SPARTAN_STATUS_IO_ERROR,
-                        "train-images-idx3-ubyte.gz: cannot open: No such file or directory (nor "
-                        "without .gz)");
+                        "train-images-idx3-ubyte.gz: No such file or directory (nor without .gz)");
 
     tiny t = {.n = 12, .nlabels = 11, .rows = 2, .cols = 2, .image_rank = 3, .gzip = 0};
     write_tiny(dir, "train", &t);
@@ -547,6 +585,7 @@ static Suite *io_suite(void) {
     tcase_add_test(tc, idx_refuses_truncated_and_trailing_data);
     tcase_add_test(tc, idx_refuses_damaged_gzip);
     tcase_add_test(tc, idx_refuses_bad_arguments);
+    tcase_add_test(tc, idx_refuses_streams_before_reading);
     suite_add_tcase(s, tc);
     tc = tcase_create("dataset");
     tcase_add_test(tc, dataset_loads_both_splits_gzip_or_plain);

@@ -3,7 +3,8 @@
  * signed data, every tile count and the total exactly, for 1 x 1, empty matrices, primes,
  * non-multiples of the tile, more tiles than a work-group holds and enough tiles for the
  * compaction's scan to recurse; sparsity 0 to 1 in the random, clustered and dead-row patterns;
- * other tiles and scalar kernels (SPARTAN_TUNE); shape mismatches.
+ * other tiles and scalar kernels (SPARTAN_TUNE); shape mismatches; counts asked of a sparse
+ * object nothing has filled.
  * The compaction's output is private: it is checked end to end by test_gemm_sparse; here only
  * that it runs on what the monitor made. SPARTAN_TEST_SMALL=1 (Oclgrind): tiny shapes only. */
 #include <check.h>
@@ -389,6 +390,57 @@ START_TEST(relu_output_shape_mismatch_is_invalid) {
 }
 END_TEST
 
+/* A spartan_sparse that no monitor or compaction has filled holds no counts: nnz and the tile
+ * counts refuse it (they used to read uninitialised device memory and return OK), then work once
+ * it is filled by any of the three. */
+START_TEST(unfilled_sparse_is_refused) {
+    float host[32];
+    for (int i = 0; i < 32; i++) host[i] = i % 3 ? (float)i : 0.0f; /* 21 non-zeros */
+    spartan_tensor *x = upload(host, 4, 8), *y = matrix(4, 8);
+    const spartan_status inv = SPARTAN_STATUS_INVALID_ARGUMENT;
+    for (int how = 0; how < 4; how++) {
+        spartan_sparse *s = sparse(how < 3 ? 4 : 0, 8);
+        size_t tr = 0, tc = 0, nnz = 7;
+        spartan_sparse_tile(s, &tr, &tc);
+        size_t ntiles = how < 3 ? ((4 + tr - 1) / tr) * ((8 + tc - 1) / tc) : 0;
+        unsigned counts[64];
+        ck_assert_int_eq(spartan_sparse_nnz(s, &nnz), inv);
+        ck_assert_msg(strstr(spartan_last_error(ctx), "spartan_sparse_nnz: the spartan_sparse has "
+                                                      "not been filled"),
+                      "%s", spartan_last_error(ctx));
+        ck_assert_uint_eq(nnz, 0);
+        ck_assert_int_eq(spartan_sparse_tile_counts(s, counts, ntiles), inv);
+        ck_assert(strstr(spartan_last_error(ctx), "spartan_relu_monitor, spartan_monitor or "
+                                                  "spartan_compact first"));
+        if (how == 3) { /* no tiles: refused all the same until a monitor ran */
+            spartan_tensor *e = matrix(0, 8);
+            ck_assert_int_eq(spartan_monitor(ctx, e, s), SPARTAN_OK);
+            spartan_tensor_destroy(e);
+        } else {
+            ck_assert_int_eq(how == 0   ? spartan_monitor(ctx, x, s)
+                             : how == 1 ? spartan_relu_monitor(ctx, x, y, s)
+                                        : spartan_compact(ctx, x, s, SPARTAN_COMPACT_ROWS),
+                             SPARTAN_OK);
+        }
+        ck_assert_int_eq(spartan_sparse_nnz(s, &nnz), SPARTAN_OK);
+        ck_assert_uint_eq(nnz, how < 3 ? 21 : 0);
+        ck_assert_int_eq(spartan_sparse_tile_counts(s, counts, ntiles), SPARTAN_OK);
+        if (ntiles) { /* a NULL buffer of the right count is named as such */
+            ck_assert_int_eq(spartan_sparse_tile_counts(s, NULL, ntiles), inv);
+            ck_assert(strstr(spartan_last_error(ctx), "spartan_sparse_tile_counts: NULL host"));
+        }
+        spartan_sparse_destroy(s);
+    }
+    /* The messages name the function called, not the kernel it launches. */
+    ck_assert_int_eq(spartan_relu_monitor(ctx, x, y, NULL), inv);
+    ck_assert(strstr(spartan_last_error(ctx), "spartan_relu_monitor: NULL argument"));
+    ck_assert_int_eq(spartan_monitor(ctx, x, NULL), inv);
+    ck_assert(strstr(spartan_last_error(ctx), "spartan_monitor: NULL argument"));
+    spartan_tensor_destroy(x);
+    spartan_tensor_destroy(y);
+}
+END_TEST
+
 static Suite *monitor_suite(void) {
     Suite *s = suite_create("monitor");
     TCase *tc = tcase_create("monitor");
@@ -408,6 +460,7 @@ static Suite *monitor_suite(void) {
     tcase_add_test(tc, tune_scalar_odd_blocks);
     tcase_add_test(tc, shape_mismatch_is_invalid);
     tcase_add_test(tc, relu_output_shape_mismatch_is_invalid);
+    tcase_add_test(tc, unfilled_sparse_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,8 @@
 /* Tests of the layers and the model (runtime/nn): finite-difference gradient checks of every
  * parameter of small models that contain every layer kind, on the dense and the sparse path; the
  * two paths giving the same losses over several steps; reproducibility from the seed; a
- * training smoke test on 512 real Fashion-MNIST images; and the refusals of bad calls.
+ * training smoke test on 512 real Fashion-MNIST images; and the refusals of bad calls (layers
+ * added after prepare among them).
  *
  * Gradient checks: the model's loss is piecewise smooth in each parameter (ReLU and max-pool
  * have kinks). For a parameter entry w with analytic gradient g, the central difference
@@ -373,6 +374,69 @@ START_TEST(bad_calls_are_refused) {
 }
 END_TEST
 
+/* One fully connected layer, 2x2x1 inputs to 3 classes, and a dense configuration for batches
+ * of 2. */
+static spartan_model *one_fc(spartan_train_config *cfg) {
+    spartan_model *m;
+    OK(spartan_model_create(ctx, 2, 2, 1, 3, &m));
+    OK(spartan_model_add_fc(m, 3));
+    *cfg = spartan_train_config_default();
+    cfg->batch = 2;
+    cfg->policy = SPARTAN_POLICY_DENSE;
+    return m;
+}
+
+START_TEST(refusals_name_the_function_and_cause) {
+    /* Each message names the function called and what is wrong with its arguments (they used
+     * to name spartan_policy_create, or say "no layer 0" for a NULL output). */
+    spartan_train_config cfg;
+    spartan_model *m = one_fc(&cfg);
+    cfg.policy = (spartan_policy_mode)7;
+    ck_assert_int_eq(spartan_model_prepare(m, &cfg), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(spartan_last_error(ctx), "spartan_model_prepare: cfg->policy 7"), "%s",
+                  spartan_last_error(ctx));
+    ck_assert_int_eq(spartan_model_layer_info(m, 0, NULL), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert(strstr(spartan_last_error(ctx), "spartan_model_layer_info: NULL model or out"));
+    spartan_layer_info li;
+    ck_assert_int_eq(spartan_model_layer_info(m, 1, &li), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert(strstr(spartan_last_error(ctx), "no layer 1 (the model has 1)"));
+    ck_assert_int_eq(spartan_model_param(m, 0, NULL), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert(strstr(spartan_last_error(ctx), "spartan_model_param: NULL model or out"));
+    spartan_model *p = NULL;
+    ck_assert_int_eq(spartan_model_create_preset(ctx, "resnet", &p),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert(strstr(spartan_last_error(ctx), "spartan_model_create_preset: unknown model"));
+    spartan_model_destroy(m);
+}
+END_TEST
+
+START_TEST(layers_after_prepare_are_refused) {
+    /* Adding a layer used to unprepare the model silently, throwing away its parameters and
+     * buffers; now every spartan_model_add_* refuses and the prepared model stays usable. */
+    spartan_train_config cfg;
+    spartan_model *m = one_fc(&cfg);
+    OK(spartan_model_prepare(m, &cfg));
+    float img[2 * 4] = {1, 0, 2, 0, 0, 3, 0, 4}, lab[2] = {0, 2};
+    OK(spartan_model_train_step(m, img, lab, 2, NULL));
+    spartan_status st[] = {spartan_model_add_fc(m, 3),
+                           spartan_model_add_relu(m),
+                           spartan_model_add_conv(m, 1, 1, 1, 0),
+                           spartan_model_add_maxpool(m, 1, 1),
+                           spartan_model_add_dropout(m, 0.5f),
+                           spartan_model_add_flatten(m)};
+    for (size_t i = 0; i < sizeof st / sizeof st[0]; i++)
+        ck_assert_int_eq(st[i], SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(spartan_last_error(ctx), "spartan_model_add_flatten: the model is already "
+                                                  "prepared"),
+                  "%s", spartan_last_error(ctx));
+    ck_assert_uint_eq(spartan_model_layer_count(m), 1);
+    ck_assert_uint_eq(spartan_model_param_count(m), 2);
+    OK(spartan_model_train_step(m, img, lab, 2, NULL));
+    ck_assert_uint_eq(spartan_model_steps(m), 2);
+    spartan_model_destroy(m);
+}
+END_TEST
+
 static Suite *nn_suite(void) {
     Suite *s = suite_create("nn");
     TCase *tc = tcase_create("nn");
@@ -387,6 +451,8 @@ static Suite *nn_suite(void) {
     tcase_add_test(tc, smoke_training_lowers_loss);
     tcase_add_test(tc, partial_batch_evaluation);
     tcase_add_test(tc, bad_calls_are_refused);
+    tcase_add_test(tc, layers_after_prepare_are_refused);
+    tcase_add_test(tc, refusals_name_the_function_and_cause);
     suite_add_tcase(s, tc);
     return s;
 }

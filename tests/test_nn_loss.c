@@ -60,6 +60,10 @@ static void check_softmax(size_t rows, size_t classes, float spread, int grad, u
         /* softmax within (K + 8) eps relative (the sum, two exponentials, a division), times
          * scale */
         fx_assert_close(d, wd, n, th_tol(classes + 8, scale), what);
+        /* in place (ops.h allows dlogits = logits): the same gradient, bit for bit */
+        spartan_tensor *tin = fx_upload(x, rows, classes);
+        ok(spartan_softmax_xent(ctx, tin, tl, scale, tin, ts));
+        fx_assert_same(fx_read_all(tin), d, n, what);
     }
     fx_release();
 }

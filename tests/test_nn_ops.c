@@ -209,6 +209,10 @@ static void check_relu_backward(size_t rows, size_t n, uint64_t seed) {
     ok(spartan_relu_backward(ctx, ty, tdy, tdy)); /* in place */
     got = fx_read_all(tdy);
     fx_assert_same(got, want, len, what);
+    spartan_tensor *tdy2 = fx_upload(dy, rows, n);
+    ok(spartan_relu_backward(ctx, ty, tdy2, ty)); /* in place over y, as ops.h allows */
+    got = fx_read_all(ty);
+    fx_assert_same(got, want, len, what);
     fx_release();
 }
 

@@ -28,7 +28,7 @@ static void setup(void) {
     spartan_status st = spartan_context_create(NULL, &ctx);
     ck_assert_msg(st == SPARTAN_OK, "context: %s", spartan_last_error(NULL));
     sp_err err = {0};
-    st = sp_st_read(FIXTURE, &fixture, &err);
+    st = sp_st_read(FIXTURE, SIZE_MAX, &fixture, &err);
     ck_assert_msg(st == SPARTAN_OK, "%s", sp_err_message(&err));
     sp_err_free(&err);
 }

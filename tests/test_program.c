@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/fsutil.h"
 #include "harness.h"
 #include "program/bincache.h"
 #include "program/sources.h"
@@ -340,6 +342,190 @@ START_TEST(concurrent_creation_leaves_a_valid_cache) {
 }
 END_TEST
 
+/* ---- unbounded inputs and foreign files ----------------------------------------------------- */
+
+/* A kernel source that is a FIFO or a link to /dev/zero is refused at context creation with
+ * KERNEL_SOURCE naming it, before a byte is read (a FIFO used to block the open, /dev/zero to be
+ * read until memory ran out). Children with an alarm: a regression fails, it does not hang. */
+static int refuse_source(void *arg) {
+    const spartan_context_opts *o = arg;
+    spartan_context *ctx;
+    spartan_status st = spartan_context_create(o, &ctx);
+    const char *msg = spartan_last_error(NULL);
+    TH_CHILD_CHECK(st == SPARTAN_STATUS_KERNEL_SOURCE && strstr(msg, sp_cl_common_source.file) &&
+                       strstr(msg, "not a regular file"),
+                   "%s: %s", spartan_status_name(st), msg);
+    return 0;
+}
+
+START_TEST(kernel_source_streams_are_refused) {
+    fixture f = setup();
+    char *kdir = th_copy_kernels();
+    char *common = th_join(kdir, sp_cl_common_source.file); /* the first file read */
+    spartan_context_opts o = f.opts;
+    o.kernel_dir = kdir;
+    for (int kind = 0; kind < TH_STREAM_KINDS; kind++) {
+        th_make_stream(common, kind);
+        ck_assert_int_eq(th_in_child_within(60, refuse_source, &o), 0);
+    }
+    free(common);
+    th_rm_rf(kdir);
+    free(kdir);
+    teardown(&f);
+}
+END_TEST
+
+typedef struct {
+    const spartan_context_opts *opts;
+    int kind;
+} stream_job;
+
+/* Child: fills the cache, puts a stream in place of one entry, then lists (the entry shows as
+ * invalid, unread) and creates a context (that entry alone is rejected and rewritten). */
+static int entry_stream(void *arg) {
+    const stream_job *j = arg;
+    spartan_context *ctx;
+    TH_CHILD_CHECK(spartan_context_create(j->opts, &ctx) == SPARTAN_OK, "%s",
+                   spartan_last_error(NULL));
+    spartan_context_destroy(ctx);
+    spartan_cache_entry *list;
+    size_t n;
+    TH_CHILD_CHECK(spartan_cache_list(j->opts, &list, &n) == SPARTAN_OK && n == entry_count(),
+                   "list");
+    char path[sizeof list[0].path] = "";
+    for (size_t i = 0; i < n && !path[0]; i++) /* a kernel binary, not the verdicts */
+        if (strstr(list[i].label, ".cl | ")) snprintf(path, sizeof path, "%s", list[i].path);
+    spartan_cache_list_free(list);
+    TH_CHILD_CHECK(path[0] != '\0', "no kernel binary in the cache");
+    unlink(path);
+    TH_CHILD_CHECK((j->kind == TH_FIFO ? mkfifo(path, 0600) : symlink("/dev/zero", path)) == 0,
+                   "cannot make %s", path);
+    TH_CHILD_CHECK(spartan_cache_list(j->opts, &list, &n) == SPARTAN_OK && n == entry_count(),
+                   "list");
+    for (size_t i = 0; i < n; i++)
+        TH_CHILD_CHECK(!strcmp(list[i].path, path) ? !list[i].valid && list[i].problem[0]
+                                                   : list[i].valid,
+                       "%s: valid %d (%s)", list[i].path, list[i].valid, list[i].problem);
+    spartan_cache_list_free(list);
+    TH_CHILD_CHECK(spartan_context_create(j->opts, &ctx) == SPARTAN_OK, "%s",
+                   spartan_last_error(NULL));
+    spartan_build_stats bs;
+    spartan_context_build_stats(ctx, &bs);
+    spartan_context_destroy(ctx);
+    TH_CHILD_CHECK(
+        bs.cache_rejected == 1 && bs.cache_writes == 1 && bs.cache_hits == families() - 1,
+        "rejected %u, written %u, hits %u", bs.cache_rejected, bs.cache_writes, bs.cache_hits);
+    struct stat sb;
+    TH_CHILD_CHECK(lstat(path, &sb) == 0 && S_ISREG(sb.st_mode), "%s not rewritten", path);
+    return 0;
+}
+
+START_TEST(cache_entry_streams_are_rebuilt) {
+    for (int kind = 0; kind < TH_STREAM_KINDS; kind++) {
+        fixture f = setup();
+        stream_job j = {&f.opts, kind};
+        ck_assert_int_eq(th_in_child_within(120, entry_stream, &j), 0);
+        teardown(&f);
+    }
+}
+END_TEST
+
+/* dir/rel holding text (made with its directories). */
+static char *put_file(const char *dir, const char *rel, const char *text) {
+    char *path = th_join(dir, rel), *slash = strrchr(path, '/');
+    *slash = '\0';
+    sp_err err = {0};
+    ck_assert_int_eq(sp_mkdirs(path, &err), SPARTAN_OK);
+    *slash = '/';
+    th_write_text(path, text);
+    return path;
+}
+
+static int exists(const char *path) {
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
+START_TEST(cache_clear_removes_only_its_own_files) {
+    char *dir = th_tempdir("cache"), *out = th_tempdir("outside");
+    spartan_context_opts o = spartan_context_opts_default();
+    o.cache_dir = dir;
+    /* Two entries, as bincache writes them (no driver needed), and a stray temporary file. */
+    sp_bincache c;
+    sp_bincache_open(&c, dir);
+    uint8_t k1[SP_SHA256_SIZE], k2[SP_SHA256_SIZE];
+    memset(k1, 0x11, sizeof k1);
+    memset(k2, 0x22, sizeof k2);
+    sp_err err = {0};
+    ck_assert_int_eq(sp_bincache_store(&c, k1, "one", (const unsigned char *)"bin", 3, &err), 0);
+    ck_assert_int_eq(sp_bincache_store(&c, k2, "two", (const unsigned char *)"bin", 3, &err), 0);
+    char h1[65], h2[65], h3[65], rel[256];
+    sp_sha256_hex(k1, h1);
+    sp_sha256_hex(k2, h2);
+    memset(h3, 'a', 64);
+    h3[64] = '\0';
+    snprintf(rel, sizeof rel, "11/%s.bin.tmp.123.4", h1);
+    char *tmp = put_file(dir, rel, "partial");
+    /* Ours by name: a link in place of an entry (the link goes, its target stays). */
+    char *target = put_file(out, "target.bin", "target");
+    snprintf(rel, sizeof rel, "11/11%.62s.bin", h3);
+    char *ours_link = th_join(dir, rel);
+    ck_assert_int_eq(symlink(target, ours_link), 0);
+    /* Not ours: they all stay, and so does everything outside. */
+    const char *foreign[] = {"notes.txt",   "11/foo.bin", "11/link.bin", "policy/calibration",
+                             "11/1111.bin", NULL,         NULL,          NULL,
+                             NULL};
+    char upper[128], wrong_sub[128], suffix[128], short_hex[128];
+    snprintf(upper, sizeof upper, "11/11%.62s.bin", h3);
+    for (char *p = upper + 5; *p != '.'; p++) *p = 'A';
+    snprintf(wrong_sub, sizeof wrong_sub, "22/%s.bin", h1);
+    snprintf(suffix, sizeof suffix, "11/%s.bin.bak", h1);
+    snprintf(short_hex, sizeof short_hex, "11/%.63s.bin", h1);
+    foreign[5] = upper;
+    foreign[6] = wrong_sub;
+    foreign[7] = suffix;
+    foreign[8] = short_hex;
+    char *paths[9];
+    for (int i = 0; i < 9; i++) {
+        if (i == 2) { /* 11/link.bin: a link out, not named as ours */
+            paths[i] = th_join(dir, foreign[i]);
+            ck_assert_int_eq(symlink(target, paths[i]), 0);
+        } else {
+            paths[i] = put_file(dir, foreign[i], "keep");
+        }
+    }
+    /* A linked subdirectory "ab" whose files outside have our names. */
+    char *out_ab = th_join(out, "ab"), *link_ab = th_join(dir, "ab");
+    snprintf(rel, sizeof rel, "ab/ab%.62s.bin", h3);
+    char *outside = put_file(out, rel, "outside");
+    ck_assert_int_eq(symlink(out_ab, link_ab), 0);
+
+    /* The list: the two entries (valid), the temporary file and the link (invalid), nothing
+     * else; the clear removes exactly those four. */
+    spartan_cache_entry *list = entries(&o, 4, 2);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_msg(strstr(list[i].path, h1) || strstr(list[i].path, h2) ||
+                          !strcmp(list[i].path, ours_link),
+                      "listed %s", list[i].path);
+    spartan_cache_list_free(list);
+    size_t removed = 0;
+    ck_assert_int_eq(spartan_cache_clear(&o, &removed), SPARTAN_OK);
+    ck_assert_uint_eq(removed, 4);
+    ck_assert(!exists(tmp) && !exists(ours_link));
+    for (int i = 0; i < 9; i++) ck_assert_msg(exists(paths[i]), "%s was removed", paths[i]);
+    ck_assert(exists(target) && exists(outside) && exists(link_ab));
+    spartan_cache_list_free(entries(&o, 0, 0));
+
+    for (int i = 0; i < 9; i++) free(paths[i]);
+    free(tmp), free(target), free(ours_link), free(out_ab), free(link_ab), free(outside);
+    sp_err_free(&err);
+    th_rm_rf(dir);
+    th_rm_rf(out);
+    free(dir);
+    free(out);
+}
+END_TEST
+
 START_TEST(invalid_arguments) {
     ck_assert_int_eq(spartan_context_create(NULL, NULL), SPARTAN_STATUS_INVALID_ARGUMENT);
     ck_assert(strstr(spartan_last_error(NULL), "out") != NULL);
@@ -362,6 +548,9 @@ static Suite *program_suite(void) {
     tcase_add_test(tc, kernel_dir_sources_share_the_cache);
     tcase_add_test(tc, build_failure_gives_the_build_log);
     tcase_add_test(tc, concurrent_creation_leaves_a_valid_cache);
+    tcase_add_test(tc, kernel_source_streams_are_refused);
+    tcase_add_test(tc, cache_entry_streams_are_rebuilt);
+    tcase_add_test(tc, cache_clear_removes_only_its_own_files);
     tcase_add_test(tc, invalid_arguments);
     suite_add_tcase(s, tc);
     return s;

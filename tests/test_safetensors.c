@@ -31,7 +31,7 @@ static void st_refused(const char *path, const char *json, size_t data, const ch
     write_st(path, json, data, 1);
     sp_st_file f;
     sp_err err = {0};
-    spartan_status st = sp_st_read(path, &f, &err);
+    spartan_status st = sp_st_read(path, SIZE_MAX, &f, &err);
     ck_assert_msg(st == SPARTAN_STATUS_BAD_FORMAT, "%s: accepted, expected \"%s\"", json, phrase);
     ck_assert_msg(strstr(sp_err_message(&err), phrase) && strstr(sp_err_message(&err), path),
                   "%s: message \"%s\" lacks \"%s\"", json, sp_err_message(&err), phrase);
@@ -55,7 +55,7 @@ START_TEST(safetensors_reader_checks_structure) {
                  "a", "F32", "[2]", 0, 8) "," T("s", "I64", "[]", 11, 19) "," T("z", "F32", "[0,4]",
                                                                                 19, 19) "}",
              19, 0);
-    ck_assert_msg(sp_st_read(path, &f, &err) == SPARTAN_OK, "%s", sp_err_message(&err));
+    ck_assert_msg(sp_st_read(path, SIZE_MAX, &f, &err) == SPARTAN_OK, "%s", sp_err_message(&err));
     ck_assert_uint_eq(f.ntensors, 4);
     ck_assert_str_eq(f.tensors[0].name, "a");
     ck_assert_int_eq(f.tensors[0].dtype, SP_ST_F32);
@@ -113,18 +113,18 @@ START_TEST(safetensors_reader_checks_structure) {
     /* The length field: past the end, absurd, or no room for it. */
     unsigned char raw[16] = {200, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
     th_write_bytes(path, raw, 10);
-    ck_assert_int_eq(sp_st_read(path, &f, &err), SPARTAN_STATUS_BAD_FORMAT);
+    ck_assert_int_eq(sp_st_read(path, SIZE_MAX, &f, &err), SPARTAN_STATUS_BAD_FORMAT);
     ck_assert(strstr(sp_err_message(&err), "truncated: the header length is 200 bytes"));
     raw[7] = 0x80;
     th_write_bytes(path, raw, 10);
-    ck_assert_int_eq(sp_st_read(path, &f, &err), SPARTAN_STATUS_BAD_FORMAT);
+    ck_assert_int_eq(sp_st_read(path, SIZE_MAX, &f, &err), SPARTAN_STATUS_BAD_FORMAT);
     ck_assert(strstr(sp_err_message(&err), "above the limit"));
     th_write_bytes(path, raw, 5);
-    ck_assert_int_eq(sp_st_read(path, &f, &err), SPARTAN_STATUS_BAD_FORMAT);
+    ck_assert_int_eq(sp_st_read(path, SIZE_MAX, &f, &err), SPARTAN_STATUS_BAD_FORMAT);
     ck_assert(strstr(sp_err_message(&err), "5 bytes, shorter than the 8-byte header length"));
-    ck_assert_int_eq(sp_st_read(dir, &f, &err), SPARTAN_STATUS_IO_ERROR);
+    ck_assert_int_eq(sp_st_read(dir, SIZE_MAX, &f, &err), SPARTAN_STATUS_IO_ERROR);
     char *missing = th_join(dir, "none");
-    ck_assert_int_eq(sp_st_read(missing, &f, &err), SPARTAN_STATUS_IO_ERROR);
+    ck_assert_int_eq(sp_st_read(missing, SIZE_MAX, &f, &err), SPARTAN_STATUS_IO_ERROR);
     ck_assert(strstr(sp_err_message(&err), missing));
     free(missing);
     sp_err_free(&err);
@@ -155,7 +155,7 @@ START_TEST(safetensors_write_read_back) {
     free(h);
     ck_assert_uint_eq(th_count_entries(dir, "w.safetensors"), 1);
     sp_st_file f;
-    ck_assert_msg(sp_st_read(path, &f, &err) == SPARTAN_OK, "%s", sp_err_message(&err));
+    ck_assert_msg(sp_st_read(path, SIZE_MAX, &f, &err) == SPARTAN_OK, "%s", sp_err_message(&err));
     ck_assert_uint_eq(f.ntensors, 3);
     ck_assert_str_eq(f.tensors[1].name, "b\"q");
     ck_assert_mem_eq(f.tensors[1].data, u8, 5);

@@ -11,11 +11,11 @@
  * This file owns the command line and the shape lists, and runs gemm and monitor on every device
  * (or the one --device / SPARTAN_DEVICE picks), train on one device (the one they pick, else the
  * library's default). docs/benchmarks.md says how to read the output. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench/bench.h"
+#include "core/number.h"
 #include "patterns.h"
 
 static void usage(FILE *f) {
@@ -104,13 +104,21 @@ static void label_shape(bench_shape *s) {
                 *s = lists[l][i];
 }
 
-static int parse_int(const char *flag, const char *text, int *out) {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (*end || v < 1 || v > 1000000) {
-        fprintf(stderr, "spartan-bench: %s needs a positive number, not '%s'\n", flag, text);
+/* A decimal number from min to max into *out (core/number.h: digits only, no overflow); 1 after
+ * a message when it is not one. */
+static int parse_u64(const char *flag, const char *text, uint64_t min, uint64_t max,
+                     uint64_t *out) {
+    if (!sp_parse_u64(text, max, out) || *out < min) {
+        fprintf(stderr, "spartan-bench: %s needs a decimal number from %llu to %llu, not '%s'\n",
+                flag, (unsigned long long)min, (unsigned long long)max, text);
         return 1;
     }
+    return 0;
+}
+
+static int parse_int(const char *flag, const char *text, int *out) {
+    uint64_t v;
+    if (parse_u64(flag, text, 1, 1000000, &v)) return 1;
     *out = (int)v;
     return 0;
 }
@@ -136,7 +144,7 @@ static int parse(int argc, char **argv, int gemm, bench_opts *o) {
         } else if (strcmp(a, "--warmup") == 0 && v) {
             rc = parse_int(a, v, &o->warmup);
         } else if (strcmp(a, "--seed") == 0 && v) {
-            o->seed = strtoull(v, NULL, 10);
+            rc = parse_u64(a, v, 0, UINT64_MAX, &o->seed);
         } else if (gemm && strcmp(a, "--clblast-runs") == 0 && v) {
             rc = parse_int(a, v, &o->clblast_runs);
         } else if (gemm && strcmp(a, "--sparsity") == 0 && v) {
@@ -217,14 +225,9 @@ static int parse(int argc, char **argv, int gemm, bench_opts *o) {
     return 0;
 }
 
-static int parse_size(const char *flag, const char *text, size_t *out) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno || end == text || *end || text[0] == '-' || v == 0) {
-        fprintf(stderr, "spartan-bench: %s needs a positive number, not '%s'\n", flag, text);
-        return 2;
-    }
+static int parse_size(const char *flag, const char *text, uint64_t max, size_t *out) {
+    uint64_t v;
+    if (parse_u64(flag, text, 1, max < SIZE_MAX ? max : SIZE_MAX, &v)) return 2;
     *out = (size_t)v;
     return 0;
 }
@@ -314,15 +317,15 @@ static int parse_train(int argc, char **argv, bench_train_opts *o) {
         } else if (strcmp(a, "--pytorch-threads") == 0) {
             rc = parse_int(a, v, &o->pytorch_threads) ? 2 : 0;
         } else if (strcmp(a, "--limit") == 0) {
-            rc = parse_size(a, v, &o->limit);
+            rc = parse_size(a, v, UINT32_MAX, &o->limit);
         } else if (strcmp(a, "--test-limit") == 0) {
-            rc = parse_size(a, v, &o->test_limit);
+            rc = parse_size(a, v, UINT32_MAX, &o->test_limit);
         } else if (strcmp(a, "--batch") == 0) {
-            rc = parse_size(a, v, &o->batch);
+            rc = parse_size(a, v, UINT32_MAX, &o->batch);
         } else if (strcmp(a, "--seed") == 0) {
-            o->seed = strtoull(v, NULL, 10);
+            rc = parse_u64(a, v, 0, UINT64_MAX, &o->seed) ? 2 : 0;
         } else if (strcmp(a, "--sample-every") == 0) {
-            rc = parse_size(a, v, &n);
+            rc = parse_size(a, v, 999999, &n);
             o->sample_every = (unsigned)n;
         } else {
             fprintf(stderr, "spartan-bench: unknown option '%s'\n", a);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/number.h"
 #include "spartan/spartan.h"
 
 extern char **environ;
@@ -501,11 +502,13 @@ int main(int argc, char **argv) {
         } else if (strcmp(a, "--no-context") == 0) {
             o.no_context = 1;
         } else if (strcmp(a, "--runs") == 0 && i + 1 < argc) {
-            o.runs = atoi(argv[++i]);
-            if (o.runs < 1) {
-                fprintf(stderr, "spartan-info: --runs needs a positive number\n");
+            uint64_t runs;
+            if (!sp_parse_u64(argv[++i], 10000, &runs) || runs < 1) {
+                fprintf(stderr, "spartan-info: --runs needs a number from 1 to 10000, not '%s'\n",
+                        argv[i]);
                 return 2;
             }
+            o.runs = (int)runs;
         } else if (strcmp(a, "--device") == 0 && i + 1 < argc) {
             o.device = argv[++i];
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {

@@ -23,9 +23,15 @@
  * previous checkpoint intact (and a stray "<path>.tmp.*" file). Loading checks everything before
  * it changes the model (the safetensors structure, both checksums, the format, the
  * architecture, every tensor's name, dtype and shape): a truncated or corrupt file is refused
- * with BAD_FORMAT, a missing one with IO_ERROR, one of another architecture with
+ * with BAD_FORMAT, a missing one with IO_ERROR (as is anything but a regular file: a FIFO or a
+ * device is refused before a byte is read), one larger than any checkpoint of the model could be
+ * with BAD_FORMAT before it is read, one of another architecture with
  * INVALID_ARGUMENT, each with a message naming the file and what is wrong, and the model is left
- * as it was. Errors are recorded on the model's context (spartan_last_error(ctx)). */
+ * as it was. Errors are recorded on the model's context (spartan_last_error(ctx)).
+ *
+ * Save and load are calls on the model's context, under its threading rule (device.h);
+ * spartan_checkpoint_meta_get takes no context and may be called from any thread. Nothing passed
+ * in is kept. */
 #ifndef SPARTAN_CHECKPOINT_H
 #define SPARTAN_CHECKPOINT_H
 

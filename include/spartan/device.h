@@ -6,7 +6,19 @@
  *         fprintf(stderr, "%s\n", spartan_last_error(NULL));
  *     printf("%s\n", spartan_context_device(ctx)->name);
  *     spartan_context_destroy(ctx);
- */
+ *
+ * Lifetimes: every tensor, spartan_sparse, policy and model made from a context keeps a pointer
+ * to it and its OpenCL objects, and must be destroyed before it.
+ * Threads: a context and everything made from it may be used by one thread at a time (its
+ * kernels hold their arguments between calls; nothing is locked). Different contexts are
+ * independent and may be used by different threads at once. Safe from any thread at any time:
+ * the status, version and vendor-name functions, spartan_set_log_callback,
+ * spartan_device_list / _list_free / _select, spartan_context_opts_default,
+ * spartan_context_create (each call makes its own context), spartan_cache_dir / _list /
+ * _list_free / _clear (entries are written and replaced atomically; one removed under a running
+ * creation is rebuilt), and the calls that take no context (io.h, spartan_checkpoint_meta_get).
+ * A call without a context records its failure on the calling thread (spartan_last_error(NULL)).
+ * The library reads its environment variables during its calls: do not change them meanwhile. */
 #ifndef SPARTAN_DEVICE_H
 #define SPARTAN_DEVICE_H
 
@@ -139,10 +151,11 @@ SPARTAN_API spartan_context_opts spartan_context_opts_default(void);
 SPARTAN_API spartan_status spartan_context_create(const spartan_context_opts *opts,
                                                   spartan_context **out);
 
-/* Releases everything the context made. NULL is a no-op. */
+/* Releases the context (its queue, kernels and scratch buffers). Everything made from it must be
+ * destroyed first. NULL is a no-op. */
 SPARTAN_API void spartan_context_destroy(spartan_context *ctx);
 
-/* The profile of the context's device; owned by the context. */
+/* The profile of the context's device; owned by the context, valid until it is destroyed. */
 SPARTAN_API const spartan_device_info *spartan_context_device(const spartan_context *ctx);
 
 /* What building the kernels at creation did. */
@@ -183,12 +196,12 @@ typedef struct spartan_family_status {
 SPARTAN_API spartan_status spartan_context_family(const spartan_context *ctx, unsigned i,
                                                   spartan_family_status *out);
 
-/* The value of a tuned parameter for this context's device (e.g. "VEC", "TILE_M"); -1 when the
- * name is unknown. */
+/* The value of a tuned parameter for this context's device (e.g. "VEC", "TILE_ROWS"); -1 when
+ * the name is unknown. */
 SPARTAN_API long spartan_context_tuned(const spartan_context *ctx, const char *name);
 
 /* The i-th tuned parameter, for listing them all: INVALID_ARGUMENT once i is past the last.
- * *name is owned by the library. */
+ * *name is static text. */
 SPARTAN_API spartan_status spartan_context_tuned_at(const spartan_context *ctx, unsigned i,
                                                     const char **name, long *value);
 
@@ -271,13 +284,18 @@ typedef struct spartan_cache_entry {
 } spartan_cache_entry;
 
 /* Lists the entries of the cache directory the opts resolve to (NULL: defaults), verifying
- * each. *out is freed with spartan_cache_list_free(). An absent directory is an empty list;
- * UNSUPPORTED when the cache is off. */
+ * each. Only the cache's own names are listed: <dir>/<xx>/<64 hex>.bin, xx the name's first two
+ * digits, and the temporary files <64 hex>.bin.tmp.<pid>.<n> of unfinished writes (invalid). No
+ * symbolic link below the directory is followed: a linked subdirectory is skipped, a linked
+ * entry is listed as invalid without being read. *out is freed with spartan_cache_list_free().
+ * An absent directory is an empty list; UNSUPPORTED when the cache is off. */
 SPARTAN_API spartan_status spartan_cache_list(const spartan_context_opts *opts,
                                               spartan_cache_entry **out, size_t *count);
 SPARTAN_API void spartan_cache_list_free(spartan_cache_entry *list);
 
-/* Deletes every cache entry (and leftover temporary files); *removed (may be NULL) counts them. */
+/* Deletes every cache entry and leftover temporary file, as spartan_cache_list names them, and
+ * nothing else (other files, the policy's calibration, anything behind a link: a link named as
+ * an entry is removed, never its target); *removed (may be NULL) counts them. */
 SPARTAN_API spartan_status spartan_cache_clear(const spartan_context_opts *opts, size_t *removed);
 
 #ifdef __cplusplus

@@ -10,7 +10,11 @@
  *
  * Every reader validates what it reads (magic, type, rank, dimensions, the size the header
  * promises against the bytes present, label range) and fails with BAD_FORMAT and a message that
- * names the file and what is wrong; a missing or unreadable file is IO_ERROR. */
+ * names the file and what is wrong; a missing or unreadable file is IO_ERROR.
+ *
+ * Nothing here uses a context. The readers may be called from any thread (a failure is recorded
+ * on the calling thread). A data set may be read by several threads at once
+ * (spartan_dataset_batch and the getters); shuffle, limit and destroy need it to themselves. */
 #ifndef SPARTAN_IO_H
 #define SPARTAN_IO_H
 
@@ -37,7 +41,10 @@ typedef struct spartan_idx {
 } spartan_idx;
 
 /* Reads path (gzip or plain: detected from the content, not the name). On failure *out is left
- * empty (data NULL). Errors: IO_ERROR (cannot open or read), BAD_FORMAT with a distinct message
+ * empty (data NULL). Only a regular file is read: a FIFO, a device or a directory (or a link to
+ * one) is IO_ERROR before a byte is read, and a gzip stream is inflated no further than the header
+ * promises (plus one 4 KB look past it for trailing bytes). Errors: IO_ERROR (cannot open or read,
+ * not a regular file), BAD_FORMAT with a distinct message
  * for a bad magic (first two bytes not zero), an unsupported type byte, a rank of 0 or above
  * SPARTAN_IDX_MAX_RANK, a zero dimension, a size above SPARTAN_IDX_MAX_BYTES, a truncated
  * payload (fewer bytes than the header promises, or a gzip stream cut short), trailing bytes

@@ -1,18 +1,28 @@
 /* Layers, sequential models and training on the device.
  *
  *     spartan_model *m;
- *     spartan_model_create_preset(ctx, "vgg-small", &m);        // or create + spartan_model_add_*
+ *     spartan_model_create_preset(ctx, "vgg-small", &m);   // or create + spartan_model_add_*
  *     spartan_train_config cfg = spartan_train_config_default();
  *     cfg.policy = SPARTAN_POLICY_SPARSE;
- *     spartan_model_prepare(m, &cfg);                           // parameters from cfg.seed,
- * buffers spartan_step_result r; spartan_model_train_step(m, images, labels, cfg.batch, &r); //
- * forward, loss, backward, SGD spartan_model_evaluate(m, images, labels, n, &r);           //
- * forward only, n <= batch spartan_model_destroy(m);
+ *     spartan_model_prepare(m, &cfg);                      // parameters from cfg.seed, buffers
+ *     spartan_step_result r;
+ *     spartan_model_train_step(m, images, labels, cfg.batch, &r); // forward, loss, backward, SGD
+ *     spartan_model_evaluate(m, images, labels, n, &r);           // forward only, n <= batch
+ *     spartan_model_destroy(m);                            // before its context
  *
  * Images are NHWC floats (batch x height x width x channels), labels are class indices stored
  * as floats. Every GEMM of a fully connected or convolution layer (convolutions are im2col +
  * GEMM) asks the model's policy (policy.h) for its path in each pass. After prepare, a step
- * allocates nothing: every activation and gradient buffer is made once for the batch size. */
+ * allocates nothing: every activation and gradient buffer is made once for the batch size.
+ *
+ * Lifetimes: a model keeps a pointer to its context and must be destroyed before it. What it
+ * hands out stays the model's: the parameter tensors (spartan_model_param) and the policy
+ * (spartan_model_policy) until the next spartan_model_prepare or spartan_model_destroy; a
+ * layer's name (spartan_layer_info) until a layer is added or the model is destroyed (kind and
+ * reason are static text). images and labels are not kept: a call that returns OK has read
+ * them (after a failure, spartan_context_finish before reusing them).
+ * Threads: a model is used under its context's rule (device.h): one thread at a time for the
+ * context and everything made from it. */
 #ifndef SPARTAN_NN_H
 #define SPARTAN_NN_H
 
@@ -42,7 +52,8 @@ SPARTAN_API spartan_status spartan_model_create_preset(spartan_context *ctx, con
 SPARTAN_API const char *const *spartan_model_presets(void);
 SPARTAN_API void spartan_model_destroy(spartan_model *m);
 
-/* Appending layers (before prepare). A fully connected layer flattens its input by itself. */
+/* Appending layers, before prepare only: after it, INVALID_ARGUMENT and the model is unchanged.
+ * A fully connected layer flattens its input by itself. */
 SPARTAN_API spartan_status spartan_model_add_fc(spartan_model *m, size_t out_features);
 SPARTAN_API spartan_status spartan_model_add_conv(spartan_model *m, size_t out_channels,
                                                   size_t kernel, size_t stride, size_t pad);
@@ -58,8 +69,11 @@ typedef struct spartan_train_config {
     float momentum;             /* SGD momentum (0.9) */
     float weight_decay;         /* L2 weight decay (5e-4) */
     uint64_t seed;              /* parameters and dropout masks (1) */
-    spartan_policy_mode policy; /* DENSE */
-    unsigned sample_every; /* the monitor's sparsity sample period in steps (20; 1 = every step) */
+    spartan_policy_mode policy; /* the GEMM paths (ADAPTIVE) */
+    /* Steps between the monitor's sparsity samples. 0 (the default): automatic, every step while
+     * some layer's input sparsity moves by more than 0.02 between samples, the period doubling up
+     * to 32 steps while all hold still; N: every N-th step (1: every step). */
+    unsigned sample_every;
 } spartan_train_config;
 
 SPARTAN_API spartan_train_config spartan_train_config_default(void);

@@ -15,7 +15,14 @@
  *     spartan_gemm_sparse_bwd_weight(ctx, sx, dy, dw);        // dW = X^T . dY
  *     spartan_gemm_sparse_bwd_input(ctx, sx, dy, w, dx);      // dX = (dY . W^T) (*) (X != 0)
  *
- * The compacted form is described in docs/sparse-format.md. */
+ * The compacted form is described in docs/sparse-format.md.
+ *
+ * Every tensor and spartan_sparse given to a call must belong to ctx. Outputs: an output may be
+ * the same tensor as an input only where its function says so (spartan_relu, _relu_monitor,
+ * _relu_backward, _dropout_forward and _backward, spartan_softmax_xent's dlogits); every other
+ * output must be distinct from the call's inputs and from the tensor a spartan_sparse input was
+ * compacted from (the kernels read those while they write). A spartan_sparse must be destroyed
+ * before its context; after spartan_compact it also refers to x (see there). */
 #ifndef SPARTAN_OPS_H
 #define SPARTAN_OPS_H
 
@@ -37,7 +44,8 @@ typedef enum spartan_gemm_path {
 
 /* C = alpha * op(A) . op(B) + beta * C, op(X) = X or X^T. Shapes: op(A) is M x K, op(B) is
  * K x N, C is M x N; a mismatch is INVALID_ARGUMENT. Any of M, N, K may be 0 (K = 0 gives
- * C = beta * C). With beta == 0, C's old contents are ignored (NaNs included). */
+ * C = beta * C). With beta == 0, C's old contents are ignored (NaNs included). C must be
+ * neither A nor B. */
 SPARTAN_API spartan_status spartan_gemm_dense(spartan_context *ctx, spartan_gemm_path path,
                                               int trans_a, int trans_b, float alpha,
                                               const spartan_tensor *a, const spartan_tensor *b,
@@ -65,8 +73,10 @@ SPARTAN_API spartan_status spartan_relu(spartan_context *ctx, const spartan_tens
 
 typedef struct spartan_sparse spartan_sparse;
 
+/* A descriptor for rows x cols matrices of ctx, with no counts yet (see spartan_sparse_nnz). */
 SPARTAN_API spartan_status spartan_sparse_create(spartan_context *ctx, size_t rows, size_t cols,
                                                  spartan_sparse **out);
+/* Before its context. NULL is a no-op. */
 SPARTAN_API void spartan_sparse_destroy(spartan_sparse *s);
 SPARTAN_API void spartan_sparse_tile(const spartan_sparse *s, size_t *tile_rows, size_t *tile_cols);
 SPARTAN_API size_t spartan_sparse_rows(const spartan_sparse *s);
@@ -83,11 +93,13 @@ SPARTAN_API spartan_status spartan_monitor(spartan_context *ctx, const spartan_t
                                            spartan_sparse *s);
 
 /* Non-zeros counted by the last monitor or compaction on s: reads the per-work-group sums
- * (a few KB, blocking). The fraction of zeros is 1 - nnz / (rows * cols). */
+ * (a few KB, blocking). The fraction of zeros is 1 - nnz / (rows * cols). INVALID_ARGUMENT (and
+ * *nnz = 0) while no monitor or compaction has filled s, or after one failed. */
 SPARTAN_API spartan_status spartan_sparse_nnz(spartan_sparse *s, size_t *nnz);
 
 /* The per-tile counts of the last monitor or compaction (blocking), row-major over the tile grid of
- * ceil(rows / TILE_ROWS) x ceil(cols / TILE_COLS); count must be that product. */
+ * ceil(rows / TILE_ROWS) x ceil(cols / TILE_COLS); count must be that product. INVALID_ARGUMENT
+ * while s is not filled, as for spartan_sparse_nnz. */
 SPARTAN_API spartan_status spartan_sparse_tile_counts(spartan_sparse *s, unsigned *host,
                                                       size_t count);
 
@@ -173,8 +185,8 @@ SPARTAN_API spartan_status spartan_bias_add(spartan_context *ctx, spartan_tensor
 SPARTAN_API spartan_status spartan_bias_grad(spartan_context *ctx, const spartan_tensor *dy,
                                              spartan_tensor *db);
 
-/* ReLU backward: dz = dy where y > 0, else 0 (y the ReLU's output). dz may be dy. y, dy and dz
- * have the same number of elements. */
+/* ReLU backward: dz = dy where y > 0, else 0 (y the ReLU's output). dz may be dy or y (each
+ * element is read before it is written). y, dy and dz have the same number of elements. */
 SPARTAN_API spartan_status spartan_relu_backward(spartan_context *ctx, const spartan_tensor *y,
                                                  const spartan_tensor *dy, spartan_tensor *dz);
 
@@ -214,13 +226,16 @@ SPARTAN_API spartan_status spartan_dropout_backward(spartan_context *ctx, const 
  * outside [0, classes) (or not an integer) gives a NaN loss in its row, and that row's dlogits
  * lack the one-hot term. classes must be 1 to LOOP_MAX / 3 unless batch is 0 (5461 with the default
  * LOOP_MAX of spartan_context_tuned; a work-item walks a row three times, and every kernel bounds
- * its loops: some drivers end them silently at 65,535 iterations). */
+ * its loops: some drivers end them silently at 65,535 iterations). dlogits may be logits (one
+ * work-item per row reads each logit before it writes its gradient); stats must be distinct from
+ * both. */
 SPARTAN_API spartan_status spartan_softmax_xent(spartan_context *ctx, const spartan_tensor *logits,
                                                 const spartan_tensor *labels, float scale,
                                                 spartan_tensor *dlogits, spartan_tensor *stats);
 
 /* SGD with momentum and weight decay, PyTorch's rule (dampening 0, no Nesterov):
- * g' = g + weight_decay * w;  v = momentum * v + g';  w = w - lr * v. w, g, v same size. */
+ * g' = g + weight_decay * w;  v = momentum * v + g';  w = w - lr * v. w, g, v same size; w and
+ * v are updated in place, and the three must be distinct tensors. */
 SPARTAN_API spartan_status spartan_sgd_step(spartan_context *ctx, spartan_tensor *w,
                                             const spartan_tensor *g, spartan_tensor *v, float lr,
                                             float momentum, float weight_decay);

@@ -17,7 +17,11 @@
  *    (spartan_mark: profiling events, or the host clock where they cannot be trusted) of
  *    the path actually run and, every so often, of the path not taken; a switch happens only
  *    when the predicted gain exceeds a margin (hysteresis). docs/policy.md has the rule and its
- *    constants. */
+ *    constants.
+ *
+ * A policy keeps a pointer to its context and is destroyed before it; it is used under the
+ * context's threading rule (device.h). A model's own policy (spartan_model_policy) belongs to the
+ * model: do not destroy it. Reasons and names returned are static text. */
 #ifndef SPARTAN_POLICY_H
 #define SPARTAN_POLICY_H
 

@@ -39,7 +39,8 @@ typedef enum spartan_status {
 
 #define SPARTAN_OK SPARTAN_STATUS_OK
 
-/* Fixed text of a status ("unknown status" for a value not in the list). Never NULL. */
+/* Fixed text of a status ("unknown status" for a value not in the list). Never NULL; static, and
+ * safe from any thread, as is spartan_status_name. */
 SPARTAN_API const char *spartan_status_string(spartan_status status);
 
 /* Symbolic name of a status ("BUILD_FAILED"). Never NULL. */
@@ -58,7 +59,8 @@ typedef enum spartan_log_level {
 typedef void (*spartan_log_fn)(spartan_log_level level, const char *message, void *user);
 
 /* Process-wide; thread-safe. fn == NULL restores the default (SPARTAN_LOG, else silent).
- * Messages up to max_level are delivered. */
+ * Messages up to max_level are delivered. fn is called on the thread that logs, one message at a
+ * time under the library's lock: it must not call spartan_set_log_callback. */
 SPARTAN_API void spartan_set_log_callback(spartan_log_fn fn, spartan_log_level max_level,
                                           void *user);
 

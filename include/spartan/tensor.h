@@ -8,7 +8,11 @@
  *     spartan_tensor_destroy(x);
  *
  * The operations (ops.h) see a tensor as a matrix: rows = product of all dimensions but the
- * last, cols = the last dimension. A tensor with a zero dimension is valid and holds nothing. */
+ * last, cols = the last dimension. A tensor with a zero dimension is valid and holds nothing.
+ *
+ * A tensor belongs to the context it was made on: it is destroyed before that context, and is
+ * given only to calls on that context, under its threading rule (device.h). The host buffers of
+ * spartan_tensor_write and _read are not kept: the copies are blocking. */
 #ifndef SPARTAN_TENSOR_H
 #define SPARTAN_TENSOR_H
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/number.h"
 #include "device/device_internal.h"
 
 static const spartan_device_info *at(const spartan_device_info *list, size_t stride, size_t i) {
@@ -84,15 +85,25 @@ spartan_status sp_device_candidates(const spartan_device_info *list, size_t stri
         return SPARTAN_OK;
     }
 
-    unsigned p, d;
-    char tail;
     if (isdigit((unsigned char)sel[0]) && strchr(sel, ':')) {
-        if (sscanf(sel, "%u:%u%c", &p, &d, &tail) != 2) {
+        /* both indices strictly decimal and in range (sscanf's %u would wrap) */
+        char pbuf[32];
+        const char *colon = strchr(sel, ':');
+        uint64_t p64 = 0, d64 = 0;
+        size_t plen = (size_t)(colon - sel);
+        int ok = plen < sizeof pbuf;
+        if (ok) {
+            memcpy(pbuf, sel, plen);
+            pbuf[plen] = '\0';
+            ok =
+                sp_parse_u64(pbuf, 0xffffffffu, &p64) && sp_parse_u64(colon + 1, 0xffffffffu, &d64);
+        }
+        if (!ok)
             return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
                               "device selection '%s' is not of the form P:D (platform and device "
                               "indices, as spartan-info lists them)",
                               sel);
-        }
+        const unsigned p = (unsigned)p64, d = (unsigned)d64;
         for (size_t i = 0; i < count; i++) {
             const spartan_device_info *di = at(list, stride, i);
             if (di->platform_index == p && di->device_index == d) {

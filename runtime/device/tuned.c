@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/number.h"
 #include "device/device_internal.h"
 
 /* X(NAME, global default, meaning). A default of 0 means "derived from the profile". */
@@ -88,16 +89,17 @@ static spartan_status apply_env(sp_tuned *t, int *from, sp_err *err) {
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(tok, '=');
-        char *end = NULL;
-        long v = eq ? strtol(eq + 1, &end, 10) : 0;
-        if (!eq || end == eq + 1 || *end != '\0' || v <= 0)
+        enum { MAX = 65536 }; /* no product of two values overflows, none wraps in a cast */
+        uint64_t v = 0;
+        if (!eq || !sp_parse_u64(eq + 1, MAX, &v) || v == 0)
             return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
-                              "SPARTAN_TUNE: '%s' is not NAME=positive-integer", tok);
+                              "SPARTAN_TUNE: '%s' is not NAME=N, N a decimal integer from 1 to %d",
+                              tok, MAX);
         *eq = '\0';
         int found = 0;
         for (unsigned i = 0; i < t->count; i++) {
             if (strcmp(t->names[i], tok) == 0) {
-                t->values[i] = v;
+                t->values[i] = (long)v;
                 from[i] = FROM_ENV;
                 found = 1;
             }

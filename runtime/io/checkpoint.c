@@ -139,10 +139,21 @@ static void header_digest(const unsigned char *h, size_t len, size_t at, char he
 
 #define BAD(...) sp_err_set(err, SPARTAN_STATUS_BAD_FORMAT, __VA_ARGS__)
 
-/* Reads path and checks everything that needs no model: the safetensors structure, both
- * checksums, the format. */
-static spartan_status open_checkpoint(const char *path, sp_st_file *f, sp_err *err) {
-    spartan_status st = sp_st_read(path, f, err);
+/* The largest file spartan_checkpoint_meta_get reads, having no model to size it by: 16 GiB,
+ * far above the checkpoint of any model this library trains. */
+#define ANY_CHECKPOINT_MAX (SIZE_MAX > (UINT64_C(1) << 34) ? (size_t)(UINT64_C(1) << 34) : SIZE_MAX)
+
+/* The largest checkpoint of a model whose tensors hold `floats` values: the length, the
+ * largest header safetensors allows, the data. */
+static size_t checkpoint_max(size_t floats) {
+    const size_t fixed = 8 + SP_ST_MAX_HEADER;
+    return floats > (SIZE_MAX - fixed) / 4 ? SIZE_MAX : fixed + 4 * floats;
+}
+
+/* Reads path (a regular file of at most max bytes) and checks everything that needs no model:
+ * the safetensors structure, both checksums, the format. */
+static spartan_status open_checkpoint(const char *path, size_t max, sp_st_file *f, sp_err *err) {
+    spartan_status st = sp_st_read(path, max, f, err);
     if (st != SPARTAN_OK) return st;
     const char *want = sp_st_meta_get(f, "header_sha256");
     char got[65];
@@ -342,19 +353,22 @@ spartan_status spartan_checkpoint_load(spartan_model *m, const char *path) {
     sp_err *err = &ctx->err;
     if (!m->prepared)
         return sp_invalid(ctx, "spartan_checkpoint_load: call spartan_model_prepare first");
-    sp_st_file f;
-    spartan_status st = open_checkpoint(path, &f, err);
-    if (st != SPARTAN_OK) return st;
-
     size_t n = 0, step = 0, total = 0, most = 1;
     entry *e = model_entries(m, &n);
     char *arch = architecture(m);
     const sp_st_tensor **found = calloc(n ? n : 1, sizeof *found);
     float *backup = NULL, *host = NULL;
+    sp_st_file f = {0};
+    spartan_status st = SPARTAN_OK;
     if (!e || !arch || !found) {
         st = sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "checkpoint %s", path);
         goto done;
     }
+    for (size_t i = 0; i < n; i++) {
+        total += e[i].numel;
+        if (e[i].numel > most) most = e[i].numel;
+    }
+    if ((st = open_checkpoint(path, checkpoint_max(total), &f, err)) != SPARTAN_OK) goto done;
     const char *file_arch = sp_st_meta_get(&f, "architecture");
     if (!file_arch || strcmp(file_arch, arch) != 0) {
         char diff[512] = "no architecture entry";
@@ -371,10 +385,6 @@ spartan_status spartan_checkpoint_load(spartan_model *m, const char *path) {
 
     /* Everything is checked. The current values are kept, so that a device failure while
      * writing can put them back. */
-    for (size_t i = 0; i < n; i++) {
-        total += e[i].numel;
-        if (e[i].numel > most) most = e[i].numel;
-    }
     backup = malloc((total ? total : 1) * sizeof *backup);
     host = malloc(most * sizeof *host);
     if (!backup || !host) {
@@ -410,7 +420,7 @@ spartan_status spartan_checkpoint_meta_get(const char *path, const char *key, ch
     if (!path || !key || !buf || !size)
         return sp_invalid(NULL, "spartan_checkpoint_meta_get: NULL argument or empty buffer");
     sp_st_file f;
-    spartan_status st = open_checkpoint(path, &f, err);
+    spartan_status st = open_checkpoint(path, ANY_CHECKPOINT_MAX, &f, err);
     if (st != SPARTAN_OK) return st;
     const char *v = sp_st_meta_get(&f, key);
     if (!v)

@@ -1,7 +1,7 @@
 /* The IDX reader: header validation and the payload of MNIST-format files, gzip or plain (zlib
  * tells them apart by content). Owns the messages that say what is wrong with a file; does not
  * know about images or labels (dataset.c does). Errors go to the calling thread's record. */
-#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,12 +9,16 @@
 #include <zlib.h>
 
 #include "core/error.h"
+#include "core/fsutil.h"
 #include "spartan/io.h"
 
 /* The IDX type byte of unsigned bytes, the only one accepted. */
-#define IDX_TYPE_U8 0x08
+#define IDX_TYPE_U8  0x08
 /* gzread takes an unsigned length and returns an int: read in pieces well below INT_MAX. */
-#define READ_CHUNK  ((size_t)1 << 30)
+#define READ_CHUNK   ((size_t)1 << 30)
+/* The largest file read: the largest payload and header, stored uncompressed in gzip (5 bytes
+ * of deflate framing per 64 KB block, 18 of gzip header and trailer), with room to spare. */
+#define IDX_MAX_FILE (SPARTAN_IDX_MAX_BYTES + SPARTAN_IDX_MAX_BYTES / 1024 + 4096)
 
 typedef struct reader {
     gzFile gz;
@@ -138,20 +142,18 @@ static spartan_status read_header(reader *r, spartan_idx *idx) {
     return SPARTAN_OK;
 }
 
-/* After the payload the file must end: counts what follows, reading it through, which also makes
- * zlib check the gzip trailer (CRC and length). */
+/* After the payload the file must end: one more read of at most a buffer, which also makes zlib
+ * check the gzip trailer (CRC and length). What follows is never read through: a gzip stream can
+ * inflate to far more than its file's size. */
 static spartan_status expect_end(reader *r, size_t count) {
     unsigned char buf[4096];
-    size_t extra = 0, got;
-    do {
-        spartan_status st = fill(r, buf, sizeof buf, &got);
-        if (st != SPARTAN_OK) return st;
-        extra += got;
-    } while (got == sizeof buf);
-    if (extra)
+    size_t got;
+    spartan_status st = fill(r, buf, sizeof buf, &got);
+    if (st != SPARTAN_OK) return st;
+    if (got)
         return fail(SPARTAN_STATUS_BAD_FORMAT, r->path,
-                    "%zu trailing bytes after the %zu bytes of data the header promises", extra,
-                    count);
+                    "%s%zu trailing bytes after the %zu bytes of data the header promises",
+                    got == sizeof buf ? "at least " : "", got, count);
     if (r->cut)
         return fail(SPARTAN_STATUS_BAD_FORMAT, r->path,
                     "truncated: the gzip stream is cut after the data (no end-of-stream trailer)");
@@ -163,17 +165,20 @@ spartan_status spartan_idx_read(const char *path, spartan_idx *out) {
     if (!path || !out)
         return sp_err_set(sp_thread_err(), SPARTAN_STATUS_INVALID_ARGUMENT,
                           "spartan_idx_read: path and out must not be NULL");
-    errno = 0;
-    reader r = {gzopen(path, "rb"), path, 0};
+    /* A regular file no larger than the largest payload could compress to; the decompressed
+     * stream is bounded by the header (read_header, fill, expect_end). */
+    sp_rfile f;
+    spartan_status st = sp_rfile_open(&f, AT_FDCWD, path, path, 0, IDX_MAX_FILE, sp_thread_err());
+    if (st != SPARTAN_OK) return st;
+    reader r = {gzdopen(f.fd, "rb"), path, 0};
     if (!r.gz) {
-        int e = errno;
-        return fail(e ? SPARTAN_STATUS_IO_ERROR : SPARTAN_STATUS_OUT_OF_HOST_MEMORY, path,
-                    "cannot open: %s", e ? strerror(e) : "out of memory");
+        sp_rfile_close(&f);
+        return fail(SPARTAN_STATUS_OUT_OF_HOST_MEMORY, path, "cannot open: out of memory");
     }
     gzbuffer(r.gz, 1u << 17);
 
     spartan_idx idx = {0};
-    spartan_status st = read_header(&r, &idx);
+    st = read_header(&r, &idx);
     if (st != SPARTAN_OK) goto fail;
     idx.data = malloc(idx.count);
     if (!idx.data) {

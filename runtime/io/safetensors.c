@@ -251,10 +251,27 @@ static spartan_status parse(const char *path, sp_st_file *f, sp_err *err) {
     return st;
 }
 
-spartan_status sp_st_read(const char *path, sp_st_file *out, sp_err *err) {
+spartan_status sp_st_read(const char *path, size_t max, sp_st_file *out, sp_err *err) {
     memset(out, 0, sizeof *out);
-    spartan_status st = sp_read_file(path, &out->buf, &out->len, err);
+    sp_rfile r;
+    spartan_status st = sp_rfile_open(&r, AT_FDCWD, path, path, 0, max, err);
+    if (st != SPARTAN_OK) return st;
+    out->len = r.size;
+    out->buf = malloc(r.size ? r.size : 1);
+    if (!out->buf) st = sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "reading %s", path);
+    /* The length and the header first: the data are read only once the header is valid and its
+     * byte ranges cover exactly the rest of the file. */
+    if (st == SPARTAN_OK) st = sp_rfile_read(&r, out->buf, r.size < 8 ? r.size : 8, err);
+    if (st == SPARTAN_OK && r.size >= 8) {
+        const uint64_t n = le64(out->buf);
+        if (n <= SP_ST_MAX_HEADER && n <= r.size - 8)
+            st = sp_rfile_read(&r, out->buf + 8, (size_t)n, err);
+    }
     if (st == SPARTAN_OK) st = parse(path, out, err);
+    if (st == SPARTAN_OK)
+        st = sp_rfile_read(&r, out->buf + out->header_end, r.size - out->header_end, err);
+    if (st == SPARTAN_OK) st = sp_rfile_end(&r, err);
+    sp_rfile_close(&r);
     if (st != SPARTAN_OK) sp_st_free(out);
     return st;
 }

@@ -58,14 +58,16 @@ typedef struct sp_st_file {
     void *json; /* the parsed header (cJSON), which the names and values point into */
 } sp_st_file;
 
-/* Reads path and checks: the header length against the file size (and SP_ST_MAX_HEADER), that
- * the header is one JSON object starting with '{' followed only by spaces, every entry (known
+/* Reads path, a regular file of at most max bytes (IO_ERROR for anything else, a FIFO or a
+ * device included, BAD_FORMAT when larger: both before a byte is read), header first, and checks
+ * before it reads the data section: the header length against the file size (and SP_ST_MAX_HEADER),
+ * that the header is one JSON object starting with '{' followed only by spaces, every entry (known
  * dtype, rank, non-negative integer dimensions and offsets, shape x dtype size = the byte
  * range, no unknown fields), unique names, metadata of strings only, and that the byte ranges,
  * ordered, cover the data section exactly (no gap, overlap or trailing byte). IO_ERROR when the
  * file cannot be read, BAD_FORMAT with a message naming the file otherwise; *out is empty on
  * failure. */
-spartan_status sp_st_read(const char *path, sp_st_file *out, sp_err *err);
+spartan_status sp_st_read(const char *path, size_t max, sp_st_file *out, sp_err *err);
 /* Frees what sp_st_read made; an empty (zeroed) file is a no-op. */
 void sp_st_free(sp_st_file *f);
 

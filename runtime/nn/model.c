@@ -85,7 +85,6 @@ static void tail_shape(const spartan_model *m, size_t *h, size_t *w, size_t *c) 
 static const char *const kind_names[] = {"fc", "conv", "relu", "maxpool", "dropout", "flatten"};
 
 static spartan_status append(spartan_model *m, sp_layer *proto) {
-    if (m->prepared) unprepare(m);
     if (m->nlayers == m->cap) {
         size_t cap = m->cap ? 2 * m->cap : 8;
         sp_layer *l = realloc(m->layers, cap * sizeof *l);
@@ -105,6 +104,11 @@ static spartan_status append(spartan_model *m, sp_layer *proto) {
 
 static spartan_status new_layer(spartan_model *m, sp_kind kind, sp_layer *L, const char *fn) {
     if (!m) return sp_invalid(NULL, "%s: NULL model", fn);
+    if (m->prepared)
+        return sp_invalid(m->ctx,
+                          "%s: the model is already prepared: layers are added before "
+                          "spartan_model_prepare (build a new model for other layers)",
+                          fn);
     memset(L, 0, sizeof *L);
     L->kind = kind;
     tail_shape(m, &L->in_h, &L->in_w, &L->in_c);
@@ -207,7 +211,10 @@ spartan_status spartan_model_create_preset(spartan_context *ctx, const char *nam
     for (int i = 0; preset_names[i]; i++)
         if (strcmp(name, preset_names[i]) == 0) which = i;
     if (which < 0)
-        return sp_invalid(ctx, "unknown model \"%s\" (presets: mlp, lenet5, vgg-small)", name);
+        return sp_invalid(ctx,
+                          "spartan_model_create_preset: unknown model \"%s\" (presets: mlp, "
+                          "lenet5, vgg-small)",
+                          name);
     spartan_model *m;
     spartan_status st = spartan_model_create(ctx, 28, 28, 1, 10, &m);
     if (st != SPARTAN_OK) return st;
@@ -336,11 +343,15 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
     if (!m || !cfg) return sp_invalid(m ? m->ctx : NULL, "spartan_model_prepare: NULL argument");
     spartan_context *ctx = m->ctx;
     if (!cfg->batch) return sp_invalid(ctx, "spartan_model_prepare: batch 0");
+    if ((unsigned)cfg->policy > SPARTAN_POLICY_ADAPTIVE)
+        return sp_invalid(ctx, "spartan_model_prepare: cfg->policy %d is not a policy mode",
+                          (int)cfg->policy);
     if (!m->nlayers) return sp_invalid(ctx, "spartan_model_prepare: the model has no layers");
     const sp_layer *last = &m->layers[m->nlayers - 1];
     if (last->out_h * last->out_w * last->out_c != m->classes)
         return sp_invalid(ctx,
-                          "the last layer gives %zu outputs per image, the model has %zu classes",
+                          "spartan_model_prepare: the last layer gives %zu outputs per image, "
+                          "the model has %zu classes",
                           last->out_h * last->out_w * last->out_c, m->classes);
     unprepare(m);
     m->cfg = *cfg;
@@ -410,8 +421,11 @@ size_t spartan_model_steps(const spartan_model *m) {
 }
 
 spartan_status spartan_model_layer_info(const spartan_model *m, size_t i, spartan_layer_info *out) {
-    if (!m || !out || i >= m->nlayers)
-        return sp_invalid(m ? m->ctx : NULL, "spartan_model_layer_info: no layer %zu", i);
+    if (!m || !out)
+        return sp_invalid(m ? m->ctx : NULL, "spartan_model_layer_info: NULL model or out");
+    if (i >= m->nlayers)
+        return sp_invalid(m->ctx, "spartan_model_layer_info: no layer %zu (the model has %zu)", i,
+                          m->nlayers);
     const sp_layer *L = &m->layers[i];
     memset(out, 0, sizeof *out);
     out->name = L->name;
@@ -458,8 +472,10 @@ size_t spartan_model_param_count(const spartan_model *m) {
 }
 
 spartan_status spartan_model_param(const spartan_model *m, size_t i, spartan_param *out) {
-    if (!m || !out || i >= m->nparams)
-        return sp_invalid(m ? m->ctx : NULL, "spartan_model_param: no parameter %zu", i);
+    if (!m || !out) return sp_invalid(m ? m->ctx : NULL, "spartan_model_param: NULL model or out");
+    if (i >= m->nparams)
+        return sp_invalid(m->ctx, "spartan_model_param: no parameter %zu (the model has %zu)", i,
+                          m->nparams);
     *out = m->params[i];
     return SPARTAN_OK;
 }

@@ -47,6 +47,7 @@ spartan_status spartan_compact(spartan_context *ctx, const spartan_tensor *x, sp
     s->source = x;
     if (s->ntiles == 0) {
         s->forms = forms;
+        s->filled = 1;
         return SPARTAN_OK;
     }
     if (!sp_family_usable(ctx, SP_FAMILY_compact)) {
@@ -75,6 +76,7 @@ spartan_status spartan_compact(spartan_context *ctx, const spartan_tensor *x, sp
                   SP_ARG(tc),        SP_ARG(f),         SP_ARG(s->counts), SP_ARG(s->partials),
                   SP_ARG(s->rowoff), SP_ARG(s->coloff), SP_ARG(idx_r),     SP_ARG(idx_c),
                   SP_ARG(lut)};
+    s->filled = 0; /* the scatter rewrites the counts */
     st = sp_launch_1d(ctx, SP_K_compact_scatter, s->ntiles, a, 13);
     if (!st && (forms & SPARTAN_COMPACT_ROWS))
         st = scan(s, s->counts, s->ntiles, 1, s->tpos_row, 0);
@@ -86,5 +88,6 @@ spartan_status spartan_compact(spartan_context *ctx, const spartan_tensor *x, sp
                   SP_ARG(s->tpos_col), SP_ARG(s->list_row), SP_ARG(s->list_col)};
     st = sp_launch_1d(ctx, SP_K_compact_lists, s->ntiles, b, 9);
     if (st == SPARTAN_OK) s->forms = forms;
+    s->filled = st == SPARTAN_OK;
     return st;
 }

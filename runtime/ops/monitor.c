@@ -105,6 +105,7 @@ static spartan_status monitor(spartan_context *ctx, const char *fn, int relu,
         return sp_invalid(ctx, "%s: tensor %zux%zu, sparse %zux%zu (must match)", fn,
                           spartan_tensor_rows(z), spartan_tensor_cols(z), s->rows, s->cols);
     s->forms = 0;
+    s->filled = s->ntiles == 0;
     if (s->ntiles == 0) return SPARTAN_OK;
     cl_uint rows = (cl_uint)s->rows, cols = (cl_uint)s->cols, tiles_c = (cl_uint)s->tiles_c, ntiles;
     spartan_status st = sp_u32(ctx, s->ntiles, "tiles", &ntiles);
@@ -115,7 +116,9 @@ static spartan_status monitor(spartan_context *ctx, const char *fn, int relu,
     size_t g = s->ntiles;
     sp_arg args[] = {SP_ARG(z->mem),  SP_ARG(y->mem), SP_ARG(rows),      SP_ARG(cols),
                      SP_ARG(tiles_c), SP_ARG(ntiles), SP_ARG(s->counts), SP_ARG(s->partials)};
-    return sp_launch(ctx, relu ? SP_K_monitor_relu : SP_K_monitor_count, 1, &g, &wg, args, 8);
+    st = sp_launch(ctx, relu ? SP_K_monitor_relu : SP_K_monitor_count, 1, &g, &wg, args, 8);
+    s->filled = st == SPARTAN_OK;
+    return st;
 }
 
 spartan_status spartan_relu_monitor(spartan_context *ctx, const spartan_tensor *z,
@@ -127,10 +130,21 @@ spartan_status spartan_monitor(spartan_context *ctx, const spartan_tensor *x, sp
     return monitor(ctx, "spartan_monitor", 0, x, (spartan_tensor *)x, s);
 }
 
+/* The counts exist only once a monitor or compaction wrote them (the buffers start
+ * uninitialised). */
+static spartan_status need_filled(const spartan_sparse *s, const char *fn) {
+    if (s->filled) return SPARTAN_OK;
+    return sp_invalid(s->ctx,
+                      "%s: the spartan_sparse has not been filled: call spartan_relu_monitor, "
+                      "spartan_monitor or spartan_compact first",
+                      fn);
+}
+
 spartan_status spartan_sparse_nnz(spartan_sparse *s, size_t *nnz) {
     if (!s || !nnz) return sp_invalid(s ? s->ctx : NULL, "spartan_sparse_nnz: NULL argument");
     *nnz = 0;
-    if (s->ntiles == 0) return SPARTAN_OK;
+    spartan_status st = need_filled(s, "spartan_sparse_nnz");
+    if (st != SPARTAN_OK || s->ntiles == 0) return st;
     cl_uint stack[512];
     cl_uint *p = s->partial_count <= 512 ? stack : malloc(s->partial_count * sizeof *p);
     if (!p) return sp_err_set(&s->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "nnz");
@@ -145,10 +159,12 @@ spartan_status spartan_sparse_nnz(spartan_sparse *s, size_t *nnz) {
 
 spartan_status spartan_sparse_tile_counts(spartan_sparse *s, unsigned *host, size_t count) {
     if (!s) return sp_invalid(NULL, "spartan_sparse_tile_counts: NULL argument");
-    if (count != s->ntiles || (count && !host))
+    if (count != s->ntiles)
         return sp_invalid(s->ctx, "spartan_sparse_tile_counts: %zu asked, %zu tiles", count,
                           s->ntiles);
-    if (!count) return SPARTAN_OK;
+    if (count && !host) return sp_invalid(s->ctx, "spartan_sparse_tile_counts: NULL host buffer");
+    spartan_status st = need_filled(s, "spartan_sparse_tile_counts");
+    if (st != SPARTAN_OK || !count) return st;
     cl_int rc = clEnqueueReadBuffer(s->ctx->queue, s->counts, CL_TRUE, 0, count * sizeof(cl_uint),
                                     host, 0, NULL, NULL);
     return rc == CL_SUCCESS ? SPARTAN_OK

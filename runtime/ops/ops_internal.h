@@ -95,6 +95,7 @@ struct spartan_sparse {
     cl_mem scan_sums[SP_SCAN_LEVELS]; /* chunk sums per recursion level */
     cl_mem scan_offs[SP_SCAN_LEVELS]; /* their exclusive scans */
     unsigned forms;                   /* forms built by the last compaction */
+    int filled;                       /* counts written by a monitor or compaction */
 };
 
 /* Whether the sparse path runs its own kernels on ctx: the compaction and the sparse GEMMs both

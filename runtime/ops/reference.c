@@ -55,5 +55,6 @@ spartan_status sp_reference_count(spartan_context *ctx, const spartan_tensor *z,
     sp_arg b[] = {SP_ARG(s->counts), SP_ARG(ntiles), SP_ARG(wg), SP_ARG(groups),
                   SP_ARG(s->partials)};
     if (st == SPARTAN_OK) st = sp_launch_1d(ctx, SP_K_reference_partials, groups, b, 5);
+    s->filled = st == SPARTAN_OK;
     return st;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -115,13 +116,17 @@ static int cache_add(spartan_policy *p, int pass, size_t m, size_t n, size_t k,
     return 1;
 }
 
+#define CACHE_FILE_MAX ((size_t)16 << 20) /* the largest calibration file read (~100 B a line) */
+
 /* Reads the file; a missing, foreign or damaged file (or line) only means recalibrating. */
 static void cache_load(spartan_policy *p) {
-    if (!p->cache_path[0]) return;
+    struct stat sb;
+    if (!p->cache_path[0] || lstat(p->cache_path, &sb) != 0) return; /* none yet */
     unsigned char *data = NULL;
     size_t len = 0;
     sp_err err = {0};
-    if (sp_read_file(p->cache_path, &data, &len, &err) != SPARTAN_OK) {
+    if (sp_read_file(p->cache_path, CACHE_FILE_MAX, &data, &len, &err) != SPARTAN_OK) {
+        sp_log(SPARTAN_LOG_WARN, "policy: ignoring the calibration file: %s", sp_err_message(&err));
         sp_err_free(&err);
         return;
     }

@@ -11,9 +11,11 @@
 #include "program/bincache.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/fsutil.h"
@@ -118,11 +120,15 @@ sp_cache_result sp_bincache_load(const sp_bincache *c, const uint8_t key[SP_SHA2
     if (why_len) why[0] = '\0';
     char path[1200];
     if (!c->enabled || !entry_path(c, key, path, sizeof path, 1)) return SP_CACHE_MISS;
-    if (access(path, F_OK) != 0) return SP_CACHE_MISS;
+    struct stat sb;
+    if (lstat(path, &sb) != 0) return SP_CACHE_MISS;
     unsigned char *data;
     size_t n;
     sp_err err = {0};
-    spartan_status st = sp_read_file(path, &data, &n, &err);
+    /* Our entries are regular files we wrote: anything else in their place (a FIFO, a device, a
+     * symbolic link, which is not followed) is refused before it is read, and unlinked. */
+    spartan_status st = sp_read_file_at(AT_FDCWD, path, path, SP_READ_NOFOLLOW,
+                                        SP_BINCACHE_MAX_ENTRY, &data, &n, &err);
     if (st != SPARTAN_OK) {
         snprintf(why, why_len, "%s", sp_err_message(&err));
         sp_err_free(&err);

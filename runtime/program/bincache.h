@@ -16,7 +16,10 @@
 #include "core/sha256.h"
 #include "spartan/device.h"
 
-#define SP_BINCACHE_FORMAT 1
+#define SP_BINCACHE_FORMAT    1
+/* The largest entry file read (header, label and binary): far above any kernel binary (a few MB
+ * at most), so only a file that is not an entry reaches it. */
+#define SP_BINCACHE_MAX_ENTRY ((size_t)256 << 20)
 
 typedef struct sp_bincache {
     int enabled;

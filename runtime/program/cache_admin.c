@@ -1,5 +1,13 @@
-/* Listing and clearing the kernel binary cache (spartan-info --cache, tests, users). */
+/* Listing and clearing the kernel binary cache (spartan-info --cache, tests, users).
+ *
+ * Both see only the names the cache itself makes (bincache.c): entries <dir>/<xx>/<64 hex>.bin,
+ * xx the name's first two digits, whatever their payload, and the temporary files of their atomic
+ * writes, <64 hex>.bin.tmp.<pid>.<n>. Anything else in the directory (the policy's calibration
+ * files, a user's notes) is never listed or removed. No symbolic link is followed: a linked
+ * subdirectory is skipped, and a linked entry is listed without being read; clearing removes it
+ * (the link alone: unlinkat removes a name, never what it points to). */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,26 +18,69 @@
 #include "program/bincache.h"
 #include "spartan/device.h"
 
-typedef int (*visit_fn)(const char *path, const char *name, void *user);
+#define HEX_LEN (2 * SP_SHA256_SIZE)
 
-/* Calls fn for every regular file in the two-level layout <dir>/<xx>/<file>. */
+enum { NOT_OURS = 0, ENTRY, TEMPORARY };
+
+/* n lower-case hexadecimal digits, as sp_sha256_hex writes them. */
+static int is_hex(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return 1;
+}
+
+/* At least one decimal digit at *p, then `end`; advances *p past them. */
+static int digits_then(const char **p, char end) {
+    size_t n = strspn(*p, "0123456789");
+    if (n == 0 || (*p)[n] != end) return 0;
+    *p += n + (end != '\0');
+    return 1;
+}
+
+/* What a file named name in the subdirectory sub is to the cache. */
+static int name_kind(const char *sub, const char *name) {
+    if (strlen(name) < HEX_LEN + 4 || !is_hex(name, HEX_LEN) || memcmp(name, sub, 2) != 0 ||
+        memcmp(name + HEX_LEN, ".bin", 4) != 0)
+        return NOT_OURS;
+    const char *rest = name + HEX_LEN + 4;
+    if (*rest == '\0') return ENTRY;
+    if (strncmp(rest, ".tmp.", 5) != 0) return NOT_OURS;
+    rest += 5;
+    return digits_then(&rest, '.') && digits_then(&rest, '\0') ? TEMPORARY : NOT_OURS;
+}
+
+/* fn(dirfd, path, name, kind, lstat of the file, user) for every file of ours. */
+typedef int (*visit_fn)(int dirfd, const char *path, const char *name, int kind,
+                        const struct stat *sb, void *user);
+
 static spartan_status walk(const char *dir, visit_fn fn, void *user) {
-    DIR *top = opendir(dir);
-    if (!top) return SPARTAN_OK; /* no directory yet: nothing cached */
+    /* The cache directory itself may be a link (a user's choice); nothing below it is followed. */
+    int topfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *top = topfd >= 0 ? fdopendir(topfd) : NULL;
+    if (!top) {
+        if (topfd >= 0) close(topfd);
+        return SPARTAN_OK; /* no directory yet: nothing cached */
+    }
     spartan_status st = SPARTAN_OK;
     struct dirent *e;
     while (st == SPARTAN_OK && (e = readdir(top)) != NULL) {
-        if (strlen(e->d_name) != 2 || e->d_name[0] == '.') continue;
-        char sub[1200];
-        snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
-        DIR *d = opendir(sub);
-        if (!d) continue;
+        if (strlen(e->d_name) != 2 || !is_hex(e->d_name, 2)) continue;
+        int subfd = openat(dirfd(top), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *d = subfd >= 0 ? fdopendir(subfd) : NULL;
+        if (!d) { /* a symbolic link, or not a directory: not ours */
+            if (subfd >= 0) close(subfd);
+            continue;
+        }
         struct dirent *f;
         while (st == SPARTAN_OK && (f = readdir(d)) != NULL) {
-            if (f->d_name[0] == '.') continue;
+            int kind = name_kind(e->d_name, f->d_name);
+            struct stat sb;
             char path[1200];
-            if (snprintf(path, sizeof path, "%s/%s", sub, f->d_name) >= (int)sizeof path) continue;
-            if (fn(path, f->d_name, user) != 0)
+            if (!kind || fstatat(dirfd(d), f->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) continue;
+            if (snprintf(path, sizeof path, "%s/%s/%s", dir, e->d_name, f->d_name) >=
+                (int)sizeof path)
+                continue;
+            if (fn(dirfd(d), path, f->d_name, kind, &sb, user) != 0)
                 st = sp_err_set(sp_thread_err(), SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "cache list");
         }
         closedir(d);
@@ -43,9 +94,38 @@ typedef struct {
     size_t n, cap;
 } list_state;
 
-static int add_entry(const char *path, const char *name, void *user) {
+/* Reads and verifies one entry; a link or another kind of file is listed, never read. */
+static void describe(int dirfd, const char *name, int kind, const struct stat *sb,
+                     spartan_cache_entry *e) {
+    const char *problem = NULL;
+    if (S_ISLNK(sb->st_mode))
+        problem = "symbolic link (not followed)";
+    else if (!S_ISREG(sb->st_mode))
+        problem = "not a regular file";
+    else if (kind == TEMPORARY)
+        problem = "temporary file of an unfinished write";
+    if (problem) {
+        snprintf(e->problem, sizeof e->problem, "%s", problem);
+        return;
+    }
+    unsigned char *data;
+    size_t len;
+    sp_err err = {0};
+    if (sp_read_file_at(dirfd, name, e->path, SP_READ_NOFOLLOW, SP_BINCACHE_MAX_ENTRY, &data, &len,
+                        &err) != SPARTAN_OK) {
+        snprintf(e->problem, sizeof e->problem, "unreadable");
+    } else {
+        const char *bad = sp_bincache_parse(data, len, NULL, e->label, sizeof e->label, NULL, NULL);
+        e->valid = bad == NULL;
+        snprintf(e->problem, sizeof e->problem, "%s", bad ? bad : "");
+        free(data);
+    }
+    sp_err_free(&err);
+}
+
+static int add_entry(int dirfd, const char *path, const char *name, int kind, const struct stat *sb,
+                     void *user) {
     list_state *s = user;
-    (void)name;
     if (s->n == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 16;
         spartan_cache_entry *l = realloc(s->list, cap * sizeof *l);
@@ -56,23 +136,9 @@ static int add_entry(const char *path, const char *name, void *user) {
     spartan_cache_entry *e = &s->list[s->n++];
     memset(e, 0, sizeof *e);
     snprintf(e->path, sizeof e->path, "%s", path);
-    struct stat sb;
-    if (stat(path, &sb) == 0) {
-        e->bytes = (uint64_t)sb.st_size;
-        e->mtime = (int64_t)sb.st_mtime;
-    }
-    unsigned char *data;
-    size_t len;
-    sp_err err = {0};
-    if (sp_read_file(path, &data, &len, &err) != SPARTAN_OK) {
-        snprintf(e->problem, sizeof e->problem, "unreadable");
-    } else {
-        const char *bad = sp_bincache_parse(data, len, NULL, e->label, sizeof e->label, NULL, NULL);
-        e->valid = bad == NULL;
-        snprintf(e->problem, sizeof e->problem, "%s", bad ? bad : "");
-        free(data);
-    }
-    sp_err_free(&err);
+    e->bytes = (uint64_t)sb->st_size;
+    e->mtime = (int64_t)sb->st_mtime;
+    describe(dirfd, name, kind, sb, e);
     return 0;
 }
 
@@ -101,11 +167,12 @@ void spartan_cache_list_free(spartan_cache_entry *list) {
     free(list);
 }
 
-static int remove_entry(const char *path, const char *name, void *user) {
+static int remove_entry(int dirfd, const char *path, const char *name, int kind,
+                        const struct stat *sb, void *user) {
     size_t *removed = user;
-    size_t n = strlen(name);
-    int ours = (n > 4 && strcmp(name + n - 4, ".bin") == 0) || strstr(name, ".bin.tmp.") != NULL;
-    if (ours && unlink(path) == 0) (*removed)++;
+    (void)path;
+    (void)kind;
+    if (!S_ISDIR(sb->st_mode) && unlinkat(dirfd, name, 0) == 0) (*removed)++;
     return 0;
 }
 

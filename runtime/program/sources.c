@@ -7,6 +7,9 @@
 
 #include "core/fsutil.h"
 
+/* The largest kernel source read from SPARTAN_KERNEL_DIR (the largest file is about 20 KB). */
+#define SOURCE_MAX ((size_t)4 << 20)
+
 /* *view points at the text; *owned is the buffer to free (NULL for embedded text). */
 static spartan_status load(const sp_embedded_source *src, const char *dir,
                            const unsigned char **view, size_t *len, unsigned char **owned,
@@ -20,7 +23,7 @@ static spartan_status load(const sp_embedded_source *src, const char *dir,
     char path[4096];
     if (snprintf(path, sizeof path, "%s/%s", dir, src->file) >= (int)sizeof path)
         return sp_err_set(err, SPARTAN_STATUS_KERNEL_SOURCE, "kernel path too long: %s", dir);
-    spartan_status st = sp_read_file(path, owned, len, err);
+    spartan_status st = sp_read_file(path, SOURCE_MAX, owned, len, err);
     if (st != SPARTAN_OK) {
         err->status = SPARTAN_STATUS_KERNEL_SOURCE;
         sp_err_append(err, " (kernel sources are read from %s: SPARTAN_KERNEL_DIR)", dir);

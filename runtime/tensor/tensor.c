@@ -1,5 +1,6 @@
 /* Device tensors: shape bookkeeping, one buffer each, blocking host transfers. */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,15 @@ spartan_status sp_buffer_create(spartan_context *ctx, size_t bytes, const char *
     return SPARTAN_OK;
 }
 
+/* "d0 x d1 x ..." into buf, for messages. */
+static const char *shape_text(int rank, const size_t *dims, char *buf, size_t len) {
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < rank && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%zu", i ? " x " : "", dims[i]);
+    return buf;
+}
+
 /* numel of dims, or 0 with *ok cleared on a bad rank or an overflow. */
 static size_t dims_numel(int rank, const size_t *dims, int *ok) {
     *ok = dims && rank >= 1 && rank <= SPARTAN_TENSOR_MAX_RANK;
@@ -55,13 +65,18 @@ static size_t dims_numel(int rank, const size_t *dims, int *ok) {
 spartan_status spartan_tensor_create(spartan_context *ctx, int rank, const size_t *dims,
                                      spartan_tensor **out) {
     if (out) *out = NULL;
-    if (!ctx || !out || !dims) return sp_invalid(ctx, "spartan_tensor_create: NULL argument");
+    if (!ctx || !out || !dims)
+        return sp_invalid(ctx, "spartan_tensor_create: ctx, dims and out must not be NULL");
     if (rank < 1 || rank > SPARTAN_TENSOR_MAX_RANK)
         return sp_invalid(ctx, "spartan_tensor_create: rank %d is not 1..%d", rank,
                           SPARTAN_TENSOR_MAX_RANK);
     int ok;
     size_t numel = dims_numel(rank, dims, &ok);
-    if (!ok) return sp_invalid(ctx, "spartan_tensor_create: size overflows");
+    char shape[128];
+    if (!ok)
+        return sp_invalid(ctx,
+                          "spartan_tensor_create: %s floats are more bytes than a size_t counts",
+                          shape_text(rank, dims, shape, sizeof shape));
     spartan_tensor *t = calloc(1, sizeof *t);
     if (!t)
         return sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "spartan_tensor_create");
@@ -124,8 +139,9 @@ cl_mem spartan_tensor_cl_mem(const spartan_tensor *t) {
 static spartan_status transfer(const spartan_tensor *t, float *host, size_t count, int write,
                                int async, const char *fn) {
     if (!t) return sp_invalid(NULL, "%s: NULL tensor", fn);
-    if (count != t->numel || (count && !host))
+    if (count != t->numel)
         return sp_invalid(t->ctx, "%s: %zu elements, the tensor holds %zu", fn, count, t->numel);
+    if (count && !host) return sp_invalid(t->ctx, "%s: NULL host buffer", fn);
     if (!count) return SPARTAN_OK;
     size_t bytes = count * sizeof(float);
     const cl_bool blocking = async ? CL_FALSE : CL_TRUE;
@@ -164,12 +180,17 @@ spartan_status spartan_context_finish(spartan_context *ctx) {
 
 spartan_status spartan_tensor_reshape(spartan_tensor *t, int rank, const size_t *dims) {
     if (!t) return sp_invalid(NULL, "spartan_tensor_reshape: NULL tensor");
+    if (!dims) return sp_invalid(t->ctx, "spartan_tensor_reshape: NULL dims");
+    if (rank < 1 || rank > SPARTAN_TENSOR_MAX_RANK)
+        return sp_invalid(t->ctx, "spartan_tensor_reshape: rank %d is not 1..%d", rank,
+                          SPARTAN_TENSOR_MAX_RANK);
     int ok;
     size_t numel = dims_numel(rank, dims, &ok);
+    char shape[128];
     if (!ok || numel != t->numel)
         return sp_invalid(t->ctx,
-                          "spartan_tensor_reshape: rank %d shape does not hold %zu elements", rank,
-                          t->numel);
+                          "spartan_tensor_reshape: %s does not hold the tensor's %zu elements",
+                          shape_text(rank, dims, shape, sizeof shape), t->numel);
     t->rank = rank;
     memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
     return SPARTAN_OK;

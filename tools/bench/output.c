@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "core/number.h"
 #include "patterns.h"
 
 static const char *pass_names[PASS_COUNT] = {"fwd", "bwd_input", "bwd_weight"};
@@ -16,12 +17,20 @@ const char *bench_pass_name(bench_pass p) {
 }
 
 int bench_parse_shape(const char *text, bench_shape *out) {
-    unsigned long long m, n, k;
-    char tail;
-    if (sscanf(text, "%llux%llux%llu%c", &m, &n, &k, &tail) != 3 || !m || !n || !k) return 1;
-    out->m = (size_t)m;
-    out->n = (size_t)n;
-    out->k = (size_t)k;
+    uint64_t d[3]; /* M, N, K: 1 to 2^32 - 1 each (the kernels' sizes are 32-bit) */
+    const char *p = text;
+    for (int i = 0; i < 3; i++) {
+        char part[24];
+        size_t len = strcspn(p, "x");
+        if (len >= sizeof part || (p[len] == 'x') != (i < 2)) return 1;
+        memcpy(part, p, len);
+        part[len] = '\0';
+        if (!sp_parse_u64(part, UINT32_MAX, &d[i]) || d[i] == 0) return 1;
+        p += len + 1;
+    }
+    out->m = (size_t)d[0];
+    out->n = (size_t)d[1];
+    out->k = (size_t)d[2];
     snprintf(out->label, sizeof out->label, "custom");
     return 0;
 }
