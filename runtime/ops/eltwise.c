@@ -3,6 +3,8 @@
 
 spartan_status spartan_relu(spartan_context *ctx, const spartan_tensor *x, spartan_tensor *y) {
     if (!ctx || !x || !y) return sp_invalid(ctx, "spartan_relu: NULL argument");
+    spartan_status cst = sp_check_ctx(ctx, "spartan_relu", SP_TENSORS(x, y));
+    if (cst != SPARTAN_OK) return cst;
     if (x->numel != y->numel)
         return sp_invalid(ctx, "spartan_relu: x has %zu elements, y %zu", x->numel, y->numel);
     cl_uint n;

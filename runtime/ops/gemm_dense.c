@@ -154,8 +154,11 @@ spartan_status spartan_gemm_dense(spartan_context *ctx, spartan_gemm_path path, 
                                   int trans_b, float alpha, const spartan_tensor *a,
                                   const spartan_tensor *b, float beta, spartan_tensor *c) {
     if (!ctx || !a || !b || !c) return sp_invalid(ctx, "spartan_gemm_dense: NULL argument");
-    if (a->ctx != ctx || b->ctx != ctx || c->ctx != ctx)
-        return sp_invalid(ctx, "spartan_gemm_dense: tensors of another context");
+    const char *fn = "spartan_gemm_dense";
+    spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(a, b, c));
+    if (!cst) cst = sp_check_apart(ctx, fn, "C", c, "A", a);
+    if (!cst) cst = sp_check_apart(ctx, fn, "C", c, "B", b);
+    if (cst) return cst;
     size_t m = trans_a ? spartan_tensor_cols(a) : spartan_tensor_rows(a);
     size_t k = trans_a ? spartan_tensor_rows(a) : spartan_tensor_cols(a);
     size_t kb = trans_b ? spartan_tensor_cols(b) : spartan_tensor_rows(b);
@@ -193,6 +196,9 @@ spartan_status spartan_gemm_dense(spartan_context *ctx, spartan_gemm_path path, 
 
 spartan_status spartan_transpose(spartan_context *ctx, const spartan_tensor *a, spartan_tensor *b) {
     if (!ctx || !a || !b) return sp_invalid(ctx, "spartan_transpose: NULL argument");
+    spartan_status cst = sp_check_ctx(ctx, "spartan_transpose", SP_TENSORS(a, b));
+    if (!cst) cst = sp_check_apart(ctx, "spartan_transpose", "B", b, "A", a);
+    if (cst) return cst;
     const size_t rows = spartan_tensor_rows(a), cols = spartan_tensor_cols(a);
     if (b->numel != a->numel || (b->numel && spartan_tensor_cols(b) != rows) ||
         (a->mem && a->mem == b->mem))

@@ -134,6 +134,9 @@ spartan_status spartan_gemm_sparse_fwd(spartan_context *ctx, const spartan_spars
     const char *fn = "spartan_gemm_sparse_fwd";
     if (!ctx || !x || !w || !y) return sp_invalid(ctx, "%s: NULL argument", fn);
     if (!same_ctx(ctx, x, w, y, NULL)) return sp_invalid(ctx, "%s: objects of another context", fn);
+    spartan_status ast = sp_check_apart(ctx, fn, "Y", y, "W", w);
+    if (!ast) ast = sp_check_apart(ctx, fn, "Y", y, "the compacted X", x->source);
+    if (ast) return ast;
     size_t n = spartan_tensor_cols(w);
     if (spartan_tensor_rows(w) != x->cols || spartan_tensor_rows(y) != x->rows ||
         spartan_tensor_cols(y) != n)
@@ -154,6 +157,9 @@ spartan_status spartan_gemm_sparse_bwd_weight(spartan_context *ctx, const sparta
     if (!ctx || !x || !dz || !dw) return sp_invalid(ctx, "%s: NULL argument", fn);
     if (!same_ctx(ctx, x, dz, dw, NULL))
         return sp_invalid(ctx, "%s: objects of another context", fn);
+    spartan_status ast = sp_check_apart(ctx, fn, "dW", dw, "dZ", dz);
+    if (!ast) ast = sp_check_apart(ctx, fn, "dW", dw, "the compacted X", x->source);
+    if (ast) return ast;
     size_t n = spartan_tensor_cols(dz);
     if (spartan_tensor_rows(dz) != x->rows || spartan_tensor_rows(dw) != x->cols ||
         spartan_tensor_cols(dw) != n)
@@ -174,6 +180,9 @@ spartan_status spartan_gemm_sparse_bwd_weight_dz(spartan_context *ctx, const spa
     if (!ctx || !x || !dz || !dw) return sp_invalid(ctx, "%s: NULL argument", fn);
     if (!same_ctx(ctx, dz, x, dw, NULL))
         return sp_invalid(ctx, "%s: objects of another context", fn);
+    spartan_status ast = sp_check_apart(ctx, fn, "dW", dw, "X", x);
+    if (!ast) ast = sp_check_apart(ctx, fn, "dW", dw, "the compacted dZ", dz->source);
+    if (ast) return ast;
     size_t k = spartan_tensor_cols(x);
     if (spartan_tensor_rows(x) != dz->rows || spartan_tensor_rows(dw) != k ||
         spartan_tensor_cols(dw) != dz->cols)
@@ -210,6 +219,10 @@ spartan_status spartan_gemm_sparse_bwd_input(spartan_context *ctx, const spartan
     if (!ctx || !mask || !dz || !w || !dx) return sp_invalid(ctx, "%s: NULL argument", fn);
     if (!same_ctx(ctx, mask, dz, w, dx))
         return sp_invalid(ctx, "%s: objects of another context", fn);
+    spartan_status ast = sp_check_apart(ctx, fn, "dX", dx, "dZ", dz);
+    if (!ast) ast = sp_check_apart(ctx, fn, "dX", dx, "W", w);
+    if (!ast) ast = sp_check_apart(ctx, fn, "dX", dx, "the compacted mask", mask->source);
+    if (ast) return ast;
     size_t n = spartan_tensor_cols(dz);
     if (spartan_tensor_rows(dz) != mask->rows || spartan_tensor_rows(w) != mask->cols ||
         spartan_tensor_cols(w) != n || spartan_tensor_rows(dx) != mask->rows ||
@@ -276,8 +289,10 @@ spartan_status spartan_gemm_sparse_fwd_direct(spartan_context *ctx, const sparta
                                               const spartan_tensor *w, spartan_tensor *y) {
     const char *fn = "spartan_gemm_sparse_fwd_direct";
     if (!ctx || !x || !w || !y) return sp_invalid(ctx, "%s: NULL argument", fn);
-    if (x->ctx != ctx || w->ctx != ctx || y->ctx != ctx)
-        return sp_invalid(ctx, "%s: objects of another context", fn);
+    spartan_status ast = sp_check_ctx(ctx, fn, SP_TENSORS(x, w, y));
+    if (!ast) ast = sp_check_apart(ctx, fn, "Y", y, "X", x);
+    if (!ast) ast = sp_check_apart(ctx, fn, "Y", y, "W", w);
+    if (ast) return ast;
     size_t m = spartan_tensor_rows(x), k = spartan_tensor_cols(x), n = spartan_tensor_cols(w);
     if (spartan_tensor_rows(w) != k || spartan_tensor_rows(y) != m || spartan_tensor_cols(y) != n)
         return sp_invalid(ctx, "%s: X %zux%zu, W %zux%zu, Y %zux%zu (need MxK, KxN, MxN)", fn, m, k,

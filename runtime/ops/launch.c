@@ -127,6 +127,24 @@ spartan_status sp_compact_lut(spartan_context *ctx, cl_mem *out) {
     return SPARTAN_OK;
 }
 
+spartan_status sp_check_ctx(spartan_context *ctx, const char *fn, const spartan_tensor *const *t,
+                            size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (t[i] && t[i]->ctx != ctx)
+            return sp_invalid(ctx, "%s: tensor argument %zu belongs to another context", fn, i + 1);
+    return SPARTAN_OK;
+}
+
+spartan_status sp_check_apart(spartan_context *ctx, const char *fn, const char *out_name,
+                              const spartan_tensor *out, const char *in_name,
+                              const spartan_tensor *in) {
+    if (!out || !in || !out->mem || out->mem != in->mem) return SPARTAN_OK;
+    return sp_invalid(ctx,
+                      "%s: %s shares its buffer with %s, which the operation reads while it "
+                      "writes %s: pass a tensor of its own",
+                      fn, out_name, in_name, out_name);
+}
+
 spartan_status sp_u32(spartan_context *ctx, size_t v, const char *what, cl_uint *out) {
     if (v > 0xffffffffu)
         return sp_invalid(ctx, "%s = %zu is above the kernels' 32-bit index range", what, v);

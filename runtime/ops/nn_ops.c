@@ -147,6 +147,9 @@ spartan_status spartan_im2col(spartan_context *ctx, const spartan_window *w,
                               const spartan_tensor *x, spartan_tensor *cols) {
     static const char fn[] = "spartan_im2col";
     if (!ctx || !w || !x || !cols) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(x, cols));
+    if (!cst) cst = sp_check_apart(ctx, fn, "cols", cols, "x", x);
+    if (cst) return cst;
     geom g;
     spartan_status st = window_geom(ctx, fn, w, &g);
     if (st == SPARTAN_OK) st = check_image(ctx, fn, "x", x, &g);
@@ -162,6 +165,9 @@ spartan_status spartan_col2im(spartan_context *ctx, const spartan_window *w,
                               const spartan_tensor *cols, spartan_tensor *dx) {
     static const char fn[] = "spartan_col2im";
     if (!ctx || !w || !cols || !dx) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(cols, dx));
+    if (!cst) cst = sp_check_apart(ctx, fn, "dx", dx, "cols", cols);
+    if (cst) return cst;
     geom g;
     spartan_status st = window_geom(ctx, fn, w, &g);
     if (st == SPARTAN_OK) st = check_out(ctx, fn, "cols", cols, g.pixels, g.patch);
@@ -177,6 +183,9 @@ spartan_status spartan_col2im(spartan_context *ctx, const spartan_window *w,
 /* a rows x n matrix and a vector of n elements */
 static spartan_status check_bias(spartan_context *ctx, const char *fn, const spartan_tensor *m,
                                  const spartan_tensor *b, cl_uint *rows, cl_uint *n) {
+    spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(m, b));
+    if (!cst) cst = sp_check_apart(ctx, fn, "the matrix", m, "the bias vector", b);
+    if (cst) return cst;
     if (b->numel != spartan_tensor_cols(m))
         return sp_invalid(ctx, "%s: the bias has %zu elements, the matrix %zu columns", fn,
                           b->numel, spartan_tensor_cols(m));
@@ -236,6 +245,8 @@ spartan_status spartan_relu_backward(spartan_context *ctx, const spartan_tensor 
                                      const spartan_tensor *dy, spartan_tensor *dz) {
     static const char fn[] = "spartan_relu_backward";
     if (!ctx || !y || !dy || !dz) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(y, dy, dz)); /* dz may be y or dy */
+    if (cst) return cst;
     spartan_status st = same_numel(ctx, fn, "y", y, "dy", dy);
     if (st == SPARTAN_OK) st = same_numel(ctx, fn, "y", y, "dz", dz);
     cl_uint n;
@@ -258,6 +269,11 @@ spartan_status spartan_maxpool_forward(spartan_context *ctx, const spartan_windo
                                        spartan_tensor *arg) {
     static const char fn[] = "spartan_maxpool_forward";
     if (!ctx || !w || !x || !y || !arg) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(x, y, arg));
+    if (!cst) cst = sp_check_apart(ctx, fn, "y", y, "x", x);
+    if (!cst) cst = sp_check_apart(ctx, fn, "arg", arg, "x", x);
+    if (!cst) cst = sp_check_apart(ctx, fn, "arg", arg, "y", y);
+    if (cst) return cst;
     geom g;
     spartan_status st = pool_geom(ctx, fn, w, &g);
     if (st == SPARTAN_OK) st = check_image(ctx, fn, "x", x, &g);
@@ -274,6 +290,10 @@ spartan_status spartan_maxpool_backward(spartan_context *ctx, const spartan_wind
                                         spartan_tensor *dx) {
     static const char fn[] = "spartan_maxpool_backward";
     if (!ctx || !w || !dy || !arg || !dx) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(dy, arg, dx));
+    if (!cst) cst = sp_check_apart(ctx, fn, "dx", dx, "dy", dy);
+    if (!cst) cst = sp_check_apart(ctx, fn, "dx", dx, "arg", arg);
+    if (cst) return cst;
     geom g;
     spartan_status st = pool_geom(ctx, fn, w, &g);
     if (st == SPARTAN_OK) st = check_out(ctx, fn, "dy", dy, g.pixels, w->in_c);
@@ -291,6 +311,8 @@ static spartan_status dropout(spartan_context *ctx, const char *fn, const sparta
                               spartan_tensor *y, float p, unsigned long long seed,
                               unsigned long long counter) {
     if (!ctx || !x || !y) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(x, y)); /* y may be x */
+    if (cst) return cst;
     if (!(p >= 0.0f && p < 1.0f))
         return sp_invalid(ctx, "%s: drop probability %g is outside [0, 1)", fn, (double)p);
     spartan_status st = same_numel(ctx, fn, "the input", x, "the output", y);
@@ -324,6 +346,13 @@ spartan_status spartan_softmax_xent(spartan_context *ctx, const spartan_tensor *
                                     spartan_tensor *dlogits, spartan_tensor *stats) {
     static const char fn[] = "spartan_softmax_xent";
     if (!ctx || !logits || !labels || !stats) return sp_invalid(ctx, "%s: NULL argument", fn);
+    /* dlogits may be logits (each work-item reads its row before it writes it) */
+    spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(logits, labels, dlogits, stats));
+    if (!cst) cst = sp_check_apart(ctx, fn, "stats", stats, "logits", logits);
+    if (!cst) cst = sp_check_apart(ctx, fn, "stats", stats, "labels", labels);
+    if (!cst) cst = sp_check_apart(ctx, fn, "stats", stats, "dlogits", dlogits);
+    if (!cst) cst = sp_check_apart(ctx, fn, "dlogits", dlogits, "labels", labels);
+    if (cst) return cst;
     size_t rows = spartan_tensor_rows(logits), classes = spartan_tensor_cols(logits);
     if (labels->numel != rows)
         return sp_invalid(ctx, "%s: %zu labels for %zu rows of logits", fn, labels->numel, rows);
@@ -360,6 +389,11 @@ spartan_status spartan_sgd_step(spartan_context *ctx, spartan_tensor *w, const s
                                 spartan_tensor *v, float lr, float momentum, float weight_decay) {
     static const char fn[] = "spartan_sgd_step";
     if (!ctx || !w || !g || !v) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(w, g, v));
+    if (!cst) cst = sp_check_apart(ctx, fn, "w", w, "g", g);
+    if (!cst) cst = sp_check_apart(ctx, fn, "v", v, "w", w);
+    if (!cst) cst = sp_check_apart(ctx, fn, "v", v, "g", g);
+    if (cst) return cst;
     spartan_status st = same_numel(ctx, fn, "w", w, "g", g);
     if (st == SPARTAN_OK) st = same_numel(ctx, fn, "w", w, "v", v);
     cl_uint n;

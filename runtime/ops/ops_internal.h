@@ -67,6 +67,20 @@ spartan_status sp_compact_lut(spartan_context *ctx, cl_mem *out);
 /* Spare position slots after each tile's (SP_TILE_CAP in common.clh). */
 #define SP_COMPACT_SPARE 8
 
+/* INVALID_ARGUMENT, naming fn, unless every tensor of t (n of them; NULLs skipped) belongs to
+ * ctx. SP_TENSORS(a, b, ...) gives the array and its length. */
+spartan_status sp_check_ctx(spartan_context *ctx, const char *fn, const spartan_tensor *const *t,
+                            size_t n);
+#define SP_TENSORS(...)                                                                            \
+    (const spartan_tensor *const[]){__VA_ARGS__},                                                  \
+        sizeof((const spartan_tensor *const[]){__VA_ARGS__}) / sizeof(const spartan_tensor *)
+
+/* INVALID_ARGUMENT, naming fn and both, when out and in share a buffer (one is a view of the
+ * other, or they are the same tensor): for outputs the kernel cannot write over an input of. */
+spartan_status sp_check_apart(spartan_context *ctx, const char *fn, const char *out_name,
+                              const spartan_tensor *out, const char *in_name,
+                              const spartan_tensor *in);
+
 /* Parameters as uint kernel arguments; INVALID_ARGUMENT if a size does not fit. */
 spartan_status sp_u32(spartan_context *ctx, size_t v, const char *what, cl_uint *out);
 
