@@ -66,10 +66,15 @@ void NAME(const uint M, const uint N, const uint K, const float alpha,          
         GEMM_VEC_BLOCK(A_AT, NB, SP_VEC)                                                          \
         return;                                                                                   \
     }                                                                                             \
-    /* the last block of a row: its full vectors, then one partial vector */                      \
+    /* the last block of a row: its full vectors, then one partial vector (a whole one: the     \
+     * loads and stores of full vectors, with no test per lane) */                                \
     const uint rest = N - j0;                                                                     \
     const uint nv = (rest + SP_VEC - 1) / SP_VEC, last = rest - (nv - 1) * SP_VEC;                \
-    GEMM_VEC_BLOCK(A_AT, nv, last)                                                                \
+    if (last == SP_VEC) {                                                                         \
+        GEMM_VEC_BLOCK(A_AT, nv, SP_VEC)                                                          \
+    } else {                                                                                      \
+        GEMM_VEC_BLOCK(A_AT, nv, last)                                                            \
+    }                                                                                             \
 }
 
 #define A_NN(i, k) A[(size_t)(i) * K + (k)]

@@ -442,9 +442,10 @@ START_TEST(tuned_parameters_and_handles) {
 }
 END_TEST
 
-/* SPARTAN_TUNE values are decimal integers from 1 to 65536, checked before use: no sign, space
+/* SPARTAN_TUNE values are decimal integers from 1 to 2^30, checked before use: no sign, space
  * or overflow is read as another number (WG=4294967552 is 2^32 + 256), no value big enough to
- * overflow a product of two (TILE_ROWS x TILE_COLS) or to be clamped silently (GEMM_WG). */
+ * overflow a product of two (TILE_ROWS x TILE_COLS); and each parameter's range after that (a
+ * tile of 65537 rows is refused, not clamped). */
 static int tuned_numbers(void *arg) {
     (void)arg;
     const char *bad[] = {"WG=4294967552",
@@ -461,7 +462,8 @@ static int tuned_numbers(void *arg) {
         spartan_status st = spartan_context_create(NULL, &ctx);
         const char *msg = spartan_last_error(NULL);
         TH_CHILD_CHECK(st == SPARTAN_STATUS_INVALID_ARGUMENT && ctx == NULL &&
-                           strstr(msg, bad[i]) && strstr(msg, "from 1 to 65536"),
+                           strstr(msg, bad[i]) &&
+                           (strstr(msg, "from 1 to 1073741824") || strstr(msg, "outside")),
                        "%s: %s: %s", bad[i], spartan_status_name(st), msg);
     }
     setenv("SPARTAN_TUNE", "TILE_ROWS=8,TILE_COLS=64", 1);

@@ -59,12 +59,8 @@ static const entry table[] = {
     {SPARTAN_VENDOR_INTEL, NULL, {4, 128, 0, 0, 4, 1, 32, 1}},
     /* CPUs: wide tiles, so a row's non-zeros come in long runs per tile (the inner loop's
      * exit mispredicts once per run: with 32-column tiles that cost half the speed on N = 32
-     * layers), and 16 rows, so the column form's runs are long too. POCL's LLVM unrolls the
-     * kernels' fixed loops and ends no loop early, and on a CPU a long walk per work-item is the
-     * fast one (cutting the vgg-small backward-by-weight walks to 16384 steps, counted as if
-     * nothing unrolled, ran them 1.5-2x slower): a bound of 2^20 there, which the validation's
-     * long walks check like any other. */
-    {SPARTAN_VENDOR_POCL, NULL, {0, 256, 16, 0, 0, 0, 16, 0, 1L << 20}},
+     * layers), and 16 rows, so the column form's runs are long too. */
+    {SPARTAN_VENDOR_POCL, NULL, {0, 256, 16, 0, 0, 0, 16, 0}},
     /* Oclgrind simulates every work-item: small groups keep its runs short. */
     {SPARTAN_VENDOR_SIMULATOR, NULL, {4, 64, 0, 0, 2, 1, 4, 2}},
 };
@@ -89,7 +85,9 @@ static spartan_status apply_env(sp_tuned *t, int *from, sp_err *err) {
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(tok, '=');
-        enum { MAX = 65536 }; /* no product of two values overflows, none wraps in a cast */
+        /* no product of two values overflows a long, none wraps in a cast to int; each
+         * parameter's own range is checked after the lookup (bound) */
+        enum { MAX = 1 << 30 };
         uint64_t v = 0;
         if (!eq || !sp_parse_u64(eq + 1, MAX, &v) || v == 0)
             return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,

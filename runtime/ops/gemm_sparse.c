@@ -107,7 +107,8 @@ static spartan_status lines_slices(spartan_context *ctx, void *arg, size_t part0
 /* out (lines x n, or n x lines with trans_out) = S's lines gathering rows of d (? x n). A
  * line's tiles are cut into slices the loop bound allows, each work-item's walk counted as if the
  * compiler unrolled nothing (gemm_sparse.cl): per tile its step and the line's non-zeros in it,
- * each of those NB vector FMAs and, in the last block of a row, VEC single ones. */
+ * each of those NB vector FMAs and, when a partial block exists (N not a multiple of the
+ * block), VEC single ones. */
 static spartan_status lines(spartan_context *ctx, const spartan_sparse *s, const form_args *f,
                             const spartan_tensor *d, spartan_tensor *out, cl_uint trans_out) {
     lines_call c = {s, f, d->mem, 0, trans_out, 0, 0, 0};
@@ -116,7 +117,8 @@ static spartan_status lines(spartan_context *ctx, const spartan_sparse *s, const
     c.level = block_level(ctx, c.n, &c.cb);
     size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
     size_t nb = c.cb / vec, tile_len = f->form == 0 ? s->tile_cols : s->tile_rows;
-    size_t per_tile = 2 + tile_len * (2 + nb + vec), fixed = 2 * (nb + 1) * vec;
+    size_t per_nz = 2 + nb + (c.n % c.cb ? vec : 0); /* a partial block's single FMAs */
+    size_t per_tile = 2 + tile_len * per_nz, fixed = 2 * (nb + 1) * vec;
     size_t per = (sp_loop_max(ctx) - fixed) / per_tile;
     if (per < 1) per = 1;
     size_t parts = (f->tiles_per_line + per - 1) / per;
@@ -312,7 +314,7 @@ spartan_status spartan_gemm_sparse_fwd_direct(spartan_context *ctx, const sparta
     /* per 128 columns: 16 mask steps, up to 7 single ones, up to 128 non-zeros of NB vector FMAs
      * and (the last block of a row) VEC single ones, and the segment's step */
     size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
-    size_t seg = 24 + 128 * (2 + c.cb / vec + vec);
+    size_t seg = 24 + 128 * (2 + c.cb / vec + (n % c.cb ? vec : 0));
     size_t per = (sp_loop_max(ctx) - 4 * c.cb) / seg * 128;
     if (per < 128) per = 128;
     c.per = (cl_uint)per;
