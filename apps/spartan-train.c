@@ -468,6 +468,12 @@ int main(int argc, char **argv) {
            o.model, nparams, dev->name, spartan_policy_mode_name(o.cfg.policy), batch, steps,
            steps * batch, n, o.epochs, o.epochs == 1 ? "" : "s", (double)o.cfg.lr, o.schedule,
            (double)o.cfg.momentum, (double)o.cfg.weight_decay, (unsigned long long)o.cfg.seed);
+    /* a kernel family the device failed: what runs instead (the per-layer paths show it too) */
+    spartan_family_status fs;
+    for (unsigned i = 0; spartan_context_family(ctx, i, &fs) == SPARTAN_OK; i++)
+        if (!fs.enabled)
+            printf("spartan-train: kernel family %s is off on this device (%s); instead: %s\n",
+                   fs.name, fs.why, fs.fallback);
     fflush(stdout);
     position at = {0, 0, 0.0, 0, 0};
     if (o.resume && !resume(ctx, m, &o, steps, &at)) goto done;
