@@ -1,15 +1,14 @@
 /* The policy (include/spartan/policy.h, docs/policy.md): fixed modes, and the adaptive one with
- * its per-device cost model, calibration cache, online correction, exploration and hysteresis. */
+ * its per-device cost model, calibration (its cache: calibration_cache.c), online correction,
+ * exploration and hysteresis. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/rng.h"
-#include "core/sha256.h"
+#include "policy/calibration_cache.h"
 #include "policy/policy_internal.h"
 
 /* One (layer, pass). */
@@ -26,12 +25,6 @@ typedef struct slot {
     size_t last_seen[2]; /* step each path was last measured */
 } slot;
 
-typedef struct cache_entry {
-    int pass;
-    size_t m, n, k;
-    sp_policy_cal cal;
-} cache_entry;
-
 struct spartan_policy {
     spartan_context *ctx;
     spartan_policy_mode mode;
@@ -40,9 +33,7 @@ struct spartan_policy {
     spartan_policy_event *events;
     size_t nevents, event_cap;
     size_t step, benchmarks;
-    char cache_path[1200]; /* "" when the cache is off */
-    cache_entry *cache;
-    size_t ncache, cache_cap;
+    sp_cal_cache cache;
 };
 
 static const char *const mode_names[] = {"dense", "sparse", "adaptive"};
@@ -69,126 +60,6 @@ const char *spartan_pass_name(spartan_pass pass) {
 
 const char *spartan_path_name(spartan_path path) {
     return path == SPARTAN_PATH_SPARSE ? "sparse" : "dense";
-}
-
-/* ---- The calibration cache: <cache dir>/policy/<device key>.txt, one line per shape ---------- */
-
-#define CACHE_MAGIC "spartan-policy-calibration 2"
-
-static void cache_locate(spartan_policy *p) {
-    spartan_context *ctx = p->ctx;
-    p->cache_path[0] = '\0';
-    if (!ctx->cache.enabled) return;
-    const spartan_device_info *d = &ctx->dev.info;
-    sp_sha256_ctx h;
-    sp_sha256_init(&h);
-    const char *parts[] = {d->platform_name, d->platform_version, d->name, d->driver_version,
-                           ctx->options};
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-        sp_sha256_update(&h, parts[i], strlen(parts[i]) + 1);
-    /* what the times were taken with: the timing mode, and which kernel families run (a
-     * disabled one runs its fallback, at another speed) */
-    spartan_timing timing = SPARTAN_TIMING_EVENTS;
-    spartan_context_timing(ctx, &timing, NULL);
-    unsigned char state[SP_FAMILY_COUNT + 1];
-    state[0] = (unsigned char)timing;
-    for (int f = 0; f < SP_FAMILY_COUNT; f++)
-        state[f + 1] = (unsigned char)sp_family_usable(ctx, (sp_family)f);
-    sp_sha256_update(&h, state, sizeof state);
-    uint8_t digest[SP_SHA256_SIZE];
-    char hex[2 * SP_SHA256_SIZE + 1];
-    sp_sha256_final(&h, digest);
-    sp_sha256_hex(digest, hex);
-    hex[16] = '\0';
-    snprintf(p->cache_path, sizeof p->cache_path, "%s/policy/%s.txt", ctx->cache.dir, hex);
-}
-
-static int cache_add(spartan_policy *p, int pass, size_t m, size_t n, size_t k,
-                     const sp_policy_cal *cal) {
-    if (p->ncache == p->cache_cap) {
-        size_t cap = p->cache_cap ? 2 * p->cache_cap : 16;
-        cache_entry *c = realloc(p->cache, cap * sizeof *c);
-        if (!c) return 0;
-        p->cache = c;
-        p->cache_cap = cap;
-    }
-    p->cache[p->ncache++] = (cache_entry){pass, m, n, k, *cal};
-    return 1;
-}
-
-#define CACHE_FILE_MAX ((size_t)16 << 20) /* the largest calibration file read (~100 B a line) */
-
-/* Reads the file; a missing, foreign or damaged file (or line) only means recalibrating. */
-static void cache_load(spartan_policy *p) {
-    struct stat sb;
-    if (!p->cache_path[0] || lstat(p->cache_path, &sb) != 0) return; /* none yet */
-    unsigned char *data = NULL;
-    size_t len = 0;
-    sp_err err = {0};
-    if (sp_read_file(p->cache_path, CACHE_FILE_MAX, &data, &len, &err) != SPARTAN_OK) {
-        sp_log(SPARTAN_LOG_WARN, "policy: ignoring the calibration file: %s", sp_err_message(&err));
-        sp_err_free(&err);
-        return;
-    }
-    char *save = NULL, *line = strtok_r((char *)data, "\n", &save);
-    if (!line || strcmp(line, CACHE_MAGIC) != 0) {
-        sp_log(SPARTAN_LOG_WARN, "policy: ignoring %s (not a calibration file)", p->cache_path);
-        free(data);
-        return;
-    }
-    while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
-        int pass;
-        unsigned long long m, n, k;
-        sp_policy_cal c;
-        int impl;
-        if (sscanf(line, "%d %llu %llu %llu %lf %lf %lf %d %lf %lf", &pass, &m, &n, &k, &c.dense_ms,
-                   &c.sparse_low_ms, &c.sparse_high_ms, &impl, &c.own_ms, &c.clblast_ms) == 10 &&
-            pass >= 0 && pass < 3 * SPARTAN_PASS_COUNT && c.dense_ms > 0 && c.sparse_low_ms > 0 &&
-            c.sparse_high_ms > 0 && isfinite(c.dense_ms + c.sparse_low_ms + c.sparse_high_ms) &&
-            (impl == SPARTAN_GEMM_OWN ||
-             (impl == SPARTAN_GEMM_CLBLAST && spartan_have_clblast()))) {
-            c.dense_impl = (spartan_gemm_path)impl;
-            cache_add(p, pass, (size_t)m, (size_t)n, (size_t)k, &c);
-        }
-    }
-    free(data);
-}
-
-static const cache_entry *cache_find(const spartan_policy *p, int pass, size_t m, size_t n,
-                                     size_t k) {
-    for (size_t i = 0; i < p->ncache; i++) {
-        const cache_entry *e = &p->cache[i];
-        if (e->pass == pass && e->m == m && e->n == n && e->k == k) return e;
-    }
-    return NULL;
-}
-
-/* Rewrites the whole file atomically; failing to write it is not an error (the next run
- * calibrates again), only a warning in the log. */
-static void cache_store(spartan_policy *p) {
-    if (!p->cache_path[0]) return;
-    size_t cap = 64 + p->ncache * 224, len = 0;
-    char *text = malloc(cap);
-    if (!text) return;
-    len += (size_t)snprintf(text, cap, "%s\n", CACHE_MAGIC);
-    for (size_t i = 0; i < p->ncache && len < cap; i++) {
-        const cache_entry *e = &p->cache[i];
-        len += (size_t)snprintf(text + len, cap - len,
-                                "%d %zu %zu %zu %.6f %.6f %.6f %d %.6f %.6f\n", e->pass, e->m, e->n,
-                                e->k, e->cal.dense_ms, e->cal.sparse_low_ms, e->cal.sparse_high_ms,
-                                (int)e->cal.dense_impl, e->cal.own_ms, e->cal.clblast_ms);
-    }
-    char dir[sizeof p->cache_path];
-    snprintf(dir, sizeof dir, "%s", p->cache_path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    sp_err err = {0};
-    sp_buf_part part = {text, len < cap ? len : cap - 1};
-    if (sp_mkdirs(dir, &err) != SPARTAN_OK ||
-        sp_write_file_atomic(p->cache_path, &part, 1, 0, &err) != SPARTAN_OK)
-        sp_log(SPARTAN_LOG_WARN, "policy: calibration not cached: %s", sp_err_message(&err));
-    sp_err_free(&err);
-    free(text);
 }
 
 /* ---- Microbenchmarks ---------------------------------------------------------------------------
@@ -347,8 +218,7 @@ spartan_status spartan_policy_create(spartan_context *ctx, spartan_policy_mode m
     p->ctx = ctx;
     p->mode = mode;
     if (mode == SPARTAN_POLICY_ADAPTIVE) {
-        cache_locate(p);
-        cache_load(p);
+        sp_cal_cache_open(&p->cache, ctx);
     }
     *out = p;
     return SPARTAN_OK;
@@ -358,7 +228,7 @@ void spartan_policy_destroy(spartan_policy *p) {
     if (!p) return;
     free(p->slots);
     free(p->events);
-    free(p->cache);
+    sp_cal_cache_free(&p->cache);
     free(p);
 }
 
@@ -418,7 +288,7 @@ spartan_status sp_policy_register(spartan_policy *p, size_t layer, spartan_pass 
         const int on_dy = sparse_allowed == SP_SPARSE_ON_DY;
         const int key = (int)pass + (on_dy ? SPARTAN_PASS_COUNT : 0) +
                         (sparse_allowed ? 0 : 2 * SPARTAN_PASS_COUNT);
-        const cache_entry *e = cache_find(p, key, m, n, k);
+        const sp_cal_entry *e = sp_cal_cache_find(&p->cache, key, m, n, k);
         if (e) {
             s->cal = e->cal;
         } else {
@@ -427,7 +297,7 @@ spartan_status sp_policy_register(spartan_policy *p, size_t layer, spartan_pass 
             spartan_status st =
                 calibrate(p, pass, sparse_allowed != 0, on_dy, rows, kk, nn, &s->cal);
             if (st != SPARTAN_OK) return st;
-            if (cache_add(p, key, m, n, k, &s->cal)) cache_store(p);
+            if (sp_cal_cache_add(&p->cache, key, m, n, k, &s->cal)) sp_cal_cache_store(&p->cache);
         }
     }
     s->calibrated = 1;
