@@ -76,6 +76,7 @@
     }
 
 #define SPARSE_STORE                                                                              \
+    out += (size_t)get_global_id(2) * lines * n;                                                  \
     if (!trans_out) {                                                                             \
         __global float *o = out + (size_t)i * n + j0;                                             \
         _Pragma("unroll") for (uint c = 0; c < NB; c++) if (c < nv) {                             \
@@ -113,9 +114,6 @@
     const uint nv = active ? min((uint)NB, (n - j0) / SP_VEC) : 0;                                \
     const uint nt = active && nv < NB ? min((uint)SP_VEC, n - j0 - nv * SP_VEC) : 0;              \
     const bool full = nv == NB;                                                                   \
-    const uint ub = min(tiles_per_line, (part0 + (uint)get_global_id(2)) * per);                  \
-    const uint ue = min(tiles_per_line, ub + per);                                                \
-    out += (size_t)get_global_id(2) * lines * n;                                                  \
     floatv acc[NB];                                                                               \
     float tail[SP_VEC];                                                                           \
     _Pragma("unroll") for (int c = 0; c < NB; c++) acc[c] = (floatv)(0.0f);                       \
@@ -134,6 +132,8 @@
     void NAME(S_ARGS, LINES_ARGS) {                                                               \
         SPARSE_PROLOGUE                                                                           \
         if (!active) return;                                                                      \
+        const uint ub = min(tiles_per_line, (part0 + (uint)get_global_id(2)) * per);              \
+        const uint ue = min(tiles_per_line, ub + per);                                            \
         const uint qb = tpos[line * tiles_per_line + ub], qe = tpos[line * tiles_per_line + ue];  \
         for (uint q = qb; q < qe; q++) SPARSE_TILE(list[q])                                       \
         SPARSE_STORE                                                                              \
@@ -155,6 +155,8 @@
     __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))                              \
     void NAME(S_ARGS, LINES_ARGS) {                                                               \
         SPARSE_PROLOGUE                                                                           \
+        const uint ub = min(tiles_per_line, (part0 + (uint)get_global_id(2)) * per);              \
+        const uint ue = min(tiles_per_line, ub + per);                                            \
         for (uint u0 = ub; u0 < ue; u0 += COLS_STEP) {                                            \
             const uint u1 = min(ue, u0 + COLS_STEP);                                              \
             for (uint u = u0; u < u1; u++) {                                                      \
@@ -219,7 +221,6 @@ GEMM_SPARSE_COLS(gemm_sparse_cols_b3)
         const uint j0 = get_global_id(1) * CB;                                                    \
         const uint kb = min(kx, (part0 + (uint)get_global_id(2)) * per);                          \
         const uint ke = min(kx, kb + per);                                                        \
-        out += (size_t)get_global_id(2) * lines * n;                                              \
         if (i >= lines || j0 >= n) return;                                                        \
         const uint nv = min((uint)NB, (n - j0) / SP_VEC);                                         \
         const uint nt = nv < NB ? min((uint)SP_VEC, n - j0 - nv * SP_VEC) : 0;                    \

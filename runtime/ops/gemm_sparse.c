@@ -101,7 +101,8 @@ static spartan_status lines_slices(spartan_context *ctx, void *arg, size_t part0
                   SP_ARG(c->per)};
     /* rows walk their tile lists on their own; columns walk in step (see the kernels) */
     sp_kernel_id k = f->form == 0 ? SP_K_gemm_sparse_rows_b0 : SP_K_gemm_sparse_cols_b0;
-    return sp_launch(ctx, (sp_kernel_id)(k + c->level), 3, g, l, a, 19);
+    /* one slice: a 2-D range (get_global_id(2) is 0 there) */
+    return sp_launch(ctx, (sp_kernel_id)(k + c->level), nparts > 1 ? 3 : 2, g, l, a, 19);
 }
 
 /* out (lines x n, or n x lines with trans_out) = S's lines gathering rows of d (? x n). A
@@ -119,9 +120,8 @@ static spartan_status lines(spartan_context *ctx, const spartan_sparse *s, const
     size_t nb = c.cb / vec, tile_len = f->form == 0 ? s->tile_cols : s->tile_rows;
     size_t per_nz = 2 + nb + (c.n % c.cb ? vec : 0); /* a partial block's single FMAs */
     size_t per_tile = 2 + tile_len * per_nz, fixed = 2 * (nb + 1) * vec;
-    size_t per = (sp_loop_max(ctx) - fixed) / per_tile;
-    if (per < 1) per = 1;
-    size_t parts = (f->tiles_per_line + per - 1) / per;
+    size_t per,
+        parts = sp_slices(f->tiles_per_line, (sp_loop_max(ctx) - fixed) / per_tile, 1, &per);
     c.per = (cl_uint)per;
     return sp_split_reduce(ctx, parts, out->numel, out->mem, 1.0f, 0.0f, lines_slices, &c);
 }
@@ -315,9 +315,7 @@ spartan_status spartan_gemm_sparse_fwd_direct(spartan_context *ctx, const sparta
      * and (the last block of a row) VEC single ones, and the segment's step */
     size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
     size_t seg = 24 + 128 * (2 + c.cb / vec + (n % c.cb ? vec : 0));
-    size_t per = (sp_loop_max(ctx) - 4 * c.cb) / seg * 128;
-    if (per < 128) per = 128;
+    size_t per, parts = sp_slices(k, (sp_loop_max(ctx) - 4 * c.cb) / seg * 128, 128, &per);
     c.per = (cl_uint)per;
-    return sp_split_reduce(ctx, (k + per - 1) / per, y->numel, y->mem, 1.0f, 0.0f, direct_slices,
-                           &c);
+    return sp_split_reduce(ctx, parts, y->numel, y->mem, 1.0f, 0.0f, direct_slices, &c);
 }

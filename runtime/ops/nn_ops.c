@@ -236,8 +236,8 @@ spartan_status spartan_bias_grad(spartan_context *ctx, const spartan_tensor *dy,
      * work-item (the tuned parameters keep WG x VEC floats within the local memory) */
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
     size_t steps = (sp_loop_max(ctx) - 64) / (2 + (size_t)sp_tuned_get(&ctx->tuned, "VEC"));
-    bias_call c = {dy->mem, rows, n, (cl_uint)(wg * steps)};
-    size_t parts = (rows + (size_t)c.per - 1) / c.per;
+    size_t per, parts = sp_slices(rows, wg * steps, wg, &per);
+    bias_call c = {dy->mem, rows, n, (cl_uint)per};
     return sp_split_reduce(ctx, parts, n, db->mem, 1.0f, 0.0f, bias_slices, &c);
 }
 

@@ -32,6 +32,17 @@ static inline size_t sp_loop_max(const spartan_context *ctx) {
     return (size_t)sp_tuned_get(&ctx->tuned, "LOOP_MAX");
 }
 
+/* n steps cut into the fewest slices of at most max steps, all of about the same length (a last
+ * slice much shorter than the others ran a 2-slice walk 1.7x slower on POCL than one of even
+ * halves), each a multiple of align: returns how many, and their length in *per. */
+static inline size_t sp_slices(size_t n, size_t max, size_t align, size_t *per) {
+    if (max < align) max = align;
+    size_t parts = n ? (n + max - 1) / max : 1;
+    size_t len = (n + parts - 1) / parts;
+    *per = (len + align - 1) / align * align;
+    return parts;
+}
+
 /* Runs a reduction cut into `parts` slices and sums them into out (n floats):
  * out = alpha * (slice 0 + ... + slice parts-1) + beta * out. fn enqueues the slices
  * [part0, part0 + nparts) as one launch (dimension 2 of the range), slice part0 + s writing
