@@ -366,11 +366,11 @@ static int check_gemm_sparse(sp_check *r) {
            sparse_case(r, SP_DIRECT, 3, r->tall, 5, 0.1) ||
            sparse_case(r, SP_BWD_INPUT, 7, 1031, 523, 0.5) ||
            /* wide blocks of columns (a vector FMA per block and non-zero: loops a compiler may
-            * not unroll) over columns and rows of 6,007 */
-           sparse_case(r, SP_BWD_WEIGHT, 6007, 19, 37, 0.1) ||
-           sparse_case(r, SP_BWD_WEIGHT_DZ, 6007, 19, 37, 0.1) ||
-           sparse_case(r, SP_FWD, 19, 6007, 37, 0.1) ||
-           sparse_case(r, SP_DIRECT, 19, 6007, 37, 0.1) || sparse_case(r, SP_FWD, 5, 37, 1031, 0.5);
+            * not unroll) over columns and rows of r->wide */
+           sparse_case(r, SP_BWD_WEIGHT, r->wide, 19, 37, 0.1) ||
+           sparse_case(r, SP_BWD_WEIGHT_DZ, r->wide, 19, 37, 0.1) ||
+           sparse_case(r, SP_FWD, 19, r->wide, 37, 0.1) ||
+           sparse_case(r, SP_DIRECT, 19, r->wide, 37, 0.1) || sparse_case(r, SP_FWD, 5, 37, 1031, 0.5);
 }
 
 /* ---- entry points ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ typedef struct sp_check {
     spartan_context *ctx;
     sp_rng rng;
     size_t tall; /* rows of the tall shapes: more than 65,536 except on simulators */
+    size_t wide; /* the long side of the wide-block shapes: 6,007, or 613 on simulators */
     char *why;
     size_t why_len;
     int failed;

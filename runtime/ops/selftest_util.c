@@ -9,12 +9,18 @@
 
 #define TALL_REAL 131101 /* 2^17 + 29: a walk down it at 10 % zeros is past 65,535 steps */
 #define TALL_SIM  2053
+/* Walks over wide blocks of columns: long enough that a compiler's unrolled and rolled loops both
+ * run, prime; a simulator checks bounds and races, not loop limits, and runs 613 in a tenth of the time */
+#define WIDE_REAL 6007
+#define WIDE_SIM  613
 
 void sp_check_init(sp_check *r, spartan_context *ctx, char *why, size_t why_len, uint64_t seed) {
     memset(r, 0, sizeof *r);
     r->ctx = ctx;
     r->rng.s = seed;
-    r->tall = ctx->dev.info.vendor == SPARTAN_VENDOR_SIMULATOR ? TALL_SIM : TALL_REAL;
+    int sim = ctx->dev.info.vendor == SPARTAN_VENDOR_SIMULATOR;
+    r->tall = sim ? TALL_SIM : TALL_REAL;
+    r->wide = sim ? WIDE_SIM : WIDE_REAL;
     r->why = why;
     r->why_len = why_len;
     why[0] = '\0';
