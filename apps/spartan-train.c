@@ -28,7 +28,8 @@ static void usage(FILE *f) {
     fprintf(
         f,
         "usage: spartan-train [options]\n"
-        "  --model NAME        mlp, lenet5 or vgg-small (default mlp)\n"
+        "  --model NAME|FILE   mlp, lenet5, vgg-small (default mlp), or a model description file\n"
+        "                      (docs/models.md)\n"
         "  --epochs N          epochs (default 1)\n"
         "  --batch N           images per step (default 64)\n"
         "  --lr X              learning rate (default 0.05)\n"
@@ -45,8 +46,9 @@ static void usage(FILE *f) {
         "  --metrics FILE      one record per epoch, CSV or JSON by the file's extension\n"
         "  --save FILE         checkpoint (safetensors) at the end of each epoch and of the run\n"
         "  --save-every N      with --save: a checkpoint every N steps instead of every epoch\n"
-        "  --resume FILE       continue the run a --save checkpoint comes from (same --model,\n"
-        "                      --batch, --limit, --seed): the losses equal an uninterrupted run's\n"
+        "  --resume FILE       continue the run a --save checkpoint comes from (same --batch,\n"
+        "                      --limit, --seed): the losses equal an uninterrupted run's; without\n"
+        "                      --model, the model is rebuilt from the checkpoint's description\n"
         "  --quiet             no progress lines\n",
         SPARTAN_FASHION_MNIST_DIR);
 }
@@ -69,7 +71,7 @@ static int parse_float(const char *s, float *out) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    o->model = "mlp";
+    o->model = NULL; /* mlp, or with --resume the checkpoint's own model */
     o->schedule = "cosine";
     o->epochs = 1;
     o->cfg = spartan_train_config_default();
@@ -142,6 +144,7 @@ static int parse_args(int argc, char **argv, options *o) {
             return 0;
         }
     }
+    if (!o->model && !o->resume) o->model = "mlp";
     return 1;
 }
 
@@ -359,6 +362,28 @@ static int save_checkpoint(spartan_context *ctx, spartan_model *m, const options
     return 1;
 }
 
+/* --model: a preset's name, else a description file (docs/models.md); without --model, the
+ * model the --resume checkpoint describes (its 'description' entry), named after its 'model'. */
+static spartan_status create_model(spartan_context *ctx, options *o, spartan_model **m) {
+    static char name[1024];
+    if (!o->model) {
+        char *text = malloc(1 << 16);
+        spartan_status st = text ? spartan_checkpoint_meta_get(o->resume, "description", text, 1 << 16)
+                                 : SPARTAN_STATUS_OUT_OF_HOST_MEMORY;
+        if (st == SPARTAN_OK) st = spartan_model_create_from_text(ctx, text, m);
+        free(text);
+        if (spartan_checkpoint_meta_get(o->resume, "model", name, sizeof name) != SPARTAN_OK ||
+            !name[0])
+            snprintf(name, sizeof name, "the model of %s", o->resume);
+        o->model = name;
+        return st;
+    }
+    const char *model = o->model;
+    for (const char *const *p = spartan_model_presets(); *p; p++)
+        if (!strcmp(*p, model)) return spartan_model_create_preset(ctx, model, m);
+    return spartan_model_create_from_file(ctx, model, m);
+}
+
 /* A metadata value of the --resume file into buf ("" when absent). */
 static const char *meta(const options *o, const char *key, char *buf, size_t size) {
     if (spartan_checkpoint_meta_get(o->resume, key, buf, size) != SPARTAN_OK) buf[0] = '\0';
@@ -432,8 +457,23 @@ int main(int argc, char **argv) {
         rc = fail("creating the OpenCL context", NULL);
         goto done;
     }
-    if (spartan_model_create_preset(ctx, o.model, &m) != SPARTAN_OK ||
-        spartan_model_prepare(m, &o.cfg) != SPARTAN_OK) {
+    if (create_model(ctx, &o, &m) != SPARTAN_OK) {
+        rc = fail("making the model", ctx);
+        goto done;
+    }
+    size_t in_h, in_w, in_c, classes;
+    spartan_model_shape(m, &in_h, &in_w, &in_c, &classes);
+    if (in_h != spartan_dataset_rows(train) || in_w != spartan_dataset_cols(train) || in_c != 1 ||
+        classes != 10) {
+        fprintf(stderr,
+                "spartan-train: model %s takes %zux%zux%zu images in %zu classes; the data set has "
+                "%zux%zux1 images in 10 classes\n",
+                o.model, in_h, in_w, in_c, classes, spartan_dataset_rows(train),
+                spartan_dataset_cols(train));
+        rc = 2;
+        goto done;
+    }
+    if (spartan_model_prepare(m, &o.cfg) != SPARTAN_OK) {
         rc = fail("preparing the model", ctx);
         goto done;
     }

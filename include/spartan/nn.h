@@ -48,6 +48,20 @@ SPARTAN_API spartan_status spartan_model_create(spartan_context *ctx, size_t in_
  * after every convolution and hidden fully connected layer. */
 SPARTAN_API spartan_status spartan_model_create_preset(spartan_context *ctx, const char *name,
                                                        spartan_model **out);
+/* A model from a description (docs/models.md): one layer a line, "input HxWxC" first, the last
+ * line "fc N" with N the class count; '#' starts a comment. Kinds: conv N k= [s=1] [p=0], relu,
+ * maxpool k= [s=k], dropout [p=0.5], flatten, fc N. The whole text is checked before a model is
+ * made; a malformed line gives INVALID_ARGUMENT with its line number (and the file's name) in
+ * spartan_last_error(ctx), and *out stays NULL. Files are read bounded (at most 1 MiB, regular
+ * files only). */
+SPARTAN_API spartan_status spartan_model_create_from_text(spartan_context *ctx, const char *text,
+                                                          spartan_model **out);
+SPARTAN_API spartan_status spartan_model_create_from_file(spartan_context *ctx, const char *path,
+                                                          spartan_model **out);
+/* The model as a description that spartan_model_create_from_text rebuilds (the same layers and
+ * parameter shapes), like snprintf: at most size bytes with the NUL are written, and the length
+ * of the whole text is returned (a larger buffer is needed when it is >= size). */
+SPARTAN_API size_t spartan_model_describe(const spartan_model *m, char *buf, size_t size);
 /* The preset names, NULL-terminated. */
 SPARTAN_API const char *const *spartan_model_presets(void);
 SPARTAN_API void spartan_model_destroy(spartan_model *m);
@@ -112,6 +126,10 @@ SPARTAN_API spartan_status spartan_model_evaluate(spartan_model *m, const float 
 /* ---- Inspection ------------------------------------------------------------------------------ */
 
 SPARTAN_API size_t spartan_model_layer_count(const spartan_model *m);
+/* The input shape per image and the class count the model was created for (any pointer may be
+ * NULL). */
+SPARTAN_API void spartan_model_shape(const spartan_model *m, size_t *in_h, size_t *in_w,
+                                     size_t *in_c, size_t *classes);
 SPARTAN_API size_t spartan_model_steps(const spartan_model *m);
 
 typedef struct spartan_layer_info {

@@ -26,13 +26,14 @@ static const char layout[] =
     "PyTorch flattens in (c, h, w) order: reshape the weight to [h, w, c, out] and permute (3, 2, "
     "0, 1), then reshape to [out, c * h * w]. Biases are [out]. The *.momentum tensors are the "
     "SGD momentum buffers, of the same shapes. 'architecture' lists each layer's input and output "
-    "h x w x c; 'step' is the number of SGD updates done.";
+    "h x w x c; 'description' is the model as a Spartan model description (one layer a line); "
+    "'step' is the number of SGD updates done.";
 
 /* Metadata keys the checkpoint itself writes (an extra entry may not reuse one). */
 static const char *const reserved[] = {
     "format",       "architecture", "layout",       "step",          "batch",
     "lr",           "momentum",     "weight_decay", "seed",          "policy",
-    "sample_every", "writer",       "sha256",       "header_sha256", NULL};
+    "sample_every", "writer",       "sha256",       "header_sha256", "description", NULL};
 
 /* ---- What a checkpoint holds ------------------------------------------------------------------
  */
@@ -223,8 +224,11 @@ spartan_status spartan_checkpoint_save(const spartan_model *m, const char *path,
     unsigned char *data = malloc(total ? 4 * total : 1), *header = NULL;
     float *host = malloc(most * sizeof *host);
     char *arch = architecture(m);
-    sp_st_meta *meta = malloc((16 + n_extra) * sizeof *meta);
-    if (!e || !t || !data || !host || !arch || !meta) {
+    size_t dlen = spartan_model_describe(m, NULL, 0);
+    char *desc = malloc(dlen + 1);
+    if (desc) spartan_model_describe(m, desc, dlen + 1);
+    sp_st_meta *meta = malloc((17 + n_extra) * sizeof *meta);
+    if (!e || !t || !data || !host || !arch || !desc || !meta) {
         st = sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "checkpoint %s", path);
         goto done;
     }
@@ -253,6 +257,7 @@ spartan_status spartan_checkpoint_save(const spartan_model *m, const char *path,
     size_t nm = 0;
     meta[nm++] = (sp_st_meta){"format", FORMAT};
     meta[nm++] = (sp_st_meta){"architecture", arch};
+    meta[nm++] = (sp_st_meta){"description", desc};
     meta[nm++] = (sp_st_meta){"step", step};
     meta[nm++] = (sp_st_meta){"batch", batch};
     meta[nm++] = (sp_st_meta){"lr", lr};
@@ -285,6 +290,7 @@ done:
     free(header);
     free(meta);
     free(arch);
+    free(desc);
     free(host);
     free(data);
     free(t);

@@ -197,6 +197,14 @@ spartan_status spartan_model_add_flatten(spartan_model *m) {
 /* ---- Presets ----------------------------------------------------------------------------------
  */
 
+void spartan_model_shape(const spartan_model *m, size_t *in_h, size_t *in_w, size_t *in_c,
+                         size_t *classes) {
+    if (in_h) *in_h = m ? m->in_h : 0;
+    if (in_w) *in_w = m ? m->in_w : 0;
+    if (in_c) *in_c = m ? m->in_c : 0;
+    if (classes) *classes = m ? m->classes : 0;
+}
+
 static const char *const preset_names[] = {"mlp", "lenet5", "vgg-small", NULL};
 
 const char *const *spartan_model_presets(void) {
