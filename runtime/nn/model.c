@@ -205,7 +205,11 @@ void spartan_model_shape(const spartan_model *m, size_t *in_h, size_t *in_w, siz
     if (classes) *classes = m ? m->classes : 0;
 }
 
+/* The presets are the description files models/<name>.model, embedded at build time. */
+extern const unsigned char sp_model_mlp[], sp_model_lenet5[], sp_model_vgg_small[];
 static const char *const preset_names[] = {"mlp", "lenet5", "vgg-small", NULL};
+static const unsigned char *const preset_texts[] = {sp_model_mlp, sp_model_lenet5,
+                                                    sp_model_vgg_small};
 
 const char *const *spartan_model_presets(void) {
     return preset_names;
@@ -215,66 +219,13 @@ spartan_status spartan_model_create_preset(spartan_context *ctx, const char *nam
                                            spartan_model **out) {
     if (out) *out = NULL;
     if (!ctx || !name || !out) return sp_invalid(ctx, "spartan_model_create_preset: NULL argument");
-    int which = -1;
     for (int i = 0; preset_names[i]; i++)
-        if (strcmp(name, preset_names[i]) == 0) which = i;
-    if (which < 0)
-        return sp_invalid(ctx,
-                          "spartan_model_create_preset: unknown model \"%s\" (presets: mlp, "
-                          "lenet5, vgg-small)",
-                          name);
-    spartan_model *m;
-    spartan_status st = spartan_model_create(ctx, 28, 28, 1, 10, &m);
-    if (st != SPARTAN_OK) return st;
-#define ADD(call)                                                                                  \
-    if (st == SPARTAN_OK) st = (call)
-    switch (which) {
-    case 0: /* mlp: 784-512-512-10 */
-        ADD(spartan_model_add_flatten(m));
-        ADD(spartan_model_add_fc(m, 512));
-        ADD(spartan_model_add_relu(m));
-        ADD(spartan_model_add_fc(m, 512));
-        ADD(spartan_model_add_relu(m));
-        ADD(spartan_model_add_fc(m, 10));
-        break;
-    case 1: /* lenet5 (ReLU, max-pool) */
-        ADD(spartan_model_add_conv(m, 6, 5, 1, 2));
-        ADD(spartan_model_add_relu(m));
-        ADD(spartan_model_add_maxpool(m, 2, 2));
-        ADD(spartan_model_add_conv(m, 16, 5, 1, 0));
-        ADD(spartan_model_add_relu(m));
-        ADD(spartan_model_add_maxpool(m, 2, 2));
-        ADD(spartan_model_add_flatten(m));
-        ADD(spartan_model_add_fc(m, 120));
-        ADD(spartan_model_add_relu(m));
-        ADD(spartan_model_add_fc(m, 84));
-        ADD(spartan_model_add_relu(m));
-        ADD(spartan_model_add_fc(m, 10));
-        break;
-    default: /* vgg-small */
-        ADD(spartan_model_add_conv(m, 32, 3, 1, 1));
-        ADD(spartan_model_add_relu(m));
-        ADD(spartan_model_add_conv(m, 32, 3, 1, 1));
-        ADD(spartan_model_add_relu(m));
-        ADD(spartan_model_add_maxpool(m, 2, 2));
-        ADD(spartan_model_add_conv(m, 64, 3, 1, 1));
-        ADD(spartan_model_add_relu(m));
-        ADD(spartan_model_add_conv(m, 64, 3, 1, 1));
-        ADD(spartan_model_add_relu(m));
-        ADD(spartan_model_add_maxpool(m, 2, 2));
-        ADD(spartan_model_add_flatten(m));
-        ADD(spartan_model_add_fc(m, 256));
-        ADD(spartan_model_add_relu(m));
-        ADD(spartan_model_add_fc(m, 10));
-        break;
-    }
-#undef ADD
-    if (st != SPARTAN_OK) {
-        spartan_model_destroy(m);
-        return st;
-    }
-    *out = m;
-    return SPARTAN_OK;
+        if (strcmp(name, preset_names[i]) == 0)
+            return spartan_model_create_from_text(ctx, (const char *)preset_texts[i], out);
+    return sp_invalid(ctx,
+                      "spartan_model_create_preset: unknown model \"%s\" (presets: mlp, "
+                      "lenet5, vgg-small)",
+                      name);
 }
 
 /* ---- Preparation ------------------------------------------------------------------------------
