@@ -368,8 +368,9 @@ static spartan_status create_model(spartan_context *ctx, options *o, spartan_mod
     static char name[1024];
     if (!o->model) {
         char *text = malloc(1 << 16);
-        spartan_status st = text ? spartan_checkpoint_meta_get(o->resume, "description", text, 1 << 16)
-                                 : SPARTAN_STATUS_OUT_OF_HOST_MEMORY;
+        spartan_status st =
+            text ? spartan_checkpoint_meta_get(o->resume, "description", text, 1 << 16)
+                 : SPARTAN_STATUS_OUT_OF_HOST_MEMORY;
         if (st == SPARTAN_OK) st = spartan_model_create_from_text(ctx, text, m);
         free(text);
         if (spartan_checkpoint_meta_get(o->resume, "model", name, sizeof name) != SPARTAN_OK ||

@@ -119,8 +119,9 @@ START_TEST(describe_round_trips) {
         spartan_model_destroy(b);
     }
     spartan_model *d = NULL;
-    OK(spartan_model_create_from_text(ctx, "input 9x7x3\nconv 4 k=3 s=2 p=1\ndropout p=0.3\n"
-                                           "maxpool k=3 s=1\nfc 5\n",
+    OK(spartan_model_create_from_text(ctx,
+                                      "input 9x7x3\nconv 4 k=3 s=2 p=1\ndropout p=0.3\n"
+                                      "maxpool k=3 s=1\nfc 5\n",
                                       &d));
     char text[256];
     spartan_model_describe(d, text, sizeof text);
@@ -145,7 +146,8 @@ static const struct {
     {"input 28x28x1\ninput 28x28x1\nfc 10\n", "line 2: a second input line"},
     {"input 28x28x1\nconv k=3\nfc 10\n", "line 2: conv: the first value is the output count"},
     {"input 28x28x1\nconv 8\nfc 10\n", "line 2: conv needs its kernel size: k=N"},
-    {"input 28x28x1\nconv 8 k=3 q=1\nfc 10\n", "line 2: unknown option \"q\" (this layer takes: ksp)"},
+    {"input 28x28x1\nconv 8 k=3 q=1\nfc 10\n",
+     "line 2: unknown option \"q\" (this layer takes: ksp)"},
     {"input 28x28x1\nconv 8 k=3 k=5\nfc 10\n", "line 2: option \"k\" given twice"},
     {"input 28x28x1\nconv 8 k=0\nfc 10\n", "line 2: k=0: want a whole number"},
     {"input 28x28x1\nconv 8 k=-3\nfc 10\n", "line 2: k=-3: want a whole number"},
@@ -213,8 +215,7 @@ START_TEST(files_are_read_bounded_and_named_in_errors) {
     ck_assert_ptr_null(m);
     const char *msg = spartan_last_error(ctx);
     ck_assert_msg(strstr(msg, wrong) && strstr(msg, "line 2: unknown option \"x\""), "%s", msg);
-    ck_assert_int_eq(spartan_model_create_from_file(ctx, nul, &m),
-                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_int_eq(spartan_model_create_from_file(ctx, nul, &m), SPARTAN_STATUS_INVALID_ARGUMENT);
     ck_assert_msg(strstr(spartan_last_error(ctx), "NUL"), "%s", spartan_last_error(ctx));
     const char *unreadable[] = {fifo, link, missing};
     for (int i = 0; i < 3; i++) {

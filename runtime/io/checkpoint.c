@@ -31,9 +31,9 @@ static const char layout[] =
 
 /* Metadata keys the checkpoint itself writes (an extra entry may not reuse one). */
 static const char *const reserved[] = {
-    "format",       "architecture", "layout",       "step",          "batch",
-    "lr",           "momentum",     "weight_decay", "seed",          "policy",
-    "sample_every", "writer",       "sha256",       "header_sha256", "description", NULL};
+    "format",   "architecture",  "layout",      "step",   "batch",        "lr",
+    "momentum", "weight_decay",  "seed",        "policy", "sample_every", "writer",
+    "sha256",   "header_sha256", "description", NULL};
 
 /* ---- What a checkpoint holds ------------------------------------------------------------------
  */

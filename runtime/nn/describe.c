@@ -38,6 +38,7 @@ typedef struct desc {
     size_t in[3]; /* h, w, c */
     desc_layer *layers;
     size_t count, cap;
+    int oom;   /* the fault is the host's memory, not the text */
     char *why; /* the first fault, with its line */
     size_t why_len;
 } desc;
@@ -133,24 +134,23 @@ static int parse_layer(desc *d, int line, char **tok, int ntok, desc_layer *L) {
                 name);
 }
 
+/* "input HxWxC": exactly two 'x', around three numbers >= 1. */
 static int parse_input(desc *d, int line, char **tok, int ntok) {
-    char dims[64];
-    if (ntok != 2 || strlen(tok[1]) >= sizeof dims)
-        return fail(d, line, "input takes one value, HxWxC (e.g. 28x28x1)");
-    strcpy(dims, tok[1]);
-    char *part[3], *save = NULL;
-    int n = 0;
-    for (char *t = dims; n < 4; t = NULL) {
-        char *p = strtok_r(t, "x", &save);
-        if (!p) break;
-        if (n < 3) part[n] = p;
-        n++;
-    }
-    if (n != 3 || tok[1][strlen(tok[1]) - 1] == 'x' || tok[1][0] == 'x' || strstr(tok[1], "xx"))
-        return fail(d, line, "input %s: want HxWxC (e.g. 28x28x1)", tok[1]);
-    for (int i = 0; i < 3; i++)
+    if (ntok != 2) return fail(d, line, "input takes one value, HxWxC (e.g. 28x28x1)");
+    const char *text = tok[1];
+    char *x1 = strchr(text, 'x'), *x2 = x1 ? strchr(x1 + 1, 'x') : NULL;
+    if (!x2 || strchr(x2 + 1, 'x'))
+        return fail(d, line, "input %s: want HxWxC (e.g. 28x28x1)", text);
+    char part[3][32];
+    const char *from[3] = {text, x1 + 1, x2 + 1}, *to[3] = {x1, x2, text + strlen(text)};
+    for (int i = 0; i < 3; i++) {
+        size_t n = (size_t)(to[i] - from[i]);
+        if (n >= sizeof part[i]) n = sizeof part[i] - 1; /* too long to be a size anyway */
+        memcpy(part[i], from[i], n);
+        part[i][n] = '\0';
         if (!size_of(part[i], &d->in[i]))
-            return fail(d, line, "input %s: \"%s\" is not a whole number >= 1", tok[1], part[i]);
+            return fail(d, line, "input %s: \"%s\" is not a whole number >= 1", text, part[i]);
+    }
     return 0;
 }
 
@@ -158,7 +158,7 @@ static int parse(desc *d, char *text) {
     int line = 0, have_input = 0;
     char *save = NULL;
     /* strtok_r would merge empty lines and miscount them: walk the lines by hand */
-    for (char *cur = text; cur; ) {
+    for (char *cur = text; cur;) {
         char *nl = strchr(cur, '\n');
         if (nl) *nl = '\0';
         line++;
@@ -174,8 +174,7 @@ static int parse(desc *d, char *text) {
         if (ntok == 0) continue;
         if (strcmp(tok[0], "input") == 0) {
             if (have_input) return fail(d, line, "a second input line");
-            if (d->count)
-                return fail(d, line, "input must come before the first layer");
+            if (d->count) return fail(d, line, "input must come before the first layer");
             if (parse_input(d, line, tok, ntok)) return 1;
             have_input = 1;
             continue;
@@ -185,7 +184,10 @@ static int parse(desc *d, char *text) {
         if (d->count == d->cap) {
             size_t cap = d->cap ? 2 * d->cap : 16;
             desc_layer *grown = realloc(d->layers, cap * sizeof *grown);
-            if (!grown) return fail(d, line, "out of host memory");
+            if (!grown) {
+                d->oom = 1;
+                return fail(d, line, "out of host memory");
+            }
             d->layers = grown;
             d->cap = cap;
         }
@@ -208,12 +210,24 @@ static spartan_status build(spartan_context *ctx, const desc *d, spartan_model *
         const desc_layer *L = &d->layers[i];
         i_failed = i + 1;
         switch (L->kind) {
-        case D_CONV: st = spartan_model_add_conv(m, L->n, L->k, L->s, L->p); break;
-        case D_RELU: st = spartan_model_add_relu(m); break;
-        case D_MAXPOOL: st = spartan_model_add_maxpool(m, L->k, L->s); break;
-        case D_DROPOUT: st = spartan_model_add_dropout(m, L->rate); break;
-        case D_FLATTEN: st = spartan_model_add_flatten(m); break;
-        case D_FC: st = spartan_model_add_fc(m, L->n); break;
+        case D_CONV:
+            st = spartan_model_add_conv(m, L->n, L->k, L->s, L->p);
+            break;
+        case D_RELU:
+            st = spartan_model_add_relu(m);
+            break;
+        case D_MAXPOOL:
+            st = spartan_model_add_maxpool(m, L->k, L->s);
+            break;
+        case D_DROPOUT:
+            st = spartan_model_add_dropout(m, L->rate);
+            break;
+        case D_FLATTEN:
+            st = spartan_model_add_flatten(m);
+            break;
+        case D_FC:
+            st = spartan_model_add_fc(m, L->n);
+            break;
         }
     }
     if (st != SPARTAN_OK) {
@@ -242,9 +256,10 @@ spartan_status spartan_model_create_from_text(spartan_context *ctx, const char *
     if (!copy) return sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "description");
     memcpy(copy, text, len + 1);
     desc d = {.why = why, .why_len = sizeof why};
-    spartan_status st = parse(&d, copy)
-                            ? sp_invalid(ctx, "model description: %s", why)
-                            : build(ctx, &d, out);
+    spartan_status st = !parse(&d, copy) ? build(ctx, &d, out)
+                        : d.oom          ? sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY,
+                                                      "model description: %s", why)
+                                         : sp_invalid(ctx, "model description: %s", why);
     free(d.layers);
     free(copy);
     return st;
@@ -292,12 +307,24 @@ size_t spartan_model_describe(const spartan_model *m, char *buf, size_t size) {
     for (size_t i = 0; i < m->nlayers; i++) {
         const sp_layer *L = &m->layers[i];
         switch (L->kind) {
-        case SP_CONV: PUT("conv %zu k=%zu s=%zu p=%zu\n", L->out_c, L->kernel, L->stride, L->pad); break;
-        case SP_FC: PUT("fc %zu\n", L->out_c); break;
-        case SP_RELU: PUT("relu\n"); break;
-        case SP_MAXPOOL: PUT("maxpool k=%zu s=%zu\n", L->kernel, L->stride); break;
-        case SP_DROPOUT: PUT("dropout p=%.9g\n", (double)L->p); break;
-        case SP_FLATTEN: PUT("flatten\n"); break;
+        case SP_CONV:
+            PUT("conv %zu k=%zu s=%zu p=%zu\n", L->out_c, L->kernel, L->stride, L->pad);
+            break;
+        case SP_FC:
+            PUT("fc %zu\n", L->out_c);
+            break;
+        case SP_RELU:
+            PUT("relu\n");
+            break;
+        case SP_MAXPOOL:
+            PUT("maxpool k=%zu s=%zu\n", L->kernel, L->stride);
+            break;
+        case SP_DROPOUT:
+            PUT("dropout p=%.9g\n", (double)L->p);
+            break;
+        case SP_FLATTEN:
+            PUT("flatten\n");
+            break;
         }
     }
 #undef PUT

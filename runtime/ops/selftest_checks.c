@@ -370,7 +370,8 @@ static int check_gemm_sparse(sp_check *r) {
            sparse_case(r, SP_BWD_WEIGHT, r->wide, 19, 37, 0.1) ||
            sparse_case(r, SP_BWD_WEIGHT_DZ, r->wide, 19, 37, 0.1) ||
            sparse_case(r, SP_FWD, 19, r->wide, 37, 0.1) ||
-           sparse_case(r, SP_DIRECT, 19, r->wide, 37, 0.1) || sparse_case(r, SP_FWD, 5, 37, 1031, 0.5);
+           sparse_case(r, SP_DIRECT, 19, r->wide, 37, 0.1) ||
+           sparse_case(r, SP_FWD, 5, 37, 1031, 0.5);
 }
 
 /* ---- entry points ---------------------------------------------------------------------------

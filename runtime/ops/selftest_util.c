@@ -10,7 +10,8 @@
 #define TALL_REAL 131101 /* 2^17 + 29: a walk down it at 10 % zeros is past 65,535 steps */
 #define TALL_SIM  2053
 /* Walks over wide blocks of columns: long enough that a compiler's unrolled and rolled loops both
- * run, prime; a simulator checks bounds and races, not loop limits, and runs 613 in a tenth of the time */
+ * run, prime; a simulator checks bounds and races, not loop limits, and runs 613 in a tenth of the
+ * time */
 #define WIDE_REAL 6007
 #define WIDE_SIM  613
 
