@@ -195,7 +195,18 @@ static int evaluate(spartan_model *m, const spartan_dataset *test, size_t batch,
 /* The per-layer report: for GEMM layers the path and device time per step of each pass; for
  * the others their forward and backward time; the monitored fractions of zeros. Its first line
  * says where the device times come from (the context's timing). */
-static void print_layer_table(spartan_context *ctx, spartan_model *m) {
+/* Blocking host-device synchronisations of the training steps (spartan_step_result.syncs). */
+typedef struct sync_count {
+    size_t steps, total, most;
+} sync_count;
+
+static void print_syncs(const sync_count *c) {
+    if (!c->steps) return;
+    printf("host-device syncs per training step: %.2f on average, %zu at most (%zu steps)\n",
+           (double)c->total / (double)c->steps, c->most, c->steps);
+}
+
+static void print_layer_table(spartan_context *ctx, spartan_model *m, const sync_count *syncs) {
     spartan_timing timing = SPARTAN_TIMING_EVENTS;
     const char *why = "";
     spartan_context_timing(ctx, &timing, &why);
@@ -207,11 +218,12 @@ static void print_layer_table(spartan_context *ctx, spartan_model *m) {
     else
         printf("device times: from the host clock, read after a clFinish between the passes (%s)\n",
                why);
+    print_syncs(syncs);
     printf("%-9s %-17s %-16s %-16s %-16s %-13s %-13s\n", "layer", "gemm m x n x k", "fwd",
            "bwd_input", "bwd_weight", "zeros", "zeros dY");
     for (size_t i = 0; i < spartan_model_layer_count(m); i++) {
         spartan_layer_info li;
-        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK || !strcmp(li.kind, "flatten"))
+        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK || li.type == SPARTAN_LAYER_FLATTEN)
             continue;
         char shape[32] = "-", cell[SPARTAN_PASS_COUNT][32], z[24] = "-", gz[24] = "-";
         if (li.gemm) snprintf(shape, sizeof shape, "%zux%zux%zu", li.m, li.n, li.k);
@@ -263,9 +275,11 @@ static size_t print_events(spartan_model *m, size_t first) {
 }
 
 /* --explain at the end: each GEMM pass's prediction at the last sampled sparsity. */
-static void print_predictions(spartan_model *m) {
+static void print_predictions(spartan_model *m, const sync_count *syncs) {
     spartan_policy *p = spartan_model_policy(m);
-    printf("\npolicy predictions at the last monitored sparsity (ms; the path held and why):\n");
+    printf("\n");
+    print_syncs(syncs);
+    printf("policy predictions at the last monitored sparsity (ms; the path held and why):\n");
     for (size_t i = 0; i < spartan_model_layer_count(m); i++) {
         spartan_layer_info li;
         if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK || !li.gemm) continue;
@@ -522,6 +536,7 @@ int main(int argc, char **argv) {
     const int tty = isatty(fileno(stderr)) && !o.quiet;
     const size_t total_steps = steps * (size_t)o.epochs;
     double train_seconds = 0.0;
+    sync_count syncs = {0, 0, 0};
     size_t done_steps = at.epoch * steps + at.step, events_seen = 0;
     for (int e = (int)at.epoch; e < o.epochs; e++) {
         spartan_dataset_shuffle(train, o.cfg.seed, (uint64_t)e);
@@ -569,6 +584,9 @@ int main(int argc, char **argv) {
                         r.loss, e + 1, s);
                 goto done;
             }
+            syncs.steps++;
+            syncs.total += r.syncs;
+            if (r.syncs > syncs.most) syncs.most = r.syncs;
             lsum += r.loss * (double)r.count;
             correct += r.correct;
             seen += r.count;
@@ -615,8 +633,8 @@ int main(int argc, char **argv) {
                secs, r->images_per_s);
         fflush(stdout);
     }
-    print_layer_table(ctx, m);
-    if (o.explain) print_predictions(m);
+    print_layer_table(ctx, m, &syncs);
+    if (o.explain) print_predictions(m, &syncs);
     printf("\ntotal: %.1f s training, final test accuracy %.2f%%\n", train_seconds,
            100.0 * rec[o.epochs - 1].test_acc);
     rc = 0;

@@ -1,10 +1,10 @@
 // Layer operations besides the GEMMs (runtime/ops/nn_ops.c launches them): im2col and its
-// adjoint col2im, bias add and gradient, ReLU backward, max-pooling forward and backward,
-// dropout, softmax + cross-entropy and the SGD step. Images are NHWC (channels last).
+// adjoint col2im, bias add and gradient, ReLU backward, max- and average-pooling forward and
+// backward, dropout, softmax + cross-entropy and the SGD step. Images are NHWC (channels last).
 //
 // Work-items that walk channels take SP_VEC consecutive channels at a time (sp_load_part and
 // sp_store_part of common.clh handle the partial last chunk of a pixel), so consecutive work-items touch
-// consecutive memory. Every gather form (col2im, maxpool backward) sums its contributions in a
+// consecutive memory. Every gather form (col2im, the pooling backwards) sums its contributions in a
 // fixed order: results are deterministic and need no atomics. All sizes arrive as uint; the
 // host checks that every index fits.
 
@@ -193,6 +193,45 @@ void nn_maxpool_backward(__global const float *dy, __global const float *arg, __
     })
     (void)pad;
     sp_store_part(acc, dx + unit * in_c + c0, len);
+}
+
+// Average pooling (count_include_pad): y = the sum of the window's elements inside the image,
+// divided by the whole window's k_h * k_w (padding counts as zeros). One work-item per (output
+// pixel, SP_VEC channels); it walks only the window's rows and columns that lie in the image,
+// in row-major window order.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_avgpool_forward(__global const float *x, __global float *y, NN_WINDOW_ARGS) {
+    NN_CHUNK(batch * out_h * out_w); // unit = output pixel
+    const uint3 o = nn_pixel(unit, out_h, out_w);
+    const uint y0 = o.y * stride, x0 = o.z * stride; // the window's padded top-left corner
+    const uint yb = max(y0, pad), ye = min(y0 + k_h, in_h + pad);
+    const uint xb = max(x0, pad), xe = min(x0 + k_w, in_w + pad);
+    __global const float *img = x + o.x * in_h * in_w * in_c + c0;
+    floatv acc = (floatv)(0.0f);
+    for (uint yp = yb; yp < ye; yp++)
+        for (uint xp = xb; xp < xe; xp++)
+            acc += sp_load_part(img + ((yp - pad) * in_w + xp - pad) * in_c, len);
+    sp_store_part(acc / (floatv)((float)(k_h * k_w)), y + unit * in_c + c0, len);
+}
+
+// Average pooling backward: one work-item per (input pixel, SP_VEC channels), summing dy over
+// the windows that cover the pixel, then dividing by k_h * k_w. It walks those windows' output
+// rows and columns directly (increasing oy, then ox): the output pixels with
+// oy * stride <= yp < oy * stride + k_h, yp the padded row (columns alike). Unlike
+// NN_FOR_COVERING_WINDOWS it visits no window that is out of range, so a global pooling
+// (k = the image, one output pixel) costs a single step per pixel.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_avgpool_backward(__global const float *dy, __global float *dx, NN_WINDOW_ARGS) {
+    NN_CHUNK(batch * in_h * in_w); // unit = input pixel
+    const uint3 p = nn_pixel(unit, in_h, in_w);
+    const uint yp = p.y + pad, xp = p.z + pad;
+    const uint oyb = yp < k_h ? 0 : (yp - k_h) / stride + 1, oye = min(yp / stride + 1, out_h);
+    const uint oxb = xp < k_w ? 0 : (xp - k_w) / stride + 1, oxe = min(xp / stride + 1, out_w);
+    __global const float *g = dy + p.x * out_h * out_w * in_c + c0;
+    floatv acc = (floatv)(0.0f);
+    for (uint oy = oyb; oy < oye; oy++)
+        for (uint ox = oxb; ox < oxe; ox++) acc += sp_load_part(g + (oy * out_w + ox) * in_c, len);
+    sp_store_part(acc / (floatv)((float)(k_h * k_w)), dx + unit * in_c + c0, len);
 }
 
 // splitmix64's output function: a bijective mix of 64 bits.

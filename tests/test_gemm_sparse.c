@@ -482,6 +482,151 @@ START_TEST(tall_and_long_walks) {
 }
 END_TEST
 
+/* ---- GEMM-pass descriptors (spartan_gemm_pass_run): every pass, form and path ---------------- */
+
+/* One pass through its descriptor on operands from spartan_gemm_operands_create, against the
+ * reference: the sparse operand (X, or dY for the form on dY) ReLU-like with about 60 % zeros. */
+static void check_pass(spartan_pass pass, spartan_sparse_form form, spartan_path path, shape sh,
+                       uint64_t seed) {
+    const size_t m = sh.m, k = sh.k, n = sh.n;
+    char what[160];
+    snprintf(what, sizeof what, "%s form %s %s M=%zu K=%zu N=%zu", spartan_pass_name(pass),
+             spartan_sparse_form_name(form), spartan_path_name(path), m, k, n);
+    spartan_gemm_pass d;
+    TH_OK(ctx, spartan_gemm_pass_init(pass, form, m, k, n, &d));
+    spartan_gemm_operands o;
+    TH_OK(ctx, spartan_gemm_operands_create(ctx, &d, &o));
+    float *x = floats(m * k), *w = floats(k * n), *dy = floats(m * n);
+    pat_fill(x, m, k, PAT_RANDOM, form == SPARTAN_FORM_ON_X ? 0.6 : 0.0, 1, seed);
+    pat_fill_dense(w, k * n, seed + 1);
+    if (form == SPARTAN_FORM_ON_DY)
+        pat_fill(dy, m, n, PAT_RANDOM, 0.6, 1, seed + 2);
+    else
+        pat_fill_dense(dy, m * n, seed + 2);
+    TH_OK(ctx, spartan_tensor_write((spartan_tensor *)o.x, x, m * k));
+    TH_OK(ctx, spartan_tensor_write((spartan_tensor *)o.w, w, k * n));
+    if (o.dy) TH_OK(ctx, spartan_tensor_write((spartan_tensor *)o.dy, dy, m * n));
+    size_t rows = pass == SPARTAN_PASS_BWD_WEIGHT ? k : m;
+    size_t cols = pass == SPARTAN_PASS_BWD_INPUT ? k : n;
+    double *want = doubles(rows * cols), tol;
+    const int masked =
+        pass == SPARTAN_PASS_BWD_INPUT && path == SPARTAN_PATH_SPARSE && form == SPARTAN_FORM_ON_X;
+    spartan_tensor *out = pass == SPARTAN_PASS_FWD         ? o.y
+                          : pass == SPARTAN_PASS_BWD_INPUT ? o.dx
+                                                           : o.dw;
+    if (pass == SPARTAN_PASS_FWD) {
+        ref_gemm(want, 0, 0, m, n, k, 1.0, x, w, 0.0, NULL);
+        tol = th_tol(k, ref_max_abs(x, m * k) * ref_max_abs(w, k * n));
+    } else if (pass == SPARTAN_PASS_BWD_INPUT) {
+        if (masked)
+            ref_gemm_masked(want, x, dy, w, m, k, n);
+        else
+            ref_gemm(want, 0, 1, m, k, n, 1.0, dy, w, 0.0, NULL);
+        tol = th_tol(n, ref_max_abs(dy, m * n) * ref_max_abs(w, k * n));
+    } else {
+        ref_gemm(want, 1, 0, k, n, m, 1.0, x, dy, 0.0, NULL);
+        tol = th_tol(m, ref_max_abs(x, m * k) * ref_max_abs(dy, m * n));
+    }
+    spartan_status st = spartan_gemm_pass_run(ctx, &d, path, SPARTAN_GEMM_BEST, &o);
+    ck_assert_msg(st == SPARTAN_OK, "%s: %s", what, spartan_last_error(ctx));
+    float *got = floats(rows * cols);
+    download(out, got, rows * cols);
+    size_t first = 0, bad = th_count_bad(got, want, rows * cols, tol, &first);
+    ck_assert_msg(bad == 0, "%s: %zu bad, [%zu] = %.9g, want %.9g (tol %.3g)", what, bad, first,
+                  (double)got[first], want[first], tol);
+    spartan_gemm_operands_destroy(&o);
+    ck_assert_ptr_null(o.x);
+    free(x);
+    free(w);
+    free(dy);
+    free(got);
+    free(want);
+}
+
+START_TEST(passes_match_reference) {
+    const shape shapes[] = {{1, 1, 1}, {7, 13, 5}, {37, 61, 19}, {0, 5, 3}, {64, 1, 33}};
+    const size_t nshapes = small ? 3 : sizeof shapes / sizeof shapes[0];
+    for (size_t i = 0; i < nshapes; i++)
+        for (int p = 0; p < SPARTAN_PASS_COUNT; p++)
+            for (int f = 0; f < SPARTAN_FORM_COUNT; f++) {
+                if (p == SPARTAN_PASS_FWD && f == SPARTAN_FORM_ON_DY) continue;
+                for (int path = 0; path < 2; path++) {
+                    if (path == SPARTAN_PATH_SPARSE && f == SPARTAN_FORM_NONE) continue;
+                    check_pass((spartan_pass)p, (spartan_sparse_form)f, (spartan_path)path,
+                               shapes[i], SEED(i, 8 * p + 2 * f + path));
+                }
+            }
+}
+END_TEST
+
+START_TEST(pass_shares_one_compaction) {
+    /* Both backward passes sparse on X: the first compacts X in both forms (x_forms_extra) and
+     * the second reuses it; the results stay right. */
+    const size_t m = 29, k = 23, n = 11;
+    spartan_gemm_pass dw, dx;
+    TH_OK(ctx, spartan_gemm_pass_init(SPARTAN_PASS_BWD_WEIGHT, SPARTAN_FORM_ON_X, m, k, n, &dw));
+    TH_OK(ctx, spartan_gemm_pass_init(SPARTAN_PASS_BWD_INPUT, SPARTAN_FORM_ON_X, m, k, n, &dx));
+    ck_assert(dw.trans_a && !dw.trans_b && dw.m == k && dw.gn == n && dw.gk == m);
+    ck_assert(!dx.trans_a && dx.trans_b && dx.m == m && dx.gn == k && dx.gk == n);
+    spartan_gemm_operands o;
+    TH_OK(ctx, spartan_gemm_operands_create(ctx, &dw, &o));
+    spartan_tensor *tdx = matrix(m, k);
+    float *x = floats(m * k), *w = floats(k * n), *dy = floats(m * n);
+    pat_fill(x, m, k, PAT_RANDOM, 0.7, 1, 11);
+    pat_fill_dense(w, k * n, 12);
+    pat_fill_dense(dy, m * n, 13);
+    TH_OK(ctx, spartan_tensor_write((spartan_tensor *)o.x, x, m * k));
+    TH_OK(ctx, spartan_tensor_write((spartan_tensor *)o.w, w, k * n));
+    TH_OK(ctx, spartan_tensor_write((spartan_tensor *)o.dy, dy, m * n));
+    o.x_forms_extra = SPARTAN_COMPACT_ROWS;
+    TH_OK(ctx, spartan_gemm_pass_run(ctx, &dw, SPARTAN_PATH_SPARSE, SPARTAN_GEMM_OWN, &o));
+    ck_assert_uint_eq(o.x_forms, SPARTAN_COMPACT_ROWS | SPARTAN_COMPACT_COLS);
+    o.dx = tdx;
+    TH_OK(ctx, spartan_gemm_pass_run(ctx, &dx, SPARTAN_PATH_SPARSE, SPARTAN_GEMM_OWN, &o));
+    double *want = doubles(m * k);
+    ref_gemm_masked(want, x, dy, w, m, k, n);
+    float *got = floats(m * k);
+    download(tdx, got, m * k);
+    size_t first = 0;
+    ck_assert_uint_eq(th_count_bad(got, want, m * k, th_tol(n, 1.0), &first), 0);
+    o.dx = NULL;
+    spartan_gemm_operands_destroy(&o);
+    spartan_tensor_destroy(tdx);
+    free(x);
+    free(w);
+    free(dy);
+    free(got);
+    free(want);
+}
+END_TEST
+
+START_TEST(pass_refusals) {
+    spartan_gemm_pass d;
+    ck_assert_int_eq(spartan_gemm_pass_init(SPARTAN_PASS_FWD, SPARTAN_FORM_ON_DY, 2, 2, 2, &d),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_int_eq(spartan_gemm_pass_init((spartan_pass)3, SPARTAN_FORM_NONE, 2, 2, 2, &d),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_int_eq(spartan_gemm_pass_init(SPARTAN_PASS_FWD, (spartan_sparse_form)5, 2, 2, 2, &d),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    TH_OK(ctx, spartan_gemm_pass_init(SPARTAN_PASS_BWD_INPUT, SPARTAN_FORM_NONE, 4, 3, 2, &d));
+    spartan_gemm_operands o;
+    TH_OK(ctx, spartan_gemm_operands_create(ctx, &d, &o));
+    ck_assert_int_eq(spartan_gemm_pass_run(ctx, &d, SPARTAN_PATH_SPARSE, SPARTAN_GEMM_OWN, &o),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert(strstr(spartan_last_error(ctx), "bwd_input has no sparse form"));
+    spartan_tensor *dx = o.dx;
+    o.dx = NULL;
+    ck_assert_int_eq(spartan_gemm_pass_run(ctx, &d, SPARTAN_PATH_DENSE, SPARTAN_GEMM_OWN, &o),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(spartan_last_error(ctx), "NULL operand dx"), "%s",
+                  spartan_last_error(ctx));
+    o.dx = dx;
+    spartan_gemm_operands_destroy(&o);
+    ck_assert_int_eq(spartan_gemm_pass_run(ctx, NULL, SPARTAN_PATH_DENSE, SPARTAN_GEMM_OWN, &o),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+}
+END_TEST
+
 static Suite *gemm_sparse_suite(void) {
     Suite *s = suite_create("gemm_sparse");
     TCase *tc = tcase_create("gemm_sparse");
@@ -501,6 +646,9 @@ static Suite *gemm_sparse_suite(void) {
     if (!small) tcase_add_test(tc, tune_largest_tile);
     tcase_add_test(tc, tune_scalar_odd_blocks);
     tcase_add_test(tc, shape_mismatch_is_invalid);
+    tcase_add_test(tc, passes_match_reference);
+    tcase_add_test(tc, pass_shares_one_compaction);
+    tcase_add_test(tc, pass_refusals);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -181,6 +181,138 @@ START_TEST(gradients_mlp_both_paths) {
 }
 END_TEST
 
+static void real_batch(size_t n, float **img, float **lab);
+
+/* The pooling kinds inside a CNN: 8x8x2 -> conv 4 3x3 pad 1 -> relu -> avgpool 3x3 stride 2
+ * pad 1 (overlapping windows, padding counted) -> conv 5 3x3 pad 1 -> relu -> globalavgpool ->
+ * fc 3. Every parameter's gradient passes back through both pools. */
+static spartan_model *pooling_cnn(void) {
+    spartan_model *m;
+    OK(spartan_model_create(ctx, 8, 8, 2, 3, &m));
+    OK(spartan_model_add_conv(m, 4, 3, 1, 1));
+    OK(spartan_model_add_relu(m));
+    OK(spartan_model_add_avgpool(m, 3, 2, 1));
+    OK(spartan_model_add_conv(m, 5, 3, 1, 1));
+    OK(spartan_model_add_relu(m));
+    OK(spartan_model_add_globalavgpool(m));
+    OK(spartan_model_add_fc(m, 3));
+    spartan_layer_info li;
+    OK(spartan_model_layer_info(m, 2, &li));
+    ck_assert_int_eq(li.type, SPARTAN_LAYER_AVGPOOL);
+    ck_assert_uint_eq(li.out_h, 4); /* (8 + 2 - 3) / 2 + 1 */
+    OK(spartan_model_layer_info(m, 5, &li));
+    ck_assert_int_eq(li.type, SPARTAN_LAYER_GLOBALAVGPOOL);
+    ck_assert(li.out_h == 1 && li.out_w == 1 && li.out_c == 5);
+    return m;
+}
+/* the chains: conv 18, the avgpool's 9, conv 36, the global pool's 16, fc 5 */
+#define POOLING_CNN_K (18 + 9 + 36 + 16 + 5)
+
+START_TEST(gradients_pooling_both_paths) {
+    for (int p = 0; p < 2; p++) {
+        spartan_model *m = pooling_cnn();
+        gradient_check(m, p ? SPARTAN_POLICY_SPARSE : SPARTAN_POLICY_DENSE, POOLING_CNN_K, 12,
+                       8 * 8 * 2);
+        spartan_model_destroy(m);
+    }
+}
+END_TEST
+
+START_TEST(every_kind_through_the_enum) {
+    /* spartan_model_add takes every kind of the enum; the name table covers it, and a value
+     * outside it is refused. */
+    spartan_model *m;
+    OK(spartan_model_create(ctx, 6, 6, 2, 4, &m));
+    const spartan_layer_spec specs[] = {
+        {SPARTAN_LAYER_CONV, 3, 3, 1, 1, 0},       {SPARTAN_LAYER_RELU, 0, 0, 0, 0, 0},
+        {SPARTAN_LAYER_MAXPOOL, 0, 2, 1, 0, 0},    {SPARTAN_LAYER_AVGPOOL, 0, 2, 1, 0, 0},
+        {SPARTAN_LAYER_DROPOUT, 0, 0, 0, 0, .25f}, {SPARTAN_LAYER_GLOBALAVGPOOL, 0, 0, 0, 0, 0},
+        {SPARTAN_LAYER_FLATTEN, 0, 0, 0, 0, 0},    {SPARTAN_LAYER_FC, 4, 0, 0, 0, 0}};
+    int seen[SPARTAN_LAYER_KIND_COUNT] = {0};
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        OK(spartan_model_add(m, &specs[i]));
+        spartan_layer_info li;
+        OK(spartan_model_layer_info(m, i, &li));
+        ck_assert_int_eq(li.type, specs[i].kind);
+        ck_assert_str_eq(li.kind, spartan_layer_kind_name(specs[i].kind));
+        seen[specs[i].kind] = 1;
+    }
+    for (int k = 0; k < SPARTAN_LAYER_KIND_COUNT; k++) {
+        ck_assert_msg(seen[k], "kind %d not covered", k);
+        ck_assert_ptr_nonnull(spartan_layer_kind_name((spartan_layer_kind)k));
+    }
+    ck_assert_ptr_null(spartan_layer_kind_name(SPARTAN_LAYER_KIND_COUNT));
+    spartan_layer_spec bad = {(spartan_layer_kind)99, 1, 0, 0, 0, 0};
+    ck_assert_int_eq(spartan_model_add(m, &bad), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert(strstr(spartan_last_error(ctx), "99 is not a layer kind"));
+    ck_assert_int_eq(spartan_model_add(m, NULL), SPARTAN_STATUS_INVALID_ARGUMENT);
+    spartan_train_config cfg = spartan_train_config_default();
+    cfg.batch = 3;
+    OK(spartan_model_prepare(m, &cfg));
+    float img[3 * 72], lab[3] = {0, 1, 3};
+    for (size_t i = 0; i < 3 * 72; i++) img[i] = (float)((i * 7) % 11) / 11.0f;
+    spartan_step_result r;
+    OK(spartan_model_train_step(m, img, lab, 3, &r));
+    ck_assert(isfinite(r.loss));
+    spartan_model_destroy(m);
+    /* the pools refuse windows that do not fit */
+    OK(spartan_model_create(ctx, 4, 4, 1, 3, &m));
+    ck_assert_int_eq(spartan_model_add_avgpool(m, 5, 1, 0), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert(strstr(spartan_last_error(ctx), "spartan_model_add_avgpool: 5x5 window"));
+    ck_assert_int_eq(spartan_model_add_avgpool(m, 2, 2, 2), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_int_eq(spartan_model_add_avgpool(m, 2, 0, 0), SPARTAN_STATUS_INVALID_ARGUMENT);
+    spartan_model_destroy(m);
+}
+END_TEST
+
+START_TEST(one_host_sync_per_step) {
+    /* A training step reads back once, at its end (the loss statistics), on a sampled step as on
+     * any other; timing marks on the host clock add one wait each, so the count is asserted
+     * only where the context times with profiling events. */
+    spartan_timing timing;
+    const char *why;
+    spartan_context_timing(ctx, &timing, &why);
+    float *img, *lab;
+    real_batch(16, &img, &lab);
+    for (int preset = 0; preset < 2; preset++) {
+        spartan_model *m;
+        OK(spartan_model_create_preset(ctx, preset ? "lenet5" : "mlp", &m));
+        spartan_train_config cfg = spartan_train_config_default();
+        cfg.batch = 16;
+        cfg.sample_every = 1; /* every step samples every monitor */
+        cfg.policy = preset ? SPARTAN_POLICY_SPARSE : SPARTAN_POLICY_DENSE;
+        OK(spartan_model_prepare(m, &cfg));
+        for (int step = 0; step < 3; step++) {
+            spartan_step_result r;
+            size_t before = spartan_context_syncs(ctx);
+            OK(spartan_model_train_step(m, img, lab, 16, &r));
+            ck_assert_uint_eq(r.syncs, spartan_context_syncs(ctx) - before);
+            if (timing == SPARTAN_TIMING_EVENTS)
+                ck_assert_msg(r.syncs == 1, "%s step %d: %zu syncs", preset ? "lenet5" : "mlp",
+                              step, r.syncs);
+            else
+                ck_assert_uint_ge(r.syncs, 1);
+        }
+        /* the samples reached the statistics: every monitored layer has one per step */
+        spartan_layer_info li;
+        OK(spartan_model_layer_info(m, preset ? 1 : 2, &li)); /* relu1 */
+        ck_assert_uint_eq(li.samples, 3);
+        ck_assert(li.zeros_last >= 0.0 && li.zeros_last <= 1.0);
+        OK(spartan_model_layer_info(m, preset ? 7 : 3, &li)); /* an fc fed by a pool or ReLU */
+        ck_assert_uint_eq(li.samples, 3);
+        ck_assert(li.grad_zeros_last >= 0.0 && li.grad_zeros_last <= 1.0);
+        spartan_step_result e;
+        size_t before = spartan_context_syncs(ctx);
+        OK(spartan_model_evaluate(m, img, lab, 16, &e));
+        ck_assert_uint_eq(e.syncs, spartan_context_syncs(ctx) - before);
+        ck_assert_uint_eq(e.syncs, 1);
+        spartan_model_destroy(m);
+    }
+    free(img);
+    free(lab);
+}
+END_TEST
+
 /* Real data: the first n Fashion-MNIST training images. */
 static void real_batch(size_t n, float **img, float **lab) {
     spartan_dataset *d;
@@ -423,11 +555,13 @@ START_TEST(layers_after_prepare_are_refused) {
                            spartan_model_add_conv(m, 1, 1, 1, 0),
                            spartan_model_add_maxpool(m, 1, 1),
                            spartan_model_add_dropout(m, 0.5f),
-                           spartan_model_add_flatten(m)};
+                           spartan_model_add_flatten(m),
+                           spartan_model_add_avgpool(m, 1, 1, 0),
+                           spartan_model_add_globalavgpool(m)};
     for (size_t i = 0; i < sizeof st / sizeof st[0]; i++)
         ck_assert_int_eq(st[i], SPARTAN_STATUS_INVALID_ARGUMENT);
-    ck_assert_msg(strstr(spartan_last_error(ctx), "spartan_model_add_flatten: the model is already "
-                                                  "prepared"),
+    ck_assert_msg(strstr(spartan_last_error(ctx), "spartan_model_add_globalavgpool: the model is "
+                                                  "already prepared"),
                   "%s", spartan_last_error(ctx));
     ck_assert_uint_eq(spartan_model_layer_count(m), 1);
     ck_assert_uint_eq(spartan_model_param_count(m), 2);
@@ -445,6 +579,9 @@ static Suite *nn_suite(void) {
     tcase_add_test(tc, gradients_cnn_dense);
     tcase_add_test(tc, gradients_cnn_sparse);
     tcase_add_test(tc, gradients_mlp_both_paths);
+    tcase_add_test(tc, gradients_pooling_both_paths);
+    tcase_add_test(tc, every_kind_through_the_enum);
+    tcase_add_test(tc, one_host_sync_per_step);
     tcase_add_test(tc, dense_and_sparse_agree_mlp);
     tcase_add_test(tc, dense_and_sparse_agree_lenet5);
     tcase_add_test(tc, same_seed_same_run);

@@ -1,11 +1,13 @@
 /* Tests of the image and layer operations (runtime/ops/nn_ops.c, kernels_cl/nn.cl) against
  * tests/ref: window output sizes; im2col exactly and col2im within the tolerance of its sums, and
  * the two as adjoints; max-pooling exactly (ties, NaNs, overlapping windows, uncovered edges);
- * bias add and gradient; ReLU backward. Shapes: batch 1 and 0, odd and prime sizes, k = 1,
- * stride 2 and 3, pad 1 and 2, windows as large as the image, channel counts that are not
- * multiples of VEC; then the scalar (VEC=1) and wide (VEC=16) kernels; bad arguments and empty
- * tensors. The training-step operations (softmax + cross-entropy, SGD, dropout) are in
- * test_nn_loss.c. SPARTAN_TEST_SMALL=1 (Oclgrind): tiny shapes only. */
+ * average pooling within its tolerance, as the adjoint of its backward, whose gradient also
+ * matches central differences, with padding and as global pooling; bias add and gradient; ReLU
+ * backward. Shapes: batch 1 and 0, odd and prime sizes, k = 1, stride 2 and 3, pad 1 and 2, windows
+ * as large as the image, channel counts that are not multiples of VEC; then the scalar (VEC=1) and
+ * wide (VEC=16) kernels; bad arguments and empty tensors. The training-step operations (softmax +
+ * cross-entropy, SGD, dropout) are in test_nn_loss.c. SPARTAN_TEST_SMALL=1 (Oclgrind): tiny shapes
+ * only. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -155,6 +157,133 @@ static void check_pool(const spartan_window *w, uint64_t seed, int with_nan) {
     fx_release();
 }
 
+/* Average-pooling windows (padding allowed); the first N_AVG_TINY are Oclgrind-sized. */
+static const win avg_windows[] = {
+    {1, 1, 1, 1, 1, 1, 1, 0},      /* a 1 x 1 image */
+    {1, 4, 4, 1, 2, 2, 2, 0},      /* the plain case */
+    {2, 5, 7, 3, 2, 2, 2, 0},      /* the last row and column in no window */
+    {1, 5, 5, 5, 3, 3, 1, 1},      /* overlapping, pad 1 */
+    {3, 6, 6, 17, 3, 3, 2, 1},     /* overlapping, stride 2, pad 1, channels past a vector */
+    {2, 3, 3, 1, 3, 3, 1, 0},      /* global: the window is the image */
+    {3, 7, 7, 5, 7, 7, 3, 0},      /* global with stride 3: no second window fits */
+    {0, 4, 4, 2, 2, 2, 2, 0},      /* no images */
+    {2, 7, 5, 3, 1, 1, 1, 0},      /* k = 1: a copy */
+    {1, 3, 3, 2, 5, 5, 1, 2},      /* the window as large as the padded image */
+    {3, 2, 3, 5, 2, 2, 1, 2},      /* pad >= k: windows wholly in the padding give 0 */
+    {2, 9, 8, 6, 3, 2, 3, 1},      /* stride larger than the window, pad */
+    {1, 11, 13, 1, 5, 3, 2, 2},    /* primes, a non-square window */
+    {16, 28, 28, 16, 2, 2, 2, 0},  /* MNIST-sized */
+    {3, 13, 11, 37, 3, 3, 2, 1},   /* primes, overlap, pad */
+    {2, 31, 29, 19, 5, 3, 2, 2},   /* primes everywhere */
+    {4, 7, 7, 64, 7, 7, 1, 0},     /* global 7 x 7 (a ResNet's head) */
+    {8, 14, 14, 33, 14, 14, 1, 0}, /* global 14 x 14 */
+};
+#define N_AVG      (sizeof avg_windows / sizeof avg_windows[0])
+#define N_AVG_TINY 13
+
+/* Tolerance of an average pooling result, n = k_h*k_w: a float sum of m <= n terms bounded by
+ * scale (rounding error <= (m - 1) u m scale, u = FLT_EPSILON / 2), divided by n (<= 2.5 ulp of a
+ * result <= scale in OpenCL C): at most ((n - 1) / 2 + 2.5) FLT_EPSILON scale, within
+ * th_tol(n, scale). The backward sums the dy of at most n windows the same way. */
+static double avg_tol(const spartan_window *w, double scale) {
+    return th_tol(w->k_h * w->k_w, scale);
+}
+
+/* Forward and backward against the reference within avg_tol, and the two as adjoints:
+ * <dy, avgpool(x)> = <avgpool_backward(dy), x>, both sides in double from the device's results. */
+static void check_avgpool(const spartan_window *w, uint64_t seed) {
+    char what[160];
+    describe(what, sizeof what, "avgpool", w);
+    size_t out_h = ref_window_out(w->in_h, w->k_h, w->stride, w->pad);
+    size_t out_w = ref_window_out(w->in_w, w->k_w, w->stride, w->pad);
+    ck_assert_uint_eq(spartan_window_out_h(w), out_h);
+    ck_assert_uint_eq(spartan_window_out_w(w), out_w);
+    size_t pix = w->batch * w->in_h * w->in_w, image = pix * w->in_c;
+    size_t opix = w->batch * out_h * out_w, outs = opix * w->in_c;
+    float *x = fx_random_floats(image, -2.0f, 2.0f, seed);
+    float *dy = fx_random_floats(outs, -1.0f, 1.0f, seed + 1);
+    double *wy = fx_doubles(outs), *wdx = fx_doubles(image);
+    ref_avgpool_forward(wy, x, w);
+    ref_avgpool_backward(wdx, dy, w);
+
+    spartan_tensor *tx = fx_upload(x, pix, w->in_c), *ty = fx_nan_matrix(opix, w->in_c);
+    ok(spartan_avgpool_forward(ctx, w, tx, ty));
+    float *y = fx_read_all(ty);
+    double tol_y = avg_tol(w, fx_max_abs(x, image));
+    fx_assert_close(y, wy, outs, tol_y, what);
+
+    describe(what, sizeof what, "avgpool_backward", w);
+    spartan_tensor *tdy = fx_upload(dy, opix, w->in_c), *tdx = fx_nan_matrix(pix, w->in_c);
+    ok(spartan_avgpool_backward(ctx, w, tdy, tdx));
+    float *dx = fx_read_all(tdx);
+    double tol_dx = avg_tol(w, fx_max_abs(dy, outs));
+    fx_assert_close(dx, wdx, image, tol_dx, what);
+
+    /* each side is off from the exact <dy, A x> by at most its elements' tolerance times the
+     * other factor's sum of magnitudes (the double sums add far less) */
+    double lhs = 0.0, rhs = 0.0, dys = 0.0, xs = 0.0;
+    for (size_t o = 0; o < outs; o++) {
+        lhs += (double)dy[o] * y[o];
+        dys += fabs((double)dy[o]);
+    }
+    for (size_t i = 0; i < image; i++) {
+        rhs += (double)x[i] * dx[i];
+        xs += fabs((double)x[i]);
+    }
+    ck_assert_msg(fabs(lhs - rhs) <= tol_y * dys + tol_dx * xs,
+                  "%s: <dy, avgpool(x)> = %.12g, <avgpool_backward(dy), x> = %.12g", what, lhs,
+                  rhs);
+    fx_release();
+}
+
+/* The gradient of f(x) = <dy, avgpool(x)> by central differences of the device's forward, in
+ * double on the host, against the device's backward: for each element i,
+ * (f(x + h e_i) - f(x - h e_i)) / (x_i+ - x_i-). f is linear, so the difference has no
+ * truncation error: only the rounding of the forward's outputs counts, and only that of the at
+ * most k_h*k_w outputs whose window holds i (the others are the same bits in both runs). */
+static void check_avgpool_gradient(const spartan_window *w, uint64_t seed) {
+    char what[160];
+    describe(what, sizeof what, "avgpool finite differences", w);
+    size_t out_h = ref_window_out(w->in_h, w->k_h, w->stride, w->pad);
+    size_t out_w = ref_window_out(w->in_w, w->k_w, w->stride, w->pad);
+    size_t pix = w->batch * w->in_h * w->in_w, image = pix * w->in_c;
+    size_t opix = w->batch * out_h * out_w, outs = opix * w->in_c;
+    const float h = 0.5f;
+    float *x = fx_random_floats(image, -1.0f, 1.0f, seed);
+    float *dy = fx_random_floats(outs, -1.0f, 1.0f, seed + 1);
+    float *xh = fx_floats(image), *yp = fx_floats(outs), *ym = fx_floats(outs);
+    spartan_tensor *tx = fx_upload(x, pix, w->in_c), *ty = fx_nan_matrix(opix, w->in_c);
+    spartan_tensor *tdy = fx_upload(dy, opix, w->in_c), *tdx = fx_nan_matrix(pix, w->in_c);
+    ok(spartan_avgpool_backward(ctx, w, tdy, tdx));
+    float *dx = fx_read_all(tdx);
+    size_t area = w->k_h * w->k_w;
+    /* each output within avg_tol of max|x +- h| in each run, weighted by |dy| in the difference;
+     * the backward within avg_tol of max|dy| */
+    double tol_y = avg_tol(w, fx_max_abs(x, image) + h);
+    double tol_diff = (double)area * fx_max_abs(dy, outs) * 2.0 * tol_y;
+    double tol_dx = avg_tol(w, fx_max_abs(dy, outs));
+    memcpy(xh, x, image * sizeof *x);
+    for (size_t i = 0; i < image; i++) {
+        xh[i] = x[i] + h;
+        double step = (double)xh[i];
+        ok(spartan_tensor_write(tx, xh, image));
+        ok(spartan_avgpool_forward(ctx, w, tx, ty));
+        ok(spartan_tensor_read(ty, yp, outs));
+        xh[i] = x[i] - h;
+        step -= (double)xh[i];
+        ok(spartan_tensor_write(tx, xh, image));
+        ok(spartan_avgpool_forward(ctx, w, tx, ty));
+        ok(spartan_tensor_read(ty, ym, outs));
+        xh[i] = x[i];
+        double diff = 0.0;
+        for (size_t o = 0; o < outs; o++) diff += (double)dy[o] * ((double)yp[o] - (double)ym[o]);
+        double fd = diff / step;
+        ck_assert_msg(fabs(fd - dx[i]) <= tol_diff / step + tol_dx,
+                      "%s: [%zu] backward %.9g, differences %.9g", what, i, (double)dx[i], fd);
+    }
+    fx_release();
+}
+
 /* ---- matrix shapes -------------------------------------------------------------------------- */
 
 typedef struct {
@@ -258,6 +387,55 @@ START_TEST(maxpool_matches_reference) {
 }
 END_TEST
 
+START_TEST(avgpool_matches_reference) {
+    size_t n = small ? N_AVG_TINY : N_AVG;
+    for (size_t i = 0; i < n; i++) {
+        spartan_window w = to_window(avg_windows[i]);
+        check_avgpool(&w, SEED(9, i));
+    }
+}
+END_TEST
+
+/* Overlapping windows with padding, a global pooling, and windows wholly in the padding (5
+ * channels: a full vector and a partial one with the default VEC). */
+START_TEST(avgpool_gradient_matches_finite_differences) {
+    static const win fd[] = {
+        {1, 5, 4, 3, 3, 3, 2, 1}, {2, 3, 3, 2, 3, 3, 1, 0}, {1, 3, 4, 5, 2, 2, 1, 2}};
+    for (size_t i = 0; i < sizeof fd / sizeof fd[0]; i++) {
+        spartan_window w = to_window(fd[i]);
+        check_avgpool_gradient(&w, SEED(10, i));
+    }
+}
+END_TEST
+
+/* Global average pooling is the window k = the image with no padding, at any stride: one output
+ * pixel per image (y is batch x in_c, the channel means), each input pixel in one window. */
+START_TEST(global_avgpool_is_the_channel_mean) {
+    static const win g[] = {{3, 6, 5, 7, 6, 5, 1, 0},
+                            {2, 9, 9, 3, 9, 9, 4, 0},
+                            {1, 1, 1, 17, 1, 1, 1, 0},
+                            {5, 8, 8, 32, 8, 8, 8, 0}};
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
+        spartan_window w = to_window(g[i]);
+        ck_assert_uint_eq(spartan_window_out_h(&w), 1);
+        ck_assert_uint_eq(spartan_window_out_w(&w), 1);
+        check_avgpool(&w, SEED(11, i));
+        /* dy of ones: every dx element is exactly 1 / (in_h * in_w) rounded once */
+        size_t image = w.batch * w.in_h * w.in_w * w.in_c;
+        float *ones = fx_floats(w.batch * w.in_c);
+        for (size_t j = 0; j < w.batch * w.in_c; j++) ones[j] = 1.0f;
+        spartan_tensor *tdy = fx_upload(ones, w.batch, w.in_c);
+        spartan_tensor *tdx = fx_nan_matrix(w.batch * w.in_h * w.in_w, w.in_c);
+        ok(spartan_avgpool_backward(ctx, &w, tdy, tdx));
+        float *dx = fx_read_all(tdx);
+        double *want = fx_doubles(image);
+        for (size_t j = 0; j < image; j++) want[j] = 1.0 / (double)(w.in_h * w.in_w);
+        fx_assert_close(dx, want, image, th_tol(1, 1.0), "global avgpool of ones");
+        fx_release();
+    }
+}
+END_TEST
+
 START_TEST(bias_matches_reference) {
     size_t n = small ? N_ROWS_TINY : N_ROWS;
     for (size_t i = 0; i < n; i++) check_bias(row_shapes[i].rows, row_shapes[i].cols, SEED(4, i));
@@ -318,6 +496,10 @@ static void check_some(void) {
     for (size_t i = 0; i < N_POOL_TINY; i++) {
         spartan_window w = to_window(pool_windows[i]);
         check_pool(&w, SEED(21, i), (int)(i % 2));
+    }
+    for (size_t i = 0; i < N_AVG_TINY; i++) {
+        spartan_window w = to_window(avg_windows[i]);
+        check_avgpool(&w, SEED(24, i));
     }
     for (size_t i = 0; i < N_ROWS_TINY; i++) {
         check_bias(row_shapes[i].rows, row_shapes[i].cols, SEED(22, i));
@@ -392,12 +574,82 @@ START_TEST(bad_arguments_are_invalid) {
 }
 END_TEST
 
+/* Average pooling's refusals (padding is allowed): INVALID_ARGUMENT with a message naming the
+ * problem, and the output left as it was. */
+START_TEST(avgpool_bad_arguments_are_invalid) {
+    float host[64] = {0};
+    spartan_window w = {2, 4, 4, 2, 3, 3, 1, 1}; /* out 4 x 4: 32 pixels */
+    spartan_tensor *x = fx_upload(host, 32, 2), *y = fx_nan_matrix(32, 2);
+    spartan_tensor *x_bad = fx_matrix(31, 2), *y_bad = fx_matrix(32, 3), *y_rows = fx_matrix(31, 2);
+    ck_assert_int_eq(spartan_avgpool_forward(NULL, &w, x, y), INV);
+    ck_assert_int_eq(spartan_avgpool_forward(ctx, NULL, x, y), INV);
+    ck_assert_int_eq(spartan_avgpool_forward(ctx, &w, NULL, y), INV);
+    ck_assert_int_eq(spartan_avgpool_forward(ctx, &w, x, NULL), INV);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "NULL"));
+    ck_assert_int_eq(spartan_avgpool_backward(NULL, &w, y, x), INV);
+    ck_assert_int_eq(spartan_avgpool_backward(ctx, NULL, y, x), INV);
+    ck_assert_int_eq(spartan_avgpool_backward(ctx, &w, NULL, x), INV);
+    ck_assert_int_eq(spartan_avgpool_backward(ctx, &w, y, NULL), INV);
+    /* sizes */
+    ck_assert_int_eq(spartan_avgpool_forward(ctx, &w, x_bad, y), INV);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "x has 62 elements"));
+    ck_assert_int_eq(spartan_avgpool_forward(ctx, &w, x, y_bad), INV);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "y is 32x3"));
+    ck_assert_int_eq(spartan_avgpool_forward(ctx, &w, x, y_rows), INV);
+    ck_assert_int_eq(spartan_avgpool_backward(ctx, &w, y_bad, x), INV);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "dy is 32x3"));
+    ck_assert_int_eq(spartan_avgpool_backward(ctx, &w, y, x_bad), INV);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "dx has 62 elements"));
+    /* the output over the input */
+    spartan_window same = {1, 8, 8, 1, 1, 1, 1, 0}; /* 1 x 1 windows: every shape matches */
+    spartan_tensor *sq = fx_matrix(64, 1);
+    ck_assert_int_eq(spartan_avgpool_forward(ctx, &same, sq, sq), INV);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "shares its buffer"));
+    ck_assert_int_eq(spartan_avgpool_backward(ctx, &same, sq, sq), INV);
+    /* windows */
+    spartan_window bad = w;
+    bad.stride = 0;
+    ck_assert_int_eq(spartan_avgpool_forward(ctx, &bad, x, y), INV);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "stride"));
+    bad = w;
+    bad.k_w = 0;
+    ck_assert_int_eq(spartan_avgpool_backward(ctx, &bad, y, x), INV);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "empty"));
+    bad = w;
+    bad.k_h = 7; /* 4 + 2 pad < 7 */
+    ck_assert_int_eq(spartan_avgpool_forward(ctx, &bad, x, y), INV);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "does not fit"));
+    /* a window longer than a work-item may walk (LOOP_MAX / (VEC + 1) positions) */
+    bad = (spartan_window){1, 4096, 4096, 1, 4096, 4096, 1, 0};
+    ck_assert_int_eq(spartan_avgpool_forward(ctx, &bad, x, y), INV);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "positions"));
+    /* indices past 32 bits: 70,000 x 70,000 pixels */
+    bad = (spartan_window){1, 70000, 70000, 1, 2, 2, 2, 0};
+    ck_assert_int_eq(spartan_avgpool_forward(ctx, &bad, x, y), INV);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "32-bit"));
+    ck_assert_int_eq(spartan_avgpool_backward(ctx, &bad, y, x), INV);
+    bad.pad = (size_t)1 << 31; /* in + 2 pad past 32 bits */
+    ck_assert_int_eq(spartan_avgpool_forward(ctx, &bad, x, y), INV);
+    /* nothing was written */
+    float *left = fx_read_all(y);
+    for (size_t i = 0; i < 64; i++)
+        ck_assert_msg(isnan(left[i]), "y[%zu] = %g", i, (double)left[i]);
+    ok(spartan_avgpool_forward(ctx, &w, x, y));
+    ok(spartan_avgpool_backward(ctx, &w, y, x));
+    ok(spartan_context_finish(ctx));
+}
+END_TEST
+
 /* Zero-sized tensors: every operation is a no-op that succeeds. */
 START_TEST(empty_tensors_are_no_ops) {
     float dummy = 0.0f;
     spartan_tensor *e = fx_upload(&dummy, 0, 6), *b = fx_matrix(1, 6);
     ok(spartan_bias_add(ctx, e, b));
     ok(spartan_relu_backward(ctx, e, e, e));
+    spartan_window none = {0, 4, 4, 6, 2, 2, 2, 1}; /* no images: 0 x 6 both sides */
+    spartan_tensor *e2 = fx_upload(&dummy, 0, 6);
+    ok(spartan_avgpool_forward(ctx, &none, e, e2));
+    ok(spartan_avgpool_backward(ctx, &none, e2, e));
     ok(spartan_context_finish(ctx));
 }
 END_TEST
@@ -410,6 +662,9 @@ static Suite *nn_ops_suite(void) {
     tcase_add_test(tc, window_out_sizes);
     tcase_add_test(tc, im2col_col2im_match_reference);
     tcase_add_test(tc, maxpool_matches_reference);
+    tcase_add_test(tc, avgpool_matches_reference);
+    tcase_add_test(tc, avgpool_gradient_matches_finite_differences);
+    tcase_add_test(tc, global_avgpool_is_the_channel_mean);
     tcase_add_test(tc, bias_matches_reference);
     tcase_add_test(tc, bias_grad_of_no_rows_is_zero);
     tcase_add_test(tc, bias_grad_of_tall_columns);
@@ -417,6 +672,7 @@ static Suite *nn_ops_suite(void) {
     tcase_add_test(tc, tune_scalar);
     tcase_add_test(tc, tune_wide);
     tcase_add_test(tc, bad_arguments_are_invalid);
+    tcase_add_test(tc, avgpool_bad_arguments_are_invalid);
     tcase_add_test(tc, empty_tensors_are_no_ops);
     suite_add_tcase(s, tc);
     return s;

@@ -1,6 +1,8 @@
 #!/bin/sh
-# Checks the layering of runtime/ (docs/architecture.md): a file in one layer may include only
-# headers of its own layer or of layers before it in this order. Prints every violation.
+# Checks the layering of runtime/ (docs/architecture.md): a file in one layer (its folder and the
+# folders under it) may include only headers of its own layer or of layers before it in this
+# order; and io/ reaches the model only through the public headers (spartan/nn.h), never nn/'s
+# private ones. Prints every violation.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 order="core device program tensor ops policy nn io"
@@ -21,13 +23,15 @@ for dir in "$root"/runtime/*/; do
         bad=1
         continue
     fi
-    for f in "$dir"*.c "$dir"*.h; do
-        [ -e "$f" ] || continue
+    for f in $(find "$dir" -name '*.[ch]' | sort); do
         # shellcheck disable=SC2013  # layer names are single words
         for inc in $(sed -n 's|^#include "\([a-z_]*\)/.*|\1|p' "$f" | sort -u); do
             [ "$inc" = spartan ] && continue
             ir=$(rank "$inc")
-            if [ "$ir" -lt 0 ] || [ "$ir" -gt "$r" ]; then
+            if [ "$layer" = io ] && [ "$inc" = nn ]; then
+                echo "check_layers: ${f#"$root"/} (io) includes nn/: use the public spartan/nn.h" >&2
+                bad=1
+            elif [ "$ir" -lt 0 ] || [ "$ir" -gt "$r" ]; then
                 echo "check_layers: ${f#"$root"/} ($layer) includes $inc/" >&2
                 bad=1
             fi

@@ -39,7 +39,8 @@ static void usage(FILE *f) {
         "  --shape MxNxK    only these (repeat or separate by commas); Y = X.W, X MxK\n"
         "  --sparsity LIST  percent of zeros (default 0,25,50,70,80,90,95,99)\n"
         "  --pass LIST      fwd,bwd_input,bwd_weight (default all)\n"
-        "  --pattern LIST   random,cluster,prepool (default all; prepool: bwd_weight only)\n"
+        "  --pattern LIST   random,cluster,prepool (default all; prepool: a ReLU-masked\n"
+        "                   gradient, the backward passes only)\n"
         "  --runs N         timed runs (default 5, more up to 25 / 0.2 s for short calls;\n"
         "                   CLBlast --clblast-runs, default 5)\n"
         "  --device SEL     P:D, cpu, gpu or a name part (default $SPARTAN_DEVICE, else\n"
@@ -219,9 +220,9 @@ static int parse(int argc, char **argv, int gemm, bench_opts *o) {
                            : "--pattern takes random, cluster, prepool");
         return 2;
     }
-    if (o->patterns == (1u << PAT_PREPOOL) && !(o->passes & (1u << PASS_BWD_WEIGHT)))
-        fprintf(stderr, "spartan-bench: note: prepool is the gradient pattern, measured in "
-                        "bwd_weight only: nothing sparse to measure\n");
+    if (o->patterns == (1u << PAT_PREPOOL) && o->passes == (1u << PASS_FWD))
+        fprintf(stderr, "spartan-bench: note: prepool is the gradient pattern, measured in the "
+                        "backward passes only: nothing sparse to measure\n");
     return 0;
 }
 

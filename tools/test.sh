@@ -8,7 +8,8 @@
 #   4. an ASan+UBSan build and its tests (Oclgrind and rusticl excluded: the oclgrind wrapper
 #      cannot run ASan, and rusticl's own leaks are not ours),
 #   5. the layering check, and an application outside the tree built against an installed
-#      copy through find_package(spartan) and through pkg-config (shared and static).
+#      copy through find_package(spartan) and through pkg-config (shared and static), as are
+#      the examples (examples/).
 # Usage: tools/test.sh [--quick]   (--quick: step 1 only)
 # Build trees: build/, build-asan/, build-embed/ under the checkout (SPARTAN_BUILD_ROOT moves them).
 set -eu
@@ -96,5 +97,12 @@ for exe in cmake/embed cmake/embed_static embed_pc embed_pc_static; do
     echo "--- $exe"
     env "$icd" "$cache" "$out/build-embed/$exe"
 done
+# examples/ builds the same way (its CMakeLists.txt finds the installed copy on its own); its
+# training example runs briefly, as the example test does in the tree
+cmake -S "$root/examples" -B "$out/build-embed/examples" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_FLAGS=-Werror >/dev/null
+cmake --build "$out/build-embed/examples" -j "$jobs" >/dev/null
+echo "--- examples/train_cnn"
+env "$icd" "$cache" "$out/build-embed/examples/train_cnn" --steps 30 --test-limit 500
 
 step "all tests passed"

@@ -68,6 +68,36 @@ SPARTAN_API void spartan_model_destroy(spartan_model *m);
 
 /* Appending layers, before prepare only: after it, INVALID_ARGUMENT and the model is unchanged.
  * A fully connected layer flattens its input by itself. */
+/* The layer kinds. Each appends to the model's end, taking the previous layer's output shape
+ * (or the model's input) as its input. */
+typedef enum spartan_layer_kind {
+    SPARTAN_LAYER_FC = 0,            /* fully connected: outputs features */
+    SPARTAN_LAYER_CONV = 1,          /* convolution: outputs channels, kernel, stride, pad */
+    SPARTAN_LAYER_RELU = 2,          /* ReLU, with the fused sparsity monitor */
+    SPARTAN_LAYER_MAXPOOL = 3,       /* max-pooling: kernel, stride (no padding) */
+    SPARTAN_LAYER_DROPOUT = 4,       /* dropout: rate (training steps only) */
+    SPARTAN_LAYER_FLATTEN = 5,       /* h x w x c -> 1 x 1 x hwc (no copy) */
+    SPARTAN_LAYER_AVGPOOL = 6,       /* average pooling: kernel, stride, pad (counted) */
+    SPARTAN_LAYER_GLOBALAVGPOOL = 7, /* each channel's mean over the image: -> 1 x 1 x c */
+    SPARTAN_LAYER_KIND_COUNT = 8
+} spartan_layer_kind;
+
+/* A layer to add; the fields a kind does not take are ignored. */
+typedef struct spartan_layer_spec {
+    spartan_layer_kind kind;
+    size_t outputs;             /* fc: features; conv: channels */
+    size_t kernel, stride, pad; /* conv, maxpool, avgpool: square window, same along both axes */
+    float rate;                 /* dropout: the probability of zeroing, in [0, 1) */
+} spartan_layer_spec;
+
+/* Appends one layer; INVALID_ARGUMENT (naming what does not fit) when the spec does not fit the
+ * shape it receives, or after spartan_model_prepare. The spartan_model_add_* calls below are
+ * this with the kind's fields. */
+SPARTAN_API spartan_status spartan_model_add(spartan_model *m, const spartan_layer_spec *spec);
+/* "fc", "conv", "relu", "maxpool", "dropout", "flatten", "avgpool", "globalavgpool" (the words
+ * of model descriptions); NULL for a value outside the enum. */
+SPARTAN_API const char *spartan_layer_kind_name(spartan_layer_kind kind);
+
 SPARTAN_API spartan_status spartan_model_add_fc(spartan_model *m, size_t out_features);
 SPARTAN_API spartan_status spartan_model_add_conv(spartan_model *m, size_t out_channels,
                                                   size_t kernel, size_t stride, size_t pad);
@@ -76,6 +106,9 @@ SPARTAN_API spartan_status spartan_model_add_maxpool(spartan_model *m, size_t ke
                                                      size_t stride);
 SPARTAN_API spartan_status spartan_model_add_dropout(spartan_model *m, float p);
 SPARTAN_API spartan_status spartan_model_add_flatten(spartan_model *m);
+SPARTAN_API spartan_status spartan_model_add_avgpool(spartan_model *m, size_t kernel, size_t stride,
+                                                     size_t pad);
+SPARTAN_API spartan_status spartan_model_add_globalavgpool(spartan_model *m);
 
 typedef struct spartan_train_config {
     size_t batch;               /* images per step (default 64) */
@@ -103,6 +136,10 @@ typedef struct spartan_step_result {
     double loss;    /* mean cross-entropy over the images */
     size_t correct; /* images whose arg-max is the label */
     size_t count;   /* images */
+    /* Blocking host-device synchronisations during the call (spartan_context_syncs): a
+     * training step makes one, at its end, besides those of timing marks on the host clock
+     * (spartan_context_timing). */
+    size_t syncs;
 } spartan_step_result;
 
 /* One SGD step on exactly `batch` images (host memory). */
@@ -123,6 +160,25 @@ SPARTAN_API spartan_status spartan_model_evaluate(spartan_model *m, const float 
                                                   const float *labels, size_t count,
                                                   spartan_step_result *res);
 
+/* The same steps on device tensors of the model's context instead of host arrays (an embedding
+ * application's own data pipeline): images hold at least count x in_h x in_w x in_c values
+ * (NHWC), labels at least count (class indices as floats), read in place, not copied; they must
+ * stay unchanged until the call returns. INVALID_ARGUMENT for a tensor of another context or
+ * one too small. */
+SPARTAN_API spartan_status spartan_model_train_step_tensors(spartan_model *m,
+                                                            const spartan_tensor *images,
+                                                            const spartan_tensor *labels,
+                                                            size_t count, spartan_step_result *res);
+SPARTAN_API spartan_status spartan_model_evaluate_tensors(spartan_model *m,
+                                                          const spartan_tensor *images,
+                                                          const spartan_tensor *labels,
+                                                          size_t count, spartan_step_result *res);
+/* Inference (no dropout) on count <= batch images without labels: logits (count x classes,
+ * row-major; NULL: not wanted) and each image's predicted class (the first largest logit; NULL:
+ * not wanted). One blocking read. */
+SPARTAN_API spartan_status spartan_model_predict(spartan_model *m, const float *images,
+                                                 size_t count, float *logits, size_t *predictions);
+
 /* ---- Inspection ------------------------------------------------------------------------------ */
 
 SPARTAN_API size_t spartan_model_layer_count(const spartan_model *m);
@@ -131,10 +187,26 @@ SPARTAN_API size_t spartan_model_layer_count(const spartan_model *m);
 SPARTAN_API void spartan_model_shape(const spartan_model *m, size_t *in_h, size_t *in_w,
                                      size_t *in_c, size_t *classes);
 SPARTAN_API size_t spartan_model_steps(const spartan_model *m);
+/* Sets the SGD updates done, as when resuming from a saved state: the step's dropout masks and
+ * the policy's schedule follow it. */
+SPARTAN_API void spartan_model_set_steps(spartan_model *m, size_t steps);
+/* The context the model was made on. */
+SPARTAN_API spartan_context *spartan_model_context(const spartan_model *m);
+/* Whether spartan_model_prepare has succeeded (and no layer was added since). */
+SPARTAN_API int spartan_model_is_prepared(const spartan_model *m);
+/* The configuration the model was prepared with (the learning rate as last set). */
+SPARTAN_API spartan_status spartan_model_config(const spartan_model *m, spartan_train_config *out);
+/* Layer i as one line of a model description, without the newline ("conv 32 k=3 s=1 p=1"),
+ * with snprintf's contract; 0 and "" when there is no layer i. */
+SPARTAN_API size_t spartan_model_describe_layer(const spartan_model *m, size_t i, char *buf,
+                                                size_t size);
 
 typedef struct spartan_layer_info {
-    const char *name;           /* "conv1", "relu1", "fc2", ... */
-    const char *kind;           /* "fc", "conv", "relu", "maxpool", "dropout", "flatten" */
+    const char *name; /* "conv1", "relu1", "fc2", ... */
+    const char *kind; /* spartan_layer_kind_name(type) */
+    spartan_layer_kind type;
+    spartan_layer_spec spec;    /* as added */
+    size_t in_h, in_w, in_c;    /* input shape per image */
     int gemm;                   /* 1 for fc and conv: the fields below describe its GEMMs */
     size_t out_h, out_w, out_c; /* output shape per image */
     size_t m, n, k;             /* forward GEMM: X (m x k) . W (k x n) */
@@ -172,6 +244,9 @@ SPARTAN_API void spartan_model_reset_stats(spartan_model *m);
 typedef struct spartan_param {
     const char *name;
     spartan_tensor *value, *grad, *momentum;
+    /* The parameter's logical shape (its tensors are stored as rank-2 matrices): an fc weight
+     * in x out, a conv weight kernel x kernel x in_c x out_c (HWIO), a bias out. */
+    size_t rank, shape[4];
 } spartan_param;
 SPARTAN_API size_t spartan_model_param_count(const spartan_model *m);
 SPARTAN_API spartan_status spartan_model_param(const spartan_model *m, size_t i,

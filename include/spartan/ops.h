@@ -152,6 +152,91 @@ SPARTAN_API spartan_status spartan_gemm_sparse_bwd_weight_dz(spartan_context *ct
                                                              const spartan_sparse *dz,
                                                              spartan_tensor *dw);
 
+/* ---- GEMM passes -------------------------------------------------------------------------------
+ * One GEMM pass of a layer, run dense or sparse. A layer with input X (rows x k), weight W
+ * (k x n) and output gradient dY (rows x n) has three:
+ *
+ *     fwd         Y  = X . W      dense: gemm_dense(nn)
+ *                                 sparse on X: gemm_sparse_fwd_direct
+ *     bwd_input   dX = dY . W^T   dense: gemm_dense(nt)
+ *                                 sparse on X: compact(X, ROWS) + gemm_sparse_bwd_input (the
+ *                                   result only under X's non-zeros)
+ *                                 sparse on dY: transpose(W) + gemm_sparse_fwd_direct(dY, W^T)
+ *     bwd_weight  dW = X^T . dY   dense: gemm_dense(tn)
+ *                                 sparse on X: compact(X, COLS) + gemm_sparse_bwd_weight
+ *                                 sparse on dY: compact(dY, COLS) + gemm_sparse_bwd_weight_dz
+ *
+ * The descriptor is built once per layer and pass (spartan_gemm_pass_init); the layers of nn.h,
+ * the policy's calibration, spartan-bench gemm and the tests all run passes through
+ * spartan_gemm_pass_run, so each measures exactly the forms training runs. */
+
+/* The three GEMMs of a layer's training step. */
+typedef enum spartan_pass {
+    SPARTAN_PASS_FWD = 0,        /* Y = X . W */
+    SPARTAN_PASS_BWD_INPUT = 1,  /* dX = dY . W^T (masked when sparse on X) */
+    SPARTAN_PASS_BWD_WEIGHT = 2, /* dW = X^T . dY */
+    SPARTAN_PASS_COUNT = 3
+} spartan_pass;
+
+typedef enum spartan_path {
+    SPARTAN_PATH_DENSE = 0, /* the device's best dense GEMM */
+    SPARTAN_PATH_SPARSE = 1 /* the sparse kernel of the pass */
+} spartan_path;
+
+/* Whose zeros a pass's sparse path skips. */
+typedef enum spartan_sparse_form {
+    SPARTAN_FORM_NONE = 0,  /* the pass has no sparse path here */
+    SPARTAN_FORM_ON_X = 1,  /* the layer's input X (bwd_input: the result only under X != 0) */
+    SPARTAN_FORM_ON_DY = 2, /* the output gradient dY (backward passes; ReLU-masked dY) */
+    SPARTAN_FORM_COUNT = 3
+} spartan_sparse_form;
+
+typedef struct spartan_gemm_pass {
+    spartan_pass pass;
+    spartan_sparse_form form;
+    size_t rows, k, n; /* the layer: X rows x k, W k x n, dY rows x n */
+    /* The GEMM as C (m x n) = op(A) . op(B), op(A) m x k (the shape spartan_policy_query
+     * takes), and the dense call's transposes: fwd X . W, bwd_input dY . W^T, bwd_weight
+     * X^T . dY. */
+    size_t m, gn, gk;
+    int trans_a, trans_b;
+} spartan_gemm_pass;
+
+/* The operands of a pass; which ones it reads depends on the pass, path and form (the table
+ * above). The result goes to y (fwd, rows x n), dx (bwd_input, rows x k) or dw (bwd_weight,
+ * k x n). wt: n x k scratch for W^T (bwd_input on dY). sx, sdy: compactions of X and dY
+ * (rows x k, rows x n). */
+typedef struct spartan_gemm_operands {
+    const spartan_tensor *x, *w, *dy;
+    spartan_tensor *y, *dx, *dw, *wt;
+    spartan_sparse *sx, *sdy;
+    /* X's compaction: the forms sx already holds for this X (run skips building them again), and
+     * forms to build besides its own when it compacts X (a layer whose both backward passes are
+     * sparse on X compacts it once). run updates x_forms. */
+    unsigned x_forms, x_forms_extra;
+} spartan_gemm_operands;
+
+/* The descriptor of `pass` for a layer of rows x k input and n outputs, sparse form `form`.
+ * INVALID_ARGUMENT for an unknown pass or form, or ON_DY for the forward pass. */
+SPARTAN_API spartan_status spartan_gemm_pass_init(spartan_pass pass, spartan_sparse_form form,
+                                                  size_t rows, size_t k, size_t n,
+                                                  spartan_gemm_pass *out);
+/* Runs the pass on `path` (sparse: the descriptor's form; INVALID_ARGUMENT when it has none),
+ * the dense GEMM by `dense` (SPARTAN_GEMM_OWN, _CLBLAST or _BEST). The operands may have fewer
+ * rows than the descriptor (a partial batch's forward). Enqueues only: nothing blocks. */
+SPARTAN_API spartan_status spartan_gemm_pass_run(spartan_context *ctx, const spartan_gemm_pass *p,
+                                                 spartan_path path, spartan_gemm_path dense,
+                                                 spartan_gemm_operands *o);
+/* Makes every operand the pass can read or write on either path, at the descriptor's shape
+ * (contents undefined); *o is zeroed first, and on failure freed. */
+SPARTAN_API spartan_status spartan_gemm_operands_create(spartan_context *ctx,
+                                                        const spartan_gemm_pass *p,
+                                                        spartan_gemm_operands *o);
+/* Frees what spartan_gemm_operands_create made (and NULLs it). */
+SPARTAN_API void spartan_gemm_operands_destroy(spartan_gemm_operands *o);
+/* "none", "x", "dy". */
+SPARTAN_API const char *spartan_sparse_form_name(spartan_sparse_form form);
+
 /* ---- Layer operations (kernels_cl/nn.cl): what the layers of nn.h need besides the GEMMs -------
  * Images are NHWC: a tensor of batch x height x width x channels, row-major, channels last, so a
  * convolution is im2col + GEMM whose result (batch*out_h*out_w x out_c) is already NHWC. */
@@ -201,6 +286,24 @@ SPARTAN_API spartan_status spartan_maxpool_forward(spartan_context *ctx, const s
 SPARTAN_API spartan_status spartan_maxpool_backward(spartan_context *ctx, const spartan_window *w,
                                                     const spartan_tensor *dy,
                                                     const spartan_tensor *arg, spartan_tensor *dx);
+
+/* Average pooling over windows w, padding included (PyTorch's AvgPool2d with
+ * count_include_pad=True, ceil_mode=False): y[b, oy, ox, c] = the sum of x over the window
+ * (zeros where it reaches into the padding) divided by k_h*k_w, the whole window's size. x has
+ * batch*in_h*in_w*in_c elements, y is (batch*out_h*out_w) x in_c and must not share x's
+ * buffer. Any pad the window fits with is allowed (a window wholly in the padding gives 0).
+ * Global average pooling is k_h = in_h, k_w = in_w, pad 0 (any stride): y is batch x in_c.
+ * INVALID_ARGUMENT for a NULL, a tensor of another context, sizes that do not match, a window
+ * that is empty, does not fit the padded image or is too large to walk on this device
+ * (k_h*k_w above LOOP_MAX / (VEC + 1)), stride 0, or indices beyond 32 bits. */
+SPARTAN_API spartan_status spartan_avgpool_forward(spartan_context *ctx, const spartan_window *w,
+                                                   const spartan_tensor *x, spartan_tensor *y);
+/* Average pooling backward, its adjoint: dx[b, y, x, c] = the sum of dy over the windows that
+ * cover (b, y, x, c), divided by k_h*k_w (0 for a pixel no window covers). Overwrites dx, which
+ * must not share dy's buffer; the same shapes and errors as spartan_avgpool_forward. Each dx
+ * element gathers its own sum in a fixed order (no atomics, deterministic). */
+SPARTAN_API spartan_status spartan_avgpool_backward(spartan_context *ctx, const spartan_window *w,
+                                                    const spartan_tensor *dy, spartan_tensor *dx);
 
 /* Dropout with drop probability p in [0, 1): y = x / (1 - p) where element i is kept, exactly 0
  * where it is dropped. Element i is dropped when a counter-based hash of (seed, counter, i)

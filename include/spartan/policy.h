@@ -40,18 +40,7 @@ typedef enum spartan_policy_mode {
     SPARTAN_POLICY_ADAPTIVE = 2
 } spartan_policy_mode;
 
-/* The three GEMMs of a layer's training step. */
-typedef enum spartan_pass {
-    SPARTAN_PASS_FWD = 0,        /* Y = X . W */
-    SPARTAN_PASS_BWD_INPUT = 1,  /* dX = dY . W^T (masked when sparse) */
-    SPARTAN_PASS_BWD_WEIGHT = 2, /* dW = X^T . dY */
-    SPARTAN_PASS_COUNT = 3
-} spartan_pass;
-
-typedef enum spartan_path {
-    SPARTAN_PATH_DENSE = 0, /* the device's best dense GEMM */
-    SPARTAN_PATH_SPARSE = 1 /* the sparse kernel of the pass */
-} spartan_path;
+/* spartan_pass, spartan_path and the GEMM-pass descriptor are in ops.h. */
 
 /* One question to the policy. */
 typedef struct spartan_policy_query {

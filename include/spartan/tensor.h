@@ -61,6 +61,12 @@ SPARTAN_API spartan_status spartan_tensor_fill(spartan_tensor *t, float value);
 /* Waits until every operation enqueued on ctx has finished; reports a device-side failure. */
 SPARTAN_API spartan_status spartan_context_finish(spartan_context *ctx);
 
+/* Blocking host-device synchronisations the library has made on ctx so far: blocking reads and
+ * writes (spartan_tensor_read, spartan_sparse_nnz, ...), spartan_context_finish, and timing
+ * marks on the host clock (each waits for the queue). A training step makes one
+ * (spartan_step_result.syncs); the difference over a span of calls counts theirs. */
+SPARTAN_API size_t spartan_context_syncs(const spartan_context *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,7 +12,8 @@
 
 #include "core/sha256.h"
 #include "io/safetensors.h"
-#include "nn/nn_internal.h"
+#include "spartan/nn.h"
+#include "tensor/tensor_internal.h"
 #include "spartan/checkpoint.h"
 #include "spartan/version.h"
 
@@ -46,62 +47,56 @@ typedef struct entry {
     size_t shape[4], numel;
 } entry;
 
-/* The entries of every GEMM layer in file order; *n receives the count. */
+/* Every parameter and its momentum buffer, in the model's parameter order (spartan_model_param:
+ * each layer's weight, then its bias); *n receives the count. */
 static entry *model_entries(const spartan_model *m, size_t *n) {
-    size_t count = 0;
-    for (size_t i = 0; i < m->nlayers; i++)
-        count += m->layers[i].kind == SP_FC || m->layers[i].kind == SP_CONV ? 4 : 0;
-    entry *e = calloc(count ? count : 1, sizeof *e);
+    const size_t np = spartan_model_param_count(m);
+    entry *e = calloc(np ? 2 * np : 1, sizeof *e);
     if (!e) return NULL;
     *n = 0;
-    for (size_t i = 0; i < m->nlayers; i++) {
-        const sp_layer *L = &m->layers[i];
-        if (L->kind != SP_FC && L->kind != SP_CONV) continue;
-        entry w = {.t = L->w, .rank = 2, .shape = {L->k, L->n}};
-        if (L->kind == SP_CONV)
-            w = (entry){.t = L->w, .rank = 4, .shape = {L->kernel, L->kernel, L->in_c, L->out_c}};
-        entry b = {.t = L->b, .rank = 1, .shape = {L->n}};
-        entry vw = w, vb = b;
-        vw.t = L->vw;
-        vb.t = L->vb;
-        snprintf(w.name, sizeof w.name, "%s", L->wname);
-        snprintf(b.name, sizeof b.name, "%s", L->bname);
-        snprintf(vw.name, sizeof vw.name, "%s.momentum", L->wname);
-        snprintf(vb.name, sizeof vb.name, "%s.momentum", L->bname);
-        e[(*n)++] = w;
-        e[(*n)++] = b;
-        e[(*n)++] = vw;
-        e[(*n)++] = vb;
-    }
-    for (size_t i = 0; i < *n; i++) {
-        e[i].numel = 1;
-        for (int d = 0; d < e[i].rank; d++) e[i].numel *= e[i].shape[d];
+    for (size_t i = 0; i < np; i++) {
+        spartan_param p;
+        if (spartan_model_param(m, i, &p) != SPARTAN_OK) continue;
+        entry v = {.t = p.value, .rank = (int)p.rank, .numel = 1};
+        memcpy(v.shape, p.shape, sizeof v.shape);
+        for (size_t d = 0; d < p.rank; d++) v.numel *= p.shape[d];
+        entry mo = v;
+        mo.t = p.momentum;
+        snprintf(v.name, sizeof v.name, "%s", p.name);
+        snprintf(mo.name, sizeof mo.name, "%s.momentum", p.name);
+        e[(*n)++] = v;
+        e[(*n)++] = mo;
     }
     return e;
 }
 
 /* The canonical description of the layers, compared on load: "input=HxWxC;classes=N" then per
- * layer ";name:kind(params):HxWxC->HxWxC". malloc'd; NULL when out of memory. */
+ * layer ";name:kind(options):HxWxC->HxWxC", the options those of the layer's description line
+ * ("conv 32 k=3 s=1 p=1" gives "(k=3,s=1,p=1)"). malloc'd; NULL when out of memory. */
 static char *architecture(const spartan_model *m) {
-    size_t cap = 64 + 256 * m->nlayers, at;
+    const size_t nl = spartan_model_layer_count(m);
+    size_t cap = 64 + 256 * nl, at, h, w, c, classes;
     char *s = malloc(cap);
     if (!s) return NULL;
-    at = (size_t)snprintf(s, cap, "input=%zux%zux%zu;classes=%zu", m->in_h, m->in_w, m->in_c,
-                          m->classes);
-    for (size_t i = 0; i < m->nlayers && at < cap; i++) {
-        const sp_layer *L = &m->layers[i];
+    spartan_model_shape(m, &h, &w, &c, &classes);
+    at = (size_t)snprintf(s, cap, "input=%zux%zux%zu;classes=%zu", h, w, c, classes);
+    for (size_t i = 0; i < nl && at < cap; i++) {
         spartan_layer_info li;
-        char params[96] = "";
-        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK) li.kind = "?";
-        if (L->kind == SP_CONV)
-            snprintf(params, sizeof params, "(k=%zu,s=%zu,p=%zu)", L->kernel, L->stride, L->pad);
-        else if (L->kind == SP_MAXPOOL)
-            snprintf(params, sizeof params, "(k=%zu,s=%zu)", L->kernel, L->stride);
-        else if (L->kind == SP_DROPOUT)
-            snprintf(params, sizeof params, "(p=%.9g)", (double)L->p);
-        at += (size_t)snprintf(s + at, cap - at, ";%s:%s%s:%zux%zux%zu->%zux%zux%zu", L->name,
-                               li.kind, params, L->in_h, L->in_w, L->in_c, L->out_h, L->out_w,
-                               L->out_c);
+        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK) {
+            free(s);
+            return NULL;
+        }
+        char line[128], opts[128] = "";
+        spartan_model_describe_layer(m, i, line, sizeof line);
+        size_t o = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save))
+            if (strchr(t, '=') && o < sizeof opts)
+                o += (size_t)snprintf(opts + o, sizeof opts - o, "%c%s", o ? ',' : '(', t);
+        if (o && o < sizeof opts) snprintf(opts + o, sizeof opts - o, ")");
+        at += (size_t)snprintf(s + at, cap - at, ";%s:%s%s:%zux%zux%zu->%zux%zux%zu", li.name,
+                               li.kind, opts, li.in_h, li.in_w, li.in_c, li.out_h, li.out_w,
+                               li.out_c);
     }
     if (at >= cap) {
         free(s);
@@ -206,10 +201,11 @@ static spartan_status check_extra(spartan_context *ctx, const spartan_checkpoint
 
 spartan_status spartan_checkpoint_save(const spartan_model *m, const char *path,
                                        const spartan_checkpoint_meta *extra, size_t n_extra) {
-    if (!m || !path) return sp_invalid(m ? m->ctx : NULL, "spartan_checkpoint_save: NULL argument");
-    spartan_context *ctx = m->ctx;
+    spartan_context *ctx = spartan_model_context(m);
+    if (!m || !path) return sp_invalid(ctx, "spartan_checkpoint_save: NULL argument");
     sp_err *err = &ctx->err;
-    if (!m->prepared)
+    spartan_train_config cfg;
+    if (spartan_model_config(m, &cfg) != SPARTAN_OK)
         return sp_invalid(ctx, "spartan_checkpoint_save: call spartan_model_prepare first");
     spartan_status st = check_extra(ctx, extra, n_extra);
     if (st != SPARTAN_OK) return st;
@@ -246,13 +242,13 @@ spartan_status spartan_checkpoint_save(const spartan_model *m, const char *path,
     char sum[65], step[24], batch[24], lr[32], mom[32], wd[32], seed[24], every[24], writer[48];
     sp_sha256(data, off, digest);
     sp_sha256_hex(digest, sum);
-    snprintf(step, sizeof step, "%zu", m->step);
-    snprintf(batch, sizeof batch, "%zu", m->cfg.batch);
-    snprintf(lr, sizeof lr, "%.9g", (double)m->cfg.lr);
-    snprintf(mom, sizeof mom, "%.9g", (double)m->cfg.momentum);
-    snprintf(wd, sizeof wd, "%.9g", (double)m->cfg.weight_decay);
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)m->cfg.seed);
-    snprintf(every, sizeof every, "%u", m->cfg.sample_every);
+    snprintf(step, sizeof step, "%zu", spartan_model_steps(m));
+    snprintf(batch, sizeof batch, "%zu", cfg.batch);
+    snprintf(lr, sizeof lr, "%.9g", (double)cfg.lr);
+    snprintf(mom, sizeof mom, "%.9g", (double)cfg.momentum);
+    snprintf(wd, sizeof wd, "%.9g", (double)cfg.weight_decay);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)cfg.seed);
+    snprintf(every, sizeof every, "%u", cfg.sample_every);
     snprintf(writer, sizeof writer, "spartan %s", spartan_version_string());
     size_t nm = 0;
     meta[nm++] = (sp_st_meta){"format", FORMAT};
@@ -264,7 +260,7 @@ spartan_status spartan_checkpoint_save(const spartan_model *m, const char *path,
     meta[nm++] = (sp_st_meta){"momentum", mom};
     meta[nm++] = (sp_st_meta){"weight_decay", wd};
     meta[nm++] = (sp_st_meta){"seed", seed};
-    meta[nm++] = (sp_st_meta){"policy", spartan_policy_mode_name(m->cfg.policy)};
+    meta[nm++] = (sp_st_meta){"policy", spartan_policy_mode_name(cfg.policy)};
     meta[nm++] = (sp_st_meta){"sample_every", every};
     meta[nm++] = (sp_st_meta){"layout", layout};
     meta[nm++] = (sp_st_meta){"writer", writer};
@@ -354,10 +350,10 @@ static spartan_status match_tensors(const char *path, const sp_st_file *f, const
 }
 
 spartan_status spartan_checkpoint_load(spartan_model *m, const char *path) {
-    if (!m || !path) return sp_invalid(m ? m->ctx : NULL, "spartan_checkpoint_load: NULL argument");
-    spartan_context *ctx = m->ctx;
+    spartan_context *ctx = spartan_model_context(m);
+    if (!m || !path) return sp_invalid(ctx, "spartan_checkpoint_load: NULL argument");
     sp_err *err = &ctx->err;
-    if (!m->prepared)
+    if (!spartan_model_is_prepared(m))
         return sp_invalid(ctx, "spartan_checkpoint_load: call spartan_model_prepare first");
     size_t n = 0, step = 0, total = 0, most = 1;
     entry *e = model_entries(m, &n);
@@ -409,7 +405,7 @@ spartan_status spartan_checkpoint_load(spartan_model *m, const char *path) {
             spartan_tensor_write(e[i].t, backup + off, e[i].numel);
         goto done;
     }
-    m->step = step;
+    spartan_model_set_steps(m, step);
 done:
     free(host);
     free(backup);

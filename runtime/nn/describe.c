@@ -5,12 +5,16 @@
  *     conv 32 k=3 s=1 p=1
  *     relu
  *     maxpool k=2 s=2
+ *     avgpool k=2 s=2
+ *     globalavgpool
  *     dropout p=0.5
  *     flatten
  *     fc 10
  *
  * The text is parsed whole before a model is made: the last layer, a fully connected one, gives
- * the class count, and a malformed line is refused with its number and nothing is built. */
+ * the class count, and a malformed line is refused with its number and nothing is built. The
+ * words and options are the layer kinds' own (sp_layer_ops: name, takes_outputs, keys): a new
+ * kind needs nothing here. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,12 +29,8 @@
 #define DESC_MAX_TOKENS 8
 #define DESC_MAX_SIZE   (1u << 24) /* any size or count in a description */
 
-typedef enum { D_CONV, D_RELU, D_MAXPOOL, D_DROPOUT, D_FLATTEN, D_FC } desc_kind;
-
 typedef struct desc_layer {
-    desc_kind kind;
-    size_t n, k, s, p; /* outputs; kernel, stride, padding */
-    float rate;        /* dropout */
+    spartan_layer_spec spec;
     int line;
 } desc_layer;
 
@@ -62,8 +62,10 @@ static int size_of(const char *text, size_t *out) {
 }
 
 /* "key=value" options of a layer: each key at most once, each in the kind's list. */
-static int options(desc *d, int line, char **tok, int ntok, const char *keys, desc_layer *L) {
-    int seen[4] = {0};
+static int options(desc *d, int line, char **tok, int ntok, const sp_layer_ops *ops,
+                   spartan_layer_spec *L) {
+    const char *keys = ops->keys;
+    int seen[8] = {0};
     for (int i = 0; i < ntok; i++) {
         char *eq = strchr(tok[i], '=');
         if (!eq || eq == tok[i] || eq[1] == '\0')
@@ -72,14 +74,13 @@ static int options(desc *d, int line, char **tok, int ntok, const char *keys, de
         const char *key = tok[i], *val = eq + 1;
         const char *at = strlen(key) == 1 ? strchr(keys, key[0]) : NULL;
         if (!at) return fail(d, line, "unknown option \"%s\" (this layer takes: %s)", key, keys);
-        int slot = (int)(at - keys);
-        if (seen[slot]++) return fail(d, line, "option \"%s\" given twice", key);
-        if (key[0] == 'p' && L->kind == D_DROPOUT) {
+        if (seen[at - keys]++) return fail(d, line, "option \"%s\" given twice", key);
+        if (key[0] == 'p' && ops->p_is_rate) {
             char *end;
             errno = 0;
             double r = strtod(val, &end);
             if (errno || *end || end == val || !(r >= 0.0 && r < 1.0))
-                return fail(d, line, "dropout p=%s: want a number in [0, 1)", val);
+                return fail(d, line, "%s p=%s: want a number in [0, 1)", ops->name, val);
             L->rate = (float)r;
             continue;
         }
@@ -88,50 +89,46 @@ static int options(desc *d, int line, char **tok, int ntok, const char *keys, de
         if (!sp_parse_u64(val, DESC_MAX_SIZE, &v) || (!zero_ok && v == 0))
             return fail(d, line, "%s=%s: want a whole number, at least 1 (at least 0 for p)", key,
                         val);
-        if (key[0] == 'k') L->k = (size_t)v;
-        if (key[0] == 's') L->s = (size_t)v;
-        if (key[0] == 'p') L->p = (size_t)v;
+        if (key[0] == 'k') L->kernel = (size_t)v;
+        if (key[0] == 's') L->stride = (size_t)v;
+        if (key[0] == 'p') L->pad = (size_t)v;
     }
     return 0;
 }
 
-static int parse_layer(desc *d, int line, char **tok, int ntok, desc_layer *L) {
+static int parse_layer(desc *d, int line, char **tok, int ntok, spartan_layer_spec *L) {
     const char *name = tok[0];
-    memset(L, 0, sizeof *L);
-    if (strcmp(name, "conv") == 0 || strcmp(name, "fc") == 0) {
-        L->kind = name[0] == 'c' ? D_CONV : D_FC;
-        if (ntok < 2 || !size_of(tok[1], &L->n))
+    const sp_layer_ops *ops = NULL;
+    for (int i = 0; i < SPARTAN_LAYER_KIND_COUNT && !ops; i++)
+        if (strcmp(name, sp_layer_kinds[i]->name) == 0) {
+            ops = sp_layer_kinds[i];
+            *L = (spartan_layer_spec){.kind = (spartan_layer_kind)i, .rate = -1.0f};
+        }
+    if (!ops) {
+        char known[256] = "input";
+        for (int i = 0; i < SPARTAN_LAYER_KIND_COUNT; i++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), ", %s",
+                     sp_layer_kinds[i]->name);
+        return fail(d, line, "unknown layer \"%s\" (known: %s)", name, known);
+    }
+    int first = 1;
+    if (ops->takes_outputs) {
+        if (ntok < 2 || !size_of(tok[1], &L->outputs))
             return fail(d, line, "%s: the first value is the output count, a whole number >= 1",
                         name);
-        if (L->kind == D_FC) {
-            if (ntok > 2) return fail(d, line, "fc takes one value, the output count");
-            return 0;
-        }
-        L->s = 1;
-        if (options(d, line, tok + 2, ntok - 2, "ksp", L)) return 1;
-        if (!L->k) return fail(d, line, "conv needs its kernel size: k=N");
-        return 0;
+        first = 2;
     }
-    if (strcmp(name, "maxpool") == 0) {
-        L->kind = D_MAXPOOL;
-        if (options(d, line, tok + 1, ntok - 1, "ks", L)) return 1;
-        if (!L->k) return fail(d, line, "maxpool needs its window: k=N");
-        if (!L->s) L->s = L->k;
-        return 0;
-    }
-    if (strcmp(name, "dropout") == 0) {
-        L->kind = D_DROPOUT;
-        L->rate = 0.5f;
-        return options(d, line, tok + 1, ntok - 1, "p", L);
-    }
-    if (strcmp(name, "relu") == 0 || strcmp(name, "flatten") == 0) {
-        L->kind = name[0] == 'r' ? D_RELU : D_FLATTEN;
-        if (ntok > 1) return fail(d, line, "%s takes no options", name);
-        return 0;
-    }
-    return fail(d, line,
-                "unknown layer \"%s\" (known: input, conv, relu, maxpool, dropout, flatten, fc)",
-                name);
+    if (!ops->keys[0] && ntok > first)
+        return fail(d, line,
+                    ops->takes_outputs ? "%s takes one value, the output count"
+                                       : "%s takes no options",
+                    name);
+    if (options(d, line, tok + first, ntok - first, ops, L)) return 1;
+    if (strchr(ops->keys, 'k') && !L->kernel)
+        return fail(d, line, "%s needs its %s: k=N", name,
+                    ops->takes_outputs ? "kernel size" : "window");
+    if (ops->defaults) ops->defaults(L);
+    return 0;
 }
 
 /* "input HxWxC": exactly two 'x', around three numbers >= 1. */
@@ -191,44 +188,24 @@ static int parse(desc *d, char *text) {
             d->layers = grown;
             d->cap = cap;
         }
-        if (parse_layer(d, line, tok, ntok, &d->layers[d->count])) return 1;
+        if (parse_layer(d, line, tok, ntok, &d->layers[d->count].spec)) return 1;
         d->layers[d->count].line = line;
         d->count++;
     }
     if (!have_input) return fail(d, line, "no input line (input HxWxC)");
-    if (!d->count || d->layers[d->count - 1].kind != D_FC)
+    if (!d->count || d->layers[d->count - 1].spec.kind != SPARTAN_LAYER_FC)
         return fail(d, line, "the last layer must be fc N (N: the class count)");
     return 0;
 }
 
 static spartan_status build(spartan_context *ctx, const desc *d, spartan_model **out) {
     spartan_model *m = NULL;
-    spartan_status st =
-        spartan_model_create(ctx, d->in[0], d->in[1], d->in[2], d->layers[d->count - 1].n, &m);
+    spartan_status st = spartan_model_create(ctx, d->in[0], d->in[1], d->in[2],
+                                             d->layers[d->count - 1].spec.outputs, &m);
     size_t i_failed = 0; /* 1 + the layer that was refused */
     for (size_t i = 0; st == SPARTAN_OK && i < d->count; i++) {
-        const desc_layer *L = &d->layers[i];
         i_failed = i + 1;
-        switch (L->kind) {
-        case D_CONV:
-            st = spartan_model_add_conv(m, L->n, L->k, L->s, L->p);
-            break;
-        case D_RELU:
-            st = spartan_model_add_relu(m);
-            break;
-        case D_MAXPOOL:
-            st = spartan_model_add_maxpool(m, L->k, L->s);
-            break;
-        case D_DROPOUT:
-            st = spartan_model_add_dropout(m, L->rate);
-            break;
-        case D_FLATTEN:
-            st = spartan_model_add_flatten(m);
-            break;
-        case D_FC:
-            st = spartan_model_add_fc(m, L->n);
-            break;
-        }
+        st = spartan_model_add(m, &d->layers[i].spec);
     }
     if (st != SPARTAN_OK) {
         spartan_model_destroy(m);
@@ -288,46 +265,54 @@ spartan_status spartan_model_create_from_file(spartan_context *ctx, const char *
     return st;
 }
 
-size_t spartan_model_describe(const spartan_model *m, char *buf, size_t size) {
-    char line[128];
-    size_t at = 0;
-#define PUT(...)                                                                                   \
-    do {                                                                                           \
-        int k_ = snprintf(line, sizeof line, __VA_ARGS__);                                         \
-        size_t n_ = k_ > 0 ? (size_t)k_ : 0;                                                       \
-        if (at < size) memcpy(buf + at, line, at + n_ < size ? n_ : size - at);                    \
-        at += n_;                                                                                  \
-    } while (0)
-    if (!m) {
-        if (buf && size) buf[0] = '\0';
-        return 0;
+/* Appends printf output to buf (size bytes) at *at, counting what did not fit. */
+static void put(char *buf, size_t size, size_t *at, const char *fmt, ...) SP_PRINTF(4, 5);
+static void put(char *buf, size_t size, size_t *at, const char *fmt, ...) {
+    char piece[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(piece, sizeof piece, fmt, ap);
+    va_end(ap);
+    size_t n = k > 0 ? (size_t)k : 0;
+    if (*at < size) memcpy(buf + *at, piece, *at + n < size ? n : size - *at);
+    *at += n;
+}
+
+/* Layer L's description line at *at (no newline). */
+static void put_layer(char *buf, size_t size, size_t *at, const sp_layer *L) {
+    const sp_layer_ops *ops = L->ops;
+    const spartan_layer_spec *p = &L->spec;
+    put(buf, size, at, "%s", ops->name);
+    if (ops->takes_outputs) put(buf, size, at, " %zu", p->outputs);
+    for (const char *key = ops->keys; *key; key++) {
+        if (*key == 'k') put(buf, size, at, " k=%zu", p->kernel);
+        if (*key == 's') put(buf, size, at, " s=%zu", p->stride);
+        if (*key == 'p' && ops->p_is_rate) put(buf, size, at, " p=%.9g", (double)p->rate);
+        if (*key == 'p' && !ops->p_is_rate) put(buf, size, at, " p=%zu", p->pad);
     }
-    if (!buf) size = 0;
-    PUT("input %zux%zux%zu\n", m->in_h, m->in_w, m->in_c);
-    for (size_t i = 0; i < m->nlayers; i++) {
-        const sp_layer *L = &m->layers[i];
-        switch (L->kind) {
-        case SP_CONV:
-            PUT("conv %zu k=%zu s=%zu p=%zu\n", L->out_c, L->kernel, L->stride, L->pad);
-            break;
-        case SP_FC:
-            PUT("fc %zu\n", L->out_c);
-            break;
-        case SP_RELU:
-            PUT("relu\n");
-            break;
-        case SP_MAXPOOL:
-            PUT("maxpool k=%zu s=%zu\n", L->kernel, L->stride);
-            break;
-        case SP_DROPOUT:
-            PUT("dropout p=%.9g\n", (double)L->p);
-            break;
-        case SP_FLATTEN:
-            PUT("flatten\n");
-            break;
-        }
-    }
-#undef PUT
+}
+
+static size_t finish(char *buf, size_t size, size_t at) {
     if (size) buf[at < size ? at : size - 1] = '\0';
     return at;
+}
+
+size_t spartan_model_describe_layer(const spartan_model *m, size_t i, char *buf, size_t size) {
+    if (!buf) size = 0;
+    size_t at = 0;
+    if (m && i < m->nlayers) put_layer(buf, size, &at, &m->layers[i]);
+    return finish(buf, size, at);
+}
+
+size_t spartan_model_describe(const spartan_model *m, char *buf, size_t size) {
+    if (!buf) size = 0;
+    size_t at = 0;
+    if (m) {
+        put(buf, size, &at, "input %zux%zux%zu\n", m->in_h, m->in_w, m->in_c);
+        for (size_t i = 0; i < m->nlayers; i++) {
+            put_layer(buf, size, &at, &m->layers[i]);
+            put(buf, size, &at, "\n");
+        }
+    }
+    return finish(buf, size, at);
 }

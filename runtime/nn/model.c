@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/rng.h"
 #include "nn/nn_internal.h"
 
 spartan_train_config spartan_train_config_default(void) {
@@ -33,13 +32,7 @@ spartan_status spartan_model_create(spartan_context *ctx, size_t in_h, size_t in
 
 /* Frees what prepare made (buffers, policy, parameters list, markers). */
 static void unprepare(spartan_model *m) {
-    for (size_t i = 0; i < m->nlayers; i++) {
-        sp_layer *L = &m->layers[i];
-        sp_layer_free(L);
-        L->w = L->b = L->dw = L->db = L->vw = L->vb = L->cols = L->dcols = L->wt = NULL;
-        L->y = L->dx = L->arg = NULL;
-        L->sx = L->sdy = L->sy = NULL;
-    }
+    for (size_t i = 0; i < m->nlayers; i++) m->layers[i].ops->release(&m->layers[i]);
     spartan_tensor_destroy(m->input);
     spartan_tensor_destroy(m->labels);
     spartan_tensor_destroy(m->dlogits);
@@ -49,10 +42,7 @@ static void unprepare(spartan_model *m) {
     m->stats_host = NULL;
     spartan_policy_destroy(m->policy);
     m->policy = NULL;
-    sp_model_release_marks(m);
-    free(m->marks);
-    m->marks = NULL;
-    m->mark_cap = 0;
+    sp_marks_free(&m->marks);
     free(m->params);
     m->params = NULL;
     free(m->acts);
@@ -66,6 +56,10 @@ void spartan_model_destroy(spartan_model *m) {
     unprepare(m);
     free(m->layers);
     free(m);
+}
+
+const char *spartan_layer_kind_name(spartan_layer_kind kind) {
+    return (unsigned)kind < SPARTAN_LAYER_KIND_COUNT ? sp_layer_kinds[kind]->name : NULL;
 }
 
 /* The shape the next layer receives. */
@@ -82,9 +76,28 @@ static void tail_shape(const spartan_model *m, size_t *h, size_t *w, size_t *c) 
     }
 }
 
-static const char *const kind_names[] = {"fc", "conv", "relu", "maxpool", "dropout", "flatten"};
-
-static spartan_status append(spartan_model *m, sp_layer *proto) {
+/* Appends a layer of spec's kind after checking its shape (fn: the public call, for messages). */
+static spartan_status add(spartan_model *m, const spartan_layer_spec *spec, const char *fn) {
+    if (!m) return sp_invalid(NULL, "%s: NULL model", fn);
+    if (!spec) return sp_invalid(m->ctx, "%s: NULL spec", fn);
+    if (m->prepared)
+        return sp_invalid(m->ctx,
+                          "%s: the model is already prepared: layers are added before "
+                          "spartan_model_prepare (build a new model for other layers)",
+                          fn);
+    if ((unsigned)spec->kind >= SPARTAN_LAYER_KIND_COUNT)
+        return sp_invalid(m->ctx, "%s: %d is not a layer kind", fn, (int)spec->kind);
+    sp_layer L;
+    memset(&L, 0, sizeof L);
+    L.ops = sp_layer_kinds[spec->kind];
+    L.spec = *spec;
+    tail_shape(m, &L.in_h, &L.in_w, &L.in_c);
+    spartan_status st = L.ops->shape(m->ctx, &L);
+    if (st != SPARTAN_OK) {
+        char msg[384]; /* the kind's reason, after the call's name */
+        snprintf(msg, sizeof msg, "%s", spartan_last_error(m->ctx));
+        return sp_invalid(m->ctx, "%s: %s", fn, msg);
+    }
     if (m->nlayers == m->cap) {
         size_t cap = m->cap ? 2 * m->cap : 8;
         sp_layer *l = realloc(m->layers, cap * sizeof *l);
@@ -93,105 +106,57 @@ static spartan_status append(spartan_model *m, sp_layer *proto) {
         m->cap = cap;
     }
     size_t same = 1;
-    for (size_t i = 0; i < m->nlayers; i++) same += m->layers[i].kind == proto->kind;
-    proto->index = m->nlayers;
-    snprintf(proto->name, sizeof proto->name, "%s%zu", kind_names[proto->kind], same);
-    snprintf(proto->wname, sizeof proto->wname, "%s.weight", proto->name);
-    snprintf(proto->bname, sizeof proto->bname, "%s.bias", proto->name);
-    m->layers[m->nlayers++] = *proto;
+    for (size_t i = 0; i < m->nlayers; i++) same += m->layers[i].ops == L.ops;
+    L.index = m->nlayers;
+    snprintf(L.name, sizeof L.name, "%s%zu", L.ops->name, same);
+    m->layers[m->nlayers++] = L;
     return SPARTAN_OK;
 }
 
-static spartan_status new_layer(spartan_model *m, sp_kind kind, sp_layer *L, const char *fn) {
-    if (!m) return sp_invalid(NULL, "%s: NULL model", fn);
-    if (m->prepared)
-        return sp_invalid(m->ctx,
-                          "%s: the model is already prepared: layers are added before "
-                          "spartan_model_prepare (build a new model for other layers)",
-                          fn);
-    memset(L, 0, sizeof *L);
-    L->kind = kind;
-    tail_shape(m, &L->in_h, &L->in_w, &L->in_c);
-    L->out_h = L->in_h;
-    L->out_w = L->in_w;
-    L->out_c = L->in_c;
-    return SPARTAN_OK;
+spartan_status spartan_model_add(spartan_model *m, const spartan_layer_spec *spec) {
+    return add(m, spec, "spartan_model_add");
 }
 
 spartan_status spartan_model_add_fc(spartan_model *m, size_t out_features) {
-    sp_layer L;
-    spartan_status st = new_layer(m, SP_FC, &L, "spartan_model_add_fc");
-    if (st != SPARTAN_OK) return st;
-    if (!out_features) return sp_invalid(m->ctx, "spartan_model_add_fc: 0 outputs");
-    L.out_h = L.out_w = 1;
-    L.out_c = out_features;
-    return append(m, &L);
-}
-
-/* Output size of a window along one axis, 0 when it does not fit. */
-static size_t window_out(size_t in, size_t k, size_t stride, size_t pad) {
-    if (!stride || in + 2 * pad < k) return 0;
-    return (in + 2 * pad - k) / stride + 1;
+    spartan_layer_spec s = {.kind = SPARTAN_LAYER_FC, .outputs = out_features};
+    return add(m, &s, "spartan_model_add_fc");
 }
 
 spartan_status spartan_model_add_conv(spartan_model *m, size_t out_channels, size_t kernel,
                                       size_t stride, size_t pad) {
-    sp_layer L;
-    spartan_status st = new_layer(m, SP_CONV, &L, "spartan_model_add_conv");
-    if (st != SPARTAN_OK) return st;
-    L.kernel = kernel;
-    L.stride = stride;
-    L.pad = pad;
-    L.out_h = window_out(L.in_h, kernel, stride, pad);
-    L.out_w = window_out(L.in_w, kernel, stride, pad);
-    L.out_c = out_channels;
-    if (!out_channels || !kernel || !L.out_h || !L.out_w)
-        return sp_invalid(m->ctx,
-                          "spartan_model_add_conv: %zu channels, %zux%zu kernel, stride %zu, pad "
-                          "%zu do not fit a %zux%zux%zu input",
-                          out_channels, kernel, kernel, stride, pad, L.in_h, L.in_w, L.in_c);
-    return append(m, &L);
+    spartan_layer_spec s = {SPARTAN_LAYER_CONV, out_channels, kernel, stride, pad, 0.0f};
+    return add(m, &s, "spartan_model_add_conv");
 }
 
 spartan_status spartan_model_add_relu(spartan_model *m) {
-    sp_layer L;
-    spartan_status st = new_layer(m, SP_RELU, &L, "spartan_model_add_relu");
-    return st == SPARTAN_OK ? append(m, &L) : st;
+    spartan_layer_spec s = {.kind = SPARTAN_LAYER_RELU};
+    return add(m, &s, "spartan_model_add_relu");
 }
 
 spartan_status spartan_model_add_maxpool(spartan_model *m, size_t kernel, size_t stride) {
-    sp_layer L;
-    spartan_status st = new_layer(m, SP_MAXPOOL, &L, "spartan_model_add_maxpool");
-    if (st != SPARTAN_OK) return st;
-    L.kernel = kernel;
-    L.stride = stride;
-    L.out_h = window_out(L.in_h, kernel, stride, 0);
-    L.out_w = window_out(L.in_w, kernel, stride, 0);
-    if (!kernel || !L.out_h || !L.out_w)
-        return sp_invalid(m->ctx,
-                          "spartan_model_add_maxpool: %zux%zu window, stride %zu do not "
-                          "fit a %zux%zu input",
-                          kernel, kernel, stride, L.in_h, L.in_w);
-    return append(m, &L);
+    spartan_layer_spec s = {.kind = SPARTAN_LAYER_MAXPOOL, .kernel = kernel, .stride = stride};
+    return add(m, &s, "spartan_model_add_maxpool");
+}
+
+spartan_status spartan_model_add_avgpool(spartan_model *m, size_t kernel, size_t stride,
+                                         size_t pad) {
+    spartan_layer_spec s = {SPARTAN_LAYER_AVGPOOL, 0, kernel, stride, pad, 0.0f};
+    return add(m, &s, "spartan_model_add_avgpool");
+}
+
+spartan_status spartan_model_add_globalavgpool(spartan_model *m) {
+    spartan_layer_spec s = {.kind = SPARTAN_LAYER_GLOBALAVGPOOL};
+    return add(m, &s, "spartan_model_add_globalavgpool");
 }
 
 spartan_status spartan_model_add_dropout(spartan_model *m, float p) {
-    sp_layer L;
-    spartan_status st = new_layer(m, SP_DROPOUT, &L, "spartan_model_add_dropout");
-    if (st != SPARTAN_OK) return st;
-    if (!(p >= 0.0f && p < 1.0f))
-        return sp_invalid(m->ctx, "spartan_model_add_dropout: p = %g is not in [0, 1)", (double)p);
-    L.p = p;
-    return append(m, &L);
+    spartan_layer_spec s = {.kind = SPARTAN_LAYER_DROPOUT, .rate = p};
+    return add(m, &s, "spartan_model_add_dropout");
 }
 
 spartan_status spartan_model_add_flatten(spartan_model *m) {
-    sp_layer L;
-    spartan_status st = new_layer(m, SP_FLATTEN, &L, "spartan_model_add_flatten");
-    if (st != SPARTAN_OK) return st;
-    L.out_h = L.out_w = 1;
-    L.out_c = L.in_h * L.in_w * L.in_c;
-    return append(m, &L);
+    spartan_layer_spec s = {.kind = SPARTAN_LAYER_FLATTEN};
+    return add(m, &s, "spartan_model_add_flatten");
 }
 
 /* ---- Presets ----------------------------------------------------------------------------------
@@ -231,23 +196,6 @@ spartan_status spartan_model_create_preset(spartan_context *ctx, const char *nam
 /* ---- Preparation ------------------------------------------------------------------------------
  */
 
-/* He/Kaiming normal weights (std sqrt(2 / fan_in)), zero biases and momenta, from the seed and
- * the layer's index (so adding a layer does not change the others' draws). */
-static spartan_status init_params(spartan_model *m, sp_layer *L) {
-    const size_t count = L->k * L->n;
-    float *host = malloc((count ? count : 1) * sizeof *host);
-    if (!host) return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "weights");
-    sp_rng r = {m->cfg.seed * 0x9e3779b97f4a7c15ull + L->index + 1};
-    const double std = sqrt(2.0 / (double)L->k);
-    for (size_t i = 0; i < count; i++) host[i] = (float)(std * sp_rng_normal(&r));
-    spartan_status st = spartan_tensor_write(L->w, host, count);
-    free(host);
-    if (st == SPARTAN_OK) st = spartan_tensor_fill(L->b, 0.0f);
-    if (st == SPARTAN_OK) st = spartan_tensor_fill(L->vw, 0.0f);
-    if (st == SPARTAN_OK) st = spartan_tensor_fill(L->vb, 0.0f);
-    return st;
-}
-
 static void clear_stats(sp_layer *L, int all) {
     for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
         L->sec[p] = 0.0;
@@ -261,6 +209,7 @@ static void clear_stats(sp_layer *L, int all) {
         for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
             L->path[p] = SPARTAN_PATH_DENSE;
             L->reason[p] = "not run yet";
+            L->g.step_gemm[p] = 0.0;
         }
     }
 }
@@ -274,16 +223,18 @@ static void clear_stats(sp_layer *L, int all) {
  * ReLU (its gradient is discarded at X's zeros anyway). */
 static void sparse_forms(spartan_model *m, size_t i, int relu_feeds) {
     sp_layer *L = &m->layers[i];
-    for (int p = 0; p < SPARTAN_PASS_COUNT; p++) L->form[p] = SP_SPARSE_NONE;
-    if (!sp_layer_is_gemm(L)) return;
-    const int relu_next = i + 1 < m->nlayers && m->layers[i + 1].kind == SP_RELU;
-    L->form[SPARTAN_PASS_FWD] = SP_SPARSE_ON_X;
-    L->form[SPARTAN_PASS_BWD_WEIGHT] = relu_next ? SP_SPARSE_ON_DY : SP_SPARSE_ON_X;
+    int *form = L->g.form;
+    for (int p = 0; p < SPARTAN_PASS_COUNT; p++) form[p] = SP_SPARSE_NONE;
+    if (!L->ops->gemm) return;
+    const int relu_next = i + 1 < m->nlayers && m->layers[i + 1].ops == &sp_layer_relu;
+    const int conv = L->ops == &sp_layer_conv;
+    form[SPARTAN_PASS_FWD] = SP_SPARSE_ON_X;
+    form[SPARTAN_PASS_BWD_WEIGHT] = relu_next ? SP_SPARSE_ON_DY : SP_SPARSE_ON_X;
     if (!L->need_dx) return;
-    if (relu_next && (L->kind == SP_CONV || !relu_feeds))
-        L->form[SPARTAN_PASS_BWD_INPUT] = SP_SPARSE_ON_DY;
+    if (relu_next && (conv || !relu_feeds))
+        form[SPARTAN_PASS_BWD_INPUT] = SP_SPARSE_ON_DY;
     else if (relu_feeds)
-        L->form[SPARTAN_PASS_BWD_INPUT] = SP_SPARSE_ON_X;
+        form[SPARTAN_PASS_BWD_INPUT] = SP_SPARSE_ON_X;
 }
 
 /* Registers the layer's passes with the policy, with their shapes and sparse forms. */
@@ -291,11 +242,31 @@ static spartan_status register_passes(spartan_model *m, const sp_layer *L) {
     spartan_status st = SPARTAN_OK;
     for (int p = 0; p < SPARTAN_PASS_COUNT && st == SPARTAN_OK; p++) {
         if (p == SPARTAN_PASS_BWD_INPUT && !L->need_dx) continue;
-        size_t gm, gn, gk;
-        sp_layer_pass_shape(L, (spartan_pass)p, L->m, &gm, &gn, &gk);
-        st = sp_policy_register(m->policy, L->index, (spartan_pass)p, gm, gn, gk, L->form[p], NULL);
+        const spartan_gemm_pass *d = &L->g.pass[p];
+        st = sp_policy_register(m->policy, L->index, (spartan_pass)p, d->m, d->gn, d->gk,
+                                L->g.form[p], NULL);
     }
     return st;
+}
+
+/* Walks the layers in order: which compute an input gradient, which inputs are ReLU-masked,
+ * the sparse forms, where an fc layer's input sparsity is counted. */
+static void plan(spartan_model *m) {
+    int trainable_before = 0, relu_feeds = 0;
+    const sp_layer *monitored = NULL; /* the layer whose output the next layer reads, if counted */
+    for (size_t i = 0; i < m->nlayers; i++) {
+        sp_layer *L = &m->layers[i];
+        L->need_dx = trainable_before;
+        L->input_masked = relu_feeds;
+        L->x_source = L->ops == &sp_layer_fc ? monitored : NULL;
+        sparse_forms(m, i, relu_feeds);
+        if (L->ops == &sp_layer_relu)
+            relu_feeds = 1;
+        else if (!L->ops->keeps_mask)
+            relu_feeds = 0;
+        if (L->ops->gemm) trainable_before = 1;
+        if (L->ops != &sp_layer_flatten) monitored = L->ops->collect && !L->ops->gemm ? L : NULL;
+    }
 }
 
 spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_config *cfg) {
@@ -317,26 +288,18 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
     m->step = 0;
     m->sample_period = 1;
     m->next_sample = 0;
+    m->marks.ctx = ctx;
     spartan_status st = spartan_policy_create(ctx, cfg->policy, &m->policy);
-    int trainable_before = 0, relu_feeds = 0;
+    plan(m);
     size_t nparams = 0;
     for (size_t i = 0; i < m->nlayers && st == SPARTAN_OK; i++) {
         sp_layer *L = &m->layers[i];
-        L->need_dx = trainable_before;
-        L->input_masked = relu_feeds;
-        sparse_forms(m, i, relu_feeds);
-        if (L->kind == SP_RELU)
-            relu_feeds = 1;
-        else if (L->kind != SP_FLATTEN && L->kind != SP_MAXPOOL && L->kind != SP_DROPOUT)
-            relu_feeds = 0;
-        if (sp_layer_is_gemm(L)) {
-            trainable_before = 1;
-            nparams += 2;
-        }
         clear_stats(L, 1);
-        st = sp_layer_alloc(m, L);
-        if (st == SPARTAN_OK && sp_layer_is_gemm(L)) st = init_params(m, L);
-        if (st == SPARTAN_OK && sp_layer_is_gemm(L)) st = register_passes(m, L);
+        st = L->ops->prepare(L, ctx, cfg);
+        if (st == SPARTAN_OK && L->ops->gemm) {
+            nparams += 2;
+            st = register_passes(m, L);
+        }
     }
     size_t dims[4] = {cfg->batch, m->in_h, m->in_w, m->in_c};
     if (st == SPARTAN_OK) st = spartan_tensor_create(ctx, 4, dims, &m->input);
@@ -350,10 +313,12 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
     if (st == SPARTAN_OK && !(m->params = calloc(nparams ? nparams : 1, sizeof *m->params)))
         st = sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "parameter list");
     for (size_t i = 0; i < m->nlayers && st == SPARTAN_OK; i++) {
-        sp_layer *L = &m->layers[i];
-        if (!sp_layer_is_gemm(L)) continue;
-        m->params[m->nparams++] = (spartan_param){L->wname, L->w, L->dw, L->vw};
-        m->params[m->nparams++] = (spartan_param){L->bname, L->b, L->db, L->vb};
+        sp_gemm_state *g = &m->layers[i].g;
+        if (!m->layers[i].ops->gemm) continue;
+        spartan_param w = {g->wname, g->w, g->dw, g->vw, g->wrank, {0}};
+        memcpy(w.shape, g->wshape, sizeof w.shape);
+        m->params[m->nparams++] = w;
+        m->params[m->nparams++] = (spartan_param){g->bname, g->b, g->db, g->vb, 1, {g->n}};
     }
     if (st == SPARTAN_OK) st = spartan_context_finish(ctx);
     if (st != SPARTAN_OK) {
@@ -379,6 +344,26 @@ size_t spartan_model_steps(const spartan_model *m) {
     return m ? m->step : 0;
 }
 
+void spartan_model_set_steps(spartan_model *m, size_t steps) {
+    if (m) m->step = steps;
+}
+
+spartan_context *spartan_model_context(const spartan_model *m) {
+    return m ? m->ctx : NULL;
+}
+
+int spartan_model_is_prepared(const spartan_model *m) {
+    return m && m->prepared;
+}
+
+spartan_status spartan_model_config(const spartan_model *m, spartan_train_config *out) {
+    if (!m || !out) return sp_invalid(m ? m->ctx : NULL, "spartan_model_config: NULL model or out");
+    if (!m->prepared)
+        return sp_invalid(m->ctx, "spartan_model_config: call spartan_model_prepare first");
+    *out = m->cfg;
+    return SPARTAN_OK;
+}
+
 spartan_status spartan_model_layer_info(const spartan_model *m, size_t i, spartan_layer_info *out) {
     if (!m || !out)
         return sp_invalid(m ? m->ctx : NULL, "spartan_model_layer_info: NULL model or out");
@@ -388,16 +373,21 @@ spartan_status spartan_model_layer_info(const spartan_model *m, size_t i, sparta
     const sp_layer *L = &m->layers[i];
     memset(out, 0, sizeof *out);
     out->name = L->name;
-    out->kind = kind_names[L->kind];
-    out->gemm = sp_layer_is_gemm(L);
+    out->kind = L->ops->name;
+    out->type = L->spec.kind;
+    out->spec = L->spec;
+    out->in_h = L->in_h;
+    out->in_w = L->in_w;
+    out->in_c = L->in_c;
+    out->gemm = L->ops->gemm;
     out->out_h = L->out_h;
     out->out_w = L->out_w;
     out->out_c = L->out_c;
     if (out->gemm) {
-        out->m = L->m;
-        out->n = L->n;
-        out->k = L->k;
-        out->params = L->k * L->n + L->n;
+        out->m = L->g.m;
+        out->n = L->g.n;
+        out->k = L->g.k;
+        out->params = L->g.k * L->g.n + L->g.n;
     }
     for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
         out->seconds[p] = L->sec[p];

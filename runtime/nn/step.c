@@ -1,71 +1,63 @@
-/* The training step (include/spartan/nn.h): timing marks (spartan_mark: profiling events or the
- * host clock, as the context decided), forward, loss, backward, the update, the policy's
- * feedback and the monitor's sampling period; evaluation. */
+/* The training step (include/spartan/nn.h): forward, loss, backward and the update, enqueued
+ * without waiting; then its one blocking read (the loss statistics), after which the monitors'
+ * samples, the timing marks, the policy's feedback and the monitor's sampling period are
+ * settled. Evaluation. Each layer call gets the step's state (sp_step) explicitly. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn/nn_internal.h"
 
-/* ---- Timing marks ---------------------------------------------------------------------------
- */
+/* ---- Batches --------------------------------------------------------------------------------- */
 
-spartan_status sp_model_mark(spartan_model *m, sp_layer *layer, int pass, int gemm) {
-    if (m->nmarks == m->mark_cap) {
-        size_t cap = m->mark_cap ? 2 * m->mark_cap : 64;
-        sp_mark *k = realloc(m->marks, cap * sizeof *k);
-        if (!k) return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "markers");
-        m->marks = k;
-        m->mark_cap = cap;
-    }
-    sp_mark *k = &m->marks[m->nmarks];
-    spartan_status st = spartan_mark_record(m->ctx, &k->mark);
-    if (st != SPARTAN_OK) return st;
-    k->layer = layer;
-    k->pass = pass;
-    k->gemm = gemm;
-    m->nmarks++;
-    return SPARTAN_OK;
-}
+/* Where a call's batch is: host arrays (uploaded into the model's buffers) or device tensors of
+ * the model's context (read in place). labels: NULL for predictions. */
+typedef struct batch {
+    const float *images, *labels;
+    const spartan_tensor *timages, *tlabels;
+} batch;
 
-void sp_model_release_marks(spartan_model *m) {
-    for (size_t i = 0; i < m->nmarks; i++) spartan_mark_release(&m->marks[i].mark);
-    m->nmarks = 0;
-}
-
-/* After the queue has finished: charges each segment between marks to its layer and pass, then
- * releases the marks. A segment whose time cannot be read is charged to nobody. */
-static void settle_marks(spartan_model *m) {
-    for (size_t i = 1; i < m->nmarks; i++) {
-        sp_mark *k = &m->marks[i];
-        double ms;
-        if (!k->layer ||
-            spartan_mark_elapsed(m->ctx, &m->marks[i - 1].mark, &k->mark, &ms) != SPARTAN_OK)
-            continue;
-        k->layer->sec[k->pass] += ms * 1e-3;
-        if (k->gemm) k->layer->step_gemm[k->pass] += ms * 1e-3;
-    }
-    sp_model_release_marks(m);
-}
-
-/* Waits for the queue and releases the marks without charging them (a failed step). */
-static void drop_marks(spartan_model *m) {
-    spartan_context_finish(m->ctx);
-    sp_model_release_marks(m);
-}
-
-/* ---- Steps ------------------------------------------------------------------------------------
- */
-
-static spartan_status check_batch(spartan_model *m, const float *images, const float *labels,
-                                  size_t count, int exact, const char *fn) {
+/* exact: the count must be the prepared batch (a training step); else 1..batch. */
+static spartan_status check_batch(spartan_model *m, const batch *b, size_t count, int exact,
+                                  int want_labels, const char *fn) {
     if (!m) return sp_invalid(NULL, "%s: NULL model", fn);
     if (!m->prepared) return sp_invalid(m->ctx, "%s: call spartan_model_prepare first", fn);
-    if (!images || !labels) return sp_invalid(m->ctx, "%s: NULL images or labels", fn);
+    const int host = b->images != NULL || b->timages == NULL;
+    if (host ? !b->images || (want_labels && !b->labels)
+             : !b->timages || (want_labels && !b->tlabels))
+        return sp_invalid(m->ctx, "%s: NULL images%s", fn, want_labels ? " or labels" : "");
     if (exact ? count != m->cfg.batch : (count == 0 || count > m->cfg.batch))
         return sp_invalid(m->ctx, "%s: %zu images, the model was prepared for batches of %zu", fn,
                           count, m->cfg.batch);
+    if (host) return SPARTAN_OK;
+    const size_t px = m->in_h * m->in_w * m->in_c;
+    const spartan_tensor *t[2] = {b->timages, want_labels ? b->tlabels : NULL};
+    const size_t need[2] = {count * px, count};
+    for (int i = 0; i < 2; i++) {
+        if (!t[i]) continue;
+        if (t[i]->ctx != m->ctx)
+            return sp_invalid(m->ctx, "%s: the %s tensor belongs to another context", fn,
+                              i ? "labels" : "images");
+        if (spartan_tensor_numel(t[i]) < need[i])
+            return sp_invalid(m->ctx, "%s: the %s tensor holds %zu values, %zu images need %zu", fn,
+                              i ? "labels" : "images", spartan_tensor_numel(t[i]), count, need[i]);
+    }
     return SPARTAN_OK;
+}
+
+/* The batch's images and labels as device tensors of count rows: the user's tensors seen
+ * through views, or host arrays written (non-blocking) into the model's buffers. */
+static spartan_status place(spartan_model *m, const batch *b, size_t count, spartan_tensor *in,
+                            spartan_tensor *lab) {
+    size_t dims[4] = {count, m->in_h, m->in_w, m->in_c}, ld[2] = {count, 1};
+    const int host = b->timages == NULL;
+    spartan_status st = sp_tensor_view(in, host ? m->input : b->timages, 4, dims);
+    const spartan_tensor *labels = host ? m->labels : b->tlabels;
+    if (st == SPARTAN_OK && labels) st = sp_tensor_view(lab, labels, 2, ld);
+    if (st != SPARTAN_OK || !host) return st;
+    st = sp_tensor_write_async(in, b->images, count * m->in_h * m->in_w * m->in_c);
+    if (st == SPARTAN_OK && b->labels) st = sp_tensor_write_async(lab, b->labels, count);
+    return st;
 }
 
 /* Reads the loss statistics (blocking: after everything is enqueued). */
@@ -87,38 +79,40 @@ static spartan_status read_stats(spartan_model *m, size_t count, spartan_step_re
     return SPARTAN_OK;
 }
 
-/* Uploads the batch and runs the forward pass (each layer's input kept in m->acts) and the loss;
- * train: dropout and monitors on. backward: the loss gradient too, and the loss is left on the
- * device for the step to read at its end; else it is read back here (blocking). */
-static spartan_status forward_loss(spartan_model *m, const float *images, const float *labels,
-                                   size_t count, int train, int backward,
-                                   spartan_step_result *res) {
-    const spartan_tensor **acts = m->acts;
-    spartan_context *ctx = m->ctx;
+/* The forward pass over the images in m->input_view (each layer's input kept in m->acts);
+ * *logits: the last layer's output. */
+static spartan_status forward(spartan_model *m, const sp_step *s, const spartan_tensor **logits) {
     spartan_status st;
-    const size_t px = m->in_h * m->in_w * m->in_c;
-    spartan_tensor *in = &m->input_view, lab, logits, dl, stats;
-    size_t dims[4] = {count, m->in_h, m->in_w, m->in_c};
-    if ((st = sp_tensor_view(in, m->input, 4, dims)) != SPARTAN_OK) return st;
-    size_t ld[2] = {count, 1}, lg[2] = {count, m->classes}, sd[2] = {count, 2};
-    if ((st = sp_tensor_view(&lab, m->labels, 2, ld)) != SPARTAN_OK ||
-        (st = sp_tensor_view(&dl, m->dlogits, 2, lg)) != SPARTAN_OK ||
-        (st = sp_tensor_view(&stats, m->stats, 2, sd)) != SPARTAN_OK)
-        return st;
-    if ((st = sp_tensor_write_async(in, images, count * px)) != SPARTAN_OK ||
-        (st = sp_tensor_write_async(&lab, labels, count)) != SPARTAN_OK)
-        return st;
-    if (m->recording && (st = sp_model_mark(m, NULL, 0, 0)) != SPARTAN_OK) return st;
-    const spartan_tensor *x = in;
+    if (s->recording && (st = sp_marks_add(&m->marks, NULL, NULL)) != SPARTAN_OK) return st;
+    const spartan_tensor *x = &m->input_view;
     for (size_t i = 0; i < m->nlayers; i++) {
-        acts[i] = x;
-        if ((st = sp_layer_forward(m, &m->layers[i], x, count, train, &x)) != SPARTAN_OK) return st;
+        m->acts[i] = x;
+        sp_layer *L = &m->layers[i];
+        if ((st = L->ops->forward(L, s, x, &x)) != SPARTAN_OK) return st;
     }
-    acts[m->nlayers] = x;
-    if ((st = sp_tensor_view(&logits, x, 2, lg)) != SPARTAN_OK) return st;
-    st = spartan_softmax_xent(ctx, &logits, &lab, 1.0f / (float)count, backward ? &dl : NULL,
+    m->acts[m->nlayers] = x;
+    *logits = x;
+    return SPARTAN_OK;
+}
+
+/* Places the batch, runs the forward pass and the loss; train: dropout and monitors on.
+ * backward: the loss gradient too, and the loss is left on the device for the step to read at
+ * its end; else it is read back here (blocking). */
+static spartan_status forward_loss(spartan_model *m, const sp_step *s, const batch *b, int backward,
+                                   spartan_step_result *res) {
+    const size_t count = s->count;
+    spartan_tensor lab, logits, dl, stats;
+    size_t lg[2] = {count, m->classes}, sd[2] = {count, 2};
+    spartan_status st = place(m, b, count, &m->input_view, &lab);
+    if (st == SPARTAN_OK) st = sp_tensor_view(&dl, m->dlogits, 2, lg);
+    if (st == SPARTAN_OK) st = sp_tensor_view(&stats, m->stats, 2, sd);
+    const spartan_tensor *out = NULL;
+    if (st == SPARTAN_OK) st = forward(m, s, &out);
+    if (st == SPARTAN_OK) st = sp_tensor_view(&logits, out, 2, lg);
+    if (st != SPARTAN_OK) return st;
+    st = spartan_softmax_xent(m->ctx, &logits, &lab, 1.0f / (float)count, backward ? &dl : NULL,
                               &stats);
-    if (st == SPARTAN_OK && m->recording) st = sp_model_mark(m, NULL, 0, 0);
+    if (st == SPARTAN_OK && s->recording) st = sp_marks_add(&m->marks, NULL, NULL);
     if (st != SPARTAN_OK) return st;
     if (!backward) return read_stats(m, count, res);
     return SPARTAN_OK;
@@ -131,96 +125,183 @@ static spartan_status forward_loss(spartan_model *m, const float *images, const 
 #define SAMPLE_STABLE 0.02
 #define SAMPLE_MAX    32
 
-static void learn(spartan_model *m) {
+static void learn(spartan_model *m, int sampling) {
     double moved = 0.0;
     for (size_t i = 0; i < m->nlayers; i++) {
         sp_layer *L = &m->layers[i];
         for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
-            if (L->step_gemm[p] > 0)
+            if (L->g.step_gemm[p] > 0)
                 sp_policy_observe(m->policy, L->index, (spartan_pass)p, L->path[p],
-                                  L->step_zeros[p], 1e3 * L->step_gemm[p]);
-            L->step_gemm[p] = 0.0;
+                                  L->g.step_zeros[p], 1e3 * L->g.step_gemm[p]);
+            L->g.step_gemm[p] = 0.0;
         }
-        if (m->sampling && L->zeros_prev >= 0)
-            moved = fmax(moved, fabs(L->xz.last - L->zeros_prev));
-        if (m->sampling) L->zeros_prev = L->xz.last;
+        if (sampling && L->zeros_prev >= 0) moved = fmax(moved, fabs(L->xz.last - L->zeros_prev));
+        if (sampling) L->zeros_prev = L->xz.last;
     }
-    if (m->cfg.sample_every || !m->sampling) return;
+    if (m->cfg.sample_every || !sampling) return;
     m->sample_period = moved > SAMPLE_STABLE ? 1 : m->sample_period * 2;
     if (m->sample_period > SAMPLE_MAX) m->sample_period = SAMPLE_MAX;
     m->next_sample = m->step + m->sample_period;
 }
 
-static spartan_status run_step(spartan_model *m, const float *images, const float *labels,
-                               size_t count, int update, spartan_step_result *res) {
-    m->sampling =
-        m->cfg.sample_every ? m->step % m->cfg.sample_every == 0 : m->step >= m->next_sample;
-    m->recording = 1;
+/* After the step's blocking read: every layer's samples of this step (in order: an fc layer
+ * takes its input's count from the layer before it). */
+static void collect(spartan_model *m) {
+    for (size_t i = 0; i < m->nlayers; i++) {
+        sp_layer *L = &m->layers[i];
+        L->sampled = 0;
+        if (L->ops->collect) L->ops->collect(L);
+    }
+}
+
+static spartan_status run_step(spartan_model *m, const batch *b, size_t count, int update,
+                               spartan_step_result *res) {
+    const size_t syncs = m->ctx->syncs;
+    sp_step s = {
+        .ctx = m->ctx,
+        .policy = m->policy,
+        .count = count,
+        .train = 1,
+        .sampling =
+            m->cfg.sample_every ? m->step % m->cfg.sample_every == 0 : m->step >= m->next_sample,
+        .recording = 1,
+        .step = m->step,
+        .seed = m->cfg.seed,
+        .marks = &m->marks,
+    };
     sp_policy_set_step(m->policy, m->step);
-    spartan_status st = forward_loss(m, images, labels, count, 1, 1, res);
+    spartan_status st = forward_loss(m, &s, b, 1, res);
     const spartan_tensor *g = m->dlogits;
     for (size_t i = m->nlayers; i-- > 0 && st == SPARTAN_OK;) {
         const spartan_tensor *dx = NULL;
-        st = sp_layer_backward(m, &m->layers[i], m->acts[i], g, &dx);
+        sp_layer *L = &m->layers[i];
+        st = L->ops->backward(L, &s, m->acts[i], g, &dx);
         g = dx;
     }
     for (size_t i = 0; update && i < m->nparams && st == SPARTAN_OK; i++)
         st = spartan_sgd_step(m->ctx, m->params[i].value, m->params[i].grad, m->params[i].momentum,
                               m->cfg.lr, m->cfg.momentum, m->cfg.weight_decay);
-    if (st == SPARTAN_OK) st = read_stats(m, count, res);
-    m->recording = 0;
+    if (st == SPARTAN_OK) st = read_stats(m, count, res); /* the step's one blocking read */
     if (st != SPARTAN_OK) {
-        drop_marks(m); /* leave no half-counted markers behind */
+        /* leave no half-counted markers or half-read samples behind */
+        spartan_context_finish(m->ctx);
+        sp_marks_release(&m->marks);
+        for (size_t i = 0; i < m->nlayers; i++) {
+            m->layers[i].ys.pending = 0;
+            m->layers[i].g.xs.pending = m->layers[i].g.gs.pending = 0;
+        }
         return st;
     }
-    settle_marks(m);
-    learn(m);
+    res->syncs = m->ctx->syncs - syncs;
+    collect(m);
+    sp_marks_settle(&m->marks);
+    learn(m, s.sampling);
     if (update) m->step++;
     return SPARTAN_OK;
 }
 
 /* A checked training step; update: apply SGD (else only the gradients). res is written on
  * success only. */
-static spartan_status step(spartan_model *m, const float *images, const float *labels, size_t count,
-                           int update, spartan_step_result *res, const char *fn) {
-    spartan_status st = check_batch(m, images, labels, count, 1, fn);
+static spartan_status step(spartan_model *m, const batch *b, size_t count, int update,
+                           spartan_step_result *res, const char *fn) {
+    spartan_status st = check_batch(m, b, count, 1, 1, fn);
     if (st != SPARTAN_OK) return st;
-    spartan_step_result r;
-    st = run_step(m, images, labels, count, update, &r);
+    spartan_step_result r = {0, 0, 0, 0};
+    st = run_step(m, b, count, update, &r);
     if (st == SPARTAN_OK && res) *res = r;
     return st;
 }
 
 spartan_status spartan_model_train_step(spartan_model *m, const float *images, const float *labels,
                                         size_t count, spartan_step_result *res) {
-    return step(m, images, labels, count, 1, res, "spartan_model_train_step");
+    batch b = {images, labels, NULL, NULL};
+    return step(m, &b, count, 1, res, "spartan_model_train_step");
+}
+
+spartan_status spartan_model_train_step_tensors(spartan_model *m, const spartan_tensor *images,
+                                                const spartan_tensor *labels, size_t count,
+                                                spartan_step_result *res) {
+    batch b = {NULL, NULL, images, labels};
+    return step(m, &b, count, 1, res, "spartan_model_train_step_tensors");
 }
 
 spartan_status spartan_model_gradients(spartan_model *m, const float *images, const float *labels,
                                        size_t count, spartan_step_result *res) {
-    return step(m, images, labels, count, 0, res, "spartan_model_gradients");
+    batch b = {images, labels, NULL, NULL};
+    return step(m, &b, count, 0, res, "spartan_model_gradients");
 }
 
 /* A forward pass that leaves the statistics alone (recording is off outside a step): train
  * selects the training-mode layers (dropout). */
-static spartan_status forward_only(spartan_model *m, const float *images, const float *labels,
-                                   size_t count, int train, spartan_step_result *res,
-                                   const char *fn) {
-    spartan_status st = check_batch(m, images, labels, count, train, fn);
+static spartan_status forward_only(spartan_model *m, const batch *b, size_t count, int train,
+                                   spartan_step_result *res, const char *fn) {
+    spartan_status st = check_batch(m, b, count, train, 1, fn);
     if (st != SPARTAN_OK) return st;
-    m->sampling = 0;
-    spartan_step_result r = {0, 0, 0};
-    st = forward_loss(m, images, labels, count, train, 0, &r);
+    const size_t syncs = m->ctx->syncs;
+    sp_step s = {.ctx = m->ctx,
+                 .policy = m->policy,
+                 .count = count,
+                 .train = train,
+                 .step = m->step,
+                 .seed = m->cfg.seed,
+                 .marks = &m->marks};
+    spartan_step_result r = {0, 0, 0, 0};
+    st = forward_loss(m, &s, b, 0, &r);
+    r.syncs = m->ctx->syncs - syncs;
     if (st == SPARTAN_OK && res) *res = r;
     return st;
 }
 
 spartan_status spartan_model_train_loss(spartan_model *m, const float *images, const float *labels,
                                         size_t count, spartan_step_result *res) {
-    return forward_only(m, images, labels, count, 1, res, "spartan_model_train_loss");
+    batch b = {images, labels, NULL, NULL};
+    return forward_only(m, &b, count, 1, res, "spartan_model_train_loss");
 }
 
 spartan_status spartan_model_evaluate(spartan_model *m, const float *images, const float *labels,
                                       size_t count, spartan_step_result *res) {
-    return forward_only(m, images, labels, count, 0, res, "spartan_model_evaluate");
+    batch b = {images, labels, NULL, NULL};
+    return forward_only(m, &b, count, 0, res, "spartan_model_evaluate");
+}
+
+spartan_status spartan_model_evaluate_tensors(spartan_model *m, const spartan_tensor *images,
+                                              const spartan_tensor *labels, size_t count,
+                                              spartan_step_result *res) {
+    batch b = {NULL, NULL, images, labels};
+    return forward_only(m, &b, count, 0, res, "spartan_model_evaluate_tensors");
+}
+
+spartan_status spartan_model_predict(spartan_model *m, const float *images, size_t count,
+                                     float *logits, size_t *predictions) {
+    static const char fn[] = "spartan_model_predict";
+    batch b = {images, NULL, NULL, NULL};
+    spartan_status st = check_batch(m, &b, count, 0, 0, fn);
+    if (st != SPARTAN_OK) return st;
+    if (!logits && !predictions)
+        return sp_invalid(m->ctx, "%s: NULL logits and predictions: nothing to return", fn);
+    sp_step s = {.ctx = m->ctx,
+                 .policy = m->policy,
+                 .count = count,
+                 .step = m->step,
+                 .seed = m->cfg.seed,
+                 .marks = &m->marks};
+    spartan_tensor lab, out_v;
+    const spartan_tensor *out = NULL;
+    size_t lg[2] = {count, m->classes};
+    st = place(m, &b, count, &m->input_view, &lab);
+    if (st == SPARTAN_OK) st = forward(m, &s, &out);
+    if (st == SPARTAN_OK) st = sp_tensor_view(&out_v, out, 2, lg);
+    float *host = logits ? logits : malloc(count * m->classes * sizeof *host);
+    if (st == SPARTAN_OK && !host)
+        st = sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "%s: logits", fn);
+    if (st == SPARTAN_OK) st = spartan_tensor_read(&out_v, host, count * m->classes);
+    for (size_t i = 0; st == SPARTAN_OK && predictions && i < count; i++) {
+        const float *row = host + i * m->classes;
+        size_t best = 0; /* the first maximum, as the loss kernel's hit count */
+        for (size_t c = 1; c < m->classes; c++)
+            if (row[c] > row[best]) best = c;
+        predictions[i] = best;
+    }
+    if (host != logits) free(host);
+    return st;
 }

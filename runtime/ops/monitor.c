@@ -148,6 +148,7 @@ spartan_status spartan_sparse_nnz(spartan_sparse *s, size_t *nnz) {
     cl_uint stack[512];
     cl_uint *p = s->partial_count <= 512 ? stack : malloc(s->partial_count * sizeof *p);
     if (!p) return sp_err_set(&s->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "nnz");
+    s->ctx->syncs++;
     cl_int rc = clEnqueueReadBuffer(s->ctx->queue, s->partials, CL_TRUE, 0,
                                     s->partial_count * sizeof *p, p, 0, NULL, NULL);
     if (rc == CL_SUCCESS)
@@ -165,6 +166,7 @@ spartan_status spartan_sparse_tile_counts(spartan_sparse *s, unsigned *host, siz
     if (count && !host) return sp_invalid(s->ctx, "spartan_sparse_tile_counts: NULL host buffer");
     spartan_status st = need_filled(s, "spartan_sparse_tile_counts");
     if (st != SPARTAN_OK || !count) return st;
+    s->ctx->syncs++;
     cl_int rc = clEnqueueReadBuffer(s->ctx->queue, s->counts, CL_TRUE, 0, count * sizeof(cl_uint),
                                     host, 0, NULL, NULL);
     return rc == CL_SUCCESS ? SPARTAN_OK

@@ -1,6 +1,6 @@
 /* The layer operations of ops.h (kernels_cl/nn.cl): im2col / col2im, bias, ReLU backward,
- * max-pooling, dropout, softmax + cross-entropy and the SGD step. This file validates arguments
- * and launches; the layers that use these live in runtime/nn. */
+ * max- and average-pooling, dropout, softmax + cross-entropy and the SGD step. This file
+ * validates arguments and launches; the layers that use these live in runtime/nn. */
 #include "ops/ops_internal.h"
 
 /* ---- helpers --------------------------------------------------------------------------------- */
@@ -303,6 +303,41 @@ spartan_status spartan_maxpool_backward(spartan_context *ctx, const spartan_wind
     cl_mem bufs[] = {dy->mem, arg->mem, dx->mem};
     return launch_window(ctx, SP_K_nn_maxpool_backward,
                          chunk_items(ctx, w->batch * w->in_h * w->in_w, w->in_c), &g, bufs, 3);
+}
+
+/* ---- average pooling ------------------------------------------------------------------------ */
+
+spartan_status spartan_avgpool_forward(spartan_context *ctx, const spartan_window *w,
+                                       const spartan_tensor *x, spartan_tensor *y) {
+    static const char fn[] = "spartan_avgpool_forward";
+    if (!ctx || !w || !x || !y) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(x, y));
+    if (!st) st = sp_check_apart(ctx, fn, "y", y, "x", x);
+    geom g;
+    if (!st) st = window_geom(ctx, fn, w, &g); /* padding allowed, unlike max-pooling */
+    if (!st) st = check_image(ctx, fn, "x", x, &g);
+    if (!st) st = check_out(ctx, fn, "y", y, g.pixels, w->in_c);
+    if (st != SPARTAN_OK || y->numel == 0) return st;
+    cl_mem bufs[] = {x->mem, y->mem};
+    return launch_window(ctx, SP_K_nn_avgpool_forward, chunk_items(ctx, g.pixels, w->in_c), &g,
+                         bufs, 2);
+}
+
+spartan_status spartan_avgpool_backward(spartan_context *ctx, const spartan_window *w,
+                                        const spartan_tensor *dy, spartan_tensor *dx) {
+    static const char fn[] = "spartan_avgpool_backward";
+    if (!ctx || !w || !dy || !dx) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(dy, dx));
+    if (!st) st = sp_check_apart(ctx, fn, "dx", dx, "dy", dy);
+    geom g;
+    if (!st) st = window_geom(ctx, fn, w, &g);
+    if (!st) st = check_out(ctx, fn, "dy", dy, g.pixels, w->in_c);
+    if (!st) st = check_image(ctx, fn, "dx", dx, &g);
+    if (st != SPARTAN_OK || dx->numel == 0) return st;
+    cl_mem bufs[] = {dy->mem, dx->mem};
+    /* a work-item per input pixel and SP_VEC channels, gathering from the windows covering it */
+    return launch_window(ctx, SP_K_nn_avgpool_backward,
+                         chunk_items(ctx, w->batch * w->in_h * w->in_w, w->in_c), &g, bufs, 2);
 }
 
 /* ---- dropout --------------------------------------------------------------------------------- */

@@ -144,4 +144,12 @@ spartan_status sp_reference_gemm(spartan_context *ctx, int ta, int tb, size_t m,
 spartan_status sp_reference_count(spartan_context *ctx, const spartan_tensor *z, spartan_tensor *y,
                                   int relu, spartan_sparse *s);
 
+/* The non-zero count of s without blocking (sparse_counts.c): the number of partial sums
+ * spartan_sparse_nnz adds up; a non-blocking read of them into host (that many entries, left
+ * alone until the queue has passed the read: after a later blocking call); their sum.
+ * INVALID_ARGUMENT while s is not filled. */
+size_t sp_sparse_partial_count(const spartan_sparse *s);
+spartan_status sp_sparse_nnz_enqueue(spartan_sparse *s, unsigned *host);
+size_t sp_sparse_nnz_sum(const spartan_sparse *s, const unsigned *host);
+
 #endif /* SP_OPS_INTERNAL_H */

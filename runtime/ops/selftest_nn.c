@@ -1,7 +1,7 @@
 /* The known-answer check of the layer operations (kernels_cl/nn.cl; selftest.h): the bias
  * gradient over a tall column, bias and ReLU backward, im2col and col2im with stride and
- * padding, max-pooling both ways, dropout against the documented hash, softmax + cross-entropy
- * and the SGD step, each against a host reference. */
+ * padding, max- and average-pooling both ways, dropout against the documented hash, softmax +
+ * cross-entropy and the SGD step, each against a host reference. */
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -158,6 +158,65 @@ done:
     return r->failed;
 }
 
+/* Average pooling of small integers both ways on window w: every sum is exact in float, so only
+ * the division by the window's size rounds (within 2.5 ulp in OpenCL C). */
+static int check_avgpool_window(sp_check *r, const spartan_window *w) {
+    const size_t oh = spartan_window_out_h(w), ow = spartan_window_out_w(w);
+    const size_t image = w->batch * w->in_h * w->in_w * w->in_c, patch = w->k_h * w->k_w * w->in_c;
+    const size_t pixels = w->batch * oh * ow, outs = pixels * w->in_c;
+    const double area = (double)(w->k_h * w->k_w);
+    sp_check_host h = {0};
+    float *x = sp_check_alloc(r, &h, image, sizeof(float));
+    float *dy = sp_check_alloc(r, &h, outs, sizeof(float));
+    float *got = sp_check_alloc(r, &h, image > outs ? image : outs, sizeof(float));
+    double *y = sp_check_alloc(r, &h, outs, sizeof(double));
+    double *dx = sp_check_alloc(r, &h, image, sizeof(double));
+    double *bound = sp_check_alloc(r, &h, image > outs ? image : outs, sizeof(double));
+    if (r->failed) goto done;
+    sp_check_fill_int(r, x, image, 0.2, 3, 0);
+    sp_check_fill_int(r, dy, outs, 0.2, 3, 0);
+    spartan_tensor *tx = sp_check_upload(r, x, image, 1);
+    spartan_tensor *ty = sp_check_upload(r, NULL, pixels, w->in_c);
+    spartan_tensor *tdy = sp_check_upload(r, dy, pixels, w->in_c);
+    spartan_tensor *tdx = sp_check_upload(r, NULL, image, 1);
+    if (r->failed || sp_check_call(r, spartan_avgpool_forward(r->ctx, w, tx, ty), "avg-pool") ||
+        sp_check_call(r, spartan_avgpool_backward(r->ctx, w, tdy, tdx), "avg-pool backward"))
+        goto done;
+    /* the sums, scattered through the window positions im2col copies */
+    for (size_t p = 0; p < pixels; p++) {
+        for (size_t e = 0; e < patch; e++) {
+            long i = patch_source(w, oh, ow, p, e);
+            if (i < 0) continue;
+            size_t o = p * w->in_c + e % w->in_c;
+            y[o] += x[i];
+            dx[i] += dy[o];
+        }
+    }
+    for (size_t o = 0; o < outs; o++) {
+        y[o] /= area;
+        bound[o] = eps_bound(1, fabs(y[o]));
+    }
+    if (sp_check_download(r, ty, got) || sp_check_compare(r, "avg-pool", got, y, bound, outs))
+        goto done;
+    for (size_t i = 0; i < image; i++) {
+        dx[i] /= area;
+        bound[i] = eps_bound(1, fabs(dx[i]));
+    }
+    if (!sp_check_download(r, tdx, got))
+        sp_check_compare(r, "avg-pool backward", got, dx, bound, image);
+done:
+    sp_check_release(r);
+    sp_check_host_free(&h);
+    return r->failed;
+}
+
+/* Overlapping 3 x 3 windows with stride 2 and padding 1 on 5 channels; and a global pooling
+ * (the window is the image: one output pixel, each input pixel in one window). */
+static int check_avgpool(sp_check *r) {
+    const spartan_window overlap = {2, 7, 9, 5, 3, 3, 2, 1}, global = {3, 6, 5, 7, 6, 5, 1, 0};
+    return check_avgpool_window(r, &overlap) || check_avgpool_window(r, &global);
+}
+
 /* Dropout over a tall vector against the hash ops.h documents; the SGD step. */
 static int check_dropout_sgd(sp_check *r) {
     const size_t n = r->tall, m = 1031, len = n > 3 * m ? n : 3 * m;
@@ -260,6 +319,6 @@ done:
 }
 
 int sp_check_nn(sp_check *r) {
-    return check_bias_relu(r) || check_im2col(r) || check_maxpool(r) || check_dropout_sgd(r) ||
-           check_softmax(r);
+    return check_bias_relu(r) || check_im2col(r) || check_maxpool(r) || check_avgpool(r) ||
+           check_dropout_sgd(r) || check_softmax(r);
 }

@@ -63,49 +63,22 @@ const char *spartan_path_name(spartan_path path) {
 }
 
 /* ---- Microbenchmarks ---------------------------------------------------------------------------
- * Each pass's dense and sparse call on buffers of the layer's shape: rows x K activations X, a
- * K x N weight W, a rows x N gradient dY. The sparse time includes the compaction its pass needs
- * (as in training). Timed between two marks (spartan_mark: profiling events or the host clock,
- * as the context decided), median of SP_POLICY_CAL_RUNS after one warm-up. */
+ * Each pass's dense and sparse run through its descriptor (spartan_gemm_pass_run, the calls
+ * training makes) on operands of the layer's shape. The sparse time includes the compaction its
+ * pass needs (as in training: X's compaction is built anew in every run). Timed between two
+ * marks (spartan_mark: profiling events or the host clock, as the context decided), median of
+ * SP_POLICY_CAL_RUNS after one warm-up. */
 
 typedef struct bench {
     spartan_context *ctx;
-    spartan_pass pass;
-    int on_dy;              /* backward-by-weight skipping dY's zeros */
+    spartan_gemm_pass d;
     spartan_gemm_path impl; /* the dense implementation timed */
-    spartan_tensor *x, *w, *dy, *y, *dx, *dw, *wt;
-    spartan_sparse *sx, *sdy;
+    spartan_gemm_operands o;
 } bench;
 
 static spartan_status bench_call(bench *b, spartan_path path) {
-    spartan_context *ctx = b->ctx;
-    spartan_status st;
-    switch (b->pass) {
-    case SPARTAN_PASS_FWD:
-        return path == SPARTAN_PATH_SPARSE
-                   ? spartan_gemm_sparse_fwd_direct(ctx, b->x, b->w, b->y)
-                   : spartan_gemm_dense(ctx, b->impl, 0, 0, 1.0f, b->x, b->w, 0.0f, b->y);
-    case SPARTAN_PASS_BWD_INPUT:
-        if (path == SPARTAN_PATH_DENSE)
-            return spartan_gemm_dense(ctx, b->impl, 0, 1, 1.0f, b->dy, b->w, 0.0f, b->dx);
-        if (b->on_dy) { /* dX = dY . W^T skipping dY's zeros (nn/layer.c) */
-            st = spartan_transpose(ctx, b->w, b->wt);
-            return st == SPARTAN_OK ? spartan_gemm_sparse_fwd_direct(ctx, b->dy, b->wt, b->dx) : st;
-        }
-        st = spartan_compact(ctx, b->x, b->sx, SPARTAN_COMPACT_ROWS);
-        return st == SPARTAN_OK ? spartan_gemm_sparse_bwd_input(ctx, b->sx, b->dy, b->w, b->dx)
-                                : st;
-    default:
-        if (path == SPARTAN_PATH_DENSE)
-            return spartan_gemm_dense(ctx, b->impl, 1, 0, 1.0f, b->x, b->dy, 0.0f, b->dw);
-        if (b->on_dy) {
-            st = spartan_compact(ctx, b->dy, b->sdy, SPARTAN_COMPACT_COLS);
-            return st == SPARTAN_OK ? spartan_gemm_sparse_bwd_weight_dz(ctx, b->x, b->sdy, b->dw)
-                                    : st;
-        }
-        st = spartan_compact(ctx, b->x, b->sx, SPARTAN_COMPACT_COLS);
-        return st == SPARTAN_OK ? spartan_gemm_sparse_bwd_weight(ctx, b->sx, b->dy, b->dw) : st;
-    }
+    b->o.x_forms = 0; /* X is new at every step: compact it again */
+    return spartan_gemm_pass_run(b->ctx, &b->d, path, b->impl, &b->o);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -153,32 +126,19 @@ static spartan_status upload_random(spartan_tensor *t, double zeros, sp_rng *r) 
     return st;
 }
 
-static spartan_status calibrate(spartan_policy *p, spartan_pass pass, int want_sparse, int on_dy,
-                                size_t rows, size_t kk, size_t nn, sp_policy_cal *cal) {
+static spartan_status calibrate(spartan_policy *p, spartan_pass pass, int form, size_t rows,
+                                size_t kk, size_t nn, sp_policy_cal *cal) {
     spartan_context *ctx = p->ctx;
-    bench b = {ctx,  pass, on_dy, SPARTAN_GEMM_OWN, NULL, NULL, NULL, NULL, NULL, NULL,
-               NULL, NULL, NULL};
+    bench b = {.ctx = ctx, .impl = SPARTAN_GEMM_OWN};
     sp_rng r = {0x5eed0000u + (uint64_t)pass};
-    spartan_status st = spartan_tensor_create_2d(ctx, rows, kk, &b.x);
-    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, kk, nn, &b.w);
-    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, rows, nn, &b.dy);
-    if (st == SPARTAN_OK && pass == SPARTAN_PASS_FWD)
-        st = spartan_tensor_create_2d(ctx, rows, nn, &b.y);
-    if (st == SPARTAN_OK && pass == SPARTAN_PASS_BWD_INPUT)
-        st = spartan_tensor_create_2d(ctx, rows, kk, &b.dx);
-    if (st == SPARTAN_OK && pass == SPARTAN_PASS_BWD_WEIGHT)
-        st = spartan_tensor_create_2d(ctx, kk, nn, &b.dw);
-    if (st == SPARTAN_OK && pass != SPARTAN_PASS_FWD && !on_dy)
-        st = spartan_sparse_create(ctx, rows, kk, &b.sx);
-    if (st == SPARTAN_OK && on_dy && pass == SPARTAN_PASS_BWD_WEIGHT)
-        st = spartan_sparse_create(ctx, rows, nn, &b.sdy);
-    if (st == SPARTAN_OK && on_dy && pass == SPARTAN_PASS_BWD_INPUT)
-        st = spartan_tensor_create_2d(ctx, nn, kk, &b.wt);
+    spartan_status st = spartan_gemm_pass_init(pass, (spartan_sparse_form)form, rows, kk, nn, &b.d);
+    if (st == SPARTAN_OK) st = spartan_gemm_operands_create(ctx, &b.d, &b.o);
     /* the operand whose zeros the sparse path skips */
-    spartan_tensor *sparse_in = on_dy ? b.dy : b.x;
-    if (st == SPARTAN_OK) st = upload_random(b.w, 0.0, &r);
-    if (st == SPARTAN_OK) st = upload_random(b.dy, 0.0, &r);
-    if (st == SPARTAN_OK) st = upload_random(b.x, 0.0, &r);
+    spartan_tensor *x = (spartan_tensor *)b.o.x, *dy = (spartan_tensor *)b.o.dy;
+    spartan_tensor *sparse_in = form == SP_SPARSE_ON_DY ? dy : x;
+    if (st == SPARTAN_OK) st = upload_random((spartan_tensor *)b.o.w, 0.0, &r);
+    if (st == SPARTAN_OK && dy) st = upload_random(dy, 0.0, &r);
+    if (st == SPARTAN_OK) st = upload_random(x, 0.0, &r);
     /* dense: the own kernel, and CLBlast where it is worth trying; the faster is the path */
     cal->clblast_ms = -1.0;
     if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_DENSE, &cal->own_ms);
@@ -189,7 +149,7 @@ static spartan_status calibrate(spartan_policy *p, spartan_pass pass, int want_s
     cal->dense_impl = cal->clblast_ms > 0 && cal->clblast_ms < cal->own_ms ? SPARTAN_GEMM_CLBLAST
                                                                            : SPARTAN_GEMM_OWN;
     cal->dense_ms = cal->dense_impl == SPARTAN_GEMM_CLBLAST ? cal->clblast_ms : cal->own_ms;
-    if (st == SPARTAN_OK && !want_sparse) {
+    if (st == SPARTAN_OK && form == SP_SPARSE_NONE) {
         cal->sparse_low_ms = cal->sparse_high_ms = 1e30; /* never taken: no sparse form */
     } else {
         if (st == SPARTAN_OK) st = upload_random(sparse_in, SP_POLICY_CAL_LOW, &r);
@@ -197,10 +157,7 @@ static spartan_status calibrate(spartan_policy *p, spartan_pass pass, int want_s
         if (st == SPARTAN_OK) st = upload_random(sparse_in, SP_POLICY_CAL_HIGH, &r);
         if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &cal->sparse_high_ms);
     }
-    spartan_tensor *all[] = {b.x, b.w, b.dy, b.y, b.dx, b.dw, b.wt};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) spartan_tensor_destroy(all[i]);
-    spartan_sparse_destroy(b.sx);
-    spartan_sparse_destroy(b.sdy);
+    spartan_gemm_operands_destroy(&b.o);
     return st;
 }
 
@@ -294,8 +251,7 @@ spartan_status sp_policy_register(spartan_policy *p, size_t layer, spartan_pass 
         } else {
             size_t rows, kk, nn;
             layer_dims(pass, m, n, k, &rows, &kk, &nn);
-            spartan_status st =
-                calibrate(p, pass, sparse_allowed != 0, on_dy, rows, kk, nn, &s->cal);
+            spartan_status st = calibrate(p, pass, sparse_allowed, rows, kk, nn, &s->cal);
             if (st != SPARTAN_OK) return st;
             if (sp_cal_cache_add(&p->cache, key, m, n, k, &s->cal)) sp_cal_cache_store(&p->cache);
         }

@@ -43,7 +43,11 @@ spartan_status sp_policy_calibration(const spartan_policy *p, size_t layer, spar
  * X (every pass; backward-by-input computes only under X's non-zeros), or, for the backward
  * passes of a layer followed by a ReLU, skipping the zeros of its gradient dY
  * (spartan_gemm_sparse_bwd_weight_dz; dX = dY . W^T by spartan_gemm_sparse_fwd_direct). */
-enum { SP_SPARSE_NONE = 0, SP_SPARSE_ON_X = 1, SP_SPARSE_ON_DY = 2 };
+enum {
+    SP_SPARSE_NONE = SPARTAN_FORM_NONE,
+    SP_SPARSE_ON_X = SPARTAN_FORM_ON_X,
+    SP_SPARSE_ON_DY = SPARTAN_FORM_ON_DY
+};
 
 /* Registers (layer, pass) with its GEMM shape (as in spartan_policy_query) and, for the
  * adaptive mode, calibrates it: from the cache file when it holds the shape, else by

@@ -37,6 +37,8 @@ struct spartan_context {
     cl_kernel kernels[SP_KERNEL_COUNT]; /* NULL for the kernels of a family that did not build */
     spartan_build_stats stats;
     sp_err err;
+    /* Blocking host-device synchronisations so far (spartan_context_syncs). */
+    size_t syncs;
     /* State of higher layers (ops/: scratch buffers), freed by the context's destroy. */
     void *ext;
     void (*ext_free)(void *ext);

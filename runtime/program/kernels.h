@@ -66,6 +66,8 @@ typedef enum sp_family {
     X(nn, nn_relu_backward)                                                                        \
     X(nn, nn_maxpool_forward)                                                                      \
     X(nn, nn_maxpool_backward)                                                                     \
+    X(nn, nn_avgpool_forward)                                                                      \
+    X(nn, nn_avgpool_backward)                                                                     \
     X(nn, nn_dropout)                                                                              \
     X(nn, nn_softmax_xent)                                                                         \
     X(nn, nn_sgd_step)                                                                             \

@@ -155,6 +155,7 @@ spartan_status spartan_mark_record(spartan_context *ctx, spartan_mark *mark) {
                           "spartan_mark_record: ctx and mark must not be NULL");
     cl_int rc;
     if (ctx->timing.mode == SPARTAN_TIMING_HOST) {
+        ctx->syncs++;
         if ((rc = clFinish(ctx->queue)) != CL_SUCCESS)
             return sp_cl_fail(&ctx->err, rc, "clFinish (a timing mark)");
         mark->ns_ = sp_now_ns();

@@ -145,6 +145,7 @@ static spartan_status transfer(const spartan_tensor *t, float *host, size_t coun
     if (!count) return SPARTAN_OK;
     size_t bytes = count * sizeof(float);
     const cl_bool blocking = async ? CL_FALSE : CL_TRUE;
+    if (!async) t->ctx->syncs++;
     cl_int rc =
         write ? clEnqueueWriteBuffer(t->ctx->queue, t->mem, blocking, 0, bytes, host, 0, NULL, NULL)
               : clEnqueueReadBuffer(t->ctx->queue, t->mem, blocking, 0, bytes, host, 0, NULL, NULL);
@@ -172,8 +173,13 @@ spartan_status spartan_tensor_fill(spartan_tensor *t, float value) {
                             : sp_ctx_cl_fail(t->ctx, rc, "clEnqueueFillBuffer", "tensor fill");
 }
 
+size_t spartan_context_syncs(const spartan_context *ctx) {
+    return ctx ? ctx->syncs : 0;
+}
+
 spartan_status spartan_context_finish(spartan_context *ctx) {
     if (!ctx) return sp_invalid(NULL, "spartan_context_finish: NULL context");
+    ctx->syncs++;
     cl_int rc = clFinish(ctx->queue);
     return rc == CL_SUCCESS ? SPARTAN_OK : sp_ctx_cl_fail(ctx, rc, "clFinish", "finish");
 }

@@ -77,6 +77,14 @@ void ref_maxpool_forward(float *y, float *arg, const float *x, const spartan_win
 /* dx[b, y, x, c] = the sum of dy over the windows whose arg points at (b, y, x, c). */
 void ref_maxpool_backward(double *dx, const float *dy, const float *arg, const spartan_window *w);
 
+/* Average pooling, padding counted (count_include_pad): y[b, oy, ox, c] = the sum of the
+ * window's elements inside the image divided by k_h*k_w. */
+void ref_avgpool_forward(double *y, const float *x, const spartan_window *w);
+
+/* Its adjoint, scattered: every dy[b, oy, ox, c] / (k_h*k_w) added to each image element of its
+ * window; 0 where no window reaches. */
+void ref_avgpool_backward(double *dx, const float *dy, const spartan_window *w);
+
 /* 1 when dropout drops element i (ops.h's hash: splitmix64 from a key mixed from seed and
  * counter, top 24 bits as a uniform in [0, 1), dropped when below p). */
 int ref_dropout_dropped(unsigned long long seed, unsigned long long counter, size_t i, float p);

@@ -96,6 +96,30 @@ void ref_maxpool_backward(double *dx, const float *dy, const float *arg, const s
     });
 }
 
+void ref_avgpool_forward(double *y, const float *x, const spartan_window *w) {
+    size_t outs = ref_window_out(w->in_h, w->k_h, w->stride, w->pad) *
+                  ref_window_out(w->in_w, w->k_w, w->stride, w->pad) * w->batch * w->in_c;
+    double area = (double)w->k_h * (double)w->k_w;
+    for (size_t o = 0; o < outs; o++) y[o] = 0.0;
+    FOR_WINDOWS(w, {
+        (void)kpos;
+        if (src >= 0)
+            for (size_t c = 0; c < w->in_c; c++) y[pix * w->in_c + c] += x[(size_t)src + c];
+    });
+    for (size_t o = 0; o < outs; o++) y[o] /= area;
+}
+
+void ref_avgpool_backward(double *dx, const float *dy, const spartan_window *w) {
+    double area = (double)w->k_h * (double)w->k_w;
+    for (size_t i = 0; i < w->batch * w->in_h * w->in_w * w->in_c; i++) dx[i] = 0.0;
+    FOR_WINDOWS(w, {
+        (void)kpos;
+        if (src >= 0)
+            for (size_t c = 0; c < w->in_c; c++)
+                dx[(size_t)src + c] += (double)dy[pix * w->in_c + c] / area;
+    });
+}
+
 static uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;

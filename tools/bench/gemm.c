@@ -1,14 +1,17 @@
 /* `spartan-bench gemm`: for each shape and pass, the dense GEMMs (CLBlast, the runtime's own
  * kernel, OpenBLAS on the host) once, then the sparse path at each pattern and sparsity, with
- * everything the sparse path needs and the dense one does not inside its time:
+ * everything the sparse path needs and the dense one does not inside its time. Every device
+ * run goes through the pass's descriptor (spartan_gemm_pass_run, ops.h), the calls training
+ * makes: the random and cluster patterns are the form on X, the prepool pattern (a ReLU-masked
+ * gradient) the form on dY, in both backward passes:
  *
- *   fwd         Y  = X . W            dense: gemm_dense(nn)     sparse: gemm_sparse_fwd_direct
- *                                                               (zeros skipped on the fly)
- *   bwd_input   dX = dY . W^T (*) X!=0  dense: gemm_dense(nt)   sparse: compact(X, ROWS) +
- *                                                               sparse_bwd_input
- *   bwd_weight  dW = X^T . dY         dense: gemm_dense(tn)     sparse: compact(X, COLS)
- *                                       + sparse_bwd_weight; with the prepool pattern the sparse
- *                                       operand is dY: compact(dY, COLS) + sparse_bwd_weight_dz
+ *   fwd         Y  = X . W            dense: gemm_dense(nn)   on X: gemm_sparse_fwd_direct
+ *   bwd_input   dX = dY . W^T         dense: gemm_dense(nt)   on X: compact(X, ROWS) +
+ *                                       sparse_bwd_input (only under X != 0)
+ *                                     on dY: transpose(W) + gemm_sparse_fwd_direct(dY, W^T)
+ *   bwd_weight  dW = X^T . dY         dense: gemm_dense(tn)   on X: compact(X, COLS) +
+ *                                       sparse_bwd_weight; on dY: compact(dY, COLS) +
+ *                                       sparse_bwd_weight_dz
  *
  * The compaction counts the non-zeros itself (it reads the matrix once); the monitor, which in
  * training rides on the ReLU, is measured by `spartan-bench monitor`.
@@ -37,7 +40,7 @@ typedef struct operands {
     size_t m, n, k;
     float *x, *w, *dy; /* X m x k, W k x n, dY m x n */
     float *out, *ref;  /* a result read back, and its reference (the largest output) */
-    spartan_tensor *tx, *tw, *tdy, *ty, *tdx, *tdw;
+    spartan_tensor *tx, *tw, *tdy, *ty, *tdx, *tdw, *twt;
     spartan_sparse *sx, *sdy;
 } operands;
 
@@ -88,50 +91,23 @@ static void host_pass(const operands *op, bench_pass p, float *c) {
         }                                                                                          \
     } while (0)
 
-static int run_sparse(job *j) {
-    spartan_context *ctx = j->d->ctx;
-    operands *o = j->op;
-    if (j->on_dy) {
-        STEP(spartan_compact(ctx, o->tdy, o->sdy, SPARTAN_COMPACT_COLS), "spartan_compact(COLS)");
-        STEP(spartan_gemm_sparse_bwd_weight_dz(ctx, o->tx, o->sdy, o->tdw),
-             "spartan_gemm_sparse_bwd_weight_dz");
-        return 0;
-    }
-    if (j->pass == PASS_FWD) { /* no compaction: zeros skipped on the fly */
-        STEP(spartan_gemm_sparse_fwd_direct(ctx, o->tx, o->tw, o->ty),
-             "spartan_gemm_sparse_fwd_direct");
-        return 0;
-    }
-    unsigned form = j->pass == PASS_BWD_WEIGHT ? SPARTAN_COMPACT_COLS : SPARTAN_COMPACT_ROWS;
-    STEP(spartan_compact(ctx, o->tx, o->sx, form), "spartan_compact");
-    if (j->pass == PASS_BWD_INPUT)
-        STEP(spartan_gemm_sparse_bwd_input(ctx, o->sx, o->tdy, o->tw, o->tdx),
-             "spartan_gemm_sparse_bwd_input");
-    if (j->pass == PASS_BWD_WEIGHT)
-        STEP(spartan_gemm_sparse_bwd_weight(ctx, o->sx, o->tdy, o->tdw),
-             "spartan_gemm_sparse_bwd_weight");
-    return 0;
-}
-
+/* The pass through its descriptor: the calls training makes for this pass and form. */
 static int run_job(void *arg) {
     job *j = arg;
     operands *o = j->op;
-    if (j->path == PATH_SPARSE) return run_sparse(j);
     if (j->path == PATH_OPENBLAS) {
         host_pass(o, j->pass, o->out);
         return 0;
     }
-    spartan_context *ctx = j->d->ctx;
-    spartan_gemm_path p = j->path == PATH_CLBLAST ? SPARTAN_GEMM_CLBLAST : SPARTAN_GEMM_OWN;
-    if (j->pass == PASS_FWD)
-        STEP(spartan_gemm_dense(ctx, p, 0, 0, 1.0f, o->tx, o->tw, 0.0f, o->ty),
-             "spartan_gemm_dense");
-    if (j->pass == PASS_BWD_INPUT)
-        STEP(spartan_gemm_dense(ctx, p, 0, 1, 1.0f, o->tdy, o->tw, 0.0f, o->tdx),
-             "spartan_gemm_dense");
-    if (j->pass == PASS_BWD_WEIGHT)
-        STEP(spartan_gemm_dense(ctx, p, 1, 0, 1.0f, o->tx, o->tdy, 0.0f, o->tdw),
-             "spartan_gemm_dense");
+    spartan_sparse_form form = j->on_dy ? SPARTAN_FORM_ON_DY : SPARTAN_FORM_ON_X;
+    spartan_gemm_pass d;
+    STEP(spartan_gemm_pass_init((spartan_pass)j->pass, form, o->m, o->k, o->n, &d),
+         "spartan_gemm_pass_init");
+    spartan_gemm_operands ops = {o->tx,  o->tw, o->tdy, o->ty, o->tdx, o->tdw,
+                                 o->twt, o->sx, o->sdy, 0,     0};
+    spartan_gemm_path dense = j->path == PATH_CLBLAST ? SPARTAN_GEMM_CLBLAST : SPARTAN_GEMM_OWN;
+    spartan_path path = j->path == PATH_SPARSE ? SPARTAN_PATH_SPARSE : SPARTAN_PATH_DENSE;
+    STEP(spartan_gemm_pass_run(j->d->ctx, &d, path, dense, &ops), "spartan_gemm_pass_run");
     return 0;
 }
 
@@ -141,7 +117,7 @@ static void operands_free(operands *o) {
     free(o->dy);
     free(o->out);
     free(o->ref);
-    spartan_tensor *t[] = {o->tx, o->tw, o->tdy, o->ty, o->tdx, o->tdw};
+    spartan_tensor *t[] = {o->tx, o->tw, o->tdy, o->ty, o->tdx, o->tdw, o->twt};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) spartan_tensor_destroy(t[i]);
     spartan_sparse_destroy(o->sx);
     spartan_sparse_destroy(o->sdy);
@@ -174,6 +150,7 @@ static int operands_make(const bench_dev *d, const bench_shape *sh, operands *o)
         (st = spartan_tensor_create_2d(ctx, m, n, &o->ty)) ||
         (st = spartan_tensor_create_2d(ctx, m, k, &o->tdx)) ||
         (st = spartan_tensor_create_2d(ctx, k, n, &o->tdw)) ||
+        (st = spartan_tensor_create_2d(ctx, n, k, &o->twt)) ||
         (st = spartan_sparse_create(ctx, m, k, &o->sx)) ||
         (st = spartan_sparse_create(ctx, m, n, &o->sdy))) {
         bench_report_status(d, st, "allocating the operands");
@@ -337,7 +314,8 @@ static double measure_sparse(gemm_run *g, const bench_shape *sh, operands *op, b
     geometry geo = geometry_of(op, p);
     double tol = host_tolerance(geo.kred, host_max_abs(geo.a, geo.na), host_max_abs(geo.b, geo.nb));
     host_pass(op, p, op->ref);
-    if (p == PASS_BWD_INPUT)
+    const int masked = p == PASS_BWD_INPUT && !on_dy; /* on dY: exact, no mask */
+    if (masked)
         for (size_t i = 0; i < op->m * op->k; i++)
             if (op->x[i] == 0.0f) op->ref[i] = 0.0f;
 
@@ -362,14 +340,17 @@ static double measure_sparse(gemm_run *g, const bench_shape *sh, operands *op, b
         return NAN;
     }
     bench_check c;
-    if (check_result(g->d, op, p, tol, p == PASS_BWD_INPUT ? op->x : NULL, &c)) {
+    if (check_result(g->d, op, p, tol, masked ? op->x : NULL, &c)) {
         g->failed++;
         return NAN;
     }
     check_text(&c, text, sizeof text);
-    /* the count against the host's (the forward path counts nothing: the monitor, untimed) */
+    /* the count against the host's (the paths without a compaction count nothing: the monitor,
+     * untimed) */
     size_t nnz = 0, want = total - zeros;
-    spartan_status ns = p == PASS_FWD ? spartan_monitor(g->d->ctx, op->tx, op->sx) : SPARTAN_OK;
+    spartan_status ns = SPARTAN_OK;
+    if (p == PASS_FWD) ns = spartan_monitor(g->d->ctx, op->tx, op->sx);
+    if (p == PASS_BWD_INPUT && on_dy) ns = spartan_monitor(g->d->ctx, op->tdy, op->sdy);
     if (ns == SPARTAN_OK) ns = spartan_sparse_nnz(on_dy ? op->sdy : op->sx, &nnz);
     if (ns != SPARTAN_OK || nnz != want) {
         size_t used = strlen(text);
@@ -486,7 +467,7 @@ static void run_shape(gemm_run *g, const bench_shape *sh, size_t index) {
         table_header();
         for (int pk = 0; pk < PAT_DEADROWS; pk++) {
             if (!(g->o->patterns & (1u << pk))) continue;
-            if (pk == PAT_PREPOOL && p != PASS_BWD_WEIGHT) continue; /* a gradient pattern */
+            if (pk == PAT_PREPOOL && p == PASS_FWD) continue; /* a gradient pattern */
             if (pk == PAT_PREPOOL) { /* X dense again: the sparse operand is dY */
                 pat_fill(op.x, op.m, op.k, PAT_RANDOM, 0.0, 0, mix(seed, 2));
                 if (upload(g->d, op.tx, op.x, op.m * op.k)) goto fail;

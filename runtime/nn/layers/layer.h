@@ -1,0 +1,205 @@
+/* A layer kind is one file, runtime/nn/layers/<kind>.c, that fills a table of functions
+ * (sp_layer_ops: shape, prepare, forward, backward, release), and one entry of SP_LAYER_KINDS
+ * below; the public enum spartan_layer_kind names it (include/spartan/nn.h). The model (model.c)
+ * and the step (step.c) call a layer only through its table, and hand each call its per-step
+ * state (sp_step) explicitly: a layer reads nothing of the model, and the layer files call
+ * nothing of step.c (the timing marks are marks.c's). docs/architecture.md, "How to add a layer
+ * kind", follows average pooling through it. */
+#ifndef SP_NN_LAYER_H
+#define SP_NN_LAYER_H
+
+#include <assert.h>
+
+#include "nn/marks.h"
+#include "policy/policy_internal.h"
+#include "spartan/nn.h"
+#include "spartan/ops.h"
+#include "tensor/tensor_internal.h"
+
+/* X(ENUM, name): every kind, in the order of spartan_layer_kind; name is the kind's file, its
+ * table (sp_layer_<name>) and its word in model descriptions. */
+#define SP_LAYER_KINDS(X)                                                                          \
+    X(FC, fc)                                                                                      \
+    X(CONV, conv)                                                                                  \
+    X(RELU, relu)                                                                                  \
+    X(MAXPOOL, maxpool)                                                                            \
+    X(DROPOUT, dropout)                                                                            \
+    X(FLATTEN, flatten)                                                                            \
+    X(AVGPOOL, avgpool)                                                                            \
+    X(GLOBALAVGPOOL, globalavgpool)
+
+/* Monitored fractions of zeros of one tensor: the first sample since prepare, the latest, and the
+ * sum and count since the last statistics reset (first and last < 0: never sampled). */
+typedef struct sp_zeros {
+    double first, last, sum;
+    size_t n;
+} sp_zeros;
+
+/* A monitor count waiting for the end of the step: the monitor (or compaction) filled `s`, its
+ * partial sums are being read without blocking into `host`; once the step's one blocking read
+ * has returned, the fraction of zeros goes to `into`. */
+typedef struct sp_sample {
+    spartan_sparse *s;
+    unsigned *host; /* sp_sparse_partial_count(s) entries, the layer's */
+    sp_zeros *into;
+    int pending;
+} sp_sample;
+
+/* What the step hands every layer call: nothing else of the model is visible to a layer. */
+typedef struct sp_step {
+    spartan_context *ctx;
+    spartan_policy *policy;
+    size_t count;    /* images in this call (backward: the prepared batch) */
+    int train;       /* training-mode layers (dropout on), monitors fed */
+    int sampling;    /* the monitors' counts are read at this step's end */
+    int recording;   /* statistics and timing marks on (a training step) */
+    size_t step;     /* SGD updates done (dropout's counter) */
+    uint64_t seed;   /* the model's seed (dropout masks) */
+    sp_marks *marks; /* the step's timing marks (used when recording) */
+} sp_step;
+
+/* GEMM layers' state (fc, conv): X (m x k) . W (k x n) per full batch. */
+typedef struct sp_gemm_state {
+    size_t m, n, k;
+    /* the sparse form of each pass (SP_SPARSE_NONE, _ON_X, _ON_DY; docs/policy.md) */
+    int form[SPARTAN_PASS_COUNT];
+    spartan_gemm_pass pass[SPARTAN_PASS_COUNT]; /* the passes' descriptors (ops.h) */
+    spartan_tensor *w, *b, *dw, *db, *vw, *vb;
+    spartan_tensor *wt;           /* W^T, for the sparse backward-by-input on dY */
+    spartan_tensor *cols, *dcols; /* conv: im2col of the input and its gradient */
+    spartan_sparse *sx;           /* X: monitor samples and, on the sparse path, compaction */
+    spartan_sparse *sdy;          /* dY: monitor samples */
+    sp_sample xs, gs;             /* the samples of X (when counted here) and of dY */
+    size_t wshape[4], wrank;      /* W as a parameter (conv: kernel x kernel x in_c x out_c) */
+    char wname[32], bname[32];
+    /* this step: the GEMM seconds per pass (the policy's feedback) and the sparsity each
+     * decision was taken on */
+    double step_gemm[SPARTAN_PASS_COUNT];
+    double step_zeros[SPARTAN_PASS_COUNT];
+} sp_gemm_state;
+
+typedef struct sp_layer sp_layer;
+
+typedef struct sp_layer_ops {
+    const char *name; /* "conv": descriptions, layer names, spartan_layer_kind_name */
+    int gemm;         /* a GEMM layer with parameters (sp_gemm_state) */
+    /* Description syntax: takes a first value (fc, conv: the output count), and its key=value
+     * options (k kernel, s stride, p padding, or r for dropout's rate written "p="). */
+    int takes_outputs;
+    const char *keys;
+    /* Dropout-like: the key 'p' is the rate (a number in [0, 1)), not a padding. */
+    int p_is_rate;
+    /* A ReLU-masked input stays masked through this kind (pooling, dropout, flatten). */
+    int keeps_mask;
+    /* Fills unset options of a description with the kind's defaults (NULL: none). */
+    void (*defaults)(spartan_layer_spec *spec);
+    /* From L->spec and the input shape L->in_*: the output shape L->out_*, or INVALID_ARGUMENT
+     * naming what does not fit. */
+    spartan_status (*shape)(spartan_context *ctx, sp_layer *L);
+    /* The layer's buffers for batches of cfg->batch (GEMM layers: its parameters, initialised
+     * from cfg->seed). */
+    spartan_status (*prepare)(sp_layer *L, spartan_context *ctx, const spartan_train_config *cfg);
+    /* x: the input (s->count images); *y: the output. */
+    spartan_status (*forward)(sp_layer *L, const sp_step *s, const spartan_tensor *x,
+                              const spartan_tensor **y);
+    /* dy: gradient of the output (full batch); *dx: of the input (NULL when not needed). */
+    spartan_status (*backward)(sp_layer *L, const sp_step *s, const spartan_tensor *x,
+                               const spartan_tensor *dy, const spartan_tensor **dx);
+    /* At the step's end, after its one blocking read: the samples taken this step (NULL: none). */
+    void (*collect)(sp_layer *L);
+    /* Frees what prepare made (NULL pointers left behind). */
+    void (*release)(sp_layer *L);
+} sp_layer_ops;
+
+struct sp_layer {
+    const sp_layer_ops *ops;
+    spartan_layer_spec spec;
+    size_t index;
+    char name[24];
+    size_t in_h, in_w, in_c, out_h, out_w, out_c; /* per image */
+    size_t batch;                                 /* prepared batch */
+    int need_dx;      /* a trainable layer comes before: compute the input gradient */
+    int input_masked; /* the input comes from a ReLU (through pool, dropout, flatten) */
+    /* The layer whose monitored output is this layer's input (through flattens), or NULL: an
+     * fc layer takes its input's sparsity from there instead of counting it again. */
+    const sp_layer *x_source;
+    sp_gemm_state g; /* GEMM layers */
+
+    spartan_tensor *y;   /* output (NULL for flatten: it passes its input on) */
+    spartan_tensor *dx;  /* gradient of the input (when need_dx) */
+    spartan_tensor *arg; /* maxpool: arg-max inside the window */
+    spartan_sparse *sy;  /* relu, dropout, pools: monitor of the output */
+    sp_sample ys;        /* its sample */
+
+    /* Statistics. */
+    double sec[SPARTAN_PASS_COUNT];
+    size_t calls[SPARTAN_PASS_COUNT], sparse_calls[SPARTAN_PASS_COUNT];
+    spartan_path path[SPARTAN_PASS_COUNT];
+    const char *reason[SPARTAN_PASS_COUNT];
+    sp_zeros xz;       /* the GEMM's input X, or the output of relu, pool, dropout */
+    sp_zeros gz;       /* the gradient dY reaching a GEMM layer */
+    double zeros_prev; /* xz.last at the previous sampled step (the sampling rule) */
+    size_t samples;    /* samples of xz since prepare */
+    int sampled;       /* xz got a sample at the end of this step */
+};
+
+/* The table of each kind (layers/<name>.c), and all of them by spartan_layer_kind. */
+#define SP_X_(ENUM, name) extern const sp_layer_ops sp_layer_##name;
+SP_LAYER_KINDS(SP_X_)
+#undef SP_X_
+extern const sp_layer_ops *const sp_layer_kinds[SPARTAN_LAYER_KIND_COUNT];
+
+/* ---- Helpers shared by the kinds (common.c) ------------------------------------------------ */
+
+/* base seen as count images of h x w x c, or as a rows x cols matrix (a prefix of its buffer). */
+spartan_status sp_view4(spartan_tensor *v, const spartan_tensor *base, size_t count, size_t h,
+                        size_t w, size_t c);
+spartan_status sp_view2(spartan_tensor *v, const spartan_tensor *base, size_t rows, size_t cols);
+/* A tensor of b images of h x w x c. */
+spartan_status sp_tensor4(spartan_context *ctx, size_t b, size_t h, size_t w, size_t c,
+                          spartan_tensor **out);
+/* Output size of a window along one axis, 0 when it does not fit. */
+size_t sp_window_out(size_t in, size_t k, size_t stride, size_t pad);
+
+/* A sample of s into z: its host buffer is made by sp_sample_init (at prepare). */
+spartan_status sp_sample_init(spartan_context *ctx, sp_sample *smp, spartan_sparse *s,
+                              sp_zeros *into);
+void sp_sample_free(sp_sample *smp);
+/* After a monitor or compaction filled smp->s: reads its counts without blocking. */
+spartan_status sp_sample_take(sp_sample *smp);
+/* At the step's end (the queue has passed the read): the fraction of zeros into smp->into;
+ * returns 1 when there was a sample. */
+int sp_sample_collect(sp_sample *smp);
+void sp_zeros_record(sp_zeros *z, double v);
+
+/* The non-GEMM kinds' shared parts: an output buffer (and a monitor of it) like the input's
+ * shape, a timing mark charged to the pass, the output sample taken when sampling. */
+spartan_status sp_layer_prepare_output(sp_layer *L, spartan_context *ctx, size_t batch,
+                                       int monitored);
+spartan_status sp_layer_done(sp_layer *L, const sp_step *s, spartan_pass pass);
+spartan_status sp_layer_sample_output(sp_layer *L, const sp_step *s, const spartan_tensor *y);
+void sp_layer_collect_output(sp_layer *L);
+void sp_layer_release_output(sp_layer *L);
+/* x and y of a window layer (the images of this call) and dy of the full batch. */
+spartan_window sp_layer_window(const sp_layer *L, size_t count, size_t pad);
+
+/* ---- GEMM layers (gemm.c): fc and conv differ only in how X is made from the input ---------- */
+
+/* Buffers, parameters and pass descriptors of a GEMM of rows x k input (L->g.form set). */
+spartan_status sp_gemm_prepare(sp_layer *L, spartan_context *ctx, const spartan_train_config *cfg,
+                               size_t rows, size_t k);
+/* Y = X . W + b into L->y (rows rows), X given as a matrix. */
+spartan_status sp_gemm_forward_x(sp_layer *L, const sp_step *s, const spartan_tensor *a,
+                                 size_t rows);
+/* Over the full batch: db, dW (bwd_weight), then, when L->need_dx, dX as a matrix into da
+ * (bwd_input); a: X as a matrix, dy: the output's gradient. */
+spartan_status sp_gemm_backward_x(sp_layer *L, const sp_step *s, const spartan_tensor *a,
+                                  const spartan_tensor *dy, spartan_tensor *da);
+void sp_gemm_collect(sp_layer *L);
+void sp_gemm_release(sp_layer *L);
+/* The GEMM shape of a pass as the policy is asked (spartan_policy_query) for `rows` rows of X:
+ * fwd rows x n x k, bwd_input rows x k x n, bwd_weight k x n x rows. */
+void sp_gemm_pass_shape(const sp_layer *L, spartan_pass pass, size_t rows, size_t *m, size_t *n,
+                        size_t *k);
+
+#endif /* SP_NN_LAYER_H */

@@ -1,0 +1,50 @@
+/* ReLU with the fused sparsity monitor: at every training step the ReLU counts its output's
+ * zeros per tile for free (spartan_relu_monitor); the count is read when the step samples. */
+#include "nn/layers/layer.h"
+
+static spartan_status same_shape(spartan_context *ctx, sp_layer *L) {
+    (void)ctx;
+    L->out_h = L->in_h;
+    L->out_w = L->in_w;
+    L->out_c = L->in_c;
+    return SPARTAN_OK;
+}
+
+static spartan_status relu_prepare(sp_layer *L, spartan_context *ctx,
+                                   const spartan_train_config *cfg) {
+    return sp_layer_prepare_output(L, ctx, cfg->batch, 1);
+}
+
+static spartan_status relu_forward(sp_layer *L, const sp_step *s, const spartan_tensor *x,
+                                   const spartan_tensor **y) {
+    spartan_tensor xv, yv;
+    spartan_status st = sp_view4(&xv, x, s->count, L->in_h, L->in_w, L->in_c);
+    if (st == SPARTAN_OK) st = sp_view4(&yv, L->y, s->count, L->out_h, L->out_w, L->out_c);
+    if (st != SPARTAN_OK) return st;
+    *y = L->y;
+    st = s->train ? spartan_relu_monitor(s->ctx, &xv, &yv, L->sy) : spartan_relu(s->ctx, &xv, &yv);
+    if (st == SPARTAN_OK && s->train && s->sampling) st = sp_sample_take(&L->ys);
+    return st == SPARTAN_OK ? sp_layer_done(L, s, SPARTAN_PASS_FWD) : st;
+}
+
+static spartan_status relu_backward(sp_layer *L, const sp_step *s, const spartan_tensor *x,
+                                    const spartan_tensor *dy, const spartan_tensor **dx) {
+    (void)x;
+    *dx = L->need_dx ? L->dx : NULL;
+    if (!L->need_dx) return SPARTAN_OK;
+    spartan_tensor dyv; /* dy in this layer's output shape (a flatten may have passed it on) */
+    spartan_status st = sp_view4(&dyv, dy, L->batch, L->out_h, L->out_w, L->out_c);
+    if (st == SPARTAN_OK) st = spartan_relu_backward(s->ctx, L->y, &dyv, L->dx);
+    return st == SPARTAN_OK ? sp_layer_done(L, s, SPARTAN_PASS_BWD_INPUT) : st;
+}
+
+const sp_layer_ops sp_layer_relu = {
+    .name = "relu",
+    .keys = "",
+    .shape = same_shape,
+    .prepare = relu_prepare,
+    .forward = relu_forward,
+    .backward = relu_backward,
+    .collect = sp_layer_collect_output,
+    .release = sp_layer_release_output,
+};
