@@ -163,6 +163,11 @@ static const struct {
     {"input 28x28x1\nfc 10\nrelu\n", "the last layer must be fc N"},
     {"input 28x28x1\nfc 64\nfc 10\ninput 28x28x1\n", "line 4: a second input line"},
     {"input 28x28x1\nrelu a b c d e f g h\nfc 10\n", "line 2: too many values"},
+    {"input 28x28x1\navgpool s=2\nfc 10\n", "line 2: avgpool needs its window: k=N"},
+    {"input 28x28x1\nglobalavgpool 2\nfc 10\n", "line 2: globalavgpool takes no options"},
+    {"input 28x28x1\navgpool k=2 q=1\nfc 10\n",
+     "line 2: unknown option \"q\" (this layer takes: ksp)"},
+    {"input 4x4x1\navgpool k=2 p=2\nfc 10\n", "line 2: "},
 };
 
 START_TEST(malformed_lines_are_refused_with_their_number) {
@@ -251,6 +256,48 @@ START_TEST(files_are_read_bounded_and_named_in_errors) {
 }
 END_TEST
 
+START_TEST(pooling_words_round_trip) {
+    /* The pooling kinds in descriptions: avgpool's stride defaults to its window, its padding to
+     * 0; globalavgpool takes nothing; describe writes every option back. */
+    const char *text = "input 12x12x3\n"
+                       "conv 8 k=3 p=1\n"
+                       "relu\n"
+                       "avgpool k=2\n"
+                       "avgpool k=3 s=2 p=1\n"
+                       "conv 4 k=3\n"
+                       "globalavgpool\n"
+                       "fc 5\n";
+    spartan_model *m;
+    OK(spartan_model_create_from_text(ctx, text, &m));
+    spartan_layer_info li;
+    OK(spartan_model_layer_info(m, 2, &li));
+    ck_assert_int_eq(li.type, SPARTAN_LAYER_AVGPOOL);
+    ck_assert(li.spec.kernel == 2 && li.spec.stride == 2 && li.spec.pad == 0);
+    ck_assert(li.out_h == 6 && li.out_w == 6 && li.out_c == 8);
+    OK(spartan_model_layer_info(m, 3, &li));
+    ck_assert(li.out_h == 3 && li.out_w == 3);
+    OK(spartan_model_layer_info(m, 5, &li));
+    ck_assert_int_eq(li.type, SPARTAN_LAYER_GLOBALAVGPOOL);
+    ck_assert(li.out_h == 1 && li.out_w == 1 && li.out_c == 4);
+    char out[512], line[64];
+    spartan_model_describe(m, out, sizeof out);
+    ck_assert_msg(strstr(out, "avgpool k=2 s=2 p=0\navgpool k=3 s=2 p=1\n") &&
+                      strstr(out, "\nglobalavgpool\n"),
+                  "%s", out);
+    ck_assert_uint_eq(spartan_model_describe_layer(m, 3, line, sizeof line), 19);
+    ck_assert_str_eq(line, "avgpool k=3 s=2 p=1");
+    ck_assert_uint_eq(spartan_model_describe_layer(m, 99, line, sizeof line), 0);
+    ck_assert_str_eq(line, "");
+    spartan_model *again;
+    OK(spartan_model_create_from_text(ctx, out, &again));
+    char out2[512];
+    spartan_model_describe(again, out2, sizeof out2);
+    ck_assert_str_eq(out, out2);
+    spartan_model_destroy(again);
+    spartan_model_destroy(m);
+}
+END_TEST
+
 static Suite *describe_suite(void) {
     Suite *s = suite_create("describe");
     TCase *tc = tcase_create("describe");
@@ -258,6 +305,7 @@ static Suite *describe_suite(void) {
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, presets_as_descriptions);
     tcase_add_test(tc, describe_round_trips);
+    tcase_add_test(tc, pooling_words_round_trip);
     tcase_add_loop_test(tc, malformed_lines_are_refused_with_their_number, 0,
                         (int)(sizeof bad / sizeof bad[0]));
     tcase_add_test(tc, shapes_are_checked_with_their_line);

@@ -325,6 +325,83 @@ static void real_batch(size_t n, float **img, float **lab) {
     spartan_dataset_destroy(d);
 }
 
+START_TEST(device_tensors_and_predictions) {
+    /* Training on device tensors gives the same run, bit for bit, as on host arrays; evaluation
+     * on tensors the same loss; predictions are the arg-max of the logits and agree with the
+     * evaluation's count of correct images. */
+    const size_t batch = 8, px = 784;
+    float *img, *lab;
+    real_batch(batch, &img, &lab);
+    spartan_model *a, *b;
+    OK(spartan_model_create_preset(ctx, "lenet5", &a));
+    OK(spartan_model_create_preset(ctx, "lenet5", &b));
+    spartan_train_config cfg = spartan_train_config_default();
+    cfg.batch = batch;
+    cfg.policy = SPARTAN_POLICY_SPARSE;
+    OK(spartan_model_prepare(a, &cfg));
+    OK(spartan_model_prepare(b, &cfg));
+    spartan_tensor *timg, *tlab;
+    size_t dims[4] = {batch, 28, 28, 1};
+    OK(spartan_tensor_create(ctx, 4, dims, &timg));
+    OK(spartan_tensor_create_2d(ctx, batch, 1, &tlab));
+    OK(spartan_tensor_write(timg, img, batch * px));
+    OK(spartan_tensor_write(tlab, lab, batch));
+    for (int step = 0; step < 3; step++) {
+        spartan_step_result ra, rb;
+        OK(spartan_model_train_step(a, img, lab, batch, &ra));
+        OK(spartan_model_train_step_tensors(b, timg, tlab, batch, &rb));
+        ck_assert_msg(ra.loss == rb.loss && ra.correct == rb.correct,
+                      "step %d: host %.9g, tensors %.9g", step, ra.loss, rb.loss);
+    }
+    spartan_step_result ea, eb;
+    OK(spartan_model_evaluate(a, img, lab, batch, &ea));
+    OK(spartan_model_evaluate_tensors(b, timg, tlab, batch, &eb));
+    ck_assert(ea.loss == eb.loss && ea.correct == eb.correct);
+    float logits[8 * 10];
+    size_t pred[8], pred_only[8], correct = 0;
+    OK(spartan_model_predict(a, img, batch, logits, pred));
+    OK(spartan_model_predict(a, img, batch, NULL, pred_only));
+    for (size_t i = 0; i < batch; i++) {
+        size_t best = 0;
+        for (size_t c = 1; c < 10; c++)
+            if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
+        ck_assert_uint_eq(pred[i], best);
+        ck_assert_uint_eq(pred_only[i], best);
+        correct += (float)pred[i] == lab[i];
+    }
+    ck_assert_uint_eq(correct, ea.correct);
+    /* a partial batch predicts the same as the full one */
+    size_t pred3[3];
+    OK(spartan_model_predict(a, img, 3, NULL, pred3));
+    for (size_t i = 0; i < 3; i++) ck_assert_uint_eq(pred3[i], pred[i]);
+    /* refusals: nothing asked for, too small a tensor, a tensor of another context */
+    ck_assert_int_eq(spartan_model_predict(a, img, batch, NULL, NULL),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    spartan_tensor *small_img;
+    OK(spartan_tensor_create_2d(ctx, batch - 1, px, &small_img));
+    ck_assert_int_eq(spartan_model_train_step_tensors(b, small_img, tlab, batch, NULL),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(spartan_last_error(ctx), "images tensor holds"), "%s",
+                  spartan_last_error(ctx));
+    spartan_context *other;
+    OK(spartan_context_create(NULL, &other));
+    spartan_tensor *foreign;
+    TH_OK(other, spartan_tensor_create(other, 4, dims, &foreign));
+    ck_assert_int_eq(spartan_model_evaluate_tensors(b, foreign, tlab, batch, NULL),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert(strstr(spartan_last_error(ctx), "another context"));
+    spartan_tensor_destroy(foreign);
+    spartan_context_destroy(other);
+    spartan_tensor_destroy(small_img);
+    spartan_tensor_destroy(timg);
+    spartan_tensor_destroy(tlab);
+    spartan_model_destroy(a);
+    spartan_model_destroy(b);
+    free(img);
+    free(lab);
+}
+END_TEST
+
 /* Losses of `steps` SGD steps of a preset on real images. */
 static void train_losses(const char *preset, spartan_policy_mode policy, const float *img,
                          const float *lab, size_t batch, size_t steps, double *losses) {
@@ -582,6 +659,7 @@ static Suite *nn_suite(void) {
     tcase_add_test(tc, gradients_pooling_both_paths);
     tcase_add_test(tc, every_kind_through_the_enum);
     tcase_add_test(tc, one_host_sync_per_step);
+    tcase_add_test(tc, device_tensors_and_predictions);
     tcase_add_test(tc, dense_and_sparse_agree_mlp);
     tcase_add_test(tc, dense_and_sparse_agree_lenet5);
     tcase_add_test(tc, same_seed_same_run);

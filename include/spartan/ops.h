@@ -34,6 +34,15 @@
 extern "C" {
 #endif
 
+/* The experimental tier. These building-block operations change with the kernels: their
+ * signatures and semantics are not yet a stable interface. Their declarations are visible only
+ * to a program that defines SPARTAN_EXPERIMENTAL_API before it includes a Spartan header (as
+ * zstd's ZSTD_STATIC_LINKING_ONLY); the types stay visible, since nn.h and policy.h use them.
+ * A model's training and inference (nn.h) need none of them. */
+#if defined(SPARTAN_EXPERIMENTAL_API) || defined(SPARTAN_BUILDING_LIBRARY)
+#define SPARTAN_EXPERIMENTAL_DECLARED 1
+#endif
+
 /* ---- Dense GEMM ------------------------------------------------------------------------------ */
 
 typedef enum spartan_gemm_path {
@@ -42,6 +51,7 @@ typedef enum spartan_gemm_path {
     SPARTAN_GEMM_CLBLAST = 2 /* CLBlastSgemm; UNSUPPORTED when built without CLBlast */
 } spartan_gemm_path;
 
+#ifdef SPARTAN_EXPERIMENTAL_DECLARED
 /* C = alpha * op(A) . op(B) + beta * C, op(X) = X or X^T. Shapes: op(A) is M x K, op(B) is
  * K x N, C is M x N; a mismatch is INVALID_ARGUMENT. Any of M, N, K may be 0 (K = 0 gives
  * C = beta * C). With beta == 0, C's old contents are ignored (NaNs included). C must be
@@ -50,6 +60,7 @@ SPARTAN_API spartan_status spartan_gemm_dense(spartan_context *ctx, spartan_gemm
                                               int trans_a, int trans_b, float alpha,
                                               const spartan_tensor *a, const spartan_tensor *b,
                                               float beta, spartan_tensor *c);
+#endif /* SPARTAN_EXPERIMENTAL_DECLARED */
 
 /* The path SPARTAN_GEMM_BEST takes on ctx's device: the own kernel on CPUs (CLBlast has no
  * tuned parameters for CPU OpenCL drivers), CLBlast elsewhere when it is built in. */
@@ -58,6 +69,7 @@ SPARTAN_API spartan_gemm_path spartan_gemm_best(const spartan_context *ctx);
 /* 1 when the library was built with CLBlast. */
 SPARTAN_API int spartan_have_clblast(void);
 
+#ifdef SPARTAN_EXPERIMENTAL_DECLARED
 /* B = A^T: A rows x cols, B cols x rows (a matrix view each; B must not be A). */
 SPARTAN_API spartan_status spartan_transpose(spartan_context *ctx, const spartan_tensor *a,
                                              spartan_tensor *b);
@@ -65,6 +77,7 @@ SPARTAN_API spartan_status spartan_transpose(spartan_context *ctx, const spartan
 /* Y = max(X, 0), element-wise (no monitor). Y may be X. */
 SPARTAN_API spartan_status spartan_relu(spartan_context *ctx, const spartan_tensor *x,
                                         spartan_tensor *y);
+#endif /* SPARTAN_EXPERIMENTAL_DECLARED */
 
 /* ---- Sparsity monitor and compacted operands --------------------------------------------------
  * A spartan_sparse describes one rows x cols matrix cut into tiles of TILE_ROWS x TILE_COLS (the
@@ -73,6 +86,7 @@ SPARTAN_API spartan_status spartan_relu(spartan_context *ctx, const spartan_tens
 
 typedef struct spartan_sparse spartan_sparse;
 
+#ifdef SPARTAN_EXPERIMENTAL_DECLARED
 /* A descriptor for rows x cols matrices of ctx, with no counts yet (see spartan_sparse_nnz). */
 SPARTAN_API spartan_status spartan_sparse_create(spartan_context *ctx, size_t rows, size_t cols,
                                                  spartan_sparse **out);
@@ -102,11 +116,13 @@ SPARTAN_API spartan_status spartan_sparse_nnz(spartan_sparse *s, size_t *nnz);
  * while s is not filled, as for spartan_sparse_nnz. */
 SPARTAN_API spartan_status spartan_sparse_tile_counts(spartan_sparse *s, unsigned *host,
                                                       size_t count);
+#endif /* SPARTAN_EXPERIMENTAL_DECLARED */
 
 /* Which forms spartan_compact builds: by rows (for the forward and backward-by-input GEMMs),
  * by columns (for the backward-by-weight GEMMs). */
 enum { SPARTAN_COMPACT_ROWS = 1, SPARTAN_COMPACT_COLS = 2 };
 
+#ifdef SPARTAN_EXPERIMENTAL_DECLARED
 /* Compaction on the device, in one pass over x: per tile, the non-zero count and the
  * positions of the non-zeros (per row and/or per column of the tile); then exclusive scans of
  * the non-empty flags and the lists of non-empty tiles of every tile-row and tile-column. It
@@ -151,6 +167,7 @@ SPARTAN_API spartan_status spartan_gemm_sparse_bwd_weight_dz(spartan_context *ct
                                                              const spartan_tensor *x,
                                                              const spartan_sparse *dz,
                                                              spartan_tensor *dw);
+#endif /* SPARTAN_EXPERIMENTAL_DECLARED */
 
 /* ---- GEMM passes -------------------------------------------------------------------------------
  * One GEMM pass of a layer, run dense or sparse. A layer with input X (rows x k), weight W
@@ -216,6 +233,7 @@ typedef struct spartan_gemm_operands {
     unsigned x_forms, x_forms_extra;
 } spartan_gemm_operands;
 
+#ifdef SPARTAN_EXPERIMENTAL_DECLARED
 /* The descriptor of `pass` for a layer of rows x k input and n outputs, sparse form `form`.
  * INVALID_ARGUMENT for an unknown pass or form, or ON_DY for the forward pass. */
 SPARTAN_API spartan_status spartan_gemm_pass_init(spartan_pass pass, spartan_sparse_form form,
@@ -236,6 +254,7 @@ SPARTAN_API spartan_status spartan_gemm_operands_create(spartan_context *ctx,
 SPARTAN_API void spartan_gemm_operands_destroy(spartan_gemm_operands *o);
 /* "none", "x", "dy". */
 SPARTAN_API const char *spartan_sparse_form_name(spartan_sparse_form form);
+#endif /* SPARTAN_EXPERIMENTAL_DECLARED */
 
 /* ---- Layer operations (kernels_cl/nn.cl): what the layers of nn.h need besides the GEMMs -------
  * Images are NHWC: a tensor of batch x height x width x channels, row-major, channels last, so a
@@ -248,6 +267,7 @@ typedef struct spartan_window {
     size_t stride, pad;             /* same along both axes; pad: zeros on every side */
 } spartan_window;
 
+#ifdef SPARTAN_EXPERIMENTAL_DECLARED
 /* Output height and width of a window: (in + 2 pad - k) / stride + 1, or 0 when the window does
  * not fit (or stride is 0). */
 SPARTAN_API size_t spartan_window_out_h(const spartan_window *w);
@@ -342,6 +362,7 @@ SPARTAN_API spartan_status spartan_softmax_xent(spartan_context *ctx, const spar
 SPARTAN_API spartan_status spartan_sgd_step(spartan_context *ctx, spartan_tensor *w,
                                             const spartan_tensor *g, spartan_tensor *v, float lr,
                                             float momentum, float weight_decay);
+#endif /* SPARTAN_EXPERIMENTAL_DECLARED */
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,11 @@
 
 #include <stdio.h>
 
+/* Without SPARTAN_EXPERIMENTAL_API an application sees the stable tier only. */
+#ifdef SPARTAN_EXPERIMENTAL_DECLARED
+#error "ops.h declares its experimental tier without SPARTAN_EXPERIMENTAL_API"
+#endif
+
 int main(void) {
     printf("embed: libspartan %s (header %s)\n", spartan_version_string(), SPARTAN_VERSION_STRING);
     if (spartan_version_number() != SPARTAN_VERSION_NUMBER) {
