@@ -219,7 +219,7 @@ static void print_layer_table(spartan_context *ctx, spartan_model *m, const sync
         printf("device times: from the host clock, read after a clFinish between the passes (%s)\n",
                why);
     print_syncs(syncs);
-    printf("%-9s %-17s %-16s %-16s %-16s %-13s %-13s\n", "layer", "gemm m x n x k", "fwd",
+    printf("%-14s %-17s %-16s %-16s %-16s %-13s %-13s\n", "layer", "gemm m x n x k", "fwd",
            "bwd_input", "bwd_weight", "zeros", "zeros dY");
     for (size_t i = 0; i < spartan_model_layer_count(m); i++) {
         spartan_layer_info li;
@@ -245,7 +245,7 @@ static void print_layer_table(spartan_context *ctx, spartan_model *m, const sync
         if (li.grad_zeros_first >= 0)
             snprintf(gz, sizeof gz, "%.2f -> %.2f", li.grad_zeros_first,
                      li.grad_zeros >= 0 ? li.grad_zeros : li.grad_zeros_first);
-        printf("%-9s %-17s %-16s %-16s %-16s %-13s %-13s\n", li.name, shape, cell[0], cell[1],
+        printf("%-14s %-17s %-16s %-16s %-16s %-13s %-13s\n", li.name, shape, cell[0], cell[1],
                cell[2], z, gz);
     }
 }

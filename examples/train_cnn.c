@@ -5,7 +5,8 @@
  *   2. open a context on an OpenCL device (spartan/device.h),
  *   3. build a CNN layer by layer and prepare it for training (spartan/nn.h),
  *   4. run SGD steps on shuffled batches,
- *   5. evaluate on the test set and print the accuracy.
+ *   5. evaluate on the test set and print the accuracy,
+ *   6. ask the trained model for its predictions on a few images.
  *
  * usage: train_cnn [--steps N] [--test-limit N] [--device SPEC] [--data DIR]
  *
@@ -157,6 +158,17 @@ int main(int argc, char **argv) {
     }
     printf("test accuracy: %.2f %% (%zu of %zu images), %.1f s in all\n",
            100.0 * (double)correct / (double)n, correct, n, seconds_now() - t0);
+
+    /* 6. Predictions: the class of each image (and, when asked, the logits), no labels needed. */
+    size_t predicted[8];
+    const size_t shown = n < 8 ? n : 8;
+    CHECK(NULL, spartan_dataset_batch(test, 0, shown, images, labels));
+    CHECK(ctx, spartan_model_predict(m, images, shown, NULL, predicted));
+    printf("first test images: predicted");
+    for (size_t i = 0; i < shown; i++) printf(" %zu", predicted[i]);
+    printf(", labels");
+    for (size_t i = 0; i < shown; i++) printf(" %.0f", (double)labels[i]);
+    printf("\n");
     rc = 0;
 
 done:
