@@ -4,6 +4,8 @@
 // counts of a work-group are then reduced in local memory and written once per group, so the
 // policy reads a few KB of partial sums, never the activation. Tile counts stay on the device
 // for the compaction (compact.cl). Zero means +0.0 or -0.0; a NaN counts as non-zero.
+//
+// Both kernels call one body (sp_monitor) with a constant relu flag.
 
 #define TR SP_TILE_ROWS
 #define TC SP_TILE_COLS
@@ -14,54 +16,78 @@
 #define NZ_SIGN (-1)
 #endif
 
-#define MONITOR(NAME, RELU)                                                                       \
-__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))                                      \
-void NAME(__global const float *z, __global float *y, const uint rows, const uint cols,          \
-          const uint tiles_c, const uint ntiles, __global uint *counts,                          \
-          __global uint *partials) {                                                              \
-    __local uint sums[SP_WG];                                                                     \
-    const uint t = get_global_id(0), lid = get_local_id(0);                                       \
-    uint cnt = 0;                                                                                 \
-    if (t < ntiles) {                                                                             \
-        const uint r0 = (t / tiles_c) * TR, c0 = SP_REM(t, tiles_c) * TC;                              \
-        const uint rend = min(r0 + TR, rows), cend = min(c0 + TC, cols);                          \
-        if (cend - c0 == TC && TC % SP_VEC == 0) {                                                \
-            intv nz = (intv)(0);                                                                  \
-            for (uint r = r0; r < rend; r++) {                                                    \
-                const size_t o = (size_t)r * cols + c0;                                           \
-                _Pragma("unroll") for (uint c = 0; c < TC; c += SP_VEC) {                         \
-                    floatv v = VLOAD_AT(z + o + c);                                               \
-                    if (RELU) {                                                                   \
-                        v = select(v, (floatv)(0.0f), v < (floatv)(0.0f));                        \
-                        VSTORE_AT(v, y + o + c);                                                  \
-                    }                                                                             \
-                    nz += (intv)(v != (floatv)(0.0f));                                            \
-                }                                                                                 \
-            }                                                                                     \
-            cnt = (uint)(NZ_SIGN * VSUM(nz));                                                                 \
-        } else {                                                                                  \
-            for (uint r = r0; r < rend; r++) {                                                    \
-                for (uint c = c0; c < cend; c++) {                                                \
-                    const size_t o = (size_t)r * cols + c;                                        \
-                    float v = z[o];                                                               \
-                    if (RELU) {                                                                   \
-                        v = v < 0.0f ? 0.0f : v;                                                  \
-                        y[o] = v;                                                                 \
-                    }                                                                             \
-                    cnt += v != 0.0f;                                                             \
-                }                                                                                 \
-            }                                                                                     \
-        }                                                                                         \
-        counts[t] = cnt;                                                                          \
-    }                                                                                             \
-    sums[lid] = cnt;                                                                              \
-    barrier(CLK_LOCAL_MEM_FENCE);                                                                 \
-    for (uint s = SP_WG / 2; s > 0; s >>= 1) {                                                    \
-        if (lid < s) sums[lid] += sums[lid + s];                                                  \
-        barrier(CLK_LOCAL_MEM_FENCE);                                                             \
-    }                                                                                             \
-    if (lid == 0) partials[get_group_id(0)] = sums[0];                                            \
+// The non-zeros of tile t of z (rows x cols, tiles_c tiles per row), after y = max(z, 0) over
+// the tile with relu. A whole tile row is read as vectors, a tile cut at the right edge element
+// by element.
+SP_INLINE uint sp_count_tile(__global const float *z, __global float *y, const uint rows,
+                             const uint cols, const uint tiles_c, const uint t, const bool relu) {
+    const uint r0 = (t / tiles_c) * TR, c0 = SP_REM(t, tiles_c) * TC;
+    const uint rend = min(r0 + TR, rows), cend = min(c0 + TC, cols);
+    uint cnt = 0;
+    if (cend - c0 == TC && TC % SP_VEC == 0) {
+        intv nz = (intv)(0);
+        for (uint r = r0; r < rend; r++) {
+            const size_t o = (size_t)r * cols + c0;
+#pragma unroll
+            for (uint c = 0; c < TC; c += SP_VEC) {
+                floatv v = VLOAD_AT(z + o + c);
+                if (relu) {
+                    v = select(v, (floatv)(0.0f), v < (floatv)(0.0f));
+                    VSTORE_AT(v, y + o + c);
+                }
+                nz += (intv)(v != (floatv)(0.0f));
+            }
+        }
+        cnt = (uint)(NZ_SIGN * VSUM(nz));
+    } else {
+        for (uint r = r0; r < rend; r++) {
+            for (uint c = c0; c < cend; c++) {
+                const size_t o = (size_t)r * cols + c;
+                float v = z[o];
+                if (relu) {
+                    v = v < 0.0f ? 0.0f : v;
+                    y[o] = v;
+                }
+                cnt += v != 0.0f;
+            }
+        }
+    }
+    return cnt;
 }
 
-MONITOR(monitor_relu, 1)
-MONITOR(monitor_count, 0)
+// One work-item per tile: its count into counts, then the work-group's sum into partials (a tree
+// in local memory: sums, SP_WG uints).
+SP_INLINE void sp_monitor(__global const float *z, __global float *y, const uint rows,
+                          const uint cols, const uint tiles_c, const uint ntiles,
+                          __global uint *counts, __global uint *partials, __local uint *sums,
+                          const bool relu) {
+    const uint t = get_global_id(0), lid = get_local_id(0);
+    uint cnt = 0;
+    if (t < ntiles) {
+        cnt = sp_count_tile(z, y, rows, cols, tiles_c, t, relu);
+        counts[t] = cnt;
+    }
+    sums[lid] = cnt;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = SP_WG / 2; s > 0; s >>= 1) {
+        if (lid < s) sums[lid] += sums[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) partials[get_group_id(0)] = sums[0];
+}
+
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void monitor_relu(__global const float *z, __global float *y, const uint rows, const uint cols,
+                  const uint tiles_c, const uint ntiles, __global uint *counts,
+                  __global uint *partials) {
+    __local uint sums[SP_WG];
+    sp_monitor(z, y, rows, cols, tiles_c, ntiles, counts, partials, sums, true);
+}
+
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void monitor_count(__global const float *z, __global float *y, const uint rows, const uint cols,
+                   const uint tiles_c, const uint ntiles, __global uint *counts,
+                   __global uint *partials) {
+    __local uint sums[SP_WG];
+    sp_monitor(z, y, rows, cols, tiles_c, ntiles, counts, partials, sums, false);
+}

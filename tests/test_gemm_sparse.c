@@ -421,6 +421,22 @@ START_TEST(tune_scalar_odd_blocks) {
 }
 END_TEST
 
+/* The sparse kernels' own steps: a barrier after every tile-row in the backward by weight
+ * (COLS_STEP=1), and direct-forward segments of 8 and of 13 columns (one mask step; one and five
+ * single ones after it), on rows and columns many steps and segments long. */
+START_TEST(tune_steps_and_segments) {
+    const char *tunes[] = {"COLS_STEP=1,DIRECT_SEG=8", "COLS_STEP=3,DIRECT_SEG=13"};
+    for (size_t i = 0; i < 2; i++) {
+        with_tune(tunes[i]);
+        check_some();
+        check_op(OP_FWD_DIRECT, (shape){7, 150, 13}, PAT_RANDOM, 0.5, 0, SEED(830, i));
+        check_op(OP_FWD_DIRECT, (shape){5, 67, 40}, PAT_CLUSTER, 0.9, 0, SEED(831, i));
+        check_op(OP_BWD_WEIGHT, (shape){150, 9, 13}, PAT_RANDOM, 0.5, 1, SEED(832, i));
+        check_op(OP_BWD_WEIGHT_DZ, (shape){150, 11, 70}, PAT_CLUSTER, 0.5, 0, SEED(833, i));
+    }
+}
+END_TEST
+
 /* Operands whose shapes do not fit the sparse one, or each other. */
 START_TEST(shape_mismatch_is_invalid) {
     const size_t m = 6, k = 5, n = 4;
@@ -645,6 +661,7 @@ static Suite *gemm_sparse_suite(void) {
     tcase_add_test(tc, tune_one_element_tiles);
     if (!small) tcase_add_test(tc, tune_largest_tile);
     tcase_add_test(tc, tune_scalar_odd_blocks);
+    tcase_add_test(tc, tune_steps_and_segments);
     tcase_add_test(tc, shape_mismatch_is_invalid);
     tcase_add_test(tc, passes_match_reference);
     tcase_add_test(tc, pass_shares_one_compaction);

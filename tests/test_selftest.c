@@ -2,8 +2,9 @@
  * a family that fails does: its verdict cached next to the binaries and used, an optional family
  * that computes wrong (a copy of the kernels with one line changed, through kernel_dir) or does
  * not build disabled while every operation still gives right results through its fallback, and
- * training with the sparse kernels off equal to dense training; an essential family that fails
- * refuses the device, and a kernel file missing a kernel refuses the context. On POCL. */
+ * training with the sparse kernels off equal to dense training; a build error names its line of
+ * the kernel file; an essential family that fails refuses the device, and a kernel file missing a
+ * kernel refuses the context. On POCL. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,8 +245,8 @@ typedef struct broken {
 
 static const broken wrong[] = {
     {"gemm_sparse.cl", "xr[k] = r;", "xr[k] = r + 1.0f;", "gemm_sparse"},
-    {"gemm_dense.cl", "floatv v = (floatv)(alpha) * acc[r][c];",
-     "floatv v = (floatv)(alpha) * acc[r][c] + (floatv)(0.5f);", "gemm_dense"},
+    {"gemm_dense.cl", "floatv v = (floatv)(g.alpha) * acc[r][c];",
+     "floatv v = (floatv)(g.alpha) * acc[r][c] + (floatv)(0.5f);", "gemm_dense"},
     {"monitor.cl", "counts[t] = cnt;", "counts[t] = cnt + (t == 3);", "monitor"},
     {"compact.cl", "counts[t] = p;", "counts[t] = p + (t == 1);", "compact gemm_sparse"},
     {"reference.cl", "    counts[t] = cnt;", "    counts[t] = cnt + 1;", "reference"},
@@ -357,8 +358,8 @@ END_TEST
 
 START_TEST(optional_family_that_does_not_build_is_disabled) {
     char *kdir = th_copy_kernels();
-    th_edit_kernel(kdir, "gemm_sparse.cl", "#define DIRECT_SEG 128",
-                   "#define DIRECT_SEG 128\nthis_is_not_opencl x;");
+    th_edit_kernel(kdir, "gemm_sparse.cl", "typedef struct sp_form {",
+                   "this_is_not_opencl x;\ntypedef struct sp_form {");
     spartan_context *ctx = open_ctx("off", kdir);
     expect_states(ctx, "gemm_sparse");
     const char *why = family(ctx, "gemm_sparse").why;
@@ -371,17 +372,55 @@ START_TEST(optional_family_that_does_not_build_is_disabled) {
 }
 END_TEST
 
+/* The line number of the first line of file (in dir) that contains text. */
+static int line_of(const char *dir, const char *file, const char *text) {
+    char *path = th_join(dir, file), line[512];
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "open %s", path);
+    int n = 0, found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        n++;
+        found = strstr(line, text) != NULL;
+    }
+    fclose(f);
+    free(path);
+    ck_assert_msg(found, "%s has no '%s'", file, text);
+    return n;
+}
+
+/* An error inside a kernel's body names its own line of the file (the bodies are functions: when
+ * they were multi-line macros, every error named the line that expanded the macro). */
+START_TEST(build_error_names_its_line) {
+    char *kdir = th_copy_kernels();
+    const char *from = "const uint step = !cols ? 1 : f.src_cols;";
+    int line = line_of(kdir, "gemm_sparse.cl", from);
+    th_edit_kernel(kdir, "gemm_sparse.cl", from,
+                   "const uint step = !cols ? 1 : f.src_cols + this_is_not_opencl;");
+    spartan_context *ctx = open_ctx("off", kdir);
+    expect_states(ctx, "gemm_sparse");
+    const char *why = family(ctx, "gemm_sparse").why;
+    char at[64];
+    snprintf(at, sizeof at, "gemm_sparse.cl:%d:", line);
+    ck_assert_msg(strstr(why, at) != NULL && strstr(why, "this_is_not_opencl"), "want %s in: %s",
+                  at, why);
+    spartan_context_destroy(ctx);
+    th_rm_rf(kdir);
+    free(kdir);
+}
+END_TEST
+
 START_TEST(missing_kernel_fails_context_creation) {
     char *kdir = th_copy_kernels();
-    th_edit_kernel(kdir, "gemm_sparse.cl", "void gemm_sparse_sddmm(", "void gemm_sparse_other(");
+    th_edit_kernel(kdir, "gemm_sparse.cl", "void gemm_sparse_bwd_input(",
+                   "void gemm_sparse_other(");
     spartan_context_opts o = opts("off", kdir);
     spartan_context *ctx = (spartan_context *)&ctx;
     spartan_status st = spartan_context_create(&o, &ctx);
     ck_assert_int_eq(st, SPARTAN_STATUS_KERNEL_SOURCE);
     ck_assert_ptr_null(ctx);
     const char *msg = spartan_last_error(NULL);
-    ck_assert_msg(strstr(msg, "gemm_sparse.cl") && strstr(msg, "no kernel gemm_sparse_sddmm"), "%s",
-                  msg);
+    ck_assert_msg(strstr(msg, "gemm_sparse.cl") && strstr(msg, "no kernel gemm_sparse_bwd_input"),
+                  "%s", msg);
     th_rm_rf(kdir);
     free(kdir);
 }
@@ -398,6 +437,7 @@ int main(void) {
     tcase_add_loop_test(tc, essential_family_that_fails_refuses_the_device, 0,
                         (int)(sizeof wrong_nn / sizeof wrong_nn[0]));
     tcase_add_test(tc, optional_family_that_does_not_build_is_disabled);
+    tcase_add_test(tc, build_error_names_its_line);
     tcase_add_test(tc, missing_kernel_fails_context_creation);
     suite_add_tcase(s, tc);
     return th_run_suite(s);

@@ -1,8 +1,9 @@
 /* Tests of the tuned-parameter lookup (runtime/device/tuned.c) over made-up device profiles:
  * every preferred vector width from 1 to 16 on CPUs and GPUs of every vendor class gives a set
  * the kernels accept, the values derived from the vector width follow a SPARTAN_TUNE override of
- * it, explicit overrides stay as given, and overrides the device cannot run are refused. No
- * OpenCL device is needed. */
+ * it, explicit overrides stay as given, and overrides the device cannot run are refused; the
+ * parameters the kernels once had built in (COLS_STEP, DIRECT_SEG) keep those values on every
+ * device. No OpenCL device is needed. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,9 @@ static void check_runnable(const sp_tuned *t, const spartan_device_info *d, cons
                   (unsigned long long)d->local_mem_bytes);
     ck_assert_msg(get(t, "GEMM_RB") <= 16 && get(t, "GEMM_NB") <= 8, "%s: register block", what);
     ck_assert_msg(get(t, "SPARSE_NB") <= 16, "%s: SPARSE_NB %ld", what, get(t, "SPARSE_NB"));
+    ck_assert_msg(get(t, "COLS_STEP") <= 1024, "%s: COLS_STEP %ld", what, get(t, "COLS_STEP"));
+    long seg = get(t, "DIRECT_SEG");
+    ck_assert_msg(seg >= 8 && seg <= 1024, "%s: DIRECT_SEG %ld", what, seg);
     ck_assert_msg(get(t, "TILE_ROWS") * get(t, "TILE_COLS") <= 8192, "%s: tile", what);
 }
 
@@ -72,6 +76,10 @@ START_TEST(every_width_and_type_gives_a_runnable_set) {
                         spartan_status st = sp_tuned_lookup(&d, &t, &err);
                         ck_assert_msg(st == SPARTAN_OK, "%s: %s", what, sp_err_message(&err));
                         check_runnable(&t, &d, what);
+                        /* the values the kernels had built in before they were tuned */
+                        ck_assert_msg(get(&t, "COLS_STEP") == 8 && get(&t, "DIRECT_SEG") == 128,
+                                      "%s: COLS_STEP %ld, DIRECT_SEG %ld", what,
+                                      get(&t, "COLS_STEP"), get(&t, "DIRECT_SEG"));
                         sp_err_free(&err);
                     }
 }
@@ -128,10 +136,17 @@ static int override_child(void *arg) {
                        sp_tuned_get(&t, "TILE_COLS") == 64,
                    "SPARSE_NB %ld GEMM_NB %ld TILE_COLS %ld", sp_tuned_get(&t, "SPARSE_NB"),
                    sp_tuned_get(&t, "GEMM_NB"), sp_tuned_get(&t, "TILE_COLS"));
+    /* the sparse kernels' step and segment, at their limits */
+    TH_CHILD_CHECK(lookup_with("COLS_STEP=1,DIRECT_SEG=1024", &d, &t, &err) == SPARTAN_OK, "%s",
+                   sp_err_message(&err));
+    TH_CHILD_CHECK(sp_tuned_get(&t, "COLS_STEP") == 1 && sp_tuned_get(&t, "DIRECT_SEG") == 1024,
+                   "COLS_STEP %ld DIRECT_SEG %ld", sp_tuned_get(&t, "COLS_STEP"),
+                   sp_tuned_get(&t, "DIRECT_SEG"));
     /* what the device cannot run is refused, naming the variable and the parameter */
     spartan_device_info small = profile(SPARTAN_VENDOR_OTHER, SPARTAN_DEVICE_GPU, 4, 128, 65536);
-    const char *bad[] = {"WG=256",          "GEMM_WG=512", "SPARSE_NB=32", "GEMM_NB=9",
-                         "TILE_COLS=40000", "WG=48",       "VEC=32"};
+    const char *bad[] = {"WG=256",          "GEMM_WG=512",    "SPARSE_NB=32", "GEMM_NB=9",
+                         "TILE_COLS=40000", "WG=48",          "VEC=32",       "COLS_STEP=1025",
+                         "DIRECT_SEG=7",    "DIRECT_SEG=2048"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         spartan_status st = lookup_with(bad[i], &small, &t, &err);
         char name[32];

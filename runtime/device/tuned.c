@@ -19,6 +19,12 @@
     X(GEMM_NB, 0, "VEC-wide column vectors of C per work-item in the GEMM kernels")                \
     X(GEMM_WG, 16, "work-items per group along the rows of C in the GEMM kernels")                 \
     X(SPARSE_NB, 0, "VEC-wide column vectors per work-item in the sparse GEMMs")                   \
+    X(COLS_STEP, 8,                                                                                \
+      "tile-rows the sparse backward-by-weight walks between two barriers (a step of them stays "  \
+      "in the first-level cache)")                                                                 \
+    X(DIRECT_SEG, 128,                                                                             \
+      "columns of X's row the direct sparse forward scans per segment (their positions are kept "  \
+      "in private memory)")                                                                        \
     X(LOOP_MAX, 16384,                                                                             \
       "loop iterations the launches plan for one work-item at most, all its loops counted as if "  \
       "nothing were unrolled (llvmpipe ends a work-item's loops at 65,535 without an error)")
@@ -53,7 +59,8 @@ typedef struct {
 } entry;
 
 static const entry table[] = {
-    /*          VEC  WG  TILE_ROWS TILE_COLS GEMM_RB GEMM_NB GEMM_WG SPARSE_NB LOOP_MAX */
+    /*          VEC  WG  TILE_ROWS TILE_COLS GEMM_RB GEMM_NB GEMM_WG SPARSE_NB COLS_STEP
+     *          DIRECT_SEG LOOP_MAX */
     {SPARTAN_VENDOR_NVIDIA, NULL, {4, 256, 0, 0, 4, 1, 64, 1}},
     {SPARTAN_VENDOR_AMD, NULL, {4, 256, 0, 0, 4, 1, 64, 1}},
     {SPARTAN_VENDOR_INTEL, NULL, {4, 128, 0, 0, 4, 1, 32, 1}},
@@ -195,6 +202,9 @@ spartan_status sp_tuned_lookup(const spartan_device_info *info, sp_tuned *t, sp_
         (st = bound(t, from, P_GEMM_RB, 1, 16, "rows of registers per work-item", err)) ||
         (st = bound(t, from, P_GEMM_NB, 1, 8, "vectors of registers per work-item", err)) ||
         (st = bound(t, from, P_SPARSE_NB, 1, 16, "vectors of registers per work-item", err)) ||
+        (st = bound(t, from, P_COLS_STEP, 1, 1024, "tile-rows between two barriers", err)) ||
+        (st = bound(t, from, P_DIRECT_SEG, 8, 1024, "positions in private memory per work-item",
+                    err)) ||
         (st = bound(t, from, P_TILE_ROWS, 1, 8192, "rows of a tile", err)) ||
         (st = bound(t, from, P_TILE_COLS, 1, 8192, "columns of a tile", err)) ||
         (st = bound(t, from, P_LOOP_MAX, 1024, 1L << 30, "loop iterations per work-item", err)))

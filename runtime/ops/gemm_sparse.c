@@ -2,7 +2,7 @@
  * compacted by compact.c. */
 #include "ops/ops_internal.h"
 
-/* The kernel arguments that describe one form of s (S_ARGS in gemm_sparse.cl). */
+/* The kernel arguments that describe one form of s (sp_form in gemm_sparse.cl). */
 typedef struct form_args {
     cl_uint lines, sub_lines, tiles_per_line, stride;
     cl_mem tpos, list, off, idx, src;
@@ -73,8 +73,8 @@ static int block_level(const spartan_context *ctx, size_t n, size_t *cb) {
     return level;
 }
 
-/* One launch of the ROWS or COLS kernels over slices [part0, part0 + nparts) of per tiles of
- * every line (sp_split_reduce). */
+/* One launch of gemm_sparse_fwd (ROWS form) or gemm_sparse_bwd_weight (COLS form) over slices
+ * [part0, part0 + nparts) of per tiles of every line (sp_split_reduce). */
 typedef struct lines_call {
     const spartan_sparse *s;
     const form_args *f;
@@ -100,9 +100,10 @@ static spartan_status lines_slices(spartan_context *ctx, void *arg, size_t part0
                   SP_ARG(c->trans_out), SP_ARG(accumulate),   SP_ARG(p0),
                   SP_ARG(c->per)};
     /* rows walk their tile lists on their own; columns walk in step (see the kernels) */
-    sp_kernel_id k = f->form == 0 ? SP_K_gemm_sparse_rows_b0 : SP_K_gemm_sparse_cols_b0;
+    sp_kernel_id k = f->form == 0 ? SP_K_gemm_sparse_fwd_b0 : SP_K_gemm_sparse_bwd_weight_b0;
     /* one slice: a 2-D range (get_global_id(2) is 0 there) */
-    return sp_launch(ctx, (sp_kernel_id)(k + c->level), nparts > 1 ? 3 : 2, g, l, a, 19);
+    return sp_launch(ctx, (sp_kernel_id)(k + c->level), nparts > 1 ? 3 : 2, g, l, a,
+                     (cl_uint)(sizeof a / sizeof a[0]));
 }
 
 /* out (lines x n, or n x lines with trans_out) = S's lines gathering rows of d (? x n). A
@@ -256,17 +257,17 @@ spartan_status spartan_gemm_sparse_bwd_input(spartan_context *ctx, const spartan
     if (!uzero && (st = zero(dx)) != SPARTAN_OK) return st;
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
     size_t g[3] = {f.lines, f.tiles_per_line, chunks}, l[3] = {wg, 1, 1};
-    sp_arg a[] = {SP_ARG(f.lines), SP_ARG(f.sub_lines), SP_ARG(f.tiles_per_line),
-                  SP_ARG(f.tpos),  SP_ARG(f.list),      SP_ARG(mask->counts),
-                  SP_ARG(f.off),   SP_ARG(f.stride),    SP_ARG(f.idx),
-                  SP_ARG(f.src),   SP_ARG(f.src_cols),  SP_ARG(f.tiles_c),
-                  SP_ARG(dz->mem), SP_ARG(w->mem),      SP_ARG(un),
-                  SP_ARG(cols),    SP_ARG(dx->mem),     SP_ARG(uper),
-                  SP_ARG(uzero)};
-    return sp_launch(ctx, SP_K_gemm_sparse_sddmm, 3, g, l, a, 19);
+    /* the mask's ROWS form, as far as the kernel walks it */
+    sp_arg a[] = {SP_ARG(f.lines),   SP_ARG(f.sub_lines), SP_ARG(f.tiles_per_line),
+                  SP_ARG(f.off),     SP_ARG(f.stride),    SP_ARG(f.idx),
+                  SP_ARG(f.tiles_c), SP_ARG(dz->mem),     SP_ARG(w->mem),
+                  SP_ARG(un),        SP_ARG(cols),        SP_ARG(dx->mem),
+                  SP_ARG(uper),      SP_ARG(uzero)};
+    return sp_launch(ctx, SP_K_gemm_sparse_bwd_input, 3, g, l, a,
+                     (cl_uint)(sizeof a / sizeof a[0]));
 }
 
-/* One launch of gemm_sparse_direct over slices [part0, part0 + nparts) of per columns of X. */
+/* One launch of gemm_sparse_fwd_direct over slices [part0, part0 + nparts) of per columns of X. */
 typedef struct direct_call {
     cl_mem x, w, lut;
     cl_uint m, k, n, per;
@@ -284,7 +285,8 @@ static spartan_status direct_slices(spartan_context *ctx, void *arg, size_t part
 
     sp_arg a[] = {SP_ARG(c->x), SP_ARG(c->m),   SP_ARG(c->k),       SP_ARG(c->w), SP_ARG(c->n),
                   SP_ARG(dst),  SP_ARG(c->lut), SP_ARG(accumulate), SP_ARG(p0),   SP_ARG(c->per)};
-    return sp_launch(ctx, (sp_kernel_id)(SP_K_gemm_sparse_direct_b0 + c->level), 3, g, l, a, 10);
+    return sp_launch(ctx, (sp_kernel_id)(SP_K_gemm_sparse_fwd_direct_b0 + c->level), 3, g, l, a,
+                     (cl_uint)(sizeof a / sizeof a[0]));
 }
 
 spartan_status spartan_gemm_sparse_fwd_direct(spartan_context *ctx, const spartan_tensor *x,
@@ -311,11 +313,19 @@ spartan_status spartan_gemm_sparse_fwd_direct(spartan_context *ctx, const sparta
     direct_call c = {x->mem, w->mem, NULL, um, uk, un, 0, 0, 0};
     if ((st = sp_compact_lut(ctx, &c.lut))) return st;
     c.level = block_level(ctx, n, &c.cb);
-    /* per 128 columns: 16 mask steps, up to 7 single ones, up to 128 non-zeros of NB vector FMAs
-     * and (the last block of a row) VEC single ones, and the segment's step */
+    /* per segment of seg columns: seg / 8 mask steps, up to 7 single ones, up to seg non-zeros
+     * of NB vector FMAs and (the last block of a row) VEC single ones, and the segment's step.
+     * Slices are whole segments; where not even one fits the loop bound (a large tuned
+     * DIRECT_SEG), slices of whole groups of eight columns, each column costing at most
+     * per_col + 1 */
     size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
-    size_t seg = 24 + 128 * (2 + c.cb / vec + (n % c.cb ? vec : 0));
-    size_t per, parts = sp_slices(k, (sp_loop_max(ctx) - 4 * c.cb) / seg * 128, 128, &per);
+    size_t seg = (size_t)sp_tuned_get(&ctx->tuned, "DIRECT_SEG");
+    size_t per_col = 2 + c.cb / vec + (n % c.cb ? vec : 0), seg_cost = seg / 8 + 8 + seg * per_col;
+    size_t budget = sp_loop_max(ctx) - 4 * c.cb, per, parts;
+    if (budget >= seg_cost)
+        parts = sp_slices(k, budget / seg_cost * seg, seg, &per);
+    else
+        parts = sp_slices(k, (budget > 8 ? budget - 8 : 0) / (per_col + 1), 8, &per);
     c.per = (cl_uint)per;
     return sp_split_reduce(ctx, parts, y->numel, y->mem, 1.0f, 0.0f, direct_slices, &c);
 }

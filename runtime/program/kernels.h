@@ -28,8 +28,9 @@ typedef enum sp_family {
         SP_FAMILY_COUNT
 } sp_family;
 
-/* X(family, kernel). The sparse GEMMs come in four block widths, _b0 (widest) to _b3, launched as
- * the _b0 id plus the level. */
+/* X(family, kernel). The sparse GEMMs are named for the pass they compute (spartan_gemm_sparse_*);
+ * those with a column block come in four block widths, _b0 (widest) to _b3, launched as the _b0
+ * id plus the level. */
 #define SP_KERNEL_LIST(X)                                                                          \
     X(eltwise, eltwise_fill)                                                                       \
     X(eltwise, eltwise_axpy)                                                                       \
@@ -46,19 +47,19 @@ typedef enum sp_family {
     X(compact, compact_scan_apply)                                                                 \
     X(compact, compact_scatter)                                                                    \
     X(compact, compact_lists)                                                                      \
-    X(gemm_sparse, gemm_sparse_rows_b0)                                                            \
-    X(gemm_sparse, gemm_sparse_rows_b1)                                                            \
-    X(gemm_sparse, gemm_sparse_rows_b2)                                                            \
-    X(gemm_sparse, gemm_sparse_rows_b3)                                                            \
-    X(gemm_sparse, gemm_sparse_cols_b0)                                                            \
-    X(gemm_sparse, gemm_sparse_cols_b1)                                                            \
-    X(gemm_sparse, gemm_sparse_cols_b2)                                                            \
-    X(gemm_sparse, gemm_sparse_cols_b3)                                                            \
-    X(gemm_sparse, gemm_sparse_direct_b0)                                                          \
-    X(gemm_sparse, gemm_sparse_direct_b1)                                                          \
-    X(gemm_sparse, gemm_sparse_direct_b2)                                                          \
-    X(gemm_sparse, gemm_sparse_direct_b3)                                                          \
-    X(gemm_sparse, gemm_sparse_sddmm)                                                              \
+    X(gemm_sparse, gemm_sparse_fwd_b0)                                                             \
+    X(gemm_sparse, gemm_sparse_fwd_b1)                                                             \
+    X(gemm_sparse, gemm_sparse_fwd_b2)                                                             \
+    X(gemm_sparse, gemm_sparse_fwd_b3)                                                             \
+    X(gemm_sparse, gemm_sparse_bwd_weight_b0)                                                      \
+    X(gemm_sparse, gemm_sparse_bwd_weight_b1)                                                      \
+    X(gemm_sparse, gemm_sparse_bwd_weight_b2)                                                      \
+    X(gemm_sparse, gemm_sparse_bwd_weight_b3)                                                      \
+    X(gemm_sparse, gemm_sparse_fwd_direct_b0)                                                      \
+    X(gemm_sparse, gemm_sparse_fwd_direct_b1)                                                      \
+    X(gemm_sparse, gemm_sparse_fwd_direct_b2)                                                      \
+    X(gemm_sparse, gemm_sparse_fwd_direct_b3)                                                      \
+    X(gemm_sparse, gemm_sparse_bwd_input)                                                          \
     X(nn, nn_im2col)                                                                               \
     X(nn, nn_col2im)                                                                               \
     X(nn, nn_bias_add)                                                                             \
