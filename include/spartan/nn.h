@@ -50,7 +50,8 @@ SPARTAN_API spartan_status spartan_model_create_preset(spartan_context *ctx, con
                                                        spartan_model **out);
 /* A model from a description (docs/models.md): one layer a line, "input HxWxC" first, the last
  * line "fc N" with N the class count; '#' starts a comment. Kinds: conv N k= [s=1] [p=0], relu,
- * maxpool k= [s=k], dropout [p=0.5], flatten, fc N. The whole text is checked before a model is
+ * maxpool k= [s=k], avgpool k= [s=k] [p=0], globalavgpool, dropout [p=0.5], flatten, fc N
+ * (spartan_layer_kind_name gives the words). The whole text is checked before a model is
  * made; a malformed line gives INVALID_ARGUMENT with its line number (and the file's name) in
  * spartan_last_error(ctx), and *out stays NULL. Files are read bounded (at most 1 MiB, regular
  * files only). */
