@@ -197,13 +197,50 @@ static int evaluate(spartan_model *m, const spartan_dataset *test, size_t batch,
  * says where the device times come from (the context's timing). */
 /* Blocking host-device synchronisations of the training steps (spartan_step_result.syncs). */
 typedef struct sync_count {
-    size_t steps, total, most;
+    size_t steps, total, most, launches;
 } sync_count;
 
 static void print_syncs(const sync_count *c) {
     if (!c->steps) return;
-    printf("host-device syncs per training step: %.2f on average, %zu at most (%zu steps)\n",
-           (double)c->total / (double)c->steps, c->most, c->steps);
+    printf("host-device syncs per training step: %.2f on average, %zu at most (%zu steps); "
+           "kernel launches per step: %.1f\n",
+           (double)c->total / (double)c->steps, c->most, c->steps,
+           (double)c->launches / (double)c->steps);
+}
+
+/* The sparsity at work, per GEMM layer and pass: the fraction of multiply-adds the sparse runs
+ * skipped (the zeros of the operand the pass's sparse form skips, over the sparse share of its
+ * calls), the ideal speedup 1 / (1 - s) of skipping them, and the speedup achieved against the
+ * dense path at that sparsity as the policy's model has it (calibrated on this device, corrected
+ * online by the measured times), also as a fraction of the ideal. */
+static void print_sparsity_at_work(spartan_model *m) {
+    spartan_policy *p = spartan_model_policy(m);
+    printf("\nsparsity at work (GEMM passes; achieved: dense / sparse time from the policy's "
+           "model, corrected by measurements; - when no dense time is known: --policy "
+           "adaptive)\n");
+    printf("%-14s %-10s %-5s %-9s %-9s %-8s %-9s %s\n", "layer", "pass", "form", "zeros", "skipped",
+           "ideal", "achieved", "of ideal");
+    for (size_t i = 0; i < spartan_model_layer_count(m); i++) {
+        spartan_layer_info li;
+        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK || !li.gemm) continue;
+        for (int pass = 0; pass < SPARTAN_PASS_COUNT; pass++) {
+            if (!li.calls[pass] || li.form[pass] == SPARTAN_FORM_NONE) continue;
+            double s = li.form[pass] == SPARTAN_FORM_ON_DY ? li.grad_zeros : li.zeros;
+            if (s < 0) continue;
+            const double share = (double)li.sparse_calls[pass] / (double)li.calls[pass];
+            const double ideal = s < 1.0 ? 1.0 / (1.0 - s) : 0.0;
+            double d, sp;
+            char achieved[16] = "-", frac[16] = "-";
+            if (spartan_policy_predict(p, i, (spartan_pass)pass, s, &d, &sp) == SPARTAN_OK &&
+                sp > 0 && d > 0 && ideal > 0) {
+                snprintf(achieved, sizeof achieved, "%.2fx", d / sp);
+                snprintf(frac, sizeof frac, "%.0f %%", 100.0 * d / sp / ideal);
+            }
+            printf("%-14s %-10s %-5s %-9.2f %-9.2f %-8.2f %-9s %s\n", li.name,
+                   spartan_pass_name((spartan_pass)pass), spartan_sparse_form_name(li.form[pass]),
+                   s, s * share, ideal, achieved, frac);
+        }
+    }
 }
 
 static void print_layer_table(spartan_context *ctx, spartan_model *m, const sync_count *syncs) {
@@ -536,7 +573,7 @@ int main(int argc, char **argv) {
     const int tty = isatty(fileno(stderr)) && !o.quiet;
     const size_t total_steps = steps * (size_t)o.epochs;
     double train_seconds = 0.0;
-    sync_count syncs = {0, 0, 0};
+    sync_count syncs = {0, 0, 0, 0};
     size_t done_steps = at.epoch * steps + at.step, events_seen = 0;
     for (int e = (int)at.epoch; e < o.epochs; e++) {
         spartan_dataset_shuffle(train, o.cfg.seed, (uint64_t)e);
@@ -585,6 +622,7 @@ int main(int argc, char **argv) {
                 goto done;
             }
             syncs.steps++;
+            syncs.launches += r.launches;
             syncs.total += r.syncs;
             if (r.syncs > syncs.most) syncs.most = r.syncs;
             lsum += r.loss * (double)r.count;
@@ -634,6 +672,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
     }
     print_layer_table(ctx, m, &syncs);
+    print_sparsity_at_work(m);
     if (o.explain) print_predictions(m, &syncs);
     printf("\ntotal: %.1f s training, final test accuracy %.2f%%\n", train_seconds,
            100.0 * rec[o.epochs - 1].test_acc);

@@ -282,16 +282,28 @@ START_TEST(one_host_sync_per_step) {
         cfg.sample_every = 1; /* every step samples every monitor */
         cfg.policy = preset ? SPARTAN_POLICY_SPARSE : SPARTAN_POLICY_DENSE;
         OK(spartan_model_prepare(m, &cfg));
+        spartan_layer_info li0;
         for (int step = 0; step < 3; step++) {
             spartan_step_result r;
-            size_t before = spartan_context_syncs(ctx);
+            size_t before = spartan_context_syncs(ctx), launched = spartan_context_launches(ctx);
             OK(spartan_model_train_step(m, img, lab, 16, &r));
             ck_assert_uint_eq(r.syncs, spartan_context_syncs(ctx) - before);
+            ck_assert_uint_eq(r.launches, spartan_context_launches(ctx) - launched);
+            ck_assert_uint_ge(r.launches, 10); /* at least a GEMM, bias and SGD per layer */
             if (timing == SPARTAN_TIMING_EVENTS)
                 ck_assert_msg(r.syncs == 1, "%s step %d: %zu syncs", preset ? "lenet5" : "mlp",
                               step, r.syncs);
             else
                 ck_assert_uint_ge(r.syncs, 1);
+        }
+        /* the sparse forms are visible per pass: lenet5's conv1 (first layer, ReLU next) skips
+         * X forward and dY in bwd_weight, and has no bwd_input */
+        if (preset) {
+            OK(spartan_model_layer_info(m, 0, &li0));
+            ck_assert_int_eq(li0.form[SPARTAN_PASS_FWD], SPARTAN_FORM_ON_X);
+            ck_assert_int_eq(li0.form[SPARTAN_PASS_BWD_INPUT], SPARTAN_FORM_NONE);
+            ck_assert_int_eq(li0.form[SPARTAN_PASS_BWD_WEIGHT], SPARTAN_FORM_ON_DY);
+            ck_assert_str_eq(spartan_sparse_form_name(li0.form[SPARTAN_PASS_BWD_WEIGHT]), "dy");
         }
         /* the samples reached the statistics: every monitored layer has one per step */
         spartan_layer_info li;

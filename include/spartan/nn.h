@@ -141,6 +141,8 @@ typedef struct spartan_step_result {
      * training step makes one, at its end, besides those of timing marks on the host clock
      * (spartan_context_timing). */
     size_t syncs;
+    /* Kernel launches during the call (spartan_context_launches). */
+    size_t launches;
 } spartan_step_result;
 
 /* One SGD step on exactly `batch` images (host memory). */
@@ -220,6 +222,8 @@ typedef struct spartan_layer_info {
     size_t sparse_calls[SPARTAN_PASS_COUNT];
     spartan_path path[SPARTAN_PASS_COUNT];
     const char *reason[SPARTAN_PASS_COUNT];
+    /* GEMM layers: each pass's sparse form (whose zeros its sparse path skips). */
+    spartan_sparse_form form[SPARTAN_PASS_COUNT];
     int has_input_grad; /* computes dX (not the first layer) */
     int input_masked;   /* its input comes from a ReLU: sparse bwd_input allowed */
     /* Monitored fractions of zeros (< 0: never sampled): of the layer's output (ReLU, dropout,

@@ -252,9 +252,10 @@ SPARTAN_API spartan_status spartan_gemm_operands_create(spartan_context *ctx,
                                                         spartan_gemm_operands *o);
 /* Frees what spartan_gemm_operands_create made (and NULLs it). */
 SPARTAN_API void spartan_gemm_operands_destroy(spartan_gemm_operands *o);
-/* "none", "x", "dy". */
-SPARTAN_API const char *spartan_sparse_form_name(spartan_sparse_form form);
 #endif /* SPARTAN_EXPERIMENTAL_DECLARED */
+
+/* "none", "x", "dy" (stable: spartan_layer_info names its passes' forms with it). */
+SPARTAN_API const char *spartan_sparse_form_name(spartan_sparse_form form);
 
 /* ---- Layer operations (kernels_cl/nn.cl): what the layers of nn.h need besides the GEMMs -------
  * Images are NHWC: a tensor of batch x height x width x channels, row-major, channels last, so a

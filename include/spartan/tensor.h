@@ -67,6 +67,10 @@ SPARTAN_API spartan_status spartan_context_finish(spartan_context *ctx);
  * (spartan_step_result.syncs); the difference over a span of calls counts theirs. */
 SPARTAN_API size_t spartan_context_syncs(const spartan_context *ctx);
 
+/* Kernel launches the library has enqueued on ctx so far (a CLBlast GEMM counts as one): the
+ * difference over a span of calls counts theirs (spartan_step_result.launches). */
+SPARTAN_API size_t spartan_context_launches(const spartan_context *ctx);
+
 #ifdef __cplusplus
 }
 #endif

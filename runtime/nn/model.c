@@ -388,6 +388,8 @@ spartan_status spartan_model_layer_info(const spartan_model *m, size_t i, sparta
         out->n = L->g.n;
         out->k = L->g.k;
         out->params = L->g.k * L->g.n + L->g.n;
+        for (int p = 0; p < SPARTAN_PASS_COUNT; p++)
+            out->form[p] = (spartan_sparse_form)L->g.form[p];
     }
     for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
         out->seconds[p] = L->sec[p];

@@ -156,7 +156,7 @@ static void collect(spartan_model *m) {
 
 static spartan_status run_step(spartan_model *m, const batch *b, size_t count, int update,
                                spartan_step_result *res) {
-    const size_t syncs = m->ctx->syncs;
+    const size_t syncs = m->ctx->syncs, launches = m->ctx->launches;
     sp_step s = {
         .ctx = m->ctx,
         .policy = m->policy,
@@ -193,6 +193,7 @@ static spartan_status run_step(spartan_model *m, const batch *b, size_t count, i
         return st;
     }
     res->syncs = m->ctx->syncs - syncs;
+    res->launches = m->ctx->launches - launches;
     collect(m);
     sp_marks_settle(&m->marks);
     learn(m, s.sampling);
@@ -206,7 +207,7 @@ static spartan_status step(spartan_model *m, const batch *b, size_t count, int u
                            spartan_step_result *res, const char *fn) {
     spartan_status st = check_batch(m, b, count, 1, 1, fn);
     if (st != SPARTAN_OK) return st;
-    spartan_step_result r = {0, 0, 0, 0};
+    spartan_step_result r = {0, 0, 0, 0, 0};
     st = run_step(m, b, count, update, &r);
     if (st == SPARTAN_OK && res) *res = r;
     return st;
@@ -237,7 +238,7 @@ static spartan_status forward_only(spartan_model *m, const batch *b, size_t coun
                                    spartan_step_result *res, const char *fn) {
     spartan_status st = check_batch(m, b, count, train, 1, fn);
     if (st != SPARTAN_OK) return st;
-    const size_t syncs = m->ctx->syncs;
+    const size_t syncs = m->ctx->syncs, launches = m->ctx->launches;
     sp_step s = {.ctx = m->ctx,
                  .policy = m->policy,
                  .count = count,
@@ -245,9 +246,10 @@ static spartan_status forward_only(spartan_model *m, const batch *b, size_t coun
                  .step = m->step,
                  .seed = m->cfg.seed,
                  .marks = &m->marks};
-    spartan_step_result r = {0, 0, 0, 0};
+    spartan_step_result r = {0, 0, 0, 0, 0};
     st = forward_loss(m, &s, b, 0, &r);
     r.syncs = m->ctx->syncs - syncs;
+    r.launches = m->ctx->launches - launches;
     if (st == SPARTAN_OK && res) *res = r;
     return st;
 }

@@ -76,6 +76,7 @@ static spartan_status run_clblast(spartan_context *ctx, int ta, int tb, size_t m
         CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
         tb ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a->mem, 0,
         spartan_tensor_cols(a), b->mem, 0, spartan_tensor_cols(b), beta, c->mem, 0, n, &q, NULL);
+    ctx->launches++; /* one call: CLBlast may launch one to three kernels for it */
     if (rc == CLBlastSuccess) return SPARTAN_OK;
     spartan_status st = (rc == CLBlastOpenCLOutOfResources || rc == CLBlastTempBufferAllocFailure)
                             ? SPARTAN_STATUS_OUT_OF_DEVICE_MEMORY

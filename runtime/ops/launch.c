@@ -171,6 +171,7 @@ spartan_status sp_launch(spartan_context *ctx, sp_kernel_id id, cl_uint dims, co
     }
     cl_int rc = clEnqueueNDRangeKernel(ctx->queue, k, dims, NULL, g, local, 0, NULL, NULL);
     if (rc != CL_SUCCESS) return sp_ctx_cl_fail(ctx, rc, "clEnqueueNDRangeKernel", name);
+    ctx->launches++;
     return SPARTAN_OK;
 }
 

@@ -39,6 +39,8 @@ struct spartan_context {
     sp_err err;
     /* Blocking host-device synchronisations so far (spartan_context_syncs). */
     size_t syncs;
+    /* Kernel launches so far (spartan_context_launches; a CLBlast call counts as one). */
+    size_t launches;
     /* State of higher layers (ops/: scratch buffers), freed by the context's destroy. */
     void *ext;
     void (*ext_free)(void *ext);

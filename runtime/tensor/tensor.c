@@ -177,6 +177,10 @@ size_t spartan_context_syncs(const spartan_context *ctx) {
     return ctx ? ctx->syncs : 0;
 }
 
+size_t spartan_context_launches(const spartan_context *ctx) {
+    return ctx ? ctx->launches : 0;
+}
+
 spartan_status spartan_context_finish(spartan_context *ctx) {
     if (!ctx) return sp_invalid(NULL, "spartan_context_finish: NULL context");
     ctx->syncs++;
