@@ -32,10 +32,13 @@ static void teardown(void) {
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-typedef enum { MON_COUNT, MON_RELU, MON_RELU_INPLACE } mon_mode;
+typedef enum { MON_COUNT, MON_RELU, MON_RELU_INPLACE, MON_BIAS_RELU } mon_mode;
 
 static const char *mode_name(mon_mode m) {
-    return m == MON_COUNT ? "monitor" : m == MON_RELU ? "relu_monitor" : "relu_monitor in place";
+    return m == MON_COUNT       ? "monitor"
+           : m == MON_RELU      ? "relu_monitor"
+           : m == MON_BIAS_RELU ? "bias_relu_monitor"
+                                : "relu_monitor in place";
 }
 
 #define floats(n) th_floats(n)
@@ -100,14 +103,24 @@ static void check_monitor(size_t rows, size_t cols, pat_kind k, double sp, mon_m
     float *z = floats(n), *want = floats(n), *got = floats(n);
     pat_fill(z, rows, cols, k, sp, 1, seed);
     spartan_tensor *tz = upload(z, rows, cols);
-    spartan_tensor *ty = mode == MON_RELU ? matrix(rows, cols) : tz;
+    spartan_tensor *ty = mode == MON_RELU || mode == MON_BIAS_RELU ? matrix(rows, cols) : tz;
     spartan_sparse *s = sparse(rows, cols);
-    spartan_status st =
-        mode == MON_COUNT ? spartan_monitor(ctx, tz, s) : spartan_relu_monitor(ctx, tz, ty, s);
+    /* the bias: one value a column, signed, so it moves elements across zero both ways */
+    float *bias = floats(cols ? cols : 1);
+    pat_fill_dense(bias, cols, seed + 7);
+    spartan_tensor *tb = mode == MON_BIAS_RELU ? upload(bias, 1, cols) : NULL;
+    spartan_status st = mode == MON_COUNT       ? spartan_monitor(ctx, tz, s)
+                        : mode == MON_BIAS_RELU ? spartan_bias_relu_monitor(ctx, tz, tb, ty, s)
+                                                : spartan_relu_monitor(ctx, tz, ty, s);
     ck_assert_msg(st == SPARTAN_OK, "%s: %s (%s)", what, spartan_status_name(st),
                   spartan_last_error(ctx));
     if (mode == MON_COUNT) {
         memcpy(want, z, n * sizeof *z);
+    } else if (mode == MON_BIAS_RELU) { /* the one float sum, as spartan_bias_add makes it */
+        for (size_t i = 0; i < n; i++) {
+            const float v = z[i] + bias[i % cols];
+            want[i] = v < 0.0f ? 0.0f : v;
+        }
     } else {
         ref_relu(want, z, n);
     }
@@ -117,6 +130,8 @@ static void check_monitor(size_t rows, size_t cols, pat_kind k, double sp, mon_m
                   (double)got[i < n ? i : 0], (double)want[i < n ? i : 0]);
     check_counts(s, want, rows, cols, what);
     spartan_sparse_destroy(s);
+    spartan_tensor_destroy(tb);
+    free(bias);
     if (ty != tz) spartan_tensor_destroy(ty);
     spartan_tensor_destroy(tz);
     free(z);
@@ -191,6 +206,23 @@ END_TEST
 
 START_TEST(relu_monitor_in_place) {
     check_all(MON_RELU_INPLACE);
+}
+END_TEST
+
+START_TEST(bias_relu_monitor_matches_reference) {
+    check_all(MON_BIAS_RELU);
+    /* a bias of the wrong length, or sharing the output's buffer, is refused */
+    spartan_tensor *z = matrix(4, 5), *y = matrix(4, 5), *b4 = matrix(1, 4), *b5 = matrix(1, 5);
+    spartan_sparse *s = sparse(4, 5);
+    ck_assert_int_eq(spartan_bias_relu_monitor(ctx, z, b4, y, s), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_int_eq(spartan_bias_relu_monitor(ctx, z, NULL, y, s),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_int_eq(spartan_bias_relu_monitor(ctx, z, b5, y, s), SPARTAN_OK);
+    spartan_sparse_destroy(s);
+    spartan_tensor_destroy(z);
+    spartan_tensor_destroy(y);
+    spartan_tensor_destroy(b4);
+    spartan_tensor_destroy(b5);
 }
 END_TEST
 
@@ -450,6 +482,7 @@ static Suite *monitor_suite(void) {
     tcase_add_test(tc, relu_monitor_matches_reference);
     tcase_add_test(tc, relu_monitor_in_place);
     tcase_add_test(tc, monitor_counts_signed_nonzeros);
+    tcase_add_test(tc, bias_relu_monitor_matches_reference);
     tcase_add_test(tc, empty_matrices);
     if (!small) tcase_add_test(tc, large_matrix);
     tcase_add_test(tc, monitor_reuses_descriptor);

@@ -102,6 +102,13 @@ SPARTAN_API size_t spartan_sparse_cols(const spartan_sparse *s);
 SPARTAN_API spartan_status spartan_relu_monitor(spartan_context *ctx, const spartan_tensor *z,
                                                 spartan_tensor *y, spartan_sparse *s);
 
+/* The ReLU of the previous GEMM's output with its bias added in the same pass, and monitored:
+ * y = max(z + b[col], 0) (b: 1 x cols, one value per column); z is left unchanged, y may be z.
+ * The same float sum as spartan_bias_add then spartan_relu_monitor, in one pass over memory. */
+SPARTAN_API spartan_status spartan_bias_relu_monitor(spartan_context *ctx, const spartan_tensor *z,
+                                                     const spartan_tensor *b, spartan_tensor *y,
+                                                     spartan_sparse *s);
+
 /* The monitor alone, for tensors no ReLU produced (gradients, dropout output). */
 SPARTAN_API spartan_status spartan_monitor(spartan_context *ctx, const spartan_tensor *x,
                                            spartan_sparse *s);

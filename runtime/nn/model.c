@@ -259,6 +259,13 @@ static void plan(spartan_model *m) {
         L->need_dx = trainable_before;
         L->input_masked = relu_feeds;
         L->x_source = L->ops == &sp_layer_fc ? monitored : NULL;
+        /* a GEMM layer's bias is added by the ReLU right after it, in the ReLU's pass */
+        L->g.bias_in_relu = 0;
+        L->bias_from = NULL;
+        if (i > 0 && L->ops == &sp_layer_relu && m->layers[i - 1].ops->gemm) {
+            L->bias_from = &m->layers[i - 1];
+            m->layers[i - 1].g.bias_in_relu = 1;
+        }
         sparse_forms(m, i, relu_feeds);
         if (L->ops == &sp_layer_relu)
             relu_feeds = 1;

@@ -96,10 +96,16 @@ size_t spartan_sparse_cols(const spartan_sparse *s) {
 }
 
 static spartan_status monitor(spartan_context *ctx, const char *fn, int relu,
-                              const spartan_tensor *z, spartan_tensor *y, spartan_sparse *s) {
+                              const spartan_tensor *z, const spartan_tensor *b, spartan_tensor *y,
+                              spartan_sparse *s) {
     if (!ctx || !z || !y || !s) return sp_invalid(ctx, "%s: NULL argument", fn);
-    if (z->ctx != ctx || y->ctx != ctx || s->ctx != ctx)
+    if (z->ctx != ctx || y->ctx != ctx || s->ctx != ctx || (b && b->ctx != ctx))
         return sp_invalid(ctx, "%s: objects of another context", fn);
+    if (b && (spartan_tensor_numel(b) != spartan_tensor_cols(z) || b->mem == y->mem))
+        return sp_invalid(ctx,
+                          "%s: the bias has %zu values for %zu columns (or is the output's "
+                          "buffer)",
+                          fn, spartan_tensor_numel(b), spartan_tensor_cols(z));
     if (spartan_tensor_rows(z) != s->rows || spartan_tensor_cols(z) != s->cols ||
         spartan_tensor_rows(y) != s->rows || spartan_tensor_cols(y) != s->cols)
         return sp_invalid(ctx, "%s: tensor %zux%zu, sparse %zux%zu (must match)", fn,
@@ -110,24 +116,44 @@ static spartan_status monitor(spartan_context *ctx, const char *fn, int relu,
     cl_uint rows = (cl_uint)s->rows, cols = (cl_uint)s->cols, tiles_c = (cl_uint)s->tiles_c, ntiles;
     spartan_status st = sp_u32(ctx, s->ntiles, "tiles", &ntiles);
     if (st != SPARTAN_OK) return st;
-    /* the monitor's kernels failed on this device: the reference count, in two passes */
-    if (!sp_family_usable(ctx, SP_FAMILY_monitor)) return sp_reference_count(ctx, z, y, relu, s);
+    /* the monitor's kernels failed on this device: the reference count, in two passes (with a
+     * bias: y = z, y += b, then the count in place) */
+    if (!sp_family_usable(ctx, SP_FAMILY_monitor)) {
+        if (!b) return sp_reference_count(ctx, z, y, relu, s);
+        if (z->mem != y->mem) {
+            cl_int rc = clEnqueueCopyBuffer(ctx->queue, z->mem, y->mem, 0, 0,
+                                            spartan_tensor_numel(z) * sizeof(float), 0, NULL, NULL);
+            if (rc != CL_SUCCESS) return sp_ctx_cl_fail(ctx, rc, "clEnqueueCopyBuffer", fn);
+        }
+        st = spartan_bias_add(ctx, y, b);
+        return st == SPARTAN_OK ? sp_reference_count(ctx, y, y, relu, s) : st;
+    }
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
     size_t g = s->ntiles;
-    sp_arg args[] = {SP_ARG(z->mem),  SP_ARG(y->mem), SP_ARG(rows),      SP_ARG(cols),
-                     SP_ARG(tiles_c), SP_ARG(ntiles), SP_ARG(s->counts), SP_ARG(s->partials)};
-    st = sp_launch(ctx, relu ? SP_K_monitor_relu : SP_K_monitor_count, 1, &g, &wg, args, 8);
+    cl_mem bias = b ? b->mem : z->mem; /* monitor_relu and _count take no bias */
+    sp_arg args[] = {SP_ARG(z->mem),    SP_ARG(y->mem),      SP_ARG(rows),
+                     SP_ARG(cols),      SP_ARG(tiles_c),     SP_ARG(ntiles),
+                     SP_ARG(s->counts), SP_ARG(s->partials), SP_ARG(bias)};
+    sp_kernel_id k = b ? SP_K_monitor_bias_relu : relu ? SP_K_monitor_relu : SP_K_monitor_count;
+    st = sp_launch(ctx, k, 1, &g, &wg, args, b ? 9 : 8);
     s->filled = st == SPARTAN_OK;
     return st;
 }
 
 spartan_status spartan_relu_monitor(spartan_context *ctx, const spartan_tensor *z,
                                     spartan_tensor *y, spartan_sparse *s) {
-    return monitor(ctx, "spartan_relu_monitor", 1, z, y, s);
+    return monitor(ctx, "spartan_relu_monitor", 1, z, NULL, y, s);
+}
+
+spartan_status spartan_bias_relu_monitor(spartan_context *ctx, const spartan_tensor *z,
+                                         const spartan_tensor *b, spartan_tensor *y,
+                                         spartan_sparse *s) {
+    if (!b) return sp_invalid(ctx, "spartan_bias_relu_monitor: NULL bias");
+    return monitor(ctx, "spartan_bias_relu_monitor", 1, z, b, y, s);
 }
 
 spartan_status spartan_monitor(spartan_context *ctx, const spartan_tensor *x, spartan_sparse *s) {
-    return monitor(ctx, "spartan_monitor", 0, x, (spartan_tensor *)x, s);
+    return monitor(ctx, "spartan_monitor", 0, x, NULL, (spartan_tensor *)x, s);
 }
 
 /* The counts exist only once a monitor or compaction wrote them (the buffers start

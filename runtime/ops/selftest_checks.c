@@ -200,6 +200,21 @@ static int check_monitor(sp_check *r) {
     if (sp_check_compare(r, "ReLU + monitor", got, want, NULL, n) ||
         compare_counts(r, "ReLU + monitor", s, got, &h))
         goto done;
+    /* with a bias added in the same pass: the same single float sum as the host's */
+    const float bias[3] = {-0.5f, 0.0f, 0.75f};
+    spartan_tensor *tb = sp_check_upload(r, bias, 1, cols);
+    if (r->failed ||
+        sp_check_call(r, spartan_bias_relu_monitor(r->ctx, tz, tb, ty, s),
+                      "bias + ReLU + monitor") ||
+        sp_check_download(r, ty, got))
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        const float v = z[i] + bias[i % cols];
+        want[i] = v < 0.0f ? 0.0 : v;
+    }
+    if (sp_check_compare(r, "bias + ReLU + monitor", got, want, NULL, n) ||
+        compare_counts(r, "bias + ReLU + monitor", s, got, &h))
+        goto done;
     sp_check_release(r);
     /* a wide row, counted alone */
     tz = sp_check_upload(r, z, 3, wide);

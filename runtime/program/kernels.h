@@ -42,6 +42,7 @@ typedef enum sp_family {
     X(gemm_dense, gemm_dense_nn)                                                                   \
     X(gemm_dense, gemm_dense_tn)                                                                   \
     X(monitor, monitor_relu)                                                                       \
+    X(monitor, monitor_bias_relu)                                                                  \
     X(monitor, monitor_count)                                                                      \
     X(compact, compact_scan_sums)                                                                  \
     X(compact, compact_scan_apply)                                                                 \

@@ -134,7 +134,8 @@ spartan_status sp_gemm_forward_x(sp_layer *L, const sp_step *s, const spartan_te
     spartan_gemm_operands o = {.x = a, .w = L->g.w, .y = &yv};
     st = run(L, s, SPARTAN_PASS_FWD, path, &o);
     if (st == SPARTAN_OK) st = mark(L, s, SPARTAN_PASS_FWD, 1);
-    if (st == SPARTAN_OK) st = spartan_bias_add(s->ctx, &yv, L->g.b);
+    /* with a ReLU next, the bias is added by the ReLU as it reads Y: one pass less */
+    if (st == SPARTAN_OK && !L->g.bias_in_relu) st = spartan_bias_add(s->ctx, &yv, L->g.b);
     if (st == SPARTAN_OK) st = mark(L, s, SPARTAN_PASS_FWD, 0);
     return st;
 }

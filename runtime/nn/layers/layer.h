@@ -71,6 +71,7 @@ typedef struct sp_gemm_state {
     spartan_sparse *sdy;          /* dY: monitor samples */
     sp_sample xs, gs;             /* the samples of X (when counted here) and of dY */
     size_t wshape[4], wrank;      /* W as a parameter (conv: kernel x kernel x in_c x out_c) */
+    int bias_in_relu; /* a ReLU follows: it adds b in its own pass (spartan_bias_relu_monitor) */
     char wname[32], bname[32];
     /* this step: the GEMM seconds per pass (the policy's feedback) and the sparsity each
      * decision was taken on */
@@ -123,6 +124,8 @@ struct sp_layer {
     /* The layer whose monitored output is this layer's input (through flattens), or NULL: an
      * fc layer takes its input's sparsity from there instead of counting it again. */
     const sp_layer *x_source;
+    /* relu: the GEMM layer before it, whose bias it adds as it reads (NULL: none). */
+    const sp_layer *bias_from;
     sp_gemm_state g; /* GEMM layers */
 
     spartan_tensor *y;   /* output (NULL for flatten: it passes its input on) */

@@ -1,5 +1,6 @@
 /* ReLU with the fused sparsity monitor: at every training step the ReLU counts its output's
- * zeros per tile for free (spartan_relu_monitor); the count is read when the step samples. */
+ * zeros per tile for free (spartan_relu_monitor); the count is read when the step samples. After
+ * a GEMM layer it also adds that layer's bias in the same pass (spartan_bias_relu_monitor). */
 #include "nn/layers/layer.h"
 
 static spartan_status same_shape(spartan_context *ctx, sp_layer *L) {
@@ -22,7 +23,16 @@ static spartan_status relu_forward(sp_layer *L, const sp_step *s, const spartan_
     if (st == SPARTAN_OK) st = sp_view4(&yv, L->y, s->count, L->out_h, L->out_w, L->out_c);
     if (st != SPARTAN_OK) return st;
     *y = L->y;
-    st = s->train ? spartan_relu_monitor(s->ctx, &xv, &yv, L->sy) : spartan_relu(s->ctx, &xv, &yv);
+    /* the previous GEMM's bias is added here (gemm.c leaves it out): in the monitor's pass in
+     * training; at evaluation (a batch of any size, no monitor) into X first */
+    const spartan_tensor *b = L->bias_from ? L->bias_from->g.b : NULL;
+    if (s->train)
+        st = b ? spartan_bias_relu_monitor(s->ctx, &xv, b, &yv, L->sy)
+               : spartan_relu_monitor(s->ctx, &xv, &yv, L->sy);
+    else if (b && (st = spartan_bias_add(s->ctx, &xv, b)) != SPARTAN_OK)
+        return st;
+    else
+        st = spartan_relu(s->ctx, &xv, &yv);
     if (st == SPARTAN_OK && s->train && s->sampling) st = sp_sample_take(&L->ys);
     return st == SPARTAN_OK ? sp_layer_done(L, s, SPARTAN_PASS_FWD) : st;
 }
