@@ -117,6 +117,26 @@ static void check_ops(spartan_context *ctx) {
     ck_assert_uint_eq(nnz, ref_nonzeros(relu, m * k));
     for (size_t t = 0; t < ntiles; t++) ck_assert_uint_eq(counts[t], wantc[t]);
 
+    /* bias + ReLU + monitor (its fallback, when the monitor is off: copy, bias_add, count) */
+    float *bias = th_floats(k), *biased = th_floats(m * k), *got = th_floats(m * k);
+    for (size_t j = 0; j < k; j++) bias[j] = th_rng_uniform(&r, -0.5f, 0.5f);
+    for (size_t i = 0; i < m * k; i++) {
+        const float v = x[i] + bias[i % k];
+        biased[i] = v < 0.0f ? 0.0f : v;
+    }
+    spartan_tensor *tb = upload(ctx, bias, 1, k);
+    TH_OK(ctx, spartan_bias_relu_monitor(ctx, tx, tb, trelu, sr));
+    TH_OK(ctx, spartan_tensor_read(trelu, got, m * k));
+    for (size_t i = 0; i < m * k; i++)
+        ck_assert_msg(got[i] == biased[i], "bias + ReLU [%zu]: %.9g, want %.9g", i, (double)got[i],
+                      (double)biased[i]);
+    TH_OK(ctx, spartan_sparse_nnz(sr, &nnz));
+    ck_assert_uint_eq(nnz, ref_nonzeros(biased, m * k));
+    spartan_tensor_destroy(tb);
+    free(bias);
+    free(biased);
+    free(got);
+
     TH_OK(ctx, spartan_compact(ctx, tx, sx, SPARTAN_COMPACT_ROWS | SPARTAN_COMPACT_COLS));
     TH_OK(ctx, spartan_sparse_nnz(sx, &nnz));
     ck_assert_uint_eq(nnz, ref_nonzeros(x, m * k));
