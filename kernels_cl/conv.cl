@@ -50,12 +50,14 @@ SP_INLINE void sp_conv_channels(const sp_conv g, const bool checked, floatv acc[
     }
 }
 
-// The register block of pixels p0.. (py, px: their padded top-left input coordinates; img:
-// their image's first pixel) x nv (<= NB) vectors of channels from j0, the last holding last
-// (<= SP_VEC) channels: accumulate over the patch indices [eb, ee), then store the pixels below
-// g.pixels as y = alpha acc + beta y (beta 0: y's old contents ignored).
-SP_INLINE void sp_conv_block(const sp_conv g, const uint p0, const uint *py, const uint *px,
-                             const uint *img, const uint eb, const uint ee, const uint j0,
+// The register block of pixels p0.. (iy, ix: the input coordinates of their windows' top-left
+// corners, and base: the offset of that corner's channel 0 in x, all modulo 2^32, so that the
+// pad above or left of the image wraps to large values) x nv (<= NB) vectors of channels from
+// j0, the last holding last (<= SP_VEC) channels: accumulate over the patch indices [eb, ee),
+// then store the pixels below g.pixels as y = alpha acc + beta y (beta 0: y's old contents
+// ignored).
+SP_INLINE void sp_conv_block(const sp_conv g, const uint p0, const uint *iy, const uint *ix,
+                             const uint *base, const uint eb, const uint ee, const uint j0,
                              const uint nv, const uint last, const float alpha, const float beta) {
     floatv acc[RB][NB];
 #pragma unroll
@@ -66,15 +68,17 @@ SP_INLINE void sp_conv_block(const sp_conv g, const uint p0, const uint *py, con
     for (uint e = eb; e < ee;) {
         const uint pos = e / g.in_c, c0 = e - pos * g.in_c, c1 = min(g.in_c, c0 + (ee - e));
         const uint ky = pos / g.k_w, kx = pos - ky * g.k_w;
+        // the offset of (ky, kx) is the same from every corner; a position in the padding has a
+        // coordinate below 0, which wraps past in_h or in_w
+        const uint off = (ky * g.in_w + kx) * g.in_c;
         uint src[RB];
         bool ok[RB];
         bool all = true;
 #pragma unroll
         for (int r = 0; r < RB; r++) {
-            const uint yp = py[r] + ky, xp = px[r] + kx; // padded coordinates
-            ok[r] = yp >= g.pad && yp - g.pad < g.in_h && xp >= g.pad && xp - g.pad < g.in_w;
+            ok[r] = iy[r] + ky < g.in_h && ix[r] + kx < g.in_w;
             all = all && ok[r];
-            src[r] = ok[r] ? (img[r] + (yp - g.pad) * g.in_w + (xp - g.pad)) * g.in_c : 0;
+            src[r] = base[r] + off;
         }
         if (all)
             sp_conv_channels(g, false, acc, src, ok, pos, c0, c1, j0, nv, last);
@@ -104,26 +108,26 @@ SP_INLINE void sp_conv_forward(const sp_conv g, const uint patch, const uint e0,
     const uint j0 = get_global_id(1) * CB;
     const uint eb = min(patch, e0 + (uint)get_global_id(2) * kc), ee = min(patch, eb + kc);
     if (p0 >= g.pixels || j0 >= g.out_c) return;
-    uint py[RB], px[RB], img[RB];
+    uint iy[RB], ix[RB], base[RB];
 #pragma unroll
     for (int r = 0; r < RB; r++) {
         const uint p = min(p0 + r, g.pixels - 1);
         const uint row = p / g.out_w, b = row / g.out_h;
-        py[r] = (row - b * g.out_h) * g.stride;
-        px[r] = (p - row * g.out_w) * g.stride;
-        img[r] = b * g.in_h * g.in_w;
+        iy[r] = (row - b * g.out_h) * g.stride - g.pad;
+        ix[r] = (p - row * g.out_w) * g.stride - g.pad;
+        base[r] = ((b * g.in_h + iy[r]) * g.in_w + ix[r]) * g.in_c;
     }
     if (j0 + CB <= g.out_c) {
-        sp_conv_block(g, p0, py, px, img, eb, ee, j0, NB, SP_VEC, alpha, beta);
+        sp_conv_block(g, p0, iy, ix, base, eb, ee, j0, NB, SP_VEC, alpha, beta);
         return;
     }
     // the last block of channels: its full vectors, then one partial vector
     const uint rest = g.out_c - j0;
     const uint nv = (rest + SP_VEC - 1) / SP_VEC, last = rest - (nv - 1) * SP_VEC;
     if (last == SP_VEC)
-        sp_conv_block(g, p0, py, px, img, eb, ee, j0, nv, SP_VEC, alpha, beta);
+        sp_conv_block(g, p0, iy, ix, base, eb, ee, j0, nv, SP_VEC, alpha, beta);
     else
-        sp_conv_block(g, p0, py, px, img, eb, ee, j0, nv, last, alpha, beta);
+        sp_conv_block(g, p0, iy, ix, base, eb, ee, j0, nv, last, alpha, beta);
 }
 
 // y (+ slice s at y + s pixels out_c) = alpha im2col(x) . W over the patch indices
