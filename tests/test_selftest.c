@@ -229,7 +229,7 @@ START_TEST(verdicts_are_cached_and_used) {
     snprintf(bc.dir, sizeof bc.dir, "%s", cache);
     const char forged[] = "eltwise 1 \ngemm_dense 1 \nmonitor 1 \ncompact 1 \n"
                           "gemm_sparse 0 failed its validation: forged for the test\nnn 1 \n"
-                          "reference 1 \n";
+                          "conv 1 \nreference 1 \n";
     sp_err err = {0};
     TH_OK(NULL, sp_bincache_store(&bc, key, "validation verdicts | forged",
                                   (const unsigned char *)forged, strlen(forged), &err));
@@ -270,6 +270,8 @@ static const broken wrong[] = {
     {"monitor.cl", "counts[t] = cnt;", "counts[t] = cnt + (t == 3);", "monitor"},
     {"compact.cl", "counts[t] = p;", "counts[t] = p + (t == 1);", "compact gemm_sparse"},
     {"reference.cl", "    counts[t] = cnt;", "    counts[t] = cnt + 1;", "reference"},
+    {"conv.cl", "floatv o = (floatv)(alpha)*acc[r][v];",
+     "floatv o = (floatv)(alpha)*acc[r][v] + (floatv)(0.5f);", "conv"},
 };
 
 START_TEST(wrong_family_is_disabled_and_falls_back) {
@@ -279,7 +281,9 @@ START_TEST(wrong_family_is_disabled_and_falls_back) {
     th_edit_kernel(kdir, b->file, b->from, b->to);
     spartan_context *ctx = open_ctx(cache, kdir);
     expect_states(ctx, b->off);
-    spartan_family_status fs = family(ctx, b->off[0] == 'c' ? "compact" : b->off);
+    char first[32]; /* the broken family: the first one named */
+    sscanf(b->off, "%31s", first);
+    spartan_family_status fs = family(ctx, first);
     ck_assert_msg(strstr(fs.why, "failed its validation") != NULL, "%s", fs.why);
     ck_assert_int_gt(strlen(fs.fallback), 10);
     check_ops(ctx);

@@ -54,17 +54,8 @@ size_t spartan_window_out_w(const spartan_window *w) {
     return w ? out_size(w->in_w, w->k_w, w->stride, w->pad) : 0;
 }
 
-/* A window as the kernels' arguments (NN_WINDOW_ARGS in nn.cl, in this order), plus the
- * element counts of the image side and the output side. */
-typedef struct geom {
-    cl_uint v[10]; /* batch, in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w */
-    size_t image;  /* batch * in_h * in_w * in_c */
-    size_t pixels; /* batch * out_h * out_w: output pixels */
-    size_t patch;  /* k_h * k_w * in_c: one row of im2col */
-} geom;
-
-static spartan_status window_geom(spartan_context *ctx, const char *fn, const spartan_window *w,
-                                  geom *g) {
+spartan_status sp_window_geom(spartan_context *ctx, const char *fn, const spartan_window *w,
+                              sp_geom *g) {
     if (w->stride == 0) return sp_invalid(ctx, "%s: stride is 0", fn);
     if (w->k_h == 0 || w->k_w == 0)
         return sp_invalid(ctx, "%s: empty %zux%zu window", fn, w->k_h, w->k_w);
@@ -106,9 +97,8 @@ static spartan_status window_geom(spartan_context *ctx, const char *fn, const sp
     return st;
 }
 
-/* An image tensor of the window's input size. */
-static spartan_status check_image(spartan_context *ctx, const char *fn, const char *name,
-                                  const spartan_tensor *t, const geom *g) {
+spartan_status sp_check_image(spartan_context *ctx, const char *fn, const char *name,
+                              const spartan_tensor *t, const sp_geom *g) {
     if (t->numel != g->image)
         return sp_invalid(ctx,
                           "%s: %s has %zu elements, the window's images have %zu "
@@ -127,7 +117,7 @@ static spartan_status check_out(spartan_context *ctx, const char *fn, const char
 }
 
 /* The window kernels: two or three buffers, then the geometry. */
-static spartan_status launch_window(spartan_context *ctx, sp_kernel_id k, size_t items, geom *g,
+static spartan_status launch_window(spartan_context *ctx, sp_kernel_id k, size_t items, sp_geom *g,
                                     cl_mem *bufs, cl_uint nbufs) {
     sp_arg args[13];
     for (cl_uint i = 0; i < nbufs; i++) args[i] = SP_ARG(bufs[i]);
@@ -150,9 +140,9 @@ spartan_status spartan_im2col(spartan_context *ctx, const spartan_window *w,
     spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(x, cols));
     if (!cst) cst = sp_check_apart(ctx, fn, "cols", cols, "x", x);
     if (cst) return cst;
-    geom g;
-    spartan_status st = window_geom(ctx, fn, w, &g);
-    if (st == SPARTAN_OK) st = check_image(ctx, fn, "x", x, &g);
+    sp_geom g;
+    spartan_status st = sp_window_geom(ctx, fn, w, &g);
+    if (st == SPARTAN_OK) st = sp_check_image(ctx, fn, "x", x, &g);
     if (st == SPARTAN_OK) st = check_out(ctx, fn, "cols", cols, g.pixels, g.patch);
     if (st != SPARTAN_OK || cols->numel == 0) return st;
     cl_mem bufs[] = {x->mem, cols->mem};
@@ -168,10 +158,10 @@ spartan_status spartan_col2im(spartan_context *ctx, const spartan_window *w,
     spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(cols, dx));
     if (!cst) cst = sp_check_apart(ctx, fn, "dx", dx, "cols", cols);
     if (cst) return cst;
-    geom g;
-    spartan_status st = window_geom(ctx, fn, w, &g);
+    sp_geom g;
+    spartan_status st = sp_window_geom(ctx, fn, w, &g);
     if (st == SPARTAN_OK) st = check_out(ctx, fn, "cols", cols, g.pixels, g.patch);
-    if (st == SPARTAN_OK) st = check_image(ctx, fn, "dx", dx, &g);
+    if (st == SPARTAN_OK) st = sp_check_image(ctx, fn, "dx", dx, &g);
     if (st != SPARTAN_OK || dx->numel == 0) return st;
     cl_mem bufs[] = {cols->mem, dx->mem};
     return launch_window(ctx, SP_K_nn_col2im,
@@ -259,9 +249,9 @@ spartan_status spartan_relu_backward(spartan_context *ctx, const spartan_tensor 
 /* ---- max-pooling ----------------------------------------------------------------------------- */
 
 static spartan_status pool_geom(spartan_context *ctx, const char *fn, const spartan_window *w,
-                                geom *g) {
+                                sp_geom *g) {
     if (w->pad != 0) return sp_invalid(ctx, "%s: pad is %zu, pooling takes none", fn, w->pad);
-    return window_geom(ctx, fn, w, g);
+    return sp_window_geom(ctx, fn, w, g);
 }
 
 spartan_status spartan_maxpool_forward(spartan_context *ctx, const spartan_window *w,
@@ -274,9 +264,9 @@ spartan_status spartan_maxpool_forward(spartan_context *ctx, const spartan_windo
     if (!cst) cst = sp_check_apart(ctx, fn, "arg", arg, "x", x);
     if (!cst) cst = sp_check_apart(ctx, fn, "arg", arg, "y", y);
     if (cst) return cst;
-    geom g;
+    sp_geom g;
     spartan_status st = pool_geom(ctx, fn, w, &g);
-    if (st == SPARTAN_OK) st = check_image(ctx, fn, "x", x, &g);
+    if (st == SPARTAN_OK) st = sp_check_image(ctx, fn, "x", x, &g);
     if (st == SPARTAN_OK) st = check_out(ctx, fn, "y", y, g.pixels, w->in_c);
     if (st == SPARTAN_OK) st = check_out(ctx, fn, "arg", arg, g.pixels, w->in_c);
     if (st != SPARTAN_OK || y->numel == 0) return st;
@@ -294,11 +284,11 @@ spartan_status spartan_maxpool_backward(spartan_context *ctx, const spartan_wind
     if (!cst) cst = sp_check_apart(ctx, fn, "dx", dx, "dy", dy);
     if (!cst) cst = sp_check_apart(ctx, fn, "dx", dx, "arg", arg);
     if (cst) return cst;
-    geom g;
+    sp_geom g;
     spartan_status st = pool_geom(ctx, fn, w, &g);
     if (st == SPARTAN_OK) st = check_out(ctx, fn, "dy", dy, g.pixels, w->in_c);
     if (st == SPARTAN_OK) st = check_out(ctx, fn, "arg", arg, g.pixels, w->in_c);
-    if (st == SPARTAN_OK) st = check_image(ctx, fn, "dx", dx, &g);
+    if (st == SPARTAN_OK) st = sp_check_image(ctx, fn, "dx", dx, &g);
     if (st != SPARTAN_OK || dx->numel == 0) return st;
     cl_mem bufs[] = {dy->mem, arg->mem, dx->mem};
     return launch_window(ctx, SP_K_nn_maxpool_backward,
@@ -313,9 +303,9 @@ spartan_status spartan_avgpool_forward(spartan_context *ctx, const spartan_windo
     if (!ctx || !w || !x || !y) return sp_invalid(ctx, "%s: NULL argument", fn);
     spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(x, y));
     if (!st) st = sp_check_apart(ctx, fn, "y", y, "x", x);
-    geom g;
-    if (!st) st = window_geom(ctx, fn, w, &g); /* padding allowed, unlike max-pooling */
-    if (!st) st = check_image(ctx, fn, "x", x, &g);
+    sp_geom g;
+    if (!st) st = sp_window_geom(ctx, fn, w, &g); /* padding allowed, unlike max-pooling */
+    if (!st) st = sp_check_image(ctx, fn, "x", x, &g);
     if (!st) st = check_out(ctx, fn, "y", y, g.pixels, w->in_c);
     if (st != SPARTAN_OK || y->numel == 0) return st;
     cl_mem bufs[] = {x->mem, y->mem};
@@ -329,10 +319,10 @@ spartan_status spartan_avgpool_backward(spartan_context *ctx, const spartan_wind
     if (!ctx || !w || !dy || !dx) return sp_invalid(ctx, "%s: NULL argument", fn);
     spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(dy, dx));
     if (!st) st = sp_check_apart(ctx, fn, "dx", dx, "dy", dy);
-    geom g;
-    if (!st) st = window_geom(ctx, fn, w, &g);
+    sp_geom g;
+    if (!st) st = sp_window_geom(ctx, fn, w, &g);
     if (!st) st = check_out(ctx, fn, "dy", dy, g.pixels, w->in_c);
-    if (!st) st = check_image(ctx, fn, "dx", dx, &g);
+    if (!st) st = sp_check_image(ctx, fn, "dx", dx, &g);
     if (st != SPARTAN_OK || dx->numel == 0) return st;
     cl_mem bufs[] = {dy->mem, dx->mem};
     /* a work-item per input pixel and SP_VEC channels, gathering from the windows covering it */

@@ -55,8 +55,9 @@ spartan_status sp_split_reduce(spartan_context *ctx, size_t parts, size_t n, cl_
                                float alpha, float beta, sp_part_fn fn, void *arg);
 
 /* A scratch buffer of at least bytes, owned by the context, reused across calls (slot: which
- * one). Valid until the next call with the same slot. */
-enum { SP_SCRATCH_TRANSPOSE = 0, SP_SCRATCH_SPLIT, SP_SCRATCH_COUNT };
+ * one: B transposed for the GEMMs, the slices of split reductions, the patch matrix of the
+ * convolution's fallback). Valid until the next call with the same slot. */
+enum { SP_SCRATCH_TRANSPOSE = 0, SP_SCRATCH_SPLIT, SP_SCRATCH_COLS, SP_SCRATCH_COUNT };
 spartan_status sp_scratch(spartan_context *ctx, int slot, size_t bytes, cl_mem *out);
 
 /* CLBlast's validation on this context, run on its first use (it compiles its kernels then, in
@@ -94,6 +95,25 @@ spartan_status sp_check_apart(spartan_context *ctx, const char *fn, const char *
 
 /* Parameters as uint kernel arguments; INVALID_ARGUMENT if a size does not fit. */
 spartan_status sp_u32(spartan_context *ctx, size_t v, const char *what, cl_uint *out);
+
+/* A window as the image kernels' arguments (NN_WINDOW_ARGS in nn.cl, in this order), plus the
+ * element counts of the image side and the output side (nn_ops.c; conv.c uses it too). */
+typedef struct sp_geom {
+    cl_uint v[10]; /* batch, in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w */
+    size_t image;  /* batch * in_h * in_w * in_c */
+    size_t pixels; /* batch * out_h * out_w: output pixels */
+    size_t patch;  /* k_h * k_w * in_c: one row of im2col */
+} sp_geom;
+
+/* Checks window w for fn (stride and window not 0, at most LOOP_MAX / (VEC + 1) positions, the
+ * window fits the padded image, every size and index of the image, im2col and output sides
+ * within 32 bits) and fills g; INVALID_ARGUMENT naming fn otherwise. */
+spartan_status sp_window_geom(spartan_context *ctx, const char *fn, const spartan_window *w,
+                              sp_geom *g);
+
+/* INVALID_ARGUMENT naming fn and name unless t has the window's image size (g->image). */
+spartan_status sp_check_image(spartan_context *ctx, const char *fn, const char *name,
+                              const spartan_tensor *t, const sp_geom *g);
 
 /* The scans of compact.c sum chunks of this many values per work-item, then scan the chunk
  * sums the same way, one recursion level per factor of SP_SCAN_CHUNK. */

@@ -1,7 +1,8 @@
 /* The known-answer check of the layer operations (kernels_cl/nn.cl; selftest.h): the bias
  * gradient over a tall column, bias and ReLU backward, im2col and col2im with stride and
  * padding, max- and average-pooling both ways, dropout against the documented hash, softmax +
- * cross-entropy and the SGD step, each against a host reference. */
+ * cross-entropy and the SGD step, each against a host reference; and the implicit-GEMM
+ * convolution's (kernels_cl/conv.cl), which needs the same window helpers. */
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -321,4 +322,49 @@ done:
 int sp_check_nn(sp_check *r) {
     return check_bias_relu(r) || check_im2col(r) || check_maxpool(r) || check_avgpool(r) ||
            check_dropout_sgd(r) || check_softmax(r);
+}
+
+/* The implicit-GEMM convolution (kernels_cl/conv.cl) on window w with out_c outputs, small
+ * integers: every sum exact, compared exactly with the im2col product on the host. */
+static int check_conv_window(sp_check *r, const spartan_window *w, size_t out_c) {
+    const size_t oh = spartan_window_out_h(w), ow = spartan_window_out_w(w);
+    const size_t image = w->batch * w->in_h * w->in_w * w->in_c, patch = w->k_h * w->k_w * w->in_c;
+    const size_t pixels = w->batch * oh * ow, outs = pixels * out_c;
+    sp_check_host h = {0};
+    float *x = sp_check_alloc(r, &h, image, sizeof(float));
+    float *wt = sp_check_alloc(r, &h, patch * out_c, sizeof(float));
+    float *got = sp_check_alloc(r, &h, outs, sizeof(float));
+    double *want = sp_check_alloc(r, &h, outs, sizeof(double));
+    if (r->failed) goto done;
+    sp_check_fill_int(r, x, image, 0.2, 3, 0);
+    sp_check_fill_int(r, wt, patch * out_c, 0.1, 3, 0);
+    spartan_tensor *tx = sp_check_upload(r, x, image, 1);
+    spartan_tensor *tw = sp_check_upload(r, wt, patch, out_c);
+    spartan_tensor *ty = sp_check_upload(r, NULL, pixels, out_c);
+    if (r->failed || sp_check_call(r, spartan_conv2d_forward(r->ctx, w, tx, tw, ty), "conv") ||
+        sp_check_download(r, ty, got))
+        goto done;
+    for (size_t p = 0; p < pixels; p++) {
+        for (size_t e = 0; e < patch; e++) {
+            long i = patch_source(w, oh, ow, p, e);
+            if (i < 0) continue;
+            for (size_t j = 0; j < out_c; j++)
+                want[p * out_c + j] += (double)x[i] * wt[e * out_c + j];
+        }
+    }
+    sp_check_compare(r, "implicit-GEMM convolution", got, want, NULL, outs);
+done:
+    sp_check_release(r);
+    sp_check_host_free(&h);
+    return r->failed;
+}
+
+/* A padded, strided, non-square window on sizes no vector divides, with a partial last vector
+ * of outputs; and a reduction long enough (k_h k_w in_c of 6,300, or 1,350 on simulators) that
+ * the launcher cuts it into slices. */
+int sp_check_conv(sp_check *r) {
+    const spartan_window odd = {2, 9, 11, 5, 3, 2, 2, 1};
+    const size_t in_c = r->tall > 65536 ? 700 : 150;
+    const spartan_window deep = {1, 4, 3, in_c, 3, 3, 1, 1};
+    return check_conv_window(r, &odd, 19) || check_conv_window(r, &deep, 3);
 }

@@ -60,5 +60,7 @@ void sp_check_host_free(sp_check_host *h);
 
 /* The layer operations' check (selftest_nn.c). */
 int sp_check_nn(sp_check *r);
+/* The implicit-GEMM convolution's check (selftest_nn.c). */
+int sp_check_conv(sp_check *r);
 
 #endif /* SP_OPS_SELFTEST_RUN_H */

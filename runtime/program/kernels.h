@@ -6,8 +6,9 @@
  * A family is essential when nothing can replace it (element-wise and layer kernels: a device
  * where they fail gets no context) and optional when a slower correct path exists (the own dense
  * GEMM: CLBlast or the reference kernels; the monitor: the reference count; the compaction and
- * the sparse GEMMs: the dense path). The order of SP_FAMILY_LIST is the order of
- * SPARTAN_KERNEL_FAMILIES in CMakeLists.txt (the embedded sources); a test checks they agree. */
+ * the sparse GEMMs: the dense path; the implicit-GEMM convolution: im2col + the dense GEMM).
+ * The order of SP_FAMILY_LIST is the order of SPARTAN_KERNEL_FAMILIES in CMakeLists.txt (the
+ * embedded sources); a test checks they agree. */
 #ifndef SP_PROGRAM_KERNELS_H
 #define SP_PROGRAM_KERNELS_H
 
@@ -19,6 +20,7 @@
     X(compact, 0)                                                                                  \
     X(gemm_sparse, 0)                                                                              \
     X(nn, 1)                                                                                       \
+    X(conv, 0)                                                                                     \
     X(reference, 0)
 
 typedef enum sp_family {
@@ -73,6 +75,7 @@ typedef enum sp_family {
     X(nn, nn_dropout)                                                                              \
     X(nn, nn_softmax_xent)                                                                         \
     X(nn, nn_sgd_step)                                                                             \
+    X(conv, conv_forward)                                                                          \
     X(reference, reference_gemm)                                                                   \
     X(reference, reference_count)                                                                  \
     X(reference, reference_partials)

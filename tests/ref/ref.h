@@ -61,6 +61,13 @@ void ref_im2col(float *cols, const float *x, const spartan_window *w);
 /* The adjoint: dx[b, y, x, c] = the sum of the cols entries im2col copies from (b, y, x, c). */
 void ref_col2im(double *dx, const float *cols, const spartan_window *w);
 
+/* Direct convolution: y[b, oy, ox, j] = sum over ky, kx, c of x[b, oy*stride + ky - pad,
+ * ox*stride + kx - pad, c] * wt[(ky*k_w + kx)*in_c + c, j], the positions outside the image
+ * skipped; y is (batch*out_h*out_w) x out_c. Written as the seven nested loops of the definition,
+ * with no patch matrix (independent of im2col). */
+void ref_conv2d_forward(double *y, const float *x, const float *wt, const spartan_window *w,
+                        size_t out_c);
+
 /* out[r, j] = y[r, j] + b[j] (rows x n) */
 void ref_bias_add(double *out, const float *y, const float *b, size_t rows, size_t n);
 

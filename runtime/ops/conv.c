@@ -1,0 +1,99 @@
+/* The implicit-GEMM convolution of ops.h (kernels_cl/conv.cl): y = im2col(x) . W with the
+ * patches gathered inside the kernel, no patch matrix. This file validates arguments, cuts the
+ * reduction so that no work-item walks more than LOOP_MAX steps, and launches; when the conv
+ * family is off on the device it computes the same product through im2col into a scratch buffer
+ * and the dense GEMM. The layers do not call it yet (runtime/nn/layers/conv.c runs im2col +
+ * GEMM). */
+#include "ops/ops_internal.h"
+
+/* The kernel's arguments besides the buffers: the window (NN_WINDOW_ARGS' order), out_c, and
+ * the slices of the patch index: kc indices each. */
+typedef struct conv_launch {
+    sp_geom g;
+    cl_uint out_c, kc;
+    cl_mem x, w;
+} conv_launch;
+
+/* How long a slice of the patch index one work-item may walk. Counted as if the compiler unrolled
+ * nothing (conv.cl): per patch index the channel loop, NB loads of W and RB rows of a load and NB
+ * FMAs; per window position it enters, the position loop, RB pixel tests and the channel loop's
+ * entry; and RB x (NB + 1) set-up and stores. A slice of kc indices enters at most kc / in_c + 2
+ * positions, so kc (step + pos / in_c) + 2 pos + fixed <= LOOP_MAX. */
+static size_t slice_max(const spartan_context *ctx, size_t in_c) {
+    size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
+    size_t nb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_NB");
+    size_t step = 1 + nb + rb * (1 + nb), pos = 2 + rb, fixed = 8 * rb * (1 + nb);
+    size_t budget = sp_loop_max(ctx) - fixed - 2 * pos; /* LOOP_MAX >= 1024 (tuned.c) */
+    size_t kc = budget * in_c / (step * in_c + pos);
+    return kc ? kc : 1;
+}
+
+/* One launch of the kernel over the slices [part0, part0 + nparts) (sp_split_reduce). */
+static spartan_status conv_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
+                                  cl_mem dst, float alpha, float beta) {
+    const conv_launch *c = arg;
+    size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
+    size_t cb = (size_t)(sp_tuned_get(&ctx->tuned, "VEC") * sp_tuned_get(&ctx->tuned, "GEMM_NB"));
+    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
+    size_t g[3] = {(c->g.pixels + rb - 1) / rb, (c->out_c + cb - 1) / cb, nparts};
+    size_t l[3] = {wg, 1, 1};
+    cl_uint e0 = (cl_uint)(part0 * c->kc);
+    sp_arg args[19] = {SP_ARG(c->x), SP_ARG(c->w), SP_ARG(dst)};
+    for (int i = 0; i < 10; i++) args[3 + i] = SP_ARG(c->g.v[i]);
+    args[13] = SP_ARG(c->out_c);
+    args[14] = SP_ARG(e0);
+    args[15] = SP_ARG(c->kc);
+    args[16] = SP_ARG(alpha);
+    args[17] = SP_ARG(beta);
+    return sp_launch(ctx, SP_K_conv_forward, 3, g, l, args, 18);
+}
+
+/* The same product without the conv family: the patch matrix in scratch, then the dense GEMM
+ * (the best path for the device; its own fallbacks apply). */
+static spartan_status through_im2col(spartan_context *ctx, const spartan_window *w,
+                                     const sp_geom *g, const spartan_tensor *x,
+                                     const spartan_tensor *weight, spartan_tensor *y) {
+    cl_mem mem;
+    size_t numel = g->pixels * g->patch;
+    spartan_status st = sp_scratch(ctx, SP_SCRATCH_COLS, numel * sizeof(float), &mem);
+    if (st != SPARTAN_OK) return st;
+    spartan_tensor cols = {ctx, 2, {g->pixels, g->patch}, numel, mem};
+    st = spartan_im2col(ctx, w, x, &cols);
+    if (st == SPARTAN_OK)
+        st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 0, 1.0f, &cols, weight, 0.0f, y);
+    return st;
+}
+
+spartan_status spartan_conv2d_forward(spartan_context *ctx, const spartan_window *w,
+                                      const spartan_tensor *x, const spartan_tensor *weight,
+                                      spartan_tensor *y) {
+    static const char fn[] = "spartan_conv2d_forward";
+    if (!ctx || !w || !x || !weight || !y) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(x, weight, y));
+    if (!st) st = sp_check_apart(ctx, fn, "y", y, "x", x);
+    if (!st) st = sp_check_apart(ctx, fn, "y", y, "the weight", weight);
+    if (st) return st;
+    conv_launch c = {.x = x->mem, .w = weight->mem};
+    if ((st = sp_window_geom(ctx, fn, w, &c.g)) || (st = sp_check_image(ctx, fn, "x", x, &c.g)))
+        return st;
+    size_t out_c = spartan_tensor_cols(weight);
+    if (spartan_tensor_rows(weight) != c.g.patch)
+        return sp_invalid(ctx,
+                          "%s: the weight is %zux%zu, the window's patches have %zu elements "
+                          "(k_h x k_w x in_c rows)",
+                          fn, spartan_tensor_rows(weight), out_c, c.g.patch);
+    if (spartan_tensor_rows(y) != c.g.pixels || spartan_tensor_cols(y) != out_c)
+        return sp_invalid(ctx, "%s: y is %zux%zu, the window and weight want %zux%zu", fn,
+                          spartan_tensor_rows(y), spartan_tensor_cols(y), c.g.pixels, out_c);
+    cl_uint unused;
+    if ((st = sp_u32(ctx, out_c, "out_c", &c.out_c)) ||
+        (st = sp_u32(ctx, y->numel, "output elements", &unused)) ||
+        (st = sp_u32(ctx, weight->numel, "weight elements", &unused)))
+        return st;
+    if (y->numel == 0) return SPARTAN_OK;
+    if (c.g.patch == 0) return spartan_tensor_fill(y, 0.0f); /* no channels: empty sums */
+    if (!sp_family_usable(ctx, SP_FAMILY_conv)) return through_im2col(ctx, w, &c.g, x, weight, y);
+    size_t per, parts = sp_slices(c.g.patch, slice_max(ctx, w->in_c), 1, &per);
+    c.kc = (cl_uint)per;
+    return sp_split_reduce(ctx, parts, y->numel, y->mem, 1.0f, 0.0f, conv_slices, &c);
+}
