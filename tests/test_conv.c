@@ -2,7 +2,8 @@
  * direct convolution in double (tests/ref, no patch matrix), within th_tol(k_h k_w in_c, scale):
  * 1 x 1, 3 x 3 pad 1, 5 x 5 pad 0 and 2, stride 2, non-square 1 x 3 and 3 x 1 windows; in_c 1, 3,
  * 17; out_c 1, 5, 64; batch 1 and 3; images of 1, 7 and 28; an empty batch; a reduction cut into
- * slices; the scalar (VEC=1) and wide (VEC=16) kernels; against im2col + the dense GEMM; the
+ * slices; the sparse path (skipping zeros of x) on dense x and on 70 % zeros; the scalar (VEC=1)
+ * and wide (VEC=16) kernels; against im2col + the dense GEMM; the
  * fallback when the conv family is off; and refusals. SPARTAN_TEST_SMALL=1 (Oclgrind, rusticl):
  * tiny shapes only. */
 #include <check.h>
@@ -48,6 +49,30 @@ static void describe(char *buf, size_t len, const conv_case *c) {
              w->in_w, w->in_c, w->k_h, w->k_w, w->stride, w->pad, c->out_c);
 }
 
+/* The sparse path (skipping the zeros of x) on x itself, then on x with about 70 % of its
+ * elements zero, scattered and in whole pixels (a ReLU's output, a pooled map). */
+static void check_sparse(const conv_case *c, const float *x, const float *wt, double tol,
+                         const char *what, uint64_t seed) {
+    const spartan_window *w = &c->w;
+    size_t pix = w->batch * w->in_h * w->in_w, image = pix * w->in_c;
+    size_t rows = ref_window_out(w->in_h, w->k_h, w->stride, w->pad) *
+                  ref_window_out(w->in_w, w->k_w, w->stride, w->pad) * w->batch;
+    size_t patch = w->k_h * w->k_w * w->in_c, outs = rows * c->out_c;
+    float *xz = fx_random_floats(image, 0.0f, 1.0f, seed + 7);
+    for (size_t i = 0; i < image; i++) xz[i] = xz[i] < 0.6f || (i / w->in_c) % 3 == 1 ? 0.0f : x[i];
+    spartan_tensor *tw = fx_upload(wt, patch, c->out_c), *ty = fx_nan_matrix(rows, c->out_c);
+    for (int zeros = small ? 1 : 0; zeros < 2; zeros++) { /* simulators: the 70 % run only */
+        const float *in = zeros ? xz : x;
+        double *want = fx_doubles(outs);
+        ref_conv2d_forward(want, in, wt, w, c->out_c);
+        ok(spartan_conv2d_forward(ctx, SPARTAN_PATH_SPARSE, w, fx_upload(in, pix, w->in_c), tw,
+                                  ty));
+        char msg[200];
+        snprintf(msg, sizeof msg, "%s, sparse path%s", what, zeros ? ", 70 %% zeros" : "");
+        fx_assert_close(fx_read_all(ty), want, outs, tol, msg);
+    }
+}
+
 /* The convolution of random data against the direct reference; with against_gemm, also against
  * im2col + the dense GEMM (the path it replaces), within the same tolerance. */
 static void check_case(const conv_case *c, uint64_t seed, int against_gemm) {
@@ -65,10 +90,11 @@ static void check_case(const conv_case *c, uint64_t seed, int against_gemm) {
 
     spartan_tensor *tx = fx_upload(x, pix, w->in_c), *tw = fx_upload(wt, patch, c->out_c);
     spartan_tensor *ty = fx_nan_matrix(rows, c->out_c);
-    ok(spartan_conv2d_forward(ctx, w, tx, tw, ty));
+    ok(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, w, tx, tw, ty));
     float *got = fx_read_all(ty);
     double tol = th_tol(patch, fx_max_abs(x, image) * fx_max_abs(wt, patch * c->out_c));
     fx_assert_close(got, want, outs, tol, what);
+    if (rows && (!small || seed % 2)) check_sparse(c, x, wt, tol, what, seed);
     if (!against_gemm || rows == 0) return;
 
     spartan_tensor *tcols = fx_matrix(rows, patch), *ty2 = fx_nan_matrix(rows, c->out_c);
@@ -147,39 +173,47 @@ START_TEST(bad_arguments_are_invalid) {
     spartan_window w = {2, 4, 4, 2, 3, 3, 1, 1}; /* out 4 x 4: y 32 x out_c, patch 18 */
     float host[64] = {0};
     spartan_tensor *x = fx_upload(host, 32, 2), *wt = fx_matrix(18, 3), *y = fx_nan_matrix(32, 3);
-    ck_assert_int_eq(spartan_conv2d_forward(NULL, &w, x, wt, y), INV);
-    ck_assert_int_eq(spartan_conv2d_forward(ctx, NULL, x, wt, y), INV);
-    ck_assert_int_eq(spartan_conv2d_forward(ctx, &w, NULL, wt, y), INV);
-    ck_assert_int_eq(spartan_conv2d_forward(ctx, &w, x, NULL, y), INV);
-    ck_assert_int_eq(spartan_conv2d_forward(ctx, &w, x, wt, NULL), INV);
-    ck_assert_int_eq(spartan_conv2d_forward(ctx, &w, fx_matrix(31, 2), wt, y), INV);
+    ck_assert_int_eq(spartan_conv2d_forward(NULL, SPARTAN_PATH_DENSE, &w, x, wt, y), INV);
+    ck_assert_int_eq(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, NULL, x, wt, y), INV);
+    ck_assert_int_eq(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, NULL, wt, y), INV);
+    ck_assert_int_eq(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, x, NULL, y), INV);
+    ck_assert_int_eq(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, x, wt, NULL), INV);
+    ck_assert_int_eq(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, fx_matrix(31, 2), wt, y),
+                     INV);
     ck_assert(strstr(spartan_last_error(ctx), "x has 62 elements") != NULL);
-    ck_assert_int_eq(spartan_conv2d_forward(ctx, &w, x, fx_matrix(17, 3), y), INV);
+    ck_assert_int_eq(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, x, fx_matrix(17, 3), y),
+                     INV);
     ck_assert(strstr(spartan_last_error(ctx), "the weight is 17x3") != NULL);
-    ck_assert_int_eq(spartan_conv2d_forward(ctx, &w, x, wt, fx_matrix(32, 4)), INV);
-    ck_assert_int_eq(spartan_conv2d_forward(ctx, &w, x, wt, fx_matrix(31, 3)), INV);
+    ck_assert_int_eq(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, x, wt, fx_matrix(32, 4)),
+                     INV);
+    ck_assert_int_eq(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, x, wt, fx_matrix(31, 3)),
+                     INV);
     ck_assert(strstr(spartan_last_error(ctx), "y is 31x3") != NULL);
     spartan_window bad = w;
     bad.stride = 0;
-    ck_assert_int_eq(spartan_conv2d_forward(ctx, &bad, x, wt, y), INV);
+    ck_assert_int_eq(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &bad, x, wt, y), INV);
     bad = w;
     bad.pad = 0;
     bad.k_h = 5; /* taller than the image */
-    ck_assert_int_eq(spartan_conv2d_forward(ctx, &bad, x, fx_matrix(30, 3), fx_matrix(0, 3)), INV);
+    ck_assert_int_eq(
+        spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &bad, x, fx_matrix(30, 3), fx_matrix(0, 3)),
+        INV);
     bad = w;
     bad.k_w = 0;
-    ck_assert_int_eq(spartan_conv2d_forward(ctx, &bad, x, fx_matrix(0, 3), fx_matrix(32, 3)), INV);
+    ck_assert_int_eq(
+        spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &bad, x, fx_matrix(0, 3), fx_matrix(32, 3)),
+        INV);
     /* y over an input */
     spartan_window one = {1, 4, 4, 4, 1, 1, 1, 0}; /* x 16 x 4, weight 4 x 4, y 16 x 4 */
     spartan_tensor *sq = fx_matrix(16, 4), *w4 = fx_matrix(4, 4);
-    ck_assert_int_eq(spartan_conv2d_forward(ctx, &one, sq, w4, sq), INV);
+    ck_assert_int_eq(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &one, sq, w4, sq), INV);
     ck_assert(strstr(spartan_last_error(ctx), "shares its buffer") != NULL);
-    ck_assert_int_eq(spartan_conv2d_forward(ctx, &one, sq, w4, w4), INV);
+    ck_assert_int_eq(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &one, sq, w4, w4), INV);
     /* a tensor of another context */
     spartan_context *other;
     ok(spartan_context_create(NULL, &other));
     spartan_tensor *ox = th_matrix(other, 32, 2);
-    ck_assert_int_eq(spartan_conv2d_forward(ctx, &w, ox, wt, y), INV);
+    ck_assert_int_eq(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, ox, wt, y), INV);
     ck_assert(strstr(spartan_last_error(ctx), "another context") != NULL);
     spartan_tensor_destroy(ox);
     spartan_context_destroy(other);
@@ -196,15 +230,15 @@ START_TEST(empty_shapes) {
     spartan_window none = {0, 4, 4, 2, 3, 3, 1, 1};
     spartan_tensor *e = fx_upload(&dummy, 0, 2), *wt = fx_matrix(18, 3),
                    *ey = fx_upload(&dummy, 0, 3);
-    ok(spartan_conv2d_forward(ctx, &none, e, wt, ey));
+    ok(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &none, e, wt, ey));
     spartan_window w = {1, 4, 4, 2, 3, 3, 1, 1};
     spartan_tensor *x = fx_matrix(16, 2), *w0 = fx_upload(&dummy, 18, 0),
                    *y0 = fx_upload(&dummy, 16, 0);
-    ok(spartan_conv2d_forward(ctx, &w, x, w0, y0));
+    ok(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, x, w0, y0));
     spartan_window nochan = {1, 4, 4, 0, 3, 3, 1, 1};
     spartan_tensor *x0 = fx_upload(&dummy, 16, 0), *wc = fx_upload(&dummy, 0, 3);
     spartan_tensor *y = fx_nan_matrix(16, 3);
-    ok(spartan_conv2d_forward(ctx, &nochan, x0, wc, y));
+    ok(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &nochan, x0, wc, y));
     float *got = fx_read_all(y);
     for (size_t i = 0; i < 48; i++) ck_assert_msg(got[i] == 0.0f, "y[%zu] = %g", i, (double)got[i]);
     ok(spartan_context_finish(ctx));

@@ -56,8 +56,8 @@ START_TEST(tensors_of_another_context_are_refused) {
     REFUSED(spartan_im2col(ctx, &w, ximg, cols), OTHER);
     REFUSED(spartan_col2im(ctx, &w, cols, ximg), OTHER);
     spartan_tensor *conv_w = mat(ctx, 8, 8);
-    REFUSED(spartan_conv2d_forward(ctx, &w, ximg, conv_w, cols), OTHER);
-    REFUSED(spartan_conv2d_forward(ctx, &w, img, x, cols), OTHER);
+    REFUSED(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, ximg, conv_w, cols), OTHER);
+    REFUSED(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, img, x, cols), OTHER);
     spartan_tensor_destroy(conv_w);
     spartan_tensor *bias = mat(ctx, 1, 8), *xbias = mat(other, 1, 8);
     REFUSED(spartan_bias_add(ctx, a, xbias), OTHER);
@@ -108,8 +108,8 @@ START_TEST(outputs_over_their_inputs_are_refused) {
     spartan_window w = {1, 8, 8, 1, 1, 1, 1, 0}; /* 1 x 1 windows: every shape matches */
     REFUSED(spartan_im2col(ctx, &w, a, a), SHARES);
     REFUSED(spartan_col2im(ctx, &w, a, a), SHARES);
-    REFUSED(spartan_conv2d_forward(ctx, &w, a, b, a), SHARES);
-    REFUSED(spartan_conv2d_forward(ctx, &w, a, b, b), SHARES);
+    REFUSED(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, a, b, a), SHARES);
+    REFUSED(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, a, b, b), SHARES);
     REFUSED(spartan_maxpool_forward(ctx, &w, a, a, b), SHARES);
     REFUSED(spartan_maxpool_forward(ctx, &w, a, b, b), SHARES);
     REFUSED(spartan_maxpool_backward(ctx, &w, a, b, a), SHARES);

@@ -292,18 +292,20 @@ SPARTAN_API spartan_status spartan_col2im(spartan_context *ctx, const spartan_wi
                                           const spartan_tensor *cols, spartan_tensor *dx);
 
 /* Convolution forward as an implicit GEMM: y = im2col(x) . weight, the patches gathered inside
- * the kernel (kernels_cl/conv.cl), no patch matrix. x has batch*in_h*in_w*in_c elements (NHWC);
- * weight is (k_h*k_w*in_c) x out_c, row (ky*k_w + kx)*in_c + c (im2col's column order: the conv
- * layer's W); y is (batch*out_h*out_w) x out_c, overwritten (its old contents, NaNs included,
- * ignored), already NHWC. Any window, stride and padding (non-square windows too). y must share
- * no buffer with x or weight. INVALID_ARGUMENT for NULLs, tensors of another context, shapes that
- * do not match, a window that does not fit or that spartan_im2col refuses (more than
- * LOOP_MAX / (VEC + 1) positions, sizes past the kernels' 32-bit indices). Reductions longer than
- * one work-item may walk are cut into slices and summed (docs/architecture.md, "Loop bounds").
- * When the conv family is off on the device, the same product runs as im2col into a scratch
- * buffer and spartan_gemm_dense. An empty batch (or out_c = 0) does nothing; in_c = 0 gives 0. */
-SPARTAN_API spartan_status spartan_conv2d_forward(spartan_context *ctx, const spartan_window *w,
-                                                  const spartan_tensor *x,
+ * the kernel (kernels_cl/conv.cl), no patch matrix. path SPARTAN_PATH_SPARSE skips the zeros of x
+ * (the output of a ReLU) inside the kernel: the same sums up to float rounding. x has
+ * batch*in_h*in_w*in_c elements (NHWC); weight is (k_h*k_w*in_c) x out_c, row (ky*k_w + kx)*in_c +
+ * c (im2col's column order: the conv layer's W); y is (batch*out_h*out_w) x out_c, overwritten (its
+ * old contents, NaNs included, ignored), already NHWC. Any window, stride and padding (non-square
+ * windows too). y must share no buffer with x or weight. INVALID_ARGUMENT for NULLs, tensors of
+ * another context, shapes that do not match, a window that does not fit or that spartan_im2col
+ * refuses (more than LOOP_MAX / (VEC + 1) positions, sizes past the kernels' 32-bit indices).
+ * Reductions longer than one work-item may walk are cut into slices and summed
+ * (docs/architecture.md, "Loop bounds"). When the conv family is off on the device, the same
+ * product runs as im2col into a scratch buffer and spartan_gemm_dense. An empty batch (or out_c =
+ * 0) does nothing; in_c = 0 gives 0. */
+SPARTAN_API spartan_status spartan_conv2d_forward(spartan_context *ctx, spartan_path path,
+                                                  const spartan_window *w, const spartan_tensor *x,
                                                   const spartan_tensor *weight, spartan_tensor *y);
 
 /* y[r, j] += b[j] for every row r of y (rows x n); b has n elements. */

@@ -2,8 +2,8 @@
  * patches gathered inside the kernel, no patch matrix. This file validates arguments, cuts the
  * reduction so that no work-item walks more than LOOP_MAX steps, and launches; when the conv
  * family is off on the device it computes the same product through im2col into a scratch buffer
- * and the dense GEMM. The layers do not call it yet (runtime/nn/layers/conv.c runs im2col +
- * GEMM). */
+ * and the dense GEMM. The sparse path is the same kernel testing each element of x and skipping
+ * the FMAs of its zeros. */
 #include "ops/ops_internal.h"
 
 /* The kernel's arguments besides the buffers: the window (NN_WINDOW_ARGS' order), out_c, and
@@ -12,6 +12,7 @@ typedef struct conv_launch {
     sp_geom g;
     cl_uint out_c, kc;
     cl_mem x, w;
+    sp_kernel_id kernel; /* conv_forward, or conv_forward_sparse */
 } conv_launch;
 
 /* How long a slice of the patch index one work-item may walk. Counted as if the compiler unrolled
@@ -45,7 +46,7 @@ static spartan_status conv_slices(spartan_context *ctx, void *arg, size_t part0,
     args[15] = SP_ARG(c->kc);
     args[16] = SP_ARG(alpha);
     args[17] = SP_ARG(beta);
-    return sp_launch(ctx, SP_K_conv_forward, 3, g, l, args, 18);
+    return sp_launch(ctx, c->kernel, 3, g, l, args, 18);
 }
 
 /* The same product without the conv family: the patch matrix in scratch, then the dense GEMM
@@ -64,16 +65,21 @@ static spartan_status through_im2col(spartan_context *ctx, const spartan_window 
     return st;
 }
 
-spartan_status spartan_conv2d_forward(spartan_context *ctx, const spartan_window *w,
-                                      const spartan_tensor *x, const spartan_tensor *weight,
-                                      spartan_tensor *y) {
+spartan_status spartan_conv2d_forward(spartan_context *ctx, spartan_path path,
+                                      const spartan_window *w, const spartan_tensor *x,
+                                      const spartan_tensor *weight, spartan_tensor *y) {
     static const char fn[] = "spartan_conv2d_forward";
     if (!ctx || !w || !x || !weight || !y) return sp_invalid(ctx, "%s: NULL argument", fn);
+    if (path != SPARTAN_PATH_DENSE && path != SPARTAN_PATH_SPARSE)
+        return sp_invalid(ctx, "%s: unknown path %d", fn, (int)path);
     spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(x, weight, y));
     if (!st) st = sp_check_apart(ctx, fn, "y", y, "x", x);
     if (!st) st = sp_check_apart(ctx, fn, "y", y, "the weight", weight);
     if (st) return st;
-    conv_launch c = {.x = x->mem, .w = weight->mem};
+    conv_launch c = {.x = x->mem,
+                     .w = weight->mem,
+                     .kernel = path == SPARTAN_PATH_SPARSE ? SP_K_conv_forward_sparse
+                                                           : SP_K_conv_forward};
     if ((st = sp_window_geom(ctx, fn, w, &c.g)) || (st = sp_check_image(ctx, fn, "x", x, &c.g)))
         return st;
     size_t out_c = spartan_tensor_cols(weight);

@@ -324,8 +324,9 @@ int sp_check_nn(sp_check *r) {
            check_dropout_sgd(r) || check_softmax(r);
 }
 
-/* The implicit-GEMM convolution (kernels_cl/conv.cl) on window w with out_c outputs, small
- * integers: every sum exact, compared exactly with the im2col product on the host. */
+/* The implicit-GEMM convolution (kernels_cl/conv.cl), dense and sparse kernels, on window w with
+ * out_c outputs, small integers (a fifth of x zero): every sum exact, compared exactly with the
+ * im2col product on the host. */
 static int check_conv_window(sp_check *r, const spartan_window *w, size_t out_c) {
     const size_t oh = spartan_window_out_h(w), ow = spartan_window_out_w(w);
     const size_t image = w->batch * w->in_h * w->in_w * w->in_c, patch = w->k_h * w->k_w * w->in_c;
@@ -341,9 +342,7 @@ static int check_conv_window(sp_check *r, const spartan_window *w, size_t out_c)
     spartan_tensor *tx = sp_check_upload(r, x, image, 1);
     spartan_tensor *tw = sp_check_upload(r, wt, patch, out_c);
     spartan_tensor *ty = sp_check_upload(r, NULL, pixels, out_c);
-    if (r->failed || sp_check_call(r, spartan_conv2d_forward(r->ctx, w, tx, tw, ty), "conv") ||
-        sp_check_download(r, ty, got))
-        goto done;
+    if (r->failed) goto done;
     for (size_t p = 0; p < pixels; p++) {
         for (size_t e = 0; e < patch; e++) {
             long i = patch_source(w, oh, ow, p, e);
@@ -352,7 +351,16 @@ static int check_conv_window(sp_check *r, const spartan_window *w, size_t out_c)
                 want[p * out_c + j] += (double)x[i] * wt[e * out_c + j];
         }
     }
-    sp_check_compare(r, "implicit-GEMM convolution", got, want, NULL, outs);
+    for (int path = SPARTAN_PATH_DENSE; path <= SPARTAN_PATH_SPARSE && !r->failed; path++) {
+        const int sparse = path == SPARTAN_PATH_SPARSE;
+        if (sp_check_call(r, spartan_conv2d_forward(r->ctx, (spartan_path)path, w, tx, tw, ty),
+                          sparse ? "conv sparse" : "conv") ||
+            sp_check_download(r, ty, got))
+            break;
+        sp_check_compare(r,
+                         sparse ? "implicit-GEMM convolution, sparse" : "implicit-GEMM convolution",
+                         got, want, NULL, outs);
+    }
 done:
     sp_check_release(r);
     sp_check_host_free(&h);

@@ -76,6 +76,7 @@ typedef enum sp_family {
     X(nn, nn_softmax_xent)                                                                         \
     X(nn, nn_sgd_step)                                                                             \
     X(conv, conv_forward)                                                                          \
+    X(conv, conv_forward_sparse)                                                                   \
     X(reference, reference_gemm)                                                                   \
     X(reference, reference_count)                                                                  \
     X(reference, reference_partials)
