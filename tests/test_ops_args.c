@@ -58,6 +58,8 @@ START_TEST(tensors_of_another_context_are_refused) {
     spartan_tensor *conv_w = mat(ctx, 8, 8);
     REFUSED(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, ximg, conv_w, cols), OTHER);
     REFUSED(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, img, x, cols), OTHER);
+    REFUSED(spartan_conv2d_backward_input(ctx, SPARTAN_PATH_DENSE, &w, cols, conv_w, ximg), OTHER);
+    REFUSED(spartan_conv2d_backward_input(ctx, SPARTAN_PATH_SPARSE, &w, cols, x, img), OTHER);
     spartan_tensor_destroy(conv_w);
     spartan_tensor *bias = mat(ctx, 1, 8), *xbias = mat(other, 1, 8);
     REFUSED(spartan_bias_add(ctx, a, xbias), OTHER);
@@ -110,6 +112,8 @@ START_TEST(outputs_over_their_inputs_are_refused) {
     REFUSED(spartan_col2im(ctx, &w, a, a), SHARES);
     REFUSED(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, a, b, a), SHARES);
     REFUSED(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, a, b, b), SHARES);
+    REFUSED(spartan_conv2d_backward_input(ctx, SPARTAN_PATH_DENSE, &w, a, b, a), SHARES);
+    REFUSED(spartan_conv2d_backward_input(ctx, SPARTAN_PATH_SPARSE, &w, a, b, b), SHARES);
     REFUSED(spartan_maxpool_forward(ctx, &w, a, a, b), SHARES);
     REFUSED(spartan_maxpool_forward(ctx, &w, a, b, b), SHARES);
     REFUSED(spartan_maxpool_backward(ctx, &w, a, b, a), SHARES);

@@ -308,6 +308,29 @@ SPARTAN_API spartan_status spartan_conv2d_forward(spartan_context *ctx, spartan_
                                                   const spartan_window *w, const spartan_tensor *x,
                                                   const spartan_tensor *weight, spartan_tensor *y);
 
+/* Convolution backward-by-input as an implicit transposed convolution: dx = col2im(dy . weight^T),
+ * dx[b, iy, ix, c] = the sum over the window positions (ky, kx) and output channels oc with
+ * oy*stride + ky - pad = iy, ox*stride + kx - pad = ix (oy, ox inside the output) of
+ * dy[(b*out_h + oy)*out_w + ox, oc] * weight[(ky*k_w + kx)*in_c + c, oc], each dx element
+ * gathering its own sum in a fixed order (kernels_cl/conv_dx.cl: no cols matrix, no atomics,
+ * deterministic). dy is (batch*out_h*out_w) x out_c (NHWC), weight the forward's
+ * (k_h*k_w*in_c) x out_c, dx has batch*in_h*in_w*in_c elements, overwritten (its old contents,
+ * NaNs included, ignored). path SPARTAN_PATH_DENSE runs every term; SPARTAN_PATH_SPARSE lists
+ * dy's non-zeros into a scratch buffer, then skips its zeros (the ReLU mask, max-pool's backward;
+ * a zero times an infinite or NaN weight too): the same sums up to float rounding. Any window,
+ * stride and padding. The weight is rearranged per window position into a scratch buffer on
+ * every call. dx must share no buffer with dy or weight. INVALID_ARGUMENT for NULLs,
+ * an unknown path, tensors of another context, shapes that do not match, a window that does not
+ * fit or that spartan_col2im refuses, sizes past the kernels' 32-bit indices. Reductions longer
+ * than one work-item may walk are cut into slices and summed. When the conv_dx family is off on
+ * the device, both paths run dy . weight^T by spartan_gemm_dense into a scratch buffer, then
+ * spartan_col2im. An empty batch (or in_c = 0) does nothing; out_c = 0 gives 0. */
+SPARTAN_API spartan_status spartan_conv2d_backward_input(spartan_context *ctx, spartan_path path,
+                                                         const spartan_window *w,
+                                                         const spartan_tensor *dy,
+                                                         const spartan_tensor *weight,
+                                                         spartan_tensor *dx);
+
 /* y[r, j] += b[j] for every row r of y (rows x n); b has n elements. */
 SPARTAN_API spartan_status spartan_bias_add(spartan_context *ctx, spartan_tensor *y,
                                             const spartan_tensor *b);

@@ -56,7 +56,8 @@ spartan_status sp_split_reduce(spartan_context *ctx, size_t parts, size_t n, cl_
 
 /* A scratch buffer of at least bytes, owned by the context, reused across calls (slot: which
  * one: B transposed for the GEMMs, the slices of split reductions, the patch matrix of the
- * convolution's fallback). Valid until the next call with the same slot. */
+ * convolution's fallback). conv_dx.c takes the first for its rearranged weight and the third for
+ * dy's lists of non-zeros. Valid until the next call with the same slot. */
 enum { SP_SCRATCH_TRANSPOSE = 0, SP_SCRATCH_SPLIT, SP_SCRATCH_COLS, SP_SCRATCH_COUNT };
 spartan_status sp_scratch(spartan_context *ctx, int slot, size_t bytes, cl_mem *out);
 

@@ -139,6 +139,7 @@ spartan_status sp_selftest_run(spartan_context *ctx, sp_err *err) {
             int compact = validate(ctx, SP_FAMILY_compact, NULL);
             validate(ctx, SP_FAMILY_gemm_sparse, compact ? NULL : "the compaction (compact.cl)");
             validate(ctx, SP_FAMILY_conv, NULL);
+            validate(ctx, SP_FAMILY_conv_dx, NULL);
         }
         ctx->stats.validated = 1;
         store_verdicts(ctx, key);

@@ -67,6 +67,13 @@ void ref_col2im(double *dx, const float *cols, const spartan_window *w);
  * with no patch matrix (independent of im2col). */
 void ref_conv2d_forward(double *y, const float *x, const float *wt, const spartan_window *w,
                         size_t out_c);
+/* Its backward-by-input: dx[b, iy, ix, c] = sum over oy, ox, ky, kx, j with
+ * oy*stride + ky - pad = iy, ox*stride + kx - pad = ix of dy[b, oy, ox, j] *
+ * wt[(ky*k_w + kx)*in_c + c, j]; dy is (batch*out_h*out_w) x out_c. Written as the scatter of
+ * each dy element into the dx elements its window covers, loops of the definition (neither
+ * col2im nor the kernels' gather). */
+void ref_conv2d_backward_input(double *dx, const float *dy, const float *wt,
+                               const spartan_window *w, size_t out_c);
 
 /* out[r, j] = y[r, j] + b[j] (rows x n) */
 void ref_bias_add(double *out, const float *y, const float *b, size_t rows, size_t n);

@@ -193,3 +193,29 @@ void ref_conv2d_forward(double *y, const float *x, const float *wt, const sparta
                 }
             }
 }
+
+void ref_conv2d_backward_input(double *dx, const float *dy, const float *wt,
+                               const spartan_window *w, size_t out_c) {
+    size_t oh = ref_window_out(w->in_h, w->k_h, w->stride, w->pad);
+    size_t ow = ref_window_out(w->in_w, w->k_w, w->stride, w->pad);
+    for (size_t i = 0; i < w->batch * w->in_h * w->in_w * w->in_c; i++) dx[i] = 0.0;
+    for (size_t b = 0; b < w->batch; b++)
+        for (size_t oy = 0; oy < oh; oy++)
+            for (size_t ox = 0; ox < ow; ox++) {
+                const float *g = dy + ((b * oh + oy) * ow + ox) * out_c;
+                for (size_t ky = 0; ky < w->k_h; ky++) {
+                    long iy = (long)(oy * w->stride + ky) - (long)w->pad;
+                    if (iy < 0 || iy >= (long)w->in_h) continue;
+                    for (size_t kx = 0; kx < w->k_w; kx++) {
+                        long ix = (long)(ox * w->stride + kx) - (long)w->pad;
+                        if (ix < 0 || ix >= (long)w->in_w) continue;
+                        double *px =
+                            dx + ((b * w->in_h + (size_t)iy) * w->in_w + (size_t)ix) * w->in_c;
+                        for (size_t c = 0; c < w->in_c; c++) {
+                            const float *wr = wt + ((ky * w->k_w + kx) * w->in_c + c) * out_c;
+                            for (size_t j = 0; j < out_c; j++) px[c] += (double)g[j] * wr[j];
+                        }
+                    }
+                }
+            }
+}

@@ -1,0 +1,201 @@
+/* The convolution's backward-by-input of ops.h (kernels_cl/conv_dx.cl): dx = col2im(dy . W^T)
+ * as an output-stationary transposed convolution, no cols matrix. This file validates
+ * arguments, rearranges W per window position into a scratch buffer, cuts the reduction so that
+ * no work-item walks more than LOOP_MAX steps, and launches the dense or the sparse kernel; when
+ * the conv_dx family is off on the device it computes the same thing through the dense GEMM into
+ * a scratch cols matrix and col2im. The layers do not call it yet. */
+#include "ops/ops_internal.h"
+
+/* dx pixels per work-item of conv_dx_sparse: SRB in conv_dx.cl. */
+#define SPARSE_RB 4
+
+/* The kernels' arguments besides the buffers: the window (NN_WINDOW_ARGS' order), out_c, the
+ * units of the pixel order (conv_dx.cl), the slices of the reduction (kc indices or units each);
+ * for the sparse kernel the chunks of dy's lists of non-zeros (nch of ch_len output channels) and
+ * where their entries start (ent). */
+typedef struct dx_launch {
+    sp_geom g;
+    cl_uint out_c, kc, ch_len, nch, ent;
+    size_t units;
+    cl_mem dy, wf, lists;
+} dx_launch;
+
+/* The budget of loop iterations for a work-item's walk over its slice: LOOP_MAX less its set-up
+ * and stores (RB or SPARSE_RB pixels x (NB + 1) at most), counted as if the compiler unrolled
+ * nothing. */
+static size_t walk_budget(const spartan_context *ctx) {
+    size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
+    size_t nb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_NB");
+    if (rb < SPARSE_RB) rb = SPARSE_RB;
+    return sp_loop_max(ctx) - 8 * rb * (1 + nb); /* LOOP_MAX >= 1024 (tuned.c) */
+}
+
+/* How long a slice of the dense kernel's reduction (e = (ky k_w + kx) out_c + oc) may be. Per
+ * index (conv_dx_dense): the oc loop, NB loads of wf, RB rows of a load and NB FMAs; per window
+ * position it enters, the position loop and RB pixel tests. A slice of kc indices enters at
+ * most kc / out_c + 2 positions, so kc (step + pos / out_c) + 2 pos <= the budget. */
+static size_t dense_slice_max(const spartan_context *ctx, size_t out_c) {
+    size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
+    size_t nb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_NB");
+    size_t step = 1 + nb + rb * (1 + nb), pos = 2 + rb;
+    size_t kc = (walk_budget(ctx) - 2 * pos) * out_c / (step * out_c + pos);
+    return kc ? kc : 1;
+}
+
+/* One launch of conv_dx_dense over the slices [part0, part0 + nparts) (sp_split_reduce). */
+static spartan_status dense_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
+                                   cl_mem dst, float alpha, float beta) {
+    const dx_launch *c = arg;
+    size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
+    size_t cb = (size_t)(sp_tuned_get(&ctx->tuned, "VEC") * sp_tuned_get(&ctx->tuned, "GEMM_NB"));
+    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
+    size_t g[3] = {(c->units + rb - 1) / rb, (c->g.v[3] + cb - 1) / cb, nparts};
+    size_t l[3] = {wg, 1, 1};
+    cl_uint e0 = (cl_uint)(part0 * c->kc);
+    sp_arg args[18] = {SP_ARG(c->dy), SP_ARG(c->wf), SP_ARG(dst)};
+    for (int i = 0; i < 10; i++) args[3 + i] = SP_ARG(c->g.v[i]);
+    args[13] = SP_ARG(c->out_c);
+    args[14] = SP_ARG(e0);
+    args[15] = SP_ARG(c->kc);
+    args[16] = SP_ARG(alpha);
+    args[17] = SP_ARG(beta);
+    return sp_launch(ctx, SP_K_conv_dx_dense, 3, g, l, args, 18);
+}
+
+/* One launch of conv_dx_sparse over the slices [part0, part0 + nparts). */
+static spartan_status sparse_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
+                                    cl_mem dst, float alpha, float beta) {
+    const dx_launch *c = arg;
+    size_t cb = (size_t)(sp_tuned_get(&ctx->tuned, "VEC") * sp_tuned_get(&ctx->tuned, "GEMM_NB"));
+    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
+    size_t g[3] = {(c->units + SPARSE_RB - 1) / SPARSE_RB, (c->g.v[3] + cb - 1) / cb, nparts};
+    size_t l[3] = {wg, 1, 1};
+    cl_uint u0 = (cl_uint)(part0 * c->kc);
+    sp_arg args[21] = {SP_ARG(c->lists), SP_ARG(c->wf), SP_ARG(dst)};
+    for (int i = 0; i < 10; i++) args[3 + i] = SP_ARG(c->g.v[i]);
+    args[13] = SP_ARG(c->out_c);
+    args[14] = SP_ARG(c->ch_len);
+    args[15] = SP_ARG(c->nch);
+    args[16] = SP_ARG(c->ent);
+    args[17] = SP_ARG(u0);
+    args[18] = SP_ARG(c->kc);
+    args[19] = SP_ARG(alpha);
+    args[20] = SP_ARG(beta);
+    return sp_launch(ctx, SP_K_conv_dx_sparse, 3, g, l, args, 21);
+}
+
+/* The sparse path: dy's non-zeros listed per pixel and chunk of output channels into scratch
+ * (conv_dx_lists), then conv_dx_sparse over slices of units (a window position and a chunk). Per
+ * unit the kernel walks the unit loop and, for each of its SPARSE_RB pixels, a test and the list
+ * of the dy pixel that covers it; per list entry the list loop and NB loads and FMAs. So a chunk
+ * holds as many output channels as half the budget allows, and a slice as many units as the
+ * budget allows (the list building walks a chunk: less). */
+static spartan_status run_sparse(spartan_context *ctx, const spartan_window *w,
+                                 const spartan_tensor *dy, spartan_tensor *dx, dx_launch *c) {
+    size_t nb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_NB"), budget = walk_budget(ctx);
+    size_t entry = SPARSE_RB * (1 + nb), unit = 1 + SPARSE_RB;
+    size_t most = budget / 2 > unit + entry ? (budget / 2 - unit) / entry : 1;
+    size_t ch_len, nch = sp_slices(c->out_c, most, 1, &ch_len);
+    size_t counts = c->g.pixels * nch, numel = counts + 2 * dy->numel;
+    spartan_status st;
+    if ((st = sp_u32(ctx, numel, "the lists of dy's non-zeros", &c->ent))) return st;
+    c->ent = (cl_uint)counts;
+    c->ch_len = (cl_uint)ch_len;
+    c->nch = (cl_uint)nch;
+    if ((st = sp_scratch(ctx, SP_SCRATCH_COLS, numel * sizeof(cl_uint), &c->lists))) return st;
+    cl_uint pixels = (cl_uint)c->g.pixels;
+    sp_arg args[] = {SP_ARG(c->dy),     SP_ARG(c->lists), SP_ARG(pixels), SP_ARG(c->out_c),
+                     SP_ARG(c->ch_len), SP_ARG(c->nch),   SP_ARG(c->ent)};
+    if ((st = sp_launch_1d(ctx, SP_K_conv_dx_lists, counts, args, 7))) return st;
+    size_t units = w->k_h * w->k_w * nch, per;
+    size_t parts = sp_slices(units, budget / (unit + ch_len * entry), 1, &per);
+    c->kc = (cl_uint)per;
+    return sp_split_reduce(ctx, parts, dx->numel, dx->mem, 1.0f, 0.0f, sparse_slices, c);
+}
+
+/* The same result without the conv_dx family: dy . W^T into the cols matrix in scratch by the
+ * dense GEMM (the best path for the device; its own fallbacks apply), then col2im. */
+static spartan_status through_col2im(spartan_context *ctx, const spartan_window *w,
+                                     const sp_geom *g, const spartan_tensor *dy,
+                                     const spartan_tensor *weight, spartan_tensor *dx) {
+    cl_mem mem;
+    size_t numel = g->pixels * g->patch;
+    spartan_status st = sp_scratch(ctx, SP_SCRATCH_COLS, numel * sizeof(float), &mem);
+    if (st != SPARTAN_OK) return st;
+    spartan_tensor cols = {ctx, 2, {g->pixels, g->patch}, numel, mem};
+    st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 1, 1.0f, dy, weight, 0.0f, &cols);
+    if (st == SPARTAN_OK) st = spartan_col2im(ctx, w, &cols, dx);
+    return st;
+}
+
+/* W rearranged into the kernels' layout (conv_dx.cl: one out_c x ldw block per window position,
+ * ldw = in_c rounded up to whole vectors) in scratch: small (the weights), rewritten on every
+ * call. */
+static spartan_status flip_weight(spartan_context *ctx, const spartan_window *w,
+                                  const spartan_tensor *weight, cl_uint out_c, cl_mem *out) {
+    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
+    size_t ldw = (w->in_c + vec - 1) / vec * vec, numel = w->k_h * w->k_w * out_c * ldw;
+    cl_uint n, in_c = (cl_uint)w->in_c;
+    spartan_status st = sp_u32(ctx, numel, "the rearranged weight's elements", &n);
+    if (st == SPARTAN_OK) st = sp_scratch(ctx, SP_SCRATCH_TRANSPOSE, numel * sizeof(float), out);
+    if (st != SPARTAN_OK) return st;
+    sp_arg args[] = {SP_ARG(weight->mem), SP_ARG(*out), SP_ARG(n), SP_ARG(in_c), SP_ARG(out_c)};
+    return sp_launch_1d(ctx, SP_K_conv_dx_flip, n, args, 5);
+}
+
+/* The shapes of dy and the weight against the window (g); out_c from the weight. */
+static spartan_status check_shapes(spartan_context *ctx, const char *fn, const sp_geom *g,
+                                   const spartan_tensor *dy, const spartan_tensor *weight,
+                                   cl_uint *out_c) {
+    size_t oc = spartan_tensor_cols(weight);
+    if (spartan_tensor_rows(weight) != g->patch)
+        return sp_invalid(ctx,
+                          "%s: the weight is %zux%zu, the window's patches have %zu elements "
+                          "(k_h x k_w x in_c rows)",
+                          fn, spartan_tensor_rows(weight), oc, g->patch);
+    if (spartan_tensor_rows(dy) != g->pixels || spartan_tensor_cols(dy) != oc)
+        return sp_invalid(ctx, "%s: dy is %zux%zu, the window and weight want %zux%zu", fn,
+                          spartan_tensor_rows(dy), spartan_tensor_cols(dy), g->pixels, oc);
+    cl_uint unused;
+    spartan_status st = sp_u32(ctx, oc, "out_c", out_c);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, dy->numel, "dy elements", &unused);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, weight->numel, "weight elements", &unused);
+    return st;
+}
+
+spartan_status spartan_conv2d_backward_input(spartan_context *ctx, spartan_path path,
+                                             const spartan_window *w, const spartan_tensor *dy,
+                                             const spartan_tensor *weight, spartan_tensor *dx) {
+    static const char fn[] = "spartan_conv2d_backward_input";
+    if (!ctx || !w || !dy || !weight || !dx) return sp_invalid(ctx, "%s: NULL argument", fn);
+    if (path != SPARTAN_PATH_DENSE && path != SPARTAN_PATH_SPARSE)
+        return sp_invalid(ctx, "%s: unknown path %d", fn, (int)path);
+    spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(dy, weight, dx));
+    if (!st) st = sp_check_apart(ctx, fn, "dx", dx, "dy", dy);
+    if (!st) st = sp_check_apart(ctx, fn, "dx", dx, "the weight", weight);
+    if (st) return st;
+    dx_launch c = {.dy = dy->mem};
+    if ((st = sp_window_geom(ctx, fn, w, &c.g)) || (st = sp_check_image(ctx, fn, "dx", dx, &c.g)) ||
+        (st = check_shapes(ctx, fn, &c.g, dy, weight, &c.out_c)))
+        return st;
+    /* the kernels' pixel order (conv_dx.cl): rows of stride x ceil(in_w / stride) units */
+    size_t rows = w->batch * w->in_h, span = (w->in_w + w->stride - 1) / w->stride * w->stride;
+    cl_uint unused;
+    if (rows && span > ((size_t)0xffffffffu) / rows)
+        return sp_invalid(ctx,
+                          "%s: %zu image rows of %zu units are past the kernels' 32-bit "
+                          "indices",
+                          fn, rows, span);
+    c.units = rows * span;
+    if ((st = sp_u32(ctx, c.units, "pixel units", &unused))) return st;
+    if (dx->numel == 0) return SPARTAN_OK;
+    if (c.out_c == 0) return spartan_tensor_fill(dx, 0.0f); /* no outputs: empty sums */
+    if (!sp_family_usable(ctx, SP_FAMILY_conv_dx))
+        return through_col2im(ctx, w, &c.g, dy, weight, dx);
+    if ((st = flip_weight(ctx, w, weight, c.out_c, &c.wf))) return st;
+    if (path == SPARTAN_PATH_SPARSE) return run_sparse(ctx, w, dy, dx, &c);
+    size_t reduction = w->k_h * w->k_w * c.out_c; /* <= the weight's elements: fits */
+    size_t per, parts = sp_slices(reduction, dense_slice_max(ctx, c.out_c), 1, &per);
+    c.kc = (cl_uint)per;
+    return sp_split_reduce(ctx, parts, dx->numel, dx->mem, 1.0f, 0.0f, dense_slices, &c);
+}
