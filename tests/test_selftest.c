@@ -229,7 +229,7 @@ START_TEST(verdicts_are_cached_and_used) {
     snprintf(bc.dir, sizeof bc.dir, "%s", cache);
     const char forged[] = "eltwise 1 \ngemm_dense 1 \nmonitor 1 \ncompact 1 \n"
                           "gemm_sparse 0 failed its validation: forged for the test\nnn 1 \n"
-                          "conv 1 \nreference 1 \n";
+                          "conv 1 \nconv_dw 1 \nreference 1 \n";
     sp_err err = {0};
     TH_OK(NULL, sp_bincache_store(&bc, key, "validation verdicts | forged",
                                   (const unsigned char *)forged, strlen(forged), &err));
@@ -272,6 +272,8 @@ static const broken wrong[] = {
     {"reference.cl", "    counts[t] = cnt;", "    counts[t] = cnt + 1;", "reference"},
     {"conv.cl", "floatv o = (floatv)(alpha)*acc[r][v];",
      "floatv o = (floatv)(alpha)*acc[r][v] + (floatv)(0.5f);", "conv"},
+    {"conv_dw.cl", "floatv t = (floatv)(alpha)*acc[r][v];",
+     "floatv t = (floatv)(alpha)*acc[r][v] + (floatv)(0.5f);", "conv_dw"},
 };
 
 START_TEST(wrong_family_is_disabled_and_falls_back) {

@@ -62,5 +62,7 @@ void sp_check_host_free(sp_check_host *h);
 int sp_check_nn(sp_check *r);
 /* The implicit-GEMM convolution's check (selftest_nn.c). */
 int sp_check_conv(sp_check *r);
+/* The convolution backward-by-weight's check (selftest_conv_dw.c). */
+int sp_check_conv_dw(sp_check *r);
 
 #endif /* SP_OPS_SELFTEST_RUN_H */

@@ -134,6 +134,8 @@ static const char *fallback_of(sp_family f) {
         return "the dense GEMMs: the sparse operations compute densely, the policy runs dense";
     case SP_FAMILY_conv:
         return "im2col into a scratch buffer, then the dense GEMM";
+    case SP_FAMILY_conv_dw:
+        return "im2col into a scratch buffer, then the dense GEMM of its transpose and dY";
     case SP_FAMILY_reference:
         return "none needed: it is itself a fallback";
     default:

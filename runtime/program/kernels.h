@@ -6,7 +6,8 @@
  * A family is essential when nothing can replace it (element-wise and layer kernels: a device
  * where they fail gets no context) and optional when a slower correct path exists (the own dense
  * GEMM: CLBlast or the reference kernels; the monitor: the reference count; the compaction and
- * the sparse GEMMs: the dense path; the implicit-GEMM convolution: im2col + the dense GEMM).
+ * the sparse GEMMs: the dense path; the implicit-GEMM convolution and its backward-by-weight:
+ * im2col + the dense GEMM).
  * The order of SP_FAMILY_LIST is the order of SPARTAN_KERNEL_FAMILIES in CMakeLists.txt (the
  * embedded sources); a test checks they agree. */
 #ifndef SP_PROGRAM_KERNELS_H
@@ -21,6 +22,7 @@
     X(gemm_sparse, 0)                                                                              \
     X(nn, 1)                                                                                       \
     X(conv, 0)                                                                                     \
+    X(conv_dw, 0)                                                                                  \
     X(reference, 0)
 
 typedef enum sp_family {
@@ -76,6 +78,10 @@ typedef enum sp_family {
     X(nn, nn_softmax_xent)                                                                         \
     X(nn, nn_sgd_step)                                                                             \
     X(conv, conv_forward)                                                                          \
+    X(conv_dw, conv_dw_cvec)                                                                       \
+    X(conv_dw, conv_dw_cvec_sparse)                                                                \
+    X(conv_dw, conv_dw_ocvec)                                                                      \
+    X(conv_dw, conv_dw_ocvec_sparse)                                                               \
     X(reference, reference_gemm)                                                                   \
     X(reference, reference_count)                                                                  \
     X(reference, reference_partials)
