@@ -306,6 +306,20 @@ START_TEST(empty_shapes) {
 }
 END_TEST
 
+/* The family builds and passes its check on the device: every other test would pass through
+ * the fallback too. */
+START_TEST(family_is_on) {
+    spartan_family_status fs;
+    int found = 0;
+    for (unsigned i = 0; spartan_context_family(ctx, i, &fs) == SPARTAN_OK; i++) {
+        if (strcmp(fs.name, "conv_dw") != 0) continue;
+        found = 1;
+        ck_assert_msg(fs.enabled, "conv_dw is off: %s", fs.why);
+    }
+    ck_assert(found);
+}
+END_TEST
+
 /* The documented pick: vectors over the input channels when in_c fills them, over the output
  * channels for lenet5's convolutions. */
 START_TEST(orientation_follows_the_shape) {
@@ -325,6 +339,7 @@ static Suite *conv_dw_suite(void) {
     TCase *tc = tcase_create("conv_dw");
     tcase_set_timeout(tc, 600);
     tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
+    tcase_add_test(tc, family_is_on);
     tcase_add_loop_test(tc, dw_matches_reference, 0, (int)N_CASES);
     tcase_add_test(tc, sparsity_patterns);
     tcase_add_test(tc, results_are_deterministic);

@@ -8,12 +8,13 @@
 #include "ops/conv_dw.h"
 
 /* The kernel's arguments besides the buffers: the window (NN_WINDOW_ARGS' order), out_c, the
- * blocks of dW one slice has, and the pixels per slice. */
+ * blocks of dW one slice has, and the pixels per slice; the sparse kernel's lists of dY's
+ * non-zeros (NULL for the others) and the slices they were made for. */
 typedef struct dw_launch {
     sp_geom g;
-    cl_uint out_c, blocks, pc;
+    cl_uint out_c, blocks, pc, parts;
     sp_kernel_id k;
-    cl_mem x, dy;
+    cl_mem x, dy, lists;
 } dw_launch;
 
 /* Work-items per compute unit the slices aim at: a GPU's multiprocessor hides its memory
@@ -49,15 +50,15 @@ sp_dw_orient sp_conv_dw_pick(const spartan_context *ctx, const spartan_window *w
 }
 
 /* How many pixels one work-item may walk. Counted as if the compiler unrolled nothing
- * (conv_dw.cl): per pixel the pixel loop, its walk and padding test, RB scalar loads with their
- * test, NB vector loads (SP_VEC lane steps each where the vectors have a partial one), and RB
- * rows of NB FMAs; and once the set-up and the stores, RB x NB vectors of up to 2 SP_VEC lane
- * steps each. */
+ * (conv_dw.cl): per pixel (or listed non-zero) the loop, its walk, loads and tests, then RB
+ * rows of NB vector loads (SP_VEC lane steps each where the vectors have a partial one) and NB
+ * FMAs; and once the set-up and the stores, RB x NB vectors of up to 2 SP_VEC lane steps each.
+ * The lists' kernel walks a slice twice with a few steps per pixel: less. */
 static size_t slice_max(const spartan_context *ctx, int partial) {
     size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
     size_t nb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_NB");
     size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
-    size_t step = 3 + 2 * rb + nb * (1 + (partial ? vec : 0)) + rb * (1 + nb);
+    size_t step = 8 + rb * (2 + nb * (2 + (partial ? vec : 0)));
     size_t fixed = rb * nb * (4 + 2 * vec) + 4 * rb + 32, max = sp_loop_max(ctx);
     size_t pc = max > fixed ? (max - fixed) / step : 1;
     return pc ? pc : 1;
@@ -70,7 +71,7 @@ static spartan_status dw_slices(spartan_context *ctx, void *arg, size_t part0, s
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
     size_t n = (size_t)c->blocks * nparts;
     cl_uint np = (cl_uint)nparts, p0 = (cl_uint)part0;
-    sp_arg args[20] = {SP_ARG(c->x), SP_ARG(c->dy), SP_ARG(dst)};
+    sp_arg args[22] = {SP_ARG(c->x), SP_ARG(c->dy), SP_ARG(dst)};
     for (int i = 0; i < 10; i++) args[3 + i] = SP_ARG(c->g.v[i]);
     args[13] = SP_ARG(c->out_c);
     args[14] = SP_ARG(c->blocks);
@@ -79,7 +80,25 @@ static spartan_status dw_slices(spartan_context *ctx, void *arg, size_t part0, s
     args[17] = SP_ARG(c->pc);
     args[18] = SP_ARG(alpha);
     args[19] = SP_ARG(beta);
-    return sp_launch(ctx, c->k, 1, &n, &wg, args, 20);
+    args[20] = SP_ARG(c->lists);
+    args[21] = SP_ARG(c->parts);
+    return sp_launch(ctx, c->k, 1, &n, &wg, args, c->lists ? 22 : 20);
+}
+
+/* The sparse kernel's lists of dY's non-zeros (conv_dw.cl, SP_DW_TAB / SP_DW_ENT) for c's
+ * slices, in scratch; 0 with c->lists NULL when they would not fit a quarter of the device's
+ * largest allocation (the dense kernel runs then). */
+static spartan_status make_lists(spartan_context *ctx, dw_launch *c) {
+    size_t words = c->parts * (size_t)c->out_c * (1 + 2 * (size_t)c->pc) + 4 * c->g.pixels;
+    if (words * sizeof(cl_uint) > ctx->dev.info.max_alloc_bytes / 4) return SPARTAN_OK;
+    spartan_status st = sp_scratch(ctx, SP_SCRATCH_COLS, words * sizeof(cl_uint), &c->lists);
+    if (st != SPARTAN_OK) return st;
+    sp_arg args[15] = {SP_ARG(c->dy), SP_ARG(c->lists)};
+    for (int i = 0; i < 10; i++) args[2 + i] = SP_ARG(c->g.v[i]);
+    args[12] = SP_ARG(c->out_c);
+    args[13] = SP_ARG(c->parts);
+    args[14] = SP_ARG(c->pc);
+    return sp_launch_1d(ctx, SP_K_conv_dw_lists, c->parts * (size_t)c->out_c, args, 15);
 }
 
 /* The same product without the family: the patch matrix in scratch, then the dense GEMM with
@@ -98,27 +117,28 @@ static spartan_status through_im2col(spartan_context *ctx, const spartan_window 
     return st;
 }
 
-/* The kernel's launches for a checked call: the blocks of dW, the slices, the sums. */
+/* The kernel's launches for a checked call: the blocks of dW, the slices, the lists of the
+ * sparse kernel, the sums. */
 static spartan_status run_kernel(spartan_context *ctx, spartan_path path, sp_dw_orient orient,
                                  dw_launch *c, spartan_tensor *dweight) {
     size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
     size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
     size_t cb = vec * (size_t)sp_tuned_get(&ctx->tuned, "GEMM_NB");
-    size_t in_c = c->g.v[3], out_c = c->out_c, blocks;
-    int partial;
+    size_t in_c = c->g.v[3], out_c = c->out_c, npos = c->g.patch / in_c, blocks;
+    int sparse = path == SPARTAN_PATH_SPARSE, partial;
     if (orient == SP_DW_CVEC) {
-        blocks = c->g.patch / in_c * ceil_div(in_c, cb) * ceil_div(out_c, rb);
         partial = in_c % vec != 0;
-        c->k = path == SPARTAN_PATH_SPARSE ? SP_K_conv_dw_cvec_sparse : SP_K_conv_dw_cvec;
+        c->k = sparse ? SP_K_conv_dw_cvec_sparse : SP_K_conv_dw_cvec;
     } else {
-        blocks = ceil_div(c->g.patch, rb) * ceil_div(out_c, cb);
         partial = out_c % vec != 0;
-        c->k = path == SPARTAN_PATH_SPARSE ? SP_K_conv_dw_ocvec_sparse : SP_K_conv_dw_ocvec;
+        c->k = sparse ? SP_K_conv_dw_ocvec_sparse : SP_K_conv_dw_ocvec;
     }
     /* enough slices for the loop bound; more, down to SLICE_MIN pixels, for the work-items */
     size_t pixels = c->g.pixels;
     size_t parts = ceil_div(pixels, slice_max(ctx, partial));
-    size_t busy = ceil_div((size_t)ctx->dev.info.compute_units * ITEMS_PER_UNIT, blocks);
+    size_t dense_blocks = orient == SP_DW_CVEC ? npos * ceil_div(in_c, cb) * ceil_div(out_c, rb)
+                                               : ceil_div(c->g.patch, rb) * ceil_div(out_c, cb);
+    size_t busy = ceil_div((size_t)ctx->dev.info.compute_units * ITEMS_PER_UNIT, dense_blocks);
     size_t most = ceil_div(pixels, SLICE_MIN);
     if (busy > most) busy = most;
     if (busy > parts) parts = busy;
@@ -126,8 +146,18 @@ static spartan_status run_kernel(spartan_context *ctx, spartan_path path, sp_dw_
     parts = ceil_div(pixels, pc);
     spartan_status st;
     cl_uint unused;
+    if ((st = sp_u32(ctx, pc, "pixels per slice", &c->pc)) ||
+        (st = sp_u32(ctx, parts, "slices", &c->parts)))
+        return st;
+    blocks = dense_blocks;
+    if (c->k == SP_K_conv_dw_cvec_sparse) {
+        if ((st = make_lists(ctx, c)) != SPARTAN_OK) return st;
+        if (c->lists) /* out_c x blocks of input channels x blocks of positions */
+            blocks = out_c * ceil_div(in_c, cb) * ceil_div(npos, rb);
+        else
+            c->k = SP_K_conv_dw_cvec;
+    }
     if ((st = sp_u32(ctx, blocks, "blocks of dweight", &c->blocks)) ||
-        (st = sp_u32(ctx, pc, "pixels per slice", &c->pc)) ||
         (st = sp_u32(ctx, blocks * parts, "work-items", &unused)))
         return st;
     return sp_split_reduce(ctx, parts, dweight->numel, dweight->mem, 1.0f, 0.0f, dw_slices, c);

@@ -82,6 +82,7 @@ typedef enum sp_family {
     X(conv_dw, conv_dw_cvec_sparse)                                                                \
     X(conv_dw, conv_dw_ocvec)                                                                      \
     X(conv_dw, conv_dw_ocvec_sparse)                                                               \
+    X(conv_dw, conv_dw_lists)                                                                      \
     X(reference, reference_gemm)                                                                   \
     X(reference, reference_count)                                                                  \
     X(reference, reference_partials)
