@@ -173,25 +173,51 @@ SP_INLINE void sp_dw_cvec(const sp_dw g, const uint q, const uint pb, const uint
         sp_dw_cvec_block(g, pb, pe, ky, kx, c0, j0, nr, nv, last, alpha, beta);
 }
 
-// The sparse kernel walks lists of dY's non-zeros that conv_dw_lists writes, in one buffer:
-// the count of each slice s and output channel j at s out_c + j; then per output pixel p its
-// window corner (base, iy, ix, 0) at tab + 4 p (sp_pix's, so that no work-item divides per
-// non-zero); then the list of (s, j): pc pairs (p, the bits of dY[p, j]) at ent + 2 pc (s out_c
-// + j), in pixel order.
-#define SP_DW_TAB(nparts, out_c)         ((size_t)(nparts) * (out_c))
-#define SP_DW_ENT(nparts, out_c, pixels) (SP_DW_TAB(nparts, out_c) + 4 * (size_t)(pixels))
+// ---- vectors over input channels, skipping dY's zeros -----------------------------------------
+//
+// A test per scalar of dY costs a CPU more than the two vector FMAs it saves, whatever the
+// sparsity below 90 % (a mispredicted branch is 15-20 cycles), so the sparse kernel walks lists
+// of dY's non-zeros instead, made without a branch, and its work-items own one output channel:
+//
+// conv_dw_lists: per slice s of pc pixels and output channel j, the count of dY's non-zeros and
+//   their pixels (as offsets in the slice), in order; and each pixel's window corner.
+// conv_dw_chunks: per output channel, where each slice's list starts in the channel's whole list
+//   (an exclusive scan), and how many chunks of E non-zeros that whole list makes.
+// conv_dw_cvec_sparse: a work-item per chunk of E non-zeros of an output channel j, block of PB
+//   window positions and block of NB vectors of input channels: per non-zero dY[p, j], NB vector
+//   FMAs with x at each position. It writes its block of column j of dW to its chunk's partial
+//   dW; conv_dw_sum adds each column's chunks (their number follows the non-zeros, not the
+//   pixels: partial sums cost little at high sparsity).
+//
+// The lists live in one buffer of uints, at these offsets for L = nparts out_c lists:
+//   counts [0, L), list (s, j) at s out_c + j;  starts [L, 2 L), the same;  chunks [2 L, + out_c);
+//   corners (base, iy, ix, 0) per output pixel from 2 L + out_c;  the lists' values (dY's
+//   non-zeros: its gather misses the cache where a copy next to the positions does not), list
+//   (s, j) from 2 L + out_c + 4 pixels + (s out_c + j) pc;  then their positions as ushorts,
+//   list (s, j) from ushort 2 (2 L + out_c + 4 pixels + L pc) + (s out_c + j) pc.
+#define SP_DW_STARTS(L)                 (L)
+#define SP_DW_CHUNKS(L)                 (2 * (size_t)(L))
+#define SP_DW_TAB(L, out_c)             (2 * (size_t)(L) + (out_c))
+#define SP_DW_VAL(L, out_c, pixels)     (SP_DW_TAB(L, out_c) + 4 * (size_t)(pixels))
+#define SP_DW_ENT(L, out_c, pixels, pc) (2 * (SP_DW_VAL(L, out_c, pixels) + (size_t)(L) * (pc)))
 
-// RB window positions from pos0 (nq of them) x channels c0.. in nv vectors (the last holding
-// last) x the output channel j, over the list of n non-zeros at ent: per non-zero dY[p, j] its
-// NB vector FMAs with x at each position (a window inside the image: no tests).
-SP_INLINE void sp_dw_sparse_block(const sp_dw g, __global const uint *ent, __global const uint *tab,
-                                  const uint n, const uint pos0, const uint nq, const uint c0,
-                                  const uint j, const uint nv, const uint last, const uint lim_h,
-                                  const uint lim_w, const float alpha, const float beta) {
-    floatv acc[RB][NB];
-    uint ky[RB], kx[RB], off[RB];
+// Window positions per work-item of the sparse kernel: a 3 x 3 window, the presets' (5 x 5 ones
+// make blocks of 9, 8, 8). Its accumulators, PB x NB vectors, take about what the dense kernel's
+// RB x NB and its operands do: it keeps no vectors of x (they are the FMAs' memory operands).
+#define PB 9
+
+// PB window positions from pos0 (nq of them) x channels c0.. in nv vectors (the last holding
+// last) x output channel j, over the non-zeros [e0, e1) of j's whole list: per non-zero dY[p, j]
+// its NB vector FMAs with x at each position (with no test where the window lies inside the
+// image). Stores the block to this chunk's partial dW.
+SP_INLINE void sp_dw_sparse_block(const sp_dw g, __global const uint *lists, const uint nparts,
+                                  const uint pc, const uint pixels, const uint e0, const uint e1,
+                                  const uint pos0, const uint nq, const uint c0, const uint j,
+                                  const uint nv, const uint last) {
+    floatv acc[PB][NB];
+    uint ky[PB], kx[PB], off[PB];
 #pragma unroll
-    for (int q = 0; q < RB; q++) {
+    for (int q = 0; q < PB; q++) {
 #pragma unroll
         for (int v = 0; v < NB; v++) acc[q][v] = (floatv)(0.0f);
         const uint pos = pos0 + min((uint)q, nq - 1);
@@ -199,55 +225,93 @@ SP_INLINE void sp_dw_sparse_block(const sp_dw g, __global const uint *ent, __glo
         kx[q] = pos - ky[q] * g.k_w;
         off[q] = (ky[q] * g.in_w + kx[q]) * g.in_c + c0;
     }
-    for (uint e = 0; e < n; e++) {
-        const uint2 pv = vload2(e, ent);
-        const uint4 t = vload4(pv.x, tab);
-        const floatv d = (floatv)(as_float(pv.y));
-        const bool inside = t.y < lim_h && t.z < lim_w;
+    // corners from which the whole window lies inside the image (as uint: not above or left)
+    const uint lim_h = g.in_h >= g.k_h ? g.in_h - g.k_h + 1 : 0;
+    const uint lim_w = g.in_w >= g.k_w ? g.in_w - g.k_w + 1 : 0;
+    const uint L = nparts * g.out_c;
+    __global const uint *starts = lists + SP_DW_STARTS(L) + j;
+    __global const uint4 *tab = (__global const uint4 *)(lists + SP_DW_TAB(L, g.out_c));
+    __global const ushort *ent = (__global const ushort *)lists + SP_DW_ENT(L, g.out_c, pixels, pc);
+    __global const float *val = (__global const float *)lists + SP_DW_VAL(L, g.out_c, pixels);
+    // the slice holding e0: the last whose start is at most e0 (a bisection)
+    uint lo = 0, hi = nparts;
+    while (hi - lo > 1) {
+        const uint mid = (lo + hi) / 2;
+        if (starts[(size_t)mid * g.out_c] <= e0)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    for (uint s = lo, e = e0; e < e1; s++) {
+        const uint start = starts[(size_t)s * g.out_c];
+        const uint n = min(lists[s * g.out_c + j] - (e - start), e1 - e);
+        const size_t at = (size_t)(s * g.out_c + j) * pc + (e - start);
+        __global const ushort *list = ent + at;
+        __global const float *vals = val + at;
+        const uint pb = s * pc;
+        for (uint i = 0; i < n; i++) {
+            const uint p = pb + list[i];
+            const uint4 t = tab[p];
+            const floatv d = (floatv)(vals[i]);
+            // x at t.x + off[q]: the uint sum wraps (t.x is past the padding), not the pointer
+            if (t.y < lim_h && t.z < lim_w) {
 #pragma unroll
-        for (int q = 0; q < RB; q++) {
-            if (q < nq && (inside || (t.y + ky[q] < g.in_h && t.z + kx[q] < g.in_w))) {
-                floatv a[NB];
-                sp_dw_load_x(a, g.x + (t.x + off[q]), nv, last);
+                for (int q = 0; q < PB; q++) {
+                    if (q < nq) {
+                        floatv a[NB];
+                        sp_dw_load_x(a, g.x + (t.x + off[q]), nv, last);
 #pragma unroll
-                for (int v = 0; v < NB; v++) acc[q][v] = fma(d, a[v], acc[q][v]);
+                        for (int v = 0; v < NB; v++) acc[q][v] = fma(d, a[v], acc[q][v]);
+                    }
+                }
+            } else {
+#pragma unroll
+                for (int q = 0; q < PB; q++) {
+                    if (q < nq && t.y + ky[q] < g.in_h && t.z + kx[q] < g.in_w) {
+                        floatv a[NB];
+                        sp_dw_load_x(a, g.x + (t.x + off[q]), nv, last);
+#pragma unroll
+                        for (int v = 0; v < NB; v++) acc[q][v] = fma(d, a[v], acc[q][v]);
+                    }
+                }
             }
         }
+        e += n;
     }
 #pragma unroll
     for (int v = 0; v < NB; v++) {
         const uint lanes = v + 1 < nv ? SP_VEC : v + 1 == nv ? last : 0;
 #pragma unroll
-        for (int q = 0; q < RB; q++)
+        for (int q = 0; q < PB; q++)
             if (q < nq && lanes > 0)
-                sp_dw_store_col(g, acc[q][v], (pos0 + q) * g.in_c + c0 + v * SP_VEC, j, lanes,
-                                alpha, beta);
+                sp_dw_store_col(g, acc[q][v], (pos0 + q) * g.in_c + c0 + v * SP_VEC, j, lanes, 1.0f,
+                                0.0f);
     }
 }
 
-// The sparse kernel's block q of slice s: output channel q / (pblocks cblocks), then the block
+// The sparse kernel's block q of chunk k: output channel q / (pblocks cblocks), then the block
 // of CB input channels, then the block of window positions (k_h k_w of them spread evenly over
-// the fewest blocks of at most RB).
+// the fewest blocks of at most PB). Nothing where the channel has fewer chunks.
 SP_INLINE void sp_dw_cvec_sparse(const sp_dw g, __global const uint *lists, const uint nparts,
-                                 const uint pixels, const uint pc, const uint s, const uint q,
-                                 const float alpha, const float beta) {
-    const uint npos = g.patch / g.in_c, pblocks = (npos + RB - 1) / RB;
+                                 const uint pc, const uint pixels, const uint E, const uint k,
+                                 const uint q) {
+    const uint npos = g.patch / g.in_c, pblocks = (npos + PB - 1) / PB;
     const uint pp = (npos + pblocks - 1) / pblocks, cblocks = (g.in_c + CB - 1) / CB;
     const uint j = q / (pblocks * cblocks), rq = q - j * (pblocks * cblocks);
     const uint cb = rq / pblocks, pos0 = (rq - cb * pblocks) * pp;
-    if (pos0 >= npos) return; // (no block is empty for the shapes the host gives)
+    const uint L = nparts * g.out_c;
+    if (k >= lists[SP_DW_CHUNKS(L) + j] || pos0 >= npos) return;
+    const uint total =
+        lists[SP_DW_STARTS(L) + (nparts - 1) * g.out_c + j] + lists[(nparts - 1) * g.out_c + j];
+    const uint e0 = k * E, e1 = min(total, e0 + E);
     const uint nq = min(pp, npos - pos0), c0 = cb * CB, rest = min((uint)CB, g.in_c - c0);
     const uint nv = (rest + SP_VEC - 1) / SP_VEC, last = rest - (nv - 1) * SP_VEC;
-    const uint list = s * g.out_c + j, n = lists[list];
-    __global const uint *ent = lists + SP_DW_ENT(nparts, g.out_c, pixels) + (size_t)list * 2 * pc;
-    __global const uint *tab = lists + SP_DW_TAB(nparts, g.out_c);
-    // corners from which the whole window lies inside the image (as uint: not above or left)
-    const uint lim_h = g.in_h >= g.k_h ? g.in_h - g.k_h + 1 : 0;
-    const uint lim_w = g.in_w >= g.k_w ? g.in_w - g.k_w + 1 : 0;
-    if (nv == NB && last == SP_VEC)
-        sp_dw_sparse_block(g, ent, tab, n, pos0, nq, c0, j, NB, SP_VEC, lim_h, lim_w, alpha, beta);
+    if (nq == PB && nv == NB && last == SP_VEC)
+        sp_dw_sparse_block(g, lists, nparts, pc, pixels, e0, e1, pos0, PB, c0, j, NB, SP_VEC);
+    else if (nv == NB && last == SP_VEC)
+        sp_dw_sparse_block(g, lists, nparts, pc, pixels, e0, e1, pos0, nq, c0, j, NB, SP_VEC);
     else
-        sp_dw_sparse_block(g, ent, tab, n, pos0, nq, c0, j, nv, last, lim_h, lim_w, alpha, beta);
+        sp_dw_sparse_block(g, lists, nparts, pc, pixels, e0, e1, pos0, nq, c0, j, nv, last);
 }
 
 // ---- vectors over output channels -----------------------------------------------------------
@@ -360,13 +424,6 @@ __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void conv_dw_cv
     sp_dw_cvec(g, q, pb, pe, alpha, beta);
 }
 
-// lists: conv_dw_lists' (over all nparts slices; this launch's first is part0).
-__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void
-conv_dw_cvec_sparse(SP_DW_ARGS, __global const uint *restrict lists, const uint all_parts) {
-    SP_DW_SETUP;
-    sp_dw_cvec_sparse(g, lists, all_parts, pixels, pc, part0 + s, q, alpha, beta);
-}
-
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void conv_dw_ocvec(SP_DW_ARGS) {
     SP_DW_SETUP;
     sp_dw_ocvec(g, false, q, pb, pe, alpha, beta);
@@ -378,32 +435,82 @@ conv_dw_ocvec_sparse(SP_DW_ARGS) {
     sp_dw_ocvec(g, true, q, pb, pe, alpha, beta);
 }
 
-// The lists of dY's non-zeros for the sparse kernel (see sp_dw_cvec_sparse): a work-item per
-// slice s of pc pixels and output channel j (j fastest: neighbours read neighbouring floats)
-// writes every pixel of its slice with no test, the next one over it where dY is 0; the
-// work-items of channel 0 also write their pixels' window corners.
+// The kernels of the sparse path skipping dY's zeros (see "vectors over input channels,
+// skipping dY's zeros" above). The window and dY as the others take them; the lists' buffer;
+// nparts slices of pc pixels.
+#define SP_DW_LIST_ARGS                                                                            \
+    const uint batch, const uint in_h, const uint in_w, const uint in_c, const uint k_h,           \
+        const uint k_w, const uint stride, const uint pad, const uint out_h, const uint out_w,     \
+        const uint out_c, const uint nparts, const uint pc
+
+// The lists: a work-item per slice s and output channel j (j fastest: neighbours read
+// neighbouring floats) writes every pixel of its slice with no test, the next one over it where
+// dY is 0; the work-items of channel 0 also write their pixels' window corners.
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void
-conv_dw_lists(__global const float *restrict dy, __global uint *restrict lists, const uint batch,
-              const uint in_h, const uint in_w, const uint in_c, const uint k_h, const uint k_w,
-              const uint stride, const uint pad, const uint out_h, const uint out_w,
-              const uint out_c, const uint nparts, const uint pc) {
+conv_dw_lists(__global const float *restrict dy, __global uint *restrict lists, SP_DW_LIST_ARGS) {
     const uint id = get_global_id(0), s = id / out_c, j = id - s * out_c;
     if (s >= nparts) return;
-    const uint pixels = batch * out_h * out_w;
+    const uint pixels = batch * out_h * out_w, L = nparts * out_c;
     const uint pb = min(pixels, s * pc), pe = min(pixels, pb + pc);
-    __global uint *ent = lists + SP_DW_ENT(nparts, out_c, pixels) + (size_t)id * 2 * pc;
+    __global ushort *list =
+        (__global ushort *)lists + SP_DW_ENT(L, out_c, pixels, pc) + (size_t)id * pc;
+    __global float *vals = (__global float *)lists + SP_DW_VAL(L, out_c, pixels) + (size_t)id * pc;
     uint n = 0;
     for (uint p = pb; p < pe; p++) {
         const float d = dy[(size_t)p * out_c + j];
-        vstore2((uint2)(p, as_uint(d)), n, ent);
+        list[n] = (ushort)(p - pb);
+        vals[n] = d;
         n += d != 0.0f;
     }
     lists[id] = n;
     if (j != 0) return;
     const sp_dw g =
         sp_dw_geom(in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w, out_c, NULL, dy, NULL);
-    __global uint *tab = lists + SP_DW_TAB(nparts, out_c);
+    __global uint *tab = lists + SP_DW_TAB(L, out_c);
     sp_pix w = sp_pix_at(g, pb);
     for (uint p = pb; p < pe; p++, w = sp_pix_next(g, w))
         vstore4((uint4)(w.base, w.iy, w.ix, 0u), p, tab);
+}
+
+// Per output channel j: each slice's start in j's whole list, and the chunks of E non-zeros.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void
+conv_dw_chunks(__global uint *restrict lists, const uint out_c, const uint nparts, const uint E) {
+    const uint j = get_global_id(0), L = nparts * out_c;
+    if (j >= out_c) return;
+    uint total = 0;
+    for (uint s = 0; s < nparts; s++) {
+        lists[SP_DW_STARTS(L) + s * out_c + j] = total;
+        total += lists[s * out_c + j];
+    }
+    lists[SP_DW_CHUNKS(L) + j] = (total + E - 1) / E;
+}
+
+// Chunks [k0, k0 + nchunks) of every output channel, chunk k0 + c writing its partial dW at
+// part + c patch out_c (blocks work-items per chunk).
+__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void
+conv_dw_cvec_sparse(__global const float *restrict x, __global const float *restrict dy,
+                    __global float *restrict part, __global const uint *restrict lists,
+                    SP_DW_LIST_ARGS, const uint E, const uint k0, const uint nchunks,
+                    const uint blocks) {
+    const uint id = get_global_id(0), c = id / blocks, q = id - c * blocks;
+    if (c >= nchunks) return;
+    const uint patch = k_h * k_w * in_c;
+    const sp_dw g = sp_dw_geom(in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w, out_c, x, dy,
+                               part + (size_t)c * patch * out_c);
+    sp_dw_cvec_sparse(g, lists, nparts, pc, batch * out_h * out_w, E, k0 + c, q);
+}
+
+// dW = alpha (the sum of each column's chunks among [k0, k0 + nchunks)) + beta dW, a work-item
+// per element, the chunks in order (deterministic).
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void
+conv_dw_sum(__global const float *restrict part, __global const uint *restrict lists,
+            __global float *restrict dw, const uint rows, const uint out_c, const uint nparts,
+            const uint k0, const uint nchunks, const float alpha, const float beta) {
+    const uint i = get_global_id(0), n = rows * out_c;
+    if (i >= n) return;
+    const uint j = i - (i / out_c) * out_c, have = lists[SP_DW_CHUNKS(nparts * out_c) + j];
+    const uint m = have > k0 ? min(nchunks, have - k0) : 0;
+    float sum = 0.0f;
+    for (uint c = 0; c < m; c++) sum += part[(size_t)c * n + i];
+    dw[i] = beta != 0.0f ? fma(beta, dw[i], alpha * sum) : alpha * sum;
 }

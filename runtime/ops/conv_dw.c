@@ -1,31 +1,30 @@
 /* The convolution's backward-by-weight of ops.h without the patch matrix (kernels_cl/conv_dw.cl):
  * dW = im2col(x)^T . dY, reduced over the output pixels. This file validates arguments, picks
  * the kernel's orientation, cuts the pixels into slices (so that no work-item walks more than
- * LOOP_MAX steps and the device has enough work-items) and launches; the slices' partial dW are
- * summed by sp_split_reduce (deterministic, no atomics). When the conv_dw family is off on the
- * device it computes the same product through im2col into a scratch buffer and the dense GEMM.
- * The layers do not call it yet. */
+ * LOOP_MAX steps and the device has enough work-items) and launches. The dense kernels' slices
+ * are summed by sp_split_reduce; the sparse kernel skipping dY's zeros cuts each output
+ * channel's non-zeros into chunks, summed by its own kernel (deterministic, no atomics either
+ * way). When the conv_dw family is off on the device it computes the same product through
+ * im2col into a scratch buffer and the dense GEMM. The layers do not call it yet. */
 #include "ops/conv_dw.h"
-
-/* The kernel's arguments besides the buffers: the window (NN_WINDOW_ARGS' order), out_c, the
- * blocks of dW one slice has, and the pixels per slice; the sparse kernel's lists of dY's
- * non-zeros (NULL for the others) and the slices they were made for. */
-typedef struct dw_launch {
-    sp_geom g;
-    cl_uint out_c, blocks, pc, parts;
-    sp_kernel_id k;
-    cl_mem x, dy, lists;
-} dw_launch;
 
 /* Work-items per compute unit the slices aim at: a GPU's multiprocessor hides its memory
  * latency with a thousand or two resident; a CPU core gets 64 work-groups of 16 to balance. */
-#define ITEMS_PER_UNIT 1024
-/* Fewest pixels a slice gets for the sake of the work-item count (the loop bound may cut
- * shorter): a slice costs a partial dW written and summed, worth it over 64 pixels of FMAs. */
-#define SLICE_MIN      64
+#define ITEMS_PER_UNIT    1024
+/* Fewest pixels a slice (or non-zeros a chunk) gets for the sake of the work-item count (the
+ * loop bound may cut shorter): each costs a partial dW written and summed. */
+#define SLICE_MIN         64
+/* The sparse kernel's window positions per work-item (PB in conv_dw.cl). */
+#define SPARSE_PB         9
+/* The partial sums' scratch at most (as sp_split_reduce's). */
+#define PARTS_SCRATCH_MAX ((size_t)64 << 20)
 
 static size_t ceil_div(size_t a, size_t b) {
     return (a + b - 1) / b;
+}
+
+static size_t tuned(const spartan_context *ctx, const char *name) {
+    return (size_t)sp_tuned_get(&ctx->tuned, name);
 }
 
 /* The fraction of n a blocking by `block` leaves in use (n > 0). */
@@ -40,8 +39,7 @@ static double fill(size_t n, size_t block) {
  * So in_c >= VEC takes vectors over input channels (vgg-small's convolutions but the first),
  * and in_c of 1 or 6 with out_c of 6 or 16 (lenet5) vectors over the output channels. */
 sp_dw_orient sp_conv_dw_pick(const spartan_context *ctx, const spartan_window *w, size_t out_c) {
-    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
-    size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
+    size_t vec = tuned(ctx, "VEC"), rb = tuned(ctx, "GEMM_RB");
     size_t patch = w->k_h * w->k_w * w->in_c;
     if (w->in_c == 0 || out_c == 0) return SP_DW_CVEC;
     double cvec = fill(w->in_c, vec) * fill(out_c, rb);
@@ -49,29 +47,41 @@ sp_dw_orient sp_conv_dw_pick(const spartan_context *ctx, const spartan_window *w
     return cvec >= ocvec ? SP_DW_CVEC : SP_DW_OCVEC;
 }
 
-/* How many pixels one work-item may walk. Counted as if the compiler unrolled nothing
- * (conv_dw.cl): per pixel (or listed non-zero) the loop, its walk, loads and tests, then RB
- * rows of NB vector loads (SP_VEC lane steps each where the vectors have a partial one) and NB
- * FMAs; and once the set-up and the stores, RB x NB vectors of up to 2 SP_VEC lane steps each.
- * The lists' kernel walks a slice twice with a few steps per pixel: less. */
-static size_t slice_max(const spartan_context *ctx, int partial) {
-    size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
-    size_t nb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_NB");
-    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
-    size_t step = 8 + rb * (2 + nb * (2 + (partial ? vec : 0)));
-    size_t fixed = rb * nb * (4 + 2 * vec) + 4 * rb + 32, max = sp_loop_max(ctx);
-    size_t pc = max > fixed ? (max - fixed) / step : 1;
-    return pc ? pc : 1;
+/* Slices (parts of pc) of `pixels` for `blocks` work-items per slice, each step of a walk
+ * counting `step` loop iterations after `fixed` ones: enough for the loop bound, more for the
+ * work-items (down to SLICE_MIN), and at most pc_cap per slice. */
+static size_t slices(const spartan_context *ctx, size_t pixels, size_t blocks, size_t step,
+                     size_t fixed, size_t pc_cap, size_t *pc) {
+    size_t max = sp_loop_max(ctx), most = max > fixed + step ? (max - fixed) / step : 1;
+    if (most > pc_cap) most = pc_cap;
+    size_t parts = ceil_div(pixels, most);
+    size_t busy = ceil_div((size_t)ctx->dev.info.compute_units * ITEMS_PER_UNIT, blocks);
+    size_t finest = ceil_div(pixels, SLICE_MIN);
+    if (busy > finest) busy = finest;
+    if (busy > parts) parts = busy;
+    *pc = ceil_div(pixels, parts);
+    return ceil_div(pixels, *pc);
 }
+
+/* ---- the dense kernels (and the sparse one over x) --------------------------------------------
+ */
+
+/* A launch's arguments besides the buffers: the window (NN_WINDOW_ARGS' order), out_c, the
+ * blocks of dW one slice has, and the pixels per slice. */
+typedef struct dw_launch {
+    sp_geom g;
+    cl_uint out_c, blocks, pc;
+    sp_kernel_id k;
+    cl_mem x, dy;
+} dw_launch;
 
 /* One launch over the slices [part0, part0 + nparts) (sp_split_reduce). */
 static spartan_status dw_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
                                 cl_mem dst, float alpha, float beta) {
     const dw_launch *c = arg;
-    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
-    size_t n = (size_t)c->blocks * nparts;
+    size_t wg = tuned(ctx, "GEMM_WG"), n = (size_t)c->blocks * nparts;
     cl_uint np = (cl_uint)nparts, p0 = (cl_uint)part0;
-    sp_arg args[22] = {SP_ARG(c->x), SP_ARG(c->dy), SP_ARG(dst)};
+    sp_arg args[20] = {SP_ARG(c->x), SP_ARG(c->dy), SP_ARG(dst)};
     for (int i = 0; i < 10; i++) args[3 + i] = SP_ARG(c->g.v[i]);
     args[13] = SP_ARG(c->out_c);
     args[14] = SP_ARG(c->blocks);
@@ -80,25 +90,133 @@ static spartan_status dw_slices(spartan_context *ctx, void *arg, size_t part0, s
     args[17] = SP_ARG(c->pc);
     args[18] = SP_ARG(alpha);
     args[19] = SP_ARG(beta);
-    args[20] = SP_ARG(c->lists);
-    args[21] = SP_ARG(c->parts);
-    return sp_launch(ctx, c->k, 1, &n, &wg, args, c->lists ? 22 : 20);
+    return sp_launch(ctx, c->k, 1, &n, &wg, args, 20);
 }
 
-/* The sparse kernel's lists of dY's non-zeros (conv_dw.cl, SP_DW_TAB / SP_DW_ENT) for c's
- * slices, in scratch; 0 with c->lists NULL when they would not fit a quarter of the device's
- * largest allocation (the dense kernel runs then). */
-static spartan_status make_lists(spartan_context *ctx, dw_launch *c) {
-    size_t words = c->parts * (size_t)c->out_c * (1 + 2 * (size_t)c->pc) + 4 * c->g.pixels;
-    if (words * sizeof(cl_uint) > ctx->dev.info.max_alloc_bytes / 4) return SPARTAN_OK;
-    spartan_status st = sp_scratch(ctx, SP_SCRATCH_COLS, words * sizeof(cl_uint), &c->lists);
+/* The register-blocked kernels walking every pixel: blocks, slices, sums. A pixel's step counts
+ * (conv_dw.cl, as if the compiler unrolled nothing) the loop, its walk, loads and tests, then
+ * RB rows of NB vector loads (SP_VEC lane steps each where the vectors have a partial one) and
+ * NB FMAs; once, the set-up and the stores, RB x NB vectors of up to 2 SP_VEC lane steps. */
+static spartan_status run_dense(spartan_context *ctx, spartan_path path, sp_dw_orient orient,
+                                dw_launch *c, spartan_tensor *dweight) {
+    size_t vec = tuned(ctx, "VEC"), rb = tuned(ctx, "GEMM_RB"), nb = tuned(ctx, "GEMM_NB");
+    size_t cb = vec * nb, in_c = c->g.v[3], out_c = c->out_c, blocks, partial;
+    if (orient == SP_DW_CVEC) {
+        blocks = c->g.patch / in_c * ceil_div(in_c, cb) * ceil_div(out_c, rb);
+        partial = in_c % vec != 0;
+        c->k = SP_K_conv_dw_cvec;
+    } else {
+        blocks = ceil_div(c->g.patch, rb) * ceil_div(out_c, cb);
+        partial = out_c % vec != 0;
+        c->k = path == SPARTAN_PATH_SPARSE ? SP_K_conv_dw_ocvec_sparse : SP_K_conv_dw_ocvec;
+    }
+    size_t step = 8 + rb * (2 + nb * (2 + (partial ? vec : 0)));
+    size_t fixed = rb * nb * (4 + 2 * vec) + 4 * rb + 32, pc;
+    size_t parts = slices(ctx, c->g.pixels, blocks, step, fixed, (size_t)-1, &pc);
+    spartan_status st;
+    cl_uint unused;
+    if ((st = sp_u32(ctx, pc, "pixels per slice", &c->pc)) ||
+        (st = sp_u32(ctx, blocks, "blocks of dweight", &c->blocks)) ||
+        (st = sp_u32(ctx, blocks * parts, "work-items", &unused)))
+        return st;
+    return sp_split_reduce(ctx, parts, dweight->numel, dweight->mem, 1.0f, 0.0f, dw_slices, c);
+}
+
+/* ---- the sparse kernel over dY's non-zeros ----------------------------------------------------
+ */
+
+/* Its launches' arguments besides the buffers: the window, out_c, the lists' slices (nparts of
+ * pc pixels), the non-zeros per chunk E, and the blocks per chunk. */
+typedef struct dw_sparse {
+    sp_geom g;
+    cl_uint out_c, nparts, pc, E, blocks;
+    cl_mem x, dy, lists, part;
+} dw_sparse;
+
+/* The window's 10 arguments, out_c, nparts and pc into args from i (SP_DW_LIST_ARGS). */
+static cl_uint list_args(sp_arg *args, cl_uint i, const dw_sparse *s) {
+    for (int k = 0; k < 10; k++) args[i++] = SP_ARG(s->g.v[k]);
+    args[i++] = SP_ARG(s->out_c);
+    args[i++] = SP_ARG(s->nparts);
+    args[i++] = SP_ARG(s->pc);
+    return i;
+}
+
+/* The lists of dY's non-zeros and the chunks (conv_dw.cl: conv_dw_lists, conv_dw_chunks). */
+static spartan_status sparse_lists(spartan_context *ctx, dw_sparse *s) {
+    sp_arg args[16] = {SP_ARG(s->dy), SP_ARG(s->lists)};
+    cl_uint n = list_args(args, 2, s);
+    spartan_status st =
+        sp_launch_1d(ctx, SP_K_conv_dw_lists, (size_t)s->nparts * s->out_c, args, n);
     if (st != SPARTAN_OK) return st;
-    sp_arg args[15] = {SP_ARG(c->dy), SP_ARG(c->lists)};
-    for (int i = 0; i < 10; i++) args[2 + i] = SP_ARG(c->g.v[i]);
-    args[12] = SP_ARG(c->out_c);
-    args[13] = SP_ARG(c->parts);
-    args[14] = SP_ARG(c->pc);
-    return sp_launch_1d(ctx, SP_K_conv_dw_lists, c->parts * (size_t)c->out_c, args, 15);
+    sp_arg cargs[] = {SP_ARG(s->lists), SP_ARG(s->out_c), SP_ARG(s->nparts), SP_ARG(s->E)};
+    return sp_launch_1d(ctx, SP_K_conv_dw_chunks, s->out_c, cargs, 4);
+}
+
+/* The chunks [k0, k0 + n) of every output channel into the partials, then their sums into dW
+ * (added to it after the first group). */
+static spartan_status sparse_group(spartan_context *ctx, const dw_sparse *s, cl_uint k0, cl_uint n,
+                                   spartan_tensor *dweight) {
+    sp_arg args[22] = {SP_ARG(s->x), SP_ARG(s->dy), SP_ARG(s->part), SP_ARG(s->lists)};
+    cl_uint i = list_args(args, 4, s);
+    args[i++] = SP_ARG(s->E);
+    args[i++] = SP_ARG(k0);
+    args[i++] = SP_ARG(n);
+    args[i++] = SP_ARG(s->blocks);
+    size_t wg = tuned(ctx, "GEMM_WG"), items = (size_t)s->blocks * n;
+    spartan_status st = sp_launch(ctx, SP_K_conv_dw_cvec_sparse, 1, &items, &wg, args, i);
+    if (st != SPARTAN_OK) return st;
+    cl_uint rows = (cl_uint)s->g.patch;
+    float alpha = 1.0f, beta = k0 ? 1.0f : 0.0f;
+    sp_arg sargs[] = {SP_ARG(s->part),  SP_ARG(s->lists),  SP_ARG(dweight->mem), SP_ARG(rows),
+                      SP_ARG(s->out_c), SP_ARG(s->nparts), SP_ARG(k0),           SP_ARG(n),
+                      SP_ARG(alpha),    SP_ARG(beta)};
+    return sp_launch_1d(ctx, SP_K_conv_dw_sum, dweight->numel, sargs, 10);
+}
+
+/* The sparse path over dY (vectors over input channels). The lists' slices: a step of a few
+ * iterations per pixel, at most 65,536 pixels (their offsets are ushorts), and few enough that
+ * the chunks' scan and the sparse kernel's walk over them stay well inside the loop bound. A
+ * non-zero's step in the sparse kernel: the loop, three loads and a test, then PB positions of
+ * tests and NB vector loads (SP_VEC lane steps where partial) and FMAs. Returns with *done 0
+ * (the dense kernel runs instead) where the lists or the partials would not fit. */
+static spartan_status run_sparse(spartan_context *ctx, dw_launch *c, spartan_tensor *dweight,
+                                 int *done) {
+    size_t vec = tuned(ctx, "VEC"), nb = tuned(ctx, "GEMM_NB");
+    size_t in_c = c->g.v[3], out_c = c->out_c, pixels = c->g.pixels, patch = c->g.patch;
+    size_t max = sp_loop_max(ctx), pc, E;
+    size_t nparts = slices(ctx, pixels, out_c, 8, 64, 65536, &pc);
+    size_t npos = patch / in_c, pblocks = ceil_div(npos, SPARSE_PB);
+    size_t blocks = out_c * ceil_div(in_c, vec * nb) * pblocks;
+    size_t step = 6 + SPARSE_PB * (3 + nb * (2 + (in_c % vec ? vec : 0)));
+    size_t fixed = SPARSE_PB * nb * (4 + 2 * vec) + 4 * SPARSE_PB + 2 * nparts + 96;
+    *done = 0;
+    if (nparts > max / 8 || fixed + step > max) return SPARTAN_OK;
+    size_t nchunks = slices(ctx, pixels, blocks, step, fixed, (size_t)-1, &E);
+    size_t L = nparts * out_c, words = 2 * L + out_c + 4 * pixels + L * pc + ceil_div(L * pc, 2);
+    size_t cap = PARTS_SCRATCH_MAX, quarter = (size_t)(ctx->dev.info.max_alloc_bytes / 4);
+    if (quarter && quarter < cap) cap = quarter;
+    size_t group = cap / (patch * out_c * sizeof(float));
+    if (group > nchunks) group = nchunks;
+    if (group > max / 4) group = max / 4; /* conv_dw_sum walks a group's chunks */
+    if (group == 0 || words * sizeof(cl_uint) > cap) return SPARTAN_OK;
+    dw_sparse s = {c->g, c->out_c, 0, 0, 0, 0, c->x, c->dy, NULL, NULL};
+    spartan_status st;
+    cl_uint unused;
+    if ((st = sp_u32(ctx, nparts, "slices", &s.nparts)) || (st = sp_u32(ctx, pc, "slice", &s.pc)) ||
+        (st = sp_u32(ctx, E, "chunk", &s.E)) || (st = sp_u32(ctx, blocks, "blocks", &s.blocks)) ||
+        (st = sp_u32(ctx, blocks * group, "work-items", &unused)) ||
+        (st = sp_u32(ctx, 2 * words, "list entries", &unused)) ||
+        (st = sp_scratch(ctx, SP_SCRATCH_COLS, words * sizeof(cl_uint), &s.lists)) ||
+        (st = sp_scratch(ctx, SP_SCRATCH_SPLIT, group * patch * out_c * sizeof(float), &s.part)) ||
+        (st = sparse_lists(ctx, &s)))
+        return st;
+    for (size_t k0 = 0; k0 < nchunks && st == SPARTAN_OK; k0 += group) {
+        size_t n = nchunks - k0 < group ? nchunks - k0 : group;
+        st = sparse_group(ctx, &s, (cl_uint)k0, (cl_uint)n, dweight);
+    }
+    *done = 1;
+    return st;
 }
 
 /* The same product without the family: the patch matrix in scratch, then the dense GEMM with
@@ -115,52 +233,6 @@ static spartan_status through_im2col(spartan_context *ctx, const spartan_window 
     if (st == SPARTAN_OK)
         st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 1, 0, 1.0f, &cols, dy, 0.0f, dweight);
     return st;
-}
-
-/* The kernel's launches for a checked call: the blocks of dW, the slices, the lists of the
- * sparse kernel, the sums. */
-static spartan_status run_kernel(spartan_context *ctx, spartan_path path, sp_dw_orient orient,
-                                 dw_launch *c, spartan_tensor *dweight) {
-    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
-    size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
-    size_t cb = vec * (size_t)sp_tuned_get(&ctx->tuned, "GEMM_NB");
-    size_t in_c = c->g.v[3], out_c = c->out_c, npos = c->g.patch / in_c, blocks;
-    int sparse = path == SPARTAN_PATH_SPARSE, partial;
-    if (orient == SP_DW_CVEC) {
-        partial = in_c % vec != 0;
-        c->k = sparse ? SP_K_conv_dw_cvec_sparse : SP_K_conv_dw_cvec;
-    } else {
-        partial = out_c % vec != 0;
-        c->k = sparse ? SP_K_conv_dw_ocvec_sparse : SP_K_conv_dw_ocvec;
-    }
-    /* enough slices for the loop bound; more, down to SLICE_MIN pixels, for the work-items */
-    size_t pixels = c->g.pixels;
-    size_t parts = ceil_div(pixels, slice_max(ctx, partial));
-    size_t dense_blocks = orient == SP_DW_CVEC ? npos * ceil_div(in_c, cb) * ceil_div(out_c, rb)
-                                               : ceil_div(c->g.patch, rb) * ceil_div(out_c, cb);
-    size_t busy = ceil_div((size_t)ctx->dev.info.compute_units * ITEMS_PER_UNIT, dense_blocks);
-    size_t most = ceil_div(pixels, SLICE_MIN);
-    if (busy > most) busy = most;
-    if (busy > parts) parts = busy;
-    size_t pc = ceil_div(pixels, parts);
-    parts = ceil_div(pixels, pc);
-    spartan_status st;
-    cl_uint unused;
-    if ((st = sp_u32(ctx, pc, "pixels per slice", &c->pc)) ||
-        (st = sp_u32(ctx, parts, "slices", &c->parts)))
-        return st;
-    blocks = dense_blocks;
-    if (c->k == SP_K_conv_dw_cvec_sparse) {
-        if ((st = make_lists(ctx, c)) != SPARTAN_OK) return st;
-        if (c->lists) /* out_c x blocks of input channels x blocks of positions */
-            blocks = out_c * ceil_div(in_c, cb) * ceil_div(npos, rb);
-        else
-            c->k = SP_K_conv_dw_cvec;
-    }
-    if ((st = sp_u32(ctx, blocks, "blocks of dweight", &c->blocks)) ||
-        (st = sp_u32(ctx, blocks * parts, "work-items", &unused)))
-        return st;
-    return sp_split_reduce(ctx, parts, dweight->numel, dweight->mem, 1.0f, 0.0f, dw_slices, c);
 }
 
 spartan_status sp_conv_dw(spartan_context *ctx, spartan_path path, sp_dw_orient orient,
@@ -197,7 +269,12 @@ spartan_status sp_conv_dw(spartan_context *ctx, spartan_path path, sp_dw_orient 
     if (!sp_family_usable(ctx, SP_FAMILY_conv_dw))
         return through_im2col(ctx, w, &c.g, x, dy, dweight);
     if (orient == SP_DW_AUTO) orient = sp_conv_dw_pick(ctx, w, out_c);
-    return run_kernel(ctx, path, orient, &c, dweight);
+    if (path == SPARTAN_PATH_SPARSE && orient == SP_DW_CVEC) {
+        int done;
+        st = run_sparse(ctx, &c, dweight, &done);
+        if (st != SPARTAN_OK || done) return st;
+    }
+    return run_dense(ctx, path, orient, &c, dweight);
 }
 
 spartan_status spartan_conv2d_backward_weight(spartan_context *ctx, spartan_path path,

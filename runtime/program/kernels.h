@@ -83,6 +83,8 @@ typedef enum sp_family {
     X(conv_dw, conv_dw_ocvec)                                                                      \
     X(conv_dw, conv_dw_ocvec_sparse)                                                               \
     X(conv_dw, conv_dw_lists)                                                                      \
+    X(conv_dw, conv_dw_chunks)                                                                     \
+    X(conv_dw, conv_dw_sum)                                                                        \
     X(reference, reference_gemm)                                                                   \
     X(reference, reference_count)                                                                  \
     X(reference, reference_partials)
