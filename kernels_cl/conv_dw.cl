@@ -7,40 +7,64 @@
 // (zero where the shifted pixel lies in the padding). The reduction runs over the pixels.
 //
 // Two orientations of the same register-blocked micro-kernel (gemm_dense.cl's tunables: a
-// work-item holds SP_GEMM_RB x SP_GEMM_NB vectors of SP_VEC accumulators), because one of the
-// two operands of a pixel is contiguous in channels and can fill a vector:
+// work-item holds SP_GEMM_RB x SP_GEMM_NB vectors of SP_VEC accumulators), because either
+// operand of a pixel is contiguous in channels and can fill a vector:
 //
 // conv_dw_cvec (vectors over input channels, SparseTrain's): a work-item owns one window
-//   position (ky, kx), NB vectors of input channels c and RB output channels j. Per pixel it
-//   loads NB vectors of x at the shifted pixel (channels are contiguous in NHWC) and RB scalars
-//   of dY's row, and for each scalar does NB vector FMAs. The sparse kernel (_sparse) skips the
-//   FMAs of every zero of dY, and a pixel whose RB scalars are all zero before it loads x.
+//   position (ky, kx), NB vectors of input channels and RB output channels. Per pixel it loads
+//   NB vectors of x at the shifted pixel and RB scalars of dY's row, and for each scalar does NB
+//   vector FMAs.
 // conv_dw_ocvec (vectors over output channels, the transposed GEMM's): a work-item owns RB
 //   consecutive rows e of dW (any positions and channels: lenet5's conv1 has in_c = 1) and NB
-//   vectors of output channels. Per pixel it loads NB vectors of dY's row and RB scalars of x,
-//   and for each scalar does NB vector FMAs. The sparse kernel skips the zeros of x (and the
-//   padding) instead, and a pixel whose RB scalars are all zero before it loads dY.
+//   vectors of output channels. Per pixel it loads NB vectors of dY's row and RB scalars of x.
 // The host picks the one whose vectors and blocks are fuller for the shape (conv_dw.c).
 //
-// The work-items: one dimension, the blocks of dW of one slice of pixels (rows of blocks
-// fastest: the work-items of a group share the pixels of dY they read, which keeps them in
-// cache on CPUs and makes the sparse kernels' tests on dY agree across a GPU's wave), then the
+// Their work-items: one dimension, the blocks of dW of one slice of pixels (rows of blocks
+// fastest: the work-items of a group read the same pixels, which stay in cache), then the
 // slices. Slice part0 + s walks the pixels [(part0 + s) pc, + pc) and writes its own patch x
 // out_c block of the output (dw + s patch out_c) as alpha acc + beta dw; the host sums the
 // slices when there is more than one (sp_split_reduce) and keeps pc bounded so that no
 // work-item runs more than LOOP_MAX loop iterations. Blocks past dW's edges compute on clamped
-// indices (or zeros) and are not stored.
+// indices (or zeros) and are not stored. A vector that runs past the channels of a row is read
+// whole where the buffer goes on (its extra lanes are never stored).
+//
+// The sparse kernels (conv_dw_cvec_sparse skips dY's zeros, conv_dw_ocvec_sparse x's) walk
+// lists of non-zeros instead of testing each scalar: see "Skipping zeros" below.
 
 #define RB SP_GEMM_RB
 #define NB SP_GEMM_NB
 #define CB (SP_VEC * SP_GEMM_NB)
 
-// The geometry and operands, as the kernels receive them (dw: this slice's block of it).
+// The geometry and operands, as the kernels receive them (dw: this slice's or chunk's block of
+// it), with the lengths of x and dY.
 typedef struct sp_dw {
-    uint in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w, out_c, patch;
+    uint in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w, out_c, patch, x_len, dy_len;
     __global const float *x, *dy;
     __global float *dw;
 } sp_dw;
+
+SP_INLINE sp_dw sp_dw_geom(const uint batch, const uint in_h, const uint in_w, const uint in_c,
+                           const uint k_h, const uint k_w, const uint stride, const uint pad,
+                           const uint out_h, const uint out_w, const uint out_c,
+                           __global const float *x, __global const float *dy, __global float *dw) {
+    const sp_dw g = {in_h,
+                     in_w,
+                     in_c,
+                     k_h,
+                     k_w,
+                     stride,
+                     pad,
+                     out_h,
+                     out_w,
+                     out_c,
+                     k_h * k_w * in_c,
+                     batch * in_h * in_w * in_c,
+                     batch * out_h * out_w * out_c,
+                     x,
+                     dy,
+                     dw};
+    return g;
+}
 
 // The walk over a slice's output pixels: p, its image b and row oy, column ox, and the input
 // coordinates of its window's top-left corner (iy, ix) and that corner's channel 0 in x (base),
@@ -88,7 +112,19 @@ SP_INLINE sp_pix sp_pix_next(const sp_dw g, sp_pix w) {
     return w;
 }
 
-// ---- vectors over input channels ------------------------------------------------------------
+// NB vectors from buf + i (buf holds len floats), the first nv of them read, the last of those
+// holding last channels: whole where the buffer has room, else its lanes up to last.
+SP_INLINE void sp_dw_load(floatv a[NB], __global const float *buf, const uint len, const uint i,
+                          const uint nv, const uint last) {
+#pragma unroll
+    for (int v = 0; v < NB; v++) {
+        __global const float *p = buf + i + v * SP_VEC;
+        a[v] = v + 1 < nv                                                       ? VLOAD_AT(p)
+               : v + 1 == nv && (last == SP_VEC || i + (v + 1) * SP_VEC <= len) ? VLOAD_AT(p)
+               : v + 1 == nv ? sp_load_part(p, last)
+                             : (floatv)(0.0f);
+    }
+}
 
 // lanes (<= SP_VEC) of alpha acc down the column j of dW from row e, as alpha acc + beta dW.
 SP_INLINE void sp_dw_store_col(const sp_dw g, const floatv acc, const uint e, const uint j,
@@ -105,20 +141,20 @@ SP_INLINE void sp_dw_store_col(const sp_dw g, const floatv acc, const uint e, co
     }
 }
 
-// NB vectors of x from xs, the first nv of them read, the last of those holding last channels.
-SP_INLINE void sp_dw_load_x(floatv a[NB], __global const float *xs, const uint nv,
-                            const uint last) {
-#pragma unroll
-    for (int v = 0; v < NB; v++)
-        a[v] = v + 1 < nv    ? VLOAD_AT(xs + v * SP_VEC)
-               : v + 1 == nv ? sp_load_part(xs + v * SP_VEC, last)
-                             : (floatv)(0.0f);
+// len (<= SP_VEC) lanes of alpha acc along row e of dW from column j0, as alpha acc + beta dW.
+SP_INLINE void sp_dw_store_row(const sp_dw g, const floatv acc, const uint e, const uint j0,
+                               const uint len, const float alpha, const float beta) {
+    __global float *o = g.dw + (size_t)e * g.out_c + j0;
+    floatv t = (floatv)(alpha)*acc;
+    if (beta != 0.0f) t = fma((floatv)(beta), sp_load_part(o, len), t);
+    sp_store_part(t, o, len);
 }
 
-// The dense kernel. Position (ky, kx), channels c0.. in nv (<= NB) vectors, the last holding
-// last (<= SP_VEC) channels, output channels j0.. (nr <= RB of them): accumulate over the
-// pixels [pb, pe), then store. With nr = RB, nv = NB and last = SP_VEC (constants) the edge
-// tests vanish.
+// ---- vectors over input channels ------------------------------------------------------------
+
+// Position (ky, kx), channels c0.. in nv (<= NB) vectors, the last holding last (<= SP_VEC)
+// channels, output channels j0.. (nr <= RB of them): accumulate over the pixels [pb, pe), then
+// store. With nr = RB, nv = NB and last = SP_VEC (constants) the edge tests vanish.
 SP_INLINE void sp_dw_cvec_block(const sp_dw g, const uint pb, const uint pe, const uint ky,
                                 const uint kx, const uint c0, const uint j0, const uint nr,
                                 const uint nv, const uint last, const float alpha,
@@ -135,7 +171,7 @@ SP_INLINE void sp_dw_cvec_block(const sp_dw g, const uint pb, const uint pe, con
         if (w.iy + ky >= g.in_h || w.ix + kx >= g.in_w) continue; // x is 0 in the padding
         __global const float *drow = g.dy + (size_t)p * g.out_c + j0;
         floatv a[NB];
-        sp_dw_load_x(a, g.x + (w.base + off), nv, last); // the sum wraps, not the pointer
+        sp_dw_load(a, g.x, g.x_len, w.base + off, nv, last); // the uint sum wraps, not a pointer
 #pragma unroll
         for (int r = 0; r < RB; r++) {
             const floatv d = (floatv)(r < nr ? drow[r] : 0.0f);
@@ -155,7 +191,7 @@ SP_INLINE void sp_dw_cvec_block(const sp_dw g, const uint pb, const uint pe, con
     }
 }
 
-// The dense kernel's block q of a slice: output channels block q / (k_h k_w cblocks), then the
+// The work-item's block q of a slice: output channels block q / (k_h k_w cblocks), then the
 // window position, then the block of CB input channels.
 SP_INLINE void sp_dw_cvec(const sp_dw g, const uint q, const uint pb, const uint pe,
                           const float alpha, const float beta) {
@@ -173,47 +209,159 @@ SP_INLINE void sp_dw_cvec(const sp_dw g, const uint q, const uint pb, const uint
         sp_dw_cvec_block(g, pb, pe, ky, kx, c0, j0, nr, nv, last, alpha, beta);
 }
 
-// ---- vectors over input channels, skipping dY's zeros -----------------------------------------
-//
-// A test per scalar of dY costs a CPU more than the two vector FMAs it saves, whatever the
-// sparsity below 90 % (a mispredicted branch is 15-20 cycles), so the sparse kernel walks lists
-// of dY's non-zeros instead, made without a branch, and its work-items own one output channel:
-//
-// conv_dw_lists: per slice s of pc pixels and output channel j, the count of dY's non-zeros and
-//   their pixels (as offsets in the slice), in order; and each pixel's window corner.
-// conv_dw_chunks: per output channel, where each slice's list starts in the channel's whole list
-//   (an exclusive scan), and how many chunks of E non-zeros that whole list makes.
-// conv_dw_cvec_sparse: a work-item per chunk of E non-zeros of an output channel j, block of PB
-//   window positions and block of NB vectors of input channels: per non-zero dY[p, j], NB vector
-//   FMAs with x at each position. It writes its block of column j of dW to its chunk's partial
-//   dW; conv_dw_sum adds each column's chunks (their number follows the non-zeros, not the
-//   pixels: partial sums cost little at high sparsity).
-//
-// The lists live in one buffer of uints, at these offsets for L = nparts out_c lists:
-//   counts [0, L), list (s, j) at s out_c + j;  starts [L, 2 L), the same;  chunks [2 L, + out_c);
-//   corners (base, iy, ix, 0) per output pixel from 2 L + out_c;  the lists' values (dY's
-//   non-zeros: its gather misses the cache where a copy next to the positions does not), list
-//   (s, j) from 2 L + out_c + 4 pixels + (s out_c + j) pc;  then their positions as ushorts,
-//   list (s, j) from ushort 2 (2 L + out_c + 4 pixels + L pc) + (s out_c + j) pc.
-#define SP_DW_STARTS(L)                 (L)
-#define SP_DW_CHUNKS(L)                 (2 * (size_t)(L))
-#define SP_DW_TAB(L, out_c)             (2 * (size_t)(L) + (out_c))
-#define SP_DW_VAL(L, out_c, pixels)     (SP_DW_TAB(L, out_c) + 4 * (size_t)(pixels))
-#define SP_DW_ENT(L, out_c, pixels, pc) (2 * (SP_DW_VAL(L, out_c, pixels) + (size_t)(L) * (pc)))
+// ---- vectors over output channels -----------------------------------------------------------
 
-// Window positions per work-item of the sparse kernel: a 3 x 3 window, the presets' (5 x 5 ones
-// make blocks of 9, 8, 8). Its accumulators, PB x NB vectors, take about what the dense kernel's
-// RB x NB and its operands do: it keeps no vectors of x (they are the FMAs' memory operands).
+// Rows e0.. of dW (nr <= RB of them), output channels j0.. in nv (<= NB) vectors, the last
+// holding last (<= SP_VEC): accumulate over the pixels [pb, pe), then store.
+SP_INLINE void sp_dw_ocvec_block(const sp_dw g, const uint pb, const uint pe, const uint e0,
+                                 const uint j0, const uint nr, const uint nv, const uint last,
+                                 const float alpha, const float beta) {
+    floatv acc[RB][NB];
+    uint ky[RB], kx[RB], off[RB];
+#pragma unroll
+    for (int r = 0; r < RB; r++) {
+#pragma unroll
+        for (int v = 0; v < NB; v++) acc[r][v] = (floatv)(0.0f);
+        const uint e = min(e0 + r, g.patch - 1), pos = e / g.in_c, c = e - pos * g.in_c;
+        ky[r] = pos / g.k_w;
+        kx[r] = pos - ky[r] * g.k_w;
+        off[r] = (ky[r] * g.in_w + kx[r]) * g.in_c + c;
+    }
+    sp_pix w = sp_pix_at(g, pb);
+    for (uint p = pb; p < pe; p++, w = sp_pix_next(g, w)) {
+        floatv b[NB];
+        sp_dw_load(b, g.dy, g.dy_len, p * g.out_c + j0, nv, last);
+#pragma unroll
+        for (int r = 0; r < RB; r++) {
+            const bool in = r < nr && w.iy + ky[r] < g.in_h && w.ix + kx[r] < g.in_w;
+            const floatv a = (floatv)(in ? g.x[w.base + off[r]] : 0.0f);
+#pragma unroll
+            for (int v = 0; v < NB; v++) acc[r][v] = fma(a, b[v], acc[r][v]);
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < RB; r++) {
+#pragma unroll
+        for (int v = 0; v < NB; v++)
+            if (r < nr && v < nv)
+                sp_dw_store_row(g, acc[r][v], e0 + r, j0 + v * SP_VEC, v + 1 < nv ? SP_VEC : last,
+                                alpha, beta);
+    }
+}
+
+// The work-item's block q of a slice: output channels block q / rblocks, then RB rows of dW.
+SP_INLINE void sp_dw_ocvec(const sp_dw g, const uint q, const uint pb, const uint pe,
+                           const float alpha, const float beta) {
+    const uint rblocks = (g.patch + RB - 1) / RB;
+    const uint jb = q / rblocks, e0 = (q - jb * rblocks) * RB, j0 = jb * CB;
+    const uint nr = min((uint)RB, g.patch - e0), rest = min((uint)CB, g.out_c - j0);
+    const uint nv = (rest + SP_VEC - 1) / SP_VEC, last = rest - (nv - 1) * SP_VEC;
+    if (nr == RB && nv == NB && last == SP_VEC)
+        sp_dw_ocvec_block(g, pb, pe, e0, j0, RB, NB, SP_VEC, alpha, beta);
+    else if (last == SP_VEC)
+        sp_dw_ocvec_block(g, pb, pe, e0, j0, nr, nv, SP_VEC, alpha, beta);
+    else
+        sp_dw_ocvec_block(g, pb, pe, e0, j0, nr, nv, last, alpha, beta);
+}
+
+// ---- Skipping zeros -------------------------------------------------------------------------
+//
+// A test per scalar costs a CPU more than the vector FMAs it saves below 90 % zeros (a
+// mispredicted branch is 15-20 cycles), so the sparse kernels walk lists of non-zeros instead,
+// made without a branch, of one operand M seen as a matrix of rows x cols (dY: output pixels x
+// out_c, or x: input pixels x in_c), and each work-item owns one column of M:
+//
+// conv_dw_lists: per slice s of pc rows and column j, the count of M's non-zeros, their values
+//   and their rows (as offsets in the slice), in order.
+// conv_dw_table: per row of M, what the kernels need of its pixel (see SP_DW_TAB).
+// conv_dw_chunks: per column, where each slice's list starts in the column's whole list (an
+//   exclusive scan), and how many chunks of E non-zeros that whole list makes.
+// conv_dw_cvec_sparse (M = dY): a work-item per chunk of an output channel j, block of PB
+//   window positions and block of NB vectors of input channels: per non-zero dY[p, j], NB
+//   vector FMAs with x at each position.
+// conv_dw_ocvec_sparse (M = x, stride 1): a work-item per chunk of an input channel c, block of
+//   PB positions and block of NB vectors of output channels: per non-zero x[q, c], NB vector
+//   FMAs with dY's row at each output pixel whose window holds q at that position.
+// conv_dw_sum: each chunk wrote its block to its own partial dW; this adds, per element, the
+//   chunks its column of M has (their number follows the non-zeros, not the pixels).
+//
+// The lists live in one buffer of uints, at these offsets for L = nparts cols lists:
+//   counts [0, L), list (s, j) at s cols + j;  starts [L, 2 L), the same;  chunks [2 L, + cols);
+//   the table, 4 per row of M, from 2 L + cols;  the lists' values, list (s, j) from
+//   2 L + cols + 4 rows + (s cols + j) pc;  then their rows as ushorts, list (s, j) from ushort
+//   2 (2 L + cols + 4 rows + L pc) + (s cols + j) pc. The values sit beside the rows: gathering
+//   them from M per non-zero missed the cache.
+#define SP_DW_STARTS(L)              (L)
+#define SP_DW_CHUNKS(L)              (2 * (size_t)(L))
+#define SP_DW_TAB(L, cols)           (2 * (size_t)(L) + (cols))
+#define SP_DW_VAL(L, cols, rows)     (SP_DW_TAB(L, cols) + 4 * (size_t)(rows))
+#define SP_DW_ENT(L, cols, rows, pc) (2 * (SP_DW_VAL(L, cols, rows) + (size_t)(L) * (pc)))
+
+// Window positions per work-item of the sparse kernels: a 3 x 3 window, the presets' (5 x 5 ones
+// make blocks of 9, 8, 8). Its accumulators, PB x NB vectors, take about what the dense
+// kernels' RB x NB and operands do: the sparse kernels keep one vector operand at a time.
 #define PB 9
 
+// A sparse work-item's walk over its non-zeros [e, e1) of column col's whole list: the slice s
+// it is in, with the rest of the slice's list (n entries from at, rows from s pc), and where
+// the lists are (see the offsets above).
+typedef struct sp_walk {
+    __global const uint *lists, *starts;
+    __global const uint4 *tab;
+    __global const float *val;
+    __global const ushort *ent;
+    uint pc, cols, col, e, e1, s, n, rb;
+    size_t at;
+} sp_walk;
+
+// The chunk k of E non-zeros of column col of the lists, positioned at its first slice (by
+// bisection of the starts); false where the column has no such chunk.
+SP_INLINE bool sp_walk_at(sp_walk *w, __global const uint *lists, const uint nparts, const uint pc,
+                          const uint rows, const uint cols, const uint col, const uint k,
+                          const uint E) {
+    const uint L = nparts * cols;
+    if (k >= lists[SP_DW_CHUNKS(L) + col]) return false;
+    w->lists = lists;
+    w->starts = lists + SP_DW_STARTS(L) + col;
+    w->tab = (__global const uint4 *)(lists + SP_DW_TAB(L, cols));
+    w->val = (__global const float *)lists + SP_DW_VAL(L, cols, rows);
+    w->ent = (__global const ushort *)lists + SP_DW_ENT(L, cols, rows, pc);
+    w->pc = pc;
+    w->cols = cols;
+    w->col = col;
+    const uint last = (nparts - 1) * cols + col;
+    w->e = k * E;
+    w->e1 = min(w->starts[(size_t)(nparts - 1) * cols] + lists[last], w->e + E);
+    uint lo = 0, hi = nparts;
+    while (hi - lo > 1) {
+        const uint mid = (lo + hi) / 2;
+        if (w->starts[(size_t)mid * cols] <= w->e)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    w->s = lo;
+    return true;
+}
+
+// The walk's next slice (n entries of it from at, rows from rb); false at the walk's end.
+SP_INLINE bool sp_walk_slice(sp_walk *w) {
+    if (w->e >= w->e1) return false;
+    const uint start = w->starts[(size_t)w->s * w->cols], list = w->s * w->cols + w->col;
+    w->n = min(w->lists[list] - (w->e - start), w->e1 - w->e);
+    w->at = (size_t)list * w->pc + (w->e - start);
+    w->rb = w->s * w->pc;
+    w->e += w->n;
+    w->s++;
+    return true;
+}
+
+// dY's non-zeros of output channel j (rows: output pixels, table: (base, iy, ix) of sp_pix) x
 // PB window positions from pos0 (nq of them) x channels c0.. in nv vectors (the last holding
-// last) x output channel j, over the non-zeros [e0, e1) of j's whole list: per non-zero dY[p, j]
-// its NB vector FMAs with x at each position (with no test where the window lies inside the
-// image). Stores the block to this chunk's partial dW.
-SP_INLINE void sp_dw_sparse_block(const sp_dw g, __global const uint *lists, const uint nparts,
-                                  const uint pc, const uint pixels, const uint e0, const uint e1,
-                                  const uint pos0, const uint nq, const uint c0, const uint j,
-                                  const uint nv, const uint last) {
+// last): per non-zero, NB vector FMAs with x at each position (no test where the window lies
+// inside the image); the block stored down column j of this chunk's partial dW.
+SP_INLINE void sp_dw_cvec_sparse_block(const sp_dw g, sp_walk w, const uint pos0, const uint nq,
+                                       const uint c0, const uint nv, const uint last) {
     floatv acc[PB][NB];
     uint ky[PB], kx[PB], off[PB];
 #pragma unroll
@@ -228,186 +376,93 @@ SP_INLINE void sp_dw_sparse_block(const sp_dw g, __global const uint *lists, con
     // corners from which the whole window lies inside the image (as uint: not above or left)
     const uint lim_h = g.in_h >= g.k_h ? g.in_h - g.k_h + 1 : 0;
     const uint lim_w = g.in_w >= g.k_w ? g.in_w - g.k_w + 1 : 0;
-    const uint L = nparts * g.out_c;
-    __global const uint *starts = lists + SP_DW_STARTS(L) + j;
-    __global const uint4 *tab = (__global const uint4 *)(lists + SP_DW_TAB(L, g.out_c));
-    __global const ushort *ent = (__global const ushort *)lists + SP_DW_ENT(L, g.out_c, pixels, pc);
-    __global const float *val = (__global const float *)lists + SP_DW_VAL(L, g.out_c, pixels);
-    // the slice holding e0: the last whose start is at most e0 (a bisection)
-    uint lo = 0, hi = nparts;
-    while (hi - lo > 1) {
-        const uint mid = (lo + hi) / 2;
-        if (starts[(size_t)mid * g.out_c] <= e0)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    for (uint s = lo, e = e0; e < e1; s++) {
-        const uint start = starts[(size_t)s * g.out_c];
-        const uint n = min(lists[s * g.out_c + j] - (e - start), e1 - e);
-        const size_t at = (size_t)(s * g.out_c + j) * pc + (e - start);
-        __global const ushort *list = ent + at;
-        __global const float *vals = val + at;
-        const uint pb = s * pc;
-        for (uint i = 0; i < n; i++) {
-            const uint p = pb + list[i];
-            const uint4 t = tab[p];
-            const floatv d = (floatv)(vals[i]);
-            // x at t.x + off[q]: the uint sum wraps (t.x is past the padding), not the pointer
-            if (t.y < lim_h && t.z < lim_w) {
+    while (sp_walk_slice(&w)) {
+        for (uint i = 0; i < w.n; i++) {
+            const uint4 t = w.tab[w.rb + w.ent[w.at + i]];
+            const floatv d = (floatv)(w.val[w.at + i]);
+            const bool inside = t.y < lim_h && t.z < lim_w;
 #pragma unroll
-                for (int q = 0; q < PB; q++) {
-                    if (q < nq) {
-                        floatv a[NB];
-                        sp_dw_load_x(a, g.x + (t.x + off[q]), nv, last);
+            for (int q = 0; q < PB; q++) {
+                if (q < nq && (inside || (t.y + ky[q] < g.in_h && t.z + kx[q] < g.in_w))) {
+                    floatv a[NB];
+                    sp_dw_load(a, g.x, g.x_len, t.x + off[q], nv, last);
 #pragma unroll
-                        for (int v = 0; v < NB; v++) acc[q][v] = fma(d, a[v], acc[q][v]);
-                    }
-                }
-            } else {
-#pragma unroll
-                for (int q = 0; q < PB; q++) {
-                    if (q < nq && t.y + ky[q] < g.in_h && t.z + kx[q] < g.in_w) {
-                        floatv a[NB];
-                        sp_dw_load_x(a, g.x + (t.x + off[q]), nv, last);
-#pragma unroll
-                        for (int v = 0; v < NB; v++) acc[q][v] = fma(d, a[v], acc[q][v]);
-                    }
+                    for (int u = 0; u < NB; u++) acc[q][u] = fma(d, a[u], acc[q][u]);
                 }
             }
         }
-        e += n;
     }
 #pragma unroll
-    for (int v = 0; v < NB; v++) {
-        const uint lanes = v + 1 < nv ? SP_VEC : v + 1 == nv ? last : 0;
+    for (int u = 0; u < NB; u++) {
+        const uint lanes = u + 1 < nv ? SP_VEC : u + 1 == nv ? last : 0;
 #pragma unroll
         for (int q = 0; q < PB; q++)
             if (q < nq && lanes > 0)
-                sp_dw_store_col(g, acc[q][v], (pos0 + q) * g.in_c + c0 + v * SP_VEC, j, lanes, 1.0f,
-                                0.0f);
+                sp_dw_store_col(g, acc[q][u], (pos0 + q) * g.in_c + c0 + u * SP_VEC, w.col, lanes,
+                                1.0f, 0.0f);
     }
 }
 
-// The sparse kernel's block q of chunk k: output channel q / (pblocks cblocks), then the block
-// of CB input channels, then the block of window positions (k_h k_w of them spread evenly over
-// the fewest blocks of at most PB). Nothing where the channel has fewer chunks.
-SP_INLINE void sp_dw_cvec_sparse(const sp_dw g, __global const uint *lists, const uint nparts,
-                                 const uint pc, const uint pixels, const uint E, const uint k,
-                                 const uint q) {
-    const uint npos = g.patch / g.in_c, pblocks = (npos + PB - 1) / PB;
-    const uint pp = (npos + pblocks - 1) / pblocks, cblocks = (g.in_c + CB - 1) / CB;
-    const uint j = q / (pblocks * cblocks), rq = q - j * (pblocks * cblocks);
-    const uint cb = rq / pblocks, pos0 = (rq - cb * pblocks) * pp;
-    const uint L = nparts * g.out_c;
-    if (k >= lists[SP_DW_CHUNKS(L) + j] || pos0 >= npos) return;
-    const uint total =
-        lists[SP_DW_STARTS(L) + (nparts - 1) * g.out_c + j] + lists[(nparts - 1) * g.out_c + j];
-    const uint e0 = k * E, e1 = min(total, e0 + E);
-    const uint nq = min(pp, npos - pos0), c0 = cb * CB, rest = min((uint)CB, g.in_c - c0);
-    const uint nv = (rest + SP_VEC - 1) / SP_VEC, last = rest - (nv - 1) * SP_VEC;
-    if (nq == PB && nv == NB && last == SP_VEC)
-        sp_dw_sparse_block(g, lists, nparts, pc, pixels, e0, e1, pos0, PB, c0, j, NB, SP_VEC);
-    else if (nv == NB && last == SP_VEC)
-        sp_dw_sparse_block(g, lists, nparts, pc, pixels, e0, e1, pos0, nq, c0, j, NB, SP_VEC);
-    else
-        sp_dw_sparse_block(g, lists, nparts, pc, pixels, e0, e1, pos0, nq, c0, j, nv, last);
-}
-
-// ---- vectors over output channels -----------------------------------------------------------
-
-// Rows e0.. of dW (nr <= RB of them), output channels j0.. in nv (<= NB) vectors, the last
-// holding last (<= SP_VEC): accumulate over the pixels [pb, pe), then store.
-SP_INLINE void sp_dw_ocvec_block(const sp_dw g, const bool sparse, const uint pb, const uint pe,
-                                 const uint e0, const uint j0, const uint nr, const uint nv,
-                                 const uint last, const float alpha, const float beta) {
-    floatv acc[RB][NB];
-    uint ky[RB], kx[RB], off[RB];
+// x's non-zeros of input channel c (rows: input pixels, table: the output pixel whose window
+// has the pixel at its top-left corner, modulo 2^32, and the pixel's padded coordinates) x PB
+// positions from pos0 x output channels j0.. in nv vectors: per non-zero, NB vector FMAs with
+// dY's row at each output pixel the position reaches (stride 1: that pixel moved back by the
+// position; no test where every position reaches one); stored along the rows of the partial.
+SP_INLINE void sp_dw_ocvec_sparse_block(const sp_dw g, sp_walk w, const uint pos0, const uint nq,
+                                        const uint j0, const uint nv, const uint last) {
+    floatv acc[PB][NB];
+    uint ky[PB], kx[PB], off[PB];
 #pragma unroll
-    for (int r = 0; r < RB; r++) {
+    for (int q = 0; q < PB; q++) {
 #pragma unroll
-        for (int v = 0; v < NB; v++) acc[r][v] = (floatv)(0.0f);
-        const uint e = min(e0 + r, g.patch - 1), pos = e / g.in_c, c = e - pos * g.in_c;
-        ky[r] = pos / g.k_w;
-        kx[r] = pos - ky[r] * g.k_w;
-        off[r] = (ky[r] * g.in_w + kx[r]) * g.in_c + c;
+        for (int v = 0; v < NB; v++) acc[q][v] = (floatv)(0.0f);
+        const uint pos = pos0 + min((uint)q, nq - 1);
+        ky[q] = pos / g.k_w;
+        kx[q] = pos - ky[q] * g.k_w;
+        off[q] = ky[q] * g.out_w + kx[q];
     }
-    sp_pix w = sp_pix_at(g, pb);
-    for (uint p = pb; p < pe; p++, w = sp_pix_next(g, w)) {
-        float s[RB];
-        bool any = false;
+    // padded coordinates every position maps to an output pixel from: [k - 1, out)
+    const uint lim_h = g.out_h + 1 >= g.k_h ? g.out_h + 1 - g.k_h : 0;
+    const uint lim_w = g.out_w + 1 >= g.k_w ? g.out_w + 1 - g.k_w : 0;
+    while (sp_walk_slice(&w)) {
+        for (uint i = 0; i < w.n; i++) {
+            const uint4 t = w.tab[w.rb + w.ent[w.at + i]];
+            const floatv xs = (floatv)(w.val[w.at + i]);
+            const bool inside = t.y - (g.k_h - 1) < lim_h && t.z - (g.k_w - 1) < lim_w;
 #pragma unroll
-        for (int r = 0; r < RB; r++) {
-            const bool in = r < nr && w.iy + ky[r] < g.in_h && w.ix + kx[r] < g.in_w;
-            s[r] = in ? g.x[w.base + off[r]] : 0.0f;
-            any = any || s[r] != 0.0f;
-        }
-        if (sparse && !any) continue;
-        __global const float *drow = g.dy + (size_t)p * g.out_c + j0;
-        floatv b[NB];
+            for (int q = 0; q < PB; q++) {
+                if (q < nq && (inside || (t.y - ky[q] < g.out_h && t.z - kx[q] < g.out_w))) {
+                    floatv b[NB];
+                    sp_dw_load(b, g.dy, g.dy_len, (t.x - off[q]) * g.out_c + j0, nv, last);
 #pragma unroll
-        for (int v = 0; v < NB; v++)
-            b[v] = v + 1 < nv    ? VLOAD_AT(drow + v * SP_VEC)
-                   : v + 1 == nv ? sp_load_part(drow + v * SP_VEC, last)
-                                 : (floatv)(0.0f);
-#pragma unroll
-        for (int r = 0; r < RB; r++) {
-            if (sparse && s[r] == 0.0f) continue;
-            const floatv a = (floatv)(s[r]);
-#pragma unroll
-            for (int v = 0; v < NB; v++) acc[r][v] = fma(a, b[v], acc[r][v]);
-        }
-    }
-#pragma unroll
-    for (int r = 0; r < RB; r++) {
-#pragma unroll
-        for (int v = 0; v < NB; v++) {
-            if (r < nr && v < nv) {
-                __global float *o = g.dw + (size_t)(e0 + r) * g.out_c + j0 + v * SP_VEC;
-                const uint len = v + 1 < nv ? SP_VEC : last;
-                floatv t = (floatv)(alpha)*acc[r][v];
-                if (beta != 0.0f) t = fma((floatv)(beta), sp_load_part(o, len), t);
-                sp_store_part(t, o, len);
+                    for (int u = 0; u < NB; u++) acc[q][u] = fma(xs, b[u], acc[q][u]);
+                }
             }
         }
     }
-}
-
-// The work-item's block q of a slice: output channels block q / rblocks, then RB rows of dW.
-SP_INLINE void sp_dw_ocvec(const sp_dw g, const bool sparse, const uint q, const uint pb,
-                           const uint pe, const float alpha, const float beta) {
-    const uint rblocks = (g.patch + RB - 1) / RB;
-    const uint jb = q / rblocks, e0 = (q - jb * rblocks) * RB, j0 = jb * CB;
-    const uint nr = min((uint)RB, g.patch - e0), rest = min((uint)CB, g.out_c - j0);
-    const uint nv = (rest + SP_VEC - 1) / SP_VEC, last = rest - (nv - 1) * SP_VEC;
-    if (nr == RB && nv == NB && last == SP_VEC)
-        sp_dw_ocvec_block(g, sparse, pb, pe, e0, j0, RB, NB, SP_VEC, alpha, beta);
-    else if (last == SP_VEC)
-        sp_dw_ocvec_block(g, sparse, pb, pe, e0, j0, nr, nv, SP_VEC, alpha, beta);
-    else
-        sp_dw_ocvec_block(g, sparse, pb, pe, e0, j0, nr, nv, last, alpha, beta);
+#pragma unroll
+    for (int q = 0; q < PB; q++) {
+#pragma unroll
+        for (int u = 0; u < NB; u++)
+            if (q < nq && u < nv)
+                sp_dw_store_row(g, acc[q][u], (pos0 + q) * g.in_c + w.col, j0 + u * SP_VEC,
+                                u + 1 < nv ? SP_VEC : last, 1.0f, 0.0f);
+    }
 }
 
 // ---- the kernels ----------------------------------------------------------------------------
 
-// The arguments every kernel takes: the buffers, the window (nn.cl's order), out_c, then the
-// slices: blocks of dW per slice, nparts slices from part0, pc pixels each.
+// The window, in nn.cl's order.
+#define SP_DW_WINDOW                                                                               \
+    const uint batch, const uint in_h, const uint in_w, const uint in_c, const uint k_h,           \
+        const uint k_w, const uint stride, const uint pad, const uint out_h, const uint out_w
+
+// The dense kernels: the buffers, the window, out_c, then the slices: blocks of dW per slice,
+// nparts slices from part0, pc pixels each.
 #define SP_DW_ARGS                                                                                 \
     __global const float *restrict x, __global const float *restrict dy,                           \
-        __global float *restrict dw, const uint batch, const uint in_h, const uint in_w,           \
-        const uint in_c, const uint k_h, const uint k_w, const uint stride, const uint pad,        \
-        const uint out_h, const uint out_w, const uint out_c, const uint blocks,                   \
+        __global float *restrict dw, SP_DW_WINDOW, const uint out_c, const uint blocks,            \
         const uint nparts, const uint part0, const uint pc, const float alpha, const float beta
-
-// The geometry of a window, with its operands.
-SP_INLINE sp_dw sp_dw_geom(const uint in_h, const uint in_w, const uint in_c, const uint k_h,
-                           const uint k_w, const uint stride, const uint pad, const uint out_h,
-                           const uint out_w, const uint out_c, __global const float *x,
-                           __global const float *dy, __global float *dw) {
-    const sp_dw g = {in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w, out_c, k_h * k_w * in_c,
-                     x,    dy,   dw};
-    return g;
-}
 
 // This work-item's slice s and block q in it, its pixels [pb, pe), and the geometry with the
 // slice's output (nothing for a work-item past the last slice).
@@ -416,8 +471,8 @@ SP_INLINE sp_dw sp_dw_geom(const uint in_h, const uint in_w, const uint in_c, co
     if (s >= nparts) return;                                                                       \
     const uint pixels = batch * out_h * out_w;                                                     \
     const uint pb = min(pixels, (part0 + s) * pc), pe = min(pixels, pb + pc);                      \
-    const sp_dw g = sp_dw_geom(in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w, out_c, x,    \
-                               dy, dw + (size_t)s * k_h * k_w * in_c * out_c)
+    const sp_dw g = sp_dw_geom(batch, in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w,       \
+                               out_c, x, dy, dw + (size_t)s * k_h * k_w * in_c * out_c)
 
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void conv_dw_cvec(SP_DW_ARGS) {
     SP_DW_SETUP;
@@ -426,89 +481,147 @@ __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void conv_dw_cv
 
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void conv_dw_ocvec(SP_DW_ARGS) {
     SP_DW_SETUP;
-    sp_dw_ocvec(g, false, q, pb, pe, alpha, beta);
+    sp_dw_ocvec(g, q, pb, pe, alpha, beta);
 }
 
-__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void
-conv_dw_ocvec_sparse(SP_DW_ARGS) {
-    SP_DW_SETUP;
-    sp_dw_ocvec(g, true, q, pb, pe, alpha, beta);
-}
-
-// The kernels of the sparse path skipping dY's zeros (see "vectors over input channels,
-// skipping dY's zeros" above). The window and dY as the others take them; the lists' buffer;
-// nparts slices of pc pixels.
-#define SP_DW_LIST_ARGS                                                                            \
-    const uint batch, const uint in_h, const uint in_w, const uint in_c, const uint k_h,           \
-        const uint k_w, const uint stride, const uint pad, const uint out_h, const uint out_w,     \
-        const uint out_c, const uint nparts, const uint pc
-
-// The lists: a work-item per slice s and output channel j (j fastest: neighbours read
-// neighbouring floats) writes every pixel of its slice with no test, the next one over it where
-// dY is 0; the work-items of channel 0 also write their pixels' window corners.
+// The lists of m (rows x cols): a work-item per slice s and 4 columns from j (columns fastest:
+// neighbours read neighbouring floats) writes every row of its slice to each column's list with
+// no test, the next one over it where m is 0. Four counts at once: one count's chain (load,
+// compare, add, the next store's address) ran the loop at a third of the speed.
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void
-conv_dw_lists(__global const float *restrict dy, __global uint *restrict lists, SP_DW_LIST_ARGS) {
-    const uint id = get_global_id(0), s = id / out_c, j = id - s * out_c;
+conv_dw_lists(__global const float *restrict m, __global uint *restrict lists, const uint rows,
+              const uint cols, const uint nparts, const uint pc) {
+    const uint groups = (cols + 3) / 4, id = get_global_id(0), s = id / groups;
     if (s >= nparts) return;
-    const uint pixels = batch * out_h * out_w, L = nparts * out_c;
-    const uint pb = min(pixels, s * pc), pe = min(pixels, pb + pc);
-    __global ushort *list =
-        (__global ushort *)lists + SP_DW_ENT(L, out_c, pixels, pc) + (size_t)id * pc;
-    __global float *vals = (__global float *)lists + SP_DW_VAL(L, out_c, pixels) + (size_t)id * pc;
-    uint n = 0;
-    for (uint p = pb; p < pe; p++) {
-        const float d = dy[(size_t)p * out_c + j];
-        list[n] = (ushort)(p - pb);
-        vals[n] = d;
-        n += d != 0.0f;
+    const uint j = (id - s * groups) * 4, nj = min(4u, cols - j);
+    const uint L = nparts * cols, rb = min(rows, s * pc), re = min(rows, rb + pc);
+    const size_t at = ((size_t)s * cols + j) * pc;
+    __global ushort *ent = (__global ushort *)lists + SP_DW_ENT(L, cols, rows, pc) + at;
+    __global float *val = (__global float *)lists + SP_DW_VAL(L, cols, rows) + at;
+    uint n[4] = {0, 0, 0, 0};
+    for (uint r = rb; r < re; r++) {
+        __global const float *row = m + (size_t)r * cols + j;
+#pragma unroll
+        for (uint l = 0; l < 4; l++) {
+            if (l < nj) {
+                const float v = row[l];
+                ent[l * pc + n[l]] = (ushort)(r - rb);
+                val[l * pc + n[l]] = v;
+                n[l] += v != 0.0f;
+            }
+        }
     }
-    lists[id] = n;
-    if (j != 0) return;
-    const sp_dw g =
-        sp_dw_geom(in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w, out_c, NULL, dy, NULL);
-    __global uint *tab = lists + SP_DW_TAB(L, out_c);
-    sp_pix w = sp_pix_at(g, pb);
-    for (uint p = pb; p < pe; p++, w = sp_pix_next(g, w))
-        vstore4((uint4)(w.base, w.iy, w.ix, 0u), p, tab);
+#pragma unroll
+    for (uint l = 0; l < 4; l++)
+        if (l < nj) lists[s * cols + j + l] = n[l];
 }
 
-// Per output channel j: each slice's start in j's whole list, and the chunks of E non-zeros.
+// The table of the lists' rows: of dY's (on_x 0) the sp_pix corner (base, iy, ix) of each
+// output pixel; of x's, per input pixel q = (b, qy, qx), the output pixel (b, qy + pad,
+// qx + pad) as an index modulo 2^32, then qy + pad and qx + pad.
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void
-conv_dw_chunks(__global uint *restrict lists, const uint out_c, const uint nparts, const uint E) {
-    const uint j = get_global_id(0), L = nparts * out_c;
-    if (j >= out_c) return;
+conv_dw_table(__global uint *restrict lists, SP_DW_WINDOW, const uint cols, const uint nparts,
+              const uint on_x) {
+    const uint r = get_global_id(0);
+    const uint rows = on_x ? batch * in_h * in_w : batch * out_h * out_w;
+    if (r >= rows) return;
+    __global uint *tab = lists + SP_DW_TAB(nparts * cols, cols);
+    if (on_x) {
+        const uint row = r / in_w, b = row / in_h, qy = row - b * in_h + pad;
+        const uint qx = r - row * in_w + pad;
+        vstore4((uint4)((b * out_h + qy) * out_w + qx, qy, qx, 0u), r, tab);
+    } else {
+        const sp_dw g = sp_dw_geom(batch, in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w,
+                                   cols, NULL, NULL, NULL);
+        const sp_pix w = sp_pix_at(g, r);
+        vstore4((uint4)(w.base, w.iy, w.ix, 0u), r, tab);
+    }
+}
+
+// Per column j: each slice's start in j's whole list, and the chunks of E non-zeros.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void
+conv_dw_chunks(__global uint *restrict lists, const uint cols, const uint nparts, const uint E) {
+    const uint j = get_global_id(0), L = nparts * cols;
+    if (j >= cols) return;
     uint total = 0;
     for (uint s = 0; s < nparts; s++) {
-        lists[SP_DW_STARTS(L) + s * out_c + j] = total;
-        total += lists[s * out_c + j];
+        lists[SP_DW_STARTS(L) + s * cols + j] = total;
+        total += lists[s * cols + j];
     }
     lists[SP_DW_CHUNKS(L) + j] = (total + E - 1) / E;
 }
 
-// Chunks [k0, k0 + nchunks) of every output channel, chunk k0 + c writing its partial dW at
-// part + c patch out_c (blocks work-items per chunk).
+// The sparse kernels: the buffers (part: the partial dW of chunk k0 first), the window, out_c,
+// the lists (nparts slices of pc rows), E non-zeros per chunk, chunks [k0, k0 + nchunks) of
+// every column, blocks work-items per chunk.
+#define SP_DW_SPARSE_ARGS                                                                          \
+    __global const float *restrict x, __global const float *restrict dy,                           \
+        __global float *restrict part, __global const uint *restrict lists, SP_DW_WINDOW,          \
+        const uint out_c, const uint nparts, const uint pc, const uint E, const uint k0,           \
+        const uint nchunks, const uint blocks
+
+// Chunk k0 + c (its partial at part + c patch out_c) and block q in it.
+#define SP_DW_SPARSE_SETUP                                                                         \
+    const uint id = get_global_id(0), c = id / blocks, q = id - c * blocks;                        \
+    if (c >= nchunks) return;                                                                      \
+    const sp_dw g = sp_dw_geom(batch, in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w,       \
+                               out_c, x, dy, part + (size_t)c * k_h * k_w * in_c * out_c);         \
+    const uint npos = k_h * k_w, pblocks = (npos + PB - 1) / PB;                                   \
+    const uint pp = (npos + pblocks - 1) / pblocks
+
+// Block q: the output channel q / (pblocks cblocks), then the block of CB input channels, then
+// the block of window positions (spread evenly over the fewest blocks of at most PB).
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void
-conv_dw_cvec_sparse(__global const float *restrict x, __global const float *restrict dy,
-                    __global float *restrict part, __global const uint *restrict lists,
-                    SP_DW_LIST_ARGS, const uint E, const uint k0, const uint nchunks,
-                    const uint blocks) {
-    const uint id = get_global_id(0), c = id / blocks, q = id - c * blocks;
-    if (c >= nchunks) return;
-    const uint patch = k_h * k_w * in_c;
-    const sp_dw g = sp_dw_geom(in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w, out_c, x, dy,
-                               part + (size_t)c * patch * out_c);
-    sp_dw_cvec_sparse(g, lists, nparts, pc, batch * out_h * out_w, E, k0 + c, q);
+conv_dw_cvec_sparse(SP_DW_SPARSE_ARGS) {
+    SP_DW_SPARSE_SETUP;
+    const uint cblocks = (in_c + CB - 1) / CB;
+    const uint j = q / (pblocks * cblocks), rq = q - j * (pblocks * cblocks);
+    const uint cb = rq / pblocks, pos0 = (rq - cb * pblocks) * pp;
+    sp_walk w;
+    const uint pixels = batch * out_h * out_w;
+    if (pos0 >= npos || !sp_walk_at(&w, lists, nparts, pc, pixels, out_c, j, k0 + c, E)) return;
+    const uint nq = min(pp, npos - pos0), c0 = cb * CB, rest = min((uint)CB, in_c - c0);
+    const uint nv = (rest + SP_VEC - 1) / SP_VEC, last = rest - (nv - 1) * SP_VEC;
+    if (nq == PB && nv == NB && last == SP_VEC)
+        sp_dw_cvec_sparse_block(g, w, pos0, PB, c0, NB, SP_VEC);
+    else if (nv == NB && last == SP_VEC)
+        sp_dw_cvec_sparse_block(g, w, pos0, nq, c0, NB, SP_VEC);
+    else
+        sp_dw_cvec_sparse_block(g, w, pos0, nq, c0, nv, last);
 }
 
-// dW = alpha (the sum of each column's chunks among [k0, k0 + nchunks)) + beta dW, a work-item
-// per element, the chunks in order (deterministic).
+// Block q: the input channel q / (pblocks jblocks), then the block of CB output channels, then
+// the block of window positions.
+__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void
+conv_dw_ocvec_sparse(SP_DW_SPARSE_ARGS) {
+    SP_DW_SPARSE_SETUP;
+    const uint jblocks = (out_c + CB - 1) / CB;
+    const uint ch = q / (pblocks * jblocks), rq = q - ch * (pblocks * jblocks);
+    const uint jb = rq / pblocks, pos0 = (rq - jb * pblocks) * pp;
+    sp_walk w;
+    const uint rows = batch * in_h * in_w;
+    if (pos0 >= npos || !sp_walk_at(&w, lists, nparts, pc, rows, in_c, ch, k0 + c, E)) return;
+    const uint nq = min(pp, npos - pos0), j0 = jb * CB, rest = min((uint)CB, out_c - j0);
+    const uint nv = (rest + SP_VEC - 1) / SP_VEC, last = rest - (nv - 1) * SP_VEC;
+    if (nq == PB && nv == NB && last == SP_VEC)
+        sp_dw_ocvec_sparse_block(g, w, pos0, PB, j0, NB, SP_VEC);
+    else
+        sp_dw_ocvec_sparse_block(g, w, pos0, nq, j0, nv, last);
+}
+
+// dW = alpha (the sum of its column's chunks among [k0, k0 + nchunks)) + beta dW, a work-item
+// per element, the chunks in order (deterministic). The list column of element (e, j): j
+// (on_x 0: dY's), or e's input channel e mod in_c.
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void
 conv_dw_sum(__global const float *restrict part, __global const uint *restrict lists,
-            __global float *restrict dw, const uint rows, const uint out_c, const uint nparts,
-            const uint k0, const uint nchunks, const float alpha, const float beta) {
+            __global float *restrict dw, const uint rows, const uint out_c, const uint in_c,
+            const uint on_x, const uint nparts, const uint k0, const uint nchunks,
+            const float alpha, const float beta) {
     const uint i = get_global_id(0), n = rows * out_c;
     if (i >= n) return;
-    const uint j = i - (i / out_c) * out_c, have = lists[SP_DW_CHUNKS(nparts * out_c) + j];
+    const uint e = i / out_c, cols = on_x ? in_c : out_c;
+    const uint col = on_x ? e - (e / in_c) * in_c : i - e * out_c;
+    const uint have = lists[SP_DW_CHUNKS(nparts * cols) + col];
     const uint m = have > k0 ? min(nchunks, have - k0) : 0;
     float sum = 0.0f;
     for (uint c = 0; c < m; c++) sum += part[(size_t)c * n + i];

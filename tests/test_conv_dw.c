@@ -194,8 +194,8 @@ END_TEST
 START_TEST(broken_family_falls_back) {
     char *cache = th_tempdir("conv_dw");
     char *kdir = th_copy_kernels();
-    th_edit_kernel(kdir, "conv_dw.cl", "floatv t = (floatv)(alpha)*acc[r][v];",
-                   "floatv t = (floatv)(alpha)*acc[r][v] + (floatv)(0.5f);");
+    th_edit_kernel(kdir, "conv_dw.cl", "floatv t = (floatv)(alpha)*acc;",
+                   "floatv t = (floatv)(alpha)*acc + (floatv)(0.5f);");
     spartan_context_destroy(ctx);
     spartan_context_opts o = spartan_context_opts_default();
     o.cache_dir = cache;

@@ -272,8 +272,8 @@ static const broken wrong[] = {
     {"reference.cl", "    counts[t] = cnt;", "    counts[t] = cnt + 1;", "reference"},
     {"conv.cl", "floatv o = (floatv)(alpha)*acc[r][v];",
      "floatv o = (floatv)(alpha)*acc[r][v] + (floatv)(0.5f);", "conv"},
-    {"conv_dw.cl", "floatv t = (floatv)(alpha)*acc[r][v];",
-     "floatv t = (floatv)(alpha)*acc[r][v] + (floatv)(0.5f);", "conv_dw"},
+    {"conv_dw.cl", "floatv t = (floatv)(alpha)*acc;",
+     "floatv t = (floatv)(alpha)*acc + (floatv)(0.5f);", "conv_dw"},
 };
 
 START_TEST(wrong_family_is_disabled_and_falls_back) {

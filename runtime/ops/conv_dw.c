@@ -63,8 +63,7 @@ static size_t slices(const spartan_context *ctx, size_t pixels, size_t blocks, s
     return ceil_div(pixels, *pc);
 }
 
-/* ---- the dense kernels (and the sparse one over x) --------------------------------------------
- */
+/* ---- the dense kernels ---------------------------------------------------------------------- */
 
 /* A launch's arguments besides the buffers: the window (NN_WINDOW_ARGS' order), out_c, the
  * blocks of dW one slice has, and the pixels per slice. */
@@ -97,8 +96,8 @@ static spartan_status dw_slices(spartan_context *ctx, void *arg, size_t part0, s
  * (conv_dw.cl, as if the compiler unrolled nothing) the loop, its walk, loads and tests, then
  * RB rows of NB vector loads (SP_VEC lane steps each where the vectors have a partial one) and
  * NB FMAs; once, the set-up and the stores, RB x NB vectors of up to 2 SP_VEC lane steps. */
-static spartan_status run_dense(spartan_context *ctx, spartan_path path, sp_dw_orient orient,
-                                dw_launch *c, spartan_tensor *dweight) {
+static spartan_status run_dense(spartan_context *ctx, sp_dw_orient orient, dw_launch *c,
+                                spartan_tensor *dweight) {
     size_t vec = tuned(ctx, "VEC"), rb = tuned(ctx, "GEMM_RB"), nb = tuned(ctx, "GEMM_NB");
     size_t cb = vec * nb, in_c = c->g.v[3], out_c = c->out_c, blocks, partial;
     if (orient == SP_DW_CVEC) {
@@ -108,7 +107,7 @@ static spartan_status run_dense(spartan_context *ctx, spartan_path path, sp_dw_o
     } else {
         blocks = ceil_div(c->g.patch, rb) * ceil_div(out_c, cb);
         partial = out_c % vec != 0;
-        c->k = path == SPARTAN_PATH_SPARSE ? SP_K_conv_dw_ocvec_sparse : SP_K_conv_dw_ocvec;
+        c->k = SP_K_conv_dw_ocvec;
     }
     size_t step = 8 + rb * (2 + nb * (2 + (partial ? vec : 0)));
     size_t fixed = rb * nb * (4 + 2 * vec) + 4 * rb + 32, pc;
@@ -122,88 +121,96 @@ static spartan_status run_dense(spartan_context *ctx, spartan_path path, sp_dw_o
     return sp_split_reduce(ctx, parts, dweight->numel, dweight->mem, 1.0f, 0.0f, dw_slices, c);
 }
 
-/* ---- the sparse kernel over dY's non-zeros ----------------------------------------------------
+/* ---- the sparse kernels, over lists of non-zeros ----------------------------------------------
  */
 
-/* Its launches' arguments besides the buffers: the window, out_c, the lists' slices (nparts of
- * pc pixels), the non-zeros per chunk E, and the blocks per chunk. */
+/* The launches' arguments besides the buffers: the window, out_c, which operand's zeros are
+ * skipped (on_x: x's, input pixels x in_c; else dY's, output pixels x out_c), the lists'
+ * slices (nparts of pc rows), the non-zeros per chunk E, and the blocks per chunk. */
 typedef struct dw_sparse {
     sp_geom g;
-    cl_uint out_c, nparts, pc, E, blocks;
+    cl_uint out_c, on_x, rows, cols, nparts, pc, E, blocks;
     cl_mem x, dy, lists, part;
 } dw_sparse;
 
-/* The window's 10 arguments, out_c, nparts and pc into args from i (SP_DW_LIST_ARGS). */
-static cl_uint list_args(sp_arg *args, cl_uint i, const dw_sparse *s) {
-    for (int k = 0; k < 10; k++) args[i++] = SP_ARG(s->g.v[k]);
-    args[i++] = SP_ARG(s->out_c);
-    args[i++] = SP_ARG(s->nparts);
-    args[i++] = SP_ARG(s->pc);
-    return i;
-}
-
-/* The lists of dY's non-zeros and the chunks (conv_dw.cl: conv_dw_lists, conv_dw_chunks). */
+/* The lists of the skipped operand's non-zeros, their rows' table and the chunks (conv_dw.cl:
+ * conv_dw_lists, conv_dw_table, conv_dw_chunks). */
 static spartan_status sparse_lists(spartan_context *ctx, dw_sparse *s) {
-    sp_arg args[16] = {SP_ARG(s->dy), SP_ARG(s->lists)};
-    cl_uint n = list_args(args, 2, s);
+    cl_mem m = s->on_x ? s->x : s->dy;
+    sp_arg largs[] = {SP_ARG(m),       SP_ARG(s->lists),  SP_ARG(s->rows),
+                      SP_ARG(s->cols), SP_ARG(s->nparts), SP_ARG(s->pc)};
     spartan_status st =
-        sp_launch_1d(ctx, SP_K_conv_dw_lists, (size_t)s->nparts * s->out_c, args, n);
+        sp_launch_1d(ctx, SP_K_conv_dw_lists, (size_t)s->nparts * ceil_div(s->cols, 4), largs, 6);
     if (st != SPARTAN_OK) return st;
-    sp_arg cargs[] = {SP_ARG(s->lists), SP_ARG(s->out_c), SP_ARG(s->nparts), SP_ARG(s->E)};
-    return sp_launch_1d(ctx, SP_K_conv_dw_chunks, s->out_c, cargs, 4);
+    sp_arg targs[14] = {SP_ARG(s->lists)};
+    for (int i = 0; i < 10; i++) targs[1 + i] = SP_ARG(s->g.v[i]);
+    targs[11] = SP_ARG(s->cols);
+    targs[12] = SP_ARG(s->nparts);
+    targs[13] = SP_ARG(s->on_x);
+    if ((st = sp_launch_1d(ctx, SP_K_conv_dw_table, s->rows, targs, 14)) != SPARTAN_OK) return st;
+    sp_arg cargs[] = {SP_ARG(s->lists), SP_ARG(s->cols), SP_ARG(s->nparts), SP_ARG(s->E)};
+    return sp_launch_1d(ctx, SP_K_conv_dw_chunks, s->cols, cargs, 4);
 }
 
-/* The chunks [k0, k0 + n) of every output channel into the partials, then their sums into dW
+/* The chunks [k0, k0 + n) of every list column into the partials, then their sums into dW
  * (added to it after the first group). */
 static spartan_status sparse_group(spartan_context *ctx, const dw_sparse *s, cl_uint k0, cl_uint n,
                                    spartan_tensor *dweight) {
     sp_arg args[22] = {SP_ARG(s->x), SP_ARG(s->dy), SP_ARG(s->part), SP_ARG(s->lists)};
-    cl_uint i = list_args(args, 4, s);
-    args[i++] = SP_ARG(s->E);
-    args[i++] = SP_ARG(k0);
-    args[i++] = SP_ARG(n);
-    args[i++] = SP_ARG(s->blocks);
+    for (int i = 0; i < 10; i++) args[4 + i] = SP_ARG(s->g.v[i]);
+    args[14] = SP_ARG(s->out_c);
+    args[15] = SP_ARG(s->nparts);
+    args[16] = SP_ARG(s->pc);
+    args[17] = SP_ARG(s->E);
+    args[18] = SP_ARG(k0);
+    args[19] = SP_ARG(n);
+    args[20] = SP_ARG(s->blocks);
+    sp_kernel_id k = s->on_x ? SP_K_conv_dw_ocvec_sparse : SP_K_conv_dw_cvec_sparse;
     size_t wg = tuned(ctx, "GEMM_WG"), items = (size_t)s->blocks * n;
-    spartan_status st = sp_launch(ctx, SP_K_conv_dw_cvec_sparse, 1, &items, &wg, args, i);
+    spartan_status st = sp_launch(ctx, k, 1, &items, &wg, args, 21);
     if (st != SPARTAN_OK) return st;
     cl_uint rows = (cl_uint)s->g.patch;
     float alpha = 1.0f, beta = k0 ? 1.0f : 0.0f;
     sp_arg sargs[] = {SP_ARG(s->part),  SP_ARG(s->lists),  SP_ARG(dweight->mem), SP_ARG(rows),
-                      SP_ARG(s->out_c), SP_ARG(s->nparts), SP_ARG(k0),           SP_ARG(n),
-                      SP_ARG(alpha),    SP_ARG(beta)};
-    return sp_launch_1d(ctx, SP_K_conv_dw_sum, dweight->numel, sargs, 10);
+                      SP_ARG(s->out_c), SP_ARG(s->g.v[3]), SP_ARG(s->on_x),      SP_ARG(s->nparts),
+                      SP_ARG(k0),       SP_ARG(n),         SP_ARG(alpha),        SP_ARG(beta)};
+    return sp_launch_1d(ctx, SP_K_conv_dw_sum, dweight->numel, sargs, 12);
 }
 
-/* The sparse path over dY (vectors over input channels). The lists' slices: a step of a few
- * iterations per pixel, at most 65,536 pixels (their offsets are ushorts), and few enough that
- * the chunks' scan and the sparse kernel's walk over them stay well inside the loop bound. A
- * non-zero's step in the sparse kernel: the loop, three loads and a test, then PB positions of
- * tests and NB vector loads (SP_VEC lane steps where partial) and FMAs. Returns with *done 0
- * (the dense kernel runs instead) where the lists or the partials would not fit. */
-static spartan_status run_sparse(spartan_context *ctx, dw_launch *c, spartan_tensor *dweight,
-                                 int *done) {
-    size_t vec = tuned(ctx, "VEC"), nb = tuned(ctx, "GEMM_NB");
-    size_t in_c = c->g.v[3], out_c = c->out_c, pixels = c->g.pixels, patch = c->g.patch;
-    size_t max = sp_loop_max(ctx), pc, E;
-    size_t nparts = slices(ctx, pixels, out_c, 8, 64, 65536, &pc);
-    size_t npos = patch / in_c, pblocks = ceil_div(npos, SPARSE_PB);
-    size_t blocks = out_c * ceil_div(in_c, vec * nb) * pblocks;
-    size_t step = 6 + SPARSE_PB * (3 + nb * (2 + (in_c % vec ? vec : 0)));
-    size_t fixed = SPARSE_PB * nb * (4 + 2 * vec) + 4 * SPARSE_PB + 2 * nparts + 96;
+/* The sparse path of orientation orient: over dY's non-zeros (vectors over input channels) or
+ * x's (vectors over output channels, stride 1 only). The lists' slices: a few steps per row, at
+ * most 65,536 rows (their offsets are ushorts), and few enough that the chunks' scan and the
+ * sparse kernels' walk over them stay well inside the loop bound. A non-zero's step in the
+ * sparse kernels: the loop, three loads and a test, then SPARSE_PB positions of tests, NB
+ * vector loads (SP_VEC lane steps where partial) and FMAs. Returns with *done 0 (the dense
+ * kernel runs instead) for a stride past 1 on x, or where the lists or partials would not fit. */
+static spartan_status run_sparse(spartan_context *ctx, sp_dw_orient orient, const dw_launch *c,
+                                 spartan_tensor *dweight, int *done) {
+    size_t vec = tuned(ctx, "VEC"), nb = tuned(ctx, "GEMM_NB"), max = sp_loop_max(ctx);
+    size_t in_c = c->g.v[3], out_c = c->out_c, patch = c->g.patch, npos = patch / in_c;
+    int on_x = orient == SP_DW_OCVEC;
+    size_t rows = on_x ? c->g.image / in_c : c->g.pixels, cols = on_x ? in_c : out_c;
+    size_t vecs = on_x ? out_c : in_c, pc, E;
     *done = 0;
+    if (on_x && c->g.v[6] != 1) return SPARTAN_OK;
+    size_t nparts = slices(ctx, rows, ceil_div(cols, 4), 24, 64, 65536, &pc);
+    size_t blocks = cols * ceil_div(vecs, vec * nb) * ceil_div(npos, SPARSE_PB);
+    size_t step = 6 + SPARSE_PB * (3 + nb * (2 + (vecs % vec ? vec : 0)));
+    size_t fixed = SPARSE_PB * nb * (4 + 2 * vec) + 4 * SPARSE_PB + 2 * nparts + 96;
     if (nparts > max / 8 || fixed + step > max) return SPARTAN_OK;
-    size_t nchunks = slices(ctx, pixels, blocks, step, fixed, (size_t)-1, &E);
-    size_t L = nparts * out_c, words = 2 * L + out_c + 4 * pixels + L * pc + ceil_div(L * pc, 2);
+    size_t nchunks = slices(ctx, rows, blocks, step, fixed, (size_t)-1, &E);
+    size_t L = nparts * cols, words = 2 * L + cols + 4 * rows + L * pc + ceil_div(L * pc, 2);
     size_t cap = PARTS_SCRATCH_MAX, quarter = (size_t)(ctx->dev.info.max_alloc_bytes / 4);
     if (quarter && quarter < cap) cap = quarter;
     size_t group = cap / (patch * out_c * sizeof(float));
     if (group > nchunks) group = nchunks;
     if (group > max / 4) group = max / 4; /* conv_dw_sum walks a group's chunks */
     if (group == 0 || words * sizeof(cl_uint) > cap) return SPARTAN_OK;
-    dw_sparse s = {c->g, c->out_c, 0, 0, 0, 0, c->x, c->dy, NULL, NULL};
+    dw_sparse s = {c->g, c->out_c, (cl_uint)on_x, 0, 0, 0, 0, 0, 0, c->x, c->dy, NULL, NULL};
     spartan_status st;
     cl_uint unused;
-    if ((st = sp_u32(ctx, nparts, "slices", &s.nparts)) || (st = sp_u32(ctx, pc, "slice", &s.pc)) ||
+    if ((st = sp_u32(ctx, rows, "rows", &s.rows)) || (st = sp_u32(ctx, cols, "cols", &s.cols)) ||
+        (st = sp_u32(ctx, nparts, "slices", &s.nparts)) || (st = sp_u32(ctx, pc, "slice", &s.pc)) ||
         (st = sp_u32(ctx, E, "chunk", &s.E)) || (st = sp_u32(ctx, blocks, "blocks", &s.blocks)) ||
         (st = sp_u32(ctx, blocks * group, "work-items", &unused)) ||
         (st = sp_u32(ctx, 2 * words, "list entries", &unused)) ||
@@ -269,12 +276,12 @@ spartan_status sp_conv_dw(spartan_context *ctx, spartan_path path, sp_dw_orient 
     if (!sp_family_usable(ctx, SP_FAMILY_conv_dw))
         return through_im2col(ctx, w, &c.g, x, dy, dweight);
     if (orient == SP_DW_AUTO) orient = sp_conv_dw_pick(ctx, w, out_c);
-    if (path == SPARTAN_PATH_SPARSE && orient == SP_DW_CVEC) {
+    if (path == SPARTAN_PATH_SPARSE) {
         int done;
-        st = run_sparse(ctx, &c, dweight, &done);
+        st = run_sparse(ctx, orient, &c, dweight, &done);
         if (st != SPARTAN_OK || done) return st;
     }
-    return run_dense(ctx, path, orient, &c, dweight);
+    return run_dense(ctx, orient, &c, dweight);
 }
 
 spartan_status spartan_conv2d_backward_weight(spartan_context *ctx, spartan_path path,

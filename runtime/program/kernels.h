@@ -79,11 +79,12 @@ typedef enum sp_family {
     X(nn, nn_sgd_step)                                                                             \
     X(conv, conv_forward)                                                                          \
     X(conv_dw, conv_dw_cvec)                                                                       \
-    X(conv_dw, conv_dw_cvec_sparse)                                                                \
     X(conv_dw, conv_dw_ocvec)                                                                      \
-    X(conv_dw, conv_dw_ocvec_sparse)                                                               \
     X(conv_dw, conv_dw_lists)                                                                      \
+    X(conv_dw, conv_dw_table)                                                                      \
     X(conv_dw, conv_dw_chunks)                                                                     \
+    X(conv_dw, conv_dw_cvec_sparse)                                                                \
+    X(conv_dw, conv_dw_ocvec_sparse)                                                               \
     X(conv_dw, conv_dw_sum)                                                                        \
     X(reference, reference_gemm)                                                                   \
     X(reference, reference_count)                                                                  \
