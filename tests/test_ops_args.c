@@ -60,6 +60,10 @@ START_TEST(tensors_of_another_context_are_refused) {
     REFUSED(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, img, x, cols), OTHER);
     REFUSED(spartan_conv2d_backward_input(ctx, SPARTAN_PATH_DENSE, &w, cols, conv_w, ximg), OTHER);
     REFUSED(spartan_conv2d_backward_input(ctx, SPARTAN_PATH_SPARSE, &w, cols, x, img), OTHER);
+    /* backward-by-weight: x 64, dy 8 x 8 (out 2 x 2, batch 2), dweight 8 x 8 */
+    REFUSED(spartan_conv2d_backward_weight(ctx, SPARTAN_PATH_DENSE, &w, ximg, a, conv_w), OTHER);
+    REFUSED(spartan_conv2d_backward_weight(ctx, SPARTAN_PATH_SPARSE, &w, img, x, conv_w), OTHER);
+    REFUSED(spartan_conv2d_backward_weight(ctx, SPARTAN_PATH_DENSE, &w, img, a, x), OTHER);
     spartan_tensor_destroy(conv_w);
     spartan_tensor *bias = mat(ctx, 1, 8), *xbias = mat(other, 1, 8);
     REFUSED(spartan_bias_add(ctx, a, xbias), OTHER);
@@ -114,6 +118,9 @@ START_TEST(outputs_over_their_inputs_are_refused) {
     REFUSED(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, a, b, b), SHARES);
     REFUSED(spartan_conv2d_backward_input(ctx, SPARTAN_PATH_DENSE, &w, a, b, a), SHARES);
     REFUSED(spartan_conv2d_backward_input(ctx, SPARTAN_PATH_SPARSE, &w, a, b, b), SHARES);
+    spartan_window w2 = {2, 4, 4, 2, 2, 2, 2, 0}; /* x 64, dy 8 x 8, dweight 8 x 8 */
+    REFUSED(spartan_conv2d_backward_weight(ctx, SPARTAN_PATH_DENSE, &w2, a, b, a), SHARES);
+    REFUSED(spartan_conv2d_backward_weight(ctx, SPARTAN_PATH_SPARSE, &w2, a, b, b), SHARES);
     REFUSED(spartan_maxpool_forward(ctx, &w, a, a, b), SHARES);
     REFUSED(spartan_maxpool_forward(ctx, &w, a, b, b), SHARES);
     REFUSED(spartan_maxpool_backward(ctx, &w, a, b, a), SHARES);

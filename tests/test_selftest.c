@@ -229,7 +229,7 @@ START_TEST(verdicts_are_cached_and_used) {
     snprintf(bc.dir, sizeof bc.dir, "%s", cache);
     const char forged[] = "eltwise 1 \ngemm_dense 1 \nmonitor 1 \ncompact 1 \n"
                           "gemm_sparse 0 failed its validation: forged for the test\nnn 1 \n"
-                          "conv 1 \nconv_dx 1 \nreference 1 \n";
+                          "conv 1 \nconv_dx 1 \nconv_dw 1 \nreference 1 \n";
     sp_err err = {0};
     TH_OK(NULL, sp_bincache_store(&bc, key, "validation verdicts | forged",
                                   (const unsigned char *)forged, strlen(forged), &err));
@@ -274,6 +274,8 @@ static const broken wrong[] = {
      "floatv o = (floatv)(alpha)*acc[r][v] + (floatv)(0.5f);", "conv"},
     {"conv_dx.cl", "floatv o = (floatv)(alpha)*acc[v];",
      "floatv o = (floatv)(alpha)*acc[v] + (floatv)(0.5f);", "conv_dx"},
+    {"conv_dw.cl", "floatv t = (floatv)(alpha)*acc;",
+     "floatv t = (floatv)(alpha)*acc + (floatv)(0.5f);", "conv_dw"},
 };
 
 START_TEST(wrong_family_is_disabled_and_falls_back) {

@@ -330,6 +330,28 @@ SPARTAN_API spartan_status spartan_conv2d_backward_input(spartan_context *ctx, s
                                                          const spartan_tensor *dy,
                                                          const spartan_tensor *weight,
                                                          spartan_tensor *dx);
+/* Convolution backward-by-weight without the patch matrix: dweight = im2col(x)^T . dy, that is
+ * dweight[(ky*k_w + kx)*in_c + c, j] = the sum over b, oy, ox of
+ * x[b, oy*stride + ky - pad, ox*stride + kx - pad, c] * dy[(b*out_h + oy)*out_w + ox, j]
+ * (zero outside the image; kernels_cl/conv_dw.cl). x has batch*in_h*in_w*in_c elements (NHWC);
+ * dy is (batch*out_h*out_w) x out_c; dweight is (k_h*k_w*in_c) x out_c (the layout of
+ * spartan_conv2d_forward's weight), overwritten (its old contents, NaNs included, ignored).
+ * path SPARTAN_PATH_DENSE runs the dense kernel; SPARTAN_PATH_SPARSE one that skips zeros:
+ * of dy where the kernel's vectors run over the input channels (in_c of a vector or more), of
+ * x where they run over the output channels (in_c below a vector: a first convolution); the
+ * same sums either way, for any data. Any window, stride and padding. dweight must share no
+ * buffer with x or dy. INVALID_ARGUMENT for NULLs, an unknown path, tensors of another
+ * context, shapes that do not match, a window that does not fit or that spartan_im2col
+ * refuses, sizes past the kernels' 32-bit indices. The sum over the pixels is cut into slices
+ * summed afterwards (deterministic, no atomics; docs/architecture.md, "Loop bounds"). When the
+ * conv_dw family is off on the device, both paths run as im2col into a scratch buffer and
+ * spartan_gemm_dense of its transpose and dy. An empty batch gives zeros; in_c = 0 or
+ * out_c = 0 does nothing. */
+SPARTAN_API spartan_status spartan_conv2d_backward_weight(spartan_context *ctx, spartan_path path,
+                                                          const spartan_window *w,
+                                                          const spartan_tensor *x,
+                                                          const spartan_tensor *dy,
+                                                          spartan_tensor *dweight);
 
 /* y[r, j] += b[j] for every row r of y (rows x n); b has n elements. */
 SPARTAN_API spartan_status spartan_bias_add(spartan_context *ctx, spartan_tensor *y,

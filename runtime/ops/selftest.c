@@ -9,7 +9,7 @@
 #include "ops/selftest.h"
 
 /* Part of the verdicts' key: a change to the checks revalidates every device. */
-#define SELFTEST_VERSION "selftest 2"
+#define SELFTEST_VERSION "selftest 3"
 
 /* The key of this context's verdicts: every family's binary key (device, driver, options and
  * source are in them) and the version of the checks. */
@@ -140,6 +140,7 @@ spartan_status sp_selftest_run(spartan_context *ctx, sp_err *err) {
             validate(ctx, SP_FAMILY_gemm_sparse, compact ? NULL : "the compaction (compact.cl)");
             validate(ctx, SP_FAMILY_conv, NULL);
             validate(ctx, SP_FAMILY_conv_dx, NULL);
+            validate(ctx, SP_FAMILY_conv_dw, NULL);
         }
         ctx->stats.validated = 1;
         store_verdicts(ctx, key);

@@ -438,6 +438,8 @@ int sp_selftest_family(spartan_context *ctx, sp_family f, char *why, size_t why_
         return sp_check_conv(&r);
     case SP_FAMILY_conv_dx:
         return sp_check_conv_dx(&r);
+    case SP_FAMILY_conv_dw:
+        return sp_check_conv_dw(&r);
     default:
         return sp_check_fail(&r, "no check for family %d", (int)f);
     }

@@ -64,5 +64,7 @@ int sp_check_nn(sp_check *r);
 int sp_check_conv(sp_check *r);
 /* The convolution backward-by-input's check (selftest_conv_dx.c). */
 int sp_check_conv_dx(sp_check *r);
+/* The convolution backward-by-weight's check (selftest_conv_dw.c). */
+int sp_check_conv_dw(sp_check *r);
 
 #endif /* SP_OPS_SELFTEST_RUN_H */

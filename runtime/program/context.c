@@ -136,6 +136,8 @@ static const char *fallback_of(sp_family f) {
         return "im2col into a scratch buffer, then the dense GEMM";
     case SP_FAMILY_conv_dx:
         return "dy . W^T by the dense GEMM into a scratch buffer, then col2im";
+    case SP_FAMILY_conv_dw:
+        return "im2col into a scratch buffer, then the dense GEMM of its transpose and dY";
     case SP_FAMILY_reference:
         return "none needed: it is itself a fallback";
     default:

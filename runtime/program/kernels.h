@@ -7,7 +7,7 @@
  * where they fail gets no context) and optional when a slower correct path exists (the own dense
  * GEMM: CLBlast or the reference kernels; the monitor: the reference count; the compaction and
  * the sparse GEMMs: the dense path; the implicit-GEMM convolution: im2col + the dense GEMM; its
- * backward-by-input: the dense GEMM + col2im).
+ * backward-by-input: the dense GEMM + col2im; its backward-by-weight: im2col + the dense GEMM).
  * The order of SP_FAMILY_LIST is the order of SPARTAN_KERNEL_FAMILIES in CMakeLists.txt (the
  * embedded sources); a test checks they agree. */
 #ifndef SP_PROGRAM_KERNELS_H
@@ -23,6 +23,7 @@
     X(nn, 1)                                                                                       \
     X(conv, 0)                                                                                     \
     X(conv_dx, 0)                                                                                  \
+    X(conv_dw, 0)                                                                                  \
     X(reference, 0)
 
 typedef enum sp_family {
@@ -83,6 +84,14 @@ typedef enum sp_family {
     X(conv_dx, conv_dx_lists)                                                                      \
     X(conv_dx, conv_dx_sparse)                                                                     \
     X(conv_dx, conv_dx_flip)                                                                       \
+    X(conv_dw, conv_dw_cvec)                                                                       \
+    X(conv_dw, conv_dw_ocvec)                                                                      \
+    X(conv_dw, conv_dw_lists)                                                                      \
+    X(conv_dw, conv_dw_table)                                                                      \
+    X(conv_dw, conv_dw_chunks)                                                                     \
+    X(conv_dw, conv_dw_cvec_sparse)                                                                \
+    X(conv_dw, conv_dw_ocvec_sparse)                                                               \
+    X(conv_dw, conv_dw_sum)                                                                        \
     X(reference, reference_gemm)                                                                   \
     X(reference, reference_count)                                                                  \
     X(reference, reference_partials)

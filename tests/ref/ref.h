@@ -75,6 +75,13 @@ void ref_conv2d_forward(double *y, const float *x, const float *wt, const sparta
 void ref_conv2d_backward_input(double *dx, const float *dy, const float *wt,
                                const spartan_window *w, size_t out_c);
 
+/* Convolution backward-by-weight: dw[(ky*k_w + kx)*in_c + c, j] = sum over b, oy, ox of
+ * x[b, oy*stride + ky - pad, ox*stride + kx - pad, c] * dy[(b*out_h + oy)*out_w + ox, j], the
+ * positions outside the image skipped; dw is (k_h*k_w*in_c) x out_c. One sum per element of dw,
+ * written as the definition's loops, with no patch matrix. */
+void ref_conv2d_backward_weight(double *dw, const float *x, const float *dy,
+                                const spartan_window *w, size_t out_c);
+
 /* out[r, j] = y[r, j] + b[j] (rows x n) */
 void ref_bias_add(double *out, const float *y, const float *b, size_t rows, size_t n);
 

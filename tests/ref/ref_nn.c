@@ -218,4 +218,23 @@ void ref_conv2d_backward_input(double *dx, const float *dy, const float *wt,
                     }
                 }
             }
+void ref_conv2d_backward_weight(double *dw, const float *x, const float *dy,
+                                const spartan_window *w, size_t out_c) {
+    for (size_t ky = 0; ky < w->k_h; ky++)
+        for (size_t kx = 0; kx < w->k_w; kx++)
+            for (size_t c = 0; c < w->in_c; c++)
+                for (size_t j = 0; j < out_c; j++) {
+                    double sum = 0.0;
+                    for (size_t b = 0; b < w->batch; b++)
+                        for (size_t oy = 0; oy < oh; oy++) {
+                            long iy = (long)(oy * w->stride + ky) - (long)w->pad;
+                            if (iy < 0 || iy >= (long)w->in_h) continue;
+                            for (size_t ox = 0; ox < ow; ox++) {
+                                long ix = (long)(ox * w->stride + kx) - (long)w->pad;
+                                if (ix < 0 || ix >= (long)w->in_w) continue;
+                                size_t pix = (b * w->in_h + (size_t)iy) * w->in_w + (size_t)ix;
+                                size_t p = (b * oh + oy) * ow + ox;
+                                sum += (double)x[pix * w->in_c + c] * dy[p * out_c + j];
+                            }
+                    dw[((ky * w->k_w + kx) * w->in_c + c) * out_c + j] = sum;
 }

@@ -1,0 +1,291 @@
+/* The convolution's backward-by-weight of ops.h without the patch matrix (kernels_cl/conv_dw.cl):
+ * dW = im2col(x)^T . dY, reduced over the output pixels. This file validates arguments, picks
+ * the kernel's orientation, cuts the pixels into slices (so that no work-item walks more than
+ * LOOP_MAX steps and the device has enough work-items) and launches. The dense kernels' slices
+ * are summed by sp_split_reduce; the sparse kernel skipping dY's zeros cuts each output
+ * channel's non-zeros into chunks, summed by its own kernel (deterministic, no atomics either
+ * way). When the conv_dw family is off on the device it computes the same product through
+ * im2col into a scratch buffer and the dense GEMM. The layers do not call it yet. */
+#include "ops/conv_dw.h"
+
+/* Work-items per compute unit the slices aim at: a GPU's multiprocessor hides its memory
+ * latency with a thousand or two resident; a CPU core gets 64 work-groups of 16 to balance. */
+#define ITEMS_PER_UNIT    1024
+/* Fewest pixels a slice (or non-zeros a chunk) gets for the sake of the work-item count (the
+ * loop bound may cut shorter): each costs a partial dW written and summed. */
+#define SLICE_MIN         64
+/* The sparse kernel's window positions per work-item (PB in conv_dw.cl). */
+#define SPARSE_PB         9
+/* The partial sums' scratch at most (as sp_split_reduce's). */
+#define PARTS_SCRATCH_MAX ((size_t)64 << 20)
+
+static size_t ceil_div(size_t a, size_t b) {
+    return (a + b - 1) / b;
+}
+
+static size_t tuned(const spartan_context *ctx, const char *name) {
+    return (size_t)sp_tuned_get(&ctx->tuned, name);
+}
+
+/* The fraction of n a blocking by `block` leaves in use (n > 0). */
+static double fill(size_t n, size_t block) {
+    return (double)n / (double)(ceil_div(n, block) * block);
+}
+
+/* The orientation whose register blocks hold the most useful FMAs per pixel: vectors over the
+ * input channels fill SP_VEC lanes with in_c and RB rows with out_c; vectors over the output
+ * channels fill the lanes with out_c and the rows with k_h k_w in_c. A tie goes to the input
+ * channels', whose sparse kernel skips dY's zeros (65-92 % in training, against x's 50-70 %).
+ * So in_c >= VEC takes vectors over input channels (vgg-small's convolutions but the first),
+ * and in_c of 1 or 6 with out_c of 6 or 16 (lenet5) vectors over the output channels. */
+sp_dw_orient sp_conv_dw_pick(const spartan_context *ctx, const spartan_window *w, size_t out_c) {
+    size_t vec = tuned(ctx, "VEC"), rb = tuned(ctx, "GEMM_RB");
+    size_t patch = w->k_h * w->k_w * w->in_c;
+    if (w->in_c == 0 || out_c == 0) return SP_DW_CVEC;
+    double cvec = fill(w->in_c, vec) * fill(out_c, rb);
+    double ocvec = fill(out_c, vec) * fill(patch, rb);
+    return cvec >= ocvec ? SP_DW_CVEC : SP_DW_OCVEC;
+}
+
+/* Slices (parts of pc) of `pixels` for `blocks` work-items per slice, each step of a walk
+ * counting `step` loop iterations after `fixed` ones: enough for the loop bound, more for the
+ * work-items (down to SLICE_MIN), and at most pc_cap per slice. */
+static size_t slices(const spartan_context *ctx, size_t pixels, size_t blocks, size_t step,
+                     size_t fixed, size_t pc_cap, size_t *pc) {
+    size_t max = sp_loop_max(ctx), most = max > fixed + step ? (max - fixed) / step : 1;
+    if (most > pc_cap) most = pc_cap;
+    size_t parts = ceil_div(pixels, most);
+    size_t busy = ceil_div((size_t)ctx->dev.info.compute_units * ITEMS_PER_UNIT, blocks);
+    size_t finest = ceil_div(pixels, SLICE_MIN);
+    if (busy > finest) busy = finest;
+    if (busy > parts) parts = busy;
+    *pc = ceil_div(pixels, parts);
+    return ceil_div(pixels, *pc);
+}
+
+/* ---- the dense kernels ---------------------------------------------------------------------- */
+
+/* A launch's arguments besides the buffers: the window (NN_WINDOW_ARGS' order), out_c, the
+ * blocks of dW one slice has, and the pixels per slice. */
+typedef struct dw_launch {
+    sp_geom g;
+    cl_uint out_c, blocks, pc;
+    sp_kernel_id k;
+    cl_mem x, dy;
+} dw_launch;
+
+/* One launch over the slices [part0, part0 + nparts) (sp_split_reduce). */
+static spartan_status dw_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
+                                cl_mem dst, float alpha, float beta) {
+    const dw_launch *c = arg;
+    size_t wg = tuned(ctx, "GEMM_WG"), n = (size_t)c->blocks * nparts;
+    cl_uint np = (cl_uint)nparts, p0 = (cl_uint)part0;
+    sp_arg args[20] = {SP_ARG(c->x), SP_ARG(c->dy), SP_ARG(dst)};
+    for (int i = 0; i < 10; i++) args[3 + i] = SP_ARG(c->g.v[i]);
+    args[13] = SP_ARG(c->out_c);
+    args[14] = SP_ARG(c->blocks);
+    args[15] = SP_ARG(np);
+    args[16] = SP_ARG(p0);
+    args[17] = SP_ARG(c->pc);
+    args[18] = SP_ARG(alpha);
+    args[19] = SP_ARG(beta);
+    return sp_launch(ctx, c->k, 1, &n, &wg, args, 20);
+}
+
+/* The register-blocked kernels walking every pixel: blocks, slices, sums. A pixel's step counts
+ * (conv_dw.cl, as if the compiler unrolled nothing) the loop, its walk, loads and tests, then
+ * RB rows of NB vector loads (SP_VEC lane steps each where the vectors have a partial one) and
+ * NB FMAs; once, the set-up and the stores, RB x NB vectors of up to 2 SP_VEC lane steps. */
+static spartan_status run_dense(spartan_context *ctx, sp_dw_orient orient, dw_launch *c,
+                                spartan_tensor *dweight) {
+    size_t vec = tuned(ctx, "VEC"), rb = tuned(ctx, "GEMM_RB"), nb = tuned(ctx, "GEMM_NB");
+    size_t cb = vec * nb, in_c = c->g.v[3], out_c = c->out_c, blocks, partial;
+    if (orient == SP_DW_CVEC) {
+        blocks = c->g.patch / in_c * ceil_div(in_c, cb) * ceil_div(out_c, rb);
+        partial = in_c % vec != 0;
+        c->k = SP_K_conv_dw_cvec;
+    } else {
+        blocks = ceil_div(c->g.patch, rb) * ceil_div(out_c, cb);
+        partial = out_c % vec != 0;
+        c->k = SP_K_conv_dw_ocvec;
+    }
+    size_t step = 8 + rb * (2 + nb * (2 + (partial ? vec : 0)));
+    size_t fixed = rb * nb * (4 + 2 * vec) + 4 * rb + 32, pc;
+    size_t parts = slices(ctx, c->g.pixels, blocks, step, fixed, (size_t)-1, &pc);
+    spartan_status st;
+    cl_uint unused;
+    if ((st = sp_u32(ctx, pc, "pixels per slice", &c->pc)) ||
+        (st = sp_u32(ctx, blocks, "blocks of dweight", &c->blocks)) ||
+        (st = sp_u32(ctx, blocks * parts, "work-items", &unused)))
+        return st;
+    return sp_split_reduce(ctx, parts, dweight->numel, dweight->mem, 1.0f, 0.0f, dw_slices, c);
+}
+
+/* ---- the sparse kernels, over lists of non-zeros ----------------------------------------------
+ */
+
+/* The launches' arguments besides the buffers: the window, out_c, which operand's zeros are
+ * skipped (on_x: x's, input pixels x in_c; else dY's, output pixels x out_c), the lists'
+ * slices (nparts of pc rows), the non-zeros per chunk E, and the blocks per chunk. */
+typedef struct dw_sparse {
+    sp_geom g;
+    cl_uint out_c, on_x, rows, cols, nparts, pc, E, blocks;
+    cl_mem x, dy, lists, part;
+} dw_sparse;
+
+/* The lists of the skipped operand's non-zeros, their rows' table and the chunks (conv_dw.cl:
+ * conv_dw_lists, conv_dw_table, conv_dw_chunks). */
+static spartan_status sparse_lists(spartan_context *ctx, dw_sparse *s) {
+    cl_mem m = s->on_x ? s->x : s->dy;
+    sp_arg largs[] = {SP_ARG(m),       SP_ARG(s->lists),  SP_ARG(s->rows),
+                      SP_ARG(s->cols), SP_ARG(s->nparts), SP_ARG(s->pc)};
+    spartan_status st =
+        sp_launch_1d(ctx, SP_K_conv_dw_lists, (size_t)s->nparts * ceil_div(s->cols, 4), largs, 6);
+    if (st != SPARTAN_OK) return st;
+    sp_arg targs[14] = {SP_ARG(s->lists)};
+    for (int i = 0; i < 10; i++) targs[1 + i] = SP_ARG(s->g.v[i]);
+    targs[11] = SP_ARG(s->cols);
+    targs[12] = SP_ARG(s->nparts);
+    targs[13] = SP_ARG(s->on_x);
+    if ((st = sp_launch_1d(ctx, SP_K_conv_dw_table, s->rows, targs, 14)) != SPARTAN_OK) return st;
+    sp_arg cargs[] = {SP_ARG(s->lists), SP_ARG(s->cols), SP_ARG(s->nparts), SP_ARG(s->E)};
+    return sp_launch_1d(ctx, SP_K_conv_dw_chunks, s->cols, cargs, 4);
+}
+
+/* The chunks [k0, k0 + n) of every list column into the partials, then their sums into dW
+ * (added to it after the first group). */
+static spartan_status sparse_group(spartan_context *ctx, const dw_sparse *s, cl_uint k0, cl_uint n,
+                                   spartan_tensor *dweight) {
+    sp_arg args[22] = {SP_ARG(s->x), SP_ARG(s->dy), SP_ARG(s->part), SP_ARG(s->lists)};
+    for (int i = 0; i < 10; i++) args[4 + i] = SP_ARG(s->g.v[i]);
+    args[14] = SP_ARG(s->out_c);
+    args[15] = SP_ARG(s->nparts);
+    args[16] = SP_ARG(s->pc);
+    args[17] = SP_ARG(s->E);
+    args[18] = SP_ARG(k0);
+    args[19] = SP_ARG(n);
+    args[20] = SP_ARG(s->blocks);
+    sp_kernel_id k = s->on_x ? SP_K_conv_dw_ocvec_sparse : SP_K_conv_dw_cvec_sparse;
+    size_t wg = tuned(ctx, "GEMM_WG"), items = (size_t)s->blocks * n;
+    spartan_status st = sp_launch(ctx, k, 1, &items, &wg, args, 21);
+    if (st != SPARTAN_OK) return st;
+    cl_uint rows = (cl_uint)s->g.patch;
+    float alpha = 1.0f, beta = k0 ? 1.0f : 0.0f;
+    sp_arg sargs[] = {SP_ARG(s->part),  SP_ARG(s->lists),  SP_ARG(dweight->mem), SP_ARG(rows),
+                      SP_ARG(s->out_c), SP_ARG(s->g.v[3]), SP_ARG(s->on_x),      SP_ARG(s->nparts),
+                      SP_ARG(k0),       SP_ARG(n),         SP_ARG(alpha),        SP_ARG(beta)};
+    return sp_launch_1d(ctx, SP_K_conv_dw_sum, dweight->numel, sargs, 12);
+}
+
+/* The sparse path of orientation orient: over dY's non-zeros (vectors over input channels) or
+ * x's (vectors over output channels, stride 1 only). The lists' slices: a few steps per row, at
+ * most 65,536 rows (their offsets are ushorts), and few enough that the chunks' scan and the
+ * sparse kernels' walk over them stay well inside the loop bound. A non-zero's step in the
+ * sparse kernels: the loop, three loads and a test, then SPARSE_PB positions of tests, NB
+ * vector loads (SP_VEC lane steps where partial) and FMAs. Returns with *done 0 (the dense
+ * kernel runs instead) for a stride past 1 on x, or where the lists or partials would not fit. */
+static spartan_status run_sparse(spartan_context *ctx, sp_dw_orient orient, const dw_launch *c,
+                                 spartan_tensor *dweight, int *done) {
+    size_t vec = tuned(ctx, "VEC"), nb = tuned(ctx, "GEMM_NB"), max = sp_loop_max(ctx);
+    size_t in_c = c->g.v[3], out_c = c->out_c, patch = c->g.patch, npos = patch / in_c;
+    int on_x = orient == SP_DW_OCVEC;
+    size_t rows = on_x ? c->g.image / in_c : c->g.pixels, cols = on_x ? in_c : out_c;
+    size_t vecs = on_x ? out_c : in_c, pc, E;
+    *done = 0;
+    if (on_x && c->g.v[6] != 1) return SPARTAN_OK;
+    size_t nparts = slices(ctx, rows, ceil_div(cols, 4), 24, 64, 65536, &pc);
+    size_t blocks = cols * ceil_div(vecs, vec * nb) * ceil_div(npos, SPARSE_PB);
+    size_t step = 6 + SPARSE_PB * (3 + nb * (2 + (vecs % vec ? vec : 0)));
+    size_t fixed = SPARSE_PB * nb * (4 + 2 * vec) + 4 * SPARSE_PB + 2 * nparts + 96;
+    if (nparts > max / 8 || fixed + step > max) return SPARTAN_OK;
+    size_t nchunks = slices(ctx, rows, blocks, step, fixed, (size_t)-1, &E);
+    size_t L = nparts * cols, words = 2 * L + cols + 4 * rows + L * pc + ceil_div(L * pc, 2);
+    size_t cap = PARTS_SCRATCH_MAX, quarter = (size_t)(ctx->dev.info.max_alloc_bytes / 4);
+    if (quarter && quarter < cap) cap = quarter;
+    size_t group = cap / (patch * out_c * sizeof(float));
+    if (group > nchunks) group = nchunks;
+    if (group > max / 4) group = max / 4; /* conv_dw_sum walks a group's chunks */
+    if (group == 0 || words * sizeof(cl_uint) > cap) return SPARTAN_OK;
+    dw_sparse s = {c->g, c->out_c, (cl_uint)on_x, 0, 0, 0, 0, 0, 0, c->x, c->dy, NULL, NULL};
+    spartan_status st;
+    cl_uint unused;
+    if ((st = sp_u32(ctx, rows, "rows", &s.rows)) || (st = sp_u32(ctx, cols, "cols", &s.cols)) ||
+        (st = sp_u32(ctx, nparts, "slices", &s.nparts)) || (st = sp_u32(ctx, pc, "slice", &s.pc)) ||
+        (st = sp_u32(ctx, E, "chunk", &s.E)) || (st = sp_u32(ctx, blocks, "blocks", &s.blocks)) ||
+        (st = sp_u32(ctx, blocks * group, "work-items", &unused)) ||
+        (st = sp_u32(ctx, 2 * words, "list entries", &unused)) ||
+        (st = sp_scratch(ctx, SP_SCRATCH_COLS, words * sizeof(cl_uint), &s.lists)) ||
+        (st = sp_scratch(ctx, SP_SCRATCH_SPLIT, group * patch * out_c * sizeof(float), &s.part)) ||
+        (st = sparse_lists(ctx, &s)))
+        return st;
+    for (size_t k0 = 0; k0 < nchunks && st == SPARTAN_OK; k0 += group) {
+        size_t n = nchunks - k0 < group ? nchunks - k0 : group;
+        st = sparse_group(ctx, &s, (cl_uint)k0, (cl_uint)n, dweight);
+    }
+    *done = 1;
+    return st;
+}
+
+/* The same product without the family: the patch matrix in scratch, then the dense GEMM with
+ * the patches transposed (the best path for the device; its own fallbacks apply). */
+static spartan_status through_im2col(spartan_context *ctx, const spartan_window *w,
+                                     const sp_geom *g, const spartan_tensor *x,
+                                     const spartan_tensor *dy, spartan_tensor *dweight) {
+    cl_mem mem;
+    size_t numel = g->pixels * g->patch;
+    spartan_status st = sp_scratch(ctx, SP_SCRATCH_COLS, numel * sizeof(float), &mem);
+    if (st != SPARTAN_OK) return st;
+    spartan_tensor cols = {ctx, 2, {g->pixels, g->patch}, numel, mem};
+    st = spartan_im2col(ctx, w, x, &cols);
+    if (st == SPARTAN_OK)
+        st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 1, 0, 1.0f, &cols, dy, 0.0f, dweight);
+    return st;
+}
+
+spartan_status sp_conv_dw(spartan_context *ctx, spartan_path path, sp_dw_orient orient,
+                          const spartan_window *w, const spartan_tensor *x,
+                          const spartan_tensor *dy, spartan_tensor *dweight) {
+    static const char fn[] = "spartan_conv2d_backward_weight";
+    if (!ctx || !w || !x || !dy || !dweight) return sp_invalid(ctx, "%s: NULL argument", fn);
+    if (path != SPARTAN_PATH_DENSE && path != SPARTAN_PATH_SPARSE)
+        return sp_invalid(ctx, "%s: unknown path %d", fn, (int)path);
+    spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(x, dy, dweight));
+    if (!st) st = sp_check_apart(ctx, fn, "dweight", dweight, "x", x);
+    if (!st) st = sp_check_apart(ctx, fn, "dweight", dweight, "dy", dy);
+    if (st) return st;
+    dw_launch c = {.x = x->mem, .dy = dy->mem};
+    if ((st = sp_window_geom(ctx, fn, w, &c.g)) || (st = sp_check_image(ctx, fn, "x", x, &c.g)))
+        return st;
+    size_t out_c = spartan_tensor_cols(dy);
+    if (spartan_tensor_rows(dy) != c.g.pixels)
+        return sp_invalid(ctx, "%s: dy is %zux%zu, the window has %zu output pixels", fn,
+                          spartan_tensor_rows(dy), out_c, c.g.pixels);
+    if (spartan_tensor_rows(dweight) != c.g.patch || spartan_tensor_cols(dweight) != out_c)
+        return sp_invalid(ctx,
+                          "%s: dweight is %zux%zu, the window and dy want %zux%zu (k_h x k_w x "
+                          "in_c rows, out_c columns)",
+                          fn, spartan_tensor_rows(dweight), spartan_tensor_cols(dweight), c.g.patch,
+                          out_c);
+    cl_uint unused;
+    if ((st = sp_u32(ctx, out_c, "out_c", &c.out_c)) ||
+        (st = sp_u32(ctx, dy->numel, "dy elements", &unused)) ||
+        (st = sp_u32(ctx, dweight->numel, "dweight elements", &unused)))
+        return st;
+    if (dweight->numel == 0) return SPARTAN_OK;
+    if (c.g.pixels == 0) return spartan_tensor_fill(dweight, 0.0f); /* no pixels: empty sums */
+    if (!sp_family_usable(ctx, SP_FAMILY_conv_dw))
+        return through_im2col(ctx, w, &c.g, x, dy, dweight);
+    if (orient == SP_DW_AUTO) orient = sp_conv_dw_pick(ctx, w, out_c);
+    if (path == SPARTAN_PATH_SPARSE) {
+        int done;
+        st = run_sparse(ctx, orient, &c, dweight, &done);
+        if (st != SPARTAN_OK || done) return st;
+    }
+    return run_dense(ctx, orient, &c, dweight);
+}
+
+spartan_status spartan_conv2d_backward_weight(spartan_context *ctx, spartan_path path,
+                                              const spartan_window *w, const spartan_tensor *x,
+                                              const spartan_tensor *dy, spartan_tensor *dweight) {
+    return sp_conv_dw(ctx, path, SP_DW_AUTO, w, x, dy, dweight);
+}

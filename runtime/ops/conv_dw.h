@@ -1,0 +1,23 @@
+/* The convolution's backward-by-weight (conv_dw.c, kernels_cl/conv_dw.cl) with its kernel's
+ * orientation chosen by the caller: the self-test and the tests run both on every shape. */
+#ifndef SP_OPS_CONV_DW_H
+#define SP_OPS_CONV_DW_H
+
+#include "ops/ops_internal.h"
+
+/* Which way the kernel's vectors run: over the input channels (conv_dw_cvec, whose sparse
+ * kernel skips the zeros of dY) or over the output channels (conv_dw_ocvec, whose sparse kernel
+ * skips the zeros of x); AUTO: the one sp_conv_dw_pick gives for the shape. */
+typedef enum sp_dw_orient { SP_DW_AUTO = 0, SP_DW_CVEC, SP_DW_OCVEC } sp_dw_orient;
+
+/* The orientation spartan_conv2d_backward_weight takes for window w and out_c outputs on ctx's
+ * device (conv_dw.c says the rule). */
+sp_dw_orient sp_conv_dw_pick(const spartan_context *ctx, const spartan_window *w, size_t out_c);
+
+/* spartan_conv2d_backward_weight in the orientation orient (when the conv_dw family is off,
+ * both run through im2col and the dense GEMM). */
+spartan_status sp_conv_dw(spartan_context *ctx, spartan_path path, sp_dw_orient orient,
+                          const spartan_window *w, const spartan_tensor *x,
+                          const spartan_tensor *dy, spartan_tensor *dweight);
+
+#endif /* SP_OPS_CONV_DW_H */
