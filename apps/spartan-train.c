@@ -208,6 +208,14 @@ static void print_syncs(const sync_count *c) {
            (double)c->launches / (double)c->steps);
 }
 
+/* The device memory of the library's buffers: now, and the most at once so far. */
+static void print_memory(const spartan_context *ctx) {
+    size_t now, peak;
+    spartan_context_memory(ctx, &now, &peak);
+    printf("device memory (the library's buffers): %.1f MiB held now, %.1f MiB at most\n",
+           (double)now / 1048576.0, (double)peak / 1048576.0);
+}
+
 /* The sparsity at work, per GEMM layer and pass: the fraction of multiply-adds the sparse runs
  * skipped (the zeros of the operand the pass's sparse form skips, over the sparse share of its
  * calls), the ideal speedup 1 / (1 - s) of skipping them, and the speedup achieved against the
@@ -256,7 +264,8 @@ static void print_layer_table(spartan_context *ctx, spartan_model *m, const sync
         printf("device times: from the host clock, read after a clFinish between the passes (%s)\n",
                why);
     print_syncs(syncs);
-    printf("%-14s %-17s %-16s %-16s %-16s %-13s %-13s\n", "layer", "gemm m x n x k", "fwd",
+    print_memory(ctx);
+    printf("%-14s %-17s %-22s %-22s %-22s %-13s %-13s\n", "layer", "gemm m x n x k", "fwd",
            "bwd_input", "bwd_weight", "zeros", "zeros dY");
     for (size_t i = 0; i < spartan_model_layer_count(m); i++) {
         spartan_layer_info li;
@@ -274,7 +283,10 @@ static void print_layer_table(spartan_context *ctx, spartan_model *m, const sync
                                : li.sparse_calls[p] == calls ? "sparse "
                                : li.sparse_calls[p] == 0     ? "dense "
                                                              : "mixed ";
-            snprintf(cell[p], sizeof cell[p], "%s%.3f", path, 1e3 * li.seconds[p] / (double)calls);
+            /* a convolution's engine: implicit kernels or the patch matrix (im2col) */
+            const char *engine = li.engine[p] && strcmp(li.engine[p], "gemm") ? li.engine[p] : "";
+            snprintf(cell[p], sizeof cell[p], "%s%s%s%.3f", path, engine, *engine ? " " : "",
+                     1e3 * li.seconds[p] / (double)calls);
         }
         if (li.zeros_first >= 0)
             snprintf(z, sizeof z, "%.2f -> %.2f", li.zeros_first,
@@ -282,7 +294,7 @@ static void print_layer_table(spartan_context *ctx, spartan_model *m, const sync
         if (li.grad_zeros_first >= 0)
             snprintf(gz, sizeof gz, "%.2f -> %.2f", li.grad_zeros_first,
                      li.grad_zeros >= 0 ? li.grad_zeros : li.grad_zeros_first);
-        printf("%-14s %-17s %-16s %-16s %-16s %-13s %-13s\n", li.name, shape, cell[0], cell[1],
+        printf("%-14s %-17s %-22s %-22s %-22s %-13s %-13s\n", li.name, shape, cell[0], cell[1],
                cell[2], z, gz);
     }
 }

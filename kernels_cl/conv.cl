@@ -108,94 +108,79 @@ SP_INLINE void sp_conv_block(const sp_conv g, const uint p0, const uint *iy, con
     sp_conv_store(g, p0, acc, j0, nv, last, alpha, beta);
 }
 
-// Bit i set where p[i] is not zero, for the 32 elements from p: two 16-wide compares and an OR
-// reduction (no branch); sp_nonzero_bits: the same for n < 32 elements, one at a time.
-SP_INLINE uint sp_nonzero_bits32(__global const float *p) {
-    const int16 bits =
-        (int16)(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768);
-    const int16 t = (vload16(0, p) != 0.0f) & bits, u = (vload16(1, p) != 0.0f) & bits;
-    const int16 s = t | (u << 16);
-    const int8 s8 = s.lo | s.hi;
-    const int4 s4 = s8.lo | s8.hi;
-    const int2 s2 = s4.lo | s4.hi;
-    return (uint)(s2.x | s2.y);
-}
+// The sparse kernel reads x through lists of its non-zeros, made by conv_nonzeros once per
+// call: per input pixel q, count[q] and, at q in_c.., the channels (idx) and values (val) of
+// its non-zeros in channel order.
+typedef struct sp_conv_lists {
+    __global const uint *count, *idx;
+    __global const float *val;
+} sp_conv_lists;
 
-SP_INLINE uint sp_nonzero_bits(__global const float *p, const uint n) {
-    uint m = 0;
-    for (uint i = 0; i < n; i++) m |= (uint)(p[i] != 0.0f) << i;
-    return m;
-}
-
-// The sparse kernel's block (the same arguments as sp_conv_block): per window position and
-// pixel inside the image, the channels are read in groups of 32 into a bit mask of their
-// non-zeros (a compare each, no branch), and only the set bits are visited (lowest first, a
-// count of leading zeros each), each an FMA of the element with NB vectors of W's row: the
-// zeros of x (a ReLU's output) cost a compare, and the one unpredictable branch is the end of
-// a group's walk, not every element (SparseTrain's vector compare -> mask -> FMA the
-// non-zeros). W is read per non-zero, not once per RB pixels as in the dense block: at equal
-// work the sparse block does more loads, so it wins from some sparsity on (the policy decides).
-SP_INLINE void sp_conv_sparse_block(const sp_conv g, const uint p0, const uint *iy, const uint *ix,
-                                    const uint *base, const uint eb, const uint ee, const uint j0,
-                                    const uint nv, const uint last, const float alpha,
-                                    const float beta) {
+// The sparse kernel's block (the arguments of sp_conv_block, and pix: the input pixel index of
+// each corner, modulo 2^32 like base): per window position and pixel inside the image, only the
+// listed non-zeros of the source pixel, each an FMA with NB vectors of W's row. The zeros of x
+// (a ReLU's output) cost nothing; the list is walked to a known count (SparseTrain's skipping,
+// with the compare done once per input element instead of once per window position). W is read
+// per non-zero, not once per RB pixels as in the dense block: the sparse block does more loads
+// per multiply-add, so it wins from some sparsity on (the policy decides). [eb, ee) covers whole
+// positions (the host cuts slices at multiples of in_c).
+SP_INLINE void sp_conv_sparse_block(const sp_conv g, const sp_conv_lists l, const uint p0,
+                                    const uint *iy, const uint *ix, const uint *pix, const uint eb,
+                                    const uint ee, const uint j0, const uint nv, const uint last,
+                                    const float alpha, const float beta) {
     floatv acc[RB][NB];
 #pragma unroll
     for (int r = 0; r < RB; r++) {
 #pragma unroll
         for (int v = 0; v < NB; v++) acc[r][v] = (floatv)(0.0f);
     }
-    for (uint e = eb; e < ee;) {
-        const uint pos = e / g.in_c, c0 = e - pos * g.in_c, c1 = min(g.in_c, c0 + (ee - e));
+    for (uint pos = eb / g.in_c; pos < ee / g.in_c; pos++) {
         const uint ky = pos / g.k_w, kx = pos - ky * g.k_w;
-        const uint off = (ky * g.in_w + kx) * g.in_c;
+        __global const float *wpos = g.w + (size_t)pos * g.in_c * g.out_c + j0;
 #pragma unroll
         for (int r = 0; r < RB; r++) {
             if (iy[r] + ky >= g.in_h || ix[r] + kx >= g.in_w) continue; /* in the padding */
-            /* the offset wraps modulo 2^32 first (see sp_conv_block) */
-            __global const float *xr = g.x + (base[r] + off);
-            for (uint c = c0; c < c1; c += 32) {
-                uint m = c + 32 <= c1 ? sp_nonzero_bits32(xr + c) : sp_nonzero_bits(xr + c, c1 - c);
-                while (m) {
-                    const uint i = 31 - clz(m & (0u - m));
-                    m &= m - 1;
-                    const floatv a = (floatv)(xr[c + i]);
-                    __global const float *wrow =
-                        g.w + (size_t)(pos * g.in_c + c + i) * g.out_c + j0;
+            const uint q = pix[r] + ky * g.in_w + kx; /* wraps back into the image */
+            const uint n = l.count[q];
+            __global const uint *idx = l.idx + (size_t)q * g.in_c;
+            __global const float *val = l.val + (size_t)q * g.in_c;
+            for (uint j = 0; j < n; j++) {
+                const floatv a = (floatv)(val[j]);
+                __global const float *wrow = wpos + (size_t)idx[j] * g.out_c;
 #pragma unroll
-                    for (int v = 0; v < NB; v++) {
-                        const floatv b = v + 1 < nv    ? VLOAD_AT(wrow + v * SP_VEC)
-                                         : v + 1 == nv ? sp_load_part(wrow + v * SP_VEC, last)
-                                                       : (floatv)(0.0f);
-                        acc[r][v] = fma(a, b, acc[r][v]);
-                    }
+                for (int v = 0; v < NB; v++) {
+                    const floatv b = v + 1 < nv    ? VLOAD_AT(wrow + v * SP_VEC)
+                                     : v + 1 == nv ? sp_load_part(wrow + v * SP_VEC, last)
+                                                   : (floatv)(0.0f);
+                    acc[r][v] = fma(a, b, acc[r][v]);
                 }
             }
         }
-        e += c1 - c0;
     }
     sp_conv_store(g, p0, acc, j0, nv, last, alpha, beta);
 }
 
 // This work-item's RB pixels x CB channels of y, over its slice of the patch (see the top).
-SP_INLINE void sp_conv_forward(const sp_conv g, const bool sparse, const uint patch, const uint e0,
-                               const uint kc, const float alpha, const float beta) {
+SP_INLINE void sp_conv_forward(const sp_conv g, const bool sparse, const sp_conv_lists l,
+                               const uint patch, const uint e0, const uint kc, const float alpha,
+                               const float beta) {
     const uint p0 = get_global_id(0) * RB;
     const uint j0 = get_global_id(1) * CB;
     const uint eb = min(patch, e0 + (uint)get_global_id(2) * kc), ee = min(patch, eb + kc);
     if (p0 >= g.pixels || j0 >= g.out_c) return;
-    uint iy[RB], ix[RB], base[RB];
+    uint iy[RB], ix[RB], base[RB], pix[RB];
 #pragma unroll
     for (int r = 0; r < RB; r++) {
         const uint p = min(p0 + r, g.pixels - 1);
         const uint row = p / g.out_w, b = row / g.out_h;
         iy[r] = (row - b * g.out_h) * g.stride - g.pad;
         ix[r] = (p - row * g.out_w) * g.stride - g.pad;
-        base[r] = ((b * g.in_h + iy[r]) * g.in_w + ix[r]) * g.in_c;
+        pix[r] = (b * g.in_h + iy[r]) * g.in_w + ix[r];
+        base[r] = pix[r] * g.in_c;
     }
     if (j0 + CB <= g.out_c) {
         if (sparse)
-            sp_conv_sparse_block(g, p0, iy, ix, base, eb, ee, j0, NB, SP_VEC, alpha, beta);
+            sp_conv_sparse_block(g, l, p0, iy, ix, pix, eb, ee, j0, NB, SP_VEC, alpha, beta);
         else
             sp_conv_block(g, p0, iy, ix, base, eb, ee, j0, NB, SP_VEC, alpha, beta);
         return;
@@ -204,7 +189,7 @@ SP_INLINE void sp_conv_forward(const sp_conv g, const bool sparse, const uint pa
     const uint rest = g.out_c - j0;
     const uint nv = (rest + SP_VEC - 1) / SP_VEC, last = rest - (nv - 1) * SP_VEC;
     if (sparse)
-        sp_conv_sparse_block(g, p0, iy, ix, base, eb, ee, j0, nv, last, alpha, beta);
+        sp_conv_sparse_block(g, l, p0, iy, ix, pix, eb, ee, j0, nv, last, alpha, beta);
     else if (last == SP_VEC)
         sp_conv_block(g, p0, iy, ix, base, eb, ee, j0, nv, SP_VEC, alpha, beta);
     else
@@ -228,12 +213,38 @@ SP_INLINE void sp_conv_forward(const sp_conv g, const bool sparse, const uint pa
 // [e0 + s kc, e0 + (s + 1) kc) + beta y.
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void conv_forward(SP_CONV_ARGS) {
     const sp_conv g = SP_CONV_GEOM;
-    sp_conv_forward(g, false, k_h * k_w * in_c, e0, kc, alpha, beta);
+    const sp_conv_lists none = {0, 0, 0};
+    sp_conv_forward(g, false, none, k_h * k_w * in_c, e0, kc, alpha, beta);
 }
 
-// The same, visiting only the non-zeros of x (the output of a ReLU, or of a pooling after one).
+// The same, visiting only the non-zeros of x (the output of a ReLU, or of a pooling after one)
+// through conv_nonzeros' lists; e0 and kc are multiples of in_c.
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void
-conv_forward_sparse(SP_CONV_ARGS) {
+conv_forward_sparse(SP_CONV_ARGS, __global const uint *restrict count,
+                    __global const uint *restrict idx, __global const float *restrict val) {
     const sp_conv g = SP_CONV_GEOM;
-    sp_conv_forward(g, true, k_h * k_w * in_c, e0, kc, alpha, beta);
+    const sp_conv_lists l = {count, idx, val};
+    sp_conv_forward(g, true, l, k_h * k_w * in_c, e0, kc, alpha, beta);
+}
+
+// The lists of conv_forward_sparse: work-item q walks input pixel q's in_c channels, writing
+// every channel and value at the next slot and moving on only past a non-zero (no branch), so
+// the first count[q] slots hold the non-zeros in channel order.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void
+conv_nonzeros(__global const float *restrict x, const uint pixels, const uint in_c,
+              __global uint *restrict count, __global uint *restrict idx,
+              __global float *restrict val) {
+    const uint q = get_global_id(0);
+    if (q >= pixels) return;
+    __global const float *xq = x + (size_t)q * in_c;
+    __global uint *iq = idx + (size_t)q * in_c;
+    __global float *vq = val + (size_t)q * in_c;
+    uint n = 0;
+    for (uint c = 0; c < in_c; c++) {
+        const float v = xq[c];
+        iq[n] = c;
+        vq[n] = v;
+        n += v != 0.0f;
+    }
+    count[q] = n;
 }

@@ -28,7 +28,8 @@ static void teardown(void) {
 
 /* A synthetic layer: dense 10 ms; sparse 12 ms at 50 % zeros and 4 ms at 90 %, so the model's
  * sparse time is 4 + (0.9 - s) * 20 ms and the crossover is at s = 0.6. */
-static const sp_policy_cal synthetic = {10.0, 12.0, 4.0, SPARTAN_GEMM_OWN, 10.0, -1.0};
+static const sp_policy_cal synthetic = {10.0,   12.0, 4.0, SPARTAN_GEMM_OWN, 10.0, -1.0,
+                                        {0, 0}, -1.0, -1.0};
 #define CROSSOVER 0.6
 
 static double true_sparse_ms(double s) {

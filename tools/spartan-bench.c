@@ -5,12 +5,15 @@
  *                           layers, three passes, patterns and sparsities (tools/bench/gemm.c)
  *   spartan-bench monitor   ReLU alone, ReLU with the fused monitor, and the naive count
  *                           (tools/bench/monitor.c)
+ *   spartan-bench conv      the convolution engine: im2col + GEMM (own, CLBlast), the implicit
+ *                           kernels dense and sparse, per layer, pass and sparsity
+ *                           (tools/bench/conv.c)
  *   spartan-bench train     the presets trained under dense, sparse and adaptive side by side,
  *                           and the PyTorch CPU line (tools/bench/train.c)
  *
- * This file owns the command line and the shape lists, and runs gemm and monitor on every device
- * (or the one --device / SPARTAN_DEVICE picks), train on one device (the one they pick, else the
- * library's default). docs/benchmarks.md says how to read the output. */
+ * This file owns the command line and the shape lists, and runs gemm, conv and monitor on every
+ * device (or the one --device / SPARTAN_DEVICE picks), train on one device (the one they pick, else
+ * the library's default). docs/benchmarks.md says how to read the output. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +28,9 @@ static void usage(FILE *f) {
         "                          [--pass LIST] [--pattern LIST] [--no-clblast]\n"
         "                          [--clblast-runs N] [--no-openblas] [COMMON]\n"
         "       spartan-bench monitor [COMMON]\n"
+        "       spartan-bench conv [--set LIST] [--shape NxHxWxC,KxK,COUT,sS,pP]...\n"
+        "                          [--batch N] [--sparsity LIST] [--pass LIST]\n"
+        "                          [--pattern LIST] [--no-clblast] [COMMON]\n"
         "       spartan-bench train [--model LIST] [--policy LIST] [--epochs N] [--limit N]\n"
         "                           [--test-limit N] [--batch N] [--seed N] [--sample-every N]\n"
         "                           [--sequential] [--data DIR] [--trace FILE.csv] [--no-pytorch]\n"
@@ -47,6 +53,13 @@ static void usage(FILE *f) {
         "                   every device but simulators; train: the library's default)\n"
         "  --wall-clock     time by the host clock after a clFinish even where the driver's\n"
         "                   profiling events are trusted (the header says which is used)\n"
+        "conv: each convolution x pass x pattern x sparsity, the sparse path against the best\n"
+        "  dense one of the same run (im2col + GEMM, CLBlast, the implicit kernel);\n"
+        "  --set LIST       vgg-small, lenet5 (batch 64), vgg16, resnet18 (ImageNet shapes,\n"
+        "                   batch 1) (default vgg-small,lenet5)\n"
+        "  --shape S        one convolution, e.g. 64x28x28x32,3x3,32,s1,p1 (repeat the flag)\n"
+        "  --batch N        the batch of the sets (default 64 and 1)\n"
+        "  --pattern LIST   random,cluster (default both); --sparsity default 0,30,50,70,90\n"
         "train: each preset under each policy, stepping in turn on the same batches;\n"
         "  --model LIST     mlp,lenet5,vgg-small (default all; vgg-small: ~2 min per epoch\n"
         "                   and policy on a 2-core CPU)\n"
@@ -226,6 +239,185 @@ static int parse(int argc, char **argv, int gemm, bench_opts *o) {
     return 0;
 }
 
+/* `spartan-bench conv`'s layer sets: the presets' convolutions (batch 64), and the ImageNet
+ * layers of VGG-16 and ResNet-18 the seeds measure (distinct shapes, batch 1). Batch 0 here:
+ * the set's default or --batch. Fields: {batch, in_h, in_w, in_c, k_h, k_w, stride, pad}. */
+typedef struct conv_set {
+    const char *name;
+    size_t batch;
+    const bench_conv_shape *layers;
+    size_t n;
+} conv_set;
+static const bench_conv_shape vgg_small_convs[] = {
+    {{0, 28, 28, 1, 3, 3, 1, 1}, 32, "vgg-small conv1"},
+    {{0, 28, 28, 32, 3, 3, 1, 1}, 32, "vgg-small conv2"},
+    {{0, 14, 14, 32, 3, 3, 1, 1}, 64, "vgg-small conv3"},
+    {{0, 14, 14, 64, 3, 3, 1, 1}, 64, "vgg-small conv4"},
+};
+static const bench_conv_shape lenet5_convs[] = {
+    {{0, 28, 28, 1, 5, 5, 1, 2}, 6, "lenet5 conv1"},
+    {{0, 14, 14, 6, 5, 5, 1, 0}, 16, "lenet5 conv2"},
+};
+static const bench_conv_shape vgg16_convs[] = {
+    {{0, 224, 224, 3, 3, 3, 1, 1}, 64, "vgg16 conv1_1"},
+    {{0, 224, 224, 64, 3, 3, 1, 1}, 64, "vgg16 conv1_2"},
+    {{0, 112, 112, 64, 3, 3, 1, 1}, 128, "vgg16 conv2_1"},
+    {{0, 112, 112, 128, 3, 3, 1, 1}, 128, "vgg16 conv2_2"},
+    {{0, 56, 56, 128, 3, 3, 1, 1}, 256, "vgg16 conv3_1"},
+    {{0, 56, 56, 256, 3, 3, 1, 1}, 256, "vgg16 conv3_2"},
+    {{0, 28, 28, 256, 3, 3, 1, 1}, 512, "vgg16 conv4_1"},
+    {{0, 28, 28, 512, 3, 3, 1, 1}, 512, "vgg16 conv4_2"},
+    {{0, 14, 14, 512, 3, 3, 1, 1}, 512, "vgg16 conv5_x"},
+};
+static const bench_conv_shape resnet18_convs[] = {
+    {{0, 224, 224, 3, 7, 7, 2, 3}, 64, "resnet18 conv1"},
+    {{0, 56, 56, 64, 3, 3, 1, 1}, 64, "resnet18 layer1"},
+    {{0, 56, 56, 64, 3, 3, 2, 1}, 128, "resnet18 layer2 down"},
+    {{0, 56, 56, 64, 1, 1, 2, 0}, 128, "resnet18 layer2 1x1 down"},
+    {{0, 28, 28, 128, 3, 3, 1, 1}, 128, "resnet18 layer2"},
+    {{0, 28, 28, 128, 3, 3, 2, 1}, 256, "resnet18 layer3 down"},
+    {{0, 14, 14, 256, 3, 3, 1, 1}, 256, "resnet18 layer3"},
+    {{0, 14, 14, 256, 3, 3, 2, 1}, 512, "resnet18 layer4 down"},
+    {{0, 7, 7, 512, 3, 3, 1, 1}, 512, "resnet18 layer4"},
+};
+static const conv_set conv_sets[] = {
+    {"vgg-small", 64, vgg_small_convs, COUNT(vgg_small_convs)},
+    {"lenet5", 64, lenet5_convs, COUNT(lenet5_convs)},
+    {"vgg16", 1, vgg16_convs, COUNT(vgg16_convs)},
+    {"resnet18", 1, resnet18_convs, COUNT(resnet18_convs)},
+};
+static const double conv_sparsities[] = {0, .3, .5, .7, .9};
+
+/* "NxHxWxC,KxK,COUT,sS,pP" (KxK may be non-square: KHxKW) into *out; 1 when it is not one. */
+static int parse_conv_shape(const char *text, bench_conv_shape *out) {
+    unsigned long long v[10];
+    int used = 0;
+    if (sscanf(text, "%llux%llux%llux%llu,%llux%llu,%llu,s%llu,p%llu%n", &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &v[6], &v[7], &v[8], &used) != 9 ||
+        text[used] != '\0')
+        return 1;
+    for (int i = 0; i < 9; i++)
+        if (v[i] > 65536 || (i != 8 && v[i] == 0)) return 1;
+    *out = (bench_conv_shape){{(size_t)v[0], (size_t)v[1], (size_t)v[2], (size_t)v[3], (size_t)v[4],
+                               (size_t)v[5], (size_t)v[7], (size_t)v[8]},
+                              (size_t)v[6],
+                              ""};
+    snprintf(out->label, sizeof out->label, "%s", text);
+    if (!spartan_window_out_h(&out->w) || !spartan_window_out_w(&out->w)) return 1;
+    return 0;
+}
+
+/* --set LIST into o->convs, at batch (0: each set's own). */
+static int add_conv_sets(bench_opts *o, const char *list, size_t batch) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        const conv_set *set = NULL;
+        for (size_t i = 0; i < COUNT(conv_sets); i++)
+            if (strcmp(conv_sets[i].name, t) == 0) set = &conv_sets[i];
+        if (!set) {
+            fprintf(stderr,
+                    "spartan-bench: --set takes vgg-small, lenet5, vgg16, resnet18, not "
+                    "'%s'\n",
+                    t);
+            return 2;
+        }
+        for (size_t i = 0; i < set->n && o->nconvs < BENCH_MAX_SHAPES; i++) {
+            bench_conv_shape c = set->layers[i];
+            c.w.batch = batch ? batch : set->batch;
+            o->convs[o->nconvs++] = c;
+        }
+    }
+    return 0;
+}
+
+/* `spartan-bench conv`'s options; 0, or the exit status (2: bad usage, -1: --help). */
+static int parse_conv(int argc, char **argv, bench_opts *o) {
+    const char *sets = NULL, *sparsity = NULL, *passes = NULL, *patterns = NULL;
+    size_t batch = 0;
+    o->seed = 42;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = 0;
+        uint64_t n;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return -1;
+        } else if (strcmp(a, "--no-clblast") == 0) {
+            o->no_clblast = 1;
+            continue;
+        } else if (strcmp(a, "--wall-clock") == 0) {
+            o->wall_clock = 1;
+            continue;
+        } else if (!v) {
+            fprintf(stderr, "spartan-bench: unknown option '%s' (or it needs a value)\n", a);
+            return 2;
+        } else if (strcmp(a, "--device") == 0) {
+            o->device = v;
+        } else if (strcmp(a, "--json") == 0) {
+            o->json_path = v;
+        } else if (strcmp(a, "--csv") == 0) {
+            o->csv_path = v;
+        } else if (strcmp(a, "--runs") == 0) {
+            rc = parse_int(a, v, &o->runs);
+        } else if (strcmp(a, "--warmup") == 0) {
+            rc = parse_int(a, v, &o->warmup);
+        } else if (strcmp(a, "--seed") == 0) {
+            rc = parse_u64(a, v, 0, UINT64_MAX, &o->seed);
+        } else if (strcmp(a, "--batch") == 0) {
+            rc = parse_u64(a, v, 1, 65536, &n);
+            batch = (size_t)n;
+        } else if (strcmp(a, "--set") == 0) {
+            sets = v;
+        } else if (strcmp(a, "--sparsity") == 0) {
+            sparsity = v;
+        } else if (strcmp(a, "--pass") == 0) {
+            passes = v;
+        } else if (strcmp(a, "--pattern") == 0) {
+            patterns = v;
+        } else if (strcmp(a, "--shape") == 0) {
+            if (o->nconvs == BENCH_MAX_SHAPES || parse_conv_shape(v, &o->convs[o->nconvs])) {
+                fprintf(stderr,
+                        "spartan-bench: --shape wants NxHxWxC,KxK,COUT,sS,pP (e.g. "
+                        "64x28x28x32,3x3,32,s1,p1) that fits, not '%s'\n",
+                        v);
+                return 2;
+            }
+            o->nconvs++;
+        } else {
+            fprintf(stderr, "spartan-bench: unknown option '%s'\n", a);
+            return 2;
+        }
+        if (rc) return 2;
+        i++;
+    }
+    if (sets || o->nconvs == 0) {
+        int rc = add_conv_sets(o, sets ? sets : "vgg-small,lenet5", batch);
+        if (rc) return rc;
+    }
+    if (sparsity) {
+        int n = bench_parse_sparsities(sparsity, o->sparsities, BENCH_MAX_SPARSITIES);
+        if (n <= 0) {
+            fprintf(stderr, "spartan-bench: --sparsity wants percentages 0..100, e.g. 0,50,90\n");
+            return 2;
+        }
+        o->nsparsities = (size_t)n;
+    } else {
+        o->nsparsities = COUNT(conv_sparsities);
+        memcpy(o->sparsities, conv_sparsities, sizeof conv_sparsities);
+    }
+    o->passes = passes ? bench_parse_passes(passes) : (1u << PASS_COUNT) - 1;
+    o->patterns =
+        patterns ? bench_parse_patterns(patterns) : (1u << PAT_RANDOM) | (1u << PAT_CLUSTER);
+    if (!o->passes || !o->patterns || (o->patterns & (1u << PAT_PREPOOL))) {
+        fprintf(stderr, "spartan-bench: %s\n",
+                !o->passes ? "--pass takes fwd, bwd_input, bwd_weight"
+                           : "conv's --pattern takes random, cluster");
+        return 2;
+    }
+    return 0;
+}
+
 static int parse_size(const char *flag, const char *text, uint64_t max, size_t *out) {
     uint64_t v;
     if (parse_u64(flag, text, 1, max < SIZE_MAX ? max : SIZE_MAX, &v)) return 2;
@@ -396,7 +588,8 @@ static int devices(const char *selection, char (*sel)[16], int max) {
 
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "train") == 0) return main_train(argc, argv);
-    if (argc < 2 || (strcmp(argv[1], "gemm") && strcmp(argv[1], "monitor"))) {
+    if (argc < 2 ||
+        (strcmp(argv[1], "gemm") && strcmp(argv[1], "monitor") && strcmp(argv[1], "conv"))) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
             usage(stdout);
             return 0;
@@ -404,9 +597,9 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    int gemm = strcmp(argv[1], "gemm") == 0;
+    int gemm = strcmp(argv[1], "gemm") == 0, conv = strcmp(argv[1], "conv") == 0;
     static bench_opts o;
-    int prc = parse(argc, argv, gemm, &o);
+    int prc = conv ? parse_conv(argc, argv, &o) : parse(argc, argv, gemm, &o);
     if (prc) return prc < 0 ? 0 : prc;
 
     const char *selection = o.device ? o.device : getenv("SPARTAN_DEVICE");
@@ -418,7 +611,9 @@ int main(int argc, char **argv) {
     }
     bench_out out;
     if (bench_out_open(&out, o.json_path, o.csv_path,
-                       gemm ? bench_gemm_csv_header : bench_monitor_csv_header)) {
+                       conv   ? bench_conv_csv_header
+                       : gemm ? bench_gemm_csv_header
+                              : bench_monitor_csv_header)) {
         bench_out_close(&out);
         return 1;
     }
@@ -433,7 +628,9 @@ int main(int argc, char **argv) {
             rc = 1;
             continue;
         }
-        rc |= gemm ? bench_gemm(&d, &o, &out, date) : bench_monitor(&d, &o, &out, date);
+        rc |= conv   ? bench_conv(&d, &o, &out, date)
+              : gemm ? bench_gemm(&d, &o, &out, date)
+                     : bench_monitor(&d, &o, &out, date);
         bench_dev_close(&d);
     }
     if (bench_out_close(&out)) rc = 1;

@@ -222,8 +222,11 @@ typedef struct spartan_layer_info {
     size_t sparse_calls[SPARTAN_PASS_COUNT];
     spartan_path path[SPARTAN_PASS_COUNT];
     const char *reason[SPARTAN_PASS_COUNT];
-    /* GEMM layers: each pass's sparse form (whose zeros its sparse path skips). */
+    /* GEMM layers: each pass's sparse form (whose zeros its sparse path skips), and the engine
+     * its last run took: "implicit" (a convolution's implicit-GEMM kernels, no patch matrix),
+     * "im2col" (a convolution's patch matrix and the GEMM), "gemm" (fc); NULL before a run. */
     spartan_sparse_form form[SPARTAN_PASS_COUNT];
+    const char *engine[SPARTAN_PASS_COUNT];
     int has_input_grad; /* computes dX (not the first layer) */
     int input_masked;   /* its input comes from a ReLU: sparse bwd_input allowed */
     /* Monitored fractions of zeros (< 0: never sampled): of the layer's output (ReLU, dropout,

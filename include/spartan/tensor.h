@@ -71,6 +71,13 @@ SPARTAN_API size_t spartan_context_syncs(const spartan_context *ctx);
  * difference over a span of calls counts theirs (spartan_step_result.launches). */
 SPARTAN_API size_t spartan_context_launches(const spartan_context *ctx);
 
+/* Device memory the library's buffers on ctx hold now (tensors, sparse operands, scratch and
+ * patch matrices), and the most they held at once since the context was made or the last
+ * spartan_context_reset_peak, in bytes (NULL pointers skipped). The driver's own allocations
+ * (program binaries, CLBlast's buffers) are not counted. */
+SPARTAN_API void spartan_context_memory(const spartan_context *ctx, size_t *bytes, size_t *peak);
+SPARTAN_API void spartan_context_reset_peak(spartan_context *ctx);
+
 #ifdef __cplusplus
 }
 #endif

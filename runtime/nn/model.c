@@ -243,8 +243,14 @@ static spartan_status register_passes(spartan_model *m, const sp_layer *L) {
     for (int p = 0; p < SPARTAN_PASS_COUNT && st == SPARTAN_OK; p++) {
         if (p == SPARTAN_PASS_BWD_INPUT && !L->need_dx) continue;
         const spartan_gemm_pass *d = &L->g.pass[p];
-        st = sp_policy_register(m->policy, L->index, (spartan_pass)p, d->m, d->gn, d->gk,
-                                L->g.form[p], NULL);
+        if (L->ops == &sp_layer_conv) {
+            spartan_window win = sp_layer_window(L, L->batch, L->spec.pad);
+            st = sp_policy_register_conv(m->policy, L->index, (spartan_pass)p, &win, L->out_c,
+                                         L->g.form[p], NULL);
+        } else {
+            st = sp_policy_register(m->policy, L->index, (spartan_pass)p, d->m, d->gn, d->gk,
+                                    L->g.form[p], NULL);
+        }
     }
     return st;
 }
@@ -258,7 +264,7 @@ static void plan(spartan_model *m) {
         sp_layer *L = &m->layers[i];
         L->need_dx = trainable_before;
         L->input_masked = relu_feeds;
-        L->x_source = L->ops == &sp_layer_fc ? monitored : NULL;
+        L->x_source = L->ops->gemm ? monitored : NULL;
         /* a GEMM layer's bias is added by the ReLU right after it, in the ReLU's pass */
         L->g.bias_in_relu = 0;
         L->bias_from = NULL;
@@ -404,6 +410,7 @@ spartan_status spartan_model_layer_info(const spartan_model *m, size_t i, sparta
         out->sparse_calls[p] = L->sparse_calls[p];
         out->path[p] = L->path[p];
         out->reason[p] = L->reason[p];
+        out->engine[p] = L->engine[p];
     }
     out->has_input_grad = L->need_dx;
     out->input_masked = L->input_masked;

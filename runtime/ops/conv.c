@@ -2,8 +2,8 @@
  * patches gathered inside the kernel, no patch matrix. This file validates arguments, cuts the
  * reduction so that no work-item walks more than LOOP_MAX steps, and launches; when the conv
  * family is off on the device it computes the same product through im2col into a scratch buffer
- * and the dense GEMM. The sparse path is the same kernel testing each element of x and skipping
- * the FMAs of its zeros. */
+ * and the dense GEMM. The sparse path lists the non-zeros of each input pixel first
+ * (conv_nonzeros), then walks only those in the kernel. */
 #include "ops/ops_internal.h"
 
 /* The kernel's arguments besides the buffers: the window (NN_WINDOW_ARGS' order), out_c, and
@@ -12,7 +12,8 @@ typedef struct conv_launch {
     sp_geom g;
     cl_uint out_c, kc;
     cl_mem x, w;
-    sp_kernel_id kernel; /* conv_forward, or conv_forward_sparse */
+    sp_kernel_id kernel;    /* conv_forward, or conv_forward_sparse */
+    cl_mem count, idx, val; /* conv_forward_sparse: the lists of x's non-zeros */
 } conv_launch;
 
 /* How long a slice of the patch index one work-item may walk. Counted as if the compiler unrolled
@@ -39,14 +40,32 @@ static spartan_status conv_slices(spartan_context *ctx, void *arg, size_t part0,
     size_t g[3] = {(c->g.pixels + rb - 1) / rb, (c->out_c + cb - 1) / cb, nparts};
     size_t l[3] = {wg, 1, 1};
     cl_uint e0 = (cl_uint)(part0 * c->kc);
-    sp_arg args[19] = {SP_ARG(c->x), SP_ARG(c->w), SP_ARG(dst)};
+    sp_arg args[21] = {SP_ARG(c->x), SP_ARG(c->w), SP_ARG(dst)};
     for (int i = 0; i < 10; i++) args[3 + i] = SP_ARG(c->g.v[i]);
     args[13] = SP_ARG(c->out_c);
     args[14] = SP_ARG(e0);
     args[15] = SP_ARG(c->kc);
     args[16] = SP_ARG(alpha);
     args[17] = SP_ARG(beta);
-    return sp_launch(ctx, c->kernel, 3, g, l, args, 18);
+    args[18] = SP_ARG(c->count);
+    args[19] = SP_ARG(c->idx);
+    args[20] = SP_ARG(c->val);
+    return sp_launch(ctx, c->kernel, 3, g, l, args, c->kernel == SP_K_conv_forward ? 18 : 21);
+}
+
+/* The lists of x's non-zeros per input pixel (conv_nonzeros) in scratch buffers, for the
+ * sparse kernel. */
+static spartan_status nonzero_lists(spartan_context *ctx, const spartan_window *w, conv_launch *c) {
+    const size_t pixels = w->batch * w->in_h * w->in_w, image = pixels * w->in_c;
+    spartan_status st = sp_scratch(ctx, SP_SCRATCH_NZ_COUNT, pixels * sizeof(cl_uint), &c->count);
+    if (st == SPARTAN_OK) st = sp_scratch(ctx, SP_SCRATCH_NZ_IDX, image * sizeof(cl_uint), &c->idx);
+    if (st == SPARTAN_OK)
+        st = sp_scratch(ctx, SP_SCRATCH_NZ_VAL, image * sizeof(cl_float), &c->val);
+    if (st != SPARTAN_OK) return st;
+    cl_uint np = (cl_uint)pixels, in_c = (cl_uint)w->in_c; /* within 32 bits: sp_window_geom */
+    sp_arg args[6] = {SP_ARG(c->x),     SP_ARG(np),     SP_ARG(in_c),
+                      SP_ARG(c->count), SP_ARG(c->idx), SP_ARG(c->val)};
+    return sp_launch_1d(ctx, SP_K_conv_nonzeros, pixels, args, 6);
 }
 
 /* The same product without the conv family: the patch matrix in scratch, then the dense GEMM
@@ -76,10 +95,7 @@ spartan_status spartan_conv2d_forward(spartan_context *ctx, spartan_path path,
     if (!st) st = sp_check_apart(ctx, fn, "y", y, "x", x);
     if (!st) st = sp_check_apart(ctx, fn, "y", y, "the weight", weight);
     if (st) return st;
-    conv_launch c = {.x = x->mem,
-                     .w = weight->mem,
-                     .kernel = path == SPARTAN_PATH_SPARSE ? SP_K_conv_forward_sparse
-                                                           : SP_K_conv_forward};
+    conv_launch c = {.x = x->mem, .w = weight->mem};
     if ((st = sp_window_geom(ctx, fn, w, &c.g)) || (st = sp_check_image(ctx, fn, "x", x, &c.g)))
         return st;
     size_t out_c = spartan_tensor_cols(weight);
@@ -99,7 +115,18 @@ spartan_status spartan_conv2d_forward(spartan_context *ctx, spartan_path path,
     if (y->numel == 0) return SPARTAN_OK;
     if (c.g.patch == 0) return spartan_tensor_fill(y, 0.0f); /* no channels: empty sums */
     if (!sp_family_usable(ctx, SP_FAMILY_conv)) return through_im2col(ctx, w, &c.g, x, weight, y);
-    size_t per, parts = sp_slices(c.g.patch, slice_max(ctx, w->in_c), 1, &per);
+    /* the sparse kernel: lists of x's non-zeros first (a walk of in_c per pixel: within the
+     * loop bound on any device with LOOP_MAX >= in_c, else the dense kernel), then slices of
+     * whole window positions */
+    size_t align = 1;
+    if (path == SPARTAN_PATH_SPARSE && w->in_c <= sp_loop_max(ctx)) {
+        if ((st = nonzero_lists(ctx, w, &c)) != SPARTAN_OK) return st;
+        c.kernel = SP_K_conv_forward_sparse;
+        align = w->in_c;
+    } else {
+        c.kernel = SP_K_conv_forward;
+    }
+    size_t per, parts = sp_slices(c.g.patch, slice_max(ctx, w->in_c), align, &per);
     c.kc = (cl_uint)per;
     return sp_split_reduce(ctx, parts, y->numel, y->mem, 1.0f, 0.0f, conv_slices, &c);
 }

@@ -43,7 +43,7 @@ spartan_status sp_scratch(spartan_context *ctx, int slot, size_t bytes, cl_mem *
         cl_mem m;
         spartan_status st = sp_buffer_create(ctx, bytes, "scratch buffer", &m);
         if (st != SPARTAN_OK) return st;
-        if (s->scratch[slot]) clReleaseMemObject(s->scratch[slot]);
+        sp_buffer_release(ctx, s->scratch[slot]);
         s->scratch[slot] = m;
         s->scratch_bytes[slot] = bytes;
     }

@@ -4,8 +4,8 @@
 
 #include "ops/ops_internal.h"
 
-static void release(cl_mem *m) {
-    if (*m) clReleaseMemObject(*m);
+static void release(spartan_context *ctx, cl_mem *m) {
+    sp_buffer_release(ctx, *m);
     *m = NULL;
 }
 
@@ -13,10 +13,10 @@ void spartan_sparse_destroy(spartan_sparse *s) {
     if (!s) return;
     cl_mem *all[] = {&s->counts,   &s->partials, &s->tpos_row, &s->tpos_col, &s->list_row,
                      &s->list_col, &s->rowoff,   &s->coloff,   &s->idx_r,    &s->idx_c};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) release(all[i]);
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) release(s->ctx, all[i]);
     for (int l = 0; l < SP_SCAN_LEVELS; l++) {
-        release(&s->scan_sums[l]);
-        release(&s->scan_offs[l]);
+        release(s->ctx, &s->scan_sums[l]);
+        release(s->ctx, &s->scan_offs[l]);
     }
     free(s);
 }

@@ -58,7 +58,15 @@ spartan_status sp_split_reduce(spartan_context *ctx, size_t parts, size_t n, cl_
  * one: B transposed for the GEMMs, the slices of split reductions, the patch matrix of the
  * convolution's fallback). conv_dx.c takes the first for its rearranged weight and the third for
  * dy's lists of non-zeros. Valid until the next call with the same slot. */
-enum { SP_SCRATCH_TRANSPOSE = 0, SP_SCRATCH_SPLIT, SP_SCRATCH_COLS, SP_SCRATCH_COUNT };
+enum {
+    SP_SCRATCH_TRANSPOSE = 0,
+    SP_SCRATCH_SPLIT,
+    SP_SCRATCH_COLS,
+    SP_SCRATCH_NZ_COUNT, /* the sparse convolution's lists of x's non-zeros (conv.c) */
+    SP_SCRATCH_NZ_IDX,
+    SP_SCRATCH_NZ_VAL,
+    SP_SCRATCH_COUNT
+};
 spartan_status sp_scratch(spartan_context *ctx, int slot, size_t bytes, cl_mem *out);
 
 /* CLBlast's validation on this context, run on its first use (it compiles its kernels then, in
@@ -150,6 +158,33 @@ struct spartan_sparse {
 static inline int sp_sparse_usable(const spartan_context *ctx) {
     return sp_family_usable(ctx, SP_FAMILY_compact) && sp_family_usable(ctx, SP_FAMILY_gemm_sparse);
 }
+
+/* ---- The convolution's passes (conv_pass.c) -------------------------------------------------
+ * A convolution layer's pass runs on one of two engines: im2col (or col2im) around the pass's
+ * GEMM descriptor (spartan_gemm_pass_run: the dense GEMMs and the sparse GEMMs of its form), or
+ * the implicit-GEMM kernels (conv.cl, conv_dx.cl, conv_dw.cl: no patch matrix; sparse: skipping
+ * the zeros of X in the forward pass, of dY in the backward ones). The layer and the policy's
+ * calibration both run a pass through sp_conv_pass_run, so the policy times what training runs. */
+typedef enum sp_conv_engine { SP_CONV_GEMM = 0, SP_CONV_IMPLICIT = 1 } sp_conv_engine;
+
+typedef struct sp_conv_operands {
+    spartan_window win;         /* batch: the images of this call */
+    const spartan_gemm_pass *d; /* the pass's GEMM descriptor (the GEMM engine) */
+    const spartan_tensor *x;    /* the input images, (batch in_h in_w) x in_c */
+    spartan_tensor *dx;         /* bwd_input: the input's gradient, like x */
+    spartan_gemm_operands g;    /* the GEMM's: g.x the patch matrix (cols), g.dx its gradient
+                                   (dcols), g.w, g.dy, g.y, g.dw, g.wt, g.sx, g.sdy */
+    int cols_fresh;             /* g.x already holds im2col(x) (this step's forward made it) */
+} sp_conv_operands;
+
+/* Whether `engine` can run `pass` on `path` for a pass of sparse form `form` on ctx: the GEMM
+ * engine always; the implicit one when its kernel family runs, and sparse only for the forms
+ * its kernels skip (the forward pass on X, the backward passes on dY). */
+int sp_conv_engine_usable(const spartan_context *ctx, spartan_pass pass, spartan_path path,
+                          spartan_sparse_form form, sp_conv_engine engine);
+/* Runs the pass (dense: `dense` picks the GEMM implementation of the GEMM engine). */
+spartan_status sp_conv_pass_run(spartan_context *ctx, spartan_pass pass, sp_conv_engine engine,
+                                spartan_path path, spartan_gemm_path dense, sp_conv_operands *o);
 
 /* The dropout stream's state for (seed, counter): seed and counter mixed, so nearby counters
  * give unrelated masks (spartan_dropout_forward documents the whole hash). */

@@ -1,4 +1,5 @@
-/* The policy's calibration cache: <cache dir>/policy/<key>.txt, one line per (pass form, shape),
+/* The policy's calibration cache: <cache dir>/policy/<key>.txt, one line per (pass form, shape,
+ * window for a convolution),
  * keyed by the device, its driver, the build options, the timing mode and which kernel families
  * run (calibration_cache.h). */
 #include <math.h>
@@ -12,7 +13,7 @@
 #include "core/sha256.h"
 #include "policy/calibration_cache.h"
 
-#define CACHE_MAGIC "spartan-policy-calibration 2"
+#define CACHE_MAGIC "spartan-policy-calibration 3"
 
 static void locate(sp_cal_cache *c, const spartan_context *ctx) {
     c->path[0] = '\0';
@@ -41,7 +42,15 @@ static void locate(sp_cal_cache *c, const spartan_context *ctx) {
     snprintf(c->path, sizeof c->path, "%s/policy/%s.txt", ctx->cache.dir, hex);
 }
 
-int sp_cal_cache_add(sp_cal_cache *c, int pass, size_t m, size_t n, size_t k,
+uint64_t sp_cal_geom(const spartan_window *w) {
+    if (!w) return 0;
+    const size_t v[] = {w->in_h, w->in_w, w->in_c, w->k_h, w->k_w, w->stride, w->pad};
+    uint64_t h = 0x636f6e76u; /* "conv" */
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) h = sp_mix64(h ^ (uint64_t)v[i]);
+    return h ? h : 1;
+}
+
+int sp_cal_cache_add(sp_cal_cache *c, int pass, size_t m, size_t n, size_t k, uint64_t geom,
                      const sp_policy_cal *cal) {
     if (c->n == c->cap) {
         size_t cap = c->cap ? 2 * c->cap : 16;
@@ -50,7 +59,7 @@ int sp_cal_cache_add(sp_cal_cache *c, int pass, size_t m, size_t n, size_t k,
         c->entries = e;
         c->cap = cap;
     }
-    c->entries[c->n++] = (sp_cal_entry){pass, m, n, k, *cal};
+    c->entries[c->n++] = (sp_cal_entry){pass, m, n, k, geom, *cal};
     return 1;
 }
 
@@ -76,29 +85,32 @@ static void load(sp_cal_cache *c) {
     }
     while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
         int pass;
-        unsigned long long m, n, k;
+        unsigned long long m, n, k, geom;
         sp_policy_cal cal;
         int impl;
-        if (sscanf(line, "%d %llu %llu %llu %lf %lf %lf %d %lf %lf", &pass, &m, &n, &k,
-                   &cal.dense_ms, &cal.sparse_low_ms, &cal.sparse_high_ms, &impl, &cal.own_ms,
-                   &cal.clblast_ms) == 10 &&
+        if (sscanf(line, "%d %llu %llu %llu %llx %lf %lf %lf %d %lf %lf %d %d %lf %lf", &pass, &m,
+                   &n, &k, &geom, &cal.dense_ms, &cal.sparse_low_ms, &cal.sparse_high_ms, &impl,
+                   &cal.own_ms, &cal.clblast_ms, &cal.engine[0], &cal.engine[1], &cal.im2col_ms,
+                   &cal.implicit_ms) == 15 &&
             pass >= 0 && pass < 3 * SPARTAN_PASS_COUNT && cal.dense_ms > 0 &&
+            (cal.engine[0] == SP_CONV_GEMM || cal.engine[0] == SP_CONV_IMPLICIT) &&
+            (cal.engine[1] == SP_CONV_GEMM || cal.engine[1] == SP_CONV_IMPLICIT) &&
             cal.sparse_low_ms > 0 && cal.sparse_high_ms > 0 &&
             isfinite(cal.dense_ms + cal.sparse_low_ms + cal.sparse_high_ms) &&
             (impl == SPARTAN_GEMM_OWN ||
              (impl == SPARTAN_GEMM_CLBLAST && spartan_have_clblast()))) {
             cal.dense_impl = (spartan_gemm_path)impl;
-            sp_cal_cache_add(c, pass, (size_t)m, (size_t)n, (size_t)k, &cal);
+            sp_cal_cache_add(c, pass, (size_t)m, (size_t)n, (size_t)k, (uint64_t)geom, &cal);
         }
     }
     free(data);
 }
 
-const sp_cal_entry *sp_cal_cache_find(const sp_cal_cache *c, int pass, size_t m, size_t n,
-                                      size_t k) {
+const sp_cal_entry *sp_cal_cache_find(const sp_cal_cache *c, int pass, size_t m, size_t n, size_t k,
+                                      uint64_t geom) {
     for (size_t i = 0; i < c->n; i++) {
         const sp_cal_entry *e = &c->entries[i];
-        if (e->pass == pass && e->m == m && e->n == n && e->k == k) return e;
+        if (e->pass == pass && e->m == m && e->n == n && e->k == k && e->geom == geom) return e;
     }
     return NULL;
 }
@@ -107,16 +119,18 @@ const sp_cal_entry *sp_cal_cache_find(const sp_cal_cache *c, int pass, size_t m,
  * calibrates again), only a warning in the log. */
 void sp_cal_cache_store(const sp_cal_cache *c) {
     if (!c->path[0]) return;
-    size_t cap = 64 + c->n * 224, len = 0;
+    size_t cap = 64 + c->n * 320, len = 0;
     char *text = malloc(cap);
     if (!text) return;
     len += (size_t)snprintf(text, cap, "%s\n", CACHE_MAGIC);
     for (size_t i = 0; i < c->n && len < cap; i++) {
         const sp_cal_entry *e = &c->entries[i];
-        len += (size_t)snprintf(text + len, cap - len,
-                                "%d %zu %zu %zu %.6f %.6f %.6f %d %.6f %.6f\n", e->pass, e->m, e->n,
-                                e->k, e->cal.dense_ms, e->cal.sparse_low_ms, e->cal.sparse_high_ms,
-                                (int)e->cal.dense_impl, e->cal.own_ms, e->cal.clblast_ms);
+        len += (size_t)snprintf(
+            text + len, cap - len,
+            "%d %zu %zu %zu %llx %.6f %.6f %.6f %d %.6f %.6f %d %d %.6f %.6f\n", e->pass, e->m,
+            e->n, e->k, (unsigned long long)e->geom, e->cal.dense_ms, e->cal.sparse_low_ms,
+            e->cal.sparse_high_ms, (int)e->cal.dense_impl, e->cal.own_ms, e->cal.clblast_ms,
+            e->cal.engine[0], e->cal.engine[1], e->cal.im2col_ms, e->cal.implicit_ms);
     }
     char dir[sizeof c->path];
     snprintf(dir, sizeof dir, "%s", c->path);

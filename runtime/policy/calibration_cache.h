@@ -9,6 +9,7 @@
 typedef struct sp_cal_entry {
     int pass; /* the pass and its form (sp_policy_register's key) */
     size_t m, n, k;
+    uint64_t geom; /* a convolution's window (sp_cal_geom), 0 for a GEMM layer */
     sp_policy_cal cal;
 } sp_cal_entry;
 
@@ -22,10 +23,13 @@ typedef struct sp_cal_cache {
 void sp_cal_cache_open(sp_cal_cache *c, const spartan_context *ctx);
 void sp_cal_cache_free(sp_cal_cache *c);
 
-const sp_cal_entry *sp_cal_cache_find(const sp_cal_cache *c, int pass, size_t m, size_t n,
-                                      size_t k);
+/* A key of a convolution's window (never 0), or 0 for NULL. */
+uint64_t sp_cal_geom(const spartan_window *w);
+
+const sp_cal_entry *sp_cal_cache_find(const sp_cal_cache *c, int pass, size_t m, size_t n, size_t k,
+                                      uint64_t geom);
 /* 0 when out of memory (the calibration is then only not cached). */
-int sp_cal_cache_add(sp_cal_cache *c, int pass, size_t m, size_t n, size_t k,
+int sp_cal_cache_add(sp_cal_cache *c, int pass, size_t m, size_t n, size_t k, uint64_t geom,
                      const sp_policy_cal *cal);
 /* Rewrites the file; failing to is only a warning in the log. */
 void sp_cal_cache_store(const sp_cal_cache *c);

@@ -23,6 +23,7 @@ typedef struct slot {
     int runs[2];         /* runs observed in training, the warm-up included */
     spartan_path cur;    /* the path held (hysteresis) */
     size_t last_seen[2]; /* step each path was last measured */
+    int engine[2];       /* a convolution's engine of each path (sp_conv_engine) */
 } slot;
 
 struct spartan_policy {
@@ -74,9 +75,17 @@ typedef struct bench {
     spartan_gemm_pass d;
     spartan_gemm_path impl; /* the dense implementation timed */
     spartan_gemm_operands o;
+    /* a convolution's pass: its engine and operands (conv_pass.c; NULL co: a GEMM layer's) */
+    sp_conv_operands *co;
+    sp_conv_engine engine;
 } bench;
 
 static spartan_status bench_call(bench *b, spartan_path path) {
+    if (b->co) { /* X is new at every step: im2col (GEMM engine) and compaction again */
+        b->co->cols_fresh = 0;
+        b->co->g.x_forms = 0;
+        return sp_conv_pass_run(b->ctx, b->d.pass, b->engine, path, b->impl, b->co);
+    }
     b->o.x_forms = 0; /* X is new at every step: compact it again */
     return spartan_gemm_pass_run(b->ctx, &b->d, path, b->impl, &b->o);
 }
@@ -149,6 +158,8 @@ static spartan_status calibrate(spartan_policy *p, spartan_pass pass, int form, 
     cal->dense_impl = cal->clblast_ms > 0 && cal->clblast_ms < cal->own_ms ? SPARTAN_GEMM_CLBLAST
                                                                            : SPARTAN_GEMM_OWN;
     cal->dense_ms = cal->dense_impl == SPARTAN_GEMM_CLBLAST ? cal->clblast_ms : cal->own_ms;
+    cal->engine[0] = cal->engine[1] = SP_CONV_GEMM;
+    cal->im2col_ms = cal->implicit_ms = -1.0;
     if (st == SPARTAN_OK && form == SP_SPARSE_NONE) {
         cal->sparse_low_ms = cal->sparse_high_ms = 1e30; /* never taken: no sparse form */
     } else {
@@ -158,6 +169,81 @@ static spartan_status calibrate(spartan_policy *p, spartan_pass pass, int form, 
         if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &cal->sparse_high_ms);
     }
     spartan_gemm_operands_destroy(&b.o);
+    return st;
+}
+
+/* A convolution's pass: the dense path on each engine (im2col + GEMM: the own kernel, and
+ * CLBlast where it is tried; implicit) and the sparse path on each engine that can run it, at
+ * both sparsities; each path keeps its faster engine (sparse: the lower sum of its two points).
+ * The sparse operand is the image X (forward; the patch matrix inherits its zeros) or dY. */
+static spartan_status calibrate_conv(spartan_policy *p, spartan_pass pass, int form,
+                                     const spartan_window *win, size_t out_c, sp_policy_cal *cal) {
+    spartan_context *ctx = p->ctx;
+    const size_t oh = spartan_window_out_h(win), ow = spartan_window_out_w(win);
+    const size_t pixels = win->batch * oh * ow, patch = win->k_h * win->k_w * win->in_c;
+    const size_t in_pixels = win->batch * win->in_h * win->in_w;
+    sp_conv_operands co = {.win = *win};
+    bench b = {.ctx = ctx, .impl = SPARTAN_GEMM_OWN, .co = &co};
+    sp_rng r = {0x5eed0100u + (uint64_t)pass};
+    spartan_tensor *x = NULL, *dx = NULL;
+    spartan_status st =
+        spartan_gemm_pass_init(pass, (spartan_sparse_form)form, pixels, patch, out_c, &b.d);
+    if (st == SPARTAN_OK) st = spartan_gemm_operands_create(ctx, &b.d, &b.o);
+    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, in_pixels, win->in_c, &x);
+    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, in_pixels, win->in_c, &dx);
+    co.d = &b.d;
+    co.x = x;
+    co.dx = dx;
+    co.g = b.o;
+    spartan_tensor *dy = (spartan_tensor *)b.o.dy;
+    spartan_tensor *sparse_in = form == SP_SPARSE_ON_DY ? dy : x;
+    if (st == SPARTAN_OK) st = upload_random((spartan_tensor *)b.o.w, 0.0, &r);
+    if (st == SPARTAN_OK && dy) st = upload_random(dy, 0.0, &r);
+    if (st == SPARTAN_OK) st = upload_random(x, 0.0, &r);
+    cal->clblast_ms = cal->im2col_ms = cal->implicit_ms = -1.0;
+    cal->engine[0] = cal->engine[1] = SP_CONV_GEMM;
+    b.engine = SP_CONV_GEMM;
+    if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_DENSE, &cal->own_ms);
+    if (st == SPARTAN_OK && sp_policy_tries_clblast(p)) {
+        b.impl = SPARTAN_GEMM_CLBLAST;
+        st = bench_time(p, &b, SPARTAN_PATH_DENSE, &cal->clblast_ms);
+        b.impl = SPARTAN_GEMM_OWN;
+    }
+    cal->dense_impl = cal->clblast_ms > 0 && cal->clblast_ms < cal->own_ms ? SPARTAN_GEMM_CLBLAST
+                                                                           : SPARTAN_GEMM_OWN;
+    cal->im2col_ms = cal->dense_impl == SPARTAN_GEMM_CLBLAST ? cal->clblast_ms : cal->own_ms;
+    cal->dense_ms = cal->im2col_ms;
+    b.impl = cal->dense_impl;
+    if (st == SPARTAN_OK && sp_conv_engine_usable(ctx, pass, SPARTAN_PATH_DENSE,
+                                                  (spartan_sparse_form)form, SP_CONV_IMPLICIT)) {
+        b.engine = SP_CONV_IMPLICIT;
+        st = bench_time(p, &b, SPARTAN_PATH_DENSE, &cal->implicit_ms);
+        if (st == SPARTAN_OK && cal->implicit_ms < cal->dense_ms) {
+            cal->dense_ms = cal->implicit_ms;
+            cal->engine[SPARTAN_PATH_DENSE] = SP_CONV_IMPLICIT;
+        }
+    }
+    cal->sparse_low_ms = cal->sparse_high_ms = 1e30; /* never taken: no sparse form */
+    for (int e = SP_CONV_GEMM; form != SP_SPARSE_NONE && e <= SP_CONV_IMPLICIT && st == SPARTAN_OK;
+         e++) {
+        if (!sp_conv_engine_usable(ctx, pass, SPARTAN_PATH_SPARSE, (spartan_sparse_form)form,
+                                   (sp_conv_engine)e))
+            continue;
+        double lo = 0.0, hi = 0.0;
+        b.engine = (sp_conv_engine)e;
+        st = upload_random(sparse_in, SP_POLICY_CAL_LOW, &r);
+        if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &lo);
+        if (st == SPARTAN_OK) st = upload_random(sparse_in, SP_POLICY_CAL_HIGH, &r);
+        if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &hi);
+        if (st == SPARTAN_OK && lo + hi < cal->sparse_low_ms + cal->sparse_high_ms) {
+            cal->sparse_low_ms = lo;
+            cal->sparse_high_ms = hi;
+            cal->engine[SPARTAN_PATH_SPARSE] = e;
+        }
+    }
+    spartan_gemm_operands_destroy(&b.o);
+    spartan_tensor_destroy(x);
+    spartan_tensor_destroy(dx);
     return st;
 }
 
@@ -211,9 +297,12 @@ static void layer_dims(spartan_pass pass, size_t m, size_t n, size_t k, size_t *
     }
 }
 
-spartan_status sp_policy_register(spartan_policy *p, size_t layer, spartan_pass pass, size_t m,
-                                  size_t n, size_t k, int sparse_allowed,
-                                  const sp_policy_cal *cal) {
+/* Registers (layer, pass); win: a convolution's window (NULL: a GEMM layer), out_c its
+ * output channels. */
+static spartan_status register_slot(spartan_policy *p, size_t layer, spartan_pass pass, size_t m,
+                                    size_t n, size_t k, int sparse_allowed,
+                                    const spartan_window *win, size_t out_c,
+                                    const sp_policy_cal *cal) {
     /* the sparse kernels off on this device (they failed to build or validate): nothing sparse
      * to calibrate or choose */
     if (!sp_sparse_usable(p->ctx)) sparse_allowed = 0;
@@ -234,8 +323,17 @@ spartan_status sp_policy_register(spartan_policy *p, size_t layer, spartan_pass 
                 .corr = {1.0, 1.0},
                 .cur = SPARTAN_PATH_DENSE,
                 .last_seen = {p->step, p->step}};
+    /* the engines without a calibration: the implicit kernels wherever they run the pass */
+    for (int path = 0; path < 2 && win; path++)
+        s->engine[path] =
+            sp_conv_engine_usable(p->ctx, pass, (spartan_path)path,
+                                  (spartan_sparse_form)sparse_allowed, SP_CONV_IMPLICIT)
+                ? SP_CONV_IMPLICIT
+                : SP_CONV_GEMM;
     /* nothing to choose: no sparse form and one dense implementation */
-    if (p->mode != SPARTAN_POLICY_ADAPTIVE || (!sparse_allowed && !sp_policy_tries_clblast(p)))
+    const int engines = win != NULL && s->engine[SPARTAN_PATH_DENSE] == SP_CONV_IMPLICIT;
+    if (p->mode != SPARTAN_POLICY_ADAPTIVE ||
+        (!sparse_allowed && !sp_policy_tries_clblast(p) && !engines))
         return SPARTAN_OK;
     if (cal) {
         s->cal = *cal;
@@ -245,19 +343,50 @@ spartan_status sp_policy_register(spartan_policy *p, size_t layer, spartan_pass 
         const int on_dy = sparse_allowed == SP_SPARSE_ON_DY;
         const int key = (int)pass + (on_dy ? SPARTAN_PASS_COUNT : 0) +
                         (sparse_allowed ? 0 : 2 * SPARTAN_PASS_COUNT);
-        const sp_cal_entry *e = sp_cal_cache_find(&p->cache, key, m, n, k);
+        const uint64_t geom = sp_cal_geom(win);
+        const sp_cal_entry *e = sp_cal_cache_find(&p->cache, key, m, n, k, geom);
         if (e) {
             s->cal = e->cal;
         } else {
             size_t rows, kk, nn;
             layer_dims(pass, m, n, k, &rows, &kk, &nn);
-            spartan_status st = calibrate(p, pass, sparse_allowed, rows, kk, nn, &s->cal);
+            spartan_status st = win ? calibrate_conv(p, pass, sparse_allowed, win, out_c, &s->cal)
+                                    : calibrate(p, pass, sparse_allowed, rows, kk, nn, &s->cal);
             if (st != SPARTAN_OK) return st;
-            if (sp_cal_cache_add(&p->cache, key, m, n, k, &s->cal)) sp_cal_cache_store(&p->cache);
+            if (sp_cal_cache_add(&p->cache, key, m, n, k, geom, &s->cal))
+                sp_cal_cache_store(&p->cache);
         }
+    }
+    if (win) {
+        s->engine[SPARTAN_PATH_DENSE] = s->cal.engine[SPARTAN_PATH_DENSE];
+        s->engine[SPARTAN_PATH_SPARSE] = s->cal.engine[SPARTAN_PATH_SPARSE];
     }
     s->calibrated = 1;
     return SPARTAN_OK;
+}
+
+spartan_status sp_policy_register(spartan_policy *p, size_t layer, spartan_pass pass, size_t m,
+                                  size_t n, size_t k, int sparse_allowed,
+                                  const sp_policy_cal *cal) {
+    return register_slot(p, layer, pass, m, n, k, sparse_allowed, NULL, 0, cal);
+}
+
+spartan_status sp_policy_register_conv(spartan_policy *p, size_t layer, spartan_pass pass,
+                                       const spartan_window *win, size_t n, int sparse_allowed,
+                                       const sp_policy_cal *cal) {
+    const size_t pixels = win->batch * spartan_window_out_h(win) * spartan_window_out_w(win);
+    const size_t patch = win->k_h * win->k_w * win->in_c;
+    spartan_gemm_pass d;
+    spartan_status st =
+        spartan_gemm_pass_init(pass, (spartan_sparse_form)sparse_allowed, pixels, patch, n, &d);
+    if (st != SPARTAN_OK) return st;
+    return register_slot(p, layer, pass, d.m, d.gn, d.gk, sparse_allowed, win, n, cal);
+}
+
+sp_conv_engine sp_policy_engine(const spartan_policy *p, size_t layer, spartan_pass pass,
+                                spartan_path path) {
+    const slot *s = p ? find(p, layer, pass) : NULL;
+    return s ? (sp_conv_engine)s->engine[path] : SP_CONV_GEMM;
 }
 
 int sp_policy_tries_clblast(const spartan_policy *p) {

@@ -28,6 +28,11 @@ typedef struct sp_policy_cal {
      * when CLBlast was not tried). */
     spartan_gemm_path dense_impl;
     double own_ms, clblast_ms;
+    /* A convolution's engine of each path (sp_conv_engine: im2col + GEMM or implicit, the
+     * faster calibrated; SP_CONV_GEMM for fc layers), and the dense engines' times (< 0: not
+     * timed). */
+    int engine[2];
+    double im2col_ms, implicit_ms;
 } sp_policy_cal;
 
 /* Whether calibrations time CLBlast as well as the own kernel: when the library has CLBlast and
@@ -55,6 +60,18 @@ enum {
  * both (tests). */
 spartan_status sp_policy_register(spartan_policy *p, size_t layer, spartan_pass pass, size_t m,
                                   size_t n, size_t k, int sparse_allowed, const sp_policy_cal *cal);
+
+/* The same for a convolution's pass: win is its window (batch: the layer's batch), n its
+ * output channels; the calibration times both engines of each path (sp_conv_pass_run) and
+ * keeps the faster. Under the dense and sparse modes the engines are the implicit kernels
+ * wherever they can run the pass (sp_conv_engine_usable), else im2col + GEMM. */
+spartan_status sp_policy_register_conv(spartan_policy *p, size_t layer, spartan_pass pass,
+                                       const spartan_window *win, size_t n, int sparse_allowed,
+                                       const sp_policy_cal *cal);
+
+/* The engine a registered convolution pass runs on path (SP_CONV_GEMM when unknown). */
+sp_conv_engine sp_policy_engine(const spartan_policy *p, size_t layer, spartan_pass pass,
+                                spartan_path path);
 
 /* The step the next decisions belong to. */
 void sp_policy_set_step(spartan_policy *p, size_t step);

@@ -41,6 +41,9 @@ struct spartan_context {
     size_t syncs;
     /* Kernel launches so far (spartan_context_launches; a CLBlast call counts as one). */
     size_t launches;
+    /* Device bytes held by the library's buffers (sp_buffer_create until sp_buffer_release),
+     * and the most held at once since creation or the last spartan_context_reset_peak. */
+    size_t mem_bytes, mem_peak;
     /* State of higher layers (ops/: scratch buffers), freed by the context's destroy. */
     void *ext;
     void (*ext_free)(void *ext);

@@ -38,8 +38,18 @@ spartan_status sp_buffer_create(spartan_context *ctx, size_t bytes, const char *
     cl_int rc;
     cl_mem m = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, bytes, NULL, &rc);
     if (rc != CL_SUCCESS) return sp_ctx_cl_fail(ctx, rc, "clCreateBuffer", what);
+    ctx->mem_bytes += bytes;
+    if (ctx->mem_bytes > ctx->mem_peak) ctx->mem_peak = ctx->mem_bytes;
     *out = m;
     return SPARTAN_OK;
+}
+
+void sp_buffer_release(spartan_context *ctx, cl_mem m) {
+    if (!m) return;
+    size_t bytes = 0;
+    if (clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof bytes, &bytes, NULL) == CL_SUCCESS)
+        ctx->mem_bytes -= bytes <= ctx->mem_bytes ? bytes : ctx->mem_bytes;
+    clReleaseMemObject(m);
 }
 
 /* "d0 x d1 x ..." into buf, for messages. */
@@ -103,7 +113,7 @@ spartan_status spartan_tensor_create_2d(spartan_context *ctx, size_t rows, size_
 
 void spartan_tensor_destroy(spartan_tensor *t) {
     if (!t) return;
-    if (t->mem) clReleaseMemObject(t->mem);
+    sp_buffer_release(t->ctx, t->mem);
     free(t);
 }
 
@@ -179,6 +189,15 @@ size_t spartan_context_syncs(const spartan_context *ctx) {
 
 size_t spartan_context_launches(const spartan_context *ctx) {
     return ctx ? ctx->launches : 0;
+}
+
+void spartan_context_memory(const spartan_context *ctx, size_t *bytes, size_t *peak) {
+    if (bytes) *bytes = ctx ? ctx->mem_bytes : 0;
+    if (peak) *peak = ctx ? ctx->mem_peak : 0;
+}
+
+void spartan_context_reset_peak(spartan_context *ctx) {
+    if (ctx) ctx->mem_peak = ctx->mem_bytes;
 }
 
 spartan_status spartan_context_finish(spartan_context *ctx) {

@@ -16,6 +16,9 @@ struct spartan_tensor {
 
 /* A device buffer of bytes (> 0) in ctx; OUT_OF_DEVICE_MEMORY with a message naming what. */
 spartan_status sp_buffer_create(spartan_context *ctx, size_t bytes, const char *what, cl_mem *out);
+/* Releases a buffer sp_buffer_create made (NULL: nothing), taking its bytes off the count of
+ * spartan_context_memory. */
+void sp_buffer_release(spartan_context *ctx, cl_mem m);
 
 /* Records a failed OpenCL call (rc != CL_SUCCESS) on ctx: OUT_OF_DEVICE_MEMORY for the
  * allocation failures, OPENCL_ERROR otherwise, with the call's name. Returns the status. */

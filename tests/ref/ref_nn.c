@@ -218,8 +218,12 @@ void ref_conv2d_backward_input(double *dx, const float *dy, const float *wt,
                     }
                 }
             }
+}
+
 void ref_conv2d_backward_weight(double *dw, const float *x, const float *dy,
                                 const spartan_window *w, size_t out_c) {
+    size_t oh = ref_window_out(w->in_h, w->k_h, w->stride, w->pad);
+    size_t ow = ref_window_out(w->in_w, w->k_w, w->stride, w->pad);
     for (size_t ky = 0; ky < w->k_h; ky++)
         for (size_t kx = 0; kx < w->k_w; kx++)
             for (size_t c = 0; c < w->in_c; c++)
@@ -236,5 +240,7 @@ void ref_conv2d_backward_weight(double *dw, const float *x, const float *dy,
                                 size_t p = (b * oh + oy) * ow + ox;
                                 sum += (double)x[pix * w->in_c + c] * dy[p * out_c + j];
                             }
+                        }
                     dw[((ky * w->k_w + kx) * w->in_c + c) * out_c + j] = sum;
+                }
 }

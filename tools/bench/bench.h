@@ -4,6 +4,7 @@
  *   output.c   option lists, the report header, the JSON and CSV files
  *   gemm.c     `spartan-bench gemm`: dense, sparse and OpenBLAS GEMMs of the three passes
  *   monitor.c  `spartan-bench monitor`: ReLU, ReLU with the fused monitor, and the naive count
+ *   conv.c     `spartan-bench conv`: the convolution engine's paths per layer, pass and sparsity
  *   train.c    `spartan-bench train`: the presets trained under each policy side by side, and
  *              the per-step trace of sparsity and paths
  *   pytorch.c  the PyTorch CPU line of `spartan-bench train` (tools/pytorch_train.py)
@@ -35,6 +36,14 @@ typedef struct bench_shape {
     char label[40]; /* where the shape comes from: "fc 784->512 b64", "conv 14x14 64->64 b64" */
 } bench_shape;
 
+/* A convolution of `spartan-bench conv`: the window (batch, image, kernel, stride, pad) and the
+ * output channels. */
+typedef struct bench_conv_shape {
+    spartan_window w;
+    size_t out_c;
+    char label[48]; /* "vgg-small conv2", or the shape as given */
+} bench_conv_shape;
+
 typedef struct bench_opts {
     const char *device;    /* --device; NULL: $SPARTAN_DEVICE, else every device found */
     const char *json_path; /* --json FILE */
@@ -50,6 +59,8 @@ typedef struct bench_opts {
     bench_shape shapes[BENCH_MAX_SHAPES];
     size_t nsparsities;
     double sparsities[BENCH_MAX_SPARSITIES]; /* fractions of zeros, 0..1 */
+    size_t nconvs;                           /* conv: the layers (--shape, --set) */
+    bench_conv_shape convs[BENCH_MAX_SHAPES];
     uint64_t seed;
 } bench_opts;
 
@@ -88,7 +99,8 @@ typedef struct bench_train_result {
     size_t images;                        /* trained per epoch */
     double epoch_s, epoch_min, epoch_max; /* seconds per epoch: median, min, max */
     double images_per_s, speedup, train_loss, train_acc, test_loss, test_acc;
-    double prepare_s; /* Spartan: model creation and prepare (the adaptive calibration) */
+    double prepare_s;  /* Spartan: model creation and prepare (the adaptive calibration) */
+    double device_mib; /* Spartan: the model's device buffers at the end (NAN: PyTorch) */
 } bench_train_result;
 
 /* Sets the epoch figures of x from the epochs' seconds t[0..n-1] (sorts t) and x->images. */
@@ -237,6 +249,7 @@ void bench_csv_number(FILE *f, double value);
 /* Each runs on one opened device; nonzero when something failed or a result was wrong. */
 int bench_gemm(bench_dev *d, const bench_opts *o, bench_out *out, const char *date);
 int bench_monitor(bench_dev *d, const bench_opts *o, bench_out *out, const char *date);
+int bench_conv(bench_dev *d, const bench_opts *o, bench_out *out, const char *date);
 /* Trains every model of o under every policy of o; a policy the library does not offer yet
  * (UNSUPPORTED at prepare) is reported and skipped, not a failure. */
 int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const char *date);
@@ -244,6 +257,7 @@ int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const c
 /* The CSV header lines of the benchmarks. */
 extern const char bench_gemm_csv_header[];
 extern const char bench_monitor_csv_header[];
+extern const char bench_conv_csv_header[];
 extern const char bench_train_csv_header[];
 
 #endif /* SPARTAN_TOOLS_BENCH_H */

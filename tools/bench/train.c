@@ -352,8 +352,19 @@ static int train_model(const bench_dev *d, const bench_train_opts *o, const char
             snprintf(x->note, sizeof x->note, "see the messages above");
         }
         free(r->epoch_s);
+        /* the model's device memory: what destroying it frees (its buffers, the patch matrices
+         * made on first use included; the context's shared scratch not) */
+        size_t held = 0, left = 0;
+        spartan_context_memory(d->ctx, &held, NULL);
         spartan_model_destroy(r->m);
+        spartan_context_memory(d->ctx, &left, NULL);
+        x->device_mib = r->state == BENCH_RUN_OK ? (double)(held - left) / 1048576.0 : NAN;
     }
+    size_t peak = 0;
+    spartan_context_memory(d->ctx, NULL, &peak);
+    printf("device memory: %.1f MiB at most in the context (all policies' models and the shared "
+           "scratch)\n",
+           (double)peak / 1048576.0);
     free(img);
     free(lab);
     return rc;
@@ -385,6 +396,7 @@ static void emit(const bench_dev *d, const bench_train_opts *o, const char *date
     bench_json_number(rec, "train_acc", x->train_acc);
     bench_json_number(rec, "test_loss", x->test_loss);
     bench_json_number(rec, "test_acc", x->test_acc);
+    if (layers) bench_json_number(rec, "device_mib", x->device_mib);
     cJSON_AddNumberToObject(rec, "test_images", (double)test_images);
     if (layers) cJSON_AddItemToObject(rec, "layers", layers);
     if (!strcmp(x->policy, "pytorch")) {
@@ -403,9 +415,9 @@ static void emit(const bench_dev *d, const bench_train_opts *o, const char *date
 }
 
 static void print_table(const bench_train_opts *o, const bench_train_result *res, size_t n) {
-    printf("\n%-10s %-9s %-24s %10s %9s %10s %9s %9s\n", "model", "policy",
+    printf("\n%-10s %-9s %-24s %10s %9s %10s %9s %9s %8s\n", "model", "policy",
            o->epochs > 1 ? "epoch s (median [range])" : "epoch s", "images/s", "vs dense",
-           "train loss", "train acc", "test acc");
+           "train loss", "train acc", "test acc", "dev MiB");
     for (size_t i = 0; i < n; i++) {
         const bench_train_result *x = &res[i];
         if (x->state != BENCH_RUN_OK) {
@@ -419,11 +431,15 @@ static void print_table(const bench_train_opts *o, const bench_train_result *res
         else
             snprintf(secs, sizeof secs, "%.3f", x->epoch_s);
         if (isfinite(x->speedup)) snprintf(ratio, sizeof ratio, "%.2fx", x->speedup);
-        printf("%-10s %-9s %-24s %10.1f %9s %10.4f %8.2f%% %8.2f%%\n", x->model, x->policy, secs,
-               x->images_per_s, ratio, x->train_loss, 100.0 * x->train_acc, 100.0 * x->test_acc);
+        char mib[16] = "-";
+        if (isfinite(x->device_mib)) snprintf(mib, sizeof mib, "%.1f", x->device_mib);
+        printf("%-10s %-9s %-24s %10.1f %9s %10.4f %8.2f%% %8.2f%% %8s\n", x->model, x->policy,
+               secs, x->images_per_s, ratio, x->train_loss, 100.0 * x->train_acc,
+               100.0 * x->test_acc, mib);
     }
     printf("(epoch s: wall time of the training steps; vs dense: dense epoch time / this one, > 1 "
-           "faster; accuracies after the last epoch)\n");
+           "faster; accuracies after the last epoch; dev MiB: the model's device buffers at the "
+           "end, patch matrices included)\n");
 }
 
 int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const char *date) {
@@ -490,6 +506,7 @@ int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const c
             bench_train_result *p = &r[n++];
             p->model = o->models[mi];
             p->policy = "pytorch";
+            p->device_mib = NAN; /* not measured */
             printf("  PyTorch CPU line:\n");
             p->state =
                 bench_pytorch_train(o, script, o->models[mi], p) ? BENCH_RUN_FAILED : BENCH_RUN_OK;

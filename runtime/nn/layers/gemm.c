@@ -64,7 +64,12 @@ spartan_status sp_gemm_prepare(sp_layer *L, spartan_context *ctx, const spartan_
     TRY(spartan_tensor_create_2d(ctx, 1, g->n, &g->b));
     TRY(spartan_tensor_create_2d(ctx, 1, g->n, &g->db));
     TRY(spartan_tensor_create_2d(ctx, 1, g->n, &g->vb));
-    TRY(spartan_sparse_create(ctx, rows, k, &g->sx));
+    /* X's monitor: a convolution's counts its input images (the patch matrix, when one is
+     * made, has its own compaction: conv.c) */
+    if (g->conv)
+        TRY(spartan_sparse_create(ctx, batch * L->in_h * L->in_w, L->in_c, &g->sx));
+    else
+        TRY(spartan_sparse_create(ctx, rows, k, &g->sx));
     if (g->form[SPARTAN_PASS_BWD_INPUT] == SP_SPARSE_ON_DY)
         TRY(spartan_tensor_create_2d(ctx, g->n, k, &g->wt));
     TRY(spartan_sparse_create(ctx, rows, g->n, &g->sdy));
@@ -87,6 +92,8 @@ void sp_gemm_release(sp_layer *L) {
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) spartan_tensor_destroy(t[i]);
     spartan_sparse_destroy(g->sx);
     spartan_sparse_destroy(g->sdy);
+    spartan_sparse_destroy(g->scols);
+    g->scols = NULL;
     sp_sample_free(&g->xs);
     sp_sample_free(&g->gs);
     g->w = g->b = g->dw = g->db = g->vw = g->vb = g->cols = g->dcols = g->wt = NULL;
@@ -94,8 +101,7 @@ void sp_gemm_release(sp_layer *L) {
     sp_layer_release_output(L);
 }
 
-/* The policy's path for a pass; recorded in the layer's statistics when recording. */
-static spartan_path choose(sp_layer *L, const sp_step *s, spartan_pass pass, size_t rows) {
+spartan_path sp_gemm_choose(sp_layer *L, const sp_step *s, spartan_pass pass, size_t rows) {
     sp_gemm_state *g = &L->g;
     /* the sparsity of the operand the pass's sparse form skips */
     const double zeros = g->form[pass] == SP_SPARSE_ON_DY ? L->gz.last : L->xz.last;
@@ -107,13 +113,13 @@ static spartan_path choose(sp_layer *L, const sp_step *s, spartan_pass pass, siz
     L->path[pass] = path;
     g->step_zeros[pass] = zeros;
     L->reason[pass] = reason;
+    L->engine[pass] = "gemm"; /* a convolution says which of its engines (conv.c) */
     L->calls[pass]++;
     if (path == SPARTAN_PATH_SPARSE) L->sparse_calls[pass]++;
     return path;
 }
 
-/* A mark closing a segment of the pass: its GEMM (fed to the policy) or the rest. */
-static spartan_status mark(sp_layer *L, const sp_step *s, spartan_pass pass, int gemm) {
+spartan_status sp_gemm_mark(sp_layer *L, const sp_step *s, spartan_pass pass, int gemm) {
     if (!s->recording) return SPARTAN_OK;
     return sp_marks_add(s->marks, &L->sec[pass], gemm ? &L->g.step_gemm[pass] : NULL);
 }
@@ -129,14 +135,14 @@ spartan_status sp_gemm_forward_x(sp_layer *L, const sp_step *s, const spartan_te
     spartan_tensor yv;
     spartan_status st = sp_view2(&yv, L->y, rows, L->g.n);
     if (st != SPARTAN_OK) return st;
-    spartan_path path = choose(L, s, SPARTAN_PASS_FWD, rows);
-    if ((st = mark(L, s, SPARTAN_PASS_FWD, 0)) != SPARTAN_OK) return st;
+    spartan_path path = sp_gemm_choose(L, s, SPARTAN_PASS_FWD, rows);
+    if ((st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 0)) != SPARTAN_OK) return st;
     spartan_gemm_operands o = {.x = a, .w = L->g.w, .y = &yv};
     st = run(L, s, SPARTAN_PASS_FWD, path, &o);
-    if (st == SPARTAN_OK) st = mark(L, s, SPARTAN_PASS_FWD, 1);
+    if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 1);
     /* with a ReLU next, the bias is added by the ReLU as it reads Y: one pass less */
     if (st == SPARTAN_OK && !L->g.bias_in_relu) st = spartan_bias_add(s->ctx, &yv, L->g.b);
-    if (st == SPARTAN_OK) st = mark(L, s, SPARTAN_PASS_FWD, 0);
+    if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 0);
     return st;
 }
 
@@ -151,8 +157,9 @@ spartan_status sp_gemm_backward_x(sp_layer *L, const sp_step *s, const spartan_t
     if ((st = spartan_bias_grad(ctx, &dyv, g->db)) != SPARTAN_OK) return st;
 
     const spartan_path S = SPARTAN_PATH_SPARSE;
-    spartan_path pw = choose(L, s, SPARTAN_PASS_BWD_WEIGHT, rows);
-    spartan_path pi = L->need_dx ? choose(L, s, SPARTAN_PASS_BWD_INPUT, rows) : SPARTAN_PATH_DENSE;
+    spartan_path pw = sp_gemm_choose(L, s, SPARTAN_PASS_BWD_WEIGHT, rows);
+    spartan_path pi =
+        L->need_dx ? sp_gemm_choose(L, s, SPARTAN_PASS_BWD_INPUT, rows) : SPARTAN_PATH_DENSE;
     const int w_on_dy = g->form[SPARTAN_PASS_BWD_WEIGHT] == SP_SPARSE_ON_DY;
     const int i_on_dy = g->form[SPARTAN_PASS_BWD_INPUT] == SP_SPARSE_ON_DY;
     const int dy_compacted = pw == S && w_on_dy;
@@ -171,18 +178,18 @@ spartan_status sp_gemm_backward_x(sp_layer *L, const sp_step *s, const spartan_t
     }
     /* The segment so far (bias gradient, monitors) is charged to bwd_weight; so is a compaction
      * of X that both sparse passes share (built once, with both forms). */
-    if ((st = mark(L, s, SPARTAN_PASS_BWD_WEIGHT, 0)) != SPARTAN_OK) return st;
+    if ((st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_WEIGHT, 0)) != SPARTAN_OK) return st;
     spartan_gemm_operands o = {
         .x = a, .w = g->w, .dy = &dyv, .dw = g->dw, .wt = g->wt, .sx = g->sx, .sdy = g->sdy};
     if (pw == S && !w_on_dy && pi == S && !i_on_dy) o.x_forms_extra = SPARTAN_COMPACT_ROWS;
     st = run(L, s, SPARTAN_PASS_BWD_WEIGHT, pw, &o);
     if (st == SPARTAN_OK && s->sampling && dy_compacted) st = sp_sample_take(&g->gs);
-    if (st == SPARTAN_OK) st = mark(L, s, SPARTAN_PASS_BWD_WEIGHT, 1);
+    if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_WEIGHT, 1);
     if (st == SPARTAN_OK && L->need_dx) {
         o.dw = NULL;
         o.dx = da;
         st = run(L, s, SPARTAN_PASS_BWD_INPUT, pi, &o);
-        if (st == SPARTAN_OK) st = mark(L, s, SPARTAN_PASS_BWD_INPUT, 1);
+        if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_INPUT, 1);
     }
     if (st == SPARTAN_OK && sample_x && x_compacted) st = sp_sample_take(&g->xs);
     return st;

@@ -66,7 +66,11 @@ typedef struct sp_gemm_state {
     spartan_gemm_pass pass[SPARTAN_PASS_COUNT]; /* the passes' descriptors (ops.h) */
     spartan_tensor *w, *b, *dw, *db, *vw, *vb;
     spartan_tensor *wt;           /* W^T, for the sparse backward-by-input on dY */
-    spartan_tensor *cols, *dcols; /* conv: im2col of the input and its gradient */
+    spartan_tensor *cols, *dcols; /* conv: im2col of the input and its gradient, made when a
+                                     pass first runs on the GEMM engine (none on the implicit) */
+    spartan_sparse *scols;        /* conv: the patch matrix's compaction (GEMM engine, sparse) */
+    int conv;                     /* a convolution: X is the input image (sx counts it) */
+    int cols_fresh;               /* conv: cols holds this training step's im2col */
     spartan_sparse *sx;           /* X: monitor samples and, on the sparse path, compaction */
     spartan_sparse *sdy;          /* dY: monitor samples */
     sp_sample xs, gs;             /* the samples of X (when counted here) and of dY */
@@ -139,6 +143,7 @@ struct sp_layer {
     size_t calls[SPARTAN_PASS_COUNT], sparse_calls[SPARTAN_PASS_COUNT];
     spartan_path path[SPARTAN_PASS_COUNT];
     const char *reason[SPARTAN_PASS_COUNT];
+    const char *engine[SPARTAN_PASS_COUNT]; /* GEMM layers: the engine of the last run */
     sp_zeros xz;       /* the GEMM's input X, or the output of relu, pool, dropout */
     sp_zeros gz;       /* the gradient dY reaching a GEMM layer */
     double zeros_prev; /* xz.last at the previous sampled step (the sampling rule) */
@@ -191,6 +196,10 @@ spartan_window sp_layer_window(const sp_layer *L, size_t count, size_t pad);
 /* Buffers, parameters and pass descriptors of a GEMM of rows x k input (L->g.form set). */
 spartan_status sp_gemm_prepare(sp_layer *L, spartan_context *ctx, const spartan_train_config *cfg,
                                size_t rows, size_t k);
+/* The policy's path for a pass (recorded in the layer's statistics when recording), and a mark
+ * closing a segment of the pass: its GEMM (gemm 1: the time fed to the policy) or the rest. */
+spartan_path sp_gemm_choose(sp_layer *L, const sp_step *s, spartan_pass pass, size_t rows);
+spartan_status sp_gemm_mark(sp_layer *L, const sp_step *s, spartan_pass pass, int gemm);
 /* Y = X . W + b into L->y (rows rows), X given as a matrix. */
 spartan_status sp_gemm_forward_x(sp_layer *L, const sp_step *s, const spartan_tensor *a,
                                  size_t rows);
