@@ -306,8 +306,7 @@ SP_INLINE void sp_dw_ocvec(const sp_dw g, const uint q, const uint pb, const uin
 // it is in, with the rest of the slice's list (n entries from at, rows from s pc), and where
 // the lists are (see the offsets above).
 typedef struct sp_walk {
-    __global const uint *lists, *starts;
-    __global const uint4 *tab;
+    __global const uint *lists, *starts, *tab;
     __global const float *val;
     __global const ushort *ent;
     uint pc, cols, col, e, e1, s, n, rb;
@@ -323,7 +322,7 @@ SP_INLINE bool sp_walk_at(sp_walk *w, __global const uint *lists, const uint npa
     if (k >= lists[SP_DW_CHUNKS(L) + col]) return false;
     w->lists = lists;
     w->starts = lists + SP_DW_STARTS(L) + col;
-    w->tab = (__global const uint4 *)(lists + SP_DW_TAB(L, cols));
+    w->tab = lists + SP_DW_TAB(L, cols); // read with vload4: 4-byte aligned
     w->val = (__global const float *)lists + SP_DW_VAL(L, cols, rows);
     w->ent = (__global const ushort *)lists + SP_DW_ENT(L, cols, rows, pc);
     w->pc = pc;
@@ -378,7 +377,7 @@ SP_INLINE void sp_dw_cvec_sparse_block(const sp_dw g, sp_walk w, const uint pos0
     const uint lim_w = g.in_w >= g.k_w ? g.in_w - g.k_w + 1 : 0;
     while (sp_walk_slice(&w)) {
         for (uint i = 0; i < w.n; i++) {
-            const uint4 t = w.tab[w.rb + w.ent[w.at + i]];
+            const uint4 t = vload4(w.rb + w.ent[w.at + i], w.tab);
             const floatv d = (floatv)(w.val[w.at + i]);
             const bool inside = t.y < lim_h && t.z < lim_w;
 #pragma unroll
@@ -421,14 +420,15 @@ SP_INLINE void sp_dw_ocvec_sparse_block(const sp_dw g, sp_walk w, const uint pos
         kx[q] = pos - ky[q] * g.k_w;
         off[q] = ky[q] * g.out_w + kx[q];
     }
-    // padded coordinates every position maps to an output pixel from: [k - 1, out)
-    const uint lim_h = g.out_h + 1 >= g.k_h ? g.out_h + 1 - g.k_h : 0;
-    const uint lim_w = g.out_w + 1 >= g.k_w ? g.out_w + 1 - g.k_w : 0;
+    // padded coordinates from which every position reaches an output pixel: [k - 1, out)
+    // (compared as they are: LLVM turns a clamped difference into a saturating subtraction,
+    // which Oclgrind 21.10 cannot run)
+    const uint top = g.k_h - 1, left = g.k_w - 1;
     while (sp_walk_slice(&w)) {
         for (uint i = 0; i < w.n; i++) {
-            const uint4 t = w.tab[w.rb + w.ent[w.at + i]];
+            const uint4 t = vload4(w.rb + w.ent[w.at + i], w.tab);
             const floatv xs = (floatv)(w.val[w.at + i]);
-            const bool inside = t.y - (g.k_h - 1) < lim_h && t.z - (g.k_w - 1) < lim_w;
+            const bool inside = t.y >= top && t.y < g.out_h && t.z >= left && t.z < g.out_w;
 #pragma unroll
             for (int q = 0; q < PB; q++) {
                 if (q < nq && (inside || (t.y - ky[q] < g.out_h && t.z - kx[q] < g.out_w))) {

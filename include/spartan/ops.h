@@ -336,17 +336,20 @@ SPARTAN_API spartan_status spartan_conv2d_backward_input(spartan_context *ctx, s
  * (zero outside the image; kernels_cl/conv_dw.cl). x has batch*in_h*in_w*in_c elements (NHWC);
  * dy is (batch*out_h*out_w) x out_c; dweight is (k_h*k_w*in_c) x out_c (the layout of
  * spartan_conv2d_forward's weight), overwritten (its old contents, NaNs included, ignored).
- * path SPARTAN_PATH_DENSE runs the dense kernel; SPARTAN_PATH_SPARSE one that skips zeros:
- * of dy where the kernel's vectors run over the input channels (in_c of a vector or more), of
- * x where they run over the output channels (in_c below a vector: a first convolution); the
- * same sums either way, for any data. Any window, stride and padding. dweight must share no
- * buffer with x or dy. INVALID_ARGUMENT for NULLs, an unknown path, tensors of another
- * context, shapes that do not match, a window that does not fit or that spartan_im2col
- * refuses, sizes past the kernels' 32-bit indices. The sum over the pixels is cut into slices
- * summed afterwards (deterministic, no atomics; docs/architecture.md, "Loop bounds"). When the
- * conv_dw family is off on the device, both paths run as im2col into a scratch buffer and
- * spartan_gemm_dense of its transpose and dy. An empty batch gives zeros; in_c = 0 or
- * out_c = 0 does nothing. */
+ * path SPARTAN_PATH_DENSE runs a dense kernel; SPARTAN_PATH_SPARSE lists the non-zeros of one
+ * operand first and does only their work: dy's where the kernel's vectors run over the input
+ * channels (when in_c fills them at least as well as out_c does), x's where they run over the
+ * output channels (a first convolution's in_c of 1 to 6) and the stride is 1 (other strides run
+ * the dense kernel). The same sums either way, for any data; the lists cost a pass, so the
+ * sparse path pays off from about 70 % zeros (runtime/ops/conv_dw.c has the figures). Any
+ * window (non-square too), stride and padding. dweight must share no buffer with x or dy.
+ * INVALID_ARGUMENT for NULLs, an unknown path, tensors of another context, shapes that do not
+ * match, a window that does not fit or that spartan_im2col refuses, sizes past the kernels'
+ * 32-bit indices. The sum over the pixels is cut into slices (or the non-zeros into chunks),
+ * summed afterwards in a fixed order (deterministic, no atomics; docs/architecture.md, "Loop
+ * bounds"). When the conv_dw family is off on the device, both paths run as im2col into a
+ * scratch buffer and spartan_gemm_dense of its transpose and dy. An empty batch gives zeros;
+ * in_c = 0 or out_c = 0 does nothing. */
 SPARTAN_API spartan_status spartan_conv2d_backward_weight(spartan_context *ctx, spartan_path path,
                                                           const spartan_window *w,
                                                           const spartan_tensor *x,
