@@ -173,6 +173,19 @@ START_TEST(gradients_cnn_sparse) {
 }
 END_TEST
 
+/* The patch-matrix engine of every convolution pass (SPARTAN_CONV_ENGINE=im2col), both paths. */
+START_TEST(gradients_cnn_im2col_engine) {
+    setenv("SPARTAN_CONV_ENGINE", "im2col", 1);
+    for (int p = 0; p < 2; p++) {
+        spartan_model *m = small_cnn();
+        gradient_check(m, p ? SPARTAN_POLICY_SPARSE : SPARTAN_POLICY_DENSE, SMALL_CNN_K, 12,
+                       7 * 7 * 2);
+        spartan_model_destroy(m);
+    }
+    unsetenv("SPARTAN_CONV_ENGINE");
+}
+END_TEST
+
 START_TEST(gradients_mlp_both_paths) {
     for (int p = 0; p < 2; p++) {
         spartan_model *m = small_mlp();
@@ -468,6 +481,32 @@ START_TEST(dense_and_sparse_agree_lenet5) {
 }
 END_TEST
 
+/* lenet5's convolutions on the implicit kernels and on the patch matrix (SPARTAN_CONV_ENGINE),
+ * dense and sparse: the same sums in other orders, within paths_agree's tolerance. */
+START_TEST(conv_engines_agree_lenet5) {
+    const size_t batch = 32, steps = 4;
+    float *img, *lab;
+    real_batch(4 * batch, &img, &lab);
+    for (int p = 0; p < 2; p++) {
+        const spartan_policy_mode policy = p ? SPARTAN_POLICY_SPARSE : SPARTAN_POLICY_DENSE;
+        double implicit[4], im2col[4];
+        setenv("SPARTAN_CONV_ENGINE", "implicit", 1);
+        train_losses("lenet5", policy, img, lab, batch, steps, implicit);
+        setenv("SPARTAN_CONV_ENGINE", "im2col", 1);
+        train_losses("lenet5", policy, img, lab, batch, steps, im2col);
+        unsetenv("SPARTAN_CONV_ENGINE");
+        for (size_t s = 0; s < steps; s++) {
+            double tol = (400.0 + 2) * FLT_EPSILON * (double)(1 + s) * fmax(1.0, implicit[s]);
+            ck_assert_msg(fabs(implicit[s] - im2col[s]) <= tol,
+                          "%s step %zu: implicit loss %.9g, im2col %.9g (tolerance %.3g)",
+                          spartan_policy_mode_name(policy), s, implicit[s], im2col[s], tol);
+        }
+    }
+    free(img);
+    free(lab);
+}
+END_TEST
+
 START_TEST(same_seed_same_run) {
     const size_t batch = 16;
     float *img, *lab;
@@ -670,11 +709,13 @@ static Suite *nn_suite(void) {
     tcase_add_test(tc, gradients_cnn_sparse);
     tcase_add_test(tc, gradients_mlp_both_paths);
     tcase_add_test(tc, gradients_pooling_both_paths);
+    if (!small) tcase_add_test(tc, gradients_cnn_im2col_engine);
     tcase_add_test(tc, every_kind_through_the_enum);
     tcase_add_test(tc, one_host_sync_per_step);
     if (!small) tcase_add_test(tc, device_tensors_and_predictions); /* two contexts */
     tcase_add_test(tc, dense_and_sparse_agree_mlp);
     tcase_add_test(tc, dense_and_sparse_agree_lenet5);
+    if (!small) tcase_add_test(tc, conv_engines_agree_lenet5);
     tcase_add_test(tc, same_seed_same_run);
     tcase_add_test(tc, smoke_training_lowers_loss);
     tcase_add_test(tc, partial_batch_evaluation);

@@ -297,6 +297,21 @@ static void layer_dims(spartan_pass pass, size_t m, size_t n, size_t k, size_t *
     }
 }
 
+/* SPARTAN_CONV_ENGINE=im2col or implicit: every convolution pass on that engine wherever it can
+ * run the path (tests, and a user comparing the engines); unset or anything else: as chosen. */
+static void forced_engines(const spartan_policy *p, spartan_pass pass, int form,
+                           const spartan_window *win, slot *s) {
+    const char *e = getenv("SPARTAN_CONV_ENGINE");
+    if (!win || !e) return;
+    const int gemm = strcmp(e, "im2col") == 0, implicit = strcmp(e, "implicit") == 0;
+    for (int path = 0; path < 2 && (gemm || implicit); path++)
+        s->engine[path] =
+            gemm || !sp_conv_engine_usable(p->ctx, pass, (spartan_path)path,
+                                           (spartan_sparse_form)form, SP_CONV_IMPLICIT)
+                ? SP_CONV_GEMM
+                : SP_CONV_IMPLICIT;
+}
+
 /* Registers (layer, pass); win: a convolution's window (NULL: a GEMM layer), out_c its
  * output channels. */
 static spartan_status register_slot(spartan_policy *p, size_t layer, spartan_pass pass, size_t m,
@@ -333,8 +348,10 @@ static spartan_status register_slot(spartan_policy *p, size_t layer, spartan_pas
     /* nothing to choose: no sparse form and one dense implementation */
     const int engines = win != NULL && s->engine[SPARTAN_PATH_DENSE] == SP_CONV_IMPLICIT;
     if (p->mode != SPARTAN_POLICY_ADAPTIVE ||
-        (!sparse_allowed && !sp_policy_tries_clblast(p) && !engines))
+        (!sparse_allowed && !sp_policy_tries_clblast(p) && !engines)) {
+        forced_engines(p, pass, sparse_allowed, win, s);
         return SPARTAN_OK;
+    }
     if (cal) {
         s->cal = *cal;
     } else {
@@ -362,6 +379,7 @@ static spartan_status register_slot(spartan_policy *p, size_t layer, spartan_pas
         s->engine[SPARTAN_PATH_SPARSE] = s->cal.engine[SPARTAN_PATH_SPARSE];
     }
     s->calibrated = 1;
+    forced_engines(p, pass, sparse_allowed, win, s);
     return SPARTAN_OK;
 }
 
