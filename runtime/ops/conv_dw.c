@@ -8,15 +8,17 @@
  * computes the same product through im2col into a scratch buffer and the dense GEMM. The layers
  * do not call it yet.
  *
- * Measured on POCL (2-core AVX-512, VEC 16, RB 8, NB 2; batch 64; time ratios of medians in one
- * process on a shared machine, so +-20 %): the dense kernel against im2col + the dense GEMM,
- * vgg-small's conv2-4 (28x28x32 -> 32, 14x14x32 -> 64, 14x14x64 -> 64, 3x3 pad 1) 2.0-3.5x,
- * lenet5's conv1 (28x28x1 -> 6, 5x5 pad 2) 2.4-2.7x, conv2 (14x14x6 -> 16, 5x5) about 1.0-1.1x;
- * the sparse path against the dense kernel at 50 / 70 / 90 % random zeros, vgg-small 0.65-0.8
- * / 0.95-1.1 / 1.1-2.0x, lenet5's conv1 1.0 / 1.4 / 2.9x, conv2 0.55 / 0.75 / 1.6x. The sparse
- * kernels do a non-zero's FMAs with no reuse of its operand across channels (the dense ones
- * reuse each vector RB times), so their x or dY reads come from the second-level cache, and
- * the lists cost a pass over the operand: below about 70 % zeros the dense kernel is faster. */
+ * Measured on POCL (2-core AVX-512, VEC 16, RB 8, NB 2; batch 64; ratios of medians of 7-9
+ * runs in one process, two runs, on a machine shared with other builds): the dense kernel
+ * against im2col + the dense GEMM, vgg-small's conv2, conv3, conv4 (28x28x32 -> 32,
+ * 14x14x32 -> 64, 14x14x64 -> 64, 3x3 pad 1) 2.9-3.6x, 1.9-2.3x, 2.0-2.2x; lenet5's conv1
+ * (28x28x1 -> 6, 5x5 pad 2) 2.4-3.0x, conv2 (14x14x6 -> 16, 5x5) 1.1-1.5x. The sparse path
+ * against the dense kernel at 50 / 70 / 90 % random zeros of the operand it skips: vgg-small
+ * 0.63-0.81 / 0.71-1.10 / 1.4-2.3x, lenet5's conv1 0.93-0.97 / 1.3-1.4 / 2.1-2.9x, its conv2
+ * 0.49-0.54 / 0.60-0.77 / 1.2-1.4x. The sparse kernels do a non-zero's FMAs with no reuse of
+ * its operand across channels (the dense ones reuse each vector RB times), so their reads of
+ * the other operand come from the second-level cache, and the lists cost a pass over the
+ * skipped one: below 70-85 % zeros the dense kernel is the faster. */
 #include "ops/conv_dw.h"
 
 /* Work-items per compute unit the slices aim at: a GPU's multiprocessor hides its memory
