@@ -43,26 +43,15 @@ typedef struct sp_dw {
     __global float *dw;
 } sp_dw;
 
+// The geometry of a window of batch images, out_c outputs.
 SP_INLINE sp_dw sp_dw_geom(const uint batch, const uint in_h, const uint in_w, const uint in_c,
                            const uint k_h, const uint k_w, const uint stride, const uint pad,
                            const uint out_h, const uint out_w, const uint out_c,
                            __global const float *x, __global const float *dy, __global float *dw) {
-    const sp_dw g = {in_h,
-                     in_w,
-                     in_c,
-                     k_h,
-                     k_w,
-                     stride,
-                     pad,
-                     out_h,
-                     out_w,
-                     out_c,
-                     k_h * k_w * in_c,
-                     batch * in_h * in_w * in_c,
-                     batch * out_h * out_w * out_c,
-                     x,
-                     dy,
-                     dw};
+    const uint patch = k_h * k_w * in_c, x_len = batch * in_h * in_w * in_c;
+    const uint dy_len = batch * out_h * out_w * out_c;
+    const sp_dw g = {in_h,  in_w,  in_c,  k_h,   k_w,    stride, pad, out_h,
+                     out_w, out_c, patch, x_len, dy_len, x,      dy,  dw};
     return g;
 }
 

@@ -320,17 +320,20 @@ START_TEST(family_is_on) {
 }
 END_TEST
 
-/* The documented pick: vectors over the input channels when in_c fills them, over the output
- * channels for lenet5's convolutions. */
+/* The documented pick, with POCL's AVX-512 blocking (VEC 16, RB 8) and a GPU's (VEC 4, RB 4):
+ * vectors over the input channels when in_c fills them, over the output channels for lenet5's
+ * convolutions. */
 START_TEST(orientation_follows_the_shape) {
-    th_context_with_tune(&ctx, "VEC=16,GEMM_RB=8,GEMM_NB=2");
     const spartan_window vgg = {64, 28, 28, 32, 3, 3, 1, 1}, vgg4 = {64, 14, 14, 64, 3, 3, 1, 1};
     const spartan_window le1 = {64, 28, 28, 1, 5, 5, 1, 2}, le2 = {64, 14, 14, 6, 5, 5, 1, 0};
-    ck_assert_int_eq(sp_conv_dw_pick(ctx, &vgg, 32), SP_DW_CVEC);
-    ck_assert_int_eq(sp_conv_dw_pick(ctx, &vgg, 64), SP_DW_CVEC);
-    ck_assert_int_eq(sp_conv_dw_pick(ctx, &vgg4, 64), SP_DW_CVEC);
-    ck_assert_int_eq(sp_conv_dw_pick(ctx, &le1, 6), SP_DW_OCVEC);
-    ck_assert_int_eq(sp_conv_dw_pick(ctx, &le2, 16), SP_DW_OCVEC);
+    for (size_t vec = 4; vec <= 16; vec += 12) {
+        size_t rb = vec == 16 ? 8 : 4;
+        ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &vgg, 32), SP_DW_CVEC);
+        ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &vgg, 64), SP_DW_CVEC);
+        ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &vgg4, 64), SP_DW_CVEC);
+        ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &le1, 6), SP_DW_OCVEC);
+        ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &le2, 16), SP_DW_OCVEC);
+    }
 }
 END_TEST
 

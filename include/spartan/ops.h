@@ -341,7 +341,7 @@ SPARTAN_API spartan_status spartan_conv2d_backward_input(spartan_context *ctx, s
  * channels (when in_c fills them at least as well as out_c does), x's where they run over the
  * output channels (a first convolution's in_c of 1 to 6) and the stride is 1 (other strides run
  * the dense kernel). The same sums either way, for any data; the lists cost a pass, so the
- * sparse path pays off from about 70 % zeros (runtime/ops/conv_dw.c has the figures). Any
+ * sparse path pays off from 70-85 % zeros on (runtime/ops/conv_dw.c has the figures). Any
  * window (non-square too), stride and padding. dweight must share no buffer with x or dy.
  * INVALID_ARGUMENT for NULLs, an unknown path, tensors of another context, shapes that do not
  * match, a window that does not fit or that spartan_im2col refuses, sizes past the kernels'

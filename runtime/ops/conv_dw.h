@@ -10,9 +10,9 @@
  * skips the zeros of x); AUTO: the one sp_conv_dw_pick gives for the shape. */
 typedef enum sp_dw_orient { SP_DW_AUTO = 0, SP_DW_CVEC, SP_DW_OCVEC } sp_dw_orient;
 
-/* The orientation spartan_conv2d_backward_weight takes for window w and out_c outputs on ctx's
- * device (conv_dw.c says the rule). */
-sp_dw_orient sp_conv_dw_pick(const spartan_context *ctx, const spartan_window *w, size_t out_c);
+/* The orientation spartan_conv2d_backward_weight takes for window w and out_c outputs with the
+ * device's tuned VEC and GEMM_RB (conv_dw.c says the rule). */
+sp_dw_orient sp_conv_dw_pick(size_t vec, size_t rb, const spartan_window *w, size_t out_c);
 
 /* spartan_conv2d_backward_weight in the orientation orient (when the conv_dw family is off,
  * both run through im2col and the dense GEMM). */
