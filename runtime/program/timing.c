@@ -2,6 +2,7 @@
  * OpenCL profiling events and the host clock (some drivers, e.g. rusticl 22.3, give every
  * marker the same timestamps), and the marks every timer of the library and its tools reads.
  * It does not own the queue (context.c does). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,16 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "program/context_internal.h"
+
+/* The reason text into why (len bytes), cut short if it does not fit: a long driver name only
+ * shortens the message (through vsnprintf, which GCC's -O3 truncation check leaves alone). */
+static void put_why(char *why, size_t len, const char *fmt, ...) SP_PRINTF(3, 4);
+static void put_why(char *why, size_t len, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, len, fmt, ap);
+    va_end(ap);
+}
 
 const char *spartan_timing_name(spartan_timing timing) {
     switch (timing) {
@@ -100,17 +111,17 @@ spartan_timing sp_timing_decide(const sp_timing_probe *p, char *why, size_t len)
     else if (p->resolution_ns == 0)
         snprintf(res, sizeof res, "timer resolution is 0");
     if (!wrong && !res[0]) {
-        snprintf(why, len,
-                 "OpenCL profiling events: marker timestamps advance with the host clock (%s; "
-                 "resolution %llu ns)",
-                 markers, (unsigned long long)p->resolution_ns);
+        put_why(why, len,
+                "OpenCL profiling events: marker timestamps advance with the host clock (%s; "
+                "resolution %llu ns)",
+                markers, (unsigned long long)p->resolution_ns);
         return SPARTAN_TIMING_EVENTS;
     }
     if (wrong)
-        snprintf(why, len, "host clock: the driver's profiling timestamps %s (%s)%s%s", wrong,
-                 markers, res[0] ? "; its " : "", res);
+        put_why(why, len, "host clock: the driver's profiling timestamps %s (%s)%s%s", wrong,
+                markers, res[0] ? "; its " : "", res);
     else
-        snprintf(why, len, "host clock: the driver's profiling %s (%s)", res, markers);
+        put_why(why, len, "host clock: the driver's profiling %s (%s)", res, markers);
     return SPARTAN_TIMING_HOST;
 }
 
