@@ -3,7 +3,9 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 #include "ref/ref.h"
@@ -30,10 +32,45 @@ void fx_release(void) {
     nheld = nheld_t = 0;
 }
 
+/* fx_break_family's copy of the kernels and its cache directory (NULL: none). */
+static char *broken_dir, *broken_cache;
+
 void fx_teardown(void) {
     fx_release();
     spartan_context_destroy(ctx);
     ctx = NULL;
+    char *dirs[] = {broken_dir, broken_cache};
+    for (size_t i = 0; i < 2; i++) {
+        if (dirs[i]) th_rm_rf(dirs[i]);
+        free(dirs[i]);
+    }
+    broken_dir = broken_cache = NULL;
+}
+
+void fx_break_family(const char *family, const char *from, const char *to,
+                     const char *fallback_word) {
+    char file[64];
+    snprintf(file, sizeof file, "%s.cl", family);
+    broken_cache = th_tempdir(family);
+    broken_dir = th_copy_kernels();
+    th_edit_kernel(broken_dir, file, from, to);
+    spartan_context_destroy(ctx);
+    spartan_context_opts o = spartan_context_opts_default();
+    o.cache_dir = broken_cache;
+    o.kernel_dir = broken_dir;
+    ctx = NULL;
+    TH_OK(NULL, spartan_context_create(&o, &ctx));
+    spartan_family_status fs;
+    int found = 0;
+    for (unsigned i = 0; spartan_context_family(ctx, i, &fs) == SPARTAN_OK; i++) {
+        if (strcmp(fs.name, family) != 0) continue;
+        found = 1;
+        ck_assert_msg(!fs.enabled && strstr(fs.why, "failed its validation"), "%s: %s", family,
+                      fs.why);
+        ck_assert_msg(strstr(fs.fallback, fallback_word) != NULL, "%s's fallback: %s", family,
+                      fs.fallback);
+    }
+    ck_assert_msg(found, "no family %s", family);
 }
 
 static void *fx_hold(void *p) {

@@ -1,7 +1,8 @@
-/* The fixture shared by the layer-operation tests (test_nn_ops.c, test_nn_loss.c): a context
- * per test (fx_setup / fx_teardown, for tcase_add_checked_fixture), host arrays and tensors made
- * through it and released together (fx_release: at the end of each check, and in teardown), and
- * the comparisons both suites use. */
+/* The fixture shared by the layer-operation tests (test_nn_ops.c, test_nn_loss.c and the
+ * test_conv*.c): a context per test (fx_setup / fx_teardown, for tcase_add_checked_fixture), host
+ * arrays and tensors made through it and released together (fx_release: at the end of each
+ * check, and in teardown), a context with a family broken on purpose, and the comparisons the
+ * suites use. */
 #ifndef SPARTAN_TEST_OPS_FIXTURE_H
 #define SPARTAN_TEST_OPS_FIXTURE_H
 
@@ -24,6 +25,12 @@ double *fx_doubles(size_t n);
 spartan_tensor *fx_matrix(size_t rows, size_t cols);
 spartan_tensor *fx_nan_matrix(size_t rows, size_t cols);
 spartan_tensor *fx_upload(const float *host, size_t rows, size_t cols);
+
+/* Replaces ctx by a context built from a copy of the kernel sources in which family's file
+ * (<family>.cl) has `from` replaced by `to`, and asserts that the family failed its validation
+ * there and that its fallback mentions fallback_word. The copy goes at fx_teardown. */
+void fx_break_family(const char *family, const char *from, const char *to,
+                     const char *fallback_word);
 
 /* n uniform floats in [lo, hi) from seed; the whole tensor read back. */
 float *fx_random_floats(size_t n, float lo, float hi, uint64_t seed);

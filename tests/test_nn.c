@@ -428,9 +428,11 @@ START_TEST(device_tensors_and_predictions) {
 }
 END_TEST
 
-/* Losses of `steps` SGD steps of a preset on real images. */
+/* Losses of `steps` SGD steps of a preset on real images; with engine (not NULL), every pass of
+ * every convolution must have run on it ("implicit" or "im2col", spartan_layer_info.engine). */
 static void train_losses(const char *preset, spartan_policy_mode policy, const float *img,
-                         const float *lab, size_t batch, size_t steps, double *losses) {
+                         const float *lab, size_t batch, size_t steps, double *losses,
+                         const char *engine) {
     spartan_model *m;
     OK(spartan_model_create_preset(ctx, preset, &m));
     spartan_train_config cfg = spartan_train_config_default();
@@ -443,6 +445,14 @@ static void train_losses(const char *preset, spartan_policy_mode policy, const f
         OK(spartan_model_train_step(m, img + (s % 4) * batch * 784, lab + (s % 4) * batch, batch,
                                     &r));
         losses[s] = r.loss;
+    }
+    for (size_t i = 0; engine && i < spartan_model_layer_count(m); i++) {
+        spartan_layer_info li;
+        OK(spartan_model_layer_info(m, i, &li));
+        for (int p = 0; li.type == SPARTAN_LAYER_CONV && p < SPARTAN_PASS_COUNT; p++)
+            ck_assert_msg(!li.calls[p] || (li.engine[p] && strcmp(li.engine[p], engine) == 0),
+                          "%s %s ran on %s, not %s", li.name, spartan_pass_name((spartan_pass)p),
+                          li.engine[p] ? li.engine[p] : "nothing", engine);
     }
     spartan_model_destroy(m);
 }
@@ -457,8 +467,8 @@ static void paths_agree(const char *preset, size_t k_max) {
     float *img, *lab;
     real_batch(4 * batch, &img, &lab);
     double dense[6], sparse[6];
-    train_losses(preset, SPARTAN_POLICY_DENSE, img, lab, batch, steps, dense);
-    train_losses(preset, SPARTAN_POLICY_SPARSE, img, lab, batch, steps, sparse);
+    train_losses(preset, SPARTAN_POLICY_DENSE, img, lab, batch, steps, dense, NULL);
+    train_losses(preset, SPARTAN_POLICY_SPARSE, img, lab, batch, steps, sparse, NULL);
     for (size_t s = 0; s < steps; s++) {
         double tol = (double)(k_max + 2) * FLT_EPSILON * (double)(1 + s) * fmax(1.0, dense[s]);
         ck_assert_msg(fabs(dense[s] - sparse[s]) <= tol,
@@ -491,9 +501,9 @@ START_TEST(conv_engines_agree_lenet5) {
         const spartan_policy_mode policy = p ? SPARTAN_POLICY_SPARSE : SPARTAN_POLICY_DENSE;
         double implicit[4], im2col[4];
         setenv("SPARTAN_CONV_ENGINE", "implicit", 1);
-        train_losses("lenet5", policy, img, lab, batch, steps, implicit);
+        train_losses("lenet5", policy, img, lab, batch, steps, implicit, "implicit");
         setenv("SPARTAN_CONV_ENGINE", "im2col", 1);
-        train_losses("lenet5", policy, img, lab, batch, steps, im2col);
+        train_losses("lenet5", policy, img, lab, batch, steps, im2col, "im2col");
         unsetenv("SPARTAN_CONV_ENGINE");
         for (size_t s = 0; s < steps; s++) {
             double tol = (400.0 + 2) * FLT_EPSILON * (double)(1 + s) * fmax(1.0, implicit[s]);
@@ -512,8 +522,8 @@ START_TEST(same_seed_same_run) {
     float *img, *lab;
     real_batch(4 * batch, &img, &lab);
     double a[3], b[3];
-    train_losses("lenet5", SPARTAN_POLICY_SPARSE, img, lab, batch, 3, a);
-    train_losses("lenet5", SPARTAN_POLICY_SPARSE, img, lab, batch, 3, b);
+    train_losses("lenet5", SPARTAN_POLICY_SPARSE, img, lab, batch, 3, a, NULL);
+    train_losses("lenet5", SPARTAN_POLICY_SPARSE, img, lab, batch, 3, b, NULL);
     for (int s = 0; s < 3; s++) ck_assert_msg(a[s] == b[s], "step %d: %.9g vs %.9g", s, a[s], b[s]);
     free(img);
     free(lab);

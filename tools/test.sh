@@ -69,10 +69,10 @@ if ! ctest --test-dir "$out/build-asan" --output-on-failure -j "$jobs" -LE "oclg
         if ! ctest --test-dir "$out/build-asan" --output-on-failure --rerun-failed -j 1 \
             -LE "oclgrind|rusticl" >"$asan_log.rerun" 2>&1; then
             cat "$asan_log.rerun"
-            # A tracer that crashes again on the same test (the policy tests, whose calibrations
-            # leave POCL's and CLBlast's threads busy at exit, do so every time on 2 cores): those
-            # tests run once more with the leak check off, ASan and UBSan still on, and the
-            # script says so. A leak report, an ASan or UBSan error or a failed check stands.
+            # A tracer that crashes again on the same test (seen on the policy tests, twice in a
+            # row on a 2-core machine; the cause is not known): those tests run once more with
+            # the leak check off, ASan and UBSan still on, and the script says so. A leak report,
+            # an ASan or UBSan error or a failed check stands.
             if grep -q "LeakSanitizer has encountered a fatal error" "$asan_log.rerun" &&
                 ! grep -Eq "ERROR: (AddressSanitizer|LeakSanitizer: detected)|runtime error:|:F:" \
                     "$asan_log.rerun"; then

@@ -73,12 +73,9 @@ static spartan_status nonzero_lists(spartan_context *ctx, const spartan_window *
 static spartan_status through_im2col(spartan_context *ctx, const spartan_window *w,
                                      const sp_geom *g, const spartan_tensor *x,
                                      const spartan_tensor *weight, spartan_tensor *y) {
-    cl_mem mem;
-    size_t numel = g->pixels * g->patch;
-    spartan_status st = sp_scratch(ctx, SP_SCRATCH_COLS, numel * sizeof(float), &mem);
-    if (st != SPARTAN_OK) return st;
-    spartan_tensor cols = {ctx, 2, {g->pixels, g->patch}, numel, mem};
-    st = spartan_im2col(ctx, w, x, &cols);
+    spartan_tensor cols;
+    spartan_status st = sp_conv_scratch_cols(ctx, g, &cols);
+    if (st == SPARTAN_OK) st = spartan_im2col(ctx, w, x, &cols);
     if (st == SPARTAN_OK)
         st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 0, 1.0f, &cols, weight, 0.0f, y);
     return st;
@@ -87,31 +84,12 @@ static spartan_status through_im2col(spartan_context *ctx, const spartan_window 
 spartan_status spartan_conv2d_forward(spartan_context *ctx, spartan_path path,
                                       const spartan_window *w, const spartan_tensor *x,
                                       const spartan_tensor *weight, spartan_tensor *y) {
-    static const char fn[] = "spartan_conv2d_forward";
-    if (!ctx || !w || !x || !weight || !y) return sp_invalid(ctx, "%s: NULL argument", fn);
-    if (path != SPARTAN_PATH_DENSE && path != SPARTAN_PATH_SPARSE)
-        return sp_invalid(ctx, "%s: unknown path %d", fn, (int)path);
-    spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(x, weight, y));
-    if (!st) st = sp_check_apart(ctx, fn, "y", y, "x", x);
-    if (!st) st = sp_check_apart(ctx, fn, "y", y, "the weight", weight);
+    const sp_conv_args a = {x, y, weight, "x", "y", "the weight", 1};
+    conv_launch c = {0};
+    spartan_status st = sp_conv_check(ctx, "spartan_conv2d_forward", path, w, &a, &c.g, &c.out_c);
     if (st) return st;
-    conv_launch c = {.x = x->mem, .w = weight->mem};
-    if ((st = sp_window_geom(ctx, fn, w, &c.g)) || (st = sp_check_image(ctx, fn, "x", x, &c.g)))
-        return st;
-    size_t out_c = spartan_tensor_cols(weight);
-    if (spartan_tensor_rows(weight) != c.g.patch)
-        return sp_invalid(ctx,
-                          "%s: the weight is %zux%zu, the window's patches have %zu elements "
-                          "(k_h x k_w x in_c rows)",
-                          fn, spartan_tensor_rows(weight), out_c, c.g.patch);
-    if (spartan_tensor_rows(y) != c.g.pixels || spartan_tensor_cols(y) != out_c)
-        return sp_invalid(ctx, "%s: y is %zux%zu, the window and weight want %zux%zu", fn,
-                          spartan_tensor_rows(y), spartan_tensor_cols(y), c.g.pixels, out_c);
-    cl_uint unused;
-    if ((st = sp_u32(ctx, out_c, "out_c", &c.out_c)) ||
-        (st = sp_u32(ctx, y->numel, "output elements", &unused)) ||
-        (st = sp_u32(ctx, weight->numel, "weight elements", &unused)))
-        return st;
+    c.x = x->mem;
+    c.w = weight->mem;
     if (y->numel == 0) return SPARTAN_OK;
     if (c.g.patch == 0) return spartan_tensor_fill(y, 0.0f); /* no channels: empty sums */
     if (!sp_family_usable(ctx, SP_FAMILY_conv)) return through_im2col(ctx, w, &c.g, x, weight, y);

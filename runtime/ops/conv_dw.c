@@ -242,12 +242,9 @@ static spartan_status run_sparse(spartan_context *ctx, sp_dw_orient orient, cons
 static spartan_status through_im2col(spartan_context *ctx, const spartan_window *w,
                                      const sp_geom *g, const spartan_tensor *x,
                                      const spartan_tensor *dy, spartan_tensor *dweight) {
-    cl_mem mem;
-    size_t numel = g->pixels * g->patch;
-    spartan_status st = sp_scratch(ctx, SP_SCRATCH_COLS, numel * sizeof(float), &mem);
-    if (st != SPARTAN_OK) return st;
-    spartan_tensor cols = {ctx, 2, {g->pixels, g->patch}, numel, mem};
-    st = spartan_im2col(ctx, w, x, &cols);
+    spartan_tensor cols;
+    spartan_status st = sp_conv_scratch_cols(ctx, g, &cols);
+    if (st == SPARTAN_OK) st = spartan_im2col(ctx, w, x, &cols);
     if (st == SPARTAN_OK)
         st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 1, 0, 1.0f, &cols, dy, 0.0f, dweight);
     return st;
@@ -256,38 +253,19 @@ static spartan_status through_im2col(spartan_context *ctx, const spartan_window 
 spartan_status sp_conv_dw(spartan_context *ctx, spartan_path path, sp_dw_orient orient,
                           const spartan_window *w, const spartan_tensor *x,
                           const spartan_tensor *dy, spartan_tensor *dweight) {
-    static const char fn[] = "spartan_conv2d_backward_weight";
-    if (!ctx || !w || !x || !dy || !dweight) return sp_invalid(ctx, "%s: NULL argument", fn);
-    if (path != SPARTAN_PATH_DENSE && path != SPARTAN_PATH_SPARSE)
-        return sp_invalid(ctx, "%s: unknown path %d", fn, (int)path);
-    spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(x, dy, dweight));
-    if (!st) st = sp_check_apart(ctx, fn, "dweight", dweight, "x", x);
-    if (!st) st = sp_check_apart(ctx, fn, "dweight", dweight, "dy", dy);
+    const sp_conv_args a = {x, dy, dweight, "x", "dy", "dweight", 2};
+    dw_launch c = {0};
+    spartan_status st =
+        sp_conv_check(ctx, "spartan_conv2d_backward_weight", path, w, &a, &c.g, &c.out_c);
     if (st) return st;
-    dw_launch c = {.x = x->mem, .dy = dy->mem};
-    if ((st = sp_window_geom(ctx, fn, w, &c.g)) || (st = sp_check_image(ctx, fn, "x", x, &c.g)))
-        return st;
-    size_t out_c = spartan_tensor_cols(dy);
-    if (spartan_tensor_rows(dy) != c.g.pixels)
-        return sp_invalid(ctx, "%s: dy is %zux%zu, the window has %zu output pixels", fn,
-                          spartan_tensor_rows(dy), out_c, c.g.pixels);
-    if (spartan_tensor_rows(dweight) != c.g.patch || spartan_tensor_cols(dweight) != out_c)
-        return sp_invalid(ctx,
-                          "%s: dweight is %zux%zu, the window and dy want %zux%zu (k_h x k_w x "
-                          "in_c rows, out_c columns)",
-                          fn, spartan_tensor_rows(dweight), spartan_tensor_cols(dweight), c.g.patch,
-                          out_c);
-    cl_uint unused;
-    if ((st = sp_u32(ctx, out_c, "out_c", &c.out_c)) ||
-        (st = sp_u32(ctx, dy->numel, "dy elements", &unused)) ||
-        (st = sp_u32(ctx, dweight->numel, "dweight elements", &unused)))
-        return st;
+    c.x = x->mem;
+    c.dy = dy->mem;
     if (dweight->numel == 0) return SPARTAN_OK;
     if (c.g.pixels == 0) return spartan_tensor_fill(dweight, 0.0f); /* no pixels: empty sums */
     if (!sp_family_usable(ctx, SP_FAMILY_conv_dw))
         return through_im2col(ctx, w, &c.g, x, dy, dweight);
     if (orient == SP_DW_AUTO)
-        orient = sp_conv_dw_pick(tuned(ctx, "VEC"), tuned(ctx, "GEMM_RB"), w, out_c);
+        orient = sp_conv_dw_pick(tuned(ctx, "VEC"), tuned(ctx, "GEMM_RB"), w, c.out_c);
     if (path == SPARTAN_PATH_SPARSE) {
         int done;
         st = run_sparse(ctx, orient, &c, dweight, &done);

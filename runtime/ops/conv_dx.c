@@ -118,12 +118,10 @@ static spartan_status run_sparse(spartan_context *ctx, const spartan_window *w,
 static spartan_status through_col2im(spartan_context *ctx, const spartan_window *w,
                                      const sp_geom *g, const spartan_tensor *dy,
                                      const spartan_tensor *weight, spartan_tensor *dx) {
-    cl_mem mem;
-    size_t numel = g->pixels * g->patch;
-    spartan_status st = sp_scratch(ctx, SP_SCRATCH_COLS, numel * sizeof(float), &mem);
-    if (st != SPARTAN_OK) return st;
-    spartan_tensor cols = {ctx, 2, {g->pixels, g->patch}, numel, mem};
-    st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 1, 1.0f, dy, weight, 0.0f, &cols);
+    spartan_tensor cols;
+    spartan_status st = sp_conv_scratch_cols(ctx, g, &cols);
+    if (st == SPARTAN_OK)
+        st = spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 1, 1.0f, dy, weight, 0.0f, &cols);
     if (st == SPARTAN_OK) st = spartan_col2im(ctx, w, &cols, dx);
     return st;
 }
@@ -143,41 +141,15 @@ static spartan_status flip_weight(spartan_context *ctx, const spartan_window *w,
     return sp_launch_1d(ctx, SP_K_conv_dx_flip, n, args, 5);
 }
 
-/* The shapes of dy and the weight against the window (g); out_c from the weight. */
-static spartan_status check_shapes(spartan_context *ctx, const char *fn, const sp_geom *g,
-                                   const spartan_tensor *dy, const spartan_tensor *weight,
-                                   cl_uint *out_c) {
-    size_t oc = spartan_tensor_cols(weight);
-    if (spartan_tensor_rows(weight) != g->patch)
-        return sp_invalid(ctx,
-                          "%s: the weight is %zux%zu, the window's patches have %zu elements "
-                          "(k_h x k_w x in_c rows)",
-                          fn, spartan_tensor_rows(weight), oc, g->patch);
-    if (spartan_tensor_rows(dy) != g->pixels || spartan_tensor_cols(dy) != oc)
-        return sp_invalid(ctx, "%s: dy is %zux%zu, the window and weight want %zux%zu", fn,
-                          spartan_tensor_rows(dy), spartan_tensor_cols(dy), g->pixels, oc);
-    cl_uint unused;
-    spartan_status st = sp_u32(ctx, oc, "out_c", out_c);
-    if (st == SPARTAN_OK) st = sp_u32(ctx, dy->numel, "dy elements", &unused);
-    if (st == SPARTAN_OK) st = sp_u32(ctx, weight->numel, "weight elements", &unused);
-    return st;
-}
-
 spartan_status spartan_conv2d_backward_input(spartan_context *ctx, spartan_path path,
                                              const spartan_window *w, const spartan_tensor *dy,
                                              const spartan_tensor *weight, spartan_tensor *dx) {
     static const char fn[] = "spartan_conv2d_backward_input";
-    if (!ctx || !w || !dy || !weight || !dx) return sp_invalid(ctx, "%s: NULL argument", fn);
-    if (path != SPARTAN_PATH_DENSE && path != SPARTAN_PATH_SPARSE)
-        return sp_invalid(ctx, "%s: unknown path %d", fn, (int)path);
-    spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(dy, weight, dx));
-    if (!st) st = sp_check_apart(ctx, fn, "dx", dx, "dy", dy);
-    if (!st) st = sp_check_apart(ctx, fn, "dx", dx, "the weight", weight);
+    const sp_conv_args a = {dx, dy, weight, "dx", "dy", "the weight", 0};
+    dx_launch c = {0};
+    spartan_status st = sp_conv_check(ctx, fn, path, w, &a, &c.g, &c.out_c);
     if (st) return st;
-    dx_launch c = {.dy = dy->mem};
-    if ((st = sp_window_geom(ctx, fn, w, &c.g)) || (st = sp_check_image(ctx, fn, "dx", dx, &c.g)) ||
-        (st = check_shapes(ctx, fn, &c.g, dy, weight, &c.out_c)))
-        return st;
+    c.dy = dy->mem;
     /* the kernels' pixel order (conv_dx.cl): rows of stride x ceil(in_w / stride) units */
     size_t rows = w->batch * w->in_h, span = (w->in_w + w->stride - 1) / w->stride * w->stride;
     cl_uint unused;

@@ -1,5 +1,6 @@
 /* A convolution layer's pass on either engine (ops_internal.h, "The convolution's passes"): the
- * implicit kernels, or im2col / col2im around the GEMM descriptor. */
+ * implicit kernels, or im2col / col2im around the GEMM descriptor; and what the three
+ * convolution operations share: their argument checks and their fallbacks' patch matrix. */
 #include "ops/ops_internal.h"
 
 static sp_family implicit_family(spartan_pass pass) {
@@ -43,5 +44,45 @@ spartan_status sp_conv_pass_run(spartan_context *ctx, spartan_pass pass, sp_conv
     st = spartan_gemm_pass_run(ctx, o->d, path, dense, g);
     if (st == SPARTAN_OK && pass == SPARTAN_PASS_BWD_INPUT)
         st = spartan_col2im(ctx, &o->win, g->dx, o->dx);
+    return st;
+}
+
+spartan_status sp_conv_check(spartan_context *ctx, const char *fn, spartan_path path,
+                             const spartan_window *w, const sp_conv_args *a, sp_geom *g,
+                             cl_uint *out_c) {
+    const spartan_tensor *t[3] = {a->image, a->pixels, a->patches};
+    const char *name[3] = {a->image_name, a->pixels_name, a->patches_name};
+    if (!ctx || !w || !t[0] || !t[1] || !t[2]) return sp_invalid(ctx, "%s: NULL argument", fn);
+    if (path != SPARTAN_PATH_DENSE && path != SPARTAN_PATH_SPARSE)
+        return sp_invalid(ctx, "%s: unknown path %d", fn, (int)path);
+    spartan_status st = sp_check_ctx(ctx, fn, t, 3);
+    for (int i = 0; i < 3 && !st; i++)
+        if (i != a->out) st = sp_check_apart(ctx, fn, name[a->out], t[a->out], name[i], t[i]);
+    if (st || (st = sp_window_geom(ctx, fn, w, g)) ||
+        (st = sp_check_image(ctx, fn, a->image_name, a->image, g)))
+        return st;
+    /* out_c from the matrix read (the weight when both are): its rows checked first */
+    const int src = a->out == 2 ? 1 : 2, other = 3 - src;
+    const size_t rows[3] = {0, g->pixels, g->patch}, oc = spartan_tensor_cols(t[src]);
+    if (spartan_tensor_rows(t[src]) != rows[src])
+        return sp_invalid(ctx, "%s: %s is %zux%zu, the window has %zu %s", fn, name[src],
+                          spartan_tensor_rows(t[src]), oc, rows[src],
+                          src == 2 ? "elements per patch (k_h x k_w x in_c rows)"
+                                   : "output pixels");
+    if (spartan_tensor_rows(t[other]) != rows[other] || spartan_tensor_cols(t[other]) != oc)
+        return sp_invalid(ctx, "%s: %s is %zux%zu, the window and %s want %zux%zu", fn, name[other],
+                          spartan_tensor_rows(t[other]), spartan_tensor_cols(t[other]), name[src],
+                          rows[other], oc);
+    cl_uint unused;
+    if ((st = sp_u32(ctx, oc, "out_c", out_c)) || (st = sp_u32(ctx, t[1]->numel, name[1], &unused)))
+        return st;
+    return sp_u32(ctx, t[2]->numel, name[2], &unused);
+}
+
+spartan_status sp_conv_scratch_cols(spartan_context *ctx, const sp_geom *g, spartan_tensor *cols) {
+    cl_mem mem;
+    const size_t numel = g->pixels * g->patch;
+    spartan_status st = sp_scratch(ctx, SP_SCRATCH_COLS, numel * sizeof(float), &mem);
+    if (st == SPARTAN_OK) *cols = (spartan_tensor){ctx, 2, {g->pixels, g->patch}, numel, mem};
     return st;
 }

@@ -177,6 +177,27 @@ typedef struct sp_conv_operands {
     int cols_fresh;             /* g.x already holds im2col(x) (this step's forward made it) */
 } sp_conv_operands;
 
+/* The operands every convolution operation takes (conv.c, conv_dx.c, conv_dw.c): the images
+ * (x, or dx), the pixels x out_c matrix (y, or dy) and the patch x out_c matrix (the weight, or
+ * dweight), each with the name its messages use, and which of the three the call writes. */
+typedef struct sp_conv_args {
+    const spartan_tensor *image, *pixels, *patches;
+    const char *image_name, *pixels_name, *patches_name;
+    int out; /* 0 image, 1 pixels, 2 patches */
+} sp_conv_args;
+
+/* fn's checks of them: no NULL, a known path, one context, the output apart from both inputs,
+ * the window (sp_window_geom) and the image's size, the two matrices' shapes (out_c from the
+ * one read, the weight where both are read), every size within 32 bits. Fills g and out_c;
+ * INVALID_ARGUMENT naming fn and the operand otherwise. */
+spartan_status sp_conv_check(spartan_context *ctx, const char *fn, spartan_path path,
+                             const spartan_window *w, const sp_conv_args *a, sp_geom *g,
+                             cl_uint *out_c);
+
+/* The patch matrix of window geometry g in the context's scratch (the operations' fallbacks
+ * without their kernel family). */
+spartan_status sp_conv_scratch_cols(spartan_context *ctx, const sp_geom *g, spartan_tensor *cols);
+
 /* Whether `engine` can run `pass` on `path` for a pass of sparse form `form` on ctx: the GEMM
  * engine always; the implicit one when its kernel family runs, and sparse only for the forms
  * its kernels skip (the forward pass on X, the backward passes on dY). */

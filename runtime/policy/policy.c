@@ -135,6 +135,33 @@ static spartan_status upload_random(spartan_tensor *t, double zeros, sp_rng *r) 
     return st;
 }
 
+/* The dense path of b's pass: the own kernel, and CLBlast where it is worth trying; the faster
+ * is the path (cal: own_ms, clblast_ms (< 0: not tried), dense_impl, dense_ms). */
+static spartan_status time_dense(spartan_policy *p, bench *b, sp_policy_cal *cal) {
+    cal->clblast_ms = -1.0;
+    b->impl = SPARTAN_GEMM_OWN;
+    spartan_status st = bench_time(p, b, SPARTAN_PATH_DENSE, &cal->own_ms);
+    if (st == SPARTAN_OK && sp_policy_tries_clblast(p)) {
+        b->impl = SPARTAN_GEMM_CLBLAST;
+        st = bench_time(p, b, SPARTAN_PATH_DENSE, &cal->clblast_ms);
+    }
+    cal->dense_impl = cal->clblast_ms > 0 && cal->clblast_ms < cal->own_ms ? SPARTAN_GEMM_CLBLAST
+                                                                           : SPARTAN_GEMM_OWN;
+    cal->dense_ms = cal->dense_impl == SPARTAN_GEMM_CLBLAST ? cal->clblast_ms : cal->own_ms;
+    b->impl = cal->dense_impl;
+    return st;
+}
+
+/* The sparse path of b's pass with its sparse operand at the two calibration sparsities. */
+static spartan_status time_sparse(spartan_policy *p, bench *b, spartan_tensor *sparse_in, sp_rng *r,
+                                  double *low_ms, double *high_ms) {
+    spartan_status st = upload_random(sparse_in, SP_POLICY_CAL_LOW, r);
+    if (st == SPARTAN_OK) st = bench_time(p, b, SPARTAN_PATH_SPARSE, low_ms);
+    if (st == SPARTAN_OK) st = upload_random(sparse_in, SP_POLICY_CAL_HIGH, r);
+    if (st == SPARTAN_OK) st = bench_time(p, b, SPARTAN_PATH_SPARSE, high_ms);
+    return st;
+}
+
 static spartan_status calibrate(spartan_policy *p, spartan_pass pass, int form, size_t rows,
                                 size_t kk, size_t nn, sp_policy_cal *cal) {
     spartan_context *ctx = p->ctx;
@@ -148,26 +175,12 @@ static spartan_status calibrate(spartan_policy *p, spartan_pass pass, int form, 
     if (st == SPARTAN_OK) st = upload_random((spartan_tensor *)b.o.w, 0.0, &r);
     if (st == SPARTAN_OK && dy) st = upload_random(dy, 0.0, &r);
     if (st == SPARTAN_OK) st = upload_random(x, 0.0, &r);
-    /* dense: the own kernel, and CLBlast where it is worth trying; the faster is the path */
-    cal->clblast_ms = -1.0;
-    if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_DENSE, &cal->own_ms);
-    if (st == SPARTAN_OK && sp_policy_tries_clblast(p)) {
-        b.impl = SPARTAN_GEMM_CLBLAST;
-        st = bench_time(p, &b, SPARTAN_PATH_DENSE, &cal->clblast_ms);
-    }
-    cal->dense_impl = cal->clblast_ms > 0 && cal->clblast_ms < cal->own_ms ? SPARTAN_GEMM_CLBLAST
-                                                                           : SPARTAN_GEMM_OWN;
-    cal->dense_ms = cal->dense_impl == SPARTAN_GEMM_CLBLAST ? cal->clblast_ms : cal->own_ms;
+    if (st == SPARTAN_OK) st = time_dense(p, &b, cal);
     cal->engine[0] = cal->engine[1] = SP_CONV_GEMM;
     cal->im2col_ms = cal->implicit_ms = -1.0;
-    if (st == SPARTAN_OK && form == SP_SPARSE_NONE) {
-        cal->sparse_low_ms = cal->sparse_high_ms = 1e30; /* never taken: no sparse form */
-    } else {
-        if (st == SPARTAN_OK) st = upload_random(sparse_in, SP_POLICY_CAL_LOW, &r);
-        if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &cal->sparse_low_ms);
-        if (st == SPARTAN_OK) st = upload_random(sparse_in, SP_POLICY_CAL_HIGH, &r);
-        if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &cal->sparse_high_ms);
-    }
+    cal->sparse_low_ms = cal->sparse_high_ms = 1e30; /* never taken: no sparse form */
+    if (st == SPARTAN_OK && form != SP_SPARSE_NONE)
+        st = time_sparse(p, &b, sparse_in, &r, &cal->sparse_low_ms, &cal->sparse_high_ms);
     spartan_gemm_operands_destroy(&b.o);
     return st;
 }
@@ -200,20 +213,11 @@ static spartan_status calibrate_conv(spartan_policy *p, spartan_pass pass, int f
     if (st == SPARTAN_OK) st = upload_random((spartan_tensor *)b.o.w, 0.0, &r);
     if (st == SPARTAN_OK && dy) st = upload_random(dy, 0.0, &r);
     if (st == SPARTAN_OK) st = upload_random(x, 0.0, &r);
-    cal->clblast_ms = cal->im2col_ms = cal->implicit_ms = -1.0;
+    cal->implicit_ms = -1.0;
     cal->engine[0] = cal->engine[1] = SP_CONV_GEMM;
     b.engine = SP_CONV_GEMM;
-    if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_DENSE, &cal->own_ms);
-    if (st == SPARTAN_OK && sp_policy_tries_clblast(p)) {
-        b.impl = SPARTAN_GEMM_CLBLAST;
-        st = bench_time(p, &b, SPARTAN_PATH_DENSE, &cal->clblast_ms);
-        b.impl = SPARTAN_GEMM_OWN;
-    }
-    cal->dense_impl = cal->clblast_ms > 0 && cal->clblast_ms < cal->own_ms ? SPARTAN_GEMM_CLBLAST
-                                                                           : SPARTAN_GEMM_OWN;
-    cal->im2col_ms = cal->dense_impl == SPARTAN_GEMM_CLBLAST ? cal->clblast_ms : cal->own_ms;
-    cal->dense_ms = cal->im2col_ms;
-    b.impl = cal->dense_impl;
+    if (st == SPARTAN_OK) st = time_dense(p, &b, cal);
+    cal->im2col_ms = cal->dense_ms;
     if (st == SPARTAN_OK && sp_conv_engine_usable(ctx, pass, SPARTAN_PATH_DENSE,
                                                   (spartan_sparse_form)form, SP_CONV_IMPLICIT)) {
         b.engine = SP_CONV_IMPLICIT;
@@ -231,10 +235,7 @@ static spartan_status calibrate_conv(spartan_policy *p, spartan_pass pass, int f
             continue;
         double lo = 0.0, hi = 0.0;
         b.engine = (sp_conv_engine)e;
-        st = upload_random(sparse_in, SP_POLICY_CAL_LOW, &r);
-        if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &lo);
-        if (st == SPARTAN_OK) st = upload_random(sparse_in, SP_POLICY_CAL_HIGH, &r);
-        if (st == SPARTAN_OK) st = bench_time(p, &b, SPARTAN_PATH_SPARSE, &hi);
+        st = time_sparse(p, &b, sparse_in, &r, &lo, &hi);
         if (st == SPARTAN_OK && lo + hi < cal->sparse_low_ms + cal->sparse_high_ms) {
             cal->sparse_low_ms = lo;
             cal->sparse_high_ms = hi;

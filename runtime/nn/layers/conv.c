@@ -47,7 +47,8 @@ static spartan_status conv_prepare(sp_layer *L, spartan_context *ctx,
 }
 
 /* The patch matrix (and, for backward-by-input, its gradient) of the prepared batch, made on
- * first use by the GEMM engine, with its compaction. */
+ * first use by the GEMM engine, with its compaction (W^T, for the sparse backward-by-input on
+ * dY, is made at prepare: sp_gemm_prepare). */
 static spartan_status need_cols(sp_layer *L, spartan_context *ctx, int grad) {
     sp_gemm_state *g = &L->g;
     spartan_status st = SPARTAN_OK;
@@ -55,14 +56,12 @@ static spartan_status need_cols(sp_layer *L, spartan_context *ctx, int grad) {
     if (st == SPARTAN_OK && !g->scols) st = spartan_sparse_create(ctx, g->m, g->k, &g->scols);
     if (st == SPARTAN_OK && grad && !g->dcols)
         st = sp_tensor4(ctx, L->batch, L->out_h, L->out_w, g->k, &g->dcols);
-    if (st == SPARTAN_OK && grad && !g->wt && g->form[SPARTAN_PASS_BWD_INPUT] == SP_SPARSE_ON_DY)
-        st = spartan_tensor_create_2d(ctx, g->n, g->k, &g->wt);
     return st;
 }
 
 /* The operands of a pass over count images: x (the input images) and the GEMM engine's matrices
  * (views of the patch matrix and its gradient when made). */
-static spartan_status operands(sp_layer *L, const sp_step *s, size_t count, const spartan_tensor *x,
+static spartan_status operands(sp_layer *L, size_t count, const spartan_tensor *x,
                                sp_conv_operands *o, spartan_tensor *xv, spartan_tensor *cv,
                                spartan_tensor *dcv) {
     sp_gemm_state *g = &L->g;
@@ -77,7 +76,6 @@ static spartan_status operands(sp_layer *L, const sp_step *s, size_t count, cons
                                    .wt = g->wt,
                                    .sx = g->scols,
                                    .sdy = g->sdy};
-    (void)s;
     return st;
 }
 
@@ -92,7 +90,7 @@ static spartan_status conv_forward(sp_layer *L, const sp_step *s, const spartan_
     spartan_status st = engine == SP_CONV_GEMM ? need_cols(L, s->ctx, 0) : SPARTAN_OK;
     sp_conv_operands o;
     spartan_tensor xv, cv, dcv, yv;
-    if (st == SPARTAN_OK) st = operands(L, s, s->count, x, &o, &xv, &cv, &dcv);
+    if (st == SPARTAN_OK) st = operands(L, s->count, x, &o, &xv, &cv, &dcv);
     if (st == SPARTAN_OK) st = sp_view2(&yv, L->y, rows, g->n);
     if (st != SPARTAN_OK) return st;
     o.d = &g->pass[SPARTAN_PASS_FWD];
@@ -132,7 +130,7 @@ static spartan_status conv_backward(sp_layer *L, const sp_step *s, const spartan
     if (st == SPARTAN_OK && L->need_dx && ei == SP_CONV_GEMM) st = need_cols(L, ctx, 1);
     sp_conv_operands o;
     spartan_tensor xv, cv, dcv;
-    if (st == SPARTAN_OK) st = operands(L, s, L->batch, x, &o, &xv, &cv, &dcv);
+    if (st == SPARTAN_OK) st = operands(L, L->batch, x, &o, &xv, &cv, &dcv);
     if (st == SPARTAN_OK && s->sampling) st = spartan_monitor(ctx, &dyv, g->sdy);
     if (st == SPARTAN_OK && s->sampling) st = sp_sample_take(&g->gs);
     if (st == SPARTAN_OK && s->sampling && !L->x_source) st = spartan_monitor(ctx, &xv, g->sx);
