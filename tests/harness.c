@@ -29,6 +29,20 @@ char *th_tempdir(const char *tag) {
     return s;
 }
 
+char *th_shared_cache(const char *tag) {
+    const char *c = getenv("SPARTAN_CACHE_DIR");
+    if (!c || !*c || strcmp(c, "off") == 0) return th_tempdir(tag);
+    char *s = strdup(c);
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
+void th_shared_cache_done(char *dir) {
+    const char *c = getenv("SPARTAN_CACHE_DIR");
+    if (dir && !(c && strcmp(c, dir) == 0)) th_rm_rf(dir);
+    free(dir);
+}
+
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb;
     (void)flag;

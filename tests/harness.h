@@ -21,6 +21,11 @@ void th_write_bytes(const char *path, const void *p, size_t n);
  * spartan_context_opts.kernel_dir); th_rm_rf() and free() it. th_edit_kernel replaces the first
  * occurrence of `from` in one of them by `to` (the test fails when it is not there). */
 char *th_copy_kernels(void);
+/* A kernel cache for contexts built from edited kernels: the suite's ($SPARTAN_CACHE_DIR, where
+ * the families left as they are hit, and an edited family's entries have keys of their own),
+ * else a new temporary directory. th_shared_cache_done removes only the latter, and frees. */
+char *th_shared_cache(const char *tag);
+void th_shared_cache_done(char *dir);
 void th_edit_kernel(const char *dir, const char *file, const char *from, const char *to);
 /* Unbounded inputs for the readers' refusal tests: at path (replacing what is there), a FIFO
  * with no writer (TH_FIFO: opening it blocks unless non-blocking) or a symbolic link to

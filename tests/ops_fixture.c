@@ -39,11 +39,9 @@ void fx_teardown(void) {
     fx_release();
     spartan_context_destroy(ctx);
     ctx = NULL;
-    char *dirs[] = {broken_dir, broken_cache};
-    for (size_t i = 0; i < 2; i++) {
-        if (dirs[i]) th_rm_rf(dirs[i]);
-        free(dirs[i]);
-    }
+    if (broken_dir) th_rm_rf(broken_dir);
+    free(broken_dir);
+    if (broken_cache) th_shared_cache_done(broken_cache);
     broken_dir = broken_cache = NULL;
 }
 
@@ -51,7 +49,7 @@ void fx_break_family(const char *family, const char *from, const char *to,
                      const char *fallback_word) {
     char file[64];
     snprintf(file, sizeof file, "%s.cl", family);
-    broken_cache = th_tempdir(family);
+    broken_cache = th_shared_cache(family);
     broken_dir = th_copy_kernels();
     th_edit_kernel(broken_dir, file, from, to);
     spartan_context_destroy(ctx);

@@ -145,6 +145,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("ops_args");
     TCase *tc = tcase_create("ops_args");
+    tcase_set_timeout(tc, 300); /* the default 4 s: less than a cold context on a busy machine */
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, tensors_of_another_context_are_refused);
     tcase_add_test(tc, outputs_over_their_inputs_are_refused);

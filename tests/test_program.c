@@ -50,9 +50,9 @@ static unsigned families(void) {
     return (unsigned)sp_cl_family_count;
 }
 
-/* The entries a context leaves: every family's binary and one record of validation verdicts. */
+/* The entries a context leaves: every family's binary and its validation verdict. */
 static unsigned entry_count(void) {
-    return families() + 1;
+    return 2 * families();
 }
 
 /* The first entry holding a kernel binary (not the verdicts); the list must be valid. */
@@ -63,12 +63,12 @@ static const spartan_cache_entry *first_binary(const spartan_cache_entry *list, 
     return NULL;
 }
 
-/* The verdicts' entry. */
-static const spartan_cache_entry *verdicts(const spartan_cache_entry *list, size_t n) {
+/* Asserts that the list holds one verdict per family. */
+static void verdicts(const spartan_cache_entry *list, size_t n) {
+    size_t found = 0;
     for (size_t i = 0; i < n; i++)
-        if (strstr(list[i].label, "validation verdicts | ") == list[i].label) return &list[i];
-    ck_abort_msg("no validation verdicts in the cache");
-    return NULL;
+        found += strstr(list[i].label, "validation verdict | ") == list[i].label;
+    ck_assert_uint_eq(found, families());
 }
 
 /* The cache's entries; asserts how many there are and how many are valid. */
@@ -202,14 +202,14 @@ START_TEST(refused_binary_is_rebuilt) {
     fixture f = setup();
     spartan_context *ctx;
     ck_assert_int_eq(spartan_context_create(&f.opts, &ctx), SPARTAN_OK);
-    spartan_build_stats bs;
-    spartan_context_build_stats(ctx, &bs);
+    spartan_family_status fs;
+    ck_assert_int_eq(spartan_context_family(ctx, 0, &fs), SPARTAN_OK);
     char *src;
     size_t len;
     sp_err err = {0};
     ck_assert_int_eq(sp_source_assemble(0, NULL, &src, &len, &err), SPARTAN_OK);
     uint8_t key[SP_SHA256_SIZE];
-    sp_bincache_key(spartan_context_device(ctx), bs.build_options, src, len, key);
+    sp_bincache_key(spartan_context_device(ctx), fs.options, src, len, key);
     sp_bincache cache = {1, ""};
     snprintf(cache.dir, sizeof cache.dir, "%s", f.dir);
     const unsigned char garbage[] = "this is not a program binary";
@@ -255,6 +255,65 @@ START_TEST(kernel_dir_sources_share_the_cache) {
     o.kernel_dir = kdir;
     spartan_build_stats bs = create_stats(&o);
     ck_assert_uint_eq(bs.cache_hits, families());
+    th_rm_rf(kdir);
+    free(kdir);
+    teardown(&f);
+}
+END_TEST
+
+/* A family is built with only the tuned parameters its source reads, and validated again only
+ * when it (or a family its check runs) was built anew: a tile parameter rebuilds the tiled
+ * families and leaves the GEMM and convolution kernels alone; an edit to one kernel file rebuilds
+ * and revalidates that family alone. */
+static spartan_family_status family_of(spartan_context *ctx, const char *name) {
+    spartan_family_status fs;
+    for (unsigned i = 0; spartan_context_family(ctx, i, &fs) == SPARTAN_OK; i++)
+        if (strcmp(fs.name, name) == 0) return fs;
+    ck_abort_msg("no family %s", name);
+    return fs;
+}
+
+START_TEST(a_change_rebuilds_only_the_families_it_touches) {
+    fixture f = setup();
+    create_stats(&f.opts);
+    const char *old = getenv("SPARTAN_TUNE");
+    char *saved = old ? strdup(old) : NULL;
+    ck_assert_int_eq(setenv("SPARTAN_TUNE", "TILE_ROWS=3,TILE_COLS=5", 1), 0);
+    spartan_context *ctx;
+    TH_OK(NULL, spartan_context_create(&f.opts, &ctx));
+    spartan_build_stats bs;
+    TH_OK(ctx, spartan_context_build_stats(ctx, &bs));
+    /* the tile is read by the monitor, the compaction, the sparse GEMMs and the reference count */
+    ck_assert_uint_eq(bs.cache_misses, 4);
+    ck_assert_uint_eq(bs.cache_hits, families() - 4);
+    ck_assert_int_eq(bs.validated, 1);
+    ck_assert_int_eq(family_of(ctx, "monitor").verdict_cached, 0);
+    ck_assert_int_eq(family_of(ctx, "gemm_sparse").verdict_cached, 0);
+    ck_assert_int_eq(family_of(ctx, "gemm_dense").verdict_cached, 1);
+    ck_assert_int_eq(family_of(ctx, "conv").verdict_cached, 1);
+    spartan_context_destroy(ctx);
+    if (saved)
+        setenv("SPARTAN_TUNE", saved, 1);
+    else
+        unsetenv("SPARTAN_TUNE");
+    free(saved);
+
+    /* an edit that changes nothing the compiler sees but the text: conv.cl alone is built anew */
+    char *kdir = th_copy_kernels();
+    th_edit_kernel(kdir, "conv.cl", "// Implicit-GEMM convolution", "// Implicit GEMM convolution");
+    spartan_context_opts o = f.opts;
+    o.kernel_dir = kdir;
+    TH_OK(NULL, spartan_context_create(&o, &ctx));
+    TH_OK(ctx, spartan_context_build_stats(ctx, &bs));
+    ck_assert_uint_eq(bs.cache_misses, 1);
+    ck_assert_uint_eq(bs.cache_hits, families() - 1);
+    for (unsigned i = 0; i < families(); i++) {
+        spartan_family_status fs;
+        TH_OK(ctx, spartan_context_family(ctx, i, &fs));
+        ck_assert_msg(fs.enabled, "%s: %s", fs.name, fs.why);
+        ck_assert_msg(fs.verdict_cached == (strcmp(fs.name, "conv") != 0), "%s", fs.name);
+    }
+    spartan_context_destroy(ctx);
     th_rm_rf(kdir);
     free(kdir);
     teardown(&f);
@@ -546,6 +605,7 @@ static Suite *program_suite(void) {
     tcase_add_test(tc, refused_binary_is_rebuilt);
     tcase_add_test(tc, cache_off_writes_nothing);
     tcase_add_test(tc, kernel_dir_sources_share_the_cache);
+    tcase_add_test(tc, a_change_rebuilds_only_the_families_it_touches);
     tcase_add_test(tc, build_failure_gives_the_build_log);
     tcase_add_test(tc, concurrent_creation_leaves_a_valid_cache);
     tcase_add_test(tc, kernel_source_streams_are_refused);

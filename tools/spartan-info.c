@@ -169,6 +169,7 @@ static int context_report(const options *o, cJSON *root) {
             cJSON_AddBoolToObject(f, "verdict_cached", fs.verdict_cached);
             cJSON_AddStringToObject(f, "why", fs.why);
             if (!fs.enabled) cJSON_AddStringToObject(f, "fallback", fs.fallback);
+            cJSON_AddStringToObject(f, "options", fs.options);
             cJSON_AddItemToArray(fams, f);
         }
     } else {

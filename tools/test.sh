@@ -47,7 +47,8 @@ step "layering"
 
 step "ASan+UBSan build"
 cmake -S "$root" -B "$out/build-asan" -DCMAKE_BUILD_TYPE=Debug \
-    -DSPARTAN_SANITIZE=address,undefined >/dev/null
+    -DSPARTAN_SANITIZE=address,undefined \
+    -DSPARTAN_TEST_CACHE_DIR="$out/build/tests/kernel-cache" >/dev/null
 cmake --build "$out/build-asan" -j "$jobs"
 step "tests under ASan+UBSan"
 # LeakSanitizer: only leaks inside the OpenCL drivers (POCL, LLVM, the ICD loader) are

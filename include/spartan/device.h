@@ -167,17 +167,18 @@ typedef struct spartan_build_stats {
     unsigned cache_writes;   /* entries written */
     double build_ms;         /* wall time of building / loading all families */
     double validate_ms;      /* wall time of validating them (or reading the cached verdicts) */
-    int validated;           /* 1: the self-tests ran; 0: their verdicts came from the cache */
+    int validated;           /* 1: a family's self-test ran; 0: every verdict came from the cache */
     int cache_enabled;
     char cache_dir[1024];    /* resolved directory ("" when the cache is off) */
-    char build_options[512]; /* -D options derived from the tuned parameters */
+    char build_options[512]; /* -D options derived from the tuned parameters (a family is built
+                              * with those of them its source reads) */
 } spartan_build_stats;
 
 SPARTAN_API spartan_status spartan_context_build_stats(const spartan_context *ctx,
                                                        spartan_build_stats *out);
 
 /* What became of one kernel family (kernels_cl/<name>.cl) on the context's device. Each family
- * is built at context creation and, the first time for a device and build options, validated
+ * is built at context creation and, the first time for a device and its build options, validated
  * by a known-answer self-test (a tall column of 65,536+ rows, a long reduction, a wide row,
  * sizes no tile divides, against a host reference); the verdict is cached with the binaries.
  * A family that does not build or validate is disabled, and its operations take the fallback
@@ -190,6 +191,7 @@ typedef struct spartan_family_status {
     int verdict_cached;   /* 1: the verdict was read from the cache, not run now */
     const char *why;      /* why it is disabled ("" when enabled) */
     const char *fallback; /* what its operations use while it is disabled */
+    const char *options;  /* its build options: the context's, less the -D its source never reads */
 } spartan_family_status;
 
 /* The i-th kernel family: INVALID_ARGUMENT once i is past the last. */

@@ -22,8 +22,8 @@ static char *build_log(cl_program prog, cl_device_id dev) {
     return log;
 }
 
-static cl_program from_binary(spartan_context *ctx, const unsigned char *bin, size_t len, char *why,
-                              size_t why_len) {
+static cl_program from_binary(spartan_context *ctx, const char *options, const unsigned char *bin,
+                              size_t len, char *why, size_t why_len) {
     cl_int rc, bin_rc = CL_SUCCESS;
     cl_program p =
         clCreateProgramWithBinary(ctx->cl_ctx, 1, &ctx->dev.device, &len, &bin, &bin_rc, &rc);
@@ -33,7 +33,7 @@ static cl_program from_binary(spartan_context *ctx, const unsigned char *bin, si
         if (p) clReleaseProgram(p);
         return NULL;
     }
-    rc = clBuildProgram(p, 1, &ctx->dev.device, ctx->options, NULL, NULL);
+    rc = clBuildProgram(p, 1, &ctx->dev.device, options, NULL, NULL);
     if (rc != CL_SUCCESS) {
         snprintf(why, why_len, "building the cached binary failed: %s", sp_cl_error_name(rc));
         clReleaseProgram(p);
@@ -42,19 +42,20 @@ static cl_program from_binary(spartan_context *ctx, const unsigned char *bin, si
     return p;
 }
 
-static spartan_status from_source(spartan_context *ctx, const char *family_file, const char *src,
-                                  size_t len, cl_program *out, sp_err *err) {
+static spartan_status from_source(spartan_context *ctx, const char *family_file,
+                                  const char *options, const char *src, size_t len, cl_program *out,
+                                  sp_err *err) {
     cl_int rc;
     *out = NULL;
     cl_program p = clCreateProgramWithSource(ctx->cl_ctx, 1, &src, &len, &rc);
     if (rc != CL_SUCCESS) return sp_cl_fail(err, rc, "clCreateProgramWithSource");
-    rc = clBuildProgram(p, 1, &ctx->dev.device, ctx->options, NULL, NULL);
+    rc = clBuildProgram(p, 1, &ctx->dev.device, options, NULL, NULL);
     if (rc != CL_SUCCESS) {
         char *log = build_log(p, ctx->dev.device);
         sp_err_set(err, SPARTAN_STATUS_BUILD_FAILED,
                    "kernel file %s failed to build for %s (%s) with options \"%s\": %s (%d)\n"
                    "build log:\n%s",
-                   family_file, ctx->dev.info.name, ctx->dev.info.platform_name, ctx->options,
+                   family_file, ctx->dev.info.name, ctx->dev.info.platform_name, options,
                    sp_cl_error_name(rc), (int)rc, log && *log ? log : "(the driver gave none)");
         free(log);
         clReleaseProgram(p);
@@ -107,6 +108,98 @@ static spartan_status find_kernels(spartan_context *ctx, sp_family f, sp_err *er
     return SPARTAN_OK;
 }
 
+/* ---- build options of one family ----------------------------------------------------------- */
+
+static int ident_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* The next whole-word occurrence of name in [p, end), or NULL. */
+static const char *find_word(const char *p, const char *end, const char *name, size_t nlen) {
+    for (; p + nlen <= end; p++) {
+        p = memchr(p, name[0], (size_t)(end - p));
+        if (!p || p + nlen > end) return NULL;
+        if (memcmp(p, name, nlen) == 0 && (p + nlen == end || !ident_char(p[nlen]))) return p;
+    }
+    return NULL;
+}
+
+/* The word after "#<directive>" (spaces allowed around both) on the line [p, eol), or NULL. */
+static const char *directive_word(const char *p, const char *eol, const char *directive,
+                                  size_t *len) {
+    while (p < eol && (*p == ' ' || *p == '\t')) p++;
+    if (p == eol || *p != '#') return NULL;
+    p++;
+    while (p < eol && (*p == ' ' || *p == '\t')) p++;
+    size_t dl = strlen(directive);
+    if ((size_t)(eol - p) <= dl || memcmp(p, directive, dl) != 0 || ident_char(p[dl])) return NULL;
+    p += dl;
+    while (p < eol && (*p == ' ' || *p == '\t')) p++;
+    const char *w = p;
+    while (p < eol && ident_char(*p)) p++;
+    *len = (size_t)(p - w);
+    return *len ? w : NULL;
+}
+
+/* 1 when the source depends on the macro name: a line other than its own default
+ * ("#ifndef name" or "#define name ...") mentions it, where a mention inside "#define M ..."
+ * counts only if M itself is depended on (to depth levels). Conservative: a mention in a comment
+ * or a continued line counts; what it misses cannot change the program, which never reads the
+ * macro. */
+static int source_uses(const char *src, size_t len, const char *name, int depth) {
+    const size_t nlen = strlen(name);
+    const char *end = src + len;
+    for (const char *p = src; (p = find_word(p, end, name, nlen)) != NULL; p += nlen) {
+        const char *bol = p;
+        while (bol > src && bol[-1] != '\n') bol--;
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol) eol = end;
+        size_t wl;
+        const char *w = directive_word(bol, eol, "ifndef", &wl);
+        if (w && wl == nlen && memcmp(w, name, nlen) == 0) continue;
+        w = directive_word(bol, eol, "define", &wl);
+        if (w && wl == nlen && memcmp(w, name, nlen) == 0) continue; /* its own definition */
+        if (w && (size_t)(eol - bol) > 0 && eol[-1] != '\\') {
+            char macro[128];
+            if (wl >= sizeof macro || depth == 0) return 1;
+            memcpy(macro, w, wl);
+            macro[wl] = '\0';
+            if (source_uses(src, len, macro, depth - 1)) return 1;
+            continue;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* The family's build options: those of the context ("-cl-std=... -DSP_NAME=value ...") less the
+ * -D parameters its source does not depend on, so that a tuned parameter rebuilds (and
+ * revalidates) only the families that read it. */
+static void family_options(const spartan_context *ctx, const char *src, size_t len, char *out,
+                           size_t cap) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *p = ctx->options; *p;) {
+        while (*p == ' ') p++;
+        const char *t = p;
+        while (*p && *p != ' ') p++;
+        const size_t tl = (size_t)(p - t);
+        if (!tl) continue;
+        if (tl > 2 && memcmp(t, "-D", 2) == 0) {
+            char name[128];
+            const char *eq = memchr(t, '=', tl);
+            const size_t nl = (size_t)((eq ? eq : t + tl) - (t + 2));
+            if (nl < sizeof name) {
+                memcpy(name, t + 2, nl);
+                name[nl] = '\0';
+                if (!source_uses(src, len, name, 8)) continue;
+            }
+        }
+        int n = snprintf(out + used, cap - used, "%s%.*s", used ? " " : "", (int)tl, t);
+        if (n > 0 && (size_t)n < cap - used) used += (size_t)n;
+    }
+}
+
 static spartan_status build_family(spartan_context *ctx, size_t family, sp_program *prog,
                                    sp_err *err) {
     const sp_embedded_source *fam = &sp_cl_families[family];
@@ -115,16 +208,18 @@ static spartan_status build_family(spartan_context *ctx, size_t family, sp_progr
     spartan_status st = sp_source_assemble(family, ctx->kernel_dir, &src, &src_len, err);
     if (st != SPARTAN_OK) return st;
 
+    family_options(ctx, src, src_len, prog->options, sizeof prog->options);
     uint8_t *key = prog->key;
-    sp_bincache_key(&ctx->dev.info, ctx->options, src, src_len, key);
+    sp_bincache_key(&ctx->dev.info, prog->options, src, src_len, key);
     unsigned char *bin = NULL;
     size_t bin_len = 0;
     char why[1400];
     sp_cache_result r = sp_bincache_load(&ctx->cache, key, &bin, &bin_len, why, sizeof why);
     if (r == SP_CACHE_HIT) {
-        prog->program = from_binary(ctx, bin, bin_len, why, sizeof why);
+        prog->program = from_binary(ctx, prog->options, bin, bin_len, why, sizeof why);
         free(bin);
         if (prog->program) {
+            prog->from_cache = 1;
             ctx->stats.cache_hits++;
         } else {
             sp_bincache_remove(&ctx->cache, key);
@@ -139,12 +234,12 @@ static spartan_status build_family(spartan_context *ctx, size_t family, sp_progr
         ctx->stats.cache_misses++;
     }
     if (!prog->program) {
-        st = from_source(ctx, fam->file, src, src_len, &prog->program, err);
+        st = from_source(ctx, fam->file, prog->options, src, src_len, &prog->program, err);
         if (st == SPARTAN_OK && ctx->cache.enabled) {
             sp_err werr = {0};
             char label[1024];
             snprintf(label, sizeof label, "%s | %s | %s", fam->file, ctx->dev.info.name,
-                     ctx->options);
+                     prog->options);
             if (get_binary(prog->program, &bin, &bin_len, &werr) == SPARTAN_OK &&
                 sp_bincache_store(&ctx->cache, key, label, bin, bin_len, &werr) == SPARTAN_OK)
                 ctx->stats.cache_writes++;

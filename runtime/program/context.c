@@ -155,6 +155,7 @@ spartan_status spartan_context_family(const spartan_context *ctx, unsigned i,
     out->verdict_cached = p->verdict_cached;
     out->why = p->why;
     out->fallback = fallback_of((sp_family)i);
+    out->options = p->options;
     return SPARTAN_OK;
 }
 

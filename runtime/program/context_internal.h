@@ -18,8 +18,10 @@ typedef enum sp_family_state {
 
 typedef struct sp_program {
     cl_program program;          /* NULL when the family did not build */
+    char options[512];           /* its build options: the context's, less the -D it never reads */
     uint8_t key[SP_SHA256_SIZE]; /* its binary cache key (the verdicts' key derives from it) */
     sp_family_state state;
+    int from_cache;     /* the binary came from the cache (not built now) */
     int verdict_cached; /* the state came from the cache, not a run */
     char why[512];      /* why it is disabled ("" when enabled) */
 } sp_program;
