@@ -12,7 +12,7 @@ typedef struct conv_launch {
     sp_geom g;
     cl_uint out_c, kc;
     cl_mem x, w;
-    sp_kernel_id kernel;    /* conv_forward, or conv_forward_sparse */
+    sp_kernel_id kernel;    /* conv_forward, conv_forward_rows, or conv_forward_sparse */
     cl_mem count, idx, val; /* conv_forward_sparse: the lists of x's non-zeros */
 } conv_launch;
 
@@ -30,6 +30,26 @@ static size_t slice_max(const spartan_context *ctx, size_t in_c) {
     return kc ? kc : 1;
 }
 
+/* conv_forward_rows' block of output channels (SP_ROWS_OC in conv.cl). */
+#define ROWS_OC 8
+
+/* The dense kernel for the shape: conv_forward_rows (vectors over output pixels) when the output
+ * channels would fill less than one vector of channels and fit one block of its accumulators,
+ * else conv_forward (vectors over output channels). */
+static int use_rows(const spartan_context *ctx, size_t out_c) {
+    return out_c < (size_t)sp_tuned_get(&ctx->tuned, "VEC") && out_c <= ROWS_OC;
+}
+
+/* conv_forward_rows' slice bound, counted the same way: per patch index the channel loop, a lane
+ * loop of VEC loads and ROWS_OC FMAs; per position 2; set-up and stores ROWS_OC (VEC + 1). */
+static size_t rows_slice_max(const spartan_context *ctx, size_t in_c) {
+    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
+    size_t step = 1 + vec + ROWS_OC, pos = 2, fixed = 8 * ROWS_OC * (vec + 1);
+    size_t budget = sp_loop_max(ctx) - fixed - 2 * pos; /* LOOP_MAX >= 1024, vec <= 16 */
+    size_t kc = budget * in_c / (step * in_c + pos);
+    return kc ? kc : 1;
+}
+
 /* One launch of the kernel over the slices [part0, part0 + nparts) (sp_split_reduce). */
 static spartan_status conv_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
                                   cl_mem dst, float alpha, float beta) {
@@ -38,6 +58,12 @@ static spartan_status conv_slices(spartan_context *ctx, void *arg, size_t part0,
     size_t cb = (size_t)(sp_tuned_get(&ctx->tuned, "VEC") * sp_tuned_get(&ctx->tuned, "GEMM_NB"));
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
     size_t g[3] = {(c->g.pixels + rb - 1) / rb, (c->out_c + cb - 1) / cb, nparts};
+    if (c->kernel == SP_K_conv_forward_rows) {
+        const size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
+        const size_t out_w = c->g.v[9], rows = c->g.pixels / out_w; /* batch x out_h */
+        g[0] = rows * ((out_w + vec - 1) / vec);
+        g[1] = (c->out_c + ROWS_OC - 1) / ROWS_OC;
+    }
     size_t l[3] = {wg, 1, 1};
     cl_uint e0 = (cl_uint)(part0 * c->kc);
     sp_arg args[21] = {SP_ARG(c->x), SP_ARG(c->w), SP_ARG(dst)};
@@ -50,7 +76,8 @@ static spartan_status conv_slices(spartan_context *ctx, void *arg, size_t part0,
     args[18] = SP_ARG(c->count);
     args[19] = SP_ARG(c->idx);
     args[20] = SP_ARG(c->val);
-    return sp_launch(ctx, c->kernel, 3, g, l, args, c->kernel == SP_K_conv_forward ? 18 : 21);
+    return sp_launch(ctx, c->kernel, 3, g, l, args,
+                     c->kernel == SP_K_conv_forward_sparse ? 21 : 18);
 }
 
 /* The lists of x's non-zeros per input pixel (conv_nonzeros) in scratch buffers, for the
@@ -102,9 +129,11 @@ spartan_status spartan_conv2d_forward(spartan_context *ctx, spartan_path path,
         c.kernel = SP_K_conv_forward_sparse;
         align = w->in_c;
     } else {
-        c.kernel = SP_K_conv_forward;
+        c.kernel = use_rows(ctx, c.out_c) ? SP_K_conv_forward_rows : SP_K_conv_forward;
     }
-    size_t per, parts = sp_slices(c.g.patch, slice_max(ctx, w->in_c), align, &per);
+    const size_t most =
+        c.kernel == SP_K_conv_forward_rows ? rows_slice_max(ctx, w->in_c) : slice_max(ctx, w->in_c);
+    size_t per, parts = sp_slices(c.g.patch, most, align, &per);
     c.kc = (cl_uint)per;
     return sp_split_reduce(ctx, parts, y->numel, y->mem, 1.0f, 0.0f, conv_slices, &c);
 }

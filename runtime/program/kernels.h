@@ -80,6 +80,7 @@ typedef enum sp_family {
     X(nn, nn_sgd_step)                                                                             \
     X(conv, conv_forward)                                                                          \
     X(conv, conv_forward_sparse)                                                                   \
+    X(conv, conv_forward_rows)                                                                     \
     X(conv, conv_nonzeros)                                                                         \
     X(conv_dx, conv_dx_dense)                                                                      \
     X(conv_dx, conv_dx_lists)                                                                      \
