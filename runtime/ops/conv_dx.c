@@ -62,6 +62,68 @@ static spartan_status dense_slices(spartan_context *ctx, void *arg, size_t part0
     return sp_launch(ctx, SP_K_conv_dx_dense, 3, g, l, args, 18);
 }
 
+/* conv_dx_rows' block of input channels (SP_DX_ROWS_C in conv_dx.cl). */
+#define ROWS_C 8
+
+/* The dense kernel for the shape: conv_dx_rows (vectors over a row's dx pixels) for stride 1 when
+ * the input channels would fill less than one vector and fit one block of its accumulators, else
+ * conv_dx_dense (vectors over input channels). */
+static int use_rows(const spartan_context *ctx, const spartan_window *w) {
+    return w->stride == 1 && w->in_c < (size_t)sp_tuned_get(&ctx->tuned, "VEC") &&
+           w->in_c <= ROWS_C;
+}
+
+/* conv_dx_rows' slice bound, counted as if the compiler unrolled nothing: per reduction index
+ * the oc loop, a lane loop of VEC loads and ROWS_C FMAs; per position 2; set-up and stores
+ * ROWS_C (VEC + 1). */
+static size_t rows_slice_max(const spartan_context *ctx, size_t out_c) {
+    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
+    size_t step = 1 + vec + ROWS_C, pos = 2, fixed = 8 * ROWS_C * (vec + 1);
+    size_t budget = sp_loop_max(ctx) - fixed - 2 * pos; /* LOOP_MAX >= 1024, vec <= 16 */
+    size_t kc = budget * out_c / (step * out_c + pos);
+    return kc ? kc : 1;
+}
+
+/* One launch of conv_dx_rows over the slices [part0, part0 + nparts) (c->dy: dy transposed,
+ * c->wf: the weight as it is). */
+static spartan_status rows_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
+                                  cl_mem dst, float alpha, float beta) {
+    const dx_launch *c = arg;
+    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
+    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
+    size_t in_w = c->g.v[2], rows = (size_t)c->g.v[0] * c->g.v[1];
+    size_t g[3] = {rows * ((in_w + vec - 1) / vec), (c->g.v[3] + ROWS_C - 1) / ROWS_C, nparts};
+    size_t l[3] = {wg, 1, 1};
+    cl_uint e0 = (cl_uint)(part0 * c->kc);
+    sp_arg args[18] = {SP_ARG(c->dy), SP_ARG(c->wf), SP_ARG(dst)};
+    for (int i = 0; i < 10; i++) args[3 + i] = SP_ARG(c->g.v[i]);
+    args[13] = SP_ARG(c->out_c);
+    args[14] = SP_ARG(e0);
+    args[15] = SP_ARG(c->kc);
+    args[16] = SP_ARG(alpha);
+    args[17] = SP_ARG(beta);
+    return sp_launch(ctx, SP_K_conv_dx_rows, 3, g, l, args, 18);
+}
+
+/* The dense path through conv_dx_rows: dy transposed into scratch, then the slices. */
+static spartan_status run_rows(spartan_context *ctx, const spartan_window *w,
+                               const spartan_tensor *dy, const spartan_tensor *weight,
+                               spartan_tensor *dx, dx_launch *c) {
+    cl_mem dyt;
+    cl_uint pixels = (cl_uint)c->g.pixels, n; /* within 32 bits: sp_window_geom */
+    spartan_status st = sp_u32(ctx, dy->numel, "dy's elements", &n);
+    if (st == SPARTAN_OK) st = sp_scratch(ctx, SP_SCRATCH_COLS, dy->numel * sizeof(float), &dyt);
+    if (st != SPARTAN_OK) return st;
+    sp_arg args[] = {SP_ARG(c->dy), SP_ARG(dyt), SP_ARG(pixels), SP_ARG(c->out_c)};
+    if ((st = sp_launch_1d(ctx, SP_K_conv_dx_transpose, n, args, 4))) return st;
+    c->dy = dyt;
+    c->wf = weight->mem;
+    size_t reduction = w->k_h * w->k_w * c->out_c, per;
+    size_t parts = sp_slices(reduction, rows_slice_max(ctx, c->out_c), 1, &per);
+    c->kc = (cl_uint)per;
+    return sp_split_reduce(ctx, parts, dx->numel, dx->mem, 1.0f, 0.0f, rows_slices, c);
+}
+
 /* One launch of conv_dx_sparse over the slices [part0, part0 + nparts). */
 static spartan_status sparse_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
                                     cl_mem dst, float alpha, float beta) {
@@ -164,6 +226,8 @@ spartan_status spartan_conv2d_backward_input(spartan_context *ctx, spartan_path 
     if (c.out_c == 0) return spartan_tensor_fill(dx, 0.0f); /* no outputs: empty sums */
     if (!sp_family_usable(ctx, SP_FAMILY_conv_dx))
         return through_col2im(ctx, w, &c.g, dy, weight, dx);
+    if (path != SPARTAN_PATH_SPARSE && use_rows(ctx, w))
+        return run_rows(ctx, w, dy, weight, dx, &c);
     if ((st = flip_weight(ctx, w, weight, c.out_c, &c.wf))) return st;
     if (path == SPARTAN_PATH_SPARSE) return run_sparse(ctx, w, dy, dx, &c);
     size_t reduction = w->k_h * w->k_w * c.out_c; /* <= the weight's elements: fits */

@@ -85,6 +85,8 @@ typedef enum sp_family {
     X(conv_dx, conv_dx_dense)                                                                      \
     X(conv_dx, conv_dx_lists)                                                                      \
     X(conv_dx, conv_dx_sparse)                                                                     \
+    X(conv_dx, conv_dx_rows)                                                                       \
+    X(conv_dx, conv_dx_transpose)                                                                  \
     X(conv_dx, conv_dx_flip)                                                                       \
     X(conv_dw, conv_dw_cvec)                                                                       \
     X(conv_dw, conv_dw_ocvec)                                                                      \
