@@ -230,9 +230,9 @@ conv_forward_sparse(SP_CONV_ARGS, __global const uint *restrict count,
 // A layer with few output channels (lenet5's first: 6, from 1 input channel) fills a vector of
 // channels poorly: conv_forward_rows turns the vectors around. A work-item owns SP_VEC
 // consecutive output pixels of one row of one image (lanes) x up to SP_ROWS_OC output channels
-// (accumulators); per patch index it loads the SP_VEC input pixels its lanes read (one vector
-// load where the stride is 1, there is one channel and all lanes lie inside the image; lane by
-// lane elsewhere, zero in the padding) and does one FMA per output channel with W's scalar. Every
+// (accumulators); per patch index it loads the SP_VEC input pixels its lanes read (where the
+// stride is 1 and there is one channel, one vector load with the lanes in the padding masked,
+// sp_row_load; lane by lane elsewhere, zero in the padding) and does one FMA per output channel with W's scalar. Every
 // lane does useful work whatever out_c is. The same slices of the patch index as conv_forward
 // (dimension 2, y + s pixels out_c); dimension 0: the row chunks (image, output row, chunk of
 // SP_VEC columns), dimension 1: the blocks of SP_ROWS_OC output channels.
@@ -256,13 +256,13 @@ conv_forward_rows(SP_CONV_ARGS) {
         const uint pos = e / in_c, c0 = e - pos * in_c, c1 = min(in_c, c0 + (ee - e));
         const uint ky = pos / k_w, kx = pos - ky * k_w, iy = oy * stride + ky - pad;
         if (iy < in_h) { // else the whole row of lanes lies in the padding: zeros
-            __global const float *xrow = x + ((size_t)b * in_h + iy) * in_w * in_c;
+            const size_t row0 = ((size_t)b * in_h + iy) * in_w * in_c;
+            __global const float *xrow = x + row0;
             const uint ix = ix0 + kx;
-            const bool inside = ix < in_w && ix + (SP_VEC - 1) * stride < in_w;
             for (uint c = c0; c < c1; c++) {
                 floatv xv;
-                if (inside && stride == 1 && in_c == 1) {
-                    xv = VLOAD_AT(xrow + ix);
+                if (stride == 1 && in_c == 1) {
+                    xv = sp_row_load(x, row0, (int)ix, (int)in_w, (size_t)batch * in_h * in_w);
                 } else {
                     float tv[SP_VEC];
 #pragma unroll

@@ -334,8 +334,8 @@ void conv_dx_sparse(__global const uint *restrict lists, __global const float *r
 // lanes' dy pixels are consecutive too). A work-item owns SP_VEC consecutive dx pixels of one row
 // of one image (lanes) x up to SP_DX_ROWS_C input channels (accumulators); per reduction index
 // e = pos out_c + oc it loads the SP_VEC dy values of output channel oc its lanes gather from
-// dyt, dy transposed to out_c x pixels by conv_dx_transpose (one vector load inside the image,
-// lane by lane at its edges), and does one FMA per input channel with W's scalar (the forward's
+// dyt, dy transposed to out_c x pixels by conv_dx_transpose (one vector load, the lanes off the
+// image masked: sp_row_load), and does one FMA per input channel with W's scalar (the forward's
 // layout). The same slices of the reduction as conv_dx_dense (dimension 2, dx + s dx_numel);
 // dimension 0: the row chunks (image, dx row, chunk of SP_VEC columns), dimension 1: the blocks
 // of SP_DX_ROWS_C input channels.
@@ -362,21 +362,12 @@ void conv_dx_rows(__global const float *restrict dyt, __global const float *rest
         const uint pos = e / out_c, oc0 = e - pos * out_c, oc1 = min(out_c, oc0 + (ee - e));
         const uint ky = pos / k_w, kx = pos - ky * k_w, oy = iy + pad - ky; // wraps when < 0
         if (oy < out_h) {
-            // the dy column of lane 0, modulo 2^32 (left of the image it wraps)
-            const uint ox = ix0 + pad - kx;
-            const bool inside = ox < out_w && ox + (SP_VEC - 1) < out_w;
+            // the dy column of lane 0 (negative left of the image)
+            const int ox = (int)(ix0 + pad) - (int)kx;
             const size_t prow = ((size_t)b * out_h + oy) * out_w;
             for (uint oc = oc0; oc < oc1; oc++) {
-                __global const float *drow = dyt + (size_t)oc * pixels + prow;
-                floatv dv;
-                if (inside) {
-                    dv = VLOAD_AT(drow + ox);
-                } else {
-                    float tv[SP_VEC];
-#pragma unroll
-                    for (uint l = 0; l < SP_VEC; l++) tv[l] = ox + l < out_w ? drow[ox + l] : 0.0f;
-                    dv = VLOAD_AT(tv);
-                }
+                const floatv dv = sp_row_load(dyt, (size_t)oc * pixels + prow, ox, (int)out_w,
+                                              (size_t)out_c * pixels);
                 __global const float *wpos = w + (size_t)pos * in_c * out_c + oc;
 #pragma unroll
                 for (int j = 0; j < SP_DX_ROWS_C; j++)
