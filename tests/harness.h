@@ -95,7 +95,10 @@ void th_ctx_setup(void);
 void th_ctx_teardown(void);
 
 /* Replaces *ctx (destroyed) by a context created with params added to SPARTAN_TUNE (e.g.
- * "VEC=1,GEMM_RB=3"); the environment is restored afterwards. Fails the test on error. */
+ * "VEC=1,GEMM_RB=3"); the environment is restored afterwards. Fails the test on error. With
+ * SPARTAN_TEST_UNTUNED=1 (the rusticl run: a cold build of one configuration there takes minutes)
+ * *ctx is kept as it is, untuned, and the test says so on stderr: its checks run again on the
+ * untuned kernels (the tuned ones are checked on POCL and Oclgrind). */
 struct spartan_context;
 struct spartan_tensor;
 void th_context_with_tune(struct spartan_context **ctx, const char *params);
