@@ -229,27 +229,25 @@ conv_forward_sparse(SP_CONV_ARGS, __global const uint *restrict count,
 
 // A layer with few output channels (lenet5's first: 6, from 1 input channel) fills a vector of
 // channels poorly: conv_forward_rows turns the vectors around. A work-item owns SP_VEC
-// consecutive output pixels of one row of one image (lanes) x up to SP_ROWS_OC output channels
+// consecutive output pixels of one row of one image (lanes) x up to SP_ROWS_BLOCK output channels
 // (accumulators); per patch index it loads the SP_VEC input pixels its lanes read (where the
 // stride is 1 and there is one channel, one vector load with the lanes in the padding masked,
 // sp_row_load; lane by lane elsewhere, zero in the padding) and does one FMA per output channel with W's scalar. Every
 // lane does useful work whatever out_c is. The same slices of the patch index as conv_forward
 // (dimension 2, y + s pixels out_c); dimension 0: the row chunks (image, output row, chunk of
-// SP_VEC columns), dimension 1: the blocks of SP_ROWS_OC output channels.
-#define SP_ROWS_OC 8
-
+// SP_VEC columns), dimension 1: the blocks of SP_ROWS_BLOCK output channels.
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void
 conv_forward_rows(SP_CONV_ARGS) {
     const uint chunks = (out_w + SP_VEC - 1) / SP_VEC;
     const uint t = get_global_id(0), row = t / chunks; // row: image b, output row oy
-    const uint j0 = get_global_id(1) * SP_ROWS_OC, patch = k_h * k_w * in_c;
+    const uint j0 = get_global_id(1) * SP_ROWS_BLOCK, patch = k_h * k_w * in_c;
     const uint eb = min(patch, e0 + (uint)get_global_id(2) * kc), ee = min(patch, eb + kc);
     if (row >= batch * out_h || j0 >= out_c) return;
     const uint ox0 = (t - row * chunks) * SP_VEC, b = row / out_h, oy = row - b * out_h;
     __global float *ys = y + (size_t)get_global_id(2) * batch * out_h * out_w * out_c;
-    floatv acc[SP_ROWS_OC];
+    floatv acc[SP_ROWS_BLOCK];
 #pragma unroll
-    for (int j = 0; j < SP_ROWS_OC; j++) acc[j] = (floatv)(0.0f);
+    for (int j = 0; j < SP_ROWS_BLOCK; j++) acc[j] = (floatv)(0.0f);
     // the input column of lane 0 at kx = 0, modulo 2^32 (the pad left of the image wraps)
     const uint ix0 = ox0 * stride - pad;
     for (uint e = eb; e < ee;) {
@@ -274,26 +272,14 @@ conv_forward_rows(SP_CONV_ARGS) {
                 }
                 __global const float *wrow = w + (size_t)(pos * in_c + c) * out_c;
 #pragma unroll
-                for (int j = 0; j < SP_ROWS_OC; j++)
+                for (int j = 0; j < SP_ROWS_BLOCK; j++)
                     acc[j] = fma(xv, (floatv)(wrow[min(j0 + j, out_c - 1)]), acc[j]);
             }
         }
         e += c1 - c0;
     }
-#pragma unroll
-    for (int j = 0; j < SP_ROWS_OC; j++) {
-        if (j0 + j >= out_c) break;
-        float tv[SP_VEC];
-        VSTORE_AT(acc[j], tv);
-        __global float *yp = ys + ((size_t)row * out_w + ox0) * out_c + j0 + j;
-#pragma unroll
-        for (uint l = 0; l < SP_VEC; l++) {
-            if (ox0 + l < out_w) {
-                const float o = alpha * tv[l];
-                yp[(size_t)l * out_c] = beta != 0.0f ? fma(beta, yp[(size_t)l * out_c], o) : o;
-            }
-        }
-    }
+    sp_rows_store(acc, ys + ((size_t)row * out_w + ox0) * out_c + j0, out_c, out_c - j0,
+                  out_w - ox0, alpha, beta);
 }
 
 // The lists of conv_forward_sparse: work-item q walks input pixel q's in_c channels, writing

@@ -332,15 +332,13 @@ void conv_dx_sparse(__global const uint *restrict lists, __global const float *r
 // A layer with few input channels (lenet5's second: 6) fills a vector of dx's channels poorly:
 // conv_dx_rows turns the vectors around, as conv_forward_rows does (stride 1 only, so that the
 // lanes' dy pixels are consecutive too). A work-item owns SP_VEC consecutive dx pixels of one row
-// of one image (lanes) x up to SP_DX_ROWS_C input channels (accumulators); per reduction index
+// of one image (lanes) x up to SP_ROWS_BLOCK input channels (accumulators); per reduction index
 // e = pos out_c + oc it loads the SP_VEC dy values of output channel oc its lanes gather from
 // dyt, dy transposed to out_c x pixels by conv_dx_transpose (one vector load, the lanes off the
 // image masked: sp_row_load), and does one FMA per input channel with W's scalar (the forward's
 // layout). The same slices of the reduction as conv_dx_dense (dimension 2, dx + s dx_numel);
 // dimension 0: the row chunks (image, dx row, chunk of SP_VEC columns), dimension 1: the blocks
-// of SP_DX_ROWS_C input channels.
-#define SP_DX_ROWS_C 8
-
+// of SP_ROWS_BLOCK input channels.
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
 void conv_dx_rows(__global const float *restrict dyt, __global const float *restrict w,
                   __global float *restrict dx, const uint batch, const uint in_h, const uint in_w,
@@ -350,14 +348,14 @@ void conv_dx_rows(__global const float *restrict dyt, __global const float *rest
     (void)stride; // 1
     const uint chunks = (in_w + SP_VEC - 1) / SP_VEC, pixels = batch * out_h * out_w;
     const uint t = get_global_id(0), row = t / chunks; // row: image b, dx row iy
-    const uint j0 = get_global_id(1) * SP_DX_ROWS_C, reduction = k_h * k_w * out_c;
+    const uint j0 = get_global_id(1) * SP_ROWS_BLOCK, reduction = k_h * k_w * out_c;
     const uint eb = min(reduction, e0 + (uint)get_global_id(2) * kc), ee = min(reduction, eb + kc);
     if (row >= batch * in_h || j0 >= in_c) return;
     const uint ix0 = (t - row * chunks) * SP_VEC, b = row / in_h, iy = row - b * in_h;
     __global float *slice = dx + (size_t)get_global_id(2) * batch * in_h * in_w * in_c;
-    floatv acc[SP_DX_ROWS_C];
+    floatv acc[SP_ROWS_BLOCK];
 #pragma unroll
-    for (int j = 0; j < SP_DX_ROWS_C; j++) acc[j] = (floatv)(0.0f);
+    for (int j = 0; j < SP_ROWS_BLOCK; j++) acc[j] = (floatv)(0.0f);
     for (uint e = eb; e < ee;) {
         const uint pos = e / out_c, oc0 = e - pos * out_c, oc1 = min(out_c, oc0 + (ee - e));
         const uint ky = pos / k_w, kx = pos - ky * k_w, oy = iy + pad - ky; // wraps when < 0
@@ -370,26 +368,14 @@ void conv_dx_rows(__global const float *restrict dyt, __global const float *rest
                                               (size_t)out_c * pixels);
                 __global const float *wpos = w + (size_t)pos * in_c * out_c + oc;
 #pragma unroll
-                for (int j = 0; j < SP_DX_ROWS_C; j++)
+                for (int j = 0; j < SP_ROWS_BLOCK; j++)
                     acc[j] = fma(dv, (floatv)(wpos[(size_t)min(j0 + j, in_c - 1) * out_c]), acc[j]);
             }
         }
         e += oc1 - oc0;
     }
-#pragma unroll
-    for (int j = 0; j < SP_DX_ROWS_C; j++) {
-        if (j0 + j >= in_c) break;
-        float tv[SP_VEC];
-        VSTORE_AT(acc[j], tv);
-        __global float *xp = slice + ((size_t)row * in_w + ix0) * in_c + j0 + j;
-#pragma unroll
-        for (uint l = 0; l < SP_VEC; l++) {
-            if (ix0 + l < in_w) {
-                const float o = alpha * tv[l];
-                xp[(size_t)l * in_c] = beta != 0.0f ? fma(beta, xp[(size_t)l * in_c], o) : o;
-            }
-        }
-    }
+    sp_rows_store(acc, slice + ((size_t)row * in_w + ix0) * in_c + j0, in_c, in_c - j0,
+                  in_w - ix0, alpha, beta);
 }
 
 // dyt = dy transposed: pixels x out_c to out_c x pixels, for conv_dx_rows.

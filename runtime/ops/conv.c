@@ -30,26 +30,6 @@ static size_t slice_max(const spartan_context *ctx, size_t in_c) {
     return kc ? kc : 1;
 }
 
-/* conv_forward_rows' block of output channels (SP_ROWS_OC in conv.cl). */
-#define ROWS_OC 8
-
-/* The dense kernel for the shape: conv_forward_rows (vectors over output pixels) when the output
- * channels would fill less than one vector of channels and fit one block of its accumulators,
- * else conv_forward (vectors over output channels). */
-static int use_rows(const spartan_context *ctx, size_t out_c) {
-    return out_c < (size_t)sp_tuned_get(&ctx->tuned, "VEC") && out_c <= ROWS_OC;
-}
-
-/* conv_forward_rows' slice bound, counted the same way: per patch index the channel loop, a lane
- * loop of VEC loads and ROWS_OC FMAs; per position 2; set-up and stores ROWS_OC (VEC + 1). */
-static size_t rows_slice_max(const spartan_context *ctx, size_t in_c) {
-    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
-    size_t step = 1 + vec + ROWS_OC, pos = 2, fixed = 8 * ROWS_OC * (vec + 1);
-    size_t budget = sp_loop_max(ctx) - fixed - 2 * pos; /* LOOP_MAX >= 1024, vec <= 16 */
-    size_t kc = budget * in_c / (step * in_c + pos);
-    return kc ? kc : 1;
-}
-
 /* One launch of the kernel over the slices [part0, part0 + nparts) (sp_split_reduce). */
 static spartan_status conv_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
                                   cl_mem dst, float alpha, float beta) {
@@ -62,7 +42,7 @@ static spartan_status conv_slices(spartan_context *ctx, void *arg, size_t part0,
         const size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
         const size_t out_w = c->g.v[9], rows = c->g.pixels / out_w; /* batch x out_h */
         g[0] = rows * ((out_w + vec - 1) / vec);
-        g[1] = (c->out_c + ROWS_OC - 1) / ROWS_OC;
+        g[1] = (c->out_c + SP_ROWS_BLOCK - 1) / SP_ROWS_BLOCK;
     }
     size_t l[3] = {wg, 1, 1};
     cl_uint e0 = (cl_uint)(part0 * c->kc);
@@ -129,10 +109,10 @@ spartan_status spartan_conv2d_forward(spartan_context *ctx, spartan_path path,
         c.kernel = SP_K_conv_forward_sparse;
         align = w->in_c;
     } else {
-        c.kernel = use_rows(ctx, c.out_c) ? SP_K_conv_forward_rows : SP_K_conv_forward;
+        c.kernel = sp_conv_rows_fit(ctx, c.out_c) ? SP_K_conv_forward_rows : SP_K_conv_forward;
     }
-    const size_t most =
-        c.kernel == SP_K_conv_forward_rows ? rows_slice_max(ctx, w->in_c) : slice_max(ctx, w->in_c);
+    const size_t most = c.kernel == SP_K_conv_forward_rows ? sp_conv_rows_slice_max(ctx, w->in_c)
+                                                           : slice_max(ctx, w->in_c);
     size_t per, parts = sp_slices(c.g.patch, most, align, &per);
     c.kc = (cl_uint)per;
     return sp_split_reduce(ctx, parts, y->numel, y->mem, 1.0f, 0.0f, conv_slices, &c);

@@ -18,6 +18,7 @@ typedef struct dx_launch {
     cl_uint out_c, kc, ch_len, nch, ent;
     size_t units;
     cl_mem dy, wf, lists;
+    sp_kernel_id kernel; /* the dense path's: conv_dx_dense or conv_dx_rows */
 } dx_launch;
 
 /* The budget of loop iterations for a work-item's walk over its slice: LOOP_MAX less its set-up
@@ -42,7 +43,8 @@ static size_t dense_slice_max(const spartan_context *ctx, size_t out_c) {
     return kc ? kc : 1;
 }
 
-/* One launch of conv_dx_dense over the slices [part0, part0 + nparts) (sp_split_reduce). */
+/* One launch of c->kernel, conv_dx_dense or conv_dx_rows (c->dy: dy transposed, c->wf: the
+ * weight as it is), over the slices [part0, part0 + nparts) (sp_split_reduce). */
 static spartan_status dense_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
                                    cl_mem dst, float alpha, float beta) {
     const dx_launch *c = arg;
@@ -50,6 +52,12 @@ static spartan_status dense_slices(spartan_context *ctx, void *arg, size_t part0
     size_t cb = (size_t)(sp_tuned_get(&ctx->tuned, "VEC") * sp_tuned_get(&ctx->tuned, "GEMM_NB"));
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
     size_t g[3] = {(c->units + rb - 1) / rb, (c->g.v[3] + cb - 1) / cb, nparts};
+    if (c->kernel == SP_K_conv_dx_rows) {
+        size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
+        size_t in_w = c->g.v[2], rows = (size_t)c->g.v[0] * c->g.v[1];
+        g[0] = rows * ((in_w + vec - 1) / vec);
+        g[1] = (c->g.v[3] + SP_ROWS_BLOCK - 1) / SP_ROWS_BLOCK;
+    }
     size_t l[3] = {wg, 1, 1};
     cl_uint e0 = (cl_uint)(part0 * c->kc);
     sp_arg args[18] = {SP_ARG(c->dy), SP_ARG(c->wf), SP_ARG(dst)};
@@ -59,50 +67,13 @@ static spartan_status dense_slices(spartan_context *ctx, void *arg, size_t part0
     args[15] = SP_ARG(c->kc);
     args[16] = SP_ARG(alpha);
     args[17] = SP_ARG(beta);
-    return sp_launch(ctx, SP_K_conv_dx_dense, 3, g, l, args, 18);
+    return sp_launch(ctx, c->kernel, 3, g, l, args, 18);
 }
 
-/* conv_dx_rows' block of input channels (SP_DX_ROWS_C in conv_dx.cl). */
-#define ROWS_C 8
-
-/* The dense kernel for the shape: conv_dx_rows (vectors over a row's dx pixels) for stride 1 when
- * the input channels would fill less than one vector and fit one block of its accumulators, else
- * conv_dx_dense (vectors over input channels). */
+/* The dense kernel for the shape: conv_dx_rows (vectors over a row's dx pixels, sp_conv_rows_fit)
+ * for stride 1, else conv_dx_dense (vectors over input channels). */
 static int use_rows(const spartan_context *ctx, const spartan_window *w) {
-    return w->stride == 1 && w->in_c < (size_t)sp_tuned_get(&ctx->tuned, "VEC") &&
-           w->in_c <= ROWS_C;
-}
-
-/* conv_dx_rows' slice bound, counted as if the compiler unrolled nothing: per reduction index
- * the oc loop, a lane loop of VEC loads and ROWS_C FMAs; per position 2; set-up and stores
- * ROWS_C (VEC + 1). */
-static size_t rows_slice_max(const spartan_context *ctx, size_t out_c) {
-    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
-    size_t step = 1 + vec + ROWS_C, pos = 2, fixed = 8 * ROWS_C * (vec + 1);
-    size_t budget = sp_loop_max(ctx) - fixed - 2 * pos; /* LOOP_MAX >= 1024, vec <= 16 */
-    size_t kc = budget * out_c / (step * out_c + pos);
-    return kc ? kc : 1;
-}
-
-/* One launch of conv_dx_rows over the slices [part0, part0 + nparts) (c->dy: dy transposed,
- * c->wf: the weight as it is). */
-static spartan_status rows_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
-                                  cl_mem dst, float alpha, float beta) {
-    const dx_launch *c = arg;
-    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
-    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
-    size_t in_w = c->g.v[2], rows = (size_t)c->g.v[0] * c->g.v[1];
-    size_t g[3] = {rows * ((in_w + vec - 1) / vec), (c->g.v[3] + ROWS_C - 1) / ROWS_C, nparts};
-    size_t l[3] = {wg, 1, 1};
-    cl_uint e0 = (cl_uint)(part0 * c->kc);
-    sp_arg args[18] = {SP_ARG(c->dy), SP_ARG(c->wf), SP_ARG(dst)};
-    for (int i = 0; i < 10; i++) args[3 + i] = SP_ARG(c->g.v[i]);
-    args[13] = SP_ARG(c->out_c);
-    args[14] = SP_ARG(e0);
-    args[15] = SP_ARG(c->kc);
-    args[16] = SP_ARG(alpha);
-    args[17] = SP_ARG(beta);
-    return sp_launch(ctx, SP_K_conv_dx_rows, 3, g, l, args, 18);
+    return w->stride == 1 && sp_conv_rows_fit(ctx, w->in_c);
 }
 
 /* The dense path through conv_dx_rows: dy transposed into scratch, then the slices. */
@@ -119,9 +90,10 @@ static spartan_status run_rows(spartan_context *ctx, const spartan_window *w,
     c->dy = dyt;
     c->wf = weight->mem;
     size_t reduction = w->k_h * w->k_w * c->out_c, per;
-    size_t parts = sp_slices(reduction, rows_slice_max(ctx, c->out_c), 1, &per);
+    size_t parts = sp_slices(reduction, sp_conv_rows_slice_max(ctx, c->out_c), 1, &per);
     c->kc = (cl_uint)per;
-    return sp_split_reduce(ctx, parts, dx->numel, dx->mem, 1.0f, 0.0f, rows_slices, c);
+    c->kernel = SP_K_conv_dx_rows;
+    return sp_split_reduce(ctx, parts, dx->numel, dx->mem, 1.0f, 0.0f, dense_slices, c);
 }
 
 /* One launch of conv_dx_sparse over the slices [part0, part0 + nparts). */
@@ -233,5 +205,6 @@ spartan_status spartan_conv2d_backward_input(spartan_context *ctx, spartan_path 
     size_t reduction = w->k_h * w->k_w * c.out_c; /* <= the weight's elements: fits */
     size_t per, parts = sp_slices(reduction, dense_slice_max(ctx, c.out_c), 1, &per);
     c.kc = (cl_uint)per;
+    c.kernel = SP_K_conv_dx_dense;
     return sp_split_reduce(ctx, parts, dx->numel, dx->mem, 1.0f, 0.0f, dense_slices, &c);
 }

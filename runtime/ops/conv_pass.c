@@ -86,3 +86,15 @@ spartan_status sp_conv_scratch_cols(spartan_context *ctx, const sp_geom *g, spar
     if (st == SPARTAN_OK) *cols = (spartan_tensor){ctx, 2, {g->pixels, g->patch}, numel, mem};
     return st;
 }
+
+int sp_conv_rows_fit(const spartan_context *ctx, size_t channels) {
+    return channels < (size_t)sp_tuned_get(&ctx->tuned, "VEC") && channels <= SP_ROWS_BLOCK;
+}
+
+size_t sp_conv_rows_slice_max(const spartan_context *ctx, size_t inner) {
+    size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
+    size_t step = 1 + vec + SP_ROWS_BLOCK, pos = 2, fixed = 8 * SP_ROWS_BLOCK * (vec + 1);
+    size_t budget = sp_loop_max(ctx) - fixed - 2 * pos; /* LOOP_MAX >= 1024, vec <= 16 */
+    size_t kc = budget * inner / (step * inner + pos);
+    return kc ? kc : 1;
+}

@@ -198,6 +198,17 @@ spartan_status sp_conv_check(spartan_context *ctx, const char *fn, spartan_path 
  * without their kernel family). */
 spartan_status sp_conv_scratch_cols(spartan_context *ctx, const sp_geom *g, spartan_tensor *cols);
 
+/* The "rows" kernels (conv_forward_rows, conv_dx_rows): a row's SP_VEC pixels in the lanes, up to
+ * SP_ROWS_BLOCK channels (common.clh) in accumulators. sp_conv_rows_fit: whether `channels` (the
+ * side they would otherwise vectorise) fill less than one vector and fit one block.
+ * sp_conv_rows_slice_max: how many reduction indices (walking `inner` channels per window
+ * position) one work-item may take, counted as if the compiler unrolled nothing: per index the
+ * channel loop, a lane loop of VEC loads and SP_ROWS_BLOCK FMAs; per position 2; set-up and
+ * stores SP_ROWS_BLOCK (VEC + 1). */
+#define SP_ROWS_BLOCK 8
+int sp_conv_rows_fit(const spartan_context *ctx, size_t channels);
+size_t sp_conv_rows_slice_max(const spartan_context *ctx, size_t inner);
+
 /* Whether `engine` can run `pass` on `path` for a pass of sparse form `form` on ctx: the GEMM
  * engine always; the implicit one when its kernel family runs, and sparse only for the forms
  * its kernels skip (the forward pass on X, the backward passes on dY). */
