@@ -17,7 +17,9 @@
 // conv_dw_ocvec (vectors over output channels, the transposed GEMM's): a work-item owns RB
 //   consecutive rows e of dW (any positions and channels: lenet5's conv1 has in_c = 1) and NB
 //   vectors of output channels. Per pixel it loads NB vectors of dY's row and RB scalars of x.
-// The host picks the one whose vectors and blocks are fuller for the shape (conv_dw.c).
+// The host picks the one whose vectors and blocks are fuller for the shape (conv_dw.c), or, for
+// stride 1 and one input channel, conv_dw_rows (vectors over a row's pixels, below) where that
+// fills them better still.
 //
 // Their work-items: one dimension, the blocks of dW of one slice of pixels (rows of blocks
 // fastest: the work-items of a group read the same pixels, which stay in cache), then the
@@ -471,6 +473,135 @@ __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void conv_dw_cv
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void conv_dw_ocvec(SP_DW_ARGS) {
     SP_DW_SETUP;
     sp_dw_ocvec(g, q, pb, pe, alpha, beta);
+}
+
+// ---- Pixels in the lanes: conv_dw_rows ------------------------------------------------------
+//
+// A layer with one input channel and few outputs (lenet5's first: 1 -> 6, 5 x 5) fills neither
+// orientation's vectors: a 16-wide vector of output channels holds 6 of them, and x gives one
+// scalar per pixel. conv_dw_rows (stride 1 and in_c 1 only) puts SP_VEC consecutive output
+// pixels of one row of one image in the lanes, as conv_forward_rows does. A work-item owns
+// SP_DW_RP = 4 consecutive rows e of dW (window positions) and SP_DW_RJ = 4 output channels, 16
+// vector accumulators; per row chunk it loads its channels' dY vectors from dyt (dY transposed
+// to out_c x pixels) and, per position, the x vector its lanes read there, then 16 FMAs. The
+// lanes are summed at the store. The work-items are the other dense kernels' slices x blocks,
+// where a slice is pc row chunks [(part0 + s) pc, + pc) of the batch out_h ceil(out_w / SP_VEC)
+// there are, and block q is channel block q / pblocks, position block the rest.
+//
+// Every load is one vector load with the lanes off the row masked, and no branch: x and dyt are
+// the host's copies with SP_DW_SLACK(pad) floats of room before and after (x's starts there),
+// so a vector that reaches past a row's ends stays inside the buffer. POCL kept the loop's
+// accumulators in memory, a store and a load per FMA, when the loop held sp_row_load's
+// lane-by-lane branch for the buffer's ends; for the same reason they are named variables, not
+// an array.
+#define SP_DW_RP 4 // DW_ROWS_RP in conv_dw.c
+#define SP_DW_RJ 4 // DW_ROWS_RJ
+#define SP_DW_SLACK(pad) ((pad) + SP_VEC) // DW_ROWS_SLACK
+
+// SP_VEC floats from p + start, the lanes whose column col + l lies outside [0, width) zero.
+SP_INLINE floatv sp_dw_row(__global const float *p, const long start, const int col,
+                           const int width) {
+    const intv at = SP_LANES + (intv)(col);
+    return select((floatv)(0.0f), VLOAD_AT(p + start), (at >= (intv)(0)) & (at < (intv)(width)));
+}
+
+// Window position e's offsets ky - pad (.x) and kx - pad (.y).
+SP_INLINE int2 sp_dw_pos(const uint e, const uint k_w, const uint pad) {
+    const uint ky = e / k_w;
+    return (int2)((int)ky - (int)pad, (int)(e - ky * k_w) - (int)pad);
+}
+
+// The x vector the lanes of row chunk (b, oy, ox0) read at position offsets at: zero in the
+// padding and past the row's out_w pixels.
+SP_INLINE floatv sp_dw_rows_x(__global const float *x, const int2 at, const uint b, const uint oy,
+                              const uint ox0, const uint in_h, const uint in_w,
+                              const uint out_w) {
+    const int iy = (int)oy + at.x, col = (int)ox0 + at.y;
+    if (iy < 0 || iy >= (int)in_h) return (floatv)(0.0f);
+    const long row0 = (long)((size_t)b * in_h + (uint)iy) * in_w;
+    return sp_dw_row(x, row0 + col, col, min((int)in_w, (int)out_w + at.y));
+}
+
+// dw[e, j] = alpha sum(lanes of acc) + beta dw[e, j], for e < patch and j < out_c.
+SP_INLINE void sp_dw_rows_store(__global float *dw, const uint e, const uint j, const uint patch,
+                                const uint out_c, const floatv acc, const float alpha,
+                                const float beta) {
+    if (e >= patch || j >= out_c) return;
+    __global float *at = dw + (size_t)e * out_c + j;
+    const float v = alpha * VSUM(acc);
+    *at = beta != 0.0f ? fma(beta, *at, v) : v;
+}
+
+#define SP_DW_ROW_FMA(r, xv)                                                                       \
+    do {                                                                                           \
+        const floatv xr_ = (xv);                                                                   \
+        a##r##0 = fma(xr_, d0, a##r##0);                                                           \
+        a##r##1 = fma(xr_, d1, a##r##1);                                                           \
+        a##r##2 = fma(xr_, d2, a##r##2);                                                           \
+        a##r##3 = fma(xr_, d3, a##r##3);                                                           \
+    } while (0)
+#define SP_DW_ROW_STORE(r)                                                                         \
+    do {                                                                                           \
+        sp_dw_rows_store(o, e0 + r, j0, patch, out_c, a##r##0, alpha, beta);                       \
+        sp_dw_rows_store(o, e0 + r, j0 + 1, patch, out_c, a##r##1, alpha, beta);                   \
+        sp_dw_rows_store(o, e0 + r, j0 + 2, patch, out_c, a##r##2, alpha, beta);                   \
+        sp_dw_rows_store(o, e0 + r, j0 + 3, patch, out_c, a##r##3, alpha, beta);                   \
+    } while (0)
+
+__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void conv_dw_rows(SP_DW_ARGS) {
+    __global const float *xs = x + SP_DW_SLACK(pad), *dyt = dy;
+    (void)in_c;   // 1
+    (void)stride; // 1
+    const uint id = get_global_id(0), s = id / blocks, q = id - s * blocks;
+    if (s >= nparts) return;
+    const uint chunks = (out_w + SP_VEC - 1) / SP_VEC, units = batch * out_h * chunks;
+    const uint ub = min(units, (part0 + s) * pc), ue = min(units, ub + pc);
+    const uint patch = k_h * k_w, pblocks = (patch + SP_DW_RP - 1) / SP_DW_RP;
+    const uint jb = q / pblocks, e0 = (q - jb * pblocks) * SP_DW_RP, j0 = jb * SP_DW_RJ;
+    const uint pixels = batch * out_h * out_w;
+    const int2 p0 = sp_dw_pos(min(e0, patch - 1), k_w, pad);
+    const int2 p1 = sp_dw_pos(min(e0 + 1, patch - 1), k_w, pad);
+    const int2 p2 = sp_dw_pos(min(e0 + 2, patch - 1), k_w, pad);
+    const int2 p3 = sp_dw_pos(min(e0 + 3, patch - 1), k_w, pad);
+    const long c0 = (long)min(j0, out_c - 1) * pixels, c1 = (long)min(j0 + 1, out_c - 1) * pixels;
+    const long c2 = (long)min(j0 + 2, out_c - 1) * pixels;
+    const long c3 = (long)min(j0 + 3, out_c - 1) * pixels;
+    floatv a00 = 0.0f, a01 = 0.0f, a02 = 0.0f, a03 = 0.0f, a10 = 0.0f, a11 = 0.0f, a12 = 0.0f,
+           a13 = 0.0f, a20 = 0.0f, a21 = 0.0f, a22 = 0.0f, a23 = 0.0f, a30 = 0.0f, a31 = 0.0f,
+           a32 = 0.0f, a33 = 0.0f;
+    for (uint u = ub; u < ue; u++) {
+        const uint row = u / chunks, ox0 = (u - row * chunks) * SP_VEC; // row: image b, row oy
+        const uint b = row / out_h, oy = row - b * out_h;
+        const long at = (long)row * out_w + ox0;
+        const floatv d0 = sp_dw_row(dyt, c0 + at, (int)ox0, (int)out_w);
+        const floatv d1 = sp_dw_row(dyt, c1 + at, (int)ox0, (int)out_w);
+        const floatv d2 = sp_dw_row(dyt, c2 + at, (int)ox0, (int)out_w);
+        const floatv d3 = sp_dw_row(dyt, c3 + at, (int)ox0, (int)out_w);
+        SP_DW_ROW_FMA(0, sp_dw_rows_x(xs, p0, b, oy, ox0, in_h, in_w, out_w));
+        SP_DW_ROW_FMA(1, sp_dw_rows_x(xs, p1, b, oy, ox0, in_h, in_w, out_w));
+        SP_DW_ROW_FMA(2, sp_dw_rows_x(xs, p2, b, oy, ox0, in_h, in_w, out_w));
+        SP_DW_ROW_FMA(3, sp_dw_rows_x(xs, p3, b, oy, ox0, in_h, in_w, out_w));
+    }
+    __global float *o = dw + (size_t)s * patch * out_c;
+    SP_DW_ROW_STORE(0);
+    SP_DW_ROW_STORE(1);
+    SP_DW_ROW_STORE(2);
+    SP_DW_ROW_STORE(3);
+}
+
+// dyt = dy transposed, pixels x out_c to out_c x pixels, for conv_dw_rows: a work-item per
+// SP_VEC consecutive pixels of one channel (channels slowest), gathered down dy's column and
+// stored as one vector.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void
+conv_dw_transpose(__global const float *restrict dy, __global float *restrict dyt,
+                  const uint pixels, const uint out_c) {
+    const uint chunks = (pixels + SP_VEC - 1) / SP_VEC, i = get_global_id(0), j = i / chunks;
+    if (j >= out_c) return;
+    const uint p0 = (i - j * chunks) * SP_VEC, len = min((uint)SP_VEC, pixels - p0);
+    float t[SP_VEC];
+#pragma unroll
+    for (uint l = 0; l < SP_VEC; l++) t[l] = l < len ? dy[(size_t)(p0 + l) * out_c + j] : 0.0f;
+    sp_store_part(VLOAD_AT(t), dyt + (size_t)j * pixels + p0, len);
 }
 
 // The lists of m (rows x cols): a work-item per slice s and 4 columns from j (columns fastest:

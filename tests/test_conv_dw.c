@@ -37,6 +37,7 @@ static const dw_case cases[] = {
     {{1, 1, 1, 3, 3, 3, 1, 1}, 5},     /* a 1 x 1 image, all padding but the centre */
     {{1, 1, 1, 17, 1, 1, 1, 0}, 64},   /* a 1 x 1 image, 1 x 1 window: an outer product */
     {{0, 7, 7, 3, 3, 3, 1, 1}, 5},     /* no images: zeros */
+    {{2, 5, 19, 1, 5, 5, 1, 2}, 6},    /* one channel, rows of 19: the row kernel's loads */
     {{3, 28, 28, 1, 5, 5, 1, 2}, 6},   /* lenet5's first convolution: 2,352 pixels */
     {{3, 14, 14, 6, 5, 5, 1, 0}, 16},  /* lenet5's second */
     {{3, 28, 28, 3, 3, 3, 1, 1}, 64},  /* 64 outputs */
@@ -49,7 +50,7 @@ static const dw_case cases[] = {
     {{8, 30, 30, 16, 3, 3, 1, 1}, 16}, /* 7,200 pixels: many slices */
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
-#define N_TINY  11
+#define N_TINY  12
 
 /* The kernels: each orientation on both paths, then the public call (its own pick). */
 typedef struct {
@@ -62,6 +63,8 @@ static const variant variants[] = {
     {SP_DW_CVEC, SPARTAN_PATH_SPARSE, "cvec sparse"},
     {SP_DW_OCVEC, SPARTAN_PATH_DENSE, "ocvec dense"},
     {SP_DW_OCVEC, SPARTAN_PATH_SPARSE, "ocvec sparse"},
+    {SP_DW_ROWS, SPARTAN_PATH_DENSE, "rows dense"},
+    {SP_DW_ROWS, SPARTAN_PATH_SPARSE, "rows sparse"},
     {SP_DW_AUTO, SPARTAN_PATH_DENSE, "public dense"},
     {SP_DW_AUTO, SPARTAN_PATH_SPARSE, "public sparse"},
 };
@@ -116,7 +119,7 @@ static void check_case(const dw_case *c, pat_kind k, double s, uint64_t seed, in
     spartan_tensor *tcols = fx_matrix(rows, patch), *tdw = fx_nan_matrix(patch, c->out_c);
     ok(spartan_im2col(ctx, w, tx, tcols));
     ok(spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 1, 0, 1.0f, tcols, tdy, 0.0f, tdw));
-    float *gemm = fx_read_all(tdw), *got = run(&variants[4], w, tx, tdy, patch, c->out_c);
+    float *gemm = fx_read_all(tdw), *got = run(&variants[6], w, tx, tdy, patch, c->out_c);
     double *as_double = fx_doubles(outs);
     for (size_t i = 0; i < outs; i++) as_double[i] = gemm[i];
     describe(what, sizeof what, c, "vs im2col + GEMM");
@@ -184,8 +187,10 @@ END_TEST
 START_TEST(tuned_variants) {
     static const char *const tunes[] = {"VEC=1", "VEC=16", "GEMM_RB=3,GEMM_NB=3"};
     th_context_with_tune(&ctx, tunes[_i]);
-    for (size_t i = 0; i < N_TINY; i += 2) check_case(&cases[i], PAT_RANDOM, 0.5, SEED(5, i), 0);
-    fx_release();
+    for (size_t i = 0; i < N_TINY; i += 2) {
+        check_case(&cases[i], PAT_RANDOM, 0.5, SEED(5, i), 0);
+        fx_release();
+    }
 }
 END_TEST
 
@@ -194,8 +199,10 @@ END_TEST
 START_TEST(broken_family_falls_back) {
     fx_break_family("conv_dw", "floatv t = (floatv)(alpha)*acc;",
                     "floatv t = (floatv)(alpha)*acc + (floatv)(0.5f);", "im2col");
-    for (size_t i = 0; i < N_TINY; i += 3) check_case(&cases[i], PAT_RANDOM, 0.5, SEED(6, i), 1);
-    fx_release();
+    for (size_t i = 0; i < N_TINY; i += 3) {
+        check_case(&cases[i], PAT_RANDOM, 0.5, SEED(6, i), 1);
+        fx_release();
+    }
 }
 END_TEST
 
@@ -300,17 +307,21 @@ END_TEST
 
 /* The documented pick, with POCL's AVX-512 blocking (VEC 16, RB 8) and a GPU's (VEC 4, RB 4):
  * vectors over the input channels when in_c fills them, over the output channels for lenet5's
- * convolutions. */
+ * second convolution, over a row's pixels for its first with VEC 16 (a tie with the output
+ * channels' with VEC 4, which they keep), never with stride 2 or two input channels. */
 START_TEST(orientation_follows_the_shape) {
     const spartan_window vgg = {64, 28, 28, 32, 3, 3, 1, 1}, vgg4 = {64, 14, 14, 64, 3, 3, 1, 1};
     const spartan_window le1 = {64, 28, 28, 1, 5, 5, 1, 2}, le2 = {64, 14, 14, 6, 5, 5, 1, 0};
+    const spartan_window le1s2 = {64, 28, 28, 1, 5, 5, 2, 2}, le1c2 = {64, 28, 28, 2, 5, 5, 1, 2};
     for (size_t vec = 4; vec <= 16; vec += 12) {
         size_t rb = vec == 16 ? 8 : 4;
         ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &vgg, 32), SP_DW_CVEC);
         ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &vgg, 64), SP_DW_CVEC);
         ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &vgg4, 64), SP_DW_CVEC);
-        ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &le1, 6), SP_DW_OCVEC);
+        ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &le1, 6), vec == 16 ? SP_DW_ROWS : SP_DW_OCVEC);
         ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &le2, 16), SP_DW_OCVEC);
+        ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &le1s2, 6), SP_DW_OCVEC);
+        ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &le1c2, 6), SP_DW_OCVEC);
     }
 }
 END_TEST

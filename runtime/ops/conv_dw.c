@@ -1,6 +1,7 @@
 /* The convolution's backward-by-weight of ops.h without the patch matrix (kernels_cl/conv_dw.cl):
  * dW = im2col(x)^T . dY, reduced over the output pixels. This file validates arguments, picks
- * the kernel's orientation, cuts the pixels into slices (so that no work-item walks more than
+ * the kernel's orientation (over input channels, output channels or a row's pixels), cuts the
+ * pixels into slices (so that no work-item walks more than
  * LOOP_MAX steps and the device has enough work-items) and launches. The dense kernels' slices
  * are summed by sp_split_reduce; the sparse kernels cut each list column's non-zeros (dY's per
  * output channel, or x's per input channel) into chunks, summed by their own kernel
@@ -18,7 +19,10 @@
  * 0.49-0.54 / 0.60-0.77 / 1.2-1.4x. The sparse kernels do a non-zero's FMAs with no reuse of
  * its operand across channels (the dense ones reuse each vector RB times), so their reads of
  * the other operand come from the second-level cache, and the lists cost a pass over the
- * skipped one: below 70-85 % zeros the dense kernel is the faster. */
+ * skipped one: below 70-85 % zeros the dense kernel is the faster. The row kernel
+ * (conv_dw_rows) for lenet5's conv1, against the output-channel kernel it replaced there: 1.8-1.9
+ * ms against 5.3 (medians of 15, `spartan-bench conv --pass bwd_weight`), im2col + GEMM 4.8-7.4
+ * ms in the same runs; of its 1.2 ms of kernels, 0.4 are dY's transpose. */
 #include "ops/conv_dw.h"
 
 /* Work-items per compute unit the slices aim at: a GPU's multiprocessor hides its memory
@@ -45,18 +49,44 @@ static double fill(size_t n, size_t block) {
     return (double)n / (double)(ceil_div(n, block) * block);
 }
 
-/* The orientation whose register blocks hold the most useful FMAs per pixel: vectors over the
- * input channels fill SP_VEC lanes with in_c and RB rows with out_c; vectors over the output
- * channels fill the lanes with out_c and the rows with k_h k_w in_c. A tie goes to the input
- * channels', whose sparse kernel skips dY's zeros (65-92 % in training, against x's 50-70 %).
- * So in_c >= VEC takes vectors over input channels (vgg-small's convolutions but the first),
- * and in_c of 1 or 6 with out_c of 6 or 16 (lenet5) vectors over the output channels. */
-sp_dw_orient sp_conv_dw_pick(size_t vec, size_t rb, const spartan_window *w, size_t out_c) {
+/* conv_dw_rows' block of dW per work-item: SP_DW_RP rows x SP_DW_RJ output channels (conv_dw.cl).
+ */
+#define DW_ROWS_RP 4
+#define DW_ROWS_RJ 4
+
+/* The channel orientation whose register blocks hold the most useful FMAs per pixel: vectors
+ * over the input channels fill SP_VEC lanes with in_c and RB rows with out_c; vectors over the
+ * output channels fill the lanes with out_c and the rows with k_h k_w in_c. A tie goes to the
+ * input channels', whose sparse kernel skips dY's zeros (65-92 % in training, against x's
+ * 50-70 %). So in_c >= VEC takes vectors over input channels (vgg-small's convolutions but the
+ * first), and in_c of 1 or 6 with out_c of 6 or 16 (lenet5) vectors over the output channels. */
+static sp_dw_orient pick_channels(size_t vec, size_t rb, const spartan_window *w, size_t out_c,
+                                  double *filled) {
     size_t patch = w->k_h * w->k_w * w->in_c;
-    if (w->in_c == 0 || out_c == 0) return SP_DW_CVEC;
     double cvec = fill(w->in_c, vec) * fill(out_c, rb);
     double ocvec = fill(out_c, vec) * fill(patch, rb);
+    *filled = cvec >= ocvec ? cvec : ocvec;
     return cvec >= ocvec ? SP_DW_CVEC : SP_DW_OCVEC;
+}
+
+int sp_conv_dw_rows_fit(const spartan_window *w) {
+    return w->stride == 1 && w->in_c == 1;
+}
+
+/* The channel orientations' pick, or vectors over a row's pixels where those are fuller: only
+ * for stride 1 and one input channel, where a row's x is one vector load (lenet5's first
+ * convolution with VEC 16: 0.58 of the lanes and blocks in use, against 0.29 over its 6 output
+ * channels; with VEC 4 the two tie and the channels keep it). */
+sp_dw_orient sp_conv_dw_pick(size_t vec, size_t rb, const spartan_window *w, size_t out_c) {
+    if (w->in_c == 0 || out_c == 0) return SP_DW_CVEC;
+    double best;
+    sp_dw_orient o = pick_channels(vec, rb, w, out_c, &best);
+    if (!sp_conv_dw_rows_fit(w)) return o;
+    size_t out_w = spartan_window_out_w(w);
+    double rows =
+        out_w ? fill(out_w, vec) * fill(w->k_h * w->k_w, DW_ROWS_RP) * fill(out_c, DW_ROWS_RJ)
+              : 0.0;
+    return rows > best ? SP_DW_ROWS : o;
 }
 
 /* Slices (parts of pc) of `pixels` for `blocks` work-items per slice, each step of a walk
@@ -130,6 +160,65 @@ static spartan_status run_dense(spartan_context *ctx, sp_dw_orient orient, dw_la
         (st = sp_u32(ctx, blocks, "blocks of dweight", &c->blocks)) ||
         (st = sp_u32(ctx, blocks * parts, "work-items", &unused)))
         return st;
+    return sp_split_reduce(ctx, parts, dweight->numel, dweight->mem, 1.0f, 0.0f, dw_slices, c);
+}
+
+/* Room conv_dw_rows' copies of x and dY have before and after (SP_DW_SLACK in conv_dw.cl). */
+static size_t rows_slack(size_t vec, size_t pad) {
+    return pad + vec;
+}
+
+/* floats [at, at + n) of m set to 0, and n floats of src copied to m from at + n (either may
+ * be empty): the slack and the contents of conv_dw_rows' copies. */
+static spartan_status rows_copy(spartan_context *ctx, cl_mem m, size_t at, size_t n, cl_mem src,
+                                size_t len) {
+    const float zero = 0.0f;
+    cl_int rc = n ? clEnqueueFillBuffer(ctx->queue, m, &zero, sizeof zero, at * sizeof(float),
+                                        n * sizeof(float), 0, NULL, NULL)
+                  : CL_SUCCESS;
+    if (rc != CL_SUCCESS) return sp_ctx_cl_fail(ctx, rc, "clEnqueueFillBuffer", "conv_dw_rows");
+    rc = len ? clEnqueueCopyBuffer(ctx->queue, src, m, 0, (at + n) * sizeof(float),
+                                   len * sizeof(float), 0, NULL, NULL)
+             : CL_SUCCESS;
+    return rc == CL_SUCCESS ? SPARTAN_OK
+                            : sp_ctx_cl_fail(ctx, rc, "clEnqueueCopyBuffer", "conv_dw_rows");
+}
+
+/* conv_dw_rows: x copied with room before and after, dY transposed (out_c x pixels,
+ * conv_dw_transpose) with room after, both in scratch, then the slices of row chunks (batch out_h
+ * rows of ceil(out_w / VEC) chunks), summed by sp_split_reduce. A chunk's step counts the loop and
+ * its divisions, RJ dY loads, then RP x loads and RP x RJ FMAs; once, the set-up and RP x RJ
+ * stores. */
+static spartan_status run_rows(spartan_context *ctx, dw_launch *c, spartan_tensor *dweight) {
+    size_t vec = tuned(ctx, "VEC"), pixels = c->g.pixels, out_c = c->out_c, image = c->g.image;
+    size_t out_h = c->g.v[8], out_w = c->g.v[9], slack = rows_slack(vec, c->g.v[7]);
+    size_t units = c->g.v[0] * out_h * ceil_div(out_w, vec);
+    size_t blocks = ceil_div(c->g.patch, DW_ROWS_RP) * ceil_div(out_c, DW_ROWS_RJ);
+    size_t step = 12 + DW_ROWS_RJ * 4 + DW_ROWS_RP * (8 + DW_ROWS_RJ);
+    size_t fixed = DW_ROWS_RP * (12 + DW_ROWS_RJ * (vec + 4)) + 32, pc;
+    size_t parts = slices(ctx, units, blocks, step, fixed, (size_t)-1, &pc);
+    cl_mem xs, dyt;
+    cl_uint unused;
+    spartan_status st;
+    if ((st = sp_u32(ctx, pc, "row chunks per slice", &c->pc)) ||
+        (st = sp_u32(ctx, blocks, "blocks of dweight", &c->blocks)) ||
+        (st = sp_u32(ctx, units, "row chunks", &unused)) ||
+        (st = sp_u32(ctx, blocks * parts, "work-items", &unused)) ||
+        (st = sp_u32(ctx, image + 2 * slack, "x's copy", &unused)) ||
+        (st = sp_scratch(ctx, SP_SCRATCH_COLS, (image + 2 * slack) * sizeof(float), &xs)) ||
+        (st =
+             sp_scratch(ctx, SP_SCRATCH_TRANSPOSE, (pixels * out_c + vec) * sizeof(float), &dyt)) ||
+        (st = rows_copy(ctx, xs, 0, slack, c->x, image)) ||
+        (st = rows_copy(ctx, xs, image + slack, slack, c->x, 0)) ||
+        (st = rows_copy(ctx, dyt, pixels * out_c, vec, c->x, 0)))
+        return st;
+    cl_uint upix = (cl_uint)pixels, uoc = (cl_uint)out_c; /* within 32 bits: sp_window_geom */
+    sp_arg targs[] = {SP_ARG(c->dy), SP_ARG(dyt), SP_ARG(upix), SP_ARG(uoc)};
+    if ((st = sp_launch_1d(ctx, SP_K_conv_dw_transpose, out_c * ceil_div(pixels, vec), targs, 4)))
+        return st;
+    c->x = xs;
+    c->dy = dyt;
+    c->k = SP_K_conv_dw_rows;
     return sp_split_reduce(ctx, parts, dweight->numel, dweight->mem, 1.0f, 0.0f, dw_slices, c);
 }
 
@@ -264,13 +353,18 @@ spartan_status sp_conv_dw(spartan_context *ctx, spartan_path path, sp_dw_orient 
     if (c.g.pixels == 0) return spartan_tensor_fill(dweight, 0.0f); /* no pixels: empty sums */
     if (!sp_family_usable(ctx, SP_FAMILY_conv_dw))
         return through_im2col(ctx, w, &c.g, x, dy, dweight);
-    if (orient == SP_DW_AUTO)
-        orient = sp_conv_dw_pick(tuned(ctx, "VEC"), tuned(ctx, "GEMM_RB"), w, c.out_c);
+    size_t vec = tuned(ctx, "VEC"), rb = tuned(ctx, "GEMM_RB");
+    if (orient == SP_DW_AUTO) orient = sp_conv_dw_pick(vec, rb, w, c.out_c);
+    double filled;
     if (path == SPARTAN_PATH_SPARSE) {
         int done;
-        st = run_sparse(ctx, orient, &c, dweight, &done);
+        st = run_sparse(ctx,
+                        orient == SP_DW_ROWS ? pick_channels(vec, rb, w, c.out_c, &filled) : orient,
+                        &c, dweight, &done);
         if (st != SPARTAN_OK || done) return st;
     }
+    if (orient == SP_DW_ROWS && sp_conv_dw_rows_fit(w)) return run_rows(ctx, &c, dweight);
+    if (orient == SP_DW_ROWS) orient = pick_channels(vec, rb, w, c.out_c, &filled);
     return run_dense(ctx, orient, &c, dweight);
 }
 

@@ -1,7 +1,7 @@
 /* The known-answer check of the convolution's backward-by-weight (kernels_cl/conv_dw.cl;
- * selftest.h): all four kernels (vectors over input or output channels, dense or sparse) on
- * small-integer data with zeros, every sum exact, compared exactly with the sums of the
- * definition on the host. */
+ * selftest.h): all five kernels (vectors over input or output channels, dense or sparse, and
+ * over a row's pixels, dense) on small-integer data with zeros, every sum exact, compared
+ * exactly with the sums of the definition on the host. */
 #include <math.h>
 
 #include "ops/conv_dw.h"
@@ -32,7 +32,7 @@ static void host_dw(double *dw, const float *x, const float *dy, const spartan_w
             }
 }
 
-/* Window w with out_c outputs, half of x and of dy zero: both orientations on both paths. */
+/* Window w with out_c outputs, half of x and of dy zero: each orientation on both paths. */
 static int check_dw_window(sp_check *r, const spartan_window *w, size_t out_c) {
     const size_t oh = spartan_window_out_h(w), ow = spartan_window_out_w(w);
     const size_t image = w->batch * w->in_h * w->in_w * w->in_c, patch = w->k_h * w->k_w * w->in_c;
@@ -49,12 +49,14 @@ static int check_dw_window(sp_check *r, const spartan_window *w, size_t out_c) {
     spartan_tensor *tx = sp_check_upload(r, x, image, 1);
     spartan_tensor *tdy = sp_check_upload(r, dy, pixels, out_c);
     spartan_tensor *tdw = sp_check_upload(r, NULL, patch, out_c);
-    static const char *const names[2][2] = {
+    static const sp_dw_orient orients[3] = {SP_DW_CVEC, SP_DW_OCVEC, SP_DW_ROWS};
+    static const char *const names[3][2] = {
         {"backward-by-weight, vectors over input channels", "the same, skipping dY's zeros"},
-        {"backward-by-weight, vectors over output channels", "the same, skipping x's zeros"}};
-    for (int o = 0; o < 2 && !r->failed; o++) {
+        {"backward-by-weight, vectors over output channels", "the same, skipping x's zeros"},
+        {"backward-by-weight, vectors over a row's pixels", "the same, sparse"}};
+    for (int o = 0; o < 3 && !r->failed; o++) {
         for (int sparse = 0; sparse < 2 && !r->failed; sparse++) {
-            sp_dw_orient orient = o ? SP_DW_OCVEC : SP_DW_CVEC;
+            sp_dw_orient orient = orients[o];
             spartan_path path = sparse ? SPARTAN_PATH_SPARSE : SPARTAN_PATH_DENSE;
             if (sp_check_call(r, spartan_tensor_fill(tdw, NAN), "fill") || /* overwritten */
                 sp_check_call(r, sp_conv_dw(r->ctx, path, orient, w, tx, tdy, tdw),
@@ -71,13 +73,15 @@ done:
 }
 
 /* A padded non-square window on sizes no vector or block divides (partial vectors of both
- * channel kinds, partial row blocks); a stride-2 5 x 5 window; and enough pixels (4,620, or
- * 180 on simulators) that the pixels are cut into several slices. */
+ * channel kinds, partial row blocks); a stride-2 5 x 5 window; one input channel with stride 1
+ * and rows of 21 pixels (the row kernel's vector loads, a partial chunk at each row's end); and
+ * enough pixels (4,620, or 180 on simulators) that the pixels are cut into several slices. */
 int sp_check_conv_dw(sp_check *r) {
     const spartan_window odd = {2, 9, 11, 19, 3, 2, 1, 1};
     const spartan_window strided = {1, 11, 9, 3, 5, 5, 2, 2};
+    const spartan_window gray = {2, 6, 21, 1, 5, 5, 1, 2};
     const int sim = r->wide < 1000;
     const spartan_window many = {sim ? 1 : 4, sim ? 12 : 33, sim ? 15 : 35, 5, 3, 3, 1, 1};
     return check_dw_window(r, &odd, 21) || check_dw_window(r, &strided, 6) ||
-           check_dw_window(r, &many, 17);
+           check_dw_window(r, &gray, 6) || check_dw_window(r, &many, 17);
 }

@@ -90,6 +90,8 @@ typedef enum sp_family {
     X(conv_dx, conv_dx_flip)                                                                       \
     X(conv_dw, conv_dw_cvec)                                                                       \
     X(conv_dw, conv_dw_ocvec)                                                                      \
+    X(conv_dw, conv_dw_rows)                                                                       \
+    X(conv_dw, conv_dw_transpose)                                                                  \
     X(conv_dw, conv_dw_lists)                                                                      \
     X(conv_dw, conv_dw_table)                                                                      \
     X(conv_dw, conv_dw_chunks)                                                                     \
