@@ -31,7 +31,7 @@
     const uint len = min((uint)SP_VEC, in_c - c0)
 
 // Pixel p of a batch of h x w images as (image, row, column).
-inline uint3 nn_pixel(const uint p, const uint h, const uint w) {
+SP_INLINE uint3 nn_pixel(const uint p, const uint h, const uint w) {
     const uint by = p / w, b = by / h;
     return (uint3)(b, by - b * h, p - by * w);
 }
