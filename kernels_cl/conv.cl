@@ -232,8 +232,9 @@ conv_forward_sparse(SP_CONV_ARGS, __global const uint *restrict count,
 // consecutive output pixels of one row of one image (lanes) x up to SP_ROWS_BLOCK output channels
 // (accumulators); per patch index it loads the SP_VEC input pixels its lanes read (where the
 // stride is 1 and there is one channel, one vector load with the lanes in the padding masked,
-// sp_row_load; lane by lane elsewhere, zero in the padding) and does one FMA per output channel with W's scalar. Every
-// lane does useful work whatever out_c is. The same slices of the patch index as conv_forward
+// sp_row_masked, from the host's copy of x with SP_ROW_SLACK(pad) floats of room around it;
+// lane by lane elsewhere, zero in the padding) and does one FMA per output channel with W's
+// scalar. Every lane does useful work whatever out_c is. The same slices of the patch index as conv_forward
 // (dimension 2, y + s pixels out_c); dimension 0: the row chunks (image, output row, chunk of
 // SP_VEC columns), dimension 1: the blocks of SP_ROWS_BLOCK output channels.
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void
@@ -245,6 +246,8 @@ conv_forward_rows(SP_CONV_ARGS) {
     if (row >= batch * out_h || j0 >= out_c) return;
     const uint ox0 = (t - row * chunks) * SP_VEC, b = row / out_h, oy = row - b * out_h;
     __global float *ys = y + (size_t)get_global_id(2) * batch * out_h * out_w * out_c;
+    const bool contiguous = stride == 1 && in_c == 1;
+    __global const float *xs = x + SP_ROW_SLACK(pad); // contiguous: the host's copy with slack
     floatv acc[SP_ROWS_BLOCK];
 #pragma unroll
     for (int j = 0; j < SP_ROWS_BLOCK; j++) acc[j] = (floatv)(0.0f);
@@ -259,8 +262,8 @@ conv_forward_rows(SP_CONV_ARGS) {
             const uint ix = ix0 + kx;
             for (uint c = c0; c < c1; c++) {
                 floatv xv;
-                if (stride == 1 && in_c == 1) {
-                    xv = sp_row_load(x, row0, (int)ix, (int)in_w, (size_t)batch * in_h * in_w);
+                if (contiguous) {
+                    xv = sp_row_masked(xs, (long)row0 + (int)ix, (int)ix, (int)in_w);
                 } else {
                     float tv[SP_VEC];
 #pragma unroll

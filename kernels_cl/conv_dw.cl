@@ -488,22 +488,12 @@ __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void conv_dw_oc
 // where a slice is pc row chunks [(part0 + s) pc, + pc) of the batch out_h ceil(out_w / SP_VEC)
 // there are, and block q is channel block q / pblocks, position block the rest.
 //
-// Every load is one vector load with the lanes off the row masked, and no branch: x and dyt are
-// the host's copies with SP_DW_SLACK(pad) floats of room before and after (x's starts there),
-// so a vector that reaches past a row's ends stays inside the buffer. POCL kept the loop's
-// accumulators in memory, a store and a load per FMA, when the loop held sp_row_load's
-// lane-by-lane branch for the buffer's ends; for the same reason they are named variables, not
-// an array.
+// Every load is one vector load with the lanes off the row masked, and no branch
+// (sp_row_masked): x and dyt are the host's copies with SP_ROW_SLACK(pad) floats of room before
+// and after (x's starts there). The accumulators are named variables, not an array: POCL kept
+// an array of them in memory in this loop.
 #define SP_DW_RP 4 // DW_ROWS_RP in conv_dw.c
 #define SP_DW_RJ 4 // DW_ROWS_RJ
-#define SP_DW_SLACK(pad) ((pad) + SP_VEC) // DW_ROWS_SLACK
-
-// SP_VEC floats from p + start, the lanes whose column col + l lies outside [0, width) zero.
-SP_INLINE floatv sp_dw_row(__global const float *p, const long start, const int col,
-                           const int width) {
-    const intv at = SP_LANES + (intv)(col);
-    return select((floatv)(0.0f), VLOAD_AT(p + start), (at >= (intv)(0)) & (at < (intv)(width)));
-}
 
 // Window position e's offsets ky - pad (.x) and kx - pad (.y).
 SP_INLINE int2 sp_dw_pos(const uint e, const uint k_w, const uint pad) {
@@ -519,7 +509,7 @@ SP_INLINE floatv sp_dw_rows_x(__global const float *x, const int2 at, const uint
     const int iy = (int)oy + at.x, col = (int)ox0 + at.y;
     if (iy < 0 || iy >= (int)in_h) return (floatv)(0.0f);
     const long row0 = (long)((size_t)b * in_h + (uint)iy) * in_w;
-    return sp_dw_row(x, row0 + col, col, min((int)in_w, (int)out_w + at.y));
+    return sp_row_masked(x, row0 + col, col, min((int)in_w, (int)out_w + at.y));
 }
 
 // dw[e, j] = alpha sum(lanes of acc) + beta dw[e, j], for e < patch and j < out_c.
@@ -549,7 +539,7 @@ SP_INLINE void sp_dw_rows_store(__global float *dw, const uint e, const uint j, 
     } while (0)
 
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void conv_dw_rows(SP_DW_ARGS) {
-    __global const float *xs = x + SP_DW_SLACK(pad), *dyt = dy;
+    __global const float *xs = x + SP_ROW_SLACK(pad), *dyt = dy;
     (void)in_c;   // 1
     (void)stride; // 1
     const uint id = get_global_id(0), s = id / blocks, q = id - s * blocks;
@@ -573,10 +563,10 @@ __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void conv_dw_ro
         const uint row = u / chunks, ox0 = (u - row * chunks) * SP_VEC; // row: image b, row oy
         const uint b = row / out_h, oy = row - b * out_h;
         const long at = (long)row * out_w + ox0;
-        const floatv d0 = sp_dw_row(dyt, c0 + at, (int)ox0, (int)out_w);
-        const floatv d1 = sp_dw_row(dyt, c1 + at, (int)ox0, (int)out_w);
-        const floatv d2 = sp_dw_row(dyt, c2 + at, (int)ox0, (int)out_w);
-        const floatv d3 = sp_dw_row(dyt, c3 + at, (int)ox0, (int)out_w);
+        const floatv d0 = sp_row_masked(dyt, c0 + at, (int)ox0, (int)out_w);
+        const floatv d1 = sp_row_masked(dyt, c1 + at, (int)ox0, (int)out_w);
+        const floatv d2 = sp_row_masked(dyt, c2 + at, (int)ox0, (int)out_w);
+        const floatv d3 = sp_row_masked(dyt, c3 + at, (int)ox0, (int)out_w);
         SP_DW_ROW_FMA(0, sp_dw_rows_x(xs, p0, b, oy, ox0, in_h, in_w, out_w));
         SP_DW_ROW_FMA(1, sp_dw_rows_x(xs, p1, b, oy, ox0, in_h, in_w, out_w));
         SP_DW_ROW_FMA(2, sp_dw_rows_x(xs, p2, b, oy, ox0, in_h, in_w, out_w));

@@ -163,25 +163,9 @@ static spartan_status run_dense(spartan_context *ctx, sp_dw_orient orient, dw_la
     return sp_split_reduce(ctx, parts, dweight->numel, dweight->mem, 1.0f, 0.0f, dw_slices, c);
 }
 
-/* Room conv_dw_rows' copies of x and dY have before and after (SP_DW_SLACK in conv_dw.cl). */
+/* Room conv_dw_rows' copies of x and dY have before and after (SP_ROW_SLACK in common.clh). */
 static size_t rows_slack(size_t vec, size_t pad) {
     return pad + vec;
-}
-
-/* floats [at, at + n) of m set to 0, and n floats of src copied to m from at + n (either may
- * be empty): the slack and the contents of conv_dw_rows' copies. */
-static spartan_status rows_copy(spartan_context *ctx, cl_mem m, size_t at, size_t n, cl_mem src,
-                                size_t len) {
-    const float zero = 0.0f;
-    cl_int rc = n ? clEnqueueFillBuffer(ctx->queue, m, &zero, sizeof zero, at * sizeof(float),
-                                        n * sizeof(float), 0, NULL, NULL)
-                  : CL_SUCCESS;
-    if (rc != CL_SUCCESS) return sp_ctx_cl_fail(ctx, rc, "clEnqueueFillBuffer", "conv_dw_rows");
-    rc = len ? clEnqueueCopyBuffer(ctx->queue, src, m, 0, (at + n) * sizeof(float),
-                                   len * sizeof(float), 0, NULL, NULL)
-             : CL_SUCCESS;
-    return rc == CL_SUCCESS ? SPARTAN_OK
-                            : sp_ctx_cl_fail(ctx, rc, "clEnqueueCopyBuffer", "conv_dw_rows");
 }
 
 /* conv_dw_rows: x copied with room before and after, dY transposed (out_c x pixels,
@@ -204,13 +188,10 @@ static spartan_status run_rows(spartan_context *ctx, dw_launch *c, spartan_tenso
         (st = sp_u32(ctx, blocks, "blocks of dweight", &c->blocks)) ||
         (st = sp_u32(ctx, units, "row chunks", &unused)) ||
         (st = sp_u32(ctx, blocks * parts, "work-items", &unused)) ||
-        (st = sp_u32(ctx, image + 2 * slack, "x's copy", &unused)) ||
-        (st = sp_scratch(ctx, SP_SCRATCH_COLS, (image + 2 * slack) * sizeof(float), &xs)) ||
+        (st = sp_conv_slack_copy(ctx, SP_SCRATCH_COLS, c->x, image, slack, &xs)) ||
         (st =
              sp_scratch(ctx, SP_SCRATCH_TRANSPOSE, (pixels * out_c + vec) * sizeof(float), &dyt)) ||
-        (st = rows_copy(ctx, xs, 0, slack, c->x, image)) ||
-        (st = rows_copy(ctx, xs, image + slack, slack, c->x, 0)) ||
-        (st = rows_copy(ctx, dyt, pixels * out_c, vec, c->x, 0)))
+        (st = sp_fill_zero(ctx, dyt, pixels * out_c, vec)))
         return st;
     cl_uint upix = (cl_uint)pixels, uoc = (cl_uint)out_c; /* within 32 bits: sp_window_geom */
     sp_arg targs[] = {SP_ARG(c->dy), SP_ARG(dyt), SP_ARG(upix), SP_ARG(uoc)};

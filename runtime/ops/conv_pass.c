@@ -87,6 +87,29 @@ spartan_status sp_conv_scratch_cols(spartan_context *ctx, const sp_geom *g, spar
     return st;
 }
 
+spartan_status sp_fill_zero(spartan_context *ctx, cl_mem m, size_t at, size_t n) {
+    const float zero = 0.0f;
+    cl_int rc = n ? clEnqueueFillBuffer(ctx->queue, m, &zero, sizeof zero, at * sizeof(float),
+                                        n * sizeof(float), 0, NULL, NULL)
+                  : CL_SUCCESS;
+    return rc == CL_SUCCESS ? SPARTAN_OK
+                            : sp_ctx_cl_fail(ctx, rc, "clEnqueueFillBuffer", "scratch slack");
+}
+
+spartan_status sp_conv_slack_copy(spartan_context *ctx, int slot, cl_mem src, size_t n,
+                                  size_t slack, cl_mem *out) {
+    cl_uint unused;
+    spartan_status st = sp_u32(ctx, n + 2 * slack, "the copy's floats", &unused);
+    if (!st) st = sp_scratch(ctx, slot, (n + 2 * slack) * sizeof(float), out);
+    if (!st) st = sp_fill_zero(ctx, *out, 0, slack);
+    if (!st) st = sp_fill_zero(ctx, *out, slack + n, slack);
+    if (st || n == 0) return st;
+    cl_int rc = clEnqueueCopyBuffer(ctx->queue, src, *out, 0, slack * sizeof(float),
+                                    n * sizeof(float), 0, NULL, NULL);
+    return rc == CL_SUCCESS ? SPARTAN_OK
+                            : sp_ctx_cl_fail(ctx, rc, "clEnqueueCopyBuffer", "scratch copy");
+}
+
 int sp_conv_rows_fit(const spartan_context *ctx, size_t channels) {
     return channels < (size_t)sp_tuned_get(&ctx->tuned, "VEC") && channels <= SP_ROWS_BLOCK;
 }

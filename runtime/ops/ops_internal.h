@@ -198,6 +198,14 @@ spartan_status sp_conv_check(spartan_context *ctx, const char *fn, spartan_path 
  * without their kernel family). */
 spartan_status sp_conv_scratch_cols(spartan_context *ctx, const sp_geom *g, spartan_tensor *cols);
 
+/* n floats of m from float `at` set to zero (nothing for n 0). */
+spartan_status sp_fill_zero(spartan_context *ctx, cl_mem m, size_t at, size_t n);
+
+/* The n floats of src copied into scratch slot `slot` between `slack` zeros on either side (the
+ * row kernels' operands: SP_ROW_SLACK in common.clh); *out is the scratch buffer. */
+spartan_status sp_conv_slack_copy(spartan_context *ctx, int slot, cl_mem src, size_t n,
+                                  size_t slack, cl_mem *out);
+
 /* The "rows" kernels (conv_forward_rows, conv_dx_rows): a row's SP_VEC pixels in the lanes, up to
  * SP_ROWS_BLOCK channels (common.clh) in accumulators. sp_conv_rows_fit: whether `channels` (the
  * side they would otherwise vectorise) fill less than one vector and fit one block.
