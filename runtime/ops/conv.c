@@ -112,11 +112,9 @@ spartan_status spartan_conv2d_forward(spartan_context *ctx, spartan_path path,
         c.kernel = sp_conv_rows_fit(ctx, c.out_c) ? SP_K_conv_forward_rows : SP_K_conv_forward;
     }
     /* the rows kernel's vector loads (stride 1, one channel) read x's copy with room around it */
-    if (c.kernel == SP_K_conv_forward_rows && w->stride == 1 && w->in_c == 1) {
-        size_t slack = w->pad + (size_t)sp_tuned_get(&ctx->tuned, "VEC");
-        st = sp_conv_slack_copy(ctx, SP_SCRATCH_COLS, x->mem, c.g.image, slack, &c.x);
-        if (st != SPARTAN_OK) return st;
-    }
+    if (c.kernel == SP_K_conv_forward_rows && w->stride == 1 && w->in_c == 1 &&
+        (st = sp_conv_slack_copy(ctx, SP_SCRATCH_COLS, x->mem, c.g.image, w->pad, &c.x)))
+        return st;
     const size_t most = c.kernel == SP_K_conv_forward_rows ? sp_conv_rows_slice_max(ctx, w->in_c)
                                                            : slice_max(ctx, w->in_c);
     size_t per, parts = sp_slices(c.g.patch, most, align, &per);

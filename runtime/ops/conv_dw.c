@@ -65,7 +65,7 @@ static sp_dw_orient pick_channels(size_t vec, size_t rb, const spartan_window *w
     size_t patch = w->k_h * w->k_w * w->in_c;
     double cvec = fill(w->in_c, vec) * fill(out_c, rb);
     double ocvec = fill(out_c, vec) * fill(patch, rb);
-    *filled = cvec >= ocvec ? cvec : ocvec;
+    if (filled) *filled = cvec >= ocvec ? cvec : ocvec;
     return cvec >= ocvec ? SP_DW_CVEC : SP_DW_OCVEC;
 }
 
@@ -163,11 +163,6 @@ static spartan_status run_dense(spartan_context *ctx, sp_dw_orient orient, dw_la
     return sp_split_reduce(ctx, parts, dweight->numel, dweight->mem, 1.0f, 0.0f, dw_slices, c);
 }
 
-/* Room conv_dw_rows' copies of x and dY have before and after (SP_ROW_SLACK in common.clh). */
-static size_t rows_slack(size_t vec, size_t pad) {
-    return pad + vec;
-}
-
 /* conv_dw_rows: x copied with room before and after, dY transposed (out_c x pixels,
  * conv_dw_transpose) with room after, both in scratch, then the slices of row chunks (batch out_h
  * rows of ceil(out_w / VEC) chunks), summed by sp_split_reduce. A chunk's step counts the loop and
@@ -175,7 +170,7 @@ static size_t rows_slack(size_t vec, size_t pad) {
  * stores. */
 static spartan_status run_rows(spartan_context *ctx, dw_launch *c, spartan_tensor *dweight) {
     size_t vec = tuned(ctx, "VEC"), pixels = c->g.pixels, out_c = c->out_c, image = c->g.image;
-    size_t out_h = c->g.v[8], out_w = c->g.v[9], slack = rows_slack(vec, c->g.v[7]);
+    size_t out_h = c->g.v[8], out_w = c->g.v[9];
     size_t units = c->g.v[0] * out_h * ceil_div(out_w, vec);
     size_t blocks = ceil_div(c->g.patch, DW_ROWS_RP) * ceil_div(out_c, DW_ROWS_RJ);
     size_t step = 12 + DW_ROWS_RJ * 4 + DW_ROWS_RP * (8 + DW_ROWS_RJ);
@@ -188,7 +183,7 @@ static spartan_status run_rows(spartan_context *ctx, dw_launch *c, spartan_tenso
         (st = sp_u32(ctx, blocks, "blocks of dweight", &c->blocks)) ||
         (st = sp_u32(ctx, units, "row chunks", &unused)) ||
         (st = sp_u32(ctx, blocks * parts, "work-items", &unused)) ||
-        (st = sp_conv_slack_copy(ctx, SP_SCRATCH_COLS, c->x, image, slack, &xs)) ||
+        (st = sp_conv_slack_copy(ctx, SP_SCRATCH_COLS, c->x, image, c->g.v[7], &xs)) ||
         (st =
              sp_scratch(ctx, SP_SCRATCH_TRANSPOSE, (pixels * out_c + vec) * sizeof(float), &dyt)) ||
         (st = sp_fill_zero(ctx, dyt, pixels * out_c, vec)))
@@ -336,17 +331,16 @@ spartan_status sp_conv_dw(spartan_context *ctx, spartan_path path, sp_dw_orient 
         return through_im2col(ctx, w, &c.g, x, dy, dweight);
     size_t vec = tuned(ctx, "VEC"), rb = tuned(ctx, "GEMM_RB");
     if (orient == SP_DW_AUTO) orient = sp_conv_dw_pick(vec, rb, w, c.out_c);
-    double filled;
+    /* the row kernel's place: dense on a window it takes, the channel pick elsewhere */
+    sp_dw_orient channels =
+        orient == SP_DW_ROWS ? pick_channels(vec, rb, w, c.out_c, NULL) : orient;
     if (path == SPARTAN_PATH_SPARSE) {
         int done;
-        st = run_sparse(ctx,
-                        orient == SP_DW_ROWS ? pick_channels(vec, rb, w, c.out_c, &filled) : orient,
-                        &c, dweight, &done);
+        st = run_sparse(ctx, channels, &c, dweight, &done);
         if (st != SPARTAN_OK || done) return st;
     }
     if (orient == SP_DW_ROWS && sp_conv_dw_rows_fit(w)) return run_rows(ctx, &c, dweight);
-    if (orient == SP_DW_ROWS) orient = pick_channels(vec, rb, w, c.out_c, &filled);
-    return run_dense(ctx, orient, &c, dweight);
+    return run_dense(ctx, channels, &c, dweight);
 }
 
 spartan_status spartan_conv2d_backward_weight(spartan_context *ctx, spartan_path path,

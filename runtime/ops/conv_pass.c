@@ -96,8 +96,9 @@ spartan_status sp_fill_zero(spartan_context *ctx, cl_mem m, size_t at, size_t n)
                             : sp_ctx_cl_fail(ctx, rc, "clEnqueueFillBuffer", "scratch slack");
 }
 
-spartan_status sp_conv_slack_copy(spartan_context *ctx, int slot, cl_mem src, size_t n,
-                                  size_t slack, cl_mem *out) {
+spartan_status sp_conv_slack_copy(spartan_context *ctx, int slot, cl_mem src, size_t n, size_t pad,
+                                  cl_mem *out) {
+    size_t slack = pad + (size_t)sp_tuned_get(&ctx->tuned, "VEC"); /* SP_ROW_SLACK(pad) */
     cl_uint unused;
     spartan_status st = sp_u32(ctx, n + 2 * slack, "the copy's floats", &unused);
     if (!st) st = sp_scratch(ctx, slot, (n + 2 * slack) * sizeof(float), out);

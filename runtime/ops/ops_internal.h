@@ -201,10 +201,10 @@ spartan_status sp_conv_scratch_cols(spartan_context *ctx, const sp_geom *g, spar
 /* n floats of m from float `at` set to zero (nothing for n 0). */
 spartan_status sp_fill_zero(spartan_context *ctx, cl_mem m, size_t at, size_t n);
 
-/* The n floats of src copied into scratch slot `slot` between `slack` zeros on either side (the
- * row kernels' operands: SP_ROW_SLACK in common.clh); *out is the scratch buffer. */
-spartan_status sp_conv_slack_copy(spartan_context *ctx, int slot, cl_mem src, size_t n,
-                                  size_t slack, cl_mem *out);
+/* The n floats of src copied into scratch slot `slot` between SP_ROW_SLACK(pad) = pad + VEC
+ * zeros on either side (common.clh: the row kernels' x); *out is the scratch buffer. */
+spartan_status sp_conv_slack_copy(spartan_context *ctx, int slot, cl_mem src, size_t n, size_t pad,
+                                  cl_mem *out);
 
 /* The "rows" kernels (conv_forward_rows, conv_dx_rows): a row's SP_VEC pixels in the lanes, up to
  * SP_ROWS_BLOCK channels (common.clh) in accumulators. sp_conv_rows_fit: whether `channels` (the
