@@ -143,6 +143,48 @@ void nn_bias_grad(__global const float *dy, __global float *db, const uint rows,
     }
 }
 
+// The bias gradient of narrow rows (n fills few of the SP_VEC lanes nn_bias_grad loads per
+// row), in two launches. First dy is walked flat, as `total` consecutive floats in full vectors:
+// vector j's lane l holds column (j * SP_VEC + l) mod n, the same for every vector j' = j mod V
+// (V = P / SP_VEC, P = lcm(n, SP_VEC)). Work-item g of `w` (a multiple of V) adds the vectors g,
+// g + w, g + 2w, ..., all of the same columns, and stores the sum at parts + g * SP_VEC: q = w / V
+// rows of P floats. The last vector may be partial: its work-item adds it after its loop.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_bias_grad_flat(__global const float *dy, __global float *parts, const uint total,
+                       const uint w) {
+    const uint g = get_global_id(0);
+    if (g >= w) return;
+    const uint full = total / SP_VEC;
+    floatv acc = (floatv)(0.0f);
+    uint j = g;
+    for (; j < full; j += w) acc += VLOADV(j, dy);
+    if (j == full && total > full * SP_VEC)
+        acc += sp_load_part(dy + full * SP_VEC, total - full * SP_VEC);
+    VSTOREV(acc, g, parts);
+}
+
+// Then db[c] = the sum of the entries c, c + n, ... (< p) of each of the q rows of p floats of
+// parts, in a fixed order: one work-item per column. Rows are summed in blocks of 32 and the
+// blocks' sums added at the end, so that no long chain of additions runs at the total's
+// magnitude (the rounding stays within that of a pairwise-like order).
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_bias_grad_fold(__global const float *parts, __global float *db, const uint n, const uint p,
+                       const uint q) {
+    const uint c = get_global_id(0);
+    if (c >= n) return;
+    float sum = 0.0f;
+    for (uint b = 0; b < q; b += 32) {
+        float block = 0.0f;
+        for (uint r = b; r < min(q, b + 32); r++) {
+            float row = 0.0f;
+            for (uint j = c; j < p; j += n) row += parts[r * p + j];
+            block += row;
+        }
+        sum += block;
+    }
+    db[c] = sum;
+}
+
 // dz = dy where y > 0, else 0 (a NaN y counts as not positive). dz may be dy.
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
 void nn_relu_backward(__global const float *y, __global const float *dy, __global float *dz,
@@ -179,20 +221,55 @@ void nn_maxpool_forward(__global const float *x, __global float *y, __global flo
 }
 
 // Max-pooling backward: one work-item per (input pixel, SP_VEC channels), summing dy over the
-// windows that contain the pixel and whose recorded maximum is it.
+// windows that contain the pixel and whose recorded maximum is it. With masked, a window passes
+// its dy on only where its maximum y is positive (NaN: not): the backward of a ReLU right before
+// the pool, whose output at the arg-max is y (with masked 0, y may be any buffer of dy's size).
+#define NN_MAXPOOL_BACKWARD_ARGS                                                                \
+    __global const float *dy, __global const float *arg, __global const float *y,                \
+        __global float *dx, const uint masked, NN_WINDOW_ARGS
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
-void nn_maxpool_backward(__global const float *dy, __global const float *arg, __global float *dx,
-                         NN_WINDOW_ARGS) {
+void nn_maxpool_backward(NN_MAXPOOL_BACKWARD_ARGS) {
     NN_CHUNK(batch * in_h * in_w); // unit = input pixel
     const uint3 p = nn_pixel(unit, in_h, in_w);
+    const intv pass_all = (intv)(masked ? 0 : -1);
     floatv acc = (floatv)(0.0f);
     NN_FOR_COVERING_WINDOWS(p.y, p.z, {
         const uint o = ((p.x * out_h + oy) * out_w + ox) * in_c + c0;
-        const intv hit = sp_load_part(arg + o, len) == (floatv)((float)(ky * k_w + kx));
+        const intv hit = (sp_load_part(arg + o, len) == (floatv)((float)(ky * k_w + kx))) &
+                         ((sp_load_part(y + o, len) > (floatv)(0.0f)) | pass_all);
         acc += select((floatv)(0.0f), sp_load_part(dy + o, len), hit);
     })
     (void)pad;
     sp_store_part(acc, dx + unit * in_c + c0, len);
+}
+
+// Max-pooling backward when no two windows overlap (stride >= k_h and k_w): one work-item per
+// (output pixel, SP_VEC channels) writes its whole block of dx: its window's arg-max gets dy
+// (with masked, only where the window's maximum y is positive, as nn_maxpool_backward), every
+// other element of the window and of the gap up to the next window 0; the last row and column
+// of windows also clear the rows and columns no window reaches. Each dx element is written once,
+// and a work-item reads dy once instead of every pixel reading its windows'.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_maxpool_backward_tiled(NN_MAXPOOL_BACKWARD_ARGS) {
+    NN_CHUNK(batch * out_h * out_w); // unit = output pixel
+    const uint3 o = nn_pixel(unit, out_h, out_w);
+    const uint at = unit * in_c + c0;
+    floatv g = sp_load_part(dy + at, len);
+    if (masked) g = select((floatv)(0.0f), g, sp_load_part(y + at, len) > (floatv)(0.0f));
+    const floatv a = sp_load_part(arg + at, len);
+    const uint yb = o.y * stride, ye = o.y + 1 == out_h ? in_h : yb + stride;
+    const uint xb = o.z * stride, xe = o.z + 1 == out_w ? in_w : xb + stride;
+    __global float *img = dx + o.x * in_h * in_w * in_c + c0;
+    for (uint yy = yb; yy < ye; yy++) {
+        const uint ky = yy - yb;
+        for (uint xx = xb; xx < xe; xx++) {
+            const uint kx = xx - xb;
+            const float pos = ky < k_h && kx < k_w ? (float)(ky * k_w + kx) : -1.0f;
+            sp_store_part(select((floatv)(0.0f), g, a == (floatv)(pos)),
+                          img + (yy * in_w + xx) * in_c, len);
+        }
+    }
+    (void)pad;
 }
 
 // Average pooling (count_include_pad): y = the sum of the window's elements inside the image,

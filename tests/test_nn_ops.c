@@ -154,6 +154,16 @@ static void check_pool(const spartan_window *w, uint64_t seed, int with_nan) {
     double tol = overlap ? th_tol(w->k_h * w->k_w, fx_max_abs(dy, outs)) : 0.0;
     fx_assert_close(dx, wdx, image, tol, what);
 
+    /* through a ReLU before the pool: an element's gradient passes where x > 0 (the ReLU's
+     * output there), whether the kernel tiles the blocks or gathers over windows */
+    describe(what, sizeof what, with_nan ? "maxpool+relu with NaNs" : "maxpool+relu", w);
+    spartan_tensor *tdr = fx_nan_matrix(pix, w->in_c);
+    ok(spartan_maxpool_relu_backward(ctx, w, tdy, targ, ty, tdr));
+    float *dr = fx_read_all(tdr);
+    for (size_t i = 0; i < image; i++)
+        if (!(x[i] > 0.0f)) wdx[i] = 0.0;
+    fx_assert_close(dr, wdx, image, tol, what);
+
     fx_release();
 }
 
@@ -559,6 +569,9 @@ START_TEST(bad_arguments_are_invalid) {
     ck_assert_int_eq(spartan_maxpool_forward(ctx, &pw, x, y, NULL), INV);
     ck_assert_int_eq(spartan_maxpool_backward(ctx, &pw, y, y_bad, x), INV);
     ck_assert_int_eq(spartan_maxpool_backward(ctx, &pw, y, arg, x_bad), INV);
+    ck_assert_int_eq(spartan_maxpool_relu_backward(ctx, &pw, y, arg, NULL, x), INV);
+    ck_assert_int_eq(spartan_maxpool_relu_backward(ctx, &pw, y, arg, y_bad, x), INV);
+    ck_assert_int_eq(spartan_maxpool_relu_backward(ctx, &pp, y, arg, y, x), INV);
     ok(spartan_maxpool_forward(ctx, &pw, x, y, arg));
 
     /* bias: n elements for n columns */

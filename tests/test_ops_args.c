@@ -71,6 +71,7 @@ START_TEST(tensors_of_another_context_are_refused) {
     REFUSED(spartan_relu_backward(ctx, a, x, c), OTHER);
     REFUSED(spartan_maxpool_forward(ctx, &w, ximg, pool, arg), OTHER);
     REFUSED(spartan_maxpool_backward(ctx, &w, pool, arg, ximg), OTHER);
+    REFUSED(spartan_maxpool_relu_backward(ctx, &w, pool, arg, pool, ximg), OTHER);
     REFUSED(spartan_avgpool_forward(ctx, &w, ximg, pool), OTHER);
     REFUSED(spartan_avgpool_backward(ctx, &w, pool, ximg), OTHER);
     REFUSED(spartan_dropout_forward(ctx, x, a, 0.5f, 1, 2), OTHER);
@@ -124,6 +125,7 @@ START_TEST(outputs_over_their_inputs_are_refused) {
     REFUSED(spartan_maxpool_forward(ctx, &w, a, a, b), SHARES);
     REFUSED(spartan_maxpool_forward(ctx, &w, a, b, b), SHARES);
     REFUSED(spartan_maxpool_backward(ctx, &w, a, b, a), SHARES);
+    REFUSED(spartan_maxpool_relu_backward(ctx, &w, a, b, c, c), SHARES);
     REFUSED(spartan_avgpool_forward(ctx, &w, a, a), SHARES);
     REFUSED(spartan_avgpool_backward(ctx, &w, a, a), SHARES);
     spartan_tensor *row = mat(ctx, 1, 8), *labels = mat(ctx, 8, 1), *stats = mat(ctx, 8, 2);

@@ -379,6 +379,15 @@ SPARTAN_API spartan_status spartan_maxpool_forward(spartan_context *ctx, const s
 SPARTAN_API spartan_status spartan_maxpool_backward(spartan_context *ctx, const spartan_window *w,
                                                     const spartan_tensor *dy,
                                                     const spartan_tensor *arg, spartan_tensor *dx);
+/* Max-pooling backward through a ReLU right before the pool, in one pass: dx = what
+ * spartan_relu_backward gives for the gradient spartan_maxpool_backward computes, the ReLU's
+ * output being the pool's input. y is the pool's output (spartan_maxpool_forward's): a window's
+ * maximum is the ReLU's output at its arg-max, so a window passes its dy on only where y > 0 (a
+ * NaN y counts as not positive). The same shapes and errors as spartan_maxpool_backward; y has
+ * dy's shape and must not share dx's buffer. */
+SPARTAN_API spartan_status spartan_maxpool_relu_backward(
+    spartan_context *ctx, const spartan_window *w, const spartan_tensor *dy,
+    const spartan_tensor *arg, const spartan_tensor *y, spartan_tensor *dx);
 
 /* Average pooling over windows w, padding included (PyTorch's AvgPool2d with
  * count_include_pad=True, ceil_mode=False): y[b, oy, ox, c] = the sum of x over the window

@@ -268,6 +268,10 @@ static void plan(spartan_model *m) {
         /* a GEMM layer's bias is added by the ReLU right after it, in the ReLU's pass */
         L->g.bias_in_relu = 0;
         L->bias_from = NULL;
+        L->relu_before = L->backward_by_next = 0;
+        /* a max-pool right after a ReLU does the ReLU's backward in its own pass */
+        if (i > 0 && L->ops == &sp_layer_maxpool && m->layers[i - 1].ops == &sp_layer_relu)
+            L->relu_before = m->layers[i - 1].backward_by_next = 1;
         if (i > 0 && L->ops == &sp_layer_relu && m->layers[i - 1].ops->gemm) {
             L->bias_from = &m->layers[i - 1];
             m->layers[i - 1].g.bias_in_relu = 1;

@@ -214,6 +214,36 @@ static spartan_status bias_slices(spartan_context *ctx, void *arg, size_t part0,
     return sp_launch(ctx, SP_K_nn_bias_grad, 2, g, l, args, 7);
 }
 
+/* Narrow rows (n filling less than 3/4 of the vectors nn_bias_grad loads per row) take the flat
+ * walk, nn_bias_grad_flat and _fold (nn.cl), when its loops fit LOOP_MAX: about 64 vectors per
+ * work-item, as many work-items as that takes. Returns SP_NOT_FLAT for the others. */
+#define SP_NOT_FLAT ((spartan_status)-1)
+static spartan_status bias_grad_flat(spartan_context *ctx, const spartan_tensor *dy,
+                                     spartan_tensor *db, cl_uint n) {
+    const size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC"), most = sp_loop_max(ctx);
+    const size_t chunks = (n + vec - 1) / vec;
+    if (4 * (size_t)n >= 3 * chunks * vec) return SP_NOT_FLAT;
+    size_t a = n, b = vec; /* gcd(n, vec): the period is p = n * vec / gcd floats, v vectors */
+    while (b) {
+        size_t t = a % b;
+        a = b;
+        b = t;
+    }
+    const size_t p = n * vec / a, v = p / vec, vectors = (dy->numel + vec - 1) / vec;
+    const size_t qmax = most / (p / n); /* the fold walks q rows of p / n entries per column */
+    size_t q = (vectors + v * 64 - 1) / (v * 64);
+    if (q > qmax) q = qmax;
+    if (q == 0 || (vectors + v * q - 1) / (v * q) >= most) return SP_NOT_FLAT;
+    cl_mem parts;
+    spartan_status st = sp_scratch(ctx, SP_SCRATCH_SPLIT, q * p * sizeof(float), &parts);
+    if (st != SPARTAN_OK) return st;
+    cl_uint total = (cl_uint)dy->numel, w = (cl_uint)(q * v), up = (cl_uint)p, uq = (cl_uint)q;
+    sp_arg flat[] = {SP_ARG(dy->mem), SP_ARG(parts), SP_ARG(total), SP_ARG(w)};
+    sp_arg fold[] = {SP_ARG(parts), SP_ARG(db->mem), SP_ARG(n), SP_ARG(up), SP_ARG(uq)};
+    st = launch(ctx, SP_K_nn_bias_grad_flat, w, flat, 4);
+    return st == SPARTAN_OK ? launch(ctx, SP_K_nn_bias_grad_fold, n, fold, 5) : st;
+}
+
 spartan_status spartan_bias_grad(spartan_context *ctx, const spartan_tensor *dy,
                                  spartan_tensor *db) {
     static const char fn[] = "spartan_bias_grad";
@@ -222,6 +252,8 @@ spartan_status spartan_bias_grad(spartan_context *ctx, const spartan_tensor *dy,
     spartan_status st = check_bias(ctx, fn, dy, db, &rows, &n);
     if (st != SPARTAN_OK || db->numel == 0) return st;
     if (dy->numel == 0) return spartan_tensor_fill(db, 0.0f); /* no rows: sums of nothing */
+    st = bias_grad_flat(ctx, dy, db, n);
+    if (st != SP_NOT_FLAT) return st;
     /* one work-group per vector of columns and slice of rows, a vector of partial sums per
      * work-item (the tuned parameters keep WG x VEC floats within the local memory) */
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
@@ -275,24 +307,59 @@ spartan_status spartan_maxpool_forward(spartan_context *ctx, const spartan_windo
                          bufs, 3);
 }
 
-spartan_status spartan_maxpool_backward(spartan_context *ctx, const spartan_window *w,
-                                        const spartan_tensor *dy, const spartan_tensor *arg,
-                                        spartan_tensor *dx) {
-    static const char fn[] = "spartan_maxpool_backward";
+/* Both max-pooling backwards; y NULL: no ReLU mask. Windows that do not overlap take the tiled
+ * kernel (a work-item per output pixel writes its block of dx) unless a block is too long to
+ * walk; overlapping ones gather per input pixel. */
+static spartan_status maxpool_backward(spartan_context *ctx, const char *fn,
+                                       const spartan_window *w, const spartan_tensor *dy,
+                                       const spartan_tensor *arg, const spartan_tensor *y,
+                                       spartan_tensor *dx) {
     if (!ctx || !w || !dy || !arg || !dx) return sp_invalid(ctx, "%s: NULL argument", fn);
-    spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(dy, arg, dx));
+    spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(dy, arg, y ? y : dy, dx));
     if (!cst) cst = sp_check_apart(ctx, fn, "dx", dx, "dy", dy);
     if (!cst) cst = sp_check_apart(ctx, fn, "dx", dx, "arg", arg);
+    if (!cst && y) cst = sp_check_apart(ctx, fn, "dx", dx, "y", y);
     if (cst) return cst;
     sp_geom g;
     spartan_status st = pool_geom(ctx, fn, w, &g);
     if (st == SPARTAN_OK) st = check_out(ctx, fn, "dy", dy, g.pixels, w->in_c);
     if (st == SPARTAN_OK) st = check_out(ctx, fn, "arg", arg, g.pixels, w->in_c);
+    if (st == SPARTAN_OK && y) st = check_out(ctx, fn, "y", y, g.pixels, w->in_c);
     if (st == SPARTAN_OK) st = sp_check_image(ctx, fn, "dx", dx, &g);
     if (st != SPARTAN_OK || dx->numel == 0) return st;
-    cl_mem bufs[] = {dy->mem, arg->mem, dx->mem};
-    return launch_window(ctx, SP_K_nn_maxpool_backward,
-                         chunk_items(ctx, w->batch * w->in_h * w->in_w, w->in_c), &g, bufs, 3);
+    /* the tiled kernel's block: its window and the gap to the next, the last ones up to the
+     * image's edge (k + (in - k) mod stride rows or columns) */
+    size_t most = sp_loop_max(ctx) / (1 + (size_t)sp_tuned_get(&ctx->tuned, "VEC"));
+    size_t block_h = w->k_h + (w->in_h - w->k_h) % w->stride;
+    size_t block_w = w->k_w + (w->in_w - w->k_w) % w->stride;
+    if (block_h < w->stride) block_h = w->stride;
+    if (block_w < w->stride) block_w = w->stride;
+    int tiled =
+        w->stride >= w->k_h && w->stride >= w->k_w && block_w <= most && block_h <= most / block_w;
+    cl_uint masked = y != NULL;
+    cl_mem ymem = y ? y->mem : dy->mem; /* not read unmasked */
+    sp_arg args[15] = {SP_ARG(dy->mem), SP_ARG(arg->mem), SP_ARG(ymem), SP_ARG(dx->mem),
+                       SP_ARG(masked)};
+    for (cl_uint i = 0; i < 10; i++) args[5 + i] = SP_ARG(g.v[i]);
+    if (tiled)
+        return launch(ctx, SP_K_nn_maxpool_backward_tiled, chunk_items(ctx, g.pixels, w->in_c),
+                      args, 15);
+    return launch(ctx, SP_K_nn_maxpool_backward,
+                  chunk_items(ctx, w->batch * w->in_h * w->in_w, w->in_c), args, 15);
+}
+
+spartan_status spartan_maxpool_backward(spartan_context *ctx, const spartan_window *w,
+                                        const spartan_tensor *dy, const spartan_tensor *arg,
+                                        spartan_tensor *dx) {
+    return maxpool_backward(ctx, "spartan_maxpool_backward", w, dy, arg, NULL, dx);
+}
+
+spartan_status spartan_maxpool_relu_backward(spartan_context *ctx, const spartan_window *w,
+                                             const spartan_tensor *dy, const spartan_tensor *arg,
+                                             const spartan_tensor *y, spartan_tensor *dx) {
+    static const char fn[] = "spartan_maxpool_relu_backward";
+    if (!y) return sp_invalid(ctx, "%s: NULL argument", fn);
+    return maxpool_backward(ctx, fn, w, dy, arg, y, dx);
 }
 
 /* ---- average pooling ------------------------------------------------------------------------ */

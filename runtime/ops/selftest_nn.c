@@ -103,11 +103,13 @@ done:
     return r->failed;
 }
 
-/* Max-pooling 2 x 2, stride 2, on 5 channels: the maxima, their positions, and the gradient. */
-static int check_maxpool(sp_check *r) {
-    const spartan_window w = {2, 8, 10, 5, 2, 2, 2, 0};
-    const size_t oh = spartan_window_out_h(&w), ow = spartan_window_out_w(&w);
-    const size_t image = w.batch * w.in_h * w.in_w * w.in_c, outs = w.batch * oh * ow * w.in_c;
+/* Max-pooling on window w: the maxima, their positions, the gradient, and the gradient through
+ * a ReLU before the pool (x's sign masks it). dy holds small integers, so that the sums of
+ * overlapping windows are exact. */
+static int check_maxpool_window(sp_check *r, const spartan_window *w) {
+    const size_t oh = spartan_window_out_h(w), ow = spartan_window_out_w(w);
+    const size_t image = w->batch * w->in_h * w->in_w * w->in_c,
+                 outs = w->batch * oh * ow * w->in_c;
     sp_check_host h = {0};
     float *x = sp_check_alloc(r, &h, image, sizeof(float));
     float *dy = sp_check_alloc(r, &h, outs, sizeof(float));
@@ -116,21 +118,21 @@ static int check_maxpool(sp_check *r) {
     double *arg = sp_check_alloc(r, &h, outs, sizeof(double));
     if (r->failed) goto done;
     sp_check_fill(r, x, image, 0.0, -1.0f, 1.0f);
-    sp_check_fill(r, dy, outs, 0.0, -1.0f, 1.0f);
+    sp_check_fill_int(r, dy, outs, 0.0, 8, 0);
     spartan_tensor *tx = sp_check_upload(r, x, image, 1);
-    spartan_tensor *ty = sp_check_upload(r, NULL, w.batch * oh * ow, w.in_c);
-    spartan_tensor *ta = sp_check_upload(r, NULL, w.batch * oh * ow, w.in_c);
-    spartan_tensor *tdy = sp_check_upload(r, dy, w.batch * oh * ow, w.in_c);
+    spartan_tensor *ty = sp_check_upload(r, NULL, w->batch * oh * ow, w->in_c);
+    spartan_tensor *ta = sp_check_upload(r, NULL, w->batch * oh * ow, w->in_c);
+    spartan_tensor *tdy = sp_check_upload(r, dy, w->batch * oh * ow, w->in_c);
     spartan_tensor *tdx = sp_check_upload(r, NULL, image, 1);
-    if (r->failed || sp_check_call(r, spartan_maxpool_forward(r->ctx, &w, tx, ty, ta), "max-pool"))
+    if (r->failed || sp_check_call(r, spartan_maxpool_forward(r->ctx, w, tx, ty, ta), "max-pool"))
         goto done;
     for (size_t o = 0; o < outs; o++) {
-        size_t c = o % w.in_c, p = o / w.in_c, b = p / (oh * ow), oy = p / ow % oh, ox = p % ow;
+        size_t c = o % w->in_c, p = o / w->in_c, b = p / (oh * ow), oy = p / ow % oh, ox = p % ow;
         double best = 0.0;
         size_t at = 0;
-        for (size_t k = 0; k < w.k_h * w.k_w; k++) {
-            size_t y = oy * w.stride + k / w.k_w, xx = ox * w.stride + k % w.k_w;
-            double v = x[((b * w.in_h + y) * w.in_w + xx) * w.in_c + c];
+        for (size_t k = 0; k < w->k_h * w->k_w; k++) {
+            size_t y = oy * w->stride + k / w->k_w, xx = ox * w->stride + k % w->k_w;
+            double v = x[((b * w->in_h + y) * w->in_w + xx) * w->in_c + c];
             if (k == 0 || v > best) {
                 best = v;
                 at = k;
@@ -143,20 +145,35 @@ static int check_maxpool(sp_check *r) {
         sp_check_download(r, ta, got) ||
         sp_check_compare(r, "max-pool positions", got, arg, NULL, outs))
         goto done;
-    if (sp_check_call(r, spartan_maxpool_backward(r->ctx, &w, tdy, ta, tdx), "max-pool backward") ||
+    if (sp_check_call(r, spartan_maxpool_backward(r->ctx, w, tdy, ta, tdx), "max-pool backward") ||
         sp_check_download(r, tdx, got))
         goto done;
     memset(want, 0, image * sizeof *want);
     for (size_t o = 0; o < outs; o++) {
-        size_t c = o % w.in_c, p = o / w.in_c, b = p / (oh * ow), oy = p / ow % oh, ox = p % ow;
-        size_t k = (size_t)arg[o], y = oy * w.stride + k / w.k_w, xx = ox * w.stride + k % w.k_w;
-        want[((b * w.in_h + y) * w.in_w + xx) * w.in_c + c] += dy[o];
+        size_t c = o % w->in_c, p = o / w->in_c, b = p / (oh * ow), oy = p / ow % oh, ox = p % ow;
+        size_t k = (size_t)arg[o], y = oy * w->stride + k / w->k_w,
+               xx = ox * w->stride + k % w->k_w;
+        want[((b * w->in_h + y) * w->in_w + xx) * w->in_c + c] += dy[o];
     }
-    sp_check_compare(r, "max-pool backward", got, want, NULL, image);
+    if (sp_check_compare(r, "max-pool backward", got, want, NULL, image)) goto done;
+    if (sp_check_call(r, spartan_maxpool_relu_backward(r->ctx, w, tdy, ta, ty, tdx),
+                      "max-pool and ReLU backward") ||
+        sp_check_download(r, tdx, got))
+        goto done;
+    for (size_t i = 0; i < image; i++)
+        if (!(x[i] > 0.0f)) want[i] = 0.0;
+    sp_check_compare(r, "max-pool and ReLU backward", got, want, NULL, image);
 done:
     sp_check_release(r);
     sp_check_host_free(&h);
     return r->failed;
+}
+
+/* Max-pooling on 5 channels: 2 x 2 windows with stride 2 (the tiled backward; the last column
+ * in no window) and overlapping 3 x 3 windows with stride 2 (the gathering backward). */
+static int check_maxpool(sp_check *r) {
+    const spartan_window tiled = {2, 8, 11, 5, 2, 2, 2, 0}, overlap = {2, 7, 9, 5, 3, 3, 2, 0};
+    return check_maxpool_window(r, &tiled) || check_maxpool_window(r, &overlap);
 }
 
 /* Average pooling of small integers both ways on window w: every sum is exact in float, so only

@@ -70,9 +70,12 @@ typedef enum sp_family {
     X(nn, nn_col2im)                                                                               \
     X(nn, nn_bias_add)                                                                             \
     X(nn, nn_bias_grad)                                                                            \
+    X(nn, nn_bias_grad_flat)                                                                       \
+    X(nn, nn_bias_grad_fold)                                                                       \
     X(nn, nn_relu_backward)                                                                        \
     X(nn, nn_maxpool_forward)                                                                      \
     X(nn, nn_maxpool_backward)                                                                     \
+    X(nn, nn_maxpool_backward_tiled)                                                               \
     X(nn, nn_avgpool_forward)                                                                      \
     X(nn, nn_avgpool_backward)                                                                     \
     X(nn, nn_dropout)                                                                              \

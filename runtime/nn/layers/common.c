@@ -81,7 +81,7 @@ spartan_status sp_layer_prepare_output(sp_layer *L, spartan_context *ctx, size_t
                                        int monitored) {
     L->batch = batch;
     spartan_status st = sp_tensor4(ctx, batch, L->out_h, L->out_w, L->out_c, &L->y);
-    if (st == SPARTAN_OK && L->need_dx)
+    if (st == SPARTAN_OK && L->need_dx && !L->backward_by_next)
         st = sp_tensor4(ctx, batch, L->in_h, L->in_w, L->in_c, &L->dx);
     if (st == SPARTAN_OK && monitored)
         st = spartan_sparse_create(ctx, batch * L->out_h * L->out_w, L->out_c, &L->sy);

@@ -130,6 +130,10 @@ struct sp_layer {
     const sp_layer *x_source;
     /* relu: the GEMM layer before it, whose bias it adds as it reads (NULL: none). */
     const sp_layer *bias_from;
+    /* maxpool right after a relu: its backward does the ReLU's too, in its own pass
+     * (spartan_maxpool_relu_backward); that relu has backward_by_next set, passes dy on as its
+     * input gradient and keeps no dx buffer. */
+    int relu_before, backward_by_next;
     sp_gemm_state g; /* GEMM layers */
 
     spartan_tensor *y;   /* output (NULL for flatten: it passes its input on) */

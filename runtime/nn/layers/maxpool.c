@@ -1,5 +1,5 @@
 /* Max-pooling over k x k windows (no padding); the arg-max of each window is kept for the
- * backward pass. */
+ * backward pass. After a ReLU, the backward does the ReLU's too, in the same pass. */
 #include "nn/layers/layer.h"
 
 static void maxpool_defaults(spartan_layer_spec *spec) {
@@ -46,7 +46,12 @@ static spartan_status maxpool_backward(sp_layer *L, const sp_step *s, const spar
     spartan_window win = sp_layer_window(L, L->batch, 0);
     spartan_tensor dyv;
     spartan_status st = sp_view4(&dyv, dy, L->batch, L->out_h, L->out_w, L->out_c);
-    if (st == SPARTAN_OK) st = spartan_maxpool_backward(s->ctx, &win, &dyv, L->arg, L->dx);
+    spartan_tensor yv; /* the ReLU before the pool: a window passes dy on where its max is > 0 */
+    if (st == SPARTAN_OK && L->relu_before)
+        st = sp_view4(&yv, L->y, L->batch, L->out_h, L->out_w, L->out_c);
+    if (st == SPARTAN_OK)
+        st = L->relu_before ? spartan_maxpool_relu_backward(s->ctx, &win, &dyv, L->arg, &yv, L->dx)
+                            : spartan_maxpool_backward(s->ctx, &win, &dyv, L->arg, L->dx);
     return st == SPARTAN_OK ? sp_layer_done(L, s, SPARTAN_PASS_BWD_INPUT) : st;
 }
 

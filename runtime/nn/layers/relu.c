@@ -1,6 +1,7 @@
 /* ReLU with the fused sparsity monitor: at every training step the ReLU counts its output's
  * zeros per tile for free (spartan_relu_monitor); the count is read when the step samples. After
- * a GEMM layer it also adds that layer's bias in the same pass (spartan_bias_relu_monitor). */
+ * a GEMM layer it also adds that layer's bias in the same pass (spartan_bias_relu_monitor). Before
+ * a max-pool its backward is the pool's (spartan_maxpool_relu_backward): it passes dy on. */
 #include "nn/layers/layer.h"
 
 static spartan_status same_shape(spartan_context *ctx, sp_layer *L) {
@@ -40,6 +41,10 @@ static spartan_status relu_forward(sp_layer *L, const sp_step *s, const spartan_
 static spartan_status relu_backward(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                                     const spartan_tensor *dy, const spartan_tensor **dx) {
     (void)x;
+    if (L->backward_by_next) { /* the max-pool after it masked dy already */
+        *dx = L->need_dx ? dy : NULL;
+        return sp_layer_done(L, s, SPARTAN_PASS_BWD_INPUT);
+    }
     *dx = L->need_dx ? L->dx : NULL;
     if (!L->need_dx) return SPARTAN_OK;
     spartan_tensor dyv; /* dy in this layer's output shape (a flatten may have passed it on) */
