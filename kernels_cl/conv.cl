@@ -232,11 +232,12 @@ conv_forward_sparse(SP_CONV_ARGS, __global const uint *restrict count,
 // consecutive output pixels of one row of one image (lanes) x up to SP_ROWS_BLOCK output channels
 // (accumulators); per patch index it loads the SP_VEC input pixels its lanes read (where the
 // stride is 1 and there is one channel, one vector load with the lanes in the padding masked,
-// sp_row_masked, from the host's copy of x with SP_ROW_SLACK(pad) floats of room around it;
-// lane by lane elsewhere, zero in the padding) and does one FMA per output channel with W's
-// scalar. Every lane does useful work whatever out_c is. The same slices of the patch index as conv_forward
-// (dimension 2, y + s pixels out_c); dimension 0: the row chunks (image, output row, chunk of
-// SP_VEC columns), dimension 1: the blocks of SP_ROWS_BLOCK output channels.
+// sp_row_masked, from the host's copy of x with SP_ROW_SLACK(pad) floats of room around it, a
+// window row at a time with no division per patch index; lane by lane elsewhere, zero in the
+// padding) and does one FMA per output channel with W's scalar. Every lane does useful work
+// whatever out_c is. The same slices of the patch index as conv_forward (dimension 2, y + s
+// pixels out_c); dimension 0: the row chunks (image, output row, chunk of SP_VEC columns),
+// dimension 1: the blocks of SP_ROWS_BLOCK output channels.
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void
 conv_forward_rows(SP_CONV_ARGS) {
     const uint chunks = (out_w + SP_VEC - 1) / SP_VEC;
@@ -253,6 +254,25 @@ conv_forward_rows(SP_CONV_ARGS) {
     for (int j = 0; j < SP_ROWS_BLOCK; j++) acc[j] = (floatv)(0.0f);
     // the input column of lane 0 at kx = 0, modulo 2^32 (the pad left of the image wraps)
     const uint ix0 = ox0 * stride - pad;
+    if (contiguous) { // e = ky k_w + kx: a window row at a time, no division per patch index
+        for (uint e = eb; e < ee;) {
+            const uint ky = e / k_w, kx0 = e - ky * k_w, kx1 = min(k_w, kx0 + (ee - e));
+            const uint iy = oy + ky - pad;
+            if (iy < in_h) {
+                const long row0 = ((long)b * in_h + iy) * in_w;
+                __global const float *wrow = w + (size_t)(ky * k_w) * out_c;
+                for (uint kx = kx0; kx < kx1; kx++) {
+                    const int ix = (int)(ix0 + kx);
+                    const floatv xv = sp_row_masked(xs, row0 + ix, ix, (int)in_w);
+                    SP_ROWS_FMA(acc, xv, wrow + kx * out_c, 1, j0, out_c);
+                }
+            }
+            e += kx1 - kx0;
+        }
+        sp_rows_store(acc, ys + ((size_t)row * out_w + ox0) * out_c + j0, out_c, out_c - j0,
+                      out_w - ox0, alpha, beta);
+        return;
+    }
     for (uint e = eb; e < ee;) {
         const uint pos = e / in_c, c0 = e - pos * in_c, c1 = min(in_c, c0 + (ee - e));
         const uint ky = pos / k_w, kx = pos - ky * k_w, iy = oy * stride + ky - pad;
@@ -260,23 +280,14 @@ conv_forward_rows(SP_CONV_ARGS) {
             const size_t row0 = ((size_t)b * in_h + iy) * in_w * in_c;
             __global const float *xrow = x + row0;
             const uint ix = ix0 + kx;
-            for (uint c = c0; c < c1; c++) {
-                floatv xv;
-                if (contiguous) {
-                    xv = sp_row_masked(xs, (long)row0 + (int)ix, (int)ix, (int)in_w);
-                } else {
-                    float tv[SP_VEC];
+            for (uint c = c0; c < c1; c++) { // lane by lane, zero in the padding
+                float tv[SP_VEC];
 #pragma unroll
-                    for (uint l = 0; l < SP_VEC; l++) {
-                        const uint xi = ix + l * stride;
-                        tv[l] = xi < in_w ? xrow[(size_t)xi * in_c + c] : 0.0f;
-                    }
-                    xv = VLOAD_AT(tv);
+                for (uint l = 0; l < SP_VEC; l++) {
+                    const uint xi = ix + l * stride;
+                    tv[l] = xi < in_w ? xrow[(size_t)xi * in_c + c] : 0.0f;
                 }
-                __global const float *wrow = w + (size_t)(pos * in_c + c) * out_c;
-#pragma unroll
-                for (int j = 0; j < SP_ROWS_BLOCK; j++)
-                    acc[j] = fma(xv, (floatv)(wrow[min(j0 + j, out_c - 1)]), acc[j]);
+                SP_ROWS_FMA(acc, VLOAD_AT(tv), w + (size_t)(pos * in_c + c) * out_c, 1, j0, out_c);
             }
         }
         e += c1 - c0;

@@ -329,13 +329,19 @@ void conv_dx_sparse(__global const uint *restrict lists, __global const float *r
 
 // wf[(pos out_c + oc) ldw + c] = w[(pos in_c + c) out_c + oc] for the n = positions out_c ldw
 // elements, 0 for c >= in_c: one work-item per element of wf.
+// conv_dx_rows' room around dyt: its lanes reach up to k_w - 1 - pad columns left of a dy row
+// (the transposed convolution's padding) and up to that + SP_VEC - 1 right of it.
+// (Written with min: Oclgrind 21.10 cannot run the saturating subtraction LLVM makes of a
+// conditional a - b.)
+#define SP_CONVDX_SLACK(k_w, pad) SP_ROW_SLACK((k_w) - 1 - min((pad), (k_w) - 1))
+
 // A layer with few input channels (lenet5's second: 6) fills a vector of dx's channels poorly:
 // conv_dx_rows turns the vectors around, as conv_forward_rows does (stride 1 only, so that the
 // lanes' dy pixels are consecutive too). A work-item owns SP_VEC consecutive dx pixels of one row
 // of one image (lanes) x up to SP_ROWS_BLOCK input channels (accumulators); per reduction index
 // e = pos out_c + oc it loads the SP_VEC dy values of output channel oc its lanes gather from
-// dyt, dy transposed to out_c x pixels by conv_dx_transpose (one vector load, the lanes off the
-// image masked: sp_row_load), and does one FMA per input channel with W's scalar (the forward's
+// dyt, dy transposed to out_c x pixels by conv_dx_transpose with room around it (one vector
+// load, the lanes off the image masked: sp_row_masked), and does one FMA per input channel with W's scalar (the forward's
 // layout). The same slices of the reduction as conv_dx_dense (dimension 2, dx + s dx_numel);
 // dimension 0: the row chunks (image, dx row, chunk of SP_VEC columns), dimension 1: the blocks
 // of SP_ROWS_BLOCK input channels.
@@ -353,6 +359,7 @@ void conv_dx_rows(__global const float *restrict dyt, __global const float *rest
     if (row >= batch * in_h || j0 >= in_c) return;
     const uint ix0 = (t - row * chunks) * SP_VEC, b = row / in_h, iy = row - b * in_h;
     __global float *slice = dx + (size_t)get_global_id(2) * batch * in_h * in_w * in_c;
+    dyt += SP_CONVDX_SLACK(k_w, pad);
     floatv acc[SP_ROWS_BLOCK];
 #pragma unroll
     for (int j = 0; j < SP_ROWS_BLOCK; j++) acc[j] = (floatv)(0.0f);
@@ -364,12 +371,9 @@ void conv_dx_rows(__global const float *restrict dyt, __global const float *rest
             const int ox = (int)(ix0 + pad) - (int)kx;
             const size_t prow = ((size_t)b * out_h + oy) * out_w;
             for (uint oc = oc0; oc < oc1; oc++) {
-                const floatv dv = sp_row_load(dyt, (size_t)oc * pixels + prow, ox, (int)out_w,
-                                              (size_t)out_c * pixels);
-                __global const float *wpos = w + (size_t)pos * in_c * out_c + oc;
-#pragma unroll
-                for (int j = 0; j < SP_ROWS_BLOCK; j++)
-                    acc[j] = fma(dv, (floatv)(wpos[(size_t)min(j0 + j, in_c - 1) * out_c]), acc[j]);
+                const floatv dv = sp_row_masked(dyt, (long)((size_t)oc * pixels + prow) + ox, ox,
+                                                (int)out_w);
+                SP_ROWS_FMA(acc, dv, w + (size_t)pos * in_c * out_c + oc, out_c, j0, in_c);
             }
         }
         e += oc1 - oc0;
@@ -378,14 +382,15 @@ void conv_dx_rows(__global const float *restrict dyt, __global const float *rest
                   in_w - ix0, alpha, beta);
 }
 
-// dyt = dy transposed: pixels x out_c to out_c x pixels, for conv_dx_rows.
+// dyt = dy transposed, pixels x out_c to out_c x pixels, for conv_dx_rows, after `slack` zeros
+// and followed by as many (the buffer holds n + 2 slack floats).
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
 void conv_dx_transpose(__global const float *restrict dy, __global float *restrict dyt,
-                       const uint pixels, const uint out_c) {
-    const uint i = get_global_id(0);
-    if (i >= pixels * out_c) return;
-    const uint oc = i / pixels, p = i - oc * pixels;
-    dyt[i] = dy[(size_t)p * out_c + oc];
+                       const uint pixels, const uint out_c, const uint slack) {
+    const uint i = get_global_id(0), n = pixels * out_c;
+    if (i >= n + 2 * slack) return;
+    const uint d = i - slack, oc = d / pixels, p = d - oc * pixels;
+    dyt[i] = i >= slack && d < n ? dy[(size_t)p * out_c + oc] : 0.0f;
 }
 
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))

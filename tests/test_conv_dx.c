@@ -42,6 +42,7 @@ static const dx_case cases[] = {
     {{1, 28, 28, 17, 3, 1, 1, 1}, 5},  /* 3 x 1 pad 1 */
     {{1, 13, 11, 3, 3, 3, 3, 1}, 17},  /* stride 3 with padding */
     {{3, 1, 1, 3, 1, 1, 2, 0}, 5},     /* stride past a 1 x 1 image */
+    {{2, 6, 7, 2, 3, 3, 1, 2}, 5},     /* padding past the window (k - 1 < pad) */
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 #define N_TINY  11

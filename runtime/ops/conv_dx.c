@@ -82,11 +82,14 @@ static spartan_status run_rows(spartan_context *ctx, const spartan_window *w,
                                spartan_tensor *dx, dx_launch *c) {
     cl_mem dyt;
     cl_uint pixels = (cl_uint)c->g.pixels, n; /* within 32 bits: sp_window_geom */
-    spartan_status st = sp_u32(ctx, dy->numel, "dy's elements", &n);
-    if (st == SPARTAN_OK) st = sp_scratch(ctx, SP_SCRATCH_COLS, dy->numel * sizeof(float), &dyt);
+    /* SP_CONVDX_SLACK (conv_dx.cl): the kernel's lanes reach past dy's rows */
+    size_t reach = w->k_w - 1 > w->pad ? w->k_w - 1 - w->pad : 0;
+    cl_uint slack = (cl_uint)(reach + (size_t)sp_tuned_get(&ctx->tuned, "VEC"));
+    spartan_status st = sp_u32(ctx, dy->numel + 2 * (size_t)slack, "dy's elements", &n);
+    if (st == SPARTAN_OK) st = sp_scratch(ctx, SP_SCRATCH_COLS, n * sizeof(float), &dyt);
     if (st != SPARTAN_OK) return st;
-    sp_arg args[] = {SP_ARG(c->dy), SP_ARG(dyt), SP_ARG(pixels), SP_ARG(c->out_c)};
-    if ((st = sp_launch_1d(ctx, SP_K_conv_dx_transpose, n, args, 4))) return st;
+    sp_arg args[] = {SP_ARG(c->dy), SP_ARG(dyt), SP_ARG(pixels), SP_ARG(c->out_c), SP_ARG(slack)};
+    if ((st = sp_launch_1d(ctx, SP_K_conv_dx_transpose, n, args, 5))) return st;
     c->dy = dyt;
     c->wf = weight->mem;
     size_t reduction = w->k_h * w->k_w * c->out_c, per;

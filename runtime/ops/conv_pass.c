@@ -118,7 +118,10 @@ int sp_conv_rows_fit(const spartan_context *ctx, size_t channels) {
 size_t sp_conv_rows_slice_max(const spartan_context *ctx, size_t inner) {
     size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
     size_t step = 1 + vec + SP_ROWS_BLOCK, pos = 2, fixed = 8 * SP_ROWS_BLOCK * (vec + 1);
-    size_t budget = sp_loop_max(ctx) - fixed - 2 * pos; /* LOOP_MAX >= 1024, vec <= 16 */
+    /* LOOP_MAX >= 1024 but vec up to 16: the fixed part alone may reach it (then a slice per
+     * index; the count is an upper bound, as the store's lane loops unroll) */
+    size_t used = fixed + 2 * pos, max = sp_loop_max(ctx);
+    size_t budget = max > used + step ? max - used : step;
     size_t kc = budget * inner / (step * inner + pos);
     return kc ? kc : 1;
 }
