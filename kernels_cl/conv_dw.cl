@@ -580,14 +580,16 @@ __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void conv_dw_ro
 }
 
 // dyt = dy transposed, pixels x out_c to out_c x pixels, for conv_dw_rows: a work-item per
-// SP_VEC consecutive pixels of one channel (channels slowest), gathered down dy's column and
-// stored as one vector.
+// SP_VEC consecutive pixels of one channel, gathered down dy's column and stored as one vector.
+// Channels fastest: a group's work-items read the same SP_VEC rows of dy while they are in
+// cache (channels slowest read each line of dy out_c times from memory: 6.1 ms for vgg-small's
+// first convolution, 64 x 28 x 28 x 32).
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void
 conv_dw_transpose(__global const float *restrict dy, __global float *restrict dyt,
                   const uint pixels, const uint out_c) {
-    const uint chunks = (pixels + SP_VEC - 1) / SP_VEC, i = get_global_id(0), j = i / chunks;
-    if (j >= out_c) return;
-    const uint p0 = (i - j * chunks) * SP_VEC, len = min((uint)SP_VEC, pixels - p0);
+    const uint chunks = (pixels + SP_VEC - 1) / SP_VEC, i = get_global_id(0), q = i / out_c;
+    if (q >= chunks) return;
+    const uint j = i - q * out_c, p0 = q * SP_VEC, len = min((uint)SP_VEC, pixels - p0);
     float t[SP_VEC];
 #pragma unroll
     for (uint l = 0; l < SP_VEC; l++) t[l] = l < len ? dy[(size_t)(p0 + l) * out_c + j] : 0.0f;

@@ -307,12 +307,14 @@ END_TEST
 
 /* The documented pick, with POCL's AVX-512 blocking (VEC 16, RB 8) and a GPU's (VEC 4, RB 4):
  * vectors over the input channels when in_c fills them, over the output channels for lenet5's
- * second convolution, over a row's pixels for its first with VEC 16 (a tie with the output
+ * second convolution and vgg-small's first (rows fill it only a little better, not enough to pay
+ * for dY's transpose), over a row's pixels for lenet5's first with VEC 16 (a tie with the output
  * channels' with VEC 4, which they keep), never with stride 2 or two input channels. */
 START_TEST(orientation_follows_the_shape) {
     const spartan_window vgg = {64, 28, 28, 32, 3, 3, 1, 1}, vgg4 = {64, 14, 14, 64, 3, 3, 1, 1};
     const spartan_window le1 = {64, 28, 28, 1, 5, 5, 1, 2}, le2 = {64, 14, 14, 6, 5, 5, 1, 0};
     const spartan_window le1s2 = {64, 28, 28, 1, 5, 5, 2, 2}, le1c2 = {64, 28, 28, 2, 5, 5, 1, 2};
+    const spartan_window vgg1 = {64, 28, 28, 1, 3, 3, 1, 1};
     for (size_t vec = 4; vec <= 16; vec += 12) {
         size_t rb = vec == 16 ? 8 : 4;
         ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &vgg, 32), SP_DW_CVEC);
@@ -322,6 +324,7 @@ START_TEST(orientation_follows_the_shape) {
         ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &le2, 16), SP_DW_OCVEC);
         ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &le1s2, 6), SP_DW_OCVEC);
         ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &le1c2, 6), SP_DW_OCVEC);
+        ck_assert_int_eq(sp_conv_dw_pick(vec, rb, &vgg1, 32), SP_DW_OCVEC);
     }
 }
 END_TEST

@@ -73,10 +73,13 @@ int sp_conv_dw_rows_fit(const spartan_window *w) {
     return w->stride == 1 && w->in_c == 1;
 }
 
-/* The channel orientations' pick, or vectors over a row's pixels where those are fuller: only
- * for stride 1 and one input channel, where a row's x is one vector load (lenet5's first
- * convolution with VEC 16: 0.58 of the lanes and blocks in use, against 0.29 over its 6 output
- * channels; with VEC 4 the two tie and the channels keep it). */
+/* The channel orientations' pick, or vectors over a row's pixels where those are fuller by half
+ * again: only for stride 1 and one input channel, where a row's x is one vector load. The row
+ * kernel first transposes dY, a pass that costs about as much as the kernel: vgg-small's first
+ * convolution (28x28x1 -> 32, 3x3) fills 0.66 over rows against 0.56 over its output channels,
+ * and ran 1.9-2.4 ms of transpose and 1.8-2.1 of kernel against 1.6 and 0.25 of sums over the
+ * channels (POCL, batch 64); lenet5's first (5x5 -> 6) fills 0.58 against 0.29 and runs the row
+ * kernel 5x faster. With VEC 4 the two tie there and the channels keep it. */
 sp_dw_orient sp_conv_dw_pick(size_t vec, size_t rb, const spartan_window *w, size_t out_c) {
     if (w->in_c == 0 || out_c == 0) return SP_DW_CVEC;
     double best;
@@ -86,7 +89,7 @@ sp_dw_orient sp_conv_dw_pick(size_t vec, size_t rb, const spartan_window *w, siz
     double rows =
         out_w ? fill(out_w, vec) * fill(w->k_h * w->k_w, DW_ROWS_RP) * fill(out_c, DW_ROWS_RJ)
               : 0.0;
-    return rows > best ? SP_DW_ROWS : o;
+    return rows > 1.5 * best ? SP_DW_ROWS : o;
 }
 
 /* Slices (parts of pc) of `pixels` for `blocks` work-items per slice, each step of a walk
