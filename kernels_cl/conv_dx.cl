@@ -327,12 +327,10 @@ void conv_dx_sparse(__global const uint *restrict lists, __global const float *r
                               last, alpha, beta);
 }
 
-// wf[(pos out_c + oc) ldw + c] = w[(pos in_c + c) out_c + oc] for the n = positions out_c ldw
-// elements, 0 for c >= in_c: one work-item per element of wf.
 // conv_dx_rows' room around dyt: its lanes reach up to k_w - 1 - pad columns left of a dy row
-// (the transposed convolution's padding) and up to that + SP_VEC - 1 right of it.
-// (Written with min: Oclgrind 21.10 cannot run the saturating subtraction LLVM makes of a
-// conditional a - b.)
+// (the transposed convolution's padding) and up to that + SP_VEC - 1 right of it. run_rows
+// (conv_dx.c) sizes the copy by the same formula. (Written with min: Oclgrind 21.10 cannot run
+// the saturating subtraction LLVM makes of a conditional a - b.)
 #define SP_CONVDX_SLACK(k_w, pad) SP_ROW_SLACK((k_w) - 1 - min((pad), (k_w) - 1))
 
 // A layer with few input channels (lenet5's second: 6) fills a vector of dx's channels poorly:
@@ -341,10 +339,10 @@ void conv_dx_sparse(__global const uint *restrict lists, __global const float *r
 // of one image (lanes) x up to SP_ROWS_BLOCK input channels (accumulators); per reduction index
 // e = pos out_c + oc it loads the SP_VEC dy values of output channel oc its lanes gather from
 // dyt, dy transposed to out_c x pixels by conv_dx_transpose with room around it (one vector
-// load, the lanes off the image masked: sp_row_masked), and does one FMA per input channel with W's scalar (the forward's
-// layout). The same slices of the reduction as conv_dx_dense (dimension 2, dx + s dx_numel);
-// dimension 0: the row chunks (image, dx row, chunk of SP_VEC columns), dimension 1: the blocks
-// of SP_ROWS_BLOCK input channels.
+// load, the lanes off the image masked: sp_row_masked), and does one FMA per input channel with
+// W's scalar (the forward's layout). The same slices of the reduction as conv_dx_dense
+// (dimension 2, dx + s dx_numel); dimension 0: the row chunks (image, dx row, chunk of SP_VEC
+// columns), dimension 1: the blocks of SP_ROWS_BLOCK input channels.
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
 void conv_dx_rows(__global const float *restrict dyt, __global const float *restrict w,
                   __global float *restrict dx, const uint batch, const uint in_h, const uint in_w,
@@ -393,6 +391,8 @@ void conv_dx_transpose(__global const float *restrict dy, __global float *restri
     dyt[i] = i >= slack && d < n ? dy[(size_t)p * out_c + oc] : 0.0f;
 }
 
+// wf[(pos out_c + oc) ldw + c] = w[(pos in_c + c) out_c + oc] for the n = positions out_c ldw
+// elements, 0 for c >= in_c: one work-item per element of wf.
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
 void conv_dx_flip(__global const float *restrict w, __global float *restrict wf, const uint n,
                   const uint in_c, const uint out_c) {
