@@ -43,10 +43,14 @@
 // The length of wf's rows: in_c rounded up to whole vectors, so that every load is one.
 #define SP_CONV_DX_LDW(in_c) (((in_c) + SP_VEC - 1) / SP_VEC * SP_VEC)
 
-// The geometry, as the kernels receive it, and wf.
+// The geometry, as the kernels receive it, and wf; with masked, the store keeps dx only where
+// xm > 0 (xm: the convolution's input, a ReLU's output, laid out like dx; a NaN counts as not
+// positive): the ReLU's backward in the same store.
 typedef struct sp_convdx {
     uint in_h, in_w, in_c, ldw, k_w, stride, pad, out_h, out_w, out_c, m, span, units;
     __global const float *w;
+    __global const float *xm;
+    bool masked;
 } sp_convdx;
 
 SP_INLINE sp_convdx sp_convdx_geometry(__global const float *wf, const uint batch, const uint in_h,
@@ -58,6 +62,8 @@ SP_INLINE sp_convdx sp_convdx_geometry(__global const float *wf, const uint batc
     g.in_w = in_w;
     g.in_c = in_c;
     g.ldw = SP_CONV_DX_LDW(in_c);
+    g.xm = wf;
+    g.masked = false;
     g.k_w = k_w;
     g.stride = stride;
     g.pad = pad;
@@ -115,9 +121,10 @@ SP_INLINE uint4 sp_convdx_position(const sp_convdx g, const bool unit, const uin
 }
 
 // dx = alpha acc + beta dx for the nv vectors of channels from dst (the last holding last), or
-// nothing when dst is ~0u (beta 0: dx's old contents ignored).
-SP_INLINE void sp_convdx_store(__global float *dx, const uint dst, const floatv *acc, const uint nv,
-                               const uint last, const float alpha, const float beta) {
+// nothing when dst is ~0u (beta 0: dx's old contents ignored); with g.masked, 0 where xm <= 0.
+SP_INLINE void sp_convdx_store(const sp_convdx g, __global float *dx, const uint dst,
+                               const floatv *acc, const uint nv, const uint last,
+                               const float alpha, const float beta) {
 #pragma unroll
     for (int v = 0; v < NB; v++) {
         if (dst != ~0u && v < nv) {
@@ -125,6 +132,9 @@ SP_INLINE void sp_convdx_store(__global float *dx, const uint dst, const floatv 
             const uint len = v + 1 < nv ? SP_VEC : last;
             floatv o = (floatv)(alpha)*acc[v];
             if (beta != 0.0f) o = fma((floatv)(beta), sp_load_part(p, len), o);
+            if (g.masked)
+                o = select((floatv)(0.0f), o,
+                           sp_load_part(g.xm + dst + v * SP_VEC, len) > (floatv)(0.0f));
             sp_store_part(o, p, len);
         }
     }
@@ -187,20 +197,25 @@ SP_INLINE void sp_convdx_block(const sp_convdx g, const bool unit, __global cons
     }
 #pragma unroll
     for (int r = 0; r < RB; r++)
-        sp_convdx_store(dx, px[r].dst == ~0u ? ~0u : px[r].dst + c0, acc[r], nv, last, alpha, beta);
+        sp_convdx_store(g, dx, px[r].dst == ~0u ? ~0u : px[r].dst + c0, acc[r], nv, last, alpha,
+                        beta);
 }
 
 // dx (+ slice s at dx + s dx_numel) = alpha (the terms of the reduction indices
 // [e0 + s kc, e0 + (s + 1) kc), e = (ky k_w + kx) out_c + oc) + beta dx: every term, RB pixels
-// x CB channels per work-item.
+// x CB channels per work-item. With masked, 0 where xm <= 0 (the host masks only a dx that one
+// slice writes whole).
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
 void conv_dx_dense(__global const float *restrict dy, __global const float *restrict wf,
                    __global float *restrict dx, const uint batch, const uint in_h, const uint in_w,
                    const uint in_c, const uint k_h, const uint k_w, const uint stride,
                    const uint pad, const uint out_h, const uint out_w, const uint out_c,
-                   const uint e0, const uint kc, const float alpha, const float beta) {
-    const sp_convdx g =
+                   const uint e0, const uint kc, const float alpha, const float beta,
+                   __global const float *restrict xm, const uint masked) {
+    sp_convdx g =
         sp_convdx_geometry(wf, batch, in_h, in_w, in_c, k_w, stride, pad, out_h, out_w, out_c);
+    g.xm = xm;
+    g.masked = masked != 0;
     const uint reduction = k_h * k_w * out_c;
     const uint q0 = get_global_id(0) * RB, c0 = get_global_id(1) * CB;
     const uint eb = min(reduction, e0 + (uint)get_global_id(2) * kc), ee = min(reduction, eb + kc);
@@ -291,21 +306,26 @@ SP_INLINE void sp_convdx_lists_block(const sp_convdx g, const bool unit, __globa
     }
 #pragma unroll
     for (int r = 0; r < SRB; r++)
-        sp_convdx_store(dx, px[r].dst == ~0u ? ~0u : px[r].dst + c0, acc[r], nv, last, alpha, beta);
+        sp_convdx_store(g, dx, px[r].dst == ~0u ? ~0u : px[r].dst + c0, acc[r], nv, last, alpha,
+                        beta);
 }
 
 // dx (+ slice s) = alpha (the terms of the reduction units [u0 + s uc, u0 + (s + 1) uc), unit
 // u = (ky k_w + kx) nch + ch: a window position and a chunk of output channels) + beta dx, only
-// the non-zeros of dy (conv_dx_lists), SRB pixels x CB channels per work-item.
+// the non-zeros of dy (conv_dx_lists), SRB pixels x CB channels per work-item; masked as in
+// conv_dx_dense.
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
 void conv_dx_sparse(__global const uint *restrict lists, __global const float *restrict wf,
                     __global float *restrict dx, const uint batch, const uint in_h, const uint in_w,
                     const uint in_c, const uint k_h, const uint k_w, const uint stride,
                     const uint pad, const uint out_h, const uint out_w, const uint out_c,
                     const uint ch_len, const uint nch, const uint ent, const uint u0, const uint uc,
-                    const float alpha, const float beta) {
-    const sp_convdx g =
+                    const float alpha, const float beta, __global const float *restrict xm,
+                    const uint masked) {
+    sp_convdx g =
         sp_convdx_geometry(wf, batch, in_h, in_w, in_c, k_w, stride, pad, out_h, out_w, out_c);
+    g.xm = xm;
+    g.masked = masked != 0;
     const uint reduction = k_h * k_w * nch;
     const uint q0 = get_global_id(0) * SRB, c0 = get_global_id(1) * CB;
     const uint ub = min(reduction, u0 + (uint)get_global_id(2) * uc), ue = min(reduction, ub + uc);

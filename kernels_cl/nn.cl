@@ -198,18 +198,32 @@ void nn_relu_backward(__global const float *y, __global const float *dy, __globa
 // Max-pooling (no padding): one work-item per (output pixel, SP_VEC channels). A later element
 // replaces the running maximum only when it is larger, or when it is the first NaN: the first
 // maximum in window order wins and a NaN propagates. arg holds its window position as a float.
+// With relu, the pool reads max(x + b, 0) instead of x (b per channel, added only with biased;
+// a NaN stays NaN, as in monitor_bias_relu): a ReLU right before the pool, and the bias of the
+// GEMM before that, ride along and their output is never stored. b may be any buffer when
+// biased is 0.
+SP_INLINE floatv nn_pool_in(__global const float *p, const uint len, const floatv bv,
+                            const uint relu, const uint biased) {
+    floatv v = sp_load_part(p, len);
+    if (biased) v += bv;
+    if (relu) v = select(v, (floatv)(0.0f), v < (floatv)(0.0f));
+    return v;
+}
+
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
-void nn_maxpool_forward(__global const float *x, __global float *y, __global float *arg,
+void nn_maxpool_forward(__global const float *x, __global const float *b, __global float *y,
+                        __global float *arg, const uint relu, const uint biased,
                         NN_WINDOW_ARGS) {
     NN_CHUNK(batch * out_h * out_w); // unit = output pixel
     const uint3 o = nn_pixel(unit, out_h, out_w);
     __global const float *base =
         x + ((o.x * in_h + o.y * stride) * in_w + o.z * stride) * in_c + c0;
-    floatv best = sp_load_part(base, len);
+    const floatv bv = biased ? sp_load_part(b + c0, len) : (floatv)(0.0f);
+    floatv best = nn_pool_in(base, len, bv, relu, biased);
     floatv at = (floatv)(0.0f);
     for (uint ky = 0; ky < k_h; ky++) {
         for (uint kx = 0; kx < k_w; kx++) {
-            const floatv v = sp_load_part(base + (ky * in_w + kx) * in_c, len);
+            const floatv v = nn_pool_in(base + (ky * in_w + kx) * in_c, len, bv, relu, biased);
             const intv take = (v > best) | ((v != v) & (best == best));
             best = select(best, v, take);
             at = select(at, (floatv)((float)(ky * k_w + kx)), take);

@@ -101,6 +101,22 @@ static void check_case(const dx_case *c, int zeros, uint64_t seed) {
         fx_assert_close(got[0], want, image, tol, what);
         if (!small) fx_assert_same(got[1], got[0], image, what);
     }
+    /* through a ReLU before the convolution: dx kept only where its input x (the ReLU's output)
+     * is positive; x holds negatives, zeros of both signs and a NaN or two */
+    float *x = fx_random_floats(image, -1.0f, 1.0f, seed + 2);
+    for (size_t i = 0; i < image; i += 7) x[i] = i % 2 ? 0.0f : -0.0f;
+    for (size_t i = 5; i < image; i += 61) x[i] = NAN;
+    for (size_t i = 0; i < image; i++)
+        if (!(x[i] > 0.0f)) want[i] = 0.0;
+    spartan_tensor *tx = fx_upload(x, pix, w->in_c);
+    for (int path = 0; path < 2; path++) {
+        char what[220];
+        describe(what, sizeof what, c, path, zeros);
+        strcat(what, ", ReLU-masked");
+        spartan_tensor *tdx = fx_nan_matrix(pix, w->in_c);
+        ok(spartan_conv2d_backward_input_relu(ctx, (spartan_path)path, w, tdy, tw, tx, tdx));
+        fx_assert_close(fx_read_all(tdx), want, image, tol, what);
+    }
 }
 
 /* Whether ctx runs the conv_dx kernels (else the fallback computes, and these tests would not
@@ -252,6 +268,14 @@ START_TEST(bad_arguments_are_invalid) {
         ck_assert(strstr(spartan_last_error(ctx), "shares its buffer") != NULL);
         ck_assert_int_eq(spartan_conv2d_backward_input(ctx, path, &one, sq, w4, w4), INV);
     }
+    /* the ReLU's mask: NULL, another size, dx's own buffer */
+    spartan_tensor *x = fx_matrix(32, 2);
+    ck_assert_int_eq(spartan_conv2d_backward_input_relu(ctx, D, &w, dy, wt, NULL, dx), INV);
+    ck_assert_int_eq(spartan_conv2d_backward_input_relu(ctx, D, &w, dy, wt, fx_matrix(31, 2), dx),
+                     INV);
+    ck_assert(strstr(spartan_last_error(ctx), "x has 62 elements") != NULL);
+    ck_assert_int_eq(spartan_conv2d_backward_input_relu(ctx, D, &w, dy, wt, dx, dx), INV);
+    ck_assert_int_eq(spartan_conv2d_backward_input_relu(ctx, D, &w, dy, wt, x, NULL), INV);
     /* a tensor of another context */
     spartan_context *other;
     ok(spartan_context_create(NULL, &other));

@@ -164,6 +164,24 @@ static void check_pool(const spartan_window *w, uint64_t seed, int with_nan) {
         if (!(x[i] > 0.0f)) wdx[i] = 0.0;
     fx_assert_close(dr, wdx, image, tol, what);
 
+    /* the ReLU (and a bias before it) inside the pool's forward: exactly the pool of
+     * max(x + b, 0) as the monitor's ReLU computes it in float, values and positions */
+    float *bias = fx_random_floats(w->in_c, -2.0f, 2.0f, seed + 2), *xr = fx_floats(image);
+    for (size_t c = 0; c < w->in_c; c++) bias[c] = floorf(bias[c]);
+    spartan_tensor *tb = fx_upload(bias, 1, w->in_c);
+    for (int biased = 0; biased <= 1; biased++) {
+        describe(what, sizeof what, biased ? "bias+relu+maxpool" : "relu+maxpool", w);
+        for (size_t i = 0; i < image; i++) {
+            float v = biased ? x[i] + bias[i % w->in_c] : x[i];
+            xr[i] = v < 0.0f ? 0.0f : v; /* a NaN stays */
+        }
+        ref_maxpool_forward(wy, warg, xr, w);
+        spartan_tensor *tyr = fx_nan_matrix(opix, w->in_c), *tar = fx_nan_matrix(opix, w->in_c);
+        ok(spartan_relu_maxpool_forward(ctx, w, tx, biased ? tb : NULL, tyr, tar));
+        fx_assert_same(fx_read_all(tyr), wy, outs, what);
+        fx_assert_same(fx_read_all(tar), warg, outs, what);
+    }
+
     fx_release();
 }
 
@@ -577,6 +595,13 @@ START_TEST(bad_arguments_are_invalid) {
 
     /* bias: n elements for n columns */
     spartan_tensor *b3 = fx_matrix(1, 3), *b2 = fx_matrix(1, 2);
+    ck_assert_int_eq(spartan_relu_maxpool_forward(ctx, &pw, x, b3, y, arg), INV);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(ctx), "bias"));
+    ck_assert_int_eq(spartan_relu_maxpool_forward(ctx, &pp, x, b2, y, arg), INV);
+    ck_assert_int_eq(spartan_relu_maxpool_forward(ctx, &pw, x, b2, y_bad, arg), INV);
+    ck_assert_int_eq(spartan_relu_maxpool_forward(ctx, &pw, NULL, b2, y, arg), INV);
+    ok(spartan_relu_maxpool_forward(ctx, &pw, x, b2, y, arg));
+    ok(spartan_relu_maxpool_forward(ctx, &pw, x, NULL, y, arg));
     ck_assert_int_eq(spartan_bias_add(ctx, y, b3), INV);
     ck_assert_int_eq(spartan_bias_grad(ctx, y, b3), INV);
     ck_assert_int_eq(spartan_bias_add(ctx, NULL, b2), INV);

@@ -70,6 +70,9 @@ START_TEST(tensors_of_another_context_are_refused) {
     REFUSED(spartan_bias_grad(ctx, x, bias), OTHER);
     REFUSED(spartan_relu_backward(ctx, a, x, c), OTHER);
     REFUSED(spartan_maxpool_forward(ctx, &w, ximg, pool, arg), OTHER);
+    spartan_tensor *pb = mat(ctx, 1, 2), *xpb = mat(other, 1, 2);
+    REFUSED(spartan_relu_maxpool_forward(ctx, &w, ximg, pb, pool, arg), OTHER);
+    REFUSED(spartan_relu_maxpool_forward(ctx, &w, img, xpb, pool, arg), OTHER);
     REFUSED(spartan_maxpool_backward(ctx, &w, pool, arg, ximg), OTHER);
     REFUSED(spartan_maxpool_relu_backward(ctx, &w, pool, arg, pool, ximg), OTHER);
     REFUSED(spartan_avgpool_forward(ctx, &w, ximg, pool), OTHER);
@@ -89,7 +92,8 @@ START_TEST(tensors_of_another_context_are_refused) {
     REFUSED(spartan_gemm_sparse_bwd_input(ctx, s, x, b, c), OTHER);
     REFUSED(spartan_gemm_sparse_bwd_weight(ctx, s, x, c), OTHER);
     spartan_sparse_destroy(s);
-    spartan_tensor *all[] = {a, b, c, x, img, cols, pool, arg, ximg, bias, xbias, labels, stats};
+    spartan_tensor *all[] = {a,    b,    c,     x,      img,   cols, pool, arg,
+                             ximg, bias, xbias, labels, stats, pb,   xpb};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) spartan_tensor_destroy(all[i]);
 }
 END_TEST
@@ -124,6 +128,9 @@ START_TEST(outputs_over_their_inputs_are_refused) {
     REFUSED(spartan_conv2d_backward_weight(ctx, SPARTAN_PATH_SPARSE, &w2, a, b, b), SHARES);
     REFUSED(spartan_maxpool_forward(ctx, &w, a, a, b), SHARES);
     REFUSED(spartan_maxpool_forward(ctx, &w, a, b, b), SHARES);
+    REFUSED(spartan_relu_maxpool_forward(ctx, &w, a, NULL, a, b), SHARES);
+    REFUSED(spartan_relu_maxpool_forward(ctx, &w, a, b, b, c), SHARES); /* the bias over y */
+    REFUSED(spartan_relu_maxpool_forward(ctx, &w, a, c, b, c), SHARES); /* over arg */
     REFUSED(spartan_maxpool_backward(ctx, &w, a, b, a), SHARES);
     REFUSED(spartan_maxpool_relu_backward(ctx, &w, a, b, c, c), SHARES);
     REFUSED(spartan_avgpool_forward(ctx, &w, a, a), SHARES);

@@ -330,6 +330,16 @@ SPARTAN_API spartan_status spartan_conv2d_backward_input(spartan_context *ctx, s
                                                          const spartan_tensor *dy,
                                                          const spartan_tensor *weight,
                                                          spartan_tensor *dx);
+/* Backward-by-input through a ReLU right before the convolution: dx = what
+ * spartan_relu_backward gives from x and spartan_conv2d_backward_input's dx, where x is the
+ * convolution's input, the ReLU's output: dx is kept where x > 0, else 0 (a NaN x counts as not
+ * positive). The dense and sparse kernels apply the mask in their store when one slice of the
+ * reduction writes dx (no pass of its own); the other cases mask in a pass after. The same
+ * shapes and errors as spartan_conv2d_backward_input; x has dx's elements and must not share
+ * its buffer. */
+SPARTAN_API spartan_status spartan_conv2d_backward_input_relu(
+    spartan_context *ctx, spartan_path path, const spartan_window *w, const spartan_tensor *dy,
+    const spartan_tensor *weight, const spartan_tensor *x, spartan_tensor *dx);
 /* Convolution backward-by-weight without the patch matrix: dweight = im2col(x)^T . dy, that is
  * dweight[(ky*k_w + kx)*in_c + c, j] = the sum over b, oy, ox of
  * x[b, oy*stride + ky - pad, ox*stride + kx - pad, c] * dy[(b*out_h + oy)*out_w + ox, j]
@@ -374,6 +384,17 @@ SPARTAN_API spartan_status spartan_relu_backward(spartan_context *ctx, const spa
 SPARTAN_API spartan_status spartan_maxpool_forward(spartan_context *ctx, const spartan_window *w,
                                                    const spartan_tensor *x, spartan_tensor *y,
                                                    spartan_tensor *arg);
+/* Max-pooling of a ReLU's output in one pass, the ReLU's own output never stored: y and arg are
+ * what spartan_maxpool_forward gives for the input max(x + b, 0), b[c] added to channel c first
+ * (b NULL: no bias; a NaN stays NaN). The same results to the bit as spartan_bias_relu_monitor
+ * (or spartan_relu_monitor) and then spartan_maxpool_forward, without the monitor's counts. The
+ * same shapes and errors as spartan_maxpool_forward; b has in_c elements and must not share y's
+ * or arg's buffer. */
+SPARTAN_API spartan_status spartan_relu_maxpool_forward(spartan_context *ctx,
+                                                        const spartan_window *w,
+                                                        const spartan_tensor *x,
+                                                        const spartan_tensor *b, spartan_tensor *y,
+                                                        spartan_tensor *arg);
 /* Max-pooling backward: dx[b, y, x, c] = the sum of dy over the windows whose maximum was
  * (b, y, x, c) (overlapping windows allowed). Overwrites dx. */
 SPARTAN_API spartan_status spartan_maxpool_backward(spartan_context *ctx, const spartan_window *w,

@@ -268,10 +268,16 @@ static void plan(spartan_model *m) {
         /* a GEMM layer's bias is added by the ReLU right after it, in the ReLU's pass */
         L->g.bias_in_relu = 0;
         L->bias_from = NULL;
-        L->relu_before = L->backward_by_next = 0;
-        /* a max-pool right after a ReLU does the ReLU's backward in its own pass */
-        if (i > 0 && L->ops == &sp_layer_maxpool && m->layers[i - 1].ops == &sp_layer_relu)
-            L->relu_before = m->layers[i - 1].backward_by_next = 1;
+        L->relu_before = NULL;
+        L->backward_by_next = L->forward_by_next = 0;
+        /* a max-pool or a convolution right after a ReLU does the ReLU's backward in its own
+         * pass, and a max-pool its forward too */
+        if (i > 0 && m->layers[i - 1].ops == &sp_layer_relu &&
+            (L->ops == &sp_layer_maxpool || L->ops == &sp_layer_conv)) {
+            L->relu_before = &m->layers[i - 1];
+            m->layers[i - 1].backward_by_next = 1;
+            m->layers[i - 1].forward_by_next = L->ops == &sp_layer_maxpool;
+        }
         if (i > 0 && L->ops == &sp_layer_relu && m->layers[i - 1].ops->gemm) {
             L->bias_from = &m->layers[i - 1];
             m->layers[i - 1].g.bias_in_relu = 1;

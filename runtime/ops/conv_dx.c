@@ -3,7 +3,8 @@
  * arguments, rearranges W per window position into a scratch buffer, cuts the reduction so that
  * no work-item walks more than LOOP_MAX steps, and launches the dense or the sparse kernel; when
  * the conv_dx family is off on the device it computes the same thing through the dense GEMM into
- * a scratch cols matrix and col2im. The layers do not call it yet. */
+ * a scratch cols matrix and col2im. With a ReLU's output as the mask, the same store keeps dx only
+ * where the ReLU passed its input (spartan_conv2d_backward_input_relu). */
 #include "ops/ops_internal.h"
 
 /* dx pixels per work-item of conv_dx_sparse: SRB in conv_dx.cl. */
@@ -19,7 +20,18 @@ typedef struct dx_launch {
     size_t units;
     cl_mem dy, wf, lists;
     sp_kernel_id kernel; /* the dense path's: conv_dx_dense or conv_dx_rows */
+    cl_mem mask;         /* the ReLU's output masking dx, or NULL */
+    cl_mem dx;           /* the call's dx: a slice written there is the whole result */
 } dx_launch;
+
+/* The mask's arguments of conv_dx_dense and conv_dx_sparse: masked where the launch writes the
+ * whole dx (one slice, into dx itself), else unmasked (finish masks the sum). */
+static void mask_args(const dx_launch *c, cl_mem dst, sp_arg *args) {
+    static const cl_uint on = 1, off = 0;
+    const int masked = c->mask && dst == c->dx;
+    args[0] = SP_ARG(*(masked ? &c->mask : &c->wf));
+    args[1] = SP_ARG(*(masked ? &on : &off));
+}
 
 /* The budget of loop iterations for a work-item's walk over its slice: LOOP_MAX less its set-up
  * and stores (RB or SPARSE_RB pixels x (NB + 1) at most), counted as if the compiler unrolled
@@ -60,14 +72,16 @@ static spartan_status dense_slices(spartan_context *ctx, void *arg, size_t part0
     }
     size_t l[3] = {wg, 1, 1};
     cl_uint e0 = (cl_uint)(part0 * c->kc);
-    sp_arg args[18] = {SP_ARG(c->dy), SP_ARG(c->wf), SP_ARG(dst)};
+    sp_arg args[20] = {SP_ARG(c->dy), SP_ARG(c->wf), SP_ARG(dst)};
     for (int i = 0; i < 10; i++) args[3 + i] = SP_ARG(c->g.v[i]);
     args[13] = SP_ARG(c->out_c);
     args[14] = SP_ARG(e0);
     args[15] = SP_ARG(c->kc);
     args[16] = SP_ARG(alpha);
     args[17] = SP_ARG(beta);
-    return sp_launch(ctx, c->kernel, 3, g, l, args, 18);
+    if (c->kernel == SP_K_conv_dx_rows) return sp_launch(ctx, c->kernel, 3, g, l, args, 18);
+    mask_args(c, dst, args + 18);
+    return sp_launch(ctx, c->kernel, 3, g, l, args, 20);
 }
 
 /* The dense kernel for the shape: conv_dx_rows (vectors over a row's dx pixels, sp_conv_rows_fit)
@@ -108,7 +122,7 @@ static spartan_status sparse_slices(spartan_context *ctx, void *arg, size_t part
     size_t g[3] = {(c->units + SPARSE_RB - 1) / SPARSE_RB, (c->g.v[3] + cb - 1) / cb, nparts};
     size_t l[3] = {wg, 1, 1};
     cl_uint u0 = (cl_uint)(part0 * c->kc);
-    sp_arg args[21] = {SP_ARG(c->lists), SP_ARG(c->wf), SP_ARG(dst)};
+    sp_arg args[23] = {SP_ARG(c->lists), SP_ARG(c->wf), SP_ARG(dst)};
     for (int i = 0; i < 10; i++) args[3 + i] = SP_ARG(c->g.v[i]);
     args[13] = SP_ARG(c->out_c);
     args[14] = SP_ARG(c->ch_len);
@@ -118,7 +132,8 @@ static spartan_status sparse_slices(spartan_context *ctx, void *arg, size_t part
     args[18] = SP_ARG(c->kc);
     args[19] = SP_ARG(alpha);
     args[20] = SP_ARG(beta);
-    return sp_launch(ctx, SP_K_conv_dx_sparse, 3, g, l, args, 21);
+    mask_args(c, dst, args + 21);
+    return sp_launch(ctx, SP_K_conv_dx_sparse, 3, g, l, args, 23);
 }
 
 /* The sparse path: dy's non-zeros listed per pixel and chunk of output channels into scratch
@@ -128,7 +143,8 @@ static spartan_status sparse_slices(spartan_context *ctx, void *arg, size_t part
  * holds as many output channels as half the budget allows, and a slice as many units as the
  * budget allows (the list building walks a chunk: less). */
 static spartan_status run_sparse(spartan_context *ctx, const spartan_window *w,
-                                 const spartan_tensor *dy, spartan_tensor *dx, dx_launch *c) {
+                                 const spartan_tensor *dy, spartan_tensor *dx, dx_launch *c,
+                                 size_t *parts_out) {
     size_t nb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_NB"), budget = walk_budget(ctx);
     size_t entry = SPARSE_RB * (1 + nb), unit = 1 + SPARSE_RB;
     size_t most = budget / 2 > unit + entry ? (budget / 2 - unit) / entry : 1;
@@ -146,6 +162,7 @@ static spartan_status run_sparse(spartan_context *ctx, const spartan_window *w,
     if ((st = sp_launch_1d(ctx, SP_K_conv_dx_lists, counts, args, 7))) return st;
     size_t units = w->k_h * w->k_w * nch, per;
     size_t parts = sp_slices(units, budget / (unit + ch_len * entry), 1, &per);
+    *parts_out = parts;
     c->kc = (cl_uint)per;
     return sp_split_reduce(ctx, parts, dx->numel, dx->mem, 1.0f, 0.0f, sparse_slices, c);
 }
@@ -178,15 +195,31 @@ static spartan_status flip_weight(spartan_context *ctx, const spartan_window *w,
     return sp_launch_1d(ctx, SP_K_conv_dx_flip, n, args, 5);
 }
 
-spartan_status spartan_conv2d_backward_input(spartan_context *ctx, spartan_path path,
-                                             const spartan_window *w, const spartan_tensor *dy,
-                                             const spartan_tensor *weight, spartan_tensor *dx) {
-    static const char fn[] = "spartan_conv2d_backward_input";
+/* The ReLU's mask over a dx that no kernel store masked: dx = dx where x > 0, else 0. */
+static spartan_status finish(spartan_context *ctx, const spartan_tensor *mask, spartan_tensor *dx,
+                             spartan_status st) {
+    return st == SPARTAN_OK && mask ? spartan_relu_backward(ctx, mask, dx, dx) : st;
+}
+
+/* Both backward-by-inputs; mask NULL: unmasked. The dense and sparse kernels mask in their store
+ * when one slice writes dx; the other paths (several slices, conv_dx_rows, the fallback) mask in
+ * a pass after. */
+static spartan_status backward_input(spartan_context *ctx, const char *fn, spartan_path path,
+                                     const spartan_window *w, const spartan_tensor *dy,
+                                     const spartan_tensor *weight, const spartan_tensor *mask,
+                                     spartan_tensor *dx) {
     const sp_conv_args a = {dx, dy, weight, "dx", "dy", "the weight", 0};
     dx_launch c = {0};
     spartan_status st = sp_conv_check(ctx, fn, path, w, &a, &c.g, &c.out_c);
     if (st) return st;
+    if (mask && ((st = sp_check_ctx(ctx, fn, SP_TENSORS(mask, dx))) ||
+                 (st = sp_check_apart(ctx, fn, "dx", dx, "x", mask))))
+        return st;
+    if (mask && mask->numel != dx->numel)
+        return sp_invalid(ctx, "%s: x has %zu elements, dx %zu", fn, mask->numel, dx->numel);
     c.dy = dy->mem;
+    c.mask = mask ? mask->mem : NULL;
+    c.dx = dx->mem;
     /* the kernels' pixel order (conv_dx.cl): rows of stride x ceil(in_w / stride) units */
     size_t rows = w->batch * w->in_h, span = (w->in_w + w->stride - 1) / w->stride * w->stride;
     cl_uint unused;
@@ -200,14 +233,35 @@ spartan_status spartan_conv2d_backward_input(spartan_context *ctx, spartan_path 
     if (dx->numel == 0) return SPARTAN_OK;
     if (c.out_c == 0) return spartan_tensor_fill(dx, 0.0f); /* no outputs: empty sums */
     if (!sp_family_usable(ctx, SP_FAMILY_conv_dx))
-        return through_col2im(ctx, w, &c.g, dy, weight, dx);
+        return finish(ctx, mask, dx, through_col2im(ctx, w, &c.g, dy, weight, dx));
     if (path != SPARTAN_PATH_SPARSE && use_rows(ctx, w))
-        return run_rows(ctx, w, dy, weight, dx, &c);
+        return finish(ctx, mask, dx, run_rows(ctx, w, dy, weight, dx, &c));
     if ((st = flip_weight(ctx, w, weight, c.out_c, &c.wf))) return st;
-    if (path == SPARTAN_PATH_SPARSE) return run_sparse(ctx, w, dy, dx, &c);
-    size_t reduction = w->k_h * w->k_w * c.out_c; /* <= the weight's elements: fits */
-    size_t per, parts = sp_slices(reduction, dense_slice_max(ctx, c.out_c), 1, &per);
-    c.kc = (cl_uint)per;
-    c.kernel = SP_K_conv_dx_dense;
-    return sp_split_reduce(ctx, parts, dx->numel, dx->mem, 1.0f, 0.0f, dense_slices, &c);
+    size_t parts = 1;
+    if (path == SPARTAN_PATH_SPARSE) {
+        st = run_sparse(ctx, w, dy, dx, &c, &parts);
+    } else {
+        size_t reduction = w->k_h * w->k_w * c.out_c; /* <= the weight's elements: fits */
+        size_t per;
+        parts = sp_slices(reduction, dense_slice_max(ctx, c.out_c), 1, &per);
+        c.kc = (cl_uint)per;
+        c.kernel = SP_K_conv_dx_dense;
+        st = sp_split_reduce(ctx, parts, dx->numel, dx->mem, 1.0f, 0.0f, dense_slices, &c);
+    }
+    return parts > 1 ? finish(ctx, mask, dx, st) : st;
+}
+
+spartan_status spartan_conv2d_backward_input(spartan_context *ctx, spartan_path path,
+                                             const spartan_window *w, const spartan_tensor *dy,
+                                             const spartan_tensor *weight, spartan_tensor *dx) {
+    return backward_input(ctx, "spartan_conv2d_backward_input", path, w, dy, weight, NULL, dx);
+}
+
+spartan_status spartan_conv2d_backward_input_relu(spartan_context *ctx, spartan_path path,
+                                                  const spartan_window *w, const spartan_tensor *dy,
+                                                  const spartan_tensor *weight,
+                                                  const spartan_tensor *x, spartan_tensor *dx) {
+    static const char fn[] = "spartan_conv2d_backward_input_relu";
+    if (!x) return sp_invalid(ctx, "%s: NULL argument", fn);
+    return backward_input(ctx, fn, path, w, dy, weight, x, dx);
 }

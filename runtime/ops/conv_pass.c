@@ -25,7 +25,10 @@ spartan_status sp_conv_pass_run(spartan_context *ctx, spartan_pass pass, sp_conv
         case SPARTAN_PASS_FWD:
             return spartan_conv2d_forward(ctx, path, &o->win, o->x, g->w, g->y);
         case SPARTAN_PASS_BWD_INPUT:
-            return spartan_conv2d_backward_input(ctx, path, &o->win, g->dy, g->w, o->dx);
+            return o->mask_dx
+                       ? spartan_conv2d_backward_input_relu(ctx, path, &o->win, g->dy, g->w, o->x,
+                                                            o->dx)
+                       : spartan_conv2d_backward_input(ctx, path, &o->win, g->dy, g->w, o->dx);
         default:
             return spartan_conv2d_backward_weight(ctx, path, &o->win, o->x, g->dy, g->dw);
         }
@@ -44,6 +47,8 @@ spartan_status sp_conv_pass_run(spartan_context *ctx, spartan_pass pass, sp_conv
     st = spartan_gemm_pass_run(ctx, o->d, path, dense, g);
     if (st == SPARTAN_OK && pass == SPARTAN_PASS_BWD_INPUT)
         st = spartan_col2im(ctx, &o->win, g->dx, o->dx);
+    if (st == SPARTAN_OK && pass == SPARTAN_PASS_BWD_INPUT && o->mask_dx)
+        st = spartan_relu_backward(ctx, o->x, o->dx, o->dx);
     return st;
 }
 

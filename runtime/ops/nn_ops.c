@@ -286,25 +286,46 @@ static spartan_status pool_geom(spartan_context *ctx, const char *fn, const spar
     return sp_window_geom(ctx, fn, w, g);
 }
 
-spartan_status spartan_maxpool_forward(spartan_context *ctx, const spartan_window *w,
-                                       const spartan_tensor *x, spartan_tensor *y,
-                                       spartan_tensor *arg) {
-    static const char fn[] = "spartan_maxpool_forward";
+/* Both max-pooling forwards; relu 0: the pool of x, b unused; relu 1: of max(x + b, 0), b
+ * NULL for no bias. */
+static spartan_status maxpool_forward(spartan_context *ctx, const char *fn, const spartan_window *w,
+                                      const spartan_tensor *x, const spartan_tensor *b, int relu,
+                                      spartan_tensor *y, spartan_tensor *arg) {
     if (!ctx || !w || !x || !y || !arg) return sp_invalid(ctx, "%s: NULL argument", fn);
-    spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(x, y, arg));
+    spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(x, y, arg, b ? b : x));
     if (!cst) cst = sp_check_apart(ctx, fn, "y", y, "x", x);
     if (!cst) cst = sp_check_apart(ctx, fn, "arg", arg, "x", x);
     if (!cst) cst = sp_check_apart(ctx, fn, "arg", arg, "y", y);
+    if (!cst && b) cst = sp_check_apart(ctx, fn, "y", y, "b", b);
+    if (!cst && b) cst = sp_check_apart(ctx, fn, "arg", arg, "b", b);
     if (cst) return cst;
+    if (b && b->numel != w->in_c)
+        return sp_invalid(ctx, "%s: the bias has %zu elements, the images %zu channels", fn,
+                          b->numel, w->in_c);
     sp_geom g;
     spartan_status st = pool_geom(ctx, fn, w, &g);
     if (st == SPARTAN_OK) st = sp_check_image(ctx, fn, "x", x, &g);
     if (st == SPARTAN_OK) st = check_out(ctx, fn, "y", y, g.pixels, w->in_c);
     if (st == SPARTAN_OK) st = check_out(ctx, fn, "arg", arg, g.pixels, w->in_c);
     if (st != SPARTAN_OK || y->numel == 0) return st;
-    cl_mem bufs[] = {x->mem, y->mem, arg->mem};
-    return launch_window(ctx, SP_K_nn_maxpool_forward, chunk_items(ctx, g.pixels, w->in_c), &g,
-                         bufs, 3);
+    cl_uint on = relu != 0, biased = b != NULL;
+    cl_mem bmem = b ? b->mem : x->mem; /* not read unbiased */
+    sp_arg args[16] = {SP_ARG(x->mem),   SP_ARG(bmem), SP_ARG(y->mem),
+                       SP_ARG(arg->mem), SP_ARG(on),   SP_ARG(biased)};
+    for (cl_uint i = 0; i < 10; i++) args[6 + i] = SP_ARG(g.v[i]);
+    return launch(ctx, SP_K_nn_maxpool_forward, chunk_items(ctx, g.pixels, w->in_c), args, 16);
+}
+
+spartan_status spartan_maxpool_forward(spartan_context *ctx, const spartan_window *w,
+                                       const spartan_tensor *x, spartan_tensor *y,
+                                       spartan_tensor *arg) {
+    return maxpool_forward(ctx, "spartan_maxpool_forward", w, x, NULL, 0, y, arg);
+}
+
+spartan_status spartan_relu_maxpool_forward(spartan_context *ctx, const spartan_window *w,
+                                            const spartan_tensor *x, const spartan_tensor *b,
+                                            spartan_tensor *y, spartan_tensor *arg) {
+    return maxpool_forward(ctx, "spartan_relu_maxpool_forward", w, x, b, 1, y, arg);
 }
 
 /* Both max-pooling backwards; y NULL: no ReLU mask. Windows that do not overlap take the tiled

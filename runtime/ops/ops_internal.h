@@ -175,6 +175,7 @@ typedef struct sp_conv_operands {
     spartan_gemm_operands g;    /* the GEMM's: g.x the patch matrix (cols), g.dx its gradient
                                    (dcols), g.w, g.dy, g.y, g.dw, g.wt, g.sx, g.sdy */
     int cols_fresh;             /* g.x already holds im2col(x) (this step's forward made it) */
+    int mask_dx; /* bwd_input: x is a ReLU's output, dx kept only where x > 0 (its backward) */
 } sp_conv_operands;
 
 /* The operands every convolution operation takes (conv.c, conv_dx.c, conv_dw.c): the images

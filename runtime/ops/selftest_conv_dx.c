@@ -1,7 +1,7 @@
 /* The known-answer check of the convolution's backward-by-input (kernels_cl/conv_dx.cl;
- * selftest.h): both kernels, dense and sparse, on small integers with zeros in dy, every sum
- * exact, against the host's scatter form (each dy element added into the dx elements its windows
- * cover: the other way round from the kernels' gather). */
+ * selftest.h): both kernels, dense and sparse, plain and through a ReLU's mask, on small integers
+ * with zeros in dy, every sum exact, against the host's scatter form (each dy element added into
+ * the dx elements its windows cover: the other way round from the kernels' gather). */
 #include <math.h>
 
 #include "ops/selftest_run.h"
@@ -16,6 +16,7 @@ static int check_window(sp_check *r, const spartan_window *w, size_t out_c) {
     float *wt = sp_check_alloc(r, &h, patch * out_c, sizeof(float));
     float *got = sp_check_alloc(r, &h, image, sizeof(float));
     double *want = sp_check_alloc(r, &h, image, sizeof(double));
+    float *xm = sp_check_alloc(r, &h, image, sizeof(float));
     if (r->failed) goto done;
     sp_check_fill_int(r, dy, pixels * out_c, 0.5, 3, 0);
     sp_check_fill_int(r, wt, patch * out_c, 0.1, 3, 0);
@@ -46,6 +47,22 @@ static int check_window(sp_check *r, const spartan_window *w, size_t out_c) {
                 what[path]) ||
             sp_check_download(r, tdx, got) ||
             sp_check_compare(r, what[path], got, want, NULL, image))
+            break;
+    }
+    /* through a ReLU: dx kept where x > 0 (x: zeros and both signs) */
+    sp_check_fill_int(r, xm, image, 0.3, 2, 0);
+    for (size_t i = 0; i < image; i++)
+        if (!(xm[i] > 0.0f)) want[i] = 0.0;
+    spartan_tensor *tx = sp_check_upload(r, xm, image, 1);
+    static const char *const masked[2] = {"convolution backward-by-input through a ReLU, dense",
+                                          "convolution backward-by-input through a ReLU, sparse"};
+    for (int path = 0; path < 2 && !r->failed; path++) {
+        if (sp_check_call(
+                r,
+                spartan_conv2d_backward_input_relu(r->ctx, (spartan_path)path, w, tdy, tw, tx, tdx),
+                masked[path]) ||
+            sp_check_download(r, tdx, got) ||
+            sp_check_compare(r, masked[path], got, want, NULL, image))
             break;
     }
 done:

@@ -103,9 +103,36 @@ done:
     return r->failed;
 }
 
-/* Max-pooling on window w: the maxima, their positions, the gradient, and the gradient through
- * a ReLU before the pool (x's sign masks it). dy holds small integers, so that the sums of
- * overlapping windows are exact. */
+/* The host's max-pooling of x on window w, or with bias of max(x + bias, 0) summed in float as
+ * the kernel does: the maxima (the first in window order) into want, their positions into arg. */
+static void pool_reference(const spartan_window *w, const float *x, const float *bias, double *want,
+                           double *arg) {
+    const size_t oh = spartan_window_out_h(w), ow = spartan_window_out_w(w);
+    const size_t outs = w->batch * oh * ow * w->in_c;
+    for (size_t o = 0; o < outs; o++) {
+        size_t c = o % w->in_c, p = o / w->in_c, b = p / (oh * ow), oy = p / ow % oh, ox = p % ow;
+        float best = 0.0f;
+        size_t at = 0;
+        for (size_t k = 0; k < w->k_h * w->k_w; k++) {
+            size_t y = oy * w->stride + k / w->k_w, xx = ox * w->stride + k % w->k_w;
+            float v = x[((b * w->in_h + y) * w->in_w + xx) * w->in_c + c];
+            if (bias) {
+                v += bias[c];
+                v = v < 0.0f ? 0.0f : v;
+            }
+            if (k == 0 || v > best) {
+                best = v;
+                at = k;
+            }
+        }
+        want[o] = best;
+        arg[o] = (double)at;
+    }
+}
+
+/* Max-pooling on window w: the maxima, their positions, the gradient, the gradient through a
+ * ReLU before the pool (x's sign masks it), and the forward through a bias and a ReLU. dy holds
+ * small integers, so that the sums of overlapping windows are exact. */
 static int check_maxpool_window(sp_check *r, const spartan_window *w) {
     const size_t oh = spartan_window_out_h(w), ow = spartan_window_out_w(w);
     const size_t image = w->batch * w->in_h * w->in_w * w->in_c,
@@ -116,6 +143,7 @@ static int check_maxpool_window(sp_check *r, const spartan_window *w) {
     float *got = sp_check_alloc(r, &h, image, sizeof(float));
     double *want = sp_check_alloc(r, &h, image, sizeof(double));
     double *arg = sp_check_alloc(r, &h, outs, sizeof(double));
+    float *bias = sp_check_alloc(r, &h, w->in_c, sizeof(float));
     if (r->failed) goto done;
     sp_check_fill(r, x, image, 0.0, -1.0f, 1.0f);
     sp_check_fill_int(r, dy, outs, 0.0, 8, 0);
@@ -126,21 +154,7 @@ static int check_maxpool_window(sp_check *r, const spartan_window *w) {
     spartan_tensor *tdx = sp_check_upload(r, NULL, image, 1);
     if (r->failed || sp_check_call(r, spartan_maxpool_forward(r->ctx, w, tx, ty, ta), "max-pool"))
         goto done;
-    for (size_t o = 0; o < outs; o++) {
-        size_t c = o % w->in_c, p = o / w->in_c, b = p / (oh * ow), oy = p / ow % oh, ox = p % ow;
-        double best = 0.0;
-        size_t at = 0;
-        for (size_t k = 0; k < w->k_h * w->k_w; k++) {
-            size_t y = oy * w->stride + k / w->k_w, xx = ox * w->stride + k % w->k_w;
-            double v = x[((b * w->in_h + y) * w->in_w + xx) * w->in_c + c];
-            if (k == 0 || v > best) {
-                best = v;
-                at = k;
-            }
-        }
-        want[o] = best;
-        arg[o] = (double)at;
-    }
+    pool_reference(w, x, NULL, want, arg);
     if (sp_check_download(r, ty, got) || sp_check_compare(r, "max-pool", got, want, NULL, outs) ||
         sp_check_download(r, ta, got) ||
         sp_check_compare(r, "max-pool positions", got, arg, NULL, outs))
@@ -162,7 +176,19 @@ static int check_maxpool_window(sp_check *r, const spartan_window *w) {
         goto done;
     for (size_t i = 0; i < image; i++)
         if (!(x[i] > 0.0f)) want[i] = 0.0;
-    sp_check_compare(r, "max-pool and ReLU backward", got, want, NULL, image);
+    if (sp_check_compare(r, "max-pool and ReLU backward", got, want, NULL, image)) goto done;
+    /* the forward through a bias and a ReLU: the pool of max(x + b, 0), summed in float */
+    for (size_t c = 0; c < w->in_c; c++) bias[c] = 0.25f * (float)c - 0.5f;
+    spartan_tensor *tb = sp_check_upload(r, bias, 1, w->in_c);
+    if (r->failed || sp_check_call(r, spartan_relu_maxpool_forward(r->ctx, w, tx, tb, ty, ta),
+                                   "bias, ReLU and max-pool"))
+        goto done;
+    pool_reference(w, x, bias, want, arg);
+    if (sp_check_download(r, ty, got) ||
+        sp_check_compare(r, "bias, ReLU and max-pool", got, want, NULL, outs) ||
+        sp_check_download(r, ta, got))
+        goto done;
+    sp_check_compare(r, "bias, ReLU and max-pool positions", got, arg, NULL, outs);
 done:
     sp_check_release(r);
     sp_check_host_free(&h);

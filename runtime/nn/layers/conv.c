@@ -150,6 +150,7 @@ static spartan_status conv_backward(sp_layer *L, const sp_step *s, const spartan
         o.g.dw = NULL;
         o.dx = L->dx;
         o.d = &g->pass[SPARTAN_PASS_BWD_INPUT];
+        o.mask_dx = L->relu_before != NULL; /* x, a ReLU's output, masks dx: its backward */
         dense = spartan_policy_dense_path(s->policy, L->index, SPARTAN_PASS_BWD_INPUT);
         st = sp_conv_pass_run(ctx, SPARTAN_PASS_BWD_INPUT, ei, pi, dense, &o);
         if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_INPUT, 1);

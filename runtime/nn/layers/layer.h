@@ -130,10 +130,16 @@ struct sp_layer {
     const sp_layer *x_source;
     /* relu: the GEMM layer before it, whose bias it adds as it reads (NULL: none). */
     const sp_layer *bias_from;
-    /* maxpool right after a relu: its backward does the ReLU's too, in its own pass
-     * (spartan_maxpool_relu_backward); that relu has backward_by_next set, passes dy on as its
-     * input gradient and keeps no dx buffer. */
-    int relu_before, backward_by_next;
+    /* The layer right after a relu does the relu's work in its own passes (relu_before points
+     * it at that relu): a maxpool masks dy in its backward (spartan_maxpool_relu_backward) and,
+     * on the steps that sample no monitor, applies the ReLU and its bias as its forward reads
+     * (spartan_relu_maxpool_forward; sp_pool_does_relu); a conv keeps its input gradient only
+     * where its input, the relu's output, is positive (spartan_conv2d_backward_input_relu). That
+     * relu has backward_by_next set: it passes dy on as its input gradient and keeps no dx
+     * buffer; and forward_by_next before a maxpool: it passes its input on as its output on
+     * those steps. */
+    const sp_layer *relu_before;
+    int backward_by_next, forward_by_next;
     sp_gemm_state g; /* GEMM layers */
 
     spartan_tensor *y;   /* output (NULL for flatten: it passes its input on) */
@@ -162,6 +168,12 @@ SP_LAYER_KINDS(SP_X_)
 extern const sp_layer_ops *const sp_layer_kinds[SPARTAN_LAYER_KIND_COUNT];
 
 /* ---- Helpers shared by the kinds (common.c) ------------------------------------------------ */
+
+/* Whether a max-pool does the forward of the ReLU before it this step: always, but when the
+ * ReLU's monitor is sampled (the count reads the ReLU's output). */
+static inline int sp_pool_does_relu(const sp_step *s) {
+    return !(s->train && s->sampling);
+}
 
 /* base seen as count images of h x w x c, or as a rows x cols matrix (a prefix of its buffer). */
 spartan_status sp_view4(spartan_tensor *v, const spartan_tensor *base, size_t count, size_t h,

@@ -1,5 +1,6 @@
 /* Max-pooling over k x k windows (no padding); the arg-max of each window is kept for the
- * backward pass. After a ReLU, the backward does the ReLU's too, in the same pass. */
+ * backward pass. After a ReLU, the backward does the ReLU's too, in the same pass, and so does
+ * the forward (and the bias the ReLU adds) but on the steps that sample the ReLU's monitor. */
 #include "nn/layers/layer.h"
 
 static void maxpool_defaults(spartan_layer_spec *spec) {
@@ -33,7 +34,12 @@ static spartan_status maxpool_forward(sp_layer *L, const sp_step *s, const spart
     if (st == SPARTAN_OK) st = sp_view4(&av, L->arg, s->count, L->out_h, L->out_w, L->out_c);
     if (st != SPARTAN_OK) return st;
     *y = L->y;
-    st = spartan_maxpool_forward(s->ctx, &win, &xv, &yv, &av);
+    const sp_layer *R = L->relu_before;
+    if (R && sp_pool_does_relu(s)) /* x is the ReLU's input: the pool does its work */
+        st = spartan_relu_maxpool_forward(s->ctx, &win, &xv,
+                                          R->bias_from ? R->bias_from->g.b : NULL, &yv, &av);
+    else
+        st = spartan_maxpool_forward(s->ctx, &win, &xv, &yv, &av);
     if (st == SPARTAN_OK) st = sp_layer_sample_output(L, s, &yv);
     return st == SPARTAN_OK ? sp_layer_done(L, s, SPARTAN_PASS_FWD) : st;
 }

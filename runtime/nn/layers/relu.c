@@ -1,7 +1,11 @@
 /* ReLU with the fused sparsity monitor: at every training step the ReLU counts its output's
  * zeros per tile for free (spartan_relu_monitor); the count is read when the step samples. After
  * a GEMM layer it also adds that layer's bias in the same pass (spartan_bias_relu_monitor). Before
- * a max-pool its backward is the pool's (spartan_maxpool_relu_backward): it passes dy on. */
+ * a max-pool its backward is the pool's (spartan_maxpool_relu_backward): it passes dy on; and so
+ * is its forward, on the steps that sample no monitor (spartan_relu_maxpool_forward): it passes
+ * its input on, and the pool adds the bias and takes max(z, 0) as it reads. Before a convolution
+ * its backward is in the convolution's backward-by-input store
+ * (spartan_conv2d_backward_input_relu): it passes dy on. */
 #include "nn/layers/layer.h"
 
 static spartan_status same_shape(spartan_context *ctx, sp_layer *L) {
@@ -19,6 +23,10 @@ static spartan_status relu_prepare(sp_layer *L, spartan_context *ctx,
 
 static spartan_status relu_forward(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                                    const spartan_tensor **y) {
+    if (L->forward_by_next && sp_pool_does_relu(s)) { /* the max-pool after it applies the ReLU */
+        *y = x;
+        return sp_layer_done(L, s, SPARTAN_PASS_FWD);
+    }
     spartan_tensor xv, yv;
     spartan_status st = sp_view4(&xv, x, s->count, L->in_h, L->in_w, L->in_c);
     if (st == SPARTAN_OK) st = sp_view4(&yv, L->y, s->count, L->out_h, L->out_w, L->out_c);
@@ -41,7 +49,7 @@ static spartan_status relu_forward(sp_layer *L, const sp_step *s, const spartan_
 static spartan_status relu_backward(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                                     const spartan_tensor *dy, const spartan_tensor **dx) {
     (void)x;
-    if (L->backward_by_next) { /* the max-pool after it masked dy already */
+    if (L->backward_by_next) { /* the max-pool or conv after it masks the gradient */
         *dx = L->need_dx ? dy : NULL;
         return sp_layer_done(L, s, SPARTAN_PASS_BWD_INPUT);
     }
