@@ -66,8 +66,10 @@ static const entry table[] = {
     {SPARTAN_VENDOR_INTEL, NULL, {4, 128, 0, 0, 4, 1, 32, 1}},
     /* CPUs: wide tiles, so a row's non-zeros come in long runs per tile (the inner loop's
      * exit mispredicts once per run: with 32-column tiles that cost half the speed on N = 32
-     * layers), and 16 rows, so the column form's runs are long too. */
-    {SPARTAN_VENDOR_POCL, NULL, {0, 256, 16, 0, 0, 0, 16, 0}},
+     * layers), and 16 rows, so the column form's runs are long too. POCL bounds no loop, and
+     * slices of 16,384 steps cut vgg-small's backward-by-weight into 26 partial dW per call,
+     * summed after: 2^18 leaves the slices to the work-item count (docs/benchmarks.md). */
+    {SPARTAN_VENDOR_POCL, NULL, {0, 256, 16, 0, 0, 0, 16, 0, 0, 0, 262144}},
     /* Oclgrind simulates every work-item: small groups keep its runs short. */
     {SPARTAN_VENDOR_SIMULATOR, NULL, {4, 64, 0, 0, 2, 1, 4, 2}},
 };
