@@ -20,11 +20,16 @@
 #define NB SP_GEMM_NB
 #define CB (SP_VEC * SP_GEMM_NB)
 
-// The geometry and operands, as the kernel receives them (y: this slice's block of it).
+// The geometry and operands, as the kernel receives them (y: this slice's block of it). With
+// relu 1 the store writes max(y, 0), with relu 2 max(y + b, 0) (b: the bias, per output channel;
+// a NaN stays NaN, as in monitor_bias_relu): the bias and the ReLU after the convolution in the
+// same store.
 typedef struct sp_conv {
     uint in_h, in_w, in_c, k_w, stride, pad, out_h, out_w, out_c, pixels;
     __global const float *x, *w;
     __global float *y;
+    __global const float *b;
+    uint relu;
 } sp_conv;
 
 // Accumulate the channels [c0, c1) of window position (ky, kx) into acc: x at src[r] + c for
@@ -51,7 +56,7 @@ SP_INLINE void sp_conv_channels(const sp_conv g, const bool checked, floatv acc[
 }
 
 // Stores the pixels of the block below g.pixels: y = alpha acc + beta y (beta 0: y's old
-// contents ignored).
+// contents ignored), then with g.relu y = max(y (+ b), 0).
 SP_INLINE void sp_conv_store(const sp_conv g, const uint p0, floatv acc[RB][NB], const uint j0,
                              const uint nv, const uint last, const float alpha, const float beta) {
 #pragma unroll
@@ -63,6 +68,8 @@ SP_INLINE void sp_conv_store(const sp_conv g, const uint p0, floatv acc[RB][NB],
                 const uint len = v + 1 < nv ? SP_VEC : last;
                 floatv o = (floatv)(alpha)*acc[r][v];
                 if (beta != 0.0f) o = fma((floatv)(beta), sp_load_part(p, len), o);
+                if (g.relu == 2) o += sp_load_part(g.b + j0 + v * SP_VEC, len);
+                if (g.relu) o = select(o, (floatv)(0.0f), o < (floatv)(0.0f));
                 sp_store_part(o, p, len);
             }
         }
@@ -202,15 +209,17 @@ SP_INLINE void sp_conv_forward(const sp_conv g, const bool sparse, const sp_conv
         __global float *restrict y, const uint batch, const uint in_h, const uint in_w,            \
         const uint in_c, const uint k_h, const uint k_w, const uint stride, const uint pad,        \
         const uint out_h, const uint out_w, const uint out_c, const uint e0, const uint kc,        \
-        const float alpha, const float beta
+        const float alpha, const float beta, __global const float *restrict bias, const uint relu
 #define SP_CONV_GEOM                                                                               \
     {                                                                                              \
         in_h, in_w, in_c, k_w, stride, pad, out_h, out_w, out_c, batch *out_h *out_w, x, w,        \
-            y + (size_t)get_global_id(2) * batch *out_h *out_w *out_c                              \
+            y + (size_t)get_global_id(2) * batch *out_h *out_w *out_c, bias, relu                  \
     }
 
 // y (+ slice s at y + s pixels out_c) = alpha im2col(x) . W over the patch indices
-// [e0 + s kc, e0 + (s + 1) kc) + beta y.
+// [e0 + s kc, e0 + (s + 1) kc) + beta y; with relu, max(that (+ bias), 0) (the host sets it only
+// when one slice writes y whole; bias may be any buffer unless relu is 2). conv_forward_rows
+// ignores bias and relu.
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void conv_forward(SP_CONV_ARGS) {
     const sp_conv g = SP_CONV_GEOM;
     const sp_conv_lists none = {0, 0, 0};

@@ -21,7 +21,7 @@ void fx_setup(void) {
 
 /* Host arrays and tensors made by the helpers below are kept here and released together
  * (fx_release(): at the end of each check, and in fx_teardown). */
-#define MAX_HELD 64
+#define MAX_HELD 128
 static void *held[MAX_HELD];
 static spartan_tensor *held_t[MAX_HELD];
 static size_t nheld, nheld_t;

@@ -75,6 +75,39 @@ static void check_sparse(const conv_case *c, const float *x, const float *wt, do
 
 /* The convolution of random data against the direct reference; with against_gemm, also against
  * im2col + the dense GEMM (the path it replaces), within the same tolerance. */
+/* The bias and the ReLU after the convolution, on both paths, with and without a bias: the same
+ * bits as the plain op's y, then y + b and max(y, 0) in float (the two operations the layer ran
+ * after it), whether the kernel's store applies them or a pass after does. */
+static void check_relu(const conv_case *c, const spartan_tensor *tx, const spartan_tensor *tw,
+                       uint64_t seed) {
+    const spartan_window *w = &c->w;
+    size_t rows = w->batch * ref_window_out(w->in_h, w->k_h, w->stride, w->pad) *
+                  ref_window_out(w->in_w, w->k_w, w->stride, w->pad);
+    size_t outs = rows * c->out_c;
+    float *bias = fx_random_floats(c->out_c ? c->out_c : 1, -1.0f, 1.0f, seed + 3);
+    float *plain = fx_floats(outs), *want = fx_floats(outs), *got = fx_floats(outs);
+    spartan_tensor *tb = fx_upload(bias, 1, c->out_c), *ty = fx_nan_matrix(rows, c->out_c);
+    for (int path = 0; path < 2; path++) {
+        ok(spartan_conv2d_forward(ctx, (spartan_path)path, w, tx, tw, ty));
+        ok(spartan_tensor_read(ty, plain, outs));
+        for (int biased = 0; biased < 2; biased++) {
+            char what[200];
+            describe(what, sizeof what, c);
+            strcat(what, path ? ", sparse" : ", dense");
+            strcat(what, biased ? ", bias + ReLU" : ", ReLU");
+            for (size_t i = 0; i < outs; i++) {
+                float v = biased ? plain[i] + bias[i % c->out_c] : plain[i];
+                want[i] = v < 0.0f ? 0.0f : v;
+            }
+            ok(spartan_tensor_fill(ty, NAN));
+            ok(spartan_conv2d_forward_relu(ctx, (spartan_path)path, w, tx, tw, biased ? tb : NULL,
+                                           ty));
+            ok(spartan_tensor_read(ty, got, outs));
+            fx_assert_same(got, want, outs, what);
+        }
+    }
+}
+
 static void check_case(const conv_case *c, uint64_t seed, int against_gemm) {
     char what[160];
     describe(what, sizeof what, c);
@@ -95,6 +128,7 @@ static void check_case(const conv_case *c, uint64_t seed, int against_gemm) {
     double tol = th_tol(patch, fx_max_abs(x, image) * fx_max_abs(wt, patch * c->out_c));
     fx_assert_close(got, want, outs, tol, what);
     if (rows && (!small || seed % 2)) check_sparse(c, x, wt, tol, what, seed);
+    check_relu(c, tx, tw, seed);
     if (!against_gemm || rows == 0) return;
 
     spartan_tensor *tcols = fx_matrix(rows, patch), *ty2 = fx_nan_matrix(rows, c->out_c);
@@ -160,6 +194,14 @@ START_TEST(bad_arguments_are_invalid) {
     ck_assert_int_eq(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, fx_matrix(31, 2), wt, y),
                      INV);
     ck_assert(strstr(spartan_last_error(ctx), "x has 62 elements") != NULL);
+    spartan_tensor *b3 = fx_matrix(1, 3);
+    ck_assert_int_eq(
+        spartan_conv2d_forward_relu(ctx, SPARTAN_PATH_DENSE, &w, x, wt, fx_matrix(1, 2), y), INV);
+    ck_assert(strstr(spartan_last_error(ctx), "the bias has 2 elements") != NULL);
+    ck_assert_int_eq(spartan_conv2d_forward_relu(ctx, SPARTAN_PATH_DENSE, &w, x, wt, y, y), INV);
+    ck_assert_int_eq(spartan_conv2d_forward_relu(ctx, SPARTAN_PATH_SPARSE, &w, NULL, wt, b3, y),
+                     INV);
+
     ck_assert_int_eq(spartan_conv2d_forward(ctx, SPARTAN_PATH_DENSE, &w, x, fx_matrix(17, 3), y),
                      INV);
     ck_assert(strstr(spartan_last_error(ctx), "the weight is 17x3") != NULL);

@@ -307,6 +307,18 @@ SPARTAN_API spartan_status spartan_col2im(spartan_context *ctx, const spartan_wi
 SPARTAN_API spartan_status spartan_conv2d_forward(spartan_context *ctx, spartan_path path,
                                                   const spartan_window *w, const spartan_tensor *x,
                                                   const spartan_tensor *weight, spartan_tensor *y);
+/* The convolution and then the bias and the ReLU after it: y = max(spartan_conv2d_forward's y +
+ * b, 0), b[j] added to output channel j (b NULL: no bias; a NaN stays NaN). The dense and sparse
+ * kernels apply them in their store when one slice of the reduction writes y (no pass of their
+ * own); the other cases (split reductions, the kernel for few output channels, the fallback) in
+ * spartan_bias_add and spartan_relu after: the same float operations either way, so the same
+ * bits as spartan_conv2d_forward and then spartan_bias_relu_monitor. The same shapes and errors as
+ * spartan_conv2d_forward; b has out_c elements and must not share y's buffer. */
+SPARTAN_API spartan_status spartan_conv2d_forward_relu(spartan_context *ctx, spartan_path path,
+                                                       const spartan_window *w,
+                                                       const spartan_tensor *x,
+                                                       const spartan_tensor *weight,
+                                                       const spartan_tensor *b, spartan_tensor *y);
 
 /* Convolution backward-by-input as an implicit transposed convolution: dx = col2im(dy . weight^T),
  * dx[b, iy, ix, c] = the sum over the window positions (ky, kx) and output channels oc with

@@ -270,6 +270,7 @@ static void plan(spartan_model *m) {
         L->bias_from = NULL;
         L->relu_before = NULL;
         L->backward_by_next = L->forward_by_next = 0;
+        L->relu_in_store = L->forward_by_prev = 0;
         /* a max-pool or a convolution right after a ReLU does the ReLU's backward in its own
          * pass, and a max-pool its forward too */
         if (i > 0 && m->layers[i - 1].ops == &sp_layer_relu &&
@@ -281,6 +282,11 @@ static void plan(spartan_model *m) {
         if (i > 0 && L->ops == &sp_layer_relu && m->layers[i - 1].ops->gemm) {
             L->bias_from = &m->layers[i - 1];
             m->layers[i - 1].g.bias_in_relu = 1;
+            /* conv -> relu -> conv: the first convolution's store adds the bias and applies the
+             * ReLU on the steps that do not sample the ReLU's monitor */
+            if (m->layers[i - 1].ops == &sp_layer_conv && i + 1 < m->nlayers &&
+                m->layers[i + 1].ops == &sp_layer_conv)
+                m->layers[i - 1].relu_in_store = L->forward_by_prev = 1;
         }
         sparse_forms(m, i, relu_feeds);
         if (L->ops == &sp_layer_relu)

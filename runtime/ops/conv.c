@@ -14,6 +14,9 @@ typedef struct conv_launch {
     cl_mem x, w;
     sp_kernel_id kernel;    /* conv_forward, conv_forward_rows, or conv_forward_sparse */
     cl_mem count, idx, val; /* conv_forward_sparse: the lists of x's non-zeros */
+    int relu;               /* y = max(the product + bias, 0) (bias NULL: none) */
+    int whole;              /* one slice: the launch writes the whole product into y */
+    cl_mem bias;
 } conv_launch;
 
 /* How long a slice of the patch index one work-item may walk. Counted as if the compiler unrolled
@@ -46,18 +49,24 @@ static spartan_status conv_slices(spartan_context *ctx, void *arg, size_t part0,
     }
     size_t l[3] = {wg, 1, 1};
     cl_uint e0 = (cl_uint)(part0 * c->kc);
-    sp_arg args[21] = {SP_ARG(c->x), SP_ARG(c->w), SP_ARG(dst)};
+    sp_arg args[23] = {SP_ARG(c->x), SP_ARG(c->w), SP_ARG(dst)};
     for (int i = 0; i < 10; i++) args[3 + i] = SP_ARG(c->g.v[i]);
     args[13] = SP_ARG(c->out_c);
     args[14] = SP_ARG(e0);
     args[15] = SP_ARG(c->kc);
     args[16] = SP_ARG(alpha);
     args[17] = SP_ARG(beta);
-    args[18] = SP_ARG(c->count);
-    args[19] = SP_ARG(c->idx);
-    args[20] = SP_ARG(c->val);
+    /* the bias and the ReLU in the store when this launch writes the whole product (never in
+     * the rows kernel: the caller applies them after) */
+    static const cl_uint modes[3] = {0, 1, 2}; /* none, ReLU, bias and ReLU (conv.cl) */
+    const int relu = c->relu && c->whole && c->kernel != SP_K_conv_forward_rows;
+    args[18] = SP_ARG(*(relu && c->bias ? &c->bias : &c->x));
+    args[19] = SP_ARG(modes[relu ? (c->bias ? 2 : 1) : 0]);
+    args[20] = SP_ARG(c->count);
+    args[21] = SP_ARG(c->idx);
+    args[22] = SP_ARG(c->val);
     return sp_launch(ctx, c->kernel, 3, g, l, args,
-                     c->kernel == SP_K_conv_forward_sparse ? 21 : 18);
+                     c->kernel == SP_K_conv_forward_sparse ? 23 : 20);
 }
 
 /* The lists of x's non-zeros per input pixel (conv_nonzeros) in scratch buffers, for the
@@ -88,18 +97,43 @@ static spartan_status through_im2col(spartan_context *ctx, const spartan_window 
     return st;
 }
 
-spartan_status spartan_conv2d_forward(spartan_context *ctx, spartan_path path,
-                                      const spartan_window *w, const spartan_tensor *x,
-                                      const spartan_tensor *weight, spartan_tensor *y) {
+/* The bias and the ReLU over a y that no kernel store finished: y = max(y + b, 0) in two passes,
+ * the same float operations as the store's. */
+static spartan_status finish(spartan_context *ctx, const spartan_tensor *b, spartan_tensor *y) {
+    spartan_status st = b ? spartan_bias_add(ctx, y, b) : SPARTAN_OK;
+    return st == SPARTAN_OK ? spartan_relu(ctx, y, y) : st;
+}
+
+/* Both forwards; relu 0: the product alone (b unused); relu 1: max(product + b, 0), b NULL for
+ * none. conv_forward and conv_forward_sparse apply the bias and the ReLU in their store when one
+ * slice writes y; the rows kernel, split reductions, the fallback and an empty patch after. */
+static spartan_status forward(spartan_context *ctx, const char *fn, spartan_path path,
+                              const spartan_window *w, const spartan_tensor *x,
+                              const spartan_tensor *weight, const spartan_tensor *b, int relu,
+                              spartan_tensor *y) {
     const sp_conv_args a = {x, y, weight, "x", "y", "the weight", 1};
     conv_launch c = {0};
-    spartan_status st = sp_conv_check(ctx, "spartan_conv2d_forward", path, w, &a, &c.g, &c.out_c);
+    spartan_status st = sp_conv_check(ctx, fn, path, w, &a, &c.g, &c.out_c);
     if (st) return st;
+    if (b && ((st = sp_check_ctx(ctx, fn, SP_TENSORS(b, y))) ||
+              (st = sp_check_apart(ctx, fn, "y", y, "the bias", b))))
+        return st;
+    if (b && b->numel != c.out_c)
+        return sp_invalid(ctx, "%s: the bias has %zu elements, y %u columns", fn, b->numel,
+                          (unsigned)c.out_c);
     c.x = x->mem;
     c.w = weight->mem;
+    c.relu = relu;
+    c.bias = b ? b->mem : NULL;
     if (y->numel == 0) return SPARTAN_OK;
-    if (c.g.patch == 0) return spartan_tensor_fill(y, 0.0f); /* no channels: empty sums */
-    if (!sp_family_usable(ctx, SP_FAMILY_conv)) return through_im2col(ctx, w, &c.g, x, weight, y);
+    if (c.g.patch == 0) { /* no channels: empty sums */
+        st = spartan_tensor_fill(y, 0.0f);
+        return st == SPARTAN_OK && relu ? finish(ctx, b, y) : st;
+    }
+    if (!sp_family_usable(ctx, SP_FAMILY_conv)) {
+        st = through_im2col(ctx, w, &c.g, x, weight, y);
+        return st == SPARTAN_OK && relu ? finish(ctx, b, y) : st;
+    }
     /* the sparse kernel: lists of x's non-zeros first (a walk of in_c per pixel: within the
      * loop bound on any device with LOOP_MAX >= in_c, else the dense kernel), then slices of
      * whole window positions */
@@ -119,5 +153,21 @@ spartan_status spartan_conv2d_forward(spartan_context *ctx, spartan_path path,
                                                            : slice_max(ctx, w->in_c);
     size_t per, parts = sp_slices(c.g.patch, most, align, &per);
     c.kc = (cl_uint)per;
-    return sp_split_reduce(ctx, parts, y->numel, y->mem, 1.0f, 0.0f, conv_slices, &c);
+    c.whole = parts <= 1; /* sp_split_reduce's one launch into y */
+    st = sp_split_reduce(ctx, parts, y->numel, y->mem, 1.0f, 0.0f, conv_slices, &c);
+    const int stored = c.whole && c.kernel != SP_K_conv_forward_rows;
+    return st == SPARTAN_OK && relu && !stored ? finish(ctx, b, y) : st;
+}
+
+spartan_status spartan_conv2d_forward(spartan_context *ctx, spartan_path path,
+                                      const spartan_window *w, const spartan_tensor *x,
+                                      const spartan_tensor *weight, spartan_tensor *y) {
+    return forward(ctx, "spartan_conv2d_forward", path, w, x, weight, NULL, 0, y);
+}
+
+spartan_status spartan_conv2d_forward_relu(spartan_context *ctx, spartan_path path,
+                                           const spartan_window *w, const spartan_tensor *x,
+                                           const spartan_tensor *weight, const spartan_tensor *b,
+                                           spartan_tensor *y) {
+    return forward(ctx, "spartan_conv2d_forward_relu", path, w, x, weight, b, 1, y);
 }

@@ -23,7 +23,9 @@ spartan_status sp_conv_pass_run(spartan_context *ctx, spartan_pass pass, sp_conv
     if (engine == SP_CONV_IMPLICIT) {
         switch (pass) {
         case SPARTAN_PASS_FWD:
-            return spartan_conv2d_forward(ctx, path, &o->win, o->x, g->w, g->y);
+            return o->relu_y ? spartan_conv2d_forward_relu(ctx, path, &o->win, o->x, g->w,
+                                                           o->relu_bias, g->y)
+                             : spartan_conv2d_forward(ctx, path, &o->win, o->x, g->w, g->y);
         case SPARTAN_PASS_BWD_INPUT:
             return o->mask_dx
                        ? spartan_conv2d_backward_input_relu(ctx, path, &o->win, g->dy, g->w, o->x,
@@ -49,6 +51,10 @@ spartan_status sp_conv_pass_run(spartan_context *ctx, spartan_pass pass, sp_conv
         st = spartan_col2im(ctx, &o->win, g->dx, o->dx);
     if (st == SPARTAN_OK && pass == SPARTAN_PASS_BWD_INPUT && o->mask_dx)
         st = spartan_relu_backward(ctx, o->x, o->dx, o->dx);
+    if (st == SPARTAN_OK && pass == SPARTAN_PASS_FWD && o->relu_y && o->relu_bias)
+        st = spartan_bias_add(ctx, g->y, o->relu_bias);
+    if (st == SPARTAN_OK && pass == SPARTAN_PASS_FWD && o->relu_y)
+        st = spartan_relu(ctx, g->y, g->y);
     return st;
 }
 

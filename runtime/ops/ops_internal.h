@@ -176,6 +176,8 @@ typedef struct sp_conv_operands {
                                    (dcols), g.w, g.dy, g.y, g.dw, g.wt, g.sx, g.sdy */
     int cols_fresh;             /* g.x already holds im2col(x) (this step's forward made it) */
     int mask_dx; /* bwd_input: x is a ReLU's output, dx kept only where x > 0 (its backward) */
+    int relu_y;  /* fwd: y = max(y + relu_bias, 0), a ReLU after the convolution (NULL: no bias) */
+    const spartan_tensor *relu_bias;
 } sp_conv_operands;
 
 /* The operands every convolution operation takes (conv.c, conv_dx.c, conv_dw.c): the images

@@ -367,9 +367,9 @@ int sp_check_nn(sp_check *r) {
            check_dropout_sgd(r) || check_softmax(r);
 }
 
-/* The implicit-GEMM convolution (kernels_cl/conv.cl), dense and sparse kernels, on window w with
- * out_c outputs, small integers (a fifth of x zero): every sum exact, compared exactly with the
- * im2col product on the host. */
+/* The implicit-GEMM convolution (kernels_cl/conv.cl), dense and sparse kernels, plain and with a
+ * bias and a ReLU in the store, on window w with out_c outputs, small integers (a fifth of x
+ * zero): every sum exact, compared exactly with the im2col product on the host. */
 static int check_conv_window(sp_check *r, const spartan_window *w, size_t out_c) {
     const size_t oh = spartan_window_out_h(w), ow = spartan_window_out_w(w);
     const size_t image = w->batch * w->in_h * w->in_w * w->in_c, patch = w->k_h * w->k_w * w->in_c;
@@ -379,6 +379,7 @@ static int check_conv_window(sp_check *r, const spartan_window *w, size_t out_c)
     float *wt = sp_check_alloc(r, &h, patch * out_c, sizeof(float));
     float *got = sp_check_alloc(r, &h, outs, sizeof(float));
     double *want = sp_check_alloc(r, &h, outs, sizeof(double));
+    float *bias = sp_check_alloc(r, &h, out_c, sizeof(float));
     if (r->failed) goto done;
     sp_check_fill_int(r, x, image, 0.2, 3, 0);
     sp_check_fill_int(r, wt, patch * out_c, 0.1, 3, 0);
@@ -403,6 +404,20 @@ static int check_conv_window(sp_check *r, const spartan_window *w, size_t out_c)
         sp_check_compare(r,
                          sparse ? "implicit-GEMM convolution, sparse" : "implicit-GEMM convolution",
                          got, want, NULL, outs);
+    }
+    /* with the bias and the ReLU after it (b: small integers, so y + b stays exact) */
+    for (size_t j = 0; j < out_c; j++) bias[j] = (float)((int)(j % 5) - 2);
+    for (size_t o = 0; o < outs; o++) want[o] = fmax(want[o] + bias[o % out_c], 0.0);
+    spartan_tensor *tb = sp_check_upload(r, bias, 1, out_c);
+    for (int path = SPARTAN_PATH_DENSE; path <= SPARTAN_PATH_SPARSE && !r->failed; path++) {
+        const char *what = path == SPARTAN_PATH_SPARSE ? "convolution, bias and ReLU, sparse"
+                                                       : "convolution, bias and ReLU";
+        if (sp_check_call(
+                r, spartan_conv2d_forward_relu(r->ctx, (spartan_path)path, w, tx, tw, tb, ty),
+                what) ||
+            sp_check_download(r, ty, got))
+            break;
+        sp_check_compare(r, what, got, want, NULL, outs);
     }
 done:
     sp_check_release(r);

@@ -95,6 +95,10 @@ static spartan_status conv_forward(sp_layer *L, const sp_step *s, const spartan_
     if (st != SPARTAN_OK) return st;
     o.d = &g->pass[SPARTAN_PASS_FWD];
     o.g.y = &yv;
+    /* a ReLU and a convolution next: this store adds the bias and applies the ReLU (the ReLU
+     * passes Y on) but on the steps that sample the ReLU's monitor */
+    o.relu_y = L->relu_in_store && sp_relu_fused(s);
+    o.relu_bias = g->b;
     if ((st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 0)) != SPARTAN_OK) return st;
     spartan_gemm_path dense = spartan_policy_dense_path(s->policy, L->index, SPARTAN_PASS_FWD);
     st = sp_conv_pass_run(s->ctx, SPARTAN_PASS_FWD, engine, path, dense, &o);

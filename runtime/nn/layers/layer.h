@@ -133,13 +133,17 @@ struct sp_layer {
     /* The layer right after a relu does the relu's work in its own passes (relu_before points
      * it at that relu): a maxpool masks dy in its backward (spartan_maxpool_relu_backward) and,
      * on the steps that sample no monitor, applies the ReLU and its bias as its forward reads
-     * (spartan_relu_maxpool_forward; sp_pool_does_relu); a conv keeps its input gradient only
+     * (spartan_relu_maxpool_forward; sp_relu_fused); a conv keeps its input gradient only
      * where its input, the relu's output, is positive (spartan_conv2d_backward_input_relu). That
      * relu has backward_by_next set: it passes dy on as its input gradient and keeps no dx
      * buffer; and forward_by_next before a maxpool: it passes its input on as its output on
      * those steps. */
     const sp_layer *relu_before;
     int backward_by_next, forward_by_next;
+    /* conv -> relu -> conv: on the same steps the first convolution's store adds its bias and
+     * applies the ReLU (spartan_conv2d_forward_relu; relu_in_store), and the relu, with
+     * forward_by_prev, passes its input on as its output. */
+    int relu_in_store, forward_by_prev;
     sp_gemm_state g; /* GEMM layers */
 
     spartan_tensor *y;   /* output (NULL for flatten: it passes its input on) */
@@ -169,9 +173,10 @@ extern const sp_layer_ops *const sp_layer_kinds[SPARTAN_LAYER_KIND_COUNT];
 
 /* ---- Helpers shared by the kinds (common.c) ------------------------------------------------ */
 
-/* Whether a max-pool does the forward of the ReLU before it this step: always, but when the
- * ReLU's monitor is sampled (the count reads the ReLU's output). */
-static inline int sp_pool_does_relu(const sp_step *s) {
+/* Whether a ReLU's forward is done by its neighbour this step (the max-pool after it, or the
+ * convolution before it): always, but when the ReLU's monitor is sampled (the count reads the
+ * ReLU's output). */
+static inline int sp_relu_fused(const sp_step *s) {
     return !(s->train && s->sampling);
 }
 

@@ -35,7 +35,7 @@ static spartan_status maxpool_forward(sp_layer *L, const sp_step *s, const spart
     if (st != SPARTAN_OK) return st;
     *y = L->y;
     const sp_layer *R = L->relu_before;
-    if (R && sp_pool_does_relu(s)) /* x is the ReLU's input: the pool does its work */
+    if (R && sp_relu_fused(s)) /* x is the ReLU's input: the pool does its work */
         st = spartan_relu_maxpool_forward(s->ctx, &win, &xv,
                                           R->bias_from ? R->bias_from->g.b : NULL, &yv, &av);
     else

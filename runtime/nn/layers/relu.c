@@ -23,7 +23,8 @@ static spartan_status relu_prepare(sp_layer *L, spartan_context *ctx,
 
 static spartan_status relu_forward(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                                    const spartan_tensor **y) {
-    if (L->forward_by_next && sp_pool_does_relu(s)) { /* the max-pool after it applies the ReLU */
+    /* the max-pool after it, or the convolution before it, applies the ReLU */
+    if ((L->forward_by_next || L->forward_by_prev) && sp_relu_fused(s)) {
         *y = x;
         return sp_layer_done(L, s, SPARTAN_PASS_FWD);
     }
