@@ -30,8 +30,9 @@
 // indices (or zeros) and are not stored. A vector that runs past the channels of a row is read
 // whole where the buffer goes on (its extra lanes are never stored).
 //
-// The sparse kernels (conv_dw_cvec_sparse skips dY's zeros, conv_dw_ocvec_sparse x's) walk
-// lists of non-zeros instead of testing each scalar: see "Skipping zeros" below.
+// The sparse kernels: conv_dw_cvec_tile skips dY's zeros through a bit mask per pixel, with its
+// block of dW in local memory; conv_dw_ocvec_sparse skips x's, walking lists of non-zeros (see
+// "Skipping zeros" and "dY's zeros skipped" below).
 
 #define RB SP_GEMM_RB
 #define NB SP_GEMM_NB
@@ -255,21 +256,18 @@ SP_INLINE void sp_dw_ocvec(const sp_dw g, const uint q, const uint pb, const uin
         sp_dw_ocvec_block(g, pb, pe, e0, j0, nr, nv, last, alpha, beta);
 }
 
-// ---- Skipping zeros -------------------------------------------------------------------------
+// ---- Skipping x's zeros ---------------------------------------------------------------------
 //
 // A test per scalar costs a CPU more than the vector FMAs it saves below 90 % zeros (a
-// mispredicted branch is 15-20 cycles), so the sparse kernels walk lists of non-zeros instead,
-// made without a branch, of one operand M seen as a matrix of rows x cols (dY: output pixels x
-// out_c, or x: input pixels x in_c), and each work-item owns one column of M:
+// mispredicted branch is 15-20 cycles), so conv_dw_ocvec_sparse walks lists of non-zeros
+// instead, made without a branch, of x seen as a matrix M of rows x cols (input pixels x in_c),
+// and each work-item owns one column of M:
 //
 // conv_dw_lists: per slice s of pc rows and column j, the count of M's non-zeros, their values
 //   and their rows (as offsets in the slice), in order.
 // conv_dw_table: per row of M, what the kernels need of its pixel (see SP_DW_TAB).
 // conv_dw_chunks: per column, where each slice's list starts in the column's whole list (an
 //   exclusive scan), and how many chunks of E non-zeros that whole list makes.
-// conv_dw_cvec_sparse (M = dY): a work-item per chunk of an output channel j, block of PB
-//   window positions and block of NB vectors of input channels: per non-zero dY[p, j], NB
-//   vector FMAs with x at each position.
 // conv_dw_ocvec_sparse (M = x, stride 1): a work-item per chunk of an input channel c, block of
 //   PB positions and block of NB vectors of output channels: per non-zero x[q, c], NB vector
 //   FMAs with dY's row at each output pixel whose window holds q at that position.
@@ -346,53 +344,6 @@ SP_INLINE bool sp_walk_slice(sp_walk *w) {
     return true;
 }
 
-// dY's non-zeros of output channel j (rows: output pixels, table: (base, iy, ix) of sp_pix) x
-// PB window positions from pos0 (nq of them) x channels c0.. in nv vectors (the last holding
-// last): per non-zero, NB vector FMAs with x at each position (no test where the window lies
-// inside the image); the block stored down column j of this chunk's partial dW.
-SP_INLINE void sp_dw_cvec_sparse_block(const sp_dw g, sp_walk w, const uint pos0, const uint nq,
-                                       const uint c0, const uint nv, const uint last) {
-    floatv acc[PB][NB];
-    uint ky[PB], kx[PB], off[PB];
-#pragma unroll
-    for (int q = 0; q < PB; q++) {
-#pragma unroll
-        for (int v = 0; v < NB; v++) acc[q][v] = (floatv)(0.0f);
-        const uint pos = pos0 + min((uint)q, nq - 1);
-        ky[q] = pos / g.k_w;
-        kx[q] = pos - ky[q] * g.k_w;
-        off[q] = (ky[q] * g.in_w + kx[q]) * g.in_c + c0;
-    }
-    // corners from which the whole window lies inside the image (as uint: not above or left)
-    const uint lim_h = g.in_h >= g.k_h ? g.in_h - g.k_h + 1 : 0;
-    const uint lim_w = g.in_w >= g.k_w ? g.in_w - g.k_w + 1 : 0;
-    while (sp_walk_slice(&w)) {
-        for (uint i = 0; i < w.n; i++) {
-            const uint4 t = vload4(w.rb + w.ent[w.at + i], w.tab);
-            const floatv d = (floatv)(w.val[w.at + i]);
-            const bool inside = t.y < lim_h && t.z < lim_w;
-#pragma unroll
-            for (int q = 0; q < PB; q++) {
-                if (q < nq && (inside || (t.y + ky[q] < g.in_h && t.z + kx[q] < g.in_w))) {
-                    floatv a[NB];
-                    sp_dw_load(a, g.x, g.x_len, t.x + off[q], nv, last);
-#pragma unroll
-                    for (int u = 0; u < NB; u++) acc[q][u] = fma(d, a[u], acc[q][u]);
-                }
-            }
-        }
-    }
-#pragma unroll
-    for (int u = 0; u < NB; u++) {
-        const uint lanes = u + 1 < nv ? SP_VEC : u + 1 == nv ? last : 0;
-#pragma unroll
-        for (int q = 0; q < PB; q++)
-            if (q < nq && lanes > 0)
-                sp_dw_store_col(g, acc[q][u], (pos0 + q) * g.in_c + c0 + u * SP_VEC, w.col, lanes,
-                                1.0f, 0.0f);
-    }
-}
-
 // x's non-zeros of input channel c (rows: input pixels, table: the output pixel whose window
 // has the pixel at its top-left corner, modulo 2^32, and the pixel's padded coordinates) x PB
 // positions from pos0 x output channels j0.. in nv vectors: per non-zero, NB vector FMAs with
@@ -441,6 +392,109 @@ SP_INLINE void sp_dw_ocvec_sparse_block(const sp_dw g, sp_walk w, const uint pos
     }
 }
 
+// ---- dY's zeros skipped with dW in local memory: conv_dw_cvec_tile ---------------------------
+//
+// The list kernel this replaced walked dY's non-zeros of one output channel per work-item, as
+// conv_dw_ocvec_sparse walks x's: each non-zero's FMAs fell on a window of x it had not seen
+// before (the next non-zero of its channel is at another pixel), so nearly every load missed the
+// first-level cache: ~165 cycles per non-zero on POCL, whatever the chunk size, 0.08-0.10 of the
+// ideal at 90 % zeros. This kernel turns the loops around. A work-group owns a tile of dW in local memory: jt <= SP_DW_TILE_J output
+// channels x up to PB window positions x its channels (cw work-items of NB vectors each). It walks
+// a slice of output pixels in order; per pixel each work-item
+//   1. reads dY[p, j0 .. j0 + jt) into a bit mask (no branch per scalar);
+//   2. where a bit is set, loads its window of x (PB x NB vectors) into registers, once;
+//   3. per set bit j: dY[p, j] times the window into the tile's rows of j: PB x NB loads, FMAs
+//      and stores, all in the first-level cache.
+// The windows of consecutive pixels overlap, so step 2 mostly hits the cache too. The work-items
+// of a group share the pixels and the mask and write disjoint columns of the tile: no barrier, no
+// atomics. Each element's terms are summed over the slice's pixels in order, as conv_dw_cvec
+// does, less the zero ones; each slice writes its own partial dW (sp_split_reduce sums them).
+#define SP_DW_TILE_J 32 // the bits of the mask: output channels per tile at most (DW_TILE_J)
+
+// The block of the tile this work-item owns: rows (j PB + q) row vectors apart (row: the group's
+// channels; vectors typed as such, so that each load and store is one instruction: vstore to a
+// float pointer was four on POCL, and the next load of the same vector waited for them), its
+// vectors at mine; output channels j0.. (nj), positions pos0.. (nq), channels c0..
+// in nv vectors (the last holding last): walk the pixels [pb, pe), then store into g.dw.
+SP_INLINE void sp_dw_tile_block(const sp_dw g, __local floatv *mine, const uint row, const uint pb,
+                                const uint pe, const uint pos0, const uint nq, const uint c0,
+                                const uint j0, const uint nj, const uint nv, const uint last,
+                                const float alpha, const float beta) {
+    uint ky[PB], kx[PB], off[PB];
+#pragma unroll
+    for (int q = 0; q < PB; q++) {
+        const uint pos = pos0 + min((uint)q, nq - 1);
+        ky[q] = pos / g.k_w;
+        kx[q] = pos - ky[q] * g.k_w;
+        off[q] = (ky[q] * g.in_w + kx[q]) * g.in_c + c0;
+    }
+    for (uint j = 0; j < nj; j++) {
+#pragma unroll
+        for (int q = 0; q < PB; q++) {
+#pragma unroll
+            for (int v = 0; v < NB; v++)
+                if (q < nq && v < nv) mine[(j * PB + q) * row + v] = (floatv)(0.0f);
+        }
+    }
+    // corners from which the whole window lies inside the image (as uint: not above or left)
+    const uint lim_h = g.in_h >= g.k_h ? g.in_h - g.k_h + 1 : 0;
+    const uint lim_w = g.in_w >= g.k_w ? g.in_w - g.k_w + 1 : 0;
+    sp_pix w = sp_pix_at(g, pb);
+    for (uint p = pb; p < pe; p++, w = sp_pix_next(g, w)) {
+        __global const float *drow = g.dy + (size_t)p * g.out_c + j0;
+        uint m = 0; // bit i: dY[p, j0 + i] is not 0, a vector compare at a time
+#pragma unroll
+        for (uint i = 0; i < SP_DW_TILE_J; i += SP_VEC) {
+            if (i < nj) {
+                const floatv dv = sp_load_part(drow + i, min((uint)SP_VEC, nj - i));
+                m |= (uint)VSUM((dv != (floatv)(0.0f)) & ((intv)(1) << SP_LANES)) << i;
+            }
+        }
+        if (m == 0) continue;
+        const bool inside = w.iy < lim_h && w.ix < lim_w;
+        bool ok[PB];
+        floatv a[PB][NB];
+#pragma unroll
+        for (int q = 0; q < PB; q++) {
+            ok[q] = q < nq && (inside || (w.iy + ky[q] < g.in_h && w.ix + kx[q] < g.in_w));
+            if (ok[q])
+                sp_dw_load(a[q], g.x, g.x_len, w.base + off[q], nv, last);
+            else
+#pragma unroll
+                for (int v = 0; v < NB; v++) a[q][v] = (floatv)(0.0f);
+        }
+        do {
+            const uint j = 31 - clz(m);
+            m ^= 1u << j;
+            const floatv d = (floatv)(drow[j]);
+            __local floatv *t = mine + j * PB * row;
+#pragma unroll
+            for (int q = 0; q < PB; q++) {
+#pragma unroll
+                for (int v = 0; v < NB; v++) {
+                    if (ok[q] && v < nv) {
+                        t[q * row + v] = fma(d, a[q][v], t[q * row + v]);
+                    }
+                }
+            }
+        } while (m != 0);
+    }
+    // lane l of vector v of row (j, q) is dW[(pos0 + q) in_c + c0 + v SP_VEC + l, j0 + j]
+    for (uint j = 0; j < nj; j++) {
+#pragma unroll
+        for (int q = 0; q < PB; q++) {
+#pragma unroll
+            for (int v = 0; v < NB; v++) {
+                const uint lanes = v + 1 < nv ? SP_VEC : v + 1 == nv ? last : 0;
+                if (q < nq && lanes > 0)
+                    sp_dw_store_col(g, mine[(j * PB + q) * row + v],
+                                    (pos0 + q) * g.in_c + c0 + v * SP_VEC, j0 + j, lanes, alpha,
+                                    beta);
+            }
+        }
+    }
+}
+
 // ---- the kernels ----------------------------------------------------------------------------
 
 // The window, in nn.cl's order.
@@ -475,6 +529,37 @@ __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void conv_dw_oc
     sp_dw_ocvec(g, q, pb, pe, alpha, beta);
 }
 
+// The tile kernel (above): the dense kernels' arguments, then jt output channels per tile and the
+// tile (PB jt rows of the group's channels). A work-group per slice and block q of it: the block
+// of jt output channels q / (pblocks cgroups), then the group of channels (its work-items' NB
+// vectors each), then the block of window positions.
+__kernel void conv_dw_cvec_tile(SP_DW_ARGS, const uint jt, __local floatv *restrict tile) {
+    const uint cw = get_local_size(0), t = get_local_id(0), id = get_group_id(0);
+    const uint s = id / blocks, q = id - s * blocks;
+    if (s >= nparts) return;
+    const uint pixels = batch * out_h * out_w;
+    const uint pb = min(pixels, (part0 + s) * pc), pe = min(pixels, pb + pc);
+    const sp_dw g = sp_dw_geom(batch, in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w, out_c,
+                               x, dy, dw + (size_t)s * k_h * k_w * in_c * out_c);
+    const uint npos = k_h * k_w, pblocks = (npos + PB - 1) / PB,
+               pp = (npos + pblocks - 1) / pblocks;
+    const uint cgroups = (in_c + cw * CB - 1) / (cw * CB);
+    const uint jb = q / (pblocks * cgroups), rq = q - jb * (pblocks * cgroups);
+    const uint cg = rq / pblocks, pos0 = (rq - cg * pblocks) * pp;
+    const uint j0 = jb * jt, c0 = (cg * cw + t) * CB;
+    if (j0 >= out_c || pos0 >= npos || c0 >= in_c) return;
+    const uint nj = min(jt, out_c - j0), nq = min(pp, npos - pos0), rest = min((uint)CB, in_c - c0);
+    const uint nv = (rest + SP_VEC - 1) / SP_VEC, last = rest - (nv - 1) * SP_VEC;
+    __local floatv *mine = tile + t * NB;
+    const uint row = cw * NB;
+    if (nq == PB && nv == NB && last == SP_VEC)
+        sp_dw_tile_block(g, mine, row, pb, pe, pos0, PB, c0, j0, nj, NB, SP_VEC, alpha, beta);
+    else if (nv == NB && last == SP_VEC)
+        sp_dw_tile_block(g, mine, row, pb, pe, pos0, nq, c0, j0, nj, NB, SP_VEC, alpha, beta);
+    else
+        sp_dw_tile_block(g, mine, row, pb, pe, pos0, nq, c0, j0, nj, nv, last, alpha, beta);
+}
+
 // ---- Pixels in the lanes: conv_dw_rows ------------------------------------------------------
 //
 // A layer with one input channel and few outputs (lenet5's first: 1 -> 6, 5 x 5) fills neither
@@ -504,8 +589,7 @@ SP_INLINE int2 sp_dw_pos(const uint e, const uint k_w, const uint pad) {
 // The x vector the lanes of row chunk (b, oy, ox0) read at position offsets at: zero in the
 // padding and past the row's out_w pixels.
 SP_INLINE floatv sp_dw_rows_x(__global const float *x, const int2 at, const uint b, const uint oy,
-                              const uint ox0, const uint in_h, const uint in_w,
-                              const uint out_w) {
+                              const uint ox0, const uint in_h, const uint in_w, const uint out_w) {
     const int iy = (int)oy + at.x, col = (int)ox0 + at.y;
     if (iy < 0 || iy >= (int)in_h) return (floatv)(0.0f);
     const long row0 = (long)((size_t)b * in_h + (uint)iy) * in_w;
@@ -628,26 +712,20 @@ conv_dw_lists(__global const float *restrict m, __global uint *restrict lists, c
         if (l < nj) lists[s * cols + j + l] = n[l];
 }
 
-// The table of the lists' rows: of dY's (on_x 0) the sp_pix corner (base, iy, ix) of each
-// output pixel; of x's, per input pixel q = (b, qy, qx), the output pixel (b, qy + pad,
-// qx + pad) as an index modulo 2^32, then qy + pad and qx + pad.
+// The table of the lists' rows (x's): per input pixel q = (b, qy, qx), the output pixel
+// (b, qy + pad, qx + pad) as an index modulo 2^32, then qy + pad and qx + pad.
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void
-conv_dw_table(__global uint *restrict lists, SP_DW_WINDOW, const uint cols, const uint nparts,
-              const uint on_x) {
-    const uint r = get_global_id(0);
-    const uint rows = on_x ? batch * in_h * in_w : batch * out_h * out_w;
+conv_dw_table(__global uint *restrict lists, SP_DW_WINDOW, const uint cols, const uint nparts) {
+    const uint r = get_global_id(0), rows = batch * in_h * in_w;
+    (void)in_c;
+    (void)k_h;
+    (void)k_w;
+    (void)stride;
     if (r >= rows) return;
     __global uint *tab = lists + SP_DW_TAB(nparts * cols, cols);
-    if (on_x) {
-        const uint row = r / in_w, b = row / in_h, qy = row - b * in_h + pad;
-        const uint qx = r - row * in_w + pad;
-        vstore4((uint4)((b * out_h + qy) * out_w + qx, qy, qx, 0u), r, tab);
-    } else {
-        const sp_dw g = sp_dw_geom(batch, in_h, in_w, in_c, k_h, k_w, stride, pad, out_h, out_w,
-                                   cols, NULL, NULL, NULL);
-        const sp_pix w = sp_pix_at(g, r);
-        vstore4((uint4)(w.base, w.iy, w.ix, 0u), r, tab);
-    }
+    const uint row = r / in_w, b = row / in_h, qy = row - b * in_h + pad;
+    const uint qx = r - row * in_w + pad;
+    vstore4((uint4)((b * out_h + qy) * out_w + qx, qy, qx, 0u), r, tab);
 }
 
 // Per column j: each slice's start in j's whole list, and the chunks of E non-zeros.
@@ -681,27 +759,6 @@ conv_dw_chunks(__global uint *restrict lists, const uint cols, const uint nparts
     const uint npos = k_h * k_w, pblocks = (npos + PB - 1) / PB;                                   \
     const uint pp = (npos + pblocks - 1) / pblocks
 
-// Block q: the output channel q / (pblocks cblocks), then the block of CB input channels, then
-// the block of window positions (spread evenly over the fewest blocks of at most PB).
-__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void
-conv_dw_cvec_sparse(SP_DW_SPARSE_ARGS) {
-    SP_DW_SPARSE_SETUP;
-    const uint cblocks = (in_c + CB - 1) / CB;
-    const uint j = q / (pblocks * cblocks), rq = q - j * (pblocks * cblocks);
-    const uint cb = rq / pblocks, pos0 = (rq - cb * pblocks) * pp;
-    sp_walk w;
-    const uint pixels = batch * out_h * out_w;
-    if (pos0 >= npos || !sp_walk_at(&w, lists, nparts, pc, pixels, out_c, j, k0 + c, E)) return;
-    const uint nq = min(pp, npos - pos0), c0 = cb * CB, rest = min((uint)CB, in_c - c0);
-    const uint nv = (rest + SP_VEC - 1) / SP_VEC, last = rest - (nv - 1) * SP_VEC;
-    if (nq == PB && nv == NB && last == SP_VEC)
-        sp_dw_cvec_sparse_block(g, w, pos0, PB, c0, NB, SP_VEC);
-    else if (nv == NB && last == SP_VEC)
-        sp_dw_cvec_sparse_block(g, w, pos0, nq, c0, NB, SP_VEC);
-    else
-        sp_dw_cvec_sparse_block(g, w, pos0, nq, c0, nv, last);
-}
-
 // Block q: the input channel q / (pblocks jblocks), then the block of CB output channels, then
 // the block of window positions.
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void
@@ -722,18 +779,17 @@ conv_dw_ocvec_sparse(SP_DW_SPARSE_ARGS) {
 }
 
 // dW = alpha (the sum of its column's chunks among [k0, k0 + nchunks)) + beta dW, a work-item
-// per element, the chunks in order (deterministic). The list column of element (e, j): j
-// (on_x 0: dY's), or e's input channel e mod in_c.
+// per element, the chunks in order (deterministic). The list column of element (e, j): e's input
+// channel e mod in_c.
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void
 conv_dw_sum(__global const float *restrict part, __global const uint *restrict lists,
             __global float *restrict dw, const uint rows, const uint out_c, const uint in_c,
-            const uint on_x, const uint nparts, const uint k0, const uint nchunks,
-            const float alpha, const float beta) {
+            const uint nparts, const uint k0, const uint nchunks, const float alpha,
+            const float beta) {
     const uint i = get_global_id(0), n = rows * out_c;
     if (i >= n) return;
-    const uint e = i / out_c, cols = on_x ? in_c : out_c;
-    const uint col = on_x ? e - (e / in_c) * in_c : i - e * out_c;
-    const uint have = lists[SP_DW_CHUNKS(nparts * cols) + col];
+    const uint e = i / out_c, col = e - (e / in_c) * in_c;
+    const uint have = lists[SP_DW_CHUNKS(nparts * in_c) + col];
     const uint m = have > k0 ? min(nchunks, have - k0) : 0;
     float sum = 0.0f;
     for (uint c = 0; c < m; c++) sum += part[(size_t)c * n + i];

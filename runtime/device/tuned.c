@@ -68,8 +68,10 @@ static const entry table[] = {
      * exit mispredicts once per run: with 32-column tiles that cost half the speed on N = 32
      * layers), and 16 rows, so the column form's runs are long too. POCL bounds no loop, and
      * slices of 16,384 steps cut vgg-small's backward-by-weight into 26 partial dW per call,
-     * summed after: 2^18 leaves the slices to the work-item count (docs/benchmarks.md). */
-    {SPARTAN_VENDOR_POCL, NULL, {0, 256, 16, 0, 0, 0, 16, 0, 0, 0, 262144}},
+     * summed after; 2^18 left the register kernels' slices to the work-item count, and 2^22
+     * does the same for conv_dw_cvec_tile, whose pixel counts up to 32 x 9 window FMAs
+     * (docs/benchmarks.md). */
+    {SPARTAN_VENDOR_POCL, NULL, {0, 256, 16, 0, 0, 0, 16, 0, 0, 0, 4194304}},
     /* Oclgrind simulates every work-item: small groups keep its runs short. */
     {SPARTAN_VENDOR_SIMULATOR, NULL, {4, 64, 0, 0, 2, 1, 4, 2}},
 };

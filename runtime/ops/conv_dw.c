@@ -119,21 +119,30 @@ typedef struct dw_launch {
     cl_mem x, dy;
 } dw_launch;
 
+/* The dense kernels' 20 arguments (SP_DW_ARGS), pointing at the caller's values. */
+static void dw_args(sp_arg args[20], const dw_launch *c, const cl_mem *dst, const cl_uint *np,
+                    const cl_uint *p0, const float *alpha, const float *beta) {
+    args[0] = SP_ARG(c->x);
+    args[1] = SP_ARG(c->dy);
+    args[2] = SP_ARG(*dst);
+    for (int i = 0; i < 10; i++) args[3 + i] = SP_ARG(c->g.v[i]);
+    args[13] = SP_ARG(c->out_c);
+    args[14] = SP_ARG(c->blocks);
+    args[15] = SP_ARG(*np);
+    args[16] = SP_ARG(*p0);
+    args[17] = SP_ARG(c->pc);
+    args[18] = SP_ARG(*alpha);
+    args[19] = SP_ARG(*beta);
+}
+
 /* One launch over the slices [part0, part0 + nparts) (sp_split_reduce). */
 static spartan_status dw_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
                                 cl_mem dst, float alpha, float beta) {
     const dw_launch *c = arg;
     size_t wg = tuned(ctx, "GEMM_WG"), n = (size_t)c->blocks * nparts;
     cl_uint np = (cl_uint)nparts, p0 = (cl_uint)part0;
-    sp_arg args[20] = {SP_ARG(c->x), SP_ARG(c->dy), SP_ARG(dst)};
-    for (int i = 0; i < 10; i++) args[3 + i] = SP_ARG(c->g.v[i]);
-    args[13] = SP_ARG(c->out_c);
-    args[14] = SP_ARG(c->blocks);
-    args[15] = SP_ARG(np);
-    args[16] = SP_ARG(p0);
-    args[17] = SP_ARG(c->pc);
-    args[18] = SP_ARG(alpha);
-    args[19] = SP_ARG(beta);
+    sp_arg args[20];
+    dw_args(args, c, &dst, &np, &p0, &alpha, &beta);
     return sp_launch(ctx, c->k, 1, &n, &wg, args, 20);
 }
 
@@ -201,32 +210,112 @@ static spartan_status run_rows(spartan_context *ctx, dw_launch *c, spartan_tenso
     return sp_split_reduce(ctx, parts, dweight->numel, dweight->mem, 1.0f, 0.0f, dw_slices, c);
 }
 
-/* ---- the sparse kernels, over lists of non-zeros ------------------------------------------- */
+/* ---- the tile kernel: dY's zeros skipped with dW in local memory --------------------------- */
 
-/* The launches' arguments besides the buffers: the window, out_c, which operand's zeros are
- * skipped (on_x: x's, input pixels x in_c; else dY's, output pixels x out_c), the lists'
- * slices (nparts of pc rows), the non-zeros per chunk E, and the blocks per chunk. */
+/* conv_dw_cvec_tile's output channels per tile at most (SP_DW_TILE_J), its tile's bytes at most
+ * (the first-level cache of a CPU core holds it with room for the windows of x), and the
+ * work-groups it aims at per compute unit. */
+#define DW_TILE_J          32
+#define DW_TILE_BYTES      32768
+#define DW_TILE_GROUPS_PER 8
+
+/* A tile launch: the dense kernels' arguments, the group's work-items, the tile's output
+ * channels and bytes. */
+typedef struct dw_tile {
+    dw_launch *c;
+    size_t cw;
+    cl_uint jt;
+    size_t tile_bytes;
+} dw_tile;
+
+static spartan_status dw_tile_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
+                                     cl_mem dst, float alpha, float beta) {
+    const dw_tile *t = arg;
+    const dw_launch *c = t->c;
+    size_t wg = t->cw, n = (size_t)c->blocks * nparts * t->cw;
+    cl_uint np = (cl_uint)nparts, p0 = (cl_uint)part0;
+    sp_arg args[22];
+    dw_args(args, c, &dst, &np, &p0, &alpha, &beta);
+    args[20] = SP_ARG(t->jt);
+    args[21] = (sp_arg){t->tile_bytes, NULL};
+    return sp_launch(ctx, SP_K_conv_dw_cvec_tile, 1, &n, &wg, args, 22);
+}
+
+/* The tile kernel over vectors of input channels: cw work-items per group (one on a CPU, whose
+ * work-items of a group run one after the other; else the group's channels in vectors, up to
+ * GEMM_WG: Oclgrind, which says it is both, runs groups of several and checks their accesses to
+ * the tile for races), jt output channels per tile as many as the tile's bytes allow, slices for
+ * the loop bound and the work-groups, summed by sp_split_reduce. A pixel's step counts, as if
+ * nothing were unrolled, the loop and its walk, the mask's DW_TILE_J tests, the window's PB x NB
+ * loads, then per set bit (jt at most) the loop and PB x NB loads, FMAs and stores; once, the
+ * tile's zeros and stores. Returns with *done 0 where no tile fits the local memory. */
+static spartan_status run_tile(spartan_context *ctx, dw_launch *c, spartan_tensor *dweight,
+                               int *done) {
+    size_t vec = tuned(ctx, "VEC"), nb = tuned(ctx, "GEMM_NB"), cb = vec * nb;
+    size_t in_c = c->g.v[3], out_c = c->out_c, npos = c->g.patch / in_c;
+    size_t cblocks = ceil_div(in_c, cb), cw = cblocks;
+    size_t wg_max = tuned(ctx, "GEMM_WG");
+    *done = 0;
+    unsigned type = ctx->dev.info.type; /* Oclgrind says GPU and CPU: groups of several */
+    if ((type & SPARTAN_DEVICE_CPU) && !(type & SPARTAN_DEVICE_GPU)) cw = 1;
+    if (cw > wg_max) cw = wg_max;
+    size_t budget = DW_TILE_BYTES, local = (size_t)ctx->dev.info.local_mem_bytes;
+    if (local && local / 2 < budget) budget = local / 2;
+    size_t per_j = SPARSE_PB * cw * cb * sizeof(float), jt = budget / per_j;
+    if (jt == 0) return SPARTAN_OK;
+    if (jt > DW_TILE_J) jt = DW_TILE_J;
+    if (jt > out_c) jt = out_c;
+    size_t jblocks = ceil_div(out_c, jt);
+    jt = ceil_div(out_c, jblocks);
+    size_t blocks = jblocks * ceil_div(cblocks, cw) * ceil_div(npos, SPARSE_PB);
+    size_t lanes = in_c % vec ? vec : 0, vecs = SPARSE_PB * nb * (2 + lanes);
+    size_t step = 8 + DW_TILE_J + vecs + jt * (2 + SPARSE_PB * nb * (3 + lanes));
+    size_t fixed = jt * SPARSE_PB * nb * (2 + 2 * vec) + 4 * SPARSE_PB + 64;
+    size_t max = sp_loop_max(ctx), most = max > fixed + step ? (max - fixed) / step : 1;
+    size_t pixels = c->g.pixels, parts = ceil_div(pixels, most);
+    size_t busy = ceil_div((size_t)ctx->dev.info.compute_units * DW_TILE_GROUPS_PER, blocks);
+    size_t finest = ceil_div(pixels, SLICE_MIN);
+    if (busy > finest) busy = finest;
+    if (busy > parts) parts = busy;
+    size_t pc = ceil_div(pixels, parts);
+    parts = ceil_div(pixels, pc);
+    dw_tile t = {c, cw, 0, jt * per_j};
+    spartan_status st;
+    cl_uint unused;
+    if ((st = sp_u32(ctx, pc, "pixels per slice", &c->pc)) ||
+        (st = sp_u32(ctx, blocks, "blocks of dweight", &c->blocks)) ||
+        (st = sp_u32(ctx, jt, "tile", &t.jt)) ||
+        (st = sp_u32(ctx, blocks * parts * cw, "work-items", &unused)))
+        return st;
+    *done = 1;
+    return sp_split_reduce(ctx, parts, dweight->numel, dweight->mem, 1.0f, 0.0f, dw_tile_slices,
+                           &t);
+}
+
+/* ---- x's zeros skipped: the kernel over lists of non-zeros ---------------------------------- */
+
+/* The launches' arguments besides the buffers: the window, out_c, the lists of x's non-zeros
+ * (rows: input pixels, cols: in_c) in slices (nparts of pc rows), the non-zeros per chunk E, and
+ * the blocks per chunk. */
 typedef struct dw_sparse {
     sp_geom g;
-    cl_uint out_c, on_x, rows, cols, nparts, pc, E, blocks;
+    cl_uint out_c, rows, cols, nparts, pc, E, blocks;
     cl_mem x, dy, lists, part;
 } dw_sparse;
 
-/* The lists of the skipped operand's non-zeros, their rows' table and the chunks (conv_dw.cl:
- * conv_dw_lists, conv_dw_table, conv_dw_chunks). */
+/* The lists of x's non-zeros, their rows' table and the chunks (conv_dw.cl: conv_dw_lists,
+ * conv_dw_table, conv_dw_chunks). */
 static spartan_status sparse_lists(spartan_context *ctx, dw_sparse *s) {
-    cl_mem m = s->on_x ? s->x : s->dy;
-    sp_arg largs[] = {SP_ARG(m),       SP_ARG(s->lists),  SP_ARG(s->rows),
+    sp_arg largs[] = {SP_ARG(s->x),    SP_ARG(s->lists),  SP_ARG(s->rows),
                       SP_ARG(s->cols), SP_ARG(s->nparts), SP_ARG(s->pc)};
     spartan_status st =
         sp_launch_1d(ctx, SP_K_conv_dw_lists, (size_t)s->nparts * ceil_div(s->cols, 4), largs, 6);
     if (st != SPARTAN_OK) return st;
-    sp_arg targs[14] = {SP_ARG(s->lists)};
+    sp_arg targs[13] = {SP_ARG(s->lists)};
     for (int i = 0; i < 10; i++) targs[1 + i] = SP_ARG(s->g.v[i]);
     targs[11] = SP_ARG(s->cols);
     targs[12] = SP_ARG(s->nparts);
-    targs[13] = SP_ARG(s->on_x);
-    if ((st = sp_launch_1d(ctx, SP_K_conv_dw_table, s->rows, targs, 14)) != SPARTAN_OK) return st;
+    if ((st = sp_launch_1d(ctx, SP_K_conv_dw_table, s->rows, targs, 13)) != SPARTAN_OK) return st;
     sp_arg cargs[] = {SP_ARG(s->lists), SP_ARG(s->cols), SP_ARG(s->nparts), SP_ARG(s->E)};
     return sp_launch_1d(ctx, SP_K_conv_dw_chunks, s->cols, cargs, 4);
 }
@@ -244,34 +333,31 @@ static spartan_status sparse_group(spartan_context *ctx, const dw_sparse *s, cl_
     args[18] = SP_ARG(k0);
     args[19] = SP_ARG(n);
     args[20] = SP_ARG(s->blocks);
-    sp_kernel_id k = s->on_x ? SP_K_conv_dw_ocvec_sparse : SP_K_conv_dw_cvec_sparse;
     size_t wg = tuned(ctx, "GEMM_WG"), items = (size_t)s->blocks * n;
-    spartan_status st = sp_launch(ctx, k, 1, &items, &wg, args, 21);
+    spartan_status st = sp_launch(ctx, SP_K_conv_dw_ocvec_sparse, 1, &items, &wg, args, 21);
     if (st != SPARTAN_OK) return st;
     cl_uint rows = (cl_uint)s->g.patch;
     float alpha = 1.0f, beta = k0 ? 1.0f : 0.0f;
     sp_arg sargs[] = {SP_ARG(s->part),  SP_ARG(s->lists),  SP_ARG(dweight->mem), SP_ARG(rows),
-                      SP_ARG(s->out_c), SP_ARG(s->g.v[3]), SP_ARG(s->on_x),      SP_ARG(s->nparts),
-                      SP_ARG(k0),       SP_ARG(n),         SP_ARG(alpha),        SP_ARG(beta)};
-    return sp_launch_1d(ctx, SP_K_conv_dw_sum, dweight->numel, sargs, 12);
+                      SP_ARG(s->out_c), SP_ARG(s->g.v[3]), SP_ARG(s->nparts),    SP_ARG(k0),
+                      SP_ARG(n),        SP_ARG(alpha),     SP_ARG(beta)};
+    return sp_launch_1d(ctx, SP_K_conv_dw_sum, dweight->numel, sargs, 11);
 }
 
-/* The sparse path of orientation orient: over dY's non-zeros (vectors over input channels) or
- * x's (vectors over output channels, stride 1 only). The lists' slices: a few steps per row, at
+/* The sparse path over x's non-zeros (vectors over output channels, stride 1 only; dY's zeros are
+ * run_tile's). The lists' slices: a few steps per row, at
  * most 65,536 rows (their offsets are ushorts), and few enough that the chunks' scan and the
  * sparse kernels' walk over them stay well inside the loop bound. A non-zero's step in the
  * sparse kernels: the loop, three loads and a test, then SPARSE_PB positions of tests, NB
  * vector loads (SP_VEC lane steps where partial) and FMAs. Returns with *done 0 (the dense
  * kernel runs instead) for a stride past 1 on x, or where the lists or partials would not fit. */
-static spartan_status run_sparse(spartan_context *ctx, sp_dw_orient orient, const dw_launch *c,
-                                 spartan_tensor *dweight, int *done) {
+static spartan_status run_sparse(spartan_context *ctx, const dw_launch *c, spartan_tensor *dweight,
+                                 int *done) {
     size_t vec = tuned(ctx, "VEC"), nb = tuned(ctx, "GEMM_NB"), max = sp_loop_max(ctx);
     size_t in_c = c->g.v[3], out_c = c->out_c, patch = c->g.patch, npos = patch / in_c;
-    int on_x = orient == SP_DW_OCVEC;
-    size_t rows = on_x ? c->g.image / in_c : c->g.pixels, cols = on_x ? in_c : out_c;
-    size_t vecs = on_x ? out_c : in_c, pc, E;
+    size_t rows = c->g.image / in_c, cols = in_c, vecs = out_c, pc, E;
     *done = 0;
-    if (on_x && c->g.v[6] != 1) return SPARTAN_OK;
+    if (c->g.v[6] != 1) return SPARTAN_OK;
     size_t nparts = slices(ctx, rows, ceil_div(cols, 4), 24, 64, 65536, &pc);
     size_t blocks = cols * ceil_div(vecs, vec * nb) * ceil_div(npos, SPARSE_PB);
     size_t step = 6 + SPARSE_PB * (3 + nb * (2 + (vecs % vec ? vec : 0)));
@@ -285,7 +371,7 @@ static spartan_status run_sparse(spartan_context *ctx, sp_dw_orient orient, cons
     if (group > nchunks) group = nchunks;
     if (group > max / 4) group = max / 4; /* conv_dw_sum walks a group's chunks */
     if (group == 0 || words * sizeof(cl_uint) > cap) return SPARTAN_OK;
-    dw_sparse s = {c->g, c->out_c, (cl_uint)on_x, 0, 0, 0, 0, 0, 0, c->x, c->dy, NULL, NULL};
+    dw_sparse s = {c->g, c->out_c, 0, 0, 0, 0, 0, 0, c->x, c->dy, NULL, NULL};
     spartan_status st;
     cl_uint unused;
     if ((st = sp_u32(ctx, rows, "rows", &s.rows)) || (st = sp_u32(ctx, cols, "cols", &s.cols)) ||
@@ -338,8 +424,9 @@ spartan_status sp_conv_dw(spartan_context *ctx, spartan_path path, sp_dw_orient 
     sp_dw_orient channels =
         orient == SP_DW_ROWS ? pick_channels(vec, rb, w, c.out_c, NULL) : orient;
     if (path == SPARTAN_PATH_SPARSE) {
-        int done;
-        st = run_sparse(ctx, channels, &c, dweight, &done);
+        int done = 0;
+        st = channels == SP_DW_CVEC ? run_tile(ctx, &c, dweight, &done)
+                                    : run_sparse(ctx, &c, dweight, &done);
         if (st != SPARTAN_OK || done) return st;
     }
     if (orient == SP_DW_ROWS && sp_conv_dw_rows_fit(w)) return run_rows(ctx, &c, dweight);

@@ -98,7 +98,7 @@ typedef enum sp_family {
     X(conv_dw, conv_dw_lists)                                                                      \
     X(conv_dw, conv_dw_table)                                                                      \
     X(conv_dw, conv_dw_chunks)                                                                     \
-    X(conv_dw, conv_dw_cvec_sparse)                                                                \
+    X(conv_dw, conv_dw_cvec_tile)                                                                  \
     X(conv_dw, conv_dw_ocvec_sparse)                                                               \
     X(conv_dw, conv_dw_sum)                                                                        \
     X(reference, reference_gemm)                                                                   \
