@@ -1,28 +1,28 @@
 /* The convolution's backward-by-weight of ops.h without the patch matrix (kernels_cl/conv_dw.cl):
  * dW = im2col(x)^T . dY, reduced over the output pixels. This file validates arguments, picks
  * the kernel's orientation (over input channels, output channels or a row's pixels), cuts the
- * pixels into slices (so that no work-item walks more than
- * LOOP_MAX steps and the device has enough work-items) and launches. The dense kernels' slices
- * are summed by sp_split_reduce; the sparse kernels cut each list column's non-zeros (dY's per
- * output channel, or x's per input channel) into chunks, summed by their own kernel
- * (deterministic, no atomics either way). When the conv_dw family is off on the device it
- * computes the same product through im2col into a scratch buffer and the dense GEMM. The layers
- * do not call it yet.
+ * pixels into slices (so that no work-item walks more than LOOP_MAX steps and the device has
+ * enough work-items) and launches. The dense kernels' and the tile kernel's slices are summed by
+ * sp_split_reduce; the kernel skipping x's zeros cuts each input channel's non-zeros into chunks,
+ * summed by their own kernel (deterministic, no atomics either way). When the conv_dw family is
+ * off on the device it computes the same product through im2col into a scratch buffer and the
+ * dense GEMM.
  *
  * Measured on POCL (2-core AVX-512, VEC 16, RB 8, NB 2; batch 64; ratios of medians of 7-9
  * runs in one process, two runs, on a machine shared with other builds): the dense kernel
  * against im2col + the dense GEMM, vgg-small's conv2, conv3, conv4 (28x28x32 -> 32,
  * 14x14x32 -> 64, 14x14x64 -> 64, 3x3 pad 1) 2.9-3.6x, 1.9-2.3x, 2.0-2.2x; lenet5's conv1
- * (28x28x1 -> 6, 5x5 pad 2) 2.4-3.0x, conv2 (14x14x6 -> 16, 5x5) 1.1-1.5x. The sparse path
- * against the dense kernel at 50 / 70 / 90 % random zeros of the operand it skips: vgg-small
- * 0.63-0.81 / 0.71-1.10 / 1.4-2.3x, lenet5's conv1 0.93-0.97 / 1.3-1.4 / 2.1-2.9x, its conv2
- * 0.49-0.54 / 0.60-0.77 / 1.2-1.4x. The sparse kernels do a non-zero's FMAs with no reuse of
- * its operand across channels (the dense ones reuse each vector RB times), so their reads of
- * the other operand come from the second-level cache, and the lists cost a pass over the
- * skipped one: below 70-85 % zeros the dense kernel is the faster. The row kernel
- * (conv_dw_rows) for lenet5's conv1, against the output-channel kernel it replaced there: 1.8-1.9
- * ms against 5.3 (medians of 15, `spartan-bench conv --pass bwd_weight`), im2col + GEMM 4.8-7.4
- * ms in the same runs; of its 1.2 ms of kernels, 0.4 are dY's transpose. */
+ * (28x28x1 -> 6, 5x5 pad 2) 2.4-3.0x, conv2 (14x14x6 -> 16, 5x5) 1.1-1.5x. The tile kernel
+ * (dY's zeros) against the dense kernel at 30 / 50 / 70 / 90 % random zeros, vgg-small's conv2,
+ * conv3, conv4: 0.89 / 1.15 / 1.61 / 2.62x, 0.82 / 1.04 / 1.42 / 2.21x, 0.79 / 1.01 / 1.37 /
+ * 2.26x (0.22-0.26 of the ideal at 90 %: a pixel with any non-zero still costs its mask, its
+ * window of x and a mispredicted exit of the bit loop); the list kernel it replaced, 0.41-0.42 /
+ * 0.64-0.66 / 0.88-1.05x at 50 / 70 / 90 % on conv2 and conv4. The list kernel on x's zeros:
+ * lenet5's conv1 0.93-0.97 / 1.3-1.4 / 2.1-2.9x at 50 / 70 / 90 %, its conv2 0.49-0.54 /
+ * 0.60-0.77 / 1.2-1.4x. The row kernel (conv_dw_rows) for lenet5's conv1, against the
+ * output-channel kernel it replaced there: 1.8-1.9 ms against 5.3 (medians of 15, `spartan-bench
+ * conv --pass bwd_weight`), im2col + GEMM 4.8-7.4 ms in the same runs; of its 1.2 ms of kernels,
+ * 0.4 are dY's transpose. */
 #include "ops/conv_dw.h"
 
 /* Work-items per compute unit the slices aim at: a GPU's multiprocessor hides its memory
