@@ -398,9 +398,10 @@ SP_INLINE void sp_dw_ocvec_sparse_block(const sp_dw g, sp_walk w, const uint pos
 // conv_dw_ocvec_sparse walks x's: each non-zero's FMAs fell on a window of x it had not seen
 // before (the next non-zero of its channel is at another pixel), so nearly every load missed the
 // first-level cache: ~165 cycles per non-zero on POCL, whatever the chunk size, 0.08-0.10 of the
-// ideal at 90 % zeros. This kernel turns the loops around. A work-group owns a tile of dW in local memory: jt <= SP_DW_TILE_J output
-// channels x up to PB window positions x its channels (cw work-items of NB vectors each). It walks
-// a slice of output pixels in order; per pixel each work-item
+// ideal at 90 % zeros. This kernel turns the loops around. A work-group owns a tile of dW in
+// local memory: jt <= SP_DW_TILE_J output channels x up to PB window positions x its channels
+// (cw work-items of NB vectors each). It walks a slice of output pixels in order; per pixel each
+// work-item
 //   1. reads dY[p, j0 .. j0 + jt) into a bit mask (no branch per scalar);
 //   2. where a bit is set, loads its window of x (PB x NB vectors) into registers, once;
 //   3. per set bit j: dY[p, j] times the window into the tile's rows of j: PB x NB loads, FMAs
@@ -472,9 +473,7 @@ SP_INLINE void sp_dw_tile_block(const sp_dw g, __local floatv *mine, const uint 
             for (int q = 0; q < PB; q++) {
 #pragma unroll
                 for (int v = 0; v < NB; v++) {
-                    if (ok[q] && v < nv) {
-                        t[q * row + v] = fma(d, a[q][v], t[q * row + v]);
-                    }
+                    if (ok[q] && v < nv) t[q * row + v] = fma(d, a[q][v], t[q * row + v]);
                 }
             }
         } while (m != 0);

@@ -14,8 +14,9 @@
  * 14x14x32 -> 64, 14x14x64 -> 64, 3x3 pad 1) 2.9-3.6x, 1.9-2.3x, 2.0-2.2x; lenet5's conv1
  * (28x28x1 -> 6, 5x5 pad 2) 2.4-3.0x, conv2 (14x14x6 -> 16, 5x5) 1.1-1.5x. The tile kernel
  * (dY's zeros) against the dense kernel at 30 / 50 / 70 / 90 % random zeros, vgg-small's conv2,
- * conv3, conv4: 0.89 / 1.15 / 1.61 / 2.62x, 0.82 / 1.04 / 1.42 / 2.21x, 0.79 / 1.01 / 1.37 /
- * 2.26x (0.22-0.26 of the ideal at 90 %: a pixel with any non-zero still costs its mask, its
+ * conv3, conv4, with tiles of 32 KiB: 0.89 / 1.15 / 1.61 / 2.62x, 0.82 / 1.04 / 1.42 / 2.21x,
+ * 0.79 / 1.01 / 1.37 / 2.26x; with 40 KiB (DW_TILE_BYTES), 1.34 / 1.14 / 1.10x at 50 % and
+ * 2.8-3.6x at 90 % (0.28-0.36 of the ideal: a pixel with any non-zero still costs its mask, its
  * window of x and a mispredicted exit of the bit loop); the list kernel it replaced, 0.41-0.42 /
  * 0.64-0.66 / 0.88-1.05x at 50 / 70 / 90 % on conv2 and conv4. The list kernel on x's zeros:
  * lenet5's conv1 0.93-0.97 / 1.3-1.4 / 2.1-2.9x at 50 / 70 / 90 %, its conv2 0.49-0.54 /
@@ -92,20 +93,28 @@ sp_dw_orient sp_conv_dw_pick(size_t vec, size_t rb, const spartan_window *w, siz
     return rows > 1.5 * best ? SP_DW_ROWS : o;
 }
 
-/* Slices (parts of pc) of `pixels` for `blocks` work-items per slice, each step of a walk
- * counting `step` loop iterations after `fixed` ones: enough for the loop bound, more for the
- * work-items (down to SLICE_MIN), and at most pc_cap per slice. */
-static size_t slices(const spartan_context *ctx, size_t pixels, size_t blocks, size_t step,
-                     size_t fixed, size_t pc_cap, size_t *pc) {
+/* Slices (parts of pc) of `pixels` for `blocks` units of work per slice (work-items, or the
+ * tile kernel's work-groups), each step of a walk counting `step` loop iterations after `fixed`
+ * ones: enough for the loop bound, more for per_unit units per compute unit (down to SLICE_MIN
+ * pixels a slice), and at most pc_cap per slice. */
+static size_t slices_per_unit(const spartan_context *ctx, size_t pixels, size_t blocks,
+                              size_t per_unit, size_t step, size_t fixed, size_t pc_cap,
+                              size_t *pc) {
     size_t max = sp_loop_max(ctx), most = max > fixed + step ? (max - fixed) / step : 1;
     if (most > pc_cap) most = pc_cap;
     size_t parts = ceil_div(pixels, most);
-    size_t busy = ceil_div((size_t)ctx->dev.info.compute_units * ITEMS_PER_UNIT, blocks);
+    size_t busy = ceil_div((size_t)ctx->dev.info.compute_units * per_unit, blocks);
     size_t finest = ceil_div(pixels, SLICE_MIN);
     if (busy > finest) busy = finest;
     if (busy > parts) parts = busy;
     *pc = ceil_div(pixels, parts);
     return ceil_div(pixels, *pc);
+}
+
+/* The same for ITEMS_PER_UNIT work-items per compute unit. */
+static size_t slices(const spartan_context *ctx, size_t pixels, size_t blocks, size_t step,
+                     size_t fixed, size_t pc_cap, size_t *pc) {
+    return slices_per_unit(ctx, pixels, blocks, ITEMS_PER_UNIT, step, fixed, pc_cap, pc);
 }
 
 /* ---- the dense kernels ---------------------------------------------------------------------- */
@@ -249,7 +258,8 @@ static spartan_status dw_tile_slices(spartan_context *ctx, void *arg, size_t par
  * GEMM_WG: Oclgrind, which says it is both, runs groups of several and checks their accesses to
  * the tile for races), jt output channels per tile as many as the tile's bytes allow, slices for
  * the loop bound and the work-groups, summed by sp_split_reduce. A pixel's step counts, as if
- * nothing were unrolled, the loop and its walk, the mask's DW_TILE_J tests, the window's PB x NB
+ * nothing were unrolled, the loop and its walk, the mask (DW_TILE_J lane steps at most: partial
+ * vectors), the window's PB x NB
  * loads, then per set bit (jt at most) the loop and PB x NB loads, FMAs and stores; once, the
  * tile's zeros and stores. Returns with *done 0 where no tile fits the local memory. */
 static spartan_status run_tile(spartan_context *ctx, dw_launch *c, spartan_tensor *dweight,
@@ -274,14 +284,8 @@ static spartan_status run_tile(spartan_context *ctx, dw_launch *c, spartan_tenso
     size_t lanes = in_c % vec ? vec : 0, vecs = SPARSE_PB * nb * (2 + lanes);
     size_t step = 8 + DW_TILE_J + vecs + jt * (2 + SPARSE_PB * nb * (3 + lanes));
     size_t fixed = jt * SPARSE_PB * nb * (2 + 2 * vec) + 4 * SPARSE_PB + 64;
-    size_t max = sp_loop_max(ctx), most = max > fixed + step ? (max - fixed) / step : 1;
-    size_t pixels = c->g.pixels, parts = ceil_div(pixels, most);
-    size_t busy = ceil_div((size_t)ctx->dev.info.compute_units * DW_TILE_GROUPS_PER, blocks);
-    size_t finest = ceil_div(pixels, SLICE_MIN);
-    if (busy > finest) busy = finest;
-    if (busy > parts) parts = busy;
-    size_t pc = ceil_div(pixels, parts);
-    parts = ceil_div(pixels, pc);
+    size_t pc, parts = slices_per_unit(ctx, c->g.pixels, blocks, DW_TILE_GROUPS_PER, step, fixed,
+                                       (size_t)-1, &pc);
     dw_tile t = {c, cw, 0, jt * per_j};
     spartan_status st;
     cl_uint unused;
