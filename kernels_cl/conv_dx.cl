@@ -123,8 +123,8 @@ SP_INLINE uint4 sp_convdx_position(const sp_convdx g, const bool unit, const uin
 // dx = alpha acc + beta dx for the nv vectors of channels from dst (the last holding last), or
 // nothing when dst is ~0u (beta 0: dx's old contents ignored); with g.masked, 0 where xm <= 0.
 SP_INLINE void sp_convdx_store(const sp_convdx g, __global float *dx, const uint dst,
-                               const floatv *acc, const uint nv, const uint last,
-                               const float alpha, const float beta) {
+                               const floatv *acc, const uint nv, const uint last, const float alpha,
+                               const float beta) {
 #pragma unroll
     for (int v = 0; v < NB; v++) {
         if (dst != ~0u && v < nv) {
@@ -205,13 +205,13 @@ SP_INLINE void sp_convdx_block(const sp_convdx g, const bool unit, __global cons
 // [e0 + s kc, e0 + (s + 1) kc), e = (ky k_w + kx) out_c + oc) + beta dx: every term, RB pixels
 // x CB channels per work-item. With masked, 0 where xm <= 0 (the host masks only a dx that one
 // slice writes whole).
-__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
-void conv_dx_dense(__global const float *restrict dy, __global const float *restrict wf,
-                   __global float *restrict dx, const uint batch, const uint in_h, const uint in_w,
-                   const uint in_c, const uint k_h, const uint k_w, const uint stride,
-                   const uint pad, const uint out_h, const uint out_w, const uint out_c,
-                   const uint e0, const uint kc, const float alpha, const float beta,
-                   __global const float *restrict xm, const uint masked) {
+__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void
+conv_dx_dense(__global const float *restrict dy, __global const float *restrict wf,
+              __global float *restrict dx, const uint batch, const uint in_h, const uint in_w,
+              const uint in_c, const uint k_h, const uint k_w, const uint stride, const uint pad,
+              const uint out_h, const uint out_w, const uint out_c, const uint e0, const uint kc,
+              const float alpha, const float beta, __global const float *restrict xm,
+              const uint masked) {
     sp_convdx g =
         sp_convdx_geometry(wf, batch, in_h, in_w, in_c, k_w, stride, pad, out_h, out_w, out_c);
     g.xm = xm;
@@ -241,10 +241,9 @@ void conv_dx_dense(__global const float *restrict dy, __global const float *rest
 // The non-zeros of dy, for each dy pixel p and chunk ch of ch_len output channels (nch chunks):
 // their count at lists[p nch + ch], and the pairs (value bits, oc) in increasing oc from
 // lists[ent + 2 (p out_c + ch ch_len)]. One work-item per (pixel, chunk).
-__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
-void conv_dx_lists(__global const float *restrict dy, __global uint *restrict lists,
-                   const uint pixels, const uint out_c, const uint ch_len, const uint nch,
-                   const uint ent) {
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void
+conv_dx_lists(__global const float *restrict dy, __global uint *restrict lists, const uint pixels,
+              const uint out_c, const uint ch_len, const uint nch, const uint ent) {
     const uint i = get_global_id(0);
     if (i >= pixels * nch) return;
     const uint p = i / nch, o0 = (i - p * nch) * ch_len, len = min(ch_len, out_c - o0);
@@ -314,14 +313,13 @@ SP_INLINE void sp_convdx_lists_block(const sp_convdx g, const bool unit, __globa
 // u = (ky k_w + kx) nch + ch: a window position and a chunk of output channels) + beta dx, only
 // the non-zeros of dy (conv_dx_lists), SRB pixels x CB channels per work-item; masked as in
 // conv_dx_dense.
-__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
-void conv_dx_sparse(__global const uint *restrict lists, __global const float *restrict wf,
-                    __global float *restrict dx, const uint batch, const uint in_h, const uint in_w,
-                    const uint in_c, const uint k_h, const uint k_w, const uint stride,
-                    const uint pad, const uint out_h, const uint out_w, const uint out_c,
-                    const uint ch_len, const uint nch, const uint ent, const uint u0, const uint uc,
-                    const float alpha, const float beta, __global const float *restrict xm,
-                    const uint masked) {
+__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void
+conv_dx_sparse(__global const uint *restrict lists, __global const float *restrict wf,
+               __global float *restrict dx, const uint batch, const uint in_h, const uint in_w,
+               const uint in_c, const uint k_h, const uint k_w, const uint stride, const uint pad,
+               const uint out_h, const uint out_w, const uint out_c, const uint ch_len,
+               const uint nch, const uint ent, const uint u0, const uint uc, const float alpha,
+               const float beta, __global const float *restrict xm, const uint masked) {
     sp_convdx g =
         sp_convdx_geometry(wf, batch, in_h, in_w, in_c, k_w, stride, pad, out_h, out_w, out_c);
     g.xm = xm;
@@ -351,7 +349,7 @@ void conv_dx_sparse(__global const uint *restrict lists, __global const float *r
 // (the transposed convolution's padding) and up to that + SP_VEC - 1 right of it. run_rows
 // (conv_dx.c) sizes the copy by the same formula. (Written with min: Oclgrind 21.10 cannot run
 // the saturating subtraction LLVM makes of a conditional a - b.)
-#define SP_CONVDX_SLACK(k_w, pad) SP_ROW_SLACK((k_w) - 1 - min((pad), (k_w) - 1))
+#define SP_CONVDX_SLACK(k_w, pad) SP_ROW_SLACK((k_w)-1 - min((pad), (k_w)-1))
 
 // A layer with few input channels (lenet5's second: 6) fills a vector of dx's channels poorly:
 // conv_dx_rows turns the vectors around, as conv_forward_rows does (stride 1 only, so that the
@@ -363,12 +361,12 @@ void conv_dx_sparse(__global const uint *restrict lists, __global const float *r
 // W's scalar (the forward's layout). The same slices of the reduction as conv_dx_dense
 // (dimension 2, dx + s dx_numel); dimension 0: the row chunks (image, dx row, chunk of SP_VEC
 // columns), dimension 1: the blocks of SP_ROWS_BLOCK input channels.
-__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
-void conv_dx_rows(__global const float *restrict dyt, __global const float *restrict w,
-                  __global float *restrict dx, const uint batch, const uint in_h, const uint in_w,
-                  const uint in_c, const uint k_h, const uint k_w, const uint stride,
-                  const uint pad, const uint out_h, const uint out_w, const uint out_c,
-                  const uint e0, const uint kc, const float alpha, const float beta) {
+__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1))) void
+conv_dx_rows(__global const float *restrict dyt, __global const float *restrict w,
+             __global float *restrict dx, const uint batch, const uint in_h, const uint in_w,
+             const uint in_c, const uint k_h, const uint k_w, const uint stride, const uint pad,
+             const uint out_h, const uint out_w, const uint out_c, const uint e0, const uint kc,
+             const float alpha, const float beta) {
     (void)stride; // 1
     const uint chunks = (in_w + SP_VEC - 1) / SP_VEC, pixels = batch * out_h * out_w;
     const uint t = get_global_id(0), row = t / chunks; // row: image b, dx row iy
@@ -389,22 +387,22 @@ void conv_dx_rows(__global const float *restrict dyt, __global const float *rest
             const int ox = (int)(ix0 + pad) - (int)kx;
             const size_t prow = ((size_t)b * out_h + oy) * out_w;
             for (uint oc = oc0; oc < oc1; oc++) {
-                const floatv dv = sp_row_masked(dyt, (long)((size_t)oc * pixels + prow) + ox, ox,
-                                                (int)out_w);
+                const floatv dv =
+                    sp_row_masked(dyt, (long)((size_t)oc * pixels + prow) + ox, ox, (int)out_w);
                 SP_ROWS_FMA(acc, dv, w + (size_t)pos * in_c * out_c + oc, out_c, j0, in_c);
             }
         }
         e += oc1 - oc0;
     }
-    sp_rows_store(acc, slice + ((size_t)row * in_w + ix0) * in_c + j0, in_c, in_c - j0,
-                  in_w - ix0, alpha, beta);
+    sp_rows_store(acc, slice + ((size_t)row * in_w + ix0) * in_c + j0, in_c, in_c - j0, in_w - ix0,
+                  alpha, beta);
 }
 
 // dyt = dy transposed, pixels x out_c to out_c x pixels, for conv_dx_rows, after `slack` zeros
 // and followed by as many (the buffer holds n + 2 slack floats).
-__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
-void conv_dx_transpose(__global const float *restrict dy, __global float *restrict dyt,
-                       const uint pixels, const uint out_c, const uint slack) {
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void
+conv_dx_transpose(__global const float *restrict dy, __global float *restrict dyt,
+                  const uint pixels, const uint out_c, const uint slack) {
     const uint i = get_global_id(0), n = pixels * out_c;
     if (i >= n + 2 * slack) return;
     const uint d = i - slack, oc = d / pixels, p = d - oc * pixels;
@@ -412,11 +410,12 @@ void conv_dx_transpose(__global const float *restrict dy, __global float *restri
 }
 
 // wf[(pos out_c + oc) ldw + c] = w[(pos in_c + c) out_c + oc] for the n = positions out_c ldw
-// elements, 0 for c >= in_c: one work-item per element of wf.
-__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
-void conv_dx_flip(__global const float *restrict w, __global float *restrict wf, const uint n,
-                  const uint in_c, const uint out_c) {
-    const uint i = get_global_id(0), ldw = SP_CONV_DX_LDW(in_c);
+// elements, 0 for c >= in_c: one work-item per element of wf. ldw >= in_c: SP_CONV_DX_LDW(in_c)
+// for this file's kernels, whole blocks of vectors for conv_strip_sparse (conv.cl).
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void
+conv_dx_flip(__global const float *restrict w, __global float *restrict wf, const uint n,
+             const uint in_c, const uint out_c, const uint ldw) {
+    const uint i = get_global_id(0);
     if (i >= n) return;
     const uint row = i / ldw, c = i - row * ldw, pos = row / out_c, oc = row - pos * out_c;
     wf[i] = c < in_c ? w[(pos * in_c + c) * out_c + oc] : 0.0f;

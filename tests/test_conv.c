@@ -1,9 +1,11 @@
 /* Tests of the implicit-GEMM convolution (runtime/ops/conv.c, kernels_cl/conv.cl) against a
  * direct convolution in double (tests/ref, no patch matrix), within th_tol(k_h k_w in_c, scale):
- * 1 x 1, 3 x 3 pad 1, 5 x 5 pad 0 and 2, stride 2, non-square 1 x 3 and 3 x 1 windows; in_c 1, 3,
- * 17; out_c 1, 5, 64; batch 1 and 3; images of 1, 7 and 28; an empty batch; a reduction cut into
- * slices; the sparse path (skipping zeros of x) on dense x and on 70 % zeros; the scalar (VEC=1)
- * and wide (VEC=16) kernels; against im2col + the dense GEMM; the
+ * 1 x 1, 3 x 3 pad 1 and 3, 5 x 5 pad 0, 1 and 2, stride 2, non-square 1 x 3 and 3 x 1 windows;
+ * in_c 1, 3, 17, 32, 40, 64 (the sparse stride-1 kernel's chunks of 32 channels, whole and
+ * partial); out_c 1, 5, 7, 16, 33, 64 (its weight rows padded to whole blocks); batch 1 to 3;
+ * images of 1 to 28; an empty batch; a reduction cut into slices; the sparse path (skipping zeros
+ * of x) on dense x and on 70 % zeros; the scalar (VEC=1) and wide (VEC=16) kernels, a 3 x 3
+ * register block, a strip of 3 columns; against im2col + the dense GEMM; the
  * fallback when the conv family is off; and refusals. SPARTAN_TEST_SMALL=1 (Oclgrind, rusticl):
  * tiny shapes only. */
 #include <check.h>
@@ -39,6 +41,9 @@ static const conv_case cases[] = {
     {{3, 7, 7, 17, 1, 3, 1, 0}, 64},   /* 1 x 3 pad 0 */
     {{1, 28, 28, 17, 3, 1, 1, 1}, 5},  /* 3 x 1 pad 1 */
     {{3, 1, 1, 3, 1, 1, 2, 0}, 5},     /* stride past a 1 x 1 image */
+    {{2, 9, 11, 40, 3, 3, 1, 1}, 33},  /* chunks of 32 channels and 8; a partial output block */
+    {{1, 5, 12, 64, 5, 5, 1, 1}, 7},   /* two whole chunks, 5 x 5 pad 1, 7 outputs */
+    {{2, 8, 8, 32, 3, 3, 1, 3}, 16},   /* padding past the window (k - 1 < pad) */
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 #define N_TINY  10
@@ -161,9 +166,10 @@ START_TEST(long_reduction_is_split) {
 }
 END_TEST
 
-/* The scalar and wide kernels, and the register block of 3 pixels x 3 vectors. */
+/* The scalar and wide kernels, the register block of 3 pixels x 3 vectors, and the sparse
+ * kernel's strip of 3 output columns x 3 vectors. */
 START_TEST(tuned_variants) {
-    static const char *const tunes[] = {"VEC=1", "VEC=16", "GEMM_RB=3,GEMM_NB=3"};
+    static const char *const tunes[] = {"VEC=1", "VEC=16", "GEMM_RB=3,GEMM_NB=3,STRIP_COLS=3"};
     th_context_with_tune(&ctx, tunes[_i]);
     for (size_t i = 0; i < N_TINY; i += 2) check_case(&cases[i], SEED(3, i), 0);
     fx_release();
@@ -173,8 +179,8 @@ END_TEST
 /* With conv.cl broken, the family fails its validation and the operation still computes right,
  * through im2col and the dense GEMM. */
 START_TEST(broken_family_falls_back) {
-    fx_break_family("conv", "floatv o = (floatv)(alpha)*acc[r][v];",
-                    "floatv o = (floatv)(alpha)*acc[r][v] + (floatv)(0.5f);", "im2col");
+    fx_break_family("conv", "floatv o = (floatv)(alpha)*acc;",
+                    "floatv o = (floatv)(alpha)*acc + (floatv)(0.5f);", "im2col");
     for (size_t i = 0; i < N_TINY; i += 3) check_case(&cases[i], SEED(4, i), 0);
     fx_release();
 }

@@ -185,7 +185,7 @@ END_TEST
 
 /* The scalar and wide kernels, and the register block of 3 x 3 vectors. */
 START_TEST(tuned_variants) {
-    static const char *const tunes[] = {"VEC=1", "VEC=16", "GEMM_RB=3,GEMM_NB=3"};
+    static const char *const tunes[] = {"VEC=1", "VEC=16", "GEMM_RB=3,GEMM_NB=3,STRIP_COLS=3"};
     th_context_with_tune(&ctx, tunes[_i]);
     for (size_t i = 0; i < N_TINY; i += 2) {
         check_case(&cases[i], PAT_RANDOM, 0.5, SEED(5, i), 0);

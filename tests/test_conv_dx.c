@@ -1,10 +1,13 @@
 /* Tests of the convolution's backward-by-input (runtime/ops/conv_dx.c, kernels_cl/conv_dx.cl)
  * against a direct double reference (tests/ref: the scatter of each dy element, no col2im),
  * within th_tol(k_h k_w out_c, scale), on both paths: 1 x 1, 3 x 3 pad 1, 5 x 5 pad 0 and 2,
- * strides 2 and 3, non-square 1 x 3 and 3 x 1 windows; in_c 1, 3, 17; out_c 1, 5, 64; images of
- * 1, 7 and 28; an empty batch; dy with 0, 50 and 90 % zeros and with whole pixels zero; each run
- * twice for the same bits; the adjoint identity with the forward; a reduction cut into slices;
- * the scalar (VEC=1) and wide (VEC=16) kernels; the fallback when the conv_dx family is off; and
+ * strides 2 and 3, non-square 1 x 3 and 3 x 1 windows; in_c 1, 3, 7, 17, 33, 40; out_c 1, 5, 33,
+ * 40, 64 (the sparse stride-1 kernel, conv.cl's conv_strip_sparse on dy with the window turned
+ * round: dy's chunks of 32 channels whole and partial, dx's blocks padded); images of 1 to 28;
+ * an empty batch; dy with 0, 50 and 90 % zeros and with whole pixels zero; each run twice for the
+ * same bits; the adjoint identity with the forward; a reduction cut into slices; the scalar
+ * (VEC=1) and wide (VEC=16) kernels, a 3 x 3 register block, a strip of 3 columns; the fallback
+ * when the conv_dx family is off; and
  * refusals. SPARTAN_TEST_SMALL=1 (Oclgrind, rusticl): tiny shapes only. */
 #include <check.h>
 #include <math.h>
@@ -43,6 +46,9 @@ static const dx_case cases[] = {
     {{1, 13, 11, 3, 3, 3, 3, 1}, 17},  /* stride 3 with padding */
     {{3, 1, 1, 3, 1, 1, 2, 0}, 5},     /* stride past a 1 x 1 image */
     {{2, 6, 7, 2, 3, 3, 1, 2}, 5},     /* padding past the window (k - 1 < pad) */
+    {{2, 9, 11, 40, 3, 3, 1, 1}, 33},  /* dy in chunks of 32 channels and 1; dx 40 channels */
+    {{1, 5, 12, 7, 5, 5, 1, 1}, 64},   /* dy in two whole chunks; 7 dx channels, 5 x 5 pad 1 */
+    {{2, 6, 9, 33, 3, 3, 1, 0}, 40},   /* pad 0: the turned-round window pads 2 */
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 #define N_TINY  11
@@ -205,9 +211,10 @@ START_TEST(long_reduction_is_split) {
 }
 END_TEST
 
-/* The scalar and wide kernels, and the register block of 3 pixels x 3 vectors. */
+/* The scalar and wide kernels, the register block of 3 pixels x 3 vectors, and the sparse
+ * kernel's strip of 3 output columns x 3 vectors. */
 START_TEST(tuned_variants) {
-    static const char *const tunes[] = {"VEC=1", "VEC=16", "GEMM_RB=3,GEMM_NB=3"};
+    static const char *const tunes[] = {"VEC=1", "VEC=16", "GEMM_RB=3,GEMM_NB=3,STRIP_COLS=3"};
     th_context_with_tune(&ctx, tunes[_i]);
     ck_assert_msg(family_enabled("conv_dx"), "conv_dx is off with %s", tunes[_i]);
     for (size_t i = 0; i < N_TINY; i += 2) check_case(&cases[i], Z_HALF, SEED(3, i));

@@ -27,7 +27,9 @@
       "in private memory)")                                                                        \
     X(LOOP_MAX, 16384,                                                                             \
       "loop iterations the launches plan for one work-item at most, all its loops counted as if "  \
-      "nothing were unrolled (llvmpipe ends a work-item's loops at 65,535 without an error)")
+      "nothing were unrolled (llvmpipe ends a work-item's loops at 65,535 without an error)")      \
+    X(STRIP_COLS, 0,                                                                               \
+      "output columns per work-item of the sparse stride-1 convolution (conv_strip_sparse)")
 
 enum {
 #define X(name, def, doc) P_##name,
@@ -154,6 +156,10 @@ static void derive(sp_tuned *t, const int *from, const spartan_device_info *info
     /* the sparse kernels walk a line's non-zeros once per column block: wide blocks (64
      * columns, at most 16 vectors) amortise that walk */
     if (from[P_SPARSE_NB] == FROM_DEFAULT) v[P_SPARSE_NB] = vec >= 64 ? 1 : 64 / vec;
+    /* the sparse convolution's strip of output columns x GEMM_NB vectors: 8 x 2 = 16
+     * accumulators (AVX-512's 32 registers; 12 ran no faster on POCL), 4 x 2 of AVX2's 16, 4 x 1
+     * elsewhere */
+    if (from[P_STRIP_COLS] == FROM_DEFAULT) v[P_STRIP_COLS] = vec >= 16 ? 8 : 4;
     if (from[P_TILE_COLS] == FROM_DEFAULT) {
         long per = (info->type & SPARTAN_DEVICE_CPU) ? 16 : 4; /* vectors per tile row */
         v[P_TILE_COLS] = per * vec < 8 ? 8 : per * vec;
@@ -206,6 +212,7 @@ spartan_status sp_tuned_lookup(const spartan_device_info *info, sp_tuned *t, sp_
         (st = bound(t, from, P_GEMM_RB, 1, 16, "rows of registers per work-item", err)) ||
         (st = bound(t, from, P_GEMM_NB, 1, 8, "vectors of registers per work-item", err)) ||
         (st = bound(t, from, P_SPARSE_NB, 1, 16, "vectors of registers per work-item", err)) ||
+        (st = bound(t, from, P_STRIP_COLS, 1, 12, "output columns per work-item", err)) ||
         (st = bound(t, from, P_COLS_STEP, 1, 1024, "tile-rows between two barriers", err)) ||
         (st = bound(t, from, P_DIRECT_SEG, 8, 1024, "positions in private memory per work-item",
                     err)) ||

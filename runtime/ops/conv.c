@@ -69,6 +69,99 @@ static spartan_status conv_slices(spartan_context *ctx, void *arg, size_t part0,
                      c->kernel == SP_K_conv_forward_sparse ? 23 : 20);
 }
 
+/* How many chunks of 32 input channels one work-item of conv_strip_sparse may walk, counted as
+ * if the compiler unrolled nothing (conv.cl): per chunk, k_h window rows of STRIP_COLS + k_w - 1
+ * pixels, each at most 32 set bits, each a loop of STRIP_COLS outputs of NB FMAs; the set-up and
+ * the stores. */
+static size_t strip_chunks_max(const spartan_context *ctx, size_t k_h, size_t k_w) {
+    size_t sc = (size_t)sp_tuned_get(&ctx->tuned, "STRIP_COLS");
+    size_t nb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_NB");
+    size_t pixel = 2 + 32 * (1 + sc * (1 + nb));
+    size_t chunk = 1 + k_h * (1 + (sc + k_w - 1) * pixel);
+    size_t fixed = 8 * sc * (1 + nb);
+    size_t most = sp_loop_max(ctx);
+    return most > fixed + chunk ? (most - fixed) / chunk : 1;
+}
+
+typedef struct strip_launch {
+    const sp_strip_conv *s;
+    cl_mem masks;
+    cl_uint kc;
+    int whole;
+} strip_launch;
+
+/* One launch of conv_strip_sparse over the slices [part0, part0 + nparts) (sp_split_reduce). */
+static spartan_status strip_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
+                                   cl_mem dst, float alpha, float beta) {
+    const strip_launch *l = arg;
+    const sp_strip_conv *s = l->s;
+    size_t sc = (size_t)sp_tuned_get(&ctx->tuned, "STRIP_COLS");
+    size_t cb = (size_t)(sp_tuned_get(&ctx->tuned, "VEC") * sp_tuned_get(&ctx->tuned, "GEMM_NB"));
+    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_WG");
+    size_t g[3] = {s->batch * s->out_h * ((s->out_w + sc - 1) / sc), (s->out_c + cb - 1) / cb,
+                   nparts};
+    size_t loc[3] = {wg, 1, 1};
+    /* sizes within 32 bits: the callers' sp_conv_check */
+    cl_uint v[12] = {(cl_uint)s->batch, (cl_uint)s->in_h,  (cl_uint)s->in_w,  (cl_uint)s->in_c,
+                     (cl_uint)s->k_h,   (cl_uint)s->k_w,   (cl_uint)s->pad_y, (cl_uint)s->pad_x,
+                     (cl_uint)s->out_h, (cl_uint)s->out_w, (cl_uint)s->out_c, (cl_uint)s->ldw};
+    cl_int flip = s->flip;
+    cl_uint k0 = (cl_uint)(part0 * l->kc);
+    cl_uint mode = l->whole ? (cl_uint)s->mode : 0;
+    cl_mem aux = s->aux ? s->aux : s->x;
+    sp_arg args[23] = {SP_ARG(s->x), SP_ARG(l->masks), SP_ARG(s->w), SP_ARG(dst)};
+    for (int i = 0; i < 12; i++) args[4 + i] = SP_ARG(v[i]);
+    args[16] = SP_ARG(flip);
+    args[17] = SP_ARG(k0);
+    args[18] = SP_ARG(l->kc);
+    args[19] = SP_ARG(alpha);
+    args[20] = SP_ARG(beta);
+    args[21] = SP_ARG(aux);
+    args[22] = SP_ARG(mode);
+    return sp_launch(ctx, SP_K_conv_strip_sparse, 3, g, loc, args, 23);
+}
+
+int sp_conv_strip_fits(const spartan_window *w) {
+    return w->stride == 1 && w->k_h == w->k_w && (w->k_w == 3 || w->k_w == 5);
+}
+
+size_t sp_conv_strip_ldw(const spartan_context *ctx, size_t n) {
+    size_t cb = (size_t)(sp_tuned_get(&ctx->tuned, "VEC") * sp_tuned_get(&ctx->tuned, "GEMM_NB"));
+    return (n + cb - 1) / cb * cb;
+}
+
+/* The forward's weight with its rows padded to whole blocks of output channels
+ * (sp_conv_strip_ldw), zeros past out_c, in scratch: the kernel loads whole vectors. */
+static spartan_status strip_weight(spartan_context *ctx, cl_mem weight, size_t rows, size_t out_c,
+                                   size_t ldw, cl_mem *out) {
+    spartan_status st = sp_scratch(ctx, SP_SCRATCH_TRANSPOSE, rows * ldw * sizeof(float), out);
+    if (st == SPARTAN_OK) st = sp_fill_zero(ctx, *out, 0, rows * ldw);
+    if (st != SPARTAN_OK) return st;
+    const size_t origin[3] = {0, 0, 0}, region[3] = {out_c * sizeof(float), rows, 1};
+    cl_int rc =
+        clEnqueueCopyBufferRect(ctx->queue, weight, *out, origin, origin, region,
+                                out_c * sizeof(float), 0, ldw * sizeof(float), 0, 0, NULL, NULL);
+    return rc == CL_SUCCESS ? SPARTAN_OK
+                            : sp_ctx_cl_fail(ctx, rc, "clEnqueueCopyBufferRect", "padded weight");
+}
+
+spartan_status sp_conv_strip(spartan_context *ctx, const sp_strip_conv *s, cl_mem y, size_t y_numel,
+                             int *stored) {
+    size_t chunks = (s->in_c + 31) / 32, per, pixels = s->batch * s->in_h * s->in_w;
+    size_t parts = sp_slices(chunks, strip_chunks_max(ctx, s->k_h, s->k_w), 1, &per);
+    strip_launch l = {s, NULL, (cl_uint)per, parts <= 1};
+    *stored = l.whole;
+    /* the masks: within 32 bits, as x's elements are (sp_conv_check) */
+    cl_uint np = (cl_uint)pixels, in_c = (cl_uint)s->in_c;
+    spartan_status st =
+        sp_scratch(ctx, SP_SCRATCH_NZ_COUNT, pixels * chunks * sizeof(cl_uint), &l.masks);
+    sp_arg margs[4] = {SP_ARG(s->x), SP_ARG(np), SP_ARG(in_c), SP_ARG(l.masks)};
+    if (st == SPARTAN_OK) st = sp_launch_1d(ctx, SP_K_conv_strip_masks, pixels * chunks, margs, 4);
+    if (st == SPARTAN_OK)
+        st = sp_split_reduce(ctx, parts, y_numel, y, 1.0f, 0.0f, strip_slices, &l);
+    return st;
+}
+
 /* The lists of x's non-zeros per input pixel (conv_nonzeros) in scratch buffers, for the
  * sparse kernel. */
 static spartan_status nonzero_lists(spartan_context *ctx, const spartan_window *w, conv_launch *c) {
@@ -137,6 +230,32 @@ static spartan_status forward(spartan_context *ctx, const char *fn, spartan_path
     /* the sparse kernel: lists of x's non-zeros first (a walk of in_c per pixel: within the
      * loop bound on any device with LOOP_MAX >= in_c, else the dense kernel), then slices of
      * whole window positions */
+    if (path == SPARTAN_PATH_SPARSE && sp_conv_strip_fits(w)) {
+        sp_strip_conv s = {x->mem,
+                           weight->mem,
+                           c.bias,
+                           c.g.v[0],
+                           c.g.v[1],
+                           c.g.v[2],
+                           c.g.v[3],
+                           c.g.v[4],
+                           c.g.v[5],
+                           w->pad,
+                           w->pad,
+                           c.g.v[8],
+                           c.g.v[9],
+                           c.out_c,
+                           c.out_c,
+                           0,
+                           relu ? (b ? 2 : 1) : 0};
+        s.ldw = sp_conv_strip_ldw(ctx, c.out_c);
+        if (s.ldw != c.out_c &&
+            (st = strip_weight(ctx, weight->mem, c.g.patch, c.out_c, s.ldw, &s.w)))
+            return st;
+        int stored = 0;
+        st = sp_conv_strip(ctx, &s, y->mem, y->numel, &stored);
+        return st == SPARTAN_OK && relu && !stored ? finish(ctx, b, y) : st;
+    }
     size_t align = 1;
     if (path == SPARTAN_PATH_SPARSE && w->in_c <= sp_loop_max(ctx)) {
         if ((st = nonzero_lists(ctx, w, &c)) != SPARTAN_OK) return st;

@@ -180,19 +180,23 @@ static spartan_status through_col2im(spartan_context *ctx, const spartan_window 
     return st;
 }
 
-/* W rearranged into the kernels' layout (conv_dx.cl: one out_c x ldw block per window position,
- * ldw = in_c rounded up to whole vectors) in scratch: small (the weights), rewritten on every
- * call. */
+/* W rearranged into the kernels' layout (conv_dx.cl: one out_c x ldw block per window position;
+ * ldw = in_c rounded up to whole vectors, or whole blocks of GEMM_NB vectors for
+ * conv_strip_sparse: ldw_blocks) in scratch: small (the weights), rewritten on every call. */
 static spartan_status flip_weight(spartan_context *ctx, const spartan_window *w,
-                                  const spartan_tensor *weight, cl_uint out_c, cl_mem *out) {
+                                  const spartan_tensor *weight, cl_uint out_c, int ldw_blocks,
+                                  cl_mem *out, size_t *ldw_out) {
     size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
-    size_t ldw = (w->in_c + vec - 1) / vec * vec, numel = w->k_h * w->k_w * out_c * ldw;
-    cl_uint n, in_c = (cl_uint)w->in_c;
+    size_t ldw = ldw_blocks ? sp_conv_strip_ldw(ctx, w->in_c) : (w->in_c + vec - 1) / vec * vec;
+    size_t numel = w->k_h * w->k_w * out_c * ldw;
+    cl_uint n, in_c = (cl_uint)w->in_c, uldw = (cl_uint)ldw;
+    *ldw_out = ldw;
     spartan_status st = sp_u32(ctx, numel, "the rearranged weight's elements", &n);
     if (st == SPARTAN_OK) st = sp_scratch(ctx, SP_SCRATCH_TRANSPOSE, numel * sizeof(float), out);
     if (st != SPARTAN_OK) return st;
-    sp_arg args[] = {SP_ARG(weight->mem), SP_ARG(*out), SP_ARG(n), SP_ARG(in_c), SP_ARG(out_c)};
-    return sp_launch_1d(ctx, SP_K_conv_dx_flip, n, args, 5);
+    sp_arg args[] = {SP_ARG(weight->mem), SP_ARG(*out),  SP_ARG(n),
+                     SP_ARG(in_c),        SP_ARG(out_c), SP_ARG(uldw)};
+    return sp_launch_1d(ctx, SP_K_conv_dx_flip, n, args, 6);
 }
 
 /* The ReLU's mask over a dx that no kernel store masked: dx = dx where x > 0, else 0. */
@@ -236,7 +240,21 @@ static spartan_status backward_input(spartan_context *ctx, const char *fn, spart
         return finish(ctx, mask, dx, through_col2im(ctx, w, &c.g, dy, weight, dx));
     if (path != SPARTAN_PATH_SPARSE && use_rows(ctx, w))
         return finish(ctx, mask, dx, run_rows(ctx, w, dy, weight, dx, &c));
-    if ((st = flip_weight(ctx, w, weight, c.out_c, &c.wf))) return st;
+    /* stride-1 3 x 3 and 5 x 5 windows: dx is the forward convolution of dy with the window
+     * turned round, pads k - 1 - pad (conv_strip_sparse) */
+    size_t ldw;
+    if (path == SPARTAN_PATH_SPARSE && sp_conv_strip_fits(w) && w->pad < w->k_w &&
+        sp_family_usable(ctx, SP_FAMILY_conv)) {
+        if ((st = flip_weight(ctx, w, weight, c.out_c, 1, &c.wf, &ldw))) return st;
+        size_t out_h = c.g.v[8], out_w = c.g.v[9], back = w->k_w - 1 - w->pad;
+        const sp_strip_conv s = {dy->mem, c.wf,    c.mask, w->batch, out_h,       out_w,
+                                 c.out_c, w->k_h,  w->k_w, back,     back,        w->in_h,
+                                 w->in_w, w->in_c, ldw,    1,        mask ? 3 : 0};
+        int stored = 0;
+        st = sp_conv_strip(ctx, &s, dx->mem, dx->numel, &stored);
+        return stored ? st : finish(ctx, mask, dx, st);
+    }
+    if ((st = flip_weight(ctx, w, weight, c.out_c, 0, &c.wf, &ldw))) return st;
     size_t parts = 1;
     if (path == SPARTAN_PATH_SPARSE) {
         st = run_sparse(ctx, w, dy, dx, &c, &parts);

@@ -220,6 +220,32 @@ spartan_status sp_conv_slack_copy(spartan_context *ctx, int slot, cl_mem src, si
 int sp_conv_rows_fit(const spartan_context *ctx, size_t channels);
 size_t sp_conv_rows_slice_max(const spartan_context *ctx, size_t inner);
 
+/* conv_strip_sparse (conv.cl): a stride-1 convolution skipping x's zeros, a strip of output
+ * pixels per work-item walking each input pixel's non-zeros once per window row, through bit
+ * masks that conv_strip_masks makes first. The forward runs it on x and W (rows padded to
+ * sp_conv_strip_ldw); the backward-by-input on dy and conv_dx.c's rearranged weight, turned
+ * round (flip, pads k - 1 - pad). mode: what the store applies after y = sum when one slice
+ * writes y: 0 nothing, 1 max(y, 0), 2 max(y + aux, 0) (aux: the bias), 3 y where aux > 0 (aux
+ * laid out like y). */
+#define SP_STRIP_KW 5 /* the widest window the kernel runs (SP_STRIP_KW in conv.cl) */
+typedef struct sp_strip_conv {
+    cl_mem x, w, aux;
+    size_t batch, in_h, in_w, in_c, k_h, k_w, pad_y, pad_x, out_h, out_w, out_c, ldw;
+    int flip, mode;
+} sp_strip_conv;
+
+/* Whether the kernel runs window w: stride 1, 3 x 3 or 5 x 5 (it is specialised for those). */
+int sp_conv_strip_fits(const spartan_window *w);
+/* The length of the weight's rows the kernel reads: n output channels rounded up to whole
+ * blocks of GEMM_NB vectors (it loads whole blocks; zeros past n). */
+size_t sp_conv_strip_ldw(const spartan_context *ctx, size_t n);
+
+/* y = s's convolution (y_numel floats), the masks in scratch slot SP_SCRATCH_NZ_COUNT; *stored:
+ * whether the store applied s->mode (it does when one slice writes y; otherwise the caller
+ * applies it). The caller checks that the conv family runs and sp_conv_strip_fits. */
+spartan_status sp_conv_strip(spartan_context *ctx, const sp_strip_conv *s, cl_mem y, size_t y_numel,
+                             int *stored);
+
 /* Whether `engine` can run `pass` on `path` for a pass of sparse form `form` on ctx: the GEMM
  * engine always; the implicit one when its kernel family runs, and sparse only for the forms
  * its kernels skip (the forward pass on X, the backward passes on dY). */

@@ -9,14 +9,14 @@
 #include "ops/selftest.h"
 
 /* Part of the verdicts' keys: a change to the checks revalidates every device. */
-#define SELFTEST_VERSION "selftest 4"
+#define SELFTEST_VERSION "selftest 5"
 
 /* The key of family f's verdict: its binary key (device, driver, its build options and source
  * are in it), the keys of the families its check runs besides its own (element-wise fills and
- * transposes, and the layer kernels; the compaction for the sparse GEMMs; the expected results
- * are the host's) and the
- * version of the checks. Each family has its own: a tuned parameter or an edited kernel file
- * revalidates only the families built anew. */
+ * transposes, and the layer kernels; the compaction for the sparse GEMMs; the sparse
+ * convolution (conv.cl) for the backward-by-input, whose stride-1 path runs it; the expected
+ * results are the host's) and the version of the checks. Each family has its own: a tuned parameter
+ * or an edited kernel file revalidates only the families built anew. */
 static void verdict_key(const spartan_context *ctx, sp_family f, uint8_t key[SP_SHA256_SIZE]) {
     sp_sha256_ctx h;
     sp_sha256_init(&h);
@@ -24,7 +24,9 @@ static void verdict_key(const spartan_context *ctx, sp_family f, uint8_t key[SP_
     const char *name = sp_family_name(f);
     sp_sha256_update(&h, name, strlen(name) + 1);
     const sp_family uses[] = {f, SP_FAMILY_eltwise, SP_FAMILY_nn,
-                              f == SP_FAMILY_gemm_sparse ? SP_FAMILY_compact : f};
+                              f == SP_FAMILY_gemm_sparse ? SP_FAMILY_compact
+                              : f == SP_FAMILY_conv_dx   ? SP_FAMILY_conv
+                                                         : f};
     for (size_t i = 0; i < sizeof uses / sizeof uses[0]; i++)
         sp_sha256_update(&h, ctx->programs[uses[i]].key, SP_SHA256_SIZE);
     sp_sha256_final(&h, key);

@@ -74,13 +74,15 @@ done:
 /* A padded non-square window on sizes no vector divides; a strided one over a full and a partial
  * vector of channels, with pixels no window covers (stride 3 past a 2-wide window); and a
  * reduction long enough (k_h k_w out_c of 6,300, or 1,350 on simulators) that the launcher cuts
- * it into slices. */
+ * it into slices; and a 5 x 5 window (the sparse stride-1 kernel, conv.cl, is compiled apart for
+ * 3 x 3 and 5 x 5). */
 int sp_check_conv_dx(sp_check *r) {
     const spartan_window odd = {2, 9, 11, 5, 3, 2, 1, 1};
     const spartan_window strided = {2, 9, 11, 37, 3, 3, 2, 1};
     const spartan_window gaps = {1, 7, 8, 3, 2, 2, 3, 0};
     const size_t out_c = r->tall > 65536 ? 700 : 150;
     const spartan_window deep = {1, 4, 3, 3, 3, 3, 1, 1};
+    const spartan_window five = {1, 6, 7, 7, 5, 5, 1, 1};
     return check_window(r, &odd, 19) || check_window(r, &strided, 5) || check_window(r, &gaps, 4) ||
-           check_window(r, &deep, out_c);
+           check_window(r, &deep, out_c) || check_window(r, &five, 9);
 }

@@ -426,11 +426,14 @@ done:
 }
 
 /* A padded, strided, non-square window on sizes no vector divides, with a partial last vector
- * of outputs; and a reduction long enough (k_h k_w in_c of 6,300, or 1,350 on simulators) that
- * the launcher cuts it into slices. */
+ * of outputs; a reduction long enough (k_h k_w in_c of 6,300, or 1,350 on simulators) that the
+ * launcher cuts it into slices; and a 5 x 5 window (the sparse stride-1 kernel is compiled apart
+ * for 3 x 3, the deep window, and 5 x 5). */
 int sp_check_conv(sp_check *r) {
     const spartan_window odd = {2, 9, 11, 5, 3, 2, 2, 1};
     const size_t in_c = r->tall > 65536 ? 700 : 150;
     const spartan_window deep = {1, 4, 3, in_c, 3, 3, 1, 1};
-    return check_conv_window(r, &odd, 19) || check_conv_window(r, &deep, 3);
+    const spartan_window five = {1, 6, 7, 9, 5, 5, 1, 2};
+    return check_conv_window(r, &odd, 19) || check_conv_window(r, &deep, 3) ||
+           check_conv_window(r, &five, 7);
 }

@@ -85,6 +85,8 @@ typedef enum sp_family {
     X(conv, conv_forward_sparse)                                                                   \
     X(conv, conv_forward_rows)                                                                     \
     X(conv, conv_nonzeros)                                                                         \
+    X(conv, conv_strip_sparse)                                                                     \
+    X(conv, conv_strip_masks)                                                                      \
     X(conv_dx, conv_dx_dense)                                                                      \
     X(conv_dx, conv_dx_lists)                                                                      \
     X(conv_dx, conv_dx_sparse)                                                                     \
