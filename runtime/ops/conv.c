@@ -2,8 +2,10 @@
  * patches gathered inside the kernel, no patch matrix. This file validates arguments, cuts the
  * reduction so that no work-item walks more than LOOP_MAX steps, and launches; when the conv
  * family is off on the device it computes the same product through im2col into a scratch buffer
- * and the dense GEMM. The sparse path lists the non-zeros of each input pixel first
- * (conv_nonzeros), then walks only those in the kernel. */
+ * and the dense GEMM. The sparse path of a stride-1 3 x 3 or 5 x 5 window makes a bit mask of
+ * x's non-zeros per pixel and 32 channels (conv_strip_masks) and runs conv_strip_sparse, which
+ * the backward-by-input (conv_dx.c) runs too; other windows list the non-zeros of each input
+ * pixel first (conv_nonzeros), then walk those per window position (conv_forward_sparse). */
 #include "ops/ops_internal.h"
 
 /* The kernel's arguments besides the buffers: the window (NN_WINDOW_ARGS' order), out_c, and

@@ -3,8 +3,10 @@
  * arguments, rearranges W per window position into a scratch buffer, cuts the reduction so that
  * no work-item walks more than LOOP_MAX steps, and launches the dense or the sparse kernel; when
  * the conv_dx family is off on the device it computes the same thing through the dense GEMM into
- * a scratch cols matrix and col2im. With a ReLU's output as the mask, the same store keeps dx only
- * where the ReLU passed its input (spartan_conv2d_backward_input_relu). */
+ * a scratch cols matrix and col2im. The sparse path of a stride-1 3 x 3 or 5 x 5 window runs the
+ * forward's sparse kernel (conv.c's sp_conv_strip) on dy with the window turned round. With a
+ * ReLU's output as the mask, the same store keeps dx only where the ReLU passed its input
+ * (spartan_conv2d_backward_input_relu). */
 #include "ops/ops_internal.h"
 
 /* dx pixels per work-item of conv_dx_sparse: SRB in conv_dx.cl. */
