@@ -229,28 +229,26 @@ static spartan_status forward(spartan_context *ctx, const char *fn, spartan_path
         st = through_im2col(ctx, w, &c.g, x, weight, y);
         return st == SPARTAN_OK && relu ? finish(ctx, b, y) : st;
     }
-    /* the sparse kernel: lists of x's non-zeros first (a walk of in_c per pixel: within the
-     * loop bound on any device with LOOP_MAX >= in_c, else the dense kernel), then slices of
-     * whole window positions */
+    /* the sparse kernel of stride-1 3 x 3 and 5 x 5 windows (its weight rows padded to whole
+     * blocks of output channels when out_c is not one) */
     if (path == SPARTAN_PATH_SPARSE && sp_conv_strip_fits(w)) {
-        sp_strip_conv s = {x->mem,
-                           weight->mem,
-                           c.bias,
-                           c.g.v[0],
-                           c.g.v[1],
-                           c.g.v[2],
-                           c.g.v[3],
-                           c.g.v[4],
-                           c.g.v[5],
-                           w->pad,
-                           w->pad,
-                           c.g.v[8],
-                           c.g.v[9],
-                           c.out_c,
-                           c.out_c,
-                           0,
-                           relu ? (b ? 2 : 1) : 0};
-        s.ldw = sp_conv_strip_ldw(ctx, c.out_c);
+        sp_strip_conv s = {.x = x->mem,
+                           .w = weight->mem,
+                           .aux = c.bias,
+                           .batch = w->batch,
+                           .in_h = w->in_h,
+                           .in_w = w->in_w,
+                           .in_c = w->in_c,
+                           .k_h = w->k_h,
+                           .k_w = w->k_w,
+                           .pad_y = w->pad,
+                           .pad_x = w->pad,
+                           .out_h = c.g.v[8],
+                           .out_w = c.g.v[9],
+                           .out_c = c.out_c,
+                           .ldw = sp_conv_strip_ldw(ctx, c.out_c),
+                           .flip = 0,
+                           .mode = relu ? (b ? 2 : 1) : 0};
         if (s.ldw != c.out_c &&
             (st = strip_weight(ctx, weight->mem, c.g.patch, c.out_c, s.ldw, &s.w)))
             return st;
@@ -258,6 +256,9 @@ static spartan_status forward(spartan_context *ctx, const char *fn, spartan_path
         st = sp_conv_strip(ctx, &s, y->mem, y->numel, &stored);
         return st == SPARTAN_OK && relu && !stored ? finish(ctx, b, y) : st;
     }
+    /* other windows: lists of x's non-zeros first (a walk of in_c per pixel: within the loop
+     * bound on any device with LOOP_MAX >= in_c, else the dense kernel), then slices of whole
+     * window positions */
     size_t align = 1;
     if (path == SPARTAN_PATH_SPARSE && w->in_c <= sp_loop_max(ctx)) {
         if ((st = nonzero_lists(ctx, w, &c)) != SPARTAN_OK) return st;

@@ -248,10 +248,24 @@ static spartan_status backward_input(spartan_context *ctx, const char *fn, spart
     if (path == SPARTAN_PATH_SPARSE && sp_conv_strip_fits(w) && w->pad < w->k_w &&
         sp_family_usable(ctx, SP_FAMILY_conv)) {
         if ((st = flip_weight(ctx, w, weight, c.out_c, 1, &c.wf, &ldw))) return st;
-        size_t out_h = c.g.v[8], out_w = c.g.v[9], back = w->k_w - 1 - w->pad;
-        const sp_strip_conv s = {dy->mem, c.wf,    c.mask, w->batch, out_h,       out_w,
-                                 c.out_c, w->k_h,  w->k_w, back,     back,        w->in_h,
-                                 w->in_w, w->in_c, ldw,    1,        mask ? 3 : 0};
+        const size_t back = w->k_w - 1 - w->pad;
+        const sp_strip_conv s = {.x = dy->mem,
+                                 .w = c.wf,
+                                 .aux = c.mask,
+                                 .batch = w->batch,
+                                 .in_h = c.g.v[8],
+                                 .in_w = c.g.v[9],
+                                 .in_c = c.out_c,
+                                 .k_h = w->k_h,
+                                 .k_w = w->k_w,
+                                 .pad_y = back,
+                                 .pad_x = back,
+                                 .out_h = w->in_h,
+                                 .out_w = w->in_w,
+                                 .out_c = w->in_c,
+                                 .ldw = ldw,
+                                 .flip = 1,
+                                 .mode = mask ? 3 : 0};
         int stored = 0;
         st = sp_conv_strip(ctx, &s, dx->mem, dx->numel, &stored);
         return stored ? st : finish(ctx, mask, dx, st);
