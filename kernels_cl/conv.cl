@@ -366,7 +366,7 @@ conv_nonzeros(__global const float *restrict x, const uint pixels, const uint in
 // convolution's input in the backward, a ReLU's output) is positive.
 
 #define SC            SP_STRIP_COLS
-#define SP_STRIP_KW   5 // the widest window the kernel runs (SP_STRIP_KW in ops_internal.h)
+#define SP_STRIP_KW   5 // the widest window the kernel runs (sp_conv_strip_fits in conv.c)
 #define SP_STRIP_SPAN (SC + SP_STRIP_KW - 1)
 
 typedef struct sp_strip {
@@ -377,19 +377,6 @@ typedef struct sp_strip {
     __global const float *aux;
     __global const uint *masks; // per input pixel and chunk of 32 channels
 } sp_strip;
-
-// Bit i: xp[i] is not 0, for the n <= 32 values at xp.
-SP_INLINE uint sp_strip_mask(__global const float *xp, const uint n) {
-    uint m = 0;
-#pragma unroll
-    for (uint i = 0; i < 32; i += SP_VEC) {
-        if (i < n) {
-            const floatv v = sp_load_part(xp + i, min((uint)SP_VEC, n - i));
-            m |= (uint)VSUM((v != (floatv)(0.0f)) & ((intv)(1) << SP_LANES)) << i;
-        }
-    }
-    return m;
-}
 
 // Input pixel i of the strip (the caller skips those in the padding), its chunk's values at xp
 // and their mask m: per non-zero, the FMAs of every output r it reaches (kx = i - r < kw). wy:
@@ -533,5 +520,5 @@ conv_strip_masks(__global const float *restrict x, const uint pixels, const uint
     if (q >= pixels) return;
     const uint k = t - q * chunks, nc = min(32u, in_c - k * 32);
     __global const float *xp = x + (size_t)q * in_c + k * 32;
-    masks[t] = nc == 32 ? sp_strip_mask(xp, 32) : sp_strip_mask(xp, nc);
+    masks[t] = nc == 32 ? sp_nonzero_mask(xp, 32) : sp_nonzero_mask(xp, nc);
 }

@@ -443,14 +443,7 @@ SP_INLINE void sp_dw_tile_block(const sp_dw g, __local floatv *mine, const uint 
     sp_pix w = sp_pix_at(g, pb);
     for (uint p = pb; p < pe; p++, w = sp_pix_next(g, w)) {
         __global const float *drow = g.dy + (size_t)p * g.out_c + j0;
-        uint m = 0; // bit i: dY[p, j0 + i] is not 0, a vector compare at a time
-#pragma unroll
-        for (uint i = 0; i < SP_DW_TILE_J; i += SP_VEC) {
-            if (i < nj) {
-                const floatv dv = sp_load_part(drow + i, min((uint)SP_VEC, nj - i));
-                m |= (uint)VSUM((dv != (floatv)(0.0f)) & ((intv)(1) << SP_LANES)) << i;
-            }
-        }
+        uint m = sp_nonzero_mask(drow, nj); // bit i: dY[p, j0 + i] is not 0
         if (m == 0) continue;
         const bool inside = w.iy < lim_h && w.ix < lim_w;
         bool ok[PB];

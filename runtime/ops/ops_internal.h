@@ -227,7 +227,6 @@ size_t sp_conv_rows_slice_max(const spartan_context *ctx, size_t inner);
  * round (flip, pads k - 1 - pad). mode: what the store applies after y = sum when one slice
  * writes y: 0 nothing, 1 max(y, 0), 2 max(y + aux, 0) (aux: the bias), 3 y where aux > 0 (aux
  * laid out like y). */
-#define SP_STRIP_KW 5 /* the widest window the kernel runs (SP_STRIP_KW in conv.cl) */
 typedef struct sp_strip_conv {
     cl_mem x, w, aux;
     size_t batch, in_h, in_w, in_c, k_h, k_w, pad_y, pad_x, out_h, out_w, out_c, ldw;
