@@ -28,7 +28,8 @@ static void usage(FILE *f) {
     fprintf(
         f,
         "usage: spartan-train [options]\n"
-        "  --model NAME|FILE   mlp, lenet5, vgg-small (default mlp), or a model description file\n"
+        "  --model NAME|FILE   mlp, lenet5, vgg-small, mlp-dropout (default mlp), or a model\n"
+        "                      description file\n"
         "                      (docs/models.md)\n"
         "  --epochs N          epochs (default 1)\n"
         "  --batch N           images per step (default 64)\n"
@@ -40,6 +41,11 @@ static void usage(FILE *f) {
         "  --policy P          dense or sparse (the path of every pass), or adaptive (per\n"
         "                      layer and pass, by the device's cost model; default dense)\n"
         "  --sample-every N    monitor sample period in steps (default 20)\n"
+        "  --dropout-kind K    every dropout layer's kind: bernoulli (each element by its own\n"
+        "                      coin, the default) or row (Approximate Random Dropout: whole\n"
+        "                      neurons in a regular pattern per step; next to fc layers the\n"
+        "                      dropped ones are not computed)\n"
+        "  --dropout P         every dropout layer's rate, in [0, 1) (default: each layer's own)\n"
         "  --device SEL        OpenCL device (as spartan-info lists; default $SPARTAN_DEVICE)\n"
         "  --data DIR          MNIST-format directory (default %s)\n"
         "  --limit N           train on the first N images only\n"
@@ -136,6 +142,15 @@ static int parse_args(int argc, char **argv, options *o) {
             ok = parse_float(v, &o->cfg.weight_decay) && o->cfg.weight_decay >= 0;
         } else if (!strcmp(a, "--policy")) {
             ok = spartan_policy_mode_parse(v, &o->cfg.policy) == SPARTAN_OK;
+        } else if (!strcmp(a, "--dropout-kind")) {
+            ok = 0;
+            for (int k = 0; k < SPARTAN_DROPOUT_KIND_COUNT; k++)
+                if (!strcmp(v, spartan_dropout_kind_name((spartan_dropout_kind)k))) {
+                    o->cfg.dropout_kind = (spartan_dropout_kind)k;
+                    ok = 1;
+                }
+        } else if (!strcmp(a, "--dropout")) {
+            ok = parse_float(v, &o->cfg.dropout) && o->cfg.dropout >= 0 && o->cfg.dropout < 1;
         } else {
             fprintf(stderr, "spartan-train: unknown option %s (see --help)\n", a);
             return 0;
@@ -367,6 +382,8 @@ static int write_metrics(const char *path, const options *o, const epoch_record 
             cJSON *r = cJSON_CreateObject();
             cJSON_AddStringToObject(r, "model", o->model);
             cJSON_AddStringToObject(r, "policy", spartan_policy_mode_name(o->cfg.policy));
+            cJSON_AddStringToObject(r, "dropout_kind",
+                                    spartan_dropout_kind_name(o->cfg.dropout_kind));
             cJSON_AddNumberToObject(r, "epoch", rec[i].epoch);
             cJSON_AddNumberToObject(r, "train_loss", rec[i].train_loss);
             cJSON_AddNumberToObject(r, "train_acc", rec[i].train_acc);
@@ -569,10 +586,11 @@ int main(int argc, char **argv) {
     }
     printf("spartan-train: %s (%zu parameters) on %s, policy %s, batch %zu, %zu steps per epoch "
            "(%zu of %zu images; the last partial batch is dropped), %d epoch%s, lr %g (%s), "
-           "momentum %g, weight decay %g, seed %llu\n",
+           "momentum %g, weight decay %g, seed %llu, dropout %s\n",
            o.model, nparams, dev->name, spartan_policy_mode_name(o.cfg.policy), batch, steps,
            steps * batch, n, o.epochs, o.epochs == 1 ? "" : "s", (double)o.cfg.lr, o.schedule,
-           (double)o.cfg.momentum, (double)o.cfg.weight_decay, (unsigned long long)o.cfg.seed);
+           (double)o.cfg.momentum, (double)o.cfg.weight_decay, (unsigned long long)o.cfg.seed,
+           spartan_dropout_kind_name(o.cfg.dropout_kind));
     /* a kernel family the device failed: what runs instead (the per-layer paths show it too) */
     spartan_family_status fs;
     for (unsigned i = 0; spartan_context_family(ctx, i, &fs) == SPARTAN_OK; i++)

@@ -356,6 +356,63 @@ void nn_dropout(__global const float *x, __global float *y, const uint n, const 
     sp_store_part(select(v, (floatv)(0.0f), dropped), y + start, len);
 }
 
+// Row patterns of Approximate Random Dropout (runtime/nn/ard.c): over n neurons, neuron j sits
+// at position u = (j - offset) mod n and is kept when u mod period < keep; the kept neurons in
+// the order of u are the compact indices jc = (u / period) keep + u mod period. nn_row_map
+// writes both directions: inv[j] = jc (0xffffffff where dropped) and map[jc] = j. One work-item
+// per neuron.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_row_map(__global uint *map, __global uint *inv, const uint n, const uint period,
+                const uint keep, const uint offset) {
+    const uint j = get_global_id(0);
+    if (j >= n) return;
+    const uint u = j >= offset ? j - offset : j + (n - offset);
+    const uint r = u % period;
+    const uint jc = (u / period) * keep + r;
+    inv[j] = r < keep ? jc : 0xffffffffu;
+    if (r < keep) map[jc] = j;
+}
+
+// out (rows_c x cols_c) = scale * in (rows x cols) at the kept rows and columns: out[i, jc] =
+// scale * in[rmap[i], cmap[jc]] (rmap, cmap: nn_row_map's map; has_r / has_c 0: all rows or
+// columns, in order). One work-item per output element.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_row_gather(__global const float *in, __global float *out, const uint cols,
+                   const uint rows_c, const uint cols_c, __global const uint *rmap,
+                   __global const uint *cmap, const int has_r, const int has_c,
+                   const float scale) {
+    const uint t = get_global_id(0);
+    if (t >= rows_c * cols_c) return;
+    const uint i = t / cols_c, jc = t - i * cols_c;
+    const uint r = has_r ? rmap[i] : i, c = has_c ? cmap[jc] : jc;
+    out[t] = scale * in[(size_t)r * cols + c];
+}
+
+// The reverse: out (rows x cols) = scale * in (rows_c x cols_c) placed back at the kept rows and
+// columns, exactly 0 elsewhere: out[i, j] = scale * in[rinv[i], cinv[j]] where both are kept
+// (rinv, cinv: nn_row_map's inv). One work-item per output element.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_row_scatter(__global const float *in, __global float *out, const uint rows,
+                    const uint cols, const uint cols_c, __global const uint *rinv,
+                    __global const uint *cinv, const int has_r, const int has_c,
+                    const float scale) {
+    const uint t = get_global_id(0);
+    if (t >= rows * cols) return;
+    const uint i = t / cols, j = t - i * cols;
+    const uint r = has_r ? rinv[i] : i, c = has_c ? cinv[j] : j;
+    out[t] = r != 0xffffffffu && c != 0xffffffffu ? scale * in[(size_t)r * cols_c + c] : 0.0f;
+}
+
+// Row dropout applied as a mask (where no GEMM is shrunk instead): y[e] = scale * x[e] where
+// feature e mod features is kept (inv != 0xffffffff), exactly 0 elsewhere. y may be x.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_row_mask(__global const float *x, __global float *y, const uint n, const uint features,
+                 __global const uint *inv, const float scale) {
+    const uint t = get_global_id(0);
+    if (t >= n) return;
+    y[t] = inv[t % features] != 0xffffffffu ? scale * x[t] : 0.0f;
+}
+
 // Softmax + cross-entropy: one work-item per row (rows are short: the classes). Three passes
 // over the row: the maximum (and the first argmax), the sum of exp(x - max), and the gradient.
 // stats[r] = (loss, correct). A label that is not an integer in [0, classes) gives a NaN loss

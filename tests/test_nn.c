@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grad_check.h"
 #include "harness.h"
 #include "spartan/spartan.h"
 
@@ -70,93 +71,16 @@ static spartan_model *small_mlp(void) {
 }
 #define SMALL_MLP_K (9 + 7 + 5)
 
-static void random_batch(th_rng *r, float *img, float *lab, size_t count, size_t px,
-                         size_t classes) {
-    for (size_t i = 0; i < count * px; i++) {
-        /* ReLU-like inputs: a third exact zeros, so the first layer's sparse path skips some */
-        float v = th_rng_uniform(r, -0.5f, 1.0f);
-        img[i] = v < 0.0f ? 0.0f : v;
-    }
-    for (size_t i = 0; i < count; i++) lab[i] = (float)(th_rng_next(r) % classes);
-}
-
-static double train_loss(spartan_model *m, const float *img, const float *lab, size_t count) {
-    spartan_step_result r;
-    OK(spartan_model_train_loss(m, img, lab, count, &r));
-    return r.loss;
-}
-
-/* Checks every parameter tensor's gradient at up to `per` entries against central differences. */
+/* Checks every parameter tensor's gradient at up to `per` entries against central differences
+ * (grad_check.c), on a batch of 4 with the policy's paths. */
 static void gradient_check(spartan_model *m, spartan_policy_mode policy, size_t k_chain, size_t per,
                            size_t px) {
-    const size_t batch = 4;
     spartan_train_config cfg = spartan_train_config_default();
-    cfg.batch = batch;
+    cfg.batch = 4;
     cfg.policy = policy;
     cfg.seed = 7;
     cfg.sample_every = 1;
-    OK(spartan_model_prepare(m, &cfg));
-    spartan_param p0;
-    OK(spartan_model_param(m, 0, &p0));
-    float *img = th_floats(batch * px), *lab = th_floats(batch);
-    th_rng r;
-    th_rng_init(&r, th_seed());
-    random_batch(&r, img, lab, batch, px, 3);
-    spartan_step_result res;
-    OK(spartan_model_gradients(m, img, lab, batch, &res));
-    const double L = res.loss;
-    ck_assert_msg(isfinite(L), "loss %g", L);
-    const double h = 2e-3;
-    const double eps_l = sqrt((double)(k_chain + 2)) * FLT_EPSILON * fmax(1.0, L);
-    size_t checked = 0, skipped = 0;
-    for (size_t pi = 0; pi < spartan_model_param_count(m); pi++) {
-        spartan_param p;
-        OK(spartan_model_param(m, pi, &p));
-        size_t n = spartan_tensor_numel(p.value);
-        float *w = th_floats(n), *g = th_floats(n);
-        OK(spartan_tensor_read(p.value, w, n));
-        OK(spartan_tensor_read(p.grad, g, n));
-        size_t step = n > per ? n / per : 1;
-        for (size_t i = 0; i < n; i += step) {
-            const float w0 = w[i];
-            double lp[2], lm[2], span[2];
-            for (int half = 0; half < 2; half++) {
-                const double hh = half ? h / 2 : h;
-                w[i] = (float)(w0 + hh);
-                OK(spartan_tensor_write(p.value, w, n));
-                lp[half] = train_loss(m, img, lab, batch);
-                w[i] = (float)(w0 - hh);
-                OK(spartan_tensor_write(p.value, w, n));
-                lm[half] = train_loss(m, img, lab, batch);
-                /* the step actually taken, after rounding w0 +- hh to float */
-                span[half] = (double)(float)(w0 + hh) - (double)(float)(w0 - hh);
-            }
-            w[i] = w0;
-            OK(spartan_tensor_write(p.value, w, n));
-            const double d = (lp[1] - lm[1]) / span[1], gi = (double)g[i];
-            const double tol = 2.0 * eps_l / span[1] + h * fabs(gi);
-            checked++;
-            if (fabs(gi - d) <= tol) continue;
-            /* A kink inside [w - h/2, w + h/2]: the analytic gradient is then the slope of one
-             * side. The one-sided differences carry twice the rounding term and a curvature
-             * term of at most h/2 * |L''| <= h/2 (|L''| <= 1 for inputs and weights of order
-             * 1: the softmax's curvature is at most 1/4 per logit). */
-            const double l0 = train_loss(m, img, lab, batch);
-            const double fwd = (lp[1] - l0) / (span[1] / 2), bwd = (l0 - lm[1]) / (span[1] / 2);
-            const double tol1 = 2.0 * tol + h / 2;
-            ck_assert_msg(fabs(gi - fwd) <= tol1 || fabs(gi - bwd) <= tol1,
-                          "%s path %s [%zu]: analytic %.6g, central difference %.6g (h %g: "
-                          "%.6g), one-sided %.6g / %.6g, tolerance %.3g",
-                          p.name, spartan_policy_mode_name(policy), i, gi, d, h,
-                          (lp[0] - lm[0]) / span[0], fwd, bwd, tol);
-            skipped++;
-        }
-        free(w);
-        free(g);
-    }
-    ck_assert_msg(skipped * 5 <= checked, "%zu of %zu entries at kinks", skipped, checked);
-    free(img);
-    free(lab);
+    th_gradient_check(ctx, m, &cfg, k_chain, per, px, 3);
 }
 
 START_TEST(gradients_cnn_dense) {

@@ -43,9 +43,10 @@ typedef struct spartan_model spartan_model;
 SPARTAN_API spartan_status spartan_model_create(spartan_context *ctx, size_t in_h, size_t in_w,
                                                 size_t in_c, size_t classes, spartan_model **out);
 /* Presets for 28 x 28 x 1 inputs and 10 classes: "mlp" (784-512-512-10), "lenet5"
- * (conv6 5x5 pad 2, pool, conv16 5x5, pool, fc120, fc84, fc10) and "vgg-small" (conv32, conv32,
- * pool, conv64, conv64, pool, fc256, fc10; 3x3 convolutions with padding 1, 2x2 pools). ReLU
- * after every convolution and hidden fully connected layer. */
+ * (conv6 5x5 pad 2, pool, conv16 5x5, pool, fc120, fc84, fc10), "vgg-small" (conv32, conv32,
+ * pool, conv64, conv64, pool, fc256, fc10; 3x3 convolutions with padding 1, 2x2 pools) and
+ * "mlp-dropout" (784-1024-1024-10, dropout p = 0.5 after each hidden ReLU). ReLU after every
+ * convolution and hidden fully connected layer. */
 SPARTAN_API spartan_status spartan_model_create_preset(spartan_context *ctx, const char *name,
                                                        spartan_model **out);
 /* A model from a description (docs/models.md): one layer a line, "input HxWxC" first, the last
@@ -111,6 +112,23 @@ SPARTAN_API spartan_status spartan_model_add_avgpool(spartan_model *m, size_t ke
                                                      size_t pad);
 SPARTAN_API spartan_status spartan_model_add_globalavgpool(spartan_model *m);
 
+/* How the dropout layers drop (spartan_train_config.dropout_kind). */
+typedef enum spartan_dropout_kind {
+    /* Each element by its own coin (Bernoulli): a mask multiply, no work saved. */
+    SPARTAN_DROPOUT_BERNOULLI = 0,
+    /* Approximate Random Dropout's row patterns (Song et al.): whole neurons (the features of an
+     * image, the same for every image of the step), a regular pattern drawn per step from a
+     * distribution searched at prepare so that each neuron is kept with probability 1 - p and
+     * the kept count spreads like Bernoulli's (docs/training.md, "Structured dropout"). Between
+     * fc -> relu and fc layers the dropped neurons are not computed: both GEMMs shrink to the
+     * kept ones; elsewhere the pattern is applied as a mask. */
+    SPARTAN_DROPOUT_ROW = 1,
+    SPARTAN_DROPOUT_KIND_COUNT = 2
+} spartan_dropout_kind;
+
+/* "bernoulli", "row"; NULL for a value outside the enum. */
+SPARTAN_API const char *spartan_dropout_kind_name(spartan_dropout_kind kind);
+
 typedef struct spartan_train_config {
     size_t batch;               /* images per step (default 64) */
     float lr;                   /* learning rate (0.05) */
@@ -122,6 +140,10 @@ typedef struct spartan_train_config {
      * some layer's input sparsity moves by more than 0.02 between samples, the period doubling up
      * to 32 steps while all hold still; N: every N-th step (1: every step). */
     unsigned sample_every;
+    spartan_dropout_kind dropout_kind; /* every dropout layer's kind (BERNOULLI) */
+    /* Every dropout layer's rate, in [0, 1), instead of its own; < 0 (the default, -1): each
+     * layer's own. */
+    float dropout;
 } spartan_train_config;
 
 SPARTAN_API spartan_train_config spartan_train_config_default(void);

@@ -8,7 +8,8 @@
 #include "nn/nn_internal.h"
 
 spartan_train_config spartan_train_config_default(void) {
-    spartan_train_config c = {64, 0.05f, 0.9f, 5e-4f, 1, SPARTAN_POLICY_ADAPTIVE, 0};
+    spartan_train_config c = {
+        64, 0.05f, 0.9f, 5e-4f, 1, SPARTAN_POLICY_ADAPTIVE, 0, SPARTAN_DROPOUT_BERNOULLI, -1.0f};
     return c;
 }
 
@@ -60,6 +61,11 @@ void spartan_model_destroy(spartan_model *m) {
 
 const char *spartan_layer_kind_name(spartan_layer_kind kind) {
     return (unsigned)kind < SPARTAN_LAYER_KIND_COUNT ? sp_layer_kinds[kind]->name : NULL;
+}
+
+const char *spartan_dropout_kind_name(spartan_dropout_kind kind) {
+    static const char *const names[] = {"bernoulli", "row"};
+    return (unsigned)kind < SPARTAN_DROPOUT_KIND_COUNT ? names[kind] : NULL;
 }
 
 /* The shape the next layer receives. */
@@ -171,10 +177,11 @@ void spartan_model_shape(const spartan_model *m, size_t *in_h, size_t *in_w, siz
 }
 
 /* The presets are the description files models/<name>.model, embedded at build time. */
-extern const unsigned char sp_model_mlp[], sp_model_lenet5[], sp_model_vgg_small[];
-static const char *const preset_names[] = {"mlp", "lenet5", "vgg-small", NULL};
+extern const unsigned char sp_model_mlp[], sp_model_lenet5[], sp_model_vgg_small[],
+    sp_model_mlp_dropout[];
+static const char *const preset_names[] = {"mlp", "lenet5", "vgg-small", "mlp-dropout", NULL};
 static const unsigned char *const preset_texts[] = {sp_model_mlp, sp_model_lenet5,
-                                                    sp_model_vgg_small};
+                                                    sp_model_vgg_small, sp_model_mlp_dropout};
 
 const char *const *spartan_model_presets(void) {
     return preset_names;
@@ -189,7 +196,7 @@ spartan_status spartan_model_create_preset(spartan_context *ctx, const char *nam
             return spartan_model_create_from_text(ctx, (const char *)preset_texts[i], out);
     return sp_invalid(ctx,
                       "spartan_model_create_preset: unknown model \"%s\" (presets: mlp, "
-                      "lenet5, vgg-small)",
+                      "lenet5, vgg-small, mlp-dropout)",
                       name);
 }
 
@@ -260,6 +267,12 @@ static spartan_status register_passes(spartan_model *m, const sp_layer *L) {
 static void plan(spartan_model *m) {
     int trainable_before = 0, relu_feeds = 0;
     const sp_layer *monitored = NULL; /* the layer whose output the next layer reads, if counted */
+    size_t dropouts = 0;
+    for (size_t i = 0; i < m->nlayers; i++) { /* links set below, ahead of the walk */
+        m->layers[i].drop_in = m->layers[i].drop_out = NULL;
+        m->layers[i].compact = 0;
+        if (m->layers[i].ops == &sp_layer_dropout) m->layers[i].rank = dropouts++;
+    }
     for (size_t i = 0; i < m->nlayers; i++) {
         sp_layer *L = &m->layers[i];
         L->need_dx = trainable_before;
@@ -288,6 +301,14 @@ static void plan(spartan_model *m) {
                 m->layers[i + 1].ops == &sp_layer_conv)
                 m->layers[i - 1].relu_in_store = L->forward_by_prev = 1;
         }
+        /* fc -> relu -> row dropout -> fc: both fc layers run over the kept neurons alone */
+        if (L->ops == &sp_layer_dropout && m->cfg.dropout_kind == SPARTAN_DROPOUT_ROW && i >= 2 &&
+            i + 1 < m->nlayers && m->layers[i - 2].ops == &sp_layer_fc &&
+            m->layers[i - 1].ops == &sp_layer_relu && m->layers[i + 1].ops == &sp_layer_fc) {
+            L->compact = 1;
+            m->layers[i - 2].drop_out = L;
+            m->layers[i + 1].drop_in = L;
+        }
         sparse_forms(m, i, relu_feeds);
         if (L->ops == &sp_layer_relu)
             relu_feeds = 1;
@@ -305,6 +326,12 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
     if ((unsigned)cfg->policy > SPARTAN_POLICY_ADAPTIVE)
         return sp_invalid(ctx, "spartan_model_prepare: cfg->policy %d is not a policy mode",
                           (int)cfg->policy);
+    if ((unsigned)cfg->dropout_kind >= SPARTAN_DROPOUT_KIND_COUNT)
+        return sp_invalid(ctx, "spartan_model_prepare: cfg->dropout_kind %d is not a dropout kind",
+                          (int)cfg->dropout_kind);
+    if (!(cfg->dropout < 1.0f)) /* NaN too */
+        return sp_invalid(ctx, "spartan_model_prepare: cfg->dropout %g is not below 1",
+                          (double)cfg->dropout);
     if (!m->nlayers) return sp_invalid(ctx, "spartan_model_prepare: the model has no layers");
     const sp_layer *last = &m->layers[m->nlayers - 1];
     if (last->out_h * last->out_w * last->out_c != m->classes)

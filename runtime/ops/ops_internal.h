@@ -254,6 +254,44 @@ int sp_conv_engine_usable(const spartan_context *ctx, spartan_pass pass, spartan
 spartan_status sp_conv_pass_run(spartan_context *ctx, spartan_pass pass, sp_conv_engine engine,
                                 spartan_path path, spartan_gemm_path dense, sp_conv_operands *o);
 
+/* A row pattern of Approximate Random Dropout (runtime/nn/ard.c) over n neurons: neuron j sits at
+ * position u = (j - offset) mod n and is kept when u mod period < keep (0 < period, keep <=
+ * period, offset < n); the kept ones, in the order of u, have the compact indices
+ * (u / period) keep + u mod period. */
+typedef struct sp_row_pattern {
+    size_t n, period, keep, offset;
+} sp_row_pattern;
+/* The kept neurons; neuron j's compact index, or SIZE_MAX when it is dropped. */
+size_t sp_row_pattern_count(const sp_row_pattern *p);
+size_t sp_row_pattern_index(const sp_row_pattern *p, size_t j);
+
+/* A pattern's index maps on the device (rows.c): map[jc] = j for the count kept neurons, inv[j] =
+ * jc or 0xffffffff. */
+typedef struct sp_row_maps {
+    spartan_context *ctx; /* NULL: none made */
+    cl_mem map, inv;
+    size_t n, count;
+    sp_row_pattern pattern;
+} sp_row_maps;
+spartan_status sp_row_maps_create(spartan_context *ctx, size_t n, sp_row_maps *m);
+void sp_row_maps_release(sp_row_maps *m); /* NULLs the maps; a zeroed m: nothing */
+/* Fills the maps for p (p->n must be the maps' n): one launch, nothing blocks. */
+spartan_status sp_row_maps_set(spartan_context *ctx, sp_row_maps *m, const sp_row_pattern *p);
+/* out (kept rows x kept columns, row-major) = scale * in (rows x cols) at the kept rows (r) and
+ * columns (c); NULL: all of them. */
+spartan_status sp_row_gather(spartan_context *ctx, const spartan_tensor *in, size_t rows,
+                             size_t cols, const sp_row_maps *r, const sp_row_maps *c, float scale,
+                             spartan_tensor *out);
+/* The reverse: out (rows x cols) = scale * in placed back at the kept rows and columns, exactly 0
+ * elsewhere. */
+spartan_status sp_row_scatter(spartan_context *ctx, const spartan_tensor *in, size_t rows,
+                              size_t cols, const sp_row_maps *r, const sp_row_maps *c, float scale,
+                              spartan_tensor *out);
+/* y = scale * x where the element's feature (its index mod features) is kept, exactly 0
+ * elsewhere (row dropout as a mask); y may be x. */
+spartan_status sp_row_mask(spartan_context *ctx, const spartan_tensor *x, spartan_tensor *y,
+                           size_t features, const sp_row_maps *f, float scale);
+
 /* The dropout stream's state for (seed, counter): seed and counter mixed, so nearby counters
  * give unrelated masks (spartan_dropout_forward documents the whole hash). */
 static inline cl_ulong sp_dropout_key(unsigned long long seed, unsigned long long counter) {

@@ -1,7 +1,8 @@
 /* The known-answer check of the layer operations (kernels_cl/nn.cl; selftest.h): the bias
  * gradient over a tall column, bias and ReLU backward, im2col and col2im with stride and
- * padding, max- and average-pooling both ways, dropout against the documented hash, softmax +
- * cross-entropy and the SGD step, each against a host reference; and the implicit-GEMM
+ * padding, max- and average-pooling both ways, dropout against the documented hash, row
+ * dropout's gather, scatter and mask, softmax + cross-entropy and the SGD step, each against a
+ * host reference; and the implicit-GEMM
  * convolution's (kernels_cl/conv.cl), which needs the same window helpers. */
 #include <float.h>
 #include <math.h>
@@ -362,9 +363,51 @@ done:
     return r->failed;
 }
 
+/* Row dropout's maps, gather, scatter and mask (rows.c): a pattern over 37 neurons (period 5,
+ * keep 2, turned by 11), W 3 x 37 gathered by columns and placed back, a batch masked. */
+static int check_rows(sp_check *r) {
+    const sp_row_pattern pat = {37, 5, 2, 11};
+    const size_t n = pat.n, rows = 3, kept = sp_row_pattern_count(&pat);
+    const float scale = 2.0f;
+    sp_check_host h = {0};
+    float *w = sp_check_alloc(r, &h, rows * n, sizeof(float)),
+          *got = sp_check_alloc(r, &h, rows * n, sizeof(float));
+    double *want = sp_check_alloc(r, &h, rows * n, sizeof(double));
+    sp_row_maps maps = {0};
+    if (r->failed || sp_check_call(r, sp_row_maps_create(r->ctx, n, &maps), "row maps")) goto done;
+    sp_check_fill_int(r, w, rows * n, 0.0, 3, 0);
+    spartan_tensor *tw = sp_check_upload(r, w, rows, n), *tc = sp_check_upload(r, NULL, rows, n);
+    spartan_tensor *tb = sp_check_upload(r, NULL, rows, n);
+    if (r->failed || sp_check_call(r, sp_row_maps_set(r->ctx, &maps, &pat), "row maps") ||
+        sp_check_call(r, sp_row_gather(r->ctx, tw, rows, n, NULL, &maps, scale, tc), "gather") ||
+        sp_check_call(r, sp_row_scatter(r->ctx, tc, rows, n, NULL, &maps, 1.0f, tb), "scatter") ||
+        sp_check_download(r, tc, got))
+        goto done;
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < n; j++) {
+            const size_t jc = sp_row_pattern_index(&pat, j);
+            if (jc != SIZE_MAX) want[i * kept + jc] = scale * (double)w[i * n + j];
+        }
+    if (sp_check_compare(r, "row gather", got, want, NULL, rows * kept) ||
+        sp_check_download(r, tb, got))
+        goto done;
+    for (size_t i = 0; i < rows * n; i++)
+        want[i] = sp_row_pattern_index(&pat, i % n) == SIZE_MAX ? 0.0 : scale * (double)w[i];
+    if (sp_check_compare(r, "row scatter", got, want, NULL, rows * n)) goto done;
+    /* the mask: W's rows as a batch of 3 images of 37 features */
+    if (!sp_check_call(r, sp_row_mask(r->ctx, tw, tc, n, &maps, scale), "row mask") &&
+        !sp_check_download(r, tc, got))
+        sp_check_compare(r, "row mask", got, want, NULL, rows * n);
+done:
+    sp_row_maps_release(&maps);
+    sp_check_release(r);
+    sp_check_host_free(&h);
+    return r->failed;
+}
+
 int sp_check_nn(sp_check *r) {
     return check_bias_relu(r) || check_im2col(r) || check_maxpool(r) || check_avgpool(r) ||
-           check_dropout_sgd(r) || check_softmax(r);
+           check_dropout_sgd(r) || check_rows(r) || check_softmax(r);
 }
 
 /* The implicit-GEMM convolution (kernels_cl/conv.cl), dense and sparse kernels, plain and with a

@@ -79,6 +79,10 @@ typedef enum sp_family {
     X(nn, nn_avgpool_forward)                                                                      \
     X(nn, nn_avgpool_backward)                                                                     \
     X(nn, nn_dropout)                                                                              \
+    X(nn, nn_row_map)                                                                              \
+    X(nn, nn_row_gather)                                                                           \
+    X(nn, nn_row_scatter)                                                                          \
+    X(nn, nn_row_mask)                                                                             \
     X(nn, nn_softmax_xent)                                                                         \
     X(nn, nn_sgd_step)                                                                             \
     X(conv, conv_forward)                                                                          \

@@ -10,19 +10,30 @@ static spartan_status fc_shape(spartan_context *ctx, sp_layer *L) {
 
 static spartan_status fc_prepare(sp_layer *L, spartan_context *ctx,
                                  const spartan_train_config *cfg) {
-    return sp_gemm_prepare(L, ctx, cfg, cfg->batch, L->in_h * L->in_w * L->in_c);
+    spartan_status st = sp_gemm_prepare(L, ctx, cfg, cfg->batch, L->in_h * L->in_w * L->in_c);
+    if (st == SPARTAN_OK && (L->drop_in || L->drop_out)) st = sp_gemm_rows_prepare(L, ctx);
+    return st;
+}
+
+/* A training step next to a row dropout: the GEMMs run over the kept neurons alone. */
+static int rows(const sp_layer *L, const sp_step *s) {
+    return s->train && (L->drop_in || L->drop_out);
 }
 
 static spartan_status fc_forward(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                                  const spartan_tensor **y) {
+    *y = L->y;
+    if (rows(L, s)) return sp_gemm_forward_rows(L, s, x);
+    L->kc = L->nc = 0;
     spartan_tensor a;
     spartan_status st = sp_view2(&a, x, s->count, L->g.k);
-    *y = L->y;
     return st == SPARTAN_OK ? sp_gemm_forward_x(L, s, &a, s->count) : st;
 }
 
 static spartan_status fc_backward(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                                   const spartan_tensor *dy, const spartan_tensor **dx) {
+    *dx = L->need_dx ? L->dx : NULL;
+    if (rows(L, s)) return sp_gemm_backward_rows(L, s, x, dy);
     spartan_tensor a, da;
     spartan_status st = sp_view2(&a, x, L->g.m, L->g.k);
     if (st == SPARTAN_OK && L->need_dx) st = sp_view2(&da, L->dx, L->g.m, L->g.k);
@@ -30,7 +41,6 @@ static spartan_status fc_backward(sp_layer *L, const sp_step *s, const spartan_t
     /* nothing between the GEMM and the end of bwd_input: an empty segment, as for conv's col2im */
     if (st == SPARTAN_OK && L->need_dx && s->recording)
         st = sp_marks_add(s->marks, &L->sec[SPARTAN_PASS_BWD_INPUT], NULL);
-    *dx = L->need_dx ? L->dx : NULL;
     return st;
 }
 

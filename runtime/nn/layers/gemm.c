@@ -88,7 +88,8 @@ spartan_status sp_gemm_prepare(sp_layer *L, spartan_context *ctx, const spartan_
 
 void sp_gemm_release(sp_layer *L) {
     sp_gemm_state *g = &L->g;
-    spartan_tensor *t[] = {g->w, g->b, g->dw, g->db, g->vw, g->vb, g->cols, g->dcols, g->wt};
+    spartan_tensor *t[] = {g->w,     g->b,  g->dw, g->db, g->vw,  g->vb, g->cols,
+                           g->dcols, g->wt, L->wc, L->bc, L->dwc, L->dbc};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) spartan_tensor_destroy(t[i]);
     spartan_sparse_destroy(g->sx);
     spartan_sparse_destroy(g->sdy);
@@ -97,6 +98,7 @@ void sp_gemm_release(sp_layer *L) {
     sp_sample_free(&g->xs);
     sp_sample_free(&g->gs);
     g->w = g->b = g->dw = g->db = g->vw = g->vb = g->cols = g->dcols = g->wt = NULL;
+    L->wc = L->bc = L->dwc = L->dbc = NULL;
     g->sx = g->sdy = NULL;
     sp_layer_release_output(L);
 }
@@ -210,4 +212,109 @@ void sp_gemm_collect(sp_layer *L) {
         L->samples++;
         L->sampled = 1;
     }
+}
+
+/* ---- Row dropout around an fc layer (dropout.c): the GEMMs over the kept neurons alone --------
+ */
+
+spartan_status sp_gemm_rows_prepare(sp_layer *L, spartan_context *ctx) {
+    sp_gemm_state *g = &L->g;
+    spartan_status st = spartan_tensor_create_2d(ctx, g->k, g->n, &L->wc);
+    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, g->k, g->n, &L->dwc);
+    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, 1, g->n, &L->bc);
+    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, 1, g->n, &L->dbc);
+    return st;
+}
+
+/* This step's patterns (drawn by the first layer of the step that needs them), the kept counts,
+ * and the views of the kept weights and bias. */
+static spartan_status rows_setup(sp_layer *L, const sp_step *s, const sp_row_maps **rin,
+                                 const sp_row_maps **rout, spartan_tensor *wc, spartan_tensor *bc) {
+    spartan_status st = SPARTAN_OK;
+    if (L->drop_in) st = sp_dropout_rows(L->drop_in, s);
+    if (st == SPARTAN_OK && L->drop_out) st = sp_dropout_rows(L->drop_out, s);
+    if (st != SPARTAN_OK) return st;
+    *rin = L->drop_in ? &L->drop_in->rows : NULL;
+    *rout = L->drop_out ? &L->drop_out->rows : NULL;
+    L->kc = *rin ? (*rin)->count : L->g.k;
+    L->nc = *rout ? (*rout)->count : L->g.n;
+    st = sp_view2(wc, L->wc, L->kc, L->nc);
+    if (st == SPARTAN_OK) st = sp_view2(bc, L->bc, 1, L->nc);
+    return st;
+}
+
+/* The inverted-dropout scale of the outputs' pattern, carried by the kept weights and bias. */
+static float rows_scale(const sp_layer *L) {
+    return L->drop_out ? 1.0f / (1.0f - L->drop_out->rate) : 1.0f;
+}
+
+static void rows_record(sp_layer *L, const sp_step *s, spartan_pass pass) {
+    if (!s->recording) return;
+    L->path[pass] = SPARTAN_PATH_DENSE;
+    L->reason[pass] = "row dropout: a dense GEMM over the kept neurons";
+    L->engine[pass] = "rows";
+    L->calls[pass]++;
+}
+
+spartan_status sp_gemm_forward_rows(sp_layer *L, const sp_step *s, const spartan_tensor *x) {
+    sp_gemm_state *g = &L->g;
+    spartan_context *ctx = s->ctx;
+    const sp_row_maps *rin = NULL, *rout = NULL;
+    spartan_tensor wc, bc, a, yv;
+    spartan_status st = rows_setup(L, s, &rin, &rout, &wc, &bc);
+    if (st == SPARTAN_OK) st = sp_view2(&a, x, s->count, L->kc);
+    if (st == SPARTAN_OK) st = sp_view2(&yv, L->y, s->count, L->nc);
+    if (st != SPARTAN_OK) return st;
+    rows_record(L, s, SPARTAN_PASS_FWD);
+    const float sc = rows_scale(L);
+    st = sp_row_gather(ctx, g->w, g->k, g->n, rin, rout, sc, &wc);
+    if (st == SPARTAN_OK && rout) st = sp_row_gather(ctx, g->b, 1, g->n, NULL, rout, sc, &bc);
+    if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 0);
+    /* the time is not the policy's: its model is of the whole GEMM */
+    const spartan_gemm_path dense =
+        spartan_policy_dense_path(s->policy, L->index, SPARTAN_PASS_FWD);
+    if (st == SPARTAN_OK) st = spartan_gemm_dense(ctx, dense, 0, 0, 1.0f, &a, &wc, 0.0f, &yv);
+    /* with a ReLU next, it adds the (kept) bias as it reads Y */
+    if (st == SPARTAN_OK && !g->bias_in_relu) st = spartan_bias_add(ctx, &yv, rout ? &bc : g->b);
+    if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 0);
+    return st;
+}
+
+spartan_status sp_gemm_backward_rows(sp_layer *L, const sp_step *s, const spartan_tensor *x,
+                                     const spartan_tensor *dy) {
+    sp_gemm_state *g = &L->g;
+    spartan_context *ctx = s->ctx;
+    const size_t rows = g->m;
+    const sp_row_maps *rin = NULL, *rout = NULL;
+    spartan_tensor wc, bc, a, dyv, dwc, dbc, dxv;
+    spartan_status st = rows_setup(L, s, &rin, &rout, &wc, &bc);
+    if (st == SPARTAN_OK) st = sp_view2(&a, x, rows, L->kc);
+    if (st == SPARTAN_OK) st = sp_view2(&dyv, dy, rows, L->nc);
+    if (st == SPARTAN_OK) st = sp_view2(&dwc, L->dwc, L->kc, L->nc);
+    if (st == SPARTAN_OK) st = sp_view2(&dbc, L->dbc, 1, L->nc);
+    if (st == SPARTAN_OK && L->need_dx) st = sp_view2(&dxv, L->dx, rows, L->kc);
+    if (st != SPARTAN_OK) return st;
+    rows_record(L, s, SPARTAN_PASS_BWD_WEIGHT);
+    const float sc = rows_scale(L);
+    /* the gradients of the kept weights, scaled like them, placed back among zeros (a dropped
+     * neuron's weights get no gradient this step; the update's decay and momentum still run) */
+    if (rout) {
+        st = spartan_bias_grad(ctx, &dyv, &dbc);
+        if (st == SPARTAN_OK) st = sp_row_scatter(ctx, &dbc, 1, g->n, NULL, rout, sc, g->db);
+    } else {
+        st = spartan_bias_grad(ctx, &dyv, g->db);
+    }
+    const spartan_gemm_path dense =
+        spartan_policy_dense_path(s->policy, L->index, SPARTAN_PASS_BWD_WEIGHT);
+    if (st == SPARTAN_OK) st = spartan_gemm_dense(ctx, dense, 1, 0, 1.0f, &a, &dyv, 0.0f, &dwc);
+    if (st == SPARTAN_OK) st = sp_row_scatter(ctx, &dwc, g->k, g->n, rin, rout, sc, g->dw);
+    if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_WEIGHT, 0);
+    if (st == SPARTAN_OK && L->need_dx) {
+        rows_record(L, s, SPARTAN_PASS_BWD_INPUT);
+        const spartan_gemm_path di =
+            spartan_policy_dense_path(s->policy, L->index, SPARTAN_PASS_BWD_INPUT);
+        st = spartan_gemm_dense(ctx, di, 0, 1, 1.0f, &dyv, &wc, 0.0f, &dxv);
+        if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_INPUT, 0);
+    }
+    return st;
 }

@@ -10,6 +10,7 @@
 
 #include <assert.h>
 
+#include "nn/ard.h"
 #include "nn/marks.h"
 #include "policy/policy_internal.h"
 #include "spartan/nn.h"
@@ -146,6 +147,25 @@ struct sp_layer {
     int relu_in_store, forward_by_prev;
     sp_gemm_state g; /* GEMM layers */
 
+    /* Dropout (dropout.c): the rate and kind it runs with (the configuration's, else its own);
+     * kind row: the plan of its patterns, this step's pattern's maps (drawn for rows_step when
+     * rows_drawn), and compact: it sits between fc -> relu and fc, whose GEMMs run on the kept
+     * neurons alone (it passes its input on: the scale is in the first fc's kept weights). */
+    float rate;
+    spartan_dropout_kind kind;
+    size_t rank; /* among the model's dropout layers: its patterns' stream (not the index, so
+                    layers that drop nothing do not change them) */
+    sp_ard_plan *ard;
+    sp_row_maps rows;
+    size_t rows_step;
+    int rows_drawn, compact;
+    /* fc layers: the compact row dropout before (over the inputs) and after (over the outputs,
+     * through the ReLU); this training step's kept inputs and outputs (0 while the GEMMs are
+     * whole), and the kept weights and bias with their gradients (scratch of the full size). */
+    sp_layer *drop_in, *drop_out;
+    size_t kc, nc;
+    spartan_tensor *wc, *bc, *dwc, *dbc;
+
     spartan_tensor *y;   /* output (NULL for flatten: it passes its input on) */
     spartan_tensor *dx;  /* gradient of the input (when need_dx) */
     spartan_tensor *arg; /* maxpool: arg-max inside the window */
@@ -212,6 +232,9 @@ void sp_layer_release_output(sp_layer *L);
 /* x and y of a window layer (the images of this call) and dy of the full batch. */
 spartan_window sp_layer_window(const sp_layer *L, size_t count, size_t pad);
 
+/* Dropout of kind row (dropout.c): fills D's maps with this step's pattern, once per step. */
+spartan_status sp_dropout_rows(sp_layer *D, const sp_step *s);
+
 /* ---- GEMM layers (gemm.c): fc and conv differ only in how X is made from the input ---------- */
 
 /* Buffers, parameters and pass descriptors of a GEMM of rows x k input (L->g.form set). */
@@ -229,6 +252,14 @@ spartan_status sp_gemm_forward_x(sp_layer *L, const sp_step *s, const spartan_te
 spartan_status sp_gemm_backward_x(sp_layer *L, const sp_step *s, const spartan_tensor *a,
                                   const spartan_tensor *dy, spartan_tensor *da);
 void sp_gemm_collect(sp_layer *L);
+/* Row dropout next to an fc layer (L->drop_in, L->drop_out): the scratch of the kept weights
+ * (prepare), and a training step's GEMMs over the kept inputs and outputs alone: forward into
+ * L->y (count x nc), backward (the full batch) into dW and db (zeros at the dropped neurons) and,
+ * when L->need_dx, L->dx (rows x kc). The timings go to the layer, not to the policy. */
+spartan_status sp_gemm_rows_prepare(sp_layer *L, spartan_context *ctx);
+spartan_status sp_gemm_forward_rows(sp_layer *L, const sp_step *s, const spartan_tensor *x);
+spartan_status sp_gemm_backward_rows(sp_layer *L, const sp_step *s, const spartan_tensor *x,
+                                     const spartan_tensor *dy);
 void sp_gemm_release(sp_layer *L);
 /* The GEMM shape of a pass as the policy is asked (spartan_policy_query) for `rows` rows of X:
  * fwd rows x n x k, bwd_input rows x k x n, bwd_weight k x n x rows. */

@@ -21,8 +21,30 @@ static spartan_status relu_prepare(sp_layer *L, spartan_context *ctx,
     return sp_layer_prepare_output(L, ctx, cfg->batch, 1);
 }
 
+/* After an fc layer whose outputs a row dropout thins (gemm.c, sp_gemm_forward_rows): in a
+ * training step X holds the kept neurons alone (count x nc) and the bias is the kept one; no
+ * monitor (its tiles are of the whole width). */
+static int rows(const sp_layer *L, const sp_step *s) {
+    return s->train && L->bias_from && L->bias_from->drop_out;
+}
+
+static spartan_status relu_rows_forward(sp_layer *L, const sp_step *s, const spartan_tensor *x) {
+    const sp_layer *P = L->bias_from;
+    spartan_tensor xv, yv, bc;
+    spartan_status st = sp_view2(&xv, x, s->count, P->nc);
+    if (st == SPARTAN_OK) st = sp_view2(&yv, L->y, s->count, P->nc);
+    if (st == SPARTAN_OK) st = sp_view2(&bc, P->bc, 1, P->nc);
+    if (st == SPARTAN_OK) st = spartan_bias_add(s->ctx, &xv, &bc);
+    if (st == SPARTAN_OK) st = spartan_relu(s->ctx, &xv, &yv);
+    return st == SPARTAN_OK ? sp_layer_done(L, s, SPARTAN_PASS_FWD) : st;
+}
+
 static spartan_status relu_forward(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                                    const spartan_tensor **y) {
+    if (rows(L, s)) {
+        *y = L->y;
+        return relu_rows_forward(L, s, x);
+    }
     /* the max-pool after it, or the convolution before it, applies the ReLU */
     if ((L->forward_by_next || L->forward_by_prev) && sp_relu_fused(s)) {
         *y = x;
@@ -56,8 +78,18 @@ static spartan_status relu_backward(sp_layer *L, const sp_step *s, const spartan
     }
     *dx = L->need_dx ? L->dx : NULL;
     if (!L->need_dx) return SPARTAN_OK;
-    spartan_tensor dyv; /* dy in this layer's output shape (a flatten may have passed it on) */
-    spartan_status st = sp_view4(&dyv, dy, L->batch, L->out_h, L->out_w, L->out_c);
+    spartan_tensor dyv, yv, dxv; /* dy in this layer's output shape (a flatten may have passed
+                                    it on), or the kept neurons' */
+    spartan_status st;
+    if (rows(L, s)) {
+        const size_t nc = L->bias_from->nc;
+        st = sp_view2(&dyv, dy, L->batch, nc);
+        if (st == SPARTAN_OK) st = sp_view2(&yv, L->y, L->batch, nc);
+        if (st == SPARTAN_OK) st = sp_view2(&dxv, L->dx, L->batch, nc);
+        if (st == SPARTAN_OK) st = spartan_relu_backward(s->ctx, &yv, &dyv, &dxv);
+        return st == SPARTAN_OK ? sp_layer_done(L, s, SPARTAN_PASS_BWD_INPUT) : st;
+    }
+    st = sp_view4(&dyv, dy, L->batch, L->out_h, L->out_w, L->out_c);
     if (st == SPARTAN_OK) st = spartan_relu_backward(s->ctx, L->y, &dyv, L->dx);
     return st == SPARTAN_OK ? sp_layer_done(L, s, SPARTAN_PASS_BWD_INPUT) : st;
 }

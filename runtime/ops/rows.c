@@ -1,0 +1,134 @@
+/* Row patterns on the device (kernels_cl/nn.cl, nn_row_*): the index maps of a pattern, and the
+ * gathers and scatters that turn a GEMM over all neurons into a smaller dense GEMM over the kept
+ * ones (Approximate Random Dropout's row dropout, runtime/nn/ard.c). */
+#include "ops/ops_internal.h"
+#include "tensor/tensor_internal.h"
+
+size_t sp_row_pattern_count(const sp_row_pattern *p) {
+    if (!p->period) return 0;
+    const size_t whole = p->n / p->period, rest = p->n % p->period;
+    return whole * p->keep + (rest < p->keep ? rest : p->keep);
+}
+
+size_t sp_row_pattern_index(const sp_row_pattern *p, size_t j) {
+    const size_t u = j >= p->offset ? j - p->offset : j + (p->n - p->offset);
+    const size_t r = u % p->period;
+    return r < p->keep ? (u / p->period) * p->keep + r : SIZE_MAX;
+}
+
+spartan_status sp_row_maps_create(spartan_context *ctx, size_t n, sp_row_maps *m) {
+    *m = (sp_row_maps){.ctx = ctx, .n = n};
+    const size_t bytes = (n ? n : 1) * sizeof(cl_uint);
+    spartan_status st = sp_buffer_create(ctx, bytes, "row pattern map", &m->map);
+    if (st == SPARTAN_OK) st = sp_buffer_create(ctx, bytes, "row pattern map", &m->inv);
+    if (st != SPARTAN_OK) sp_row_maps_release(m);
+    return st;
+}
+
+void sp_row_maps_release(sp_row_maps *m) {
+    if (!m->ctx) return;
+    sp_buffer_release(m->ctx, m->map);
+    sp_buffer_release(m->ctx, m->inv);
+    m->map = m->inv = NULL;
+}
+
+spartan_status sp_row_maps_set(spartan_context *ctx, sp_row_maps *m, const sp_row_pattern *p) {
+    if (p->n != m->n || !p->period || p->keep > p->period || p->offset >= (p->n ? p->n : 1))
+        return sp_invalid(ctx,
+                          "row pattern: n %zu, period %zu, keep %zu, offset %zu does not fit "
+                          "maps of %zu neurons",
+                          p->n, p->period, p->keep, p->offset, m->n);
+    cl_uint n, period, keep, offset;
+    spartan_status st = sp_u32(ctx, p->n, "neurons", &n);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, p->period, "period", &period);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, p->keep, "keep", &keep);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, p->offset, "offset", &offset);
+    if (st != SPARTAN_OK) return st;
+    m->pattern = *p;
+    m->count = sp_row_pattern_count(p);
+    if (!n) return SPARTAN_OK;
+    sp_arg args[] = {SP_ARG(m->map), SP_ARG(m->inv), SP_ARG(n),
+                     SP_ARG(period), SP_ARG(keep),   SP_ARG(offset)};
+    return sp_launch_1d(ctx, SP_K_nn_row_map, n, args, 6);
+}
+
+/* The kept rows and columns of rows x cols (r, c: NULL for all), and the checks both ways share. */
+static spartan_status shapes(spartan_context *ctx, const char *fn, size_t rows, size_t cols,
+                             const sp_row_maps *r, const sp_row_maps *c, size_t *rows_c,
+                             size_t *cols_c) {
+    if ((r && r->n != rows) || (c && c->n != cols))
+        return sp_invalid(ctx, "%s: patterns over %zu x %zu neurons for a %zu x %zu matrix", fn,
+                          r ? r->n : rows, c ? c->n : cols, rows, cols);
+    *rows_c = r ? r->count : rows;
+    *cols_c = c ? c->count : cols;
+    return SPARTAN_OK;
+}
+
+static spartan_status rows_launch(spartan_context *ctx, const char *fn, sp_kernel_id k,
+                                  const spartan_tensor *in, size_t in_numel, spartan_tensor *out,
+                                  size_t out_numel, size_t a, size_t b, size_t d,
+                                  const sp_row_maps *r, const sp_row_maps *c, int inverse,
+                                  float scale) {
+    if (!ctx || !in || !out) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(in, out));
+    if (st == SPARTAN_OK) st = sp_check_apart(ctx, fn, "the output", out, "the input", in);
+    if (st != SPARTAN_OK) return st;
+    if (in->numel < in_numel || out->numel < out_numel)
+        return sp_invalid(ctx, "%s: %zu and %zu elements, the shapes need %zu and %zu", fn,
+                          in->numel, out->numel, in_numel, out_numel);
+    cl_uint a0, a1, a2, items;
+    st = sp_u32(ctx, a, "rows", &a0);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, b, "columns", &a1);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, d, "columns", &a2);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, out_numel, "elements", &items);
+    if (st != SPARTAN_OK || out_numel == 0) return st;
+    const cl_mem any = r ? r->map : c ? c->map : in->mem; /* never read when has_* is 0 */
+    cl_mem rm = r ? (inverse ? r->inv : r->map) : any, cm = c ? (inverse ? c->inv : c->map) : any;
+    const cl_int has_r = r != NULL, has_c = c != NULL;
+    sp_arg args[] = {SP_ARG(in->mem), SP_ARG(out->mem), SP_ARG(a0), SP_ARG(a1),
+                     SP_ARG(a2),      SP_ARG(rm),       SP_ARG(cm), SP_ARG(has_r),
+                     SP_ARG(has_c),   SP_ARG(scale)};
+    return sp_launch_1d(ctx, k, items, args, 10);
+}
+
+spartan_status sp_row_gather(spartan_context *ctx, const spartan_tensor *in, size_t rows,
+                             size_t cols, const sp_row_maps *r, const sp_row_maps *c, float scale,
+                             spartan_tensor *out) {
+    static const char fn[] = "sp_row_gather";
+    size_t rows_c = 0, cols_c = 0;
+    spartan_status st = shapes(ctx, fn, rows, cols, r, c, &rows_c, &cols_c);
+    if (st != SPARTAN_OK) return st;
+    /* nn_row_gather(in, out, cols, rows_c, cols_c, rmap, cmap, has_r, has_c, scale) */
+    return rows_launch(ctx, fn, SP_K_nn_row_gather, in, rows * cols, out, rows_c * cols_c, cols,
+                       rows_c, cols_c, r, c, 0, scale);
+}
+
+spartan_status sp_row_scatter(spartan_context *ctx, const spartan_tensor *in, size_t rows,
+                              size_t cols, const sp_row_maps *r, const sp_row_maps *c, float scale,
+                              spartan_tensor *out) {
+    static const char fn[] = "sp_row_scatter";
+    size_t rows_c = 0, cols_c = 0;
+    spartan_status st = shapes(ctx, fn, rows, cols, r, c, &rows_c, &cols_c);
+    if (st != SPARTAN_OK) return st;
+    /* nn_row_scatter(in, out, rows, cols, cols_c, rinv, cinv, has_r, has_c, scale) */
+    return rows_launch(ctx, fn, SP_K_nn_row_scatter, in, rows_c * cols_c, out, rows * cols, rows,
+                       cols, cols_c, r, c, 1, scale);
+}
+
+spartan_status sp_row_mask(spartan_context *ctx, const spartan_tensor *x, spartan_tensor *y,
+                           size_t features, const sp_row_maps *f, float scale) {
+    static const char fn[] = "sp_row_mask";
+    if (!ctx || !x || !y || !f) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(x, y)); /* y may be x */
+    if (st != SPARTAN_OK) return st;
+    if (x->numel != y->numel || f->n != features || (features && x->numel % features))
+        return sp_invalid(ctx, "%s: %zu and %zu elements, a pattern over %zu of %zu features", fn,
+                          x->numel, y->numel, f->n, features);
+    cl_uint n, nf;
+    st = sp_u32(ctx, x->numel, "elements", &n);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, features, "features", &nf);
+    if (st != SPARTAN_OK || n == 0) return st;
+    sp_arg args[] = {SP_ARG(x->mem), SP_ARG(y->mem), SP_ARG(n),
+                     SP_ARG(nf),     SP_ARG(f->inv), SP_ARG(scale)};
+    return sp_launch_1d(ctx, SP_K_nn_row_mask, n, args, 6);
+}

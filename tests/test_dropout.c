@@ -1,0 +1,458 @@
+/* Tests of Approximate Random Dropout's row dropout (runtime/nn/ard.c, runtime/ops/rows.c, the
+ * dropout and fc layers): the searched distribution over the patterns (its mean exactly 1 - p,
+ * its spread against Bernoulli's), the draws (reproducible from (seed, step, layer), every
+ * neuron's empirical keep rate within 5 sigma of 1 - p), the device kernels against host loops
+ * (maps, gathers and scatters of awkward shapes, the mask), and the model: gradients by finite
+ * differences with the GEMMs shrunk to the kept neurons, the same losses and gradients as the
+ * same pattern applied densely as a mask, and the refusals. */
+#include <check.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grad_check.h"
+#include "harness.h"
+#include "nn/ard.h"
+#include "spartan/spartan.h"
+
+#define OK(call) TH_OK(th_ctx, call)
+
+/* ---- The plan ---------------------------------------------------------------------------------
+ */
+
+static double plan_count_mean(const sp_ard_plan *pl) {
+    double m = 0.0;
+    for (size_t i = 0; i < pl->count; i++) {
+        sp_row_pattern r = {pl->n, pl->period[i], pl->keep[i], 0};
+        m += pl->prob[i] * (double)sp_row_pattern_count(&r);
+    }
+    return m;
+}
+
+START_TEST(test_plan_moments) {
+    const size_t ns[] = {7, 24, 128, 1024};
+    const double ps[] = {0.0, 0.1, 0.3, 0.5, 0.7};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (size_t b = 0; b < sizeof ps / sizeof ps[0]; b++) {
+            sp_ard_plan pl;
+            const size_t n = ns[a];
+            const double p = ps[b], q = 1.0 - p;
+            ck_assert_msg(sp_ard_plan_make(n, p, &pl) == 0, "no plan for n %zu p %g", n, p);
+            /* every neuron kept with probability exactly 1 - p */
+            ck_assert_msg(fabs(pl.mean - q) <= 1e-9 && fabs(plan_count_mean(&pl) / n - q) <= 1e-9,
+                          "n %zu p %g: mean kept fraction %.12g", n, p, pl.mean);
+            double cdf = 0.0;
+            for (size_t i = 0; i < pl.count; i++) {
+                ck_assert(pl.prob[i] > 0.0 && pl.keep[i] >= 1 && pl.keep[i] <= pl.period[i] &&
+                          pl.period[i] <= SP_ARD_PERIOD_MAX);
+                cdf += pl.prob[i];
+            }
+            ck_assert(fabs(cdf - 1.0) < 1e-9 && pl.cdf[pl.count - 1] == 1.0);
+            /* the kept count spreads like Bernoulli's where the counts are fine enough: within
+             * 10 % of its standard deviation sqrt(p (1 - p) / n) (measured: 0.3-5 %) */
+            const double sb = sqrt(p * q / (double)n);
+            if (n >= 128)
+                ck_assert_msg(fabs(pl.sd - sb) <= 0.1 * sb, "n %zu p %g: sd %g, Bernoulli's %g", n,
+                              p, pl.sd, sb);
+        }
+    /* impossible rates are refused rather than met approximately */
+    sp_ard_plan pl;
+    ck_assert(sp_ard_plan_make(1, 0.5, &pl) != 0);
+    ck_assert(sp_ard_plan_make(0, 0.5, &pl) != 0);
+    ck_assert(sp_ard_plan_make(10, 1.0, &pl) != 0);
+    ck_assert(sp_ard_plan_make(10, -0.1, &pl) != 0);
+}
+END_TEST
+
+START_TEST(test_draw_reproducible) {
+    sp_ard_plan pl;
+    ck_assert(sp_ard_plan_make(100, 0.4, &pl) == 0);
+    size_t distinct = 0;
+    sp_row_pattern first = sp_ard_draw(&pl, 5, 0, 3);
+    for (uint64_t step = 0; step < 200; step++) {
+        sp_row_pattern a = sp_ard_draw(&pl, 5, step, 3), b = sp_ard_draw(&pl, 5, step, 3);
+        ck_assert(!memcmp(&a, &b, sizeof a));
+        ck_assert(a.n == 100 && a.offset < 100 && a.keep >= 1 && a.keep <= a.period);
+        distinct += memcmp(&a, &first, sizeof a) != 0;
+        /* another layer or seed draws another stream */
+        sp_row_pattern c = sp_ard_draw(&pl, 6, step, 3), d = sp_ard_draw(&pl, 5, step, 4);
+        (void)c;
+        (void)d;
+    }
+    ck_assert_msg(distinct > 150, "%zu of 200 steps differ from the first", distinct);
+    size_t same = 0;
+    for (uint64_t step = 0; step < 200; step++) {
+        sp_row_pattern c = sp_ard_draw(&pl, 6, step, 3), a = sp_ard_draw(&pl, 5, step, 3);
+        same += !memcmp(&a, &c, sizeof a);
+    }
+    ck_assert_msg(same < 20, "%zu of 200 steps alike across seeds", same);
+}
+END_TEST
+
+/* Over many steps every neuron is kept at rate 1 - p (the offset is uniform), within 5 sigma of
+ * the binomial count; the kept counts' mean and variance match the plan's. */
+START_TEST(test_keep_rate) {
+    const size_t n = 37, steps = 20000;
+    const double p = 0.3, q = 1.0 - p;
+    sp_ard_plan pl;
+    ck_assert(sp_ard_plan_make(n, p, &pl) == 0);
+    size_t *kept = calloc(n, sizeof *kept);
+    ck_assert(kept);
+    double s1 = 0.0, s2 = 0.0;
+    for (uint64_t t = 0; t < steps; t++) {
+        sp_row_pattern r = sp_ard_draw(&pl, 11, t, 2);
+        size_t c = 0;
+        for (size_t j = 0; j < n; j++)
+            if (sp_row_pattern_index(&r, j) != SIZE_MAX) {
+                ck_assert(sp_row_pattern_index(&r, j) < sp_row_pattern_count(&r));
+                kept[j]++;
+                c++;
+            }
+        ck_assert(c == sp_row_pattern_count(&r));
+        s1 += (double)c;
+        s2 += (double)c * c;
+    }
+    const double sigma = sqrt((double)steps * q * (1.0 - q));
+    for (size_t j = 0; j < n; j++)
+        ck_assert_msg(fabs((double)kept[j] - steps * q) <= 5.0 * sigma,
+                      "neuron %zu kept %zu times of %zu (expected %g +- %g)", j, kept[j], steps,
+                      steps * q, sigma);
+    const double mean = s1 / steps, var = s2 / steps - mean * mean;
+    const double pvar = pl.sd * pl.sd * (double)(n * n);
+    ck_assert_msg(fabs(mean - n * q) <= 5.0 * sqrt(pvar / steps), "kept count mean %g", mean);
+    /* the sample variance of `steps` draws: within 5 of its standard errors (<= var sqrt(2/N)
+     * for a bounded count: a generous bound for its kurtosis) */
+    ck_assert_msg(fabs(var - pvar) <= 5.0 * pvar * sqrt(8.0 / steps) + 1e-9,
+                  "kept count variance %g, the plan's %g", var, pvar);
+    free(kept);
+}
+END_TEST
+
+/* ---- The kernels -------------------------------------------------------------------------- */
+
+static const sp_row_pattern patterns[] = {{1, 1, 1, 0},    {5, 2, 1, 3},    {33, 7, 3, 32},
+                                          {33, 32, 31, 5}, {100, 3, 2, 99}, {13, 4, 4, 6},
+                                          {64, 16, 5, 0},  {17, 1, 1, 16},  {100, 32, 1, 50}};
+
+/* Gathers of a row vector 0..n-1 give the map; scatters of 1..count give the inverse. */
+START_TEST(test_maps) {
+    for (size_t t = 0; t < sizeof patterns / sizeof patterns[0]; t++) {
+        const sp_row_pattern *p = &patterns[t];
+        const size_t n = p->n, count = sp_row_pattern_count(p);
+        sp_row_maps maps;
+        OK(sp_row_maps_create(th_ctx, n, &maps));
+        OK(sp_row_maps_set(th_ctx, &maps, p));
+        ck_assert_uint_eq(maps.count, count);
+        float *v = th_floats(n), *got = th_floats(n);
+        for (size_t j = 0; j < n; j++) v[j] = (float)j;
+        spartan_tensor *tv = th_upload(th_ctx, v, 1, n), *tc = th_nan_matrix(th_ctx, 1, n);
+        OK(sp_row_gather(th_ctx, tv, 1, n, NULL, &maps, 1.0f, tc));
+        OK(spartan_tensor_read(tc, got, n));
+        for (size_t j = 0; j < n; j++) {
+            const size_t jc = sp_row_pattern_index(p, j);
+            if (jc != SIZE_MAX)
+                ck_assert_msg(got[jc] == (float)j, "pattern %zu: map[%zu] = %g, want %zu", t, jc,
+                              (double)got[jc], j);
+        }
+        for (size_t j = 0; j < count; j++) v[j] = (float)(j + 1);
+        OK(spartan_tensor_write(tv, v, n));
+        OK(sp_row_scatter(th_ctx, tv, 1, n, NULL, &maps, 1.0f, tc));
+        OK(spartan_tensor_read(tc, got, n));
+        for (size_t j = 0; j < n; j++) {
+            const size_t jc = sp_row_pattern_index(p, j);
+            ck_assert_msg(got[j] == (jc == SIZE_MAX ? 0.0f : (float)(jc + 1)),
+                          "pattern %zu: inv[%zu] -> %g", t, j, (double)got[j]);
+        }
+        spartan_tensor_destroy(tv);
+        spartan_tensor_destroy(tc);
+        sp_row_maps_release(&maps);
+        free(v);
+        free(got);
+    }
+}
+END_TEST
+
+/* rows x cols matrices gathered and scattered by rows, columns or both, against host loops:
+ * each value is one float product, so the results are exact. */
+START_TEST(test_gather_scatter) {
+    const size_t np = sizeof patterns / sizeof patterns[0];
+    const size_t jstep = th_small() ? 3 : 2; /* Oclgrind and rusticl: fewer pairs */
+    th_rng r;
+    th_rng_init(&r, th_seed());
+    for (size_t ti = 0; ti < np; ti++)
+        for (size_t tj = 0; tj < np; tj += jstep)
+            for (int which = 1; which < 4; which++) {
+                const sp_row_pattern *pr = &patterns[ti], *pc = &patterns[tj];
+                const size_t rows = pr->n, cols = pc->n;
+                const int by_r = which & 1, by_c = which & 2;
+                sp_row_maps mr, mc;
+                OK(sp_row_maps_create(th_ctx, rows, &mr));
+                OK(sp_row_maps_create(th_ctx, cols, &mc));
+                OK(sp_row_maps_set(th_ctx, &mr, pr));
+                OK(sp_row_maps_set(th_ctx, &mc, pc));
+                const size_t cc = by_c ? mc.count : cols;
+                float *w = th_floats(rows * cols), *got = th_floats(rows * cols);
+                for (size_t i = 0; i < rows * cols; i++) w[i] = th_rng_uniform(&r, -2.0f, 2.0f);
+                const float scale = 1.0f / 0.7f;
+                spartan_tensor *tw = th_upload(th_ctx, w, rows, cols);
+                spartan_tensor *tc = th_nan_matrix(th_ctx, rows, cols);
+                spartan_tensor *tb = th_nan_matrix(th_ctx, rows, cols);
+                OK(sp_row_gather(th_ctx, tw, rows, cols, by_r ? &mr : NULL, by_c ? &mc : NULL,
+                                 scale, tc));
+                OK(spartan_tensor_read(tc, got, rows * cols));
+                for (size_t i = 0; i < rows; i++)
+                    for (size_t j = 0; j < cols; j++) {
+                        const size_t ic = by_r ? sp_row_pattern_index(pr, i) : i;
+                        const size_t jc = by_c ? sp_row_pattern_index(pc, j) : j;
+                        if (ic == SIZE_MAX || jc == SIZE_MAX) continue;
+                        ck_assert_msg(got[ic * cc + jc] == scale * w[i * cols + j],
+                                      "gather %zu x %zu (%d): [%zu, %zu]", rows, cols, which, i, j);
+                    }
+                /* back: the kept values scaled again, zeros elsewhere */
+                OK(sp_row_scatter(th_ctx, tc, rows, cols, by_r ? &mr : NULL, by_c ? &mc : NULL,
+                                  2.0f, tb));
+                OK(spartan_tensor_read(tb, got, rows * cols));
+                for (size_t i = 0; i < rows; i++)
+                    for (size_t j = 0; j < cols; j++) {
+                        const int kept = (!by_r || sp_row_pattern_index(pr, i) != SIZE_MAX) &&
+                                         (!by_c || sp_row_pattern_index(pc, j) != SIZE_MAX);
+                        const float want = kept ? 2.0f * (scale * w[i * cols + j]) : 0.0f;
+                        ck_assert_msg(got[i * cols + j] == want,
+                                      "scatter %zu x %zu (%d): [%zu, %zu]", rows, cols, which, i,
+                                      j);
+                    }
+                spartan_tensor_destroy(tw);
+                spartan_tensor_destroy(tc);
+                spartan_tensor_destroy(tb);
+                sp_row_maps_release(&mr);
+                sp_row_maps_release(&mc);
+                free(w);
+                free(got);
+            }
+}
+END_TEST
+
+START_TEST(test_mask) {
+    const sp_row_pattern p = {33, 7, 3, 5};
+    const size_t batch = 5, n = p.n;
+    sp_row_maps maps;
+    OK(sp_row_maps_create(th_ctx, n, &maps));
+    OK(sp_row_maps_set(th_ctx, &maps, &p));
+    float *x = th_floats(batch * n), *got = th_floats(batch * n);
+    for (size_t i = 0; i < batch * n; i++) x[i] = (float)i * 0.25f - 3.0f;
+    x[7] = NAN; /* a dropped NaN gives 0, a kept one stays NaN */
+    spartan_tensor *tx = th_upload(th_ctx, x, batch, n), *ty = th_nan_matrix(th_ctx, batch, n);
+    OK(sp_row_mask(th_ctx, tx, ty, n, &maps, 2.0f));
+    OK(spartan_tensor_read(ty, got, batch * n));
+    for (size_t i = 0; i < batch * n; i++) {
+        const int kept = sp_row_pattern_index(&p, i % n) != SIZE_MAX;
+        if (kept && isnan(x[i]))
+            ck_assert(isnan(got[i]));
+        else
+            ck_assert_msg(got[i] == (kept ? 2.0f * x[i] : 0.0f), "[%zu] %g", i, (double)got[i]);
+    }
+    /* in place */
+    OK(sp_row_mask(th_ctx, tx, tx, n, &maps, 1.0f));
+    spartan_tensor_destroy(tx);
+    spartan_tensor_destroy(ty);
+    sp_row_maps_release(&maps);
+    free(x);
+    free(got);
+}
+END_TEST
+
+/* ---- The model ------------------------------------------------------------------------------ */
+
+/* 4x4x1 -> fc 24 -> relu -> dropout 0.5 -> fc 16 -> relu -> dropout 0.3 -> fc 3; mask: a flatten
+ * after each dropout (the same function, the GEMMs whole and the pattern a mask). */
+static spartan_model *row_mlp(int mask) {
+    spartan_model *m;
+    OK(spartan_model_create(th_ctx, 4, 4, 1, 3, &m));
+    OK(spartan_model_add_fc(m, 24));
+    OK(spartan_model_add_relu(m));
+    OK(spartan_model_add_dropout(m, 0.5f));
+    if (mask) OK(spartan_model_add_flatten(m));
+    OK(spartan_model_add_fc(m, 16));
+    OK(spartan_model_add_relu(m));
+    OK(spartan_model_add_dropout(m, 0.3f));
+    if (mask) OK(spartan_model_add_flatten(m));
+    OK(spartan_model_add_fc(m, 3));
+    return m;
+}
+#define ROW_MLP_K (16 + 24 + 16)
+
+static spartan_train_config row_config(void) {
+    spartan_train_config cfg = spartan_train_config_default();
+    cfg.batch = 4;
+    cfg.policy = SPARTAN_POLICY_DENSE;
+    cfg.seed = 7;
+    cfg.sample_every = 1;
+    cfg.dropout_kind = SPARTAN_DROPOUT_ROW;
+    return cfg;
+}
+
+START_TEST(test_gradients_compact) {
+    for (int mask = 0; mask < 2; mask++) {
+        spartan_model *m = row_mlp(mask);
+        spartan_train_config cfg = row_config();
+        th_gradient_check(th_ctx, m, &cfg, ROW_MLP_K, th_small() ? 6 : 16, 16, 3);
+        spartan_layer_info info;
+        OK(spartan_model_layer_info(m, 0, &info));
+        spartan_model_destroy(m);
+    }
+}
+END_TEST
+
+/* The shrunk GEMMs against the same patterns applied as masks to the whole ones (the mask model
+ * gets the compact one's parameters): the same losses over steps, and the same gradients. */
+START_TEST(test_compact_equals_mask) {
+    spartan_model *a = row_mlp(0), *b = row_mlp(1);
+    spartan_train_config cfg = row_config();
+    cfg.batch = 8;
+    OK(spartan_model_prepare(a, &cfg));
+    OK(spartan_model_prepare(b, &cfg));
+    /* the compact model shrinks its GEMMs; the mask model does not */
+    spartan_layer_info ia, ib;
+    size_t np = spartan_model_param_count(a);
+    ck_assert_uint_eq(np, spartan_model_param_count(b));
+    for (size_t i = 0; i < np; i++) {
+        spartan_param pa, pb;
+        OK(spartan_model_param(a, i, &pa));
+        OK(spartan_model_param(b, i, &pb));
+        size_t n = spartan_tensor_numel(pa.value);
+        float *v = th_floats(n);
+        OK(spartan_tensor_read(pa.value, v, n));
+        OK(spartan_tensor_write(pb.value, v, n));
+        free(v);
+    }
+    const size_t batch = cfg.batch, px = 16;
+    float *img = th_floats(batch * px), *lab = th_floats(batch);
+    th_rng r;
+    th_rng_init(&r, th_seed());
+    for (int step = 0; step < 5; step++) {
+        for (size_t i = 0; i < batch * px; i++) img[i] = th_rng_uniform(&r, 0.0f, 1.0f);
+        for (size_t i = 0; i < batch; i++) lab[i] = (float)(th_rng_next(&r) % 3);
+        spartan_step_result ra, rb;
+        OK(spartan_model_gradients(a, img, lab, batch, &ra));
+        OK(spartan_model_gradients(b, img, lab, batch, &rb));
+        /* the sums differ in order only (the dropped terms are exact zeros in the mask model):
+         * each loss within the chain's rounding bound */
+        const double tol = th_tol(ROW_MLP_K, fmax(1.0, ra.loss)) * 4.0;
+        ck_assert_msg(fabs(ra.loss - rb.loss) <= tol, "step %d: loss %.9g compact, %.9g mask", step,
+                      ra.loss, rb.loss);
+        for (size_t i = 0; i < np; i++) {
+            spartan_param pa, pb;
+            OK(spartan_model_param(a, i, &pa));
+            OK(spartan_model_param(b, i, &pb));
+            size_t n = spartan_tensor_numel(pa.value);
+            float *ga = th_floats(n), *gb = th_floats(n);
+            OK(spartan_tensor_read(pa.grad, ga, n));
+            OK(spartan_tensor_read(pb.grad, gb, n));
+            double scale = 0.0;
+            for (size_t j = 0; j < n; j++) scale = fmax(scale, fabs((double)gb[j]));
+            for (size_t j = 0; j < n; j++)
+                ck_assert_msg(fabs((double)ga[j] - gb[j]) <= th_tol(ROW_MLP_K, scale) * 4.0 + 1e-7,
+                              "step %d %s[%zu]: %g compact, %g mask", step, pa.name, j,
+                              (double)ga[j], (double)gb[j]);
+            free(ga);
+            free(gb);
+        }
+        /* the next step draws new patterns */
+        spartan_model_set_steps(a, (size_t)step + 1);
+        spartan_model_set_steps(b, (size_t)step + 1);
+    }
+    OK(spartan_model_layer_info(a, 3, &ia));
+    OK(spartan_model_layer_info(b, 4, &ib));
+    ck_assert_str_eq(ia.engine[SPARTAN_PASS_FWD], "rows");
+    ck_assert_str_eq(ib.engine[SPARTAN_PASS_FWD], "gemm");
+    /* at evaluation both are the whole network, the same function */
+    spartan_step_result ea, eb;
+    OK(spartan_model_evaluate(a, img, lab, batch, &ea));
+    OK(spartan_model_evaluate(b, img, lab, batch, &eb));
+    ck_assert(fabs(ea.loss - eb.loss) <= th_tol(ROW_MLP_K, fmax(1.0, ea.loss)) * 4.0);
+    free(img);
+    free(lab);
+    spartan_model_destroy(a);
+    spartan_model_destroy(b);
+}
+END_TEST
+
+/* p = 0 keeps every neuron: the same losses as Bernoulli dropout with p = 0 (none dropped). */
+START_TEST(test_rate_zero) {
+    spartan_model *a = row_mlp(0), *b = row_mlp(0);
+    spartan_train_config cfg = row_config();
+    cfg.dropout = 0.0f;
+    OK(spartan_model_prepare(a, &cfg));
+    cfg.dropout_kind = SPARTAN_DROPOUT_BERNOULLI;
+    OK(spartan_model_prepare(b, &cfg));
+    float img[4 * 16], lab[4];
+    for (size_t i = 0; i < 4 * 16; i++) img[i] = (float)((i * 7) % 11) / 11.0f;
+    for (size_t i = 0; i < 4; i++) lab[i] = (float)(i % 3);
+    for (int step = 0; step < 3; step++) {
+        spartan_step_result ra, rb;
+        OK(spartan_model_train_step(a, img, lab, 4, &ra));
+        OK(spartan_model_train_step(b, img, lab, 4, &rb));
+        ck_assert_msg(fabs(ra.loss - rb.loss) <= th_tol(ROW_MLP_K, fmax(1.0, rb.loss)) * 4.0,
+                      "step %d: %.9g row, %.9g bernoulli", step, ra.loss, rb.loss);
+    }
+    spartan_model_destroy(a);
+    spartan_model_destroy(b);
+}
+END_TEST
+
+START_TEST(test_refusals) {
+    spartan_model *m = row_mlp(0);
+    spartan_train_config cfg = row_config();
+    cfg.dropout_kind = (spartan_dropout_kind)7;
+    ck_assert_int_eq(spartan_model_prepare(m, &cfg), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(th_ctx), "dropout_kind"));
+    cfg = row_config();
+    cfg.dropout = 1.0f;
+    ck_assert_int_eq(spartan_model_prepare(m, &cfg), SPARTAN_STATUS_INVALID_ARGUMENT);
+    cfg.dropout = NAN;
+    ck_assert_int_eq(spartan_model_prepare(m, &cfg), SPARTAN_STATUS_INVALID_ARGUMENT);
+    spartan_model_destroy(m);
+    ck_assert_str_eq(spartan_dropout_kind_name(SPARTAN_DROPOUT_ROW), "row");
+    ck_assert_str_eq(spartan_dropout_kind_name(SPARTAN_DROPOUT_BERNOULLI), "bernoulli");
+    ck_assert_ptr_null(spartan_dropout_kind_name(SPARTAN_DROPOUT_KIND_COUNT));
+    /* one neuron cannot be dropped at rate 0.5 by any pattern: refused, not approximated */
+    OK(spartan_model_create(th_ctx, 1, 1, 1, 2, &m));
+    OK(spartan_model_add_dropout(m, 0.5f));
+    OK(spartan_model_add_fc(m, 2));
+    cfg = row_config();
+    ck_assert_int_eq(spartan_model_prepare(m, &cfg), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(th_ctx), "row pattern"));
+    spartan_model_destroy(m);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("dropout");
+    TCase *plan = tcase_create("plan");
+    tcase_add_test(plan, test_plan_moments);
+    tcase_add_test(plan, test_draw_reproducible);
+    tcase_add_test(plan, test_keep_rate);
+    tcase_set_timeout(plan, 120);
+    suite_add_tcase(s, plan);
+    TCase *k = tcase_create("kernels");
+    tcase_add_checked_fixture(k, th_ctx_setup, th_ctx_teardown);
+    tcase_add_test(k, test_maps);
+    tcase_add_test(k, test_gather_scatter);
+    tcase_add_test(k, test_mask);
+    tcase_set_timeout(k, 300);
+    suite_add_tcase(s, k);
+    TCase *m = tcase_create("model");
+    tcase_add_checked_fixture(m, th_ctx_setup, th_ctx_teardown);
+    tcase_add_test(m, test_gradients_compact);
+    tcase_add_test(m, test_compact_equals_mask);
+    tcase_add_test(m, test_rate_zero);
+    tcase_add_test(m, test_refusals);
+    tcase_set_timeout(m, 600);
+    suite_add_tcase(s, m);
+    return s;
+}
+
+int main(void) {
+    return th_run_suite(suite());
+}
