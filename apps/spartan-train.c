@@ -22,6 +22,7 @@ typedef struct options {
     size_t limit, test_limit, save_every;
     spartan_train_config cfg;
     int quiet, explain;
+    int lr_set; /* --lr given: kept as it is whatever the dropout kind */
 } options;
 
 static void usage(FILE *f) {
@@ -29,11 +30,12 @@ static void usage(FILE *f) {
         f,
         "usage: spartan-train [options]\n"
         "  --model NAME|FILE   mlp, lenet5, vgg-small, mlp-dropout (default mlp), or a model\n"
-        "                      description file\n"
-        "                      (docs/models.md)\n"
+        "                      description file (docs/models.md)\n"
         "  --epochs N          epochs (default 1)\n"
         "  --batch N           images per step (default 64)\n"
-        "  --lr X              learning rate (default 0.05)\n"
+        "  --lr X              learning rate (default 0.05; with --dropout-kind row, 0.05 (1 - p)^2\n"
+        "                      for the model's largest dropout rate p: a step trains one\n"
+        "                      sub-network for the whole batch, docs/training.md)\n"
         "  --schedule S        const or cosine learning-rate decay over the run (default cosine)\n"
         "  --momentum X        SGD momentum (default 0.9)\n"
         "  --weight-decay X    L2 weight decay (default 5e-4)\n"
@@ -136,6 +138,7 @@ static int parse_args(int argc, char **argv, options *o) {
             o->cfg.sample_every = (unsigned)n;
         } else if (!strcmp(a, "--lr")) {
             ok = parse_float(v, &o->cfg.lr) && o->cfg.lr > 0;
+            o->lr_set = 1;
         } else if (!strcmp(a, "--momentum")) {
             ok = parse_float(v, &o->cfg.momentum) && o->cfg.momentum >= 0;
         } else if (!strcmp(a, "--weight-decay")) {
@@ -554,6 +557,18 @@ int main(int argc, char **argv) {
                 spartan_dataset_cols(train));
         rc = 2;
         goto done;
+    }
+    /* row dropout trains the same sub-network on the whole batch: a smaller default step
+     * (docs/training.md, "Structured dropout") */
+    if (o.cfg.dropout_kind == SPARTAN_DROPOUT_ROW && !o.lr_set) {
+        double p = o.cfg.dropout >= 0.0f ? (double)o.cfg.dropout : 0.0;
+        for (size_t i = 0; o.cfg.dropout < 0.0f && i < spartan_model_layer_count(m); i++) {
+            spartan_layer_info info;
+            if (spartan_model_layer_info(m, i, &info) == SPARTAN_OK &&
+                info.type == SPARTAN_LAYER_DROPOUT)
+                p = fmax(p, (double)info.spec.rate);
+        }
+        if (p > 0.0) o.cfg.lr = (float)((double)o.cfg.lr * (1.0 - p) * (1.0 - p));
     }
     if (spartan_model_prepare(m, &o.cfg) != SPARTAN_OK) {
         rc = fail("preparing the model", ctx);

@@ -375,42 +375,64 @@ void nn_row_map(__global uint *map, __global uint *inv, const uint n, const uint
 
 // out (rows_c x cols_c) = scale * in (rows x cols) at the kept rows and columns: out[i, jc] =
 // scale * in[rmap[i], cmap[jc]] (rmap, cmap: nn_row_map's map; has_r / has_c 0: all rows or
-// columns, in order). One work-item per output element.
+// columns, in order). Dimension 0: the output's columns, 1: its rows (no division per element).
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
 void nn_row_gather(__global const float *in, __global float *out, const uint cols,
                    const uint rows_c, const uint cols_c, __global const uint *rmap,
                    __global const uint *cmap, const int has_r, const int has_c,
                    const float scale) {
-    const uint t = get_global_id(0);
-    if (t >= rows_c * cols_c) return;
-    const uint i = t / cols_c, jc = t - i * cols_c;
+    const uint jc = get_global_id(0), i = get_global_id(1);
+    if (jc >= cols_c || i >= rows_c) return;
     const uint r = has_r ? rmap[i] : i, c = has_c ? cmap[jc] : jc;
-    out[t] = scale * in[(size_t)r * cols + c];
+    out[(size_t)i * cols_c + jc] = scale * in[(size_t)r * cols + c];
 }
 
 // The reverse: out (rows x cols) = scale * in (rows_c x cols_c) placed back at the kept rows and
 // columns, exactly 0 elsewhere: out[i, j] = scale * in[rinv[i], cinv[j]] where both are kept
-// (rinv, cinv: nn_row_map's inv). One work-item per output element.
+// (rinv, cinv: nn_row_map's inv). Dimension 0: the output's columns, 1: its rows.
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
 void nn_row_scatter(__global const float *in, __global float *out, const uint rows,
                     const uint cols, const uint cols_c, __global const uint *rinv,
                     __global const uint *cinv, const int has_r, const int has_c,
                     const float scale) {
-    const uint t = get_global_id(0);
-    if (t >= rows * cols) return;
-    const uint i = t / cols, j = t - i * cols;
+    const uint j = get_global_id(0), i = get_global_id(1);
+    if (j >= cols || i >= rows) return;
     const uint r = has_r ? rinv[i] : i, c = has_c ? cinv[j] : j;
-    out[t] = r != 0xffffffffu && c != 0xffffffffu ? scale * in[(size_t)r * cols_c + c] : 0.0f;
+    out[(size_t)i * cols + j] =
+        r != 0xffffffffu && c != 0xffffffffu ? scale * in[(size_t)r * cols_c + c] : 0.0f;
+}
+
+// The SGD step (nn_sgd_step's rule) of a parameter whose gradient is held for the kept rows and
+// columns alone (in, rows_c x cols_c, as nn_row_gather lays them out): g = scale * in[rinv[i],
+// cinv[j]] where both are kept, else 0; v = momentum v + g + wd w; w = w - lr v. It replaces
+// the scatter of the gradient and the step over the whole of it. Dimension 0: the columns, 1: the
+// rows.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_row_sgd(__global float *w, __global const float *in, __global float *v, const uint rows,
+                const uint cols, const uint cols_c, __global const uint *rinv,
+                __global const uint *cinv, const int has_r, const int has_c, const float scale,
+                const float lr, const float momentum, const float wd) {
+    const uint j = get_global_id(0), i = get_global_id(1);
+    if (j >= cols || i >= rows) return;
+    const size_t t = (size_t)i * cols + j;
+    const uint r = has_r ? rinv[i] : i, c = has_c ? cinv[j] : j;
+    const float g =
+        r != 0xffffffffu && c != 0xffffffffu ? scale * in[(size_t)r * cols_c + c] : 0.0f;
+    const float wt = w[t], vt = momentum * v[t] + (g + wd * wt);
+    v[t] = vt;
+    w[t] = wt - lr * vt;
 }
 
 // Row dropout applied as a mask (where no GEMM is shrunk instead): y[e] = scale * x[e] where
 // feature e mod features is kept (inv != 0xffffffff), exactly 0 elsewhere. y may be x.
+// Dimension 0: the features, 1: the images (count of them).
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
-void nn_row_mask(__global const float *x, __global float *y, const uint n, const uint features,
+void nn_row_mask(__global const float *x, __global float *y, const uint count, const uint features,
                  __global const uint *inv, const float scale) {
-    const uint t = get_global_id(0);
-    if (t >= n) return;
-    y[t] = inv[t % features] != 0xffffffffu ? scale * x[t] : 0.0f;
+    const uint j = get_global_id(0), b = get_global_id(1);
+    if (j >= features || b >= count) return;
+    const size_t t = (size_t)b * features + j;
+    y[t] = inv[j] != 0xffffffffu ? scale * x[t] : 0.0f;
 }
 
 // Softmax + cross-entropy: one work-item per row (rows are short: the classes). Three passes

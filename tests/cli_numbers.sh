@@ -34,6 +34,11 @@ refused 4294967296 "$bench" train --batch 4294967296
 refused 4294967297 "$bench" train --sample-every 4294967297
 refused 18446744073709551616 "$bench" train --seed 18446744073709551616
 refused 99999999999999999999 "$bench" gemm --runs 99999999999999999999
+refused 1 "$bench" train --dropout 1
+refused -0.1 "$bench" train --dropout -0.1
+refused +0.5 "$bench" train --dropout +0.5
+refused 0.99999999999 "$bench" train --dropout 0.99999999999 # 1.0 as a float
+refused tile "$bench" train --dropout-kind tile
 refused -5x3x3 "$bench" gemm --shape -5x3x3
 refused 4294967297x1x1 "$bench" gemm --shape 4294967297x1x1
 [ $failed -eq 0 ] && echo "all refused"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The PyTorch line of the training comparison: the same presets as spartan-train (mlp, lenet5,
-vgg-small), the same data (Fashion-MNIST IDX files, pixels / 255), batch, SGD with momentum and
+vgg-small, mlp-dropout: PyTorch's Bernoulli nn.Dropout, --dropout overriding its rate), the same data (Fashion-MNIST IDX files, pixels / 255), batch, SGD with momentum and
 weight decay, cosine learning-rate decay and He-normal initialisation, on the CPU.
 
 Run by hand (torch is not a dependency of the product), e.g.
@@ -50,7 +50,12 @@ def load(directory, split):
     return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels)
 
 
-def model(name):
+def model(name, dropout=None):
+    if name == "mlp-dropout":
+        p = 0.5 if dropout is None else dropout
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 1024), nn.ReLU(), nn.Dropout(p),
+                             nn.Linear(1024, 1024), nn.ReLU(), nn.Dropout(p),
+                             nn.Linear(1024, 10))
     if name == "mlp":
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
                              nn.ReLU(), nn.Linear(512, 10))
@@ -80,6 +85,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--test-limit", type=int, default=0)
+    ap.add_argument("--dropout", type=float, help="every dropout layer's rate")
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--json")
     a = ap.parse_args()
@@ -92,7 +98,7 @@ def main():
         x, y = x[:a.limit], y[:a.limit]
     if a.test_limit:
         tx, ty = tx[:a.test_limit], ty[:a.test_limit]
-    net = model(a.model)
+    net = model(a.model, a.dropout)
     for m in net.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d)):
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")

@@ -8,8 +8,9 @@
  *   spartan-bench conv      the convolution engine: im2col + GEMM (own, CLBlast), the implicit
  *                           kernels dense and sparse, per layer, pass and sparsity
  *                           (tools/bench/conv.c)
- *   spartan-bench train     the presets trained under dense, sparse and adaptive side by side,
- *                           and the PyTorch CPU line (tools/bench/train.c)
+ *   spartan-bench train     the presets trained under dense, sparse and adaptive (and the
+ *                           dropout kinds asked) side by side, and the PyTorch CPU line
+ *                           (tools/bench/train.c)
  *
  * This file owns the command line and the shape lists, and runs gemm, conv and monitor on every
  * device (or the one --device / SPARTAN_DEVICE picks), train on one device (the one they pick, else
@@ -31,8 +32,9 @@ static void usage(FILE *f) {
         "       spartan-bench conv [--set LIST] [--shape NxHxWxC,KxK,COUT,sS,pP]...\n"
         "                          [--batch N] [--sparsity LIST] [--pass LIST]\n"
         "                          [--pattern LIST] [--no-clblast] [COMMON]\n"
-        "       spartan-bench train [--model LIST] [--policy LIST] [--epochs N] [--limit N]\n"
-        "                           [--test-limit N] [--batch N] [--seed N] [--sample-every N]\n"
+        "       spartan-bench train [--model LIST] [--policy LIST] [--dropout-kind LIST]\n"
+        "                           [--dropout P] [--epochs N] [--limit N] [--test-limit N]\n"
+        "                           [--batch N] [--seed N] [--sample-every N]\n"
         "                           [--sequential] [--data DIR] [--trace FILE.csv] [--no-pytorch]\n"
         "                           [--pytorch-script FILE] [--pytorch-threads N]\n"
         "                           [--python PATH] [--device SEL] [--json FILE] [--csv FILE]\n"
@@ -60,16 +62,21 @@ static void usage(FILE *f) {
         "  --shape S        one convolution, e.g. 64x28x28x32,3x3,32,s1,p1 (repeat the flag)\n"
         "  --batch N        the batch of the sets (default 64 and 1)\n"
         "  --pattern LIST   random,cluster (default both); --sparsity default 0,30,50,70,90\n"
-        "train: each preset under each policy, stepping in turn on the same batches;\n"
-        "  --model LIST     mlp,lenet5,vgg-small (default all; vgg-small: ~2 min per epoch\n"
-        "                   and policy on a 2-core CPU)\n"
+        "train: each preset under each policy and dropout kind (a run), the runs stepping in\n"
+        "  turn on the same batches;\n"
+        "  --model LIST     mlp,lenet5,vgg-small,mlp-dropout (default all; vgg-small: ~2 min\n"
+        "                   per epoch and policy on a 2-core CPU)\n"
         "  --policy LIST    dense,sparse,adaptive (default all)\n"
+        "  --dropout-kind LIST  bernoulli,row (default bernoulli): each policy under each;\n"
+        "                   row (Approximate Random Dropout, whole neurons) at the learning\n"
+        "                   rate x (1 - p)^2, p the largest dropout rate\n"
+        "  --dropout P      every dropout layer's rate, in [0, 1) (default: each layer's own)\n"
         "  --epochs N       epochs (default 1); epoch time: median over the epochs\n"
         "  --limit N        train on the first N images (default all 60000)\n"
         "  --test-limit N   evaluate on the first N test images (default all 10000)\n"
         "  --batch N, --seed N  as spartan-train (64, 1)\n"
         "  --sample-every N  monitor sample period (default: the library's, automatic)\n"
-        "  --sequential     one policy's whole epoch after the other's\n"
+        "  --sequential     one run's whole epoch after the other's\n"
         "  --trace FILE     per step, GEMM layer and pass: path and sparsity (CSV for\n"
         "                   tools/plot_train.gp)\n"
         "  --no-pytorch     skip the PyTorch line (tools/pytorch_train.py, run when\n"
@@ -445,6 +452,44 @@ static int parse_models(const char *text, bench_train_opts *o) {
     return o->nmodels ? 0 : 2;
 }
 
+/* --dropout-kind: the names spartan_dropout_kind_name gives. */
+static int parse_dropout_kinds(const char *text, unsigned *out) {
+    char buf[128];
+    const char *bad = text; /* an empty list names itself */
+    snprintf(buf, sizeof buf, "%s", text);
+    *out = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int k = 0;
+        while (k < SPARTAN_DROPOUT_KIND_COUNT &&
+               strcmp(t, spartan_dropout_kind_name((spartan_dropout_kind)k)))
+            k++;
+        if (k == SPARTAN_DROPOUT_KIND_COUNT) {
+            bad = t;
+            *out = 0;
+            break;
+        }
+        *out |= 1u << k;
+    }
+    if (*out) return 0;
+    fprintf(stderr, "spartan-bench: --dropout-kind takes bernoulli, row, not '%s'\n", bad);
+    return 2;
+}
+
+/* --dropout: a rate in [0, 1) as plain decimal digits and a point (no sign, exponent or space),
+ * checked after the rounding to float (0.99999999999 is 1.0f). */
+static int parse_rate(const char *flag, const char *text, float *out) {
+    char *end;
+    double v = strtod(text, &end);
+    float f = (float)v;
+    if (text[strspn(text, "0123456789.")] || end == text || *end || !(f >= 0.0f) || !(f < 1.0f)) {
+        fprintf(stderr, "spartan-bench: %s needs a rate from 0 to below 1 (e.g. 0.5), not '%s'\n",
+                flag, text);
+        return 2;
+    }
+    *out = f;
+    return 0;
+}
+
 static int parse_policies(const char *text, unsigned *out) {
     char buf[128];
     snprintf(buf, sizeof buf, "%s", text);
@@ -467,6 +512,8 @@ static int parse_train(int argc, char **argv, bench_train_opts *o) {
     o->batch = def.batch;
     o->seed = def.seed;
     o->policies = 7;
+    o->dropout_kinds = 1u << SPARTAN_DROPOUT_BERNOULLI;
+    o->dropout = def.dropout;
     o->pytorch_threads = 2;
     o->python = "/usr/bin/python3";
     for (const char *const *p = spartan_model_presets(); *p && o->nmodels < BENCH_MAX_MODELS; p++)
@@ -505,6 +552,10 @@ static int parse_train(int argc, char **argv, bench_train_opts *o) {
             rc = parse_models(v, o);
         } else if (strcmp(a, "--policy") == 0) {
             rc = parse_policies(v, &o->policies);
+        } else if (strcmp(a, "--dropout-kind") == 0) {
+            rc = parse_dropout_kinds(v, &o->dropout_kinds);
+        } else if (strcmp(a, "--dropout") == 0) {
+            rc = parse_rate(a, v, &o->dropout);
         } else if (strcmp(a, "--epochs") == 0) {
             rc = parse_int(a, v, &o->epochs) ? 2 : 0;
         } else if (strcmp(a, "--pytorch-threads") == 0) {

@@ -166,6 +166,7 @@ static spartan_status run_step(spartan_model *m, const batch *b, size_t count, i
             m->cfg.sample_every ? m->step % m->cfg.sample_every == 0 : m->step >= m->next_sample,
         .recording = 1,
         .step = m->step,
+        .update = update,
         .seed = m->cfg.seed,
         .marks = &m->marks,
     };
@@ -178,9 +179,20 @@ static spartan_status run_step(spartan_model *m, const batch *b, size_t count, i
         st = L->ops->backward(L, &s, m->acts[i], g, &dx);
         g = dx;
     }
-    for (size_t i = 0; update && i < m->nparams && st == SPARTAN_OK; i++)
-        st = spartan_sgd_step(m->ctx, m->params[i].value, m->params[i].grad, m->params[i].momentum,
-                              m->cfg.lr, m->cfg.momentum, m->cfg.weight_decay);
+    /* the update: a GEMM layer's weight and bias are params 2j and 2j + 1 of the j-th */
+    for (size_t i = 0, j = 0; update && i < m->nlayers && st == SPARTAN_OK; i++) {
+        sp_layer *L = &m->layers[i];
+        if (!L->ops->gemm) continue;
+        if (L->ops->update) {
+            st = L->ops->update(L, &s, &m->cfg);
+        } else {
+            for (size_t k = 2 * j; k < 2 * j + 2 && st == SPARTAN_OK; k++)
+                st = spartan_sgd_step(m->ctx, m->params[k].value, m->params[k].grad,
+                                      m->params[k].momentum, m->cfg.lr, m->cfg.momentum,
+                                      m->cfg.weight_decay);
+        }
+        j++;
+    }
     if (st == SPARTAN_OK) st = read_stats(m, count, res); /* the step's one blocking read */
     if (st != SPARTAN_OK) {
         /* leave no half-counted markers or half-read samples behind */

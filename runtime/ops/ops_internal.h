@@ -287,6 +287,14 @@ spartan_status sp_row_gather(spartan_context *ctx, const spartan_tensor *in, siz
 spartan_status sp_row_scatter(spartan_context *ctx, const spartan_tensor *in, size_t rows,
                               size_t cols, const sp_row_maps *r, const sp_row_maps *c, float scale,
                               spartan_tensor *out);
+/* SGD with momentum and weight decay (spartan_sgd_step's rule) on w and v (rows x cols) with the
+ * gradient given at the kept rows and columns alone (in: kept rows x kept columns, as
+ * sp_row_gather lays them out; scaled by scale), 0 elsewhere: the scatter and the step in one
+ * pass. */
+spartan_status sp_row_sgd(spartan_context *ctx, spartan_tensor *w, const spartan_tensor *in,
+                          spartan_tensor *v, size_t rows, size_t cols, const sp_row_maps *r,
+                          const sp_row_maps *c, float scale, float lr, float momentum,
+                          float weight_decay);
 /* y = scale * x where the element's feature (its index mod features) is kept, exactly 0
  * elsewhere (row dropout as a mask); y may be x. */
 spartan_status sp_row_mask(spartan_context *ctx, const spartan_tensor *x, spartan_tensor *y,

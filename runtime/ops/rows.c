@@ -52,6 +52,13 @@ spartan_status sp_row_maps_set(spartan_context *ctx, sp_row_maps *m, const sp_ro
     return sp_launch_1d(ctx, SP_K_nn_row_map, n, args, 6);
 }
 
+/* A launch over cols x rows work-items (dimension 0 the columns, in groups of the tuned WG). */
+static spartan_status launch_2d(spartan_context *ctx, sp_kernel_id k, size_t cols, size_t rows,
+                                const sp_arg *args, cl_uint nargs) {
+    const size_t global[2] = {cols, rows}, local[2] = {(size_t)sp_tuned_get(&ctx->tuned, "WG"), 1};
+    return sp_launch(ctx, k, 2, global, local, args, nargs);
+}
+
 /* The kept rows and columns of rows x cols (r, c: NULL for all), and the checks both ways share. */
 static spartan_status shapes(spartan_context *ctx, const char *fn, size_t rows, size_t cols,
                              const sp_row_maps *r, const sp_row_maps *c, size_t *rows_c,
@@ -66,9 +73,10 @@ static spartan_status shapes(spartan_context *ctx, const char *fn, size_t rows, 
 
 static spartan_status rows_launch(spartan_context *ctx, const char *fn, sp_kernel_id k,
                                   const spartan_tensor *in, size_t in_numel, spartan_tensor *out,
-                                  size_t out_numel, size_t a, size_t b, size_t d,
+                                  size_t out_rows, size_t out_cols, size_t a, size_t b, size_t d,
                                   const sp_row_maps *r, const sp_row_maps *c, int inverse,
                                   float scale) {
+    const size_t out_numel = out_rows * out_cols;
     if (!ctx || !in || !out) return sp_invalid(ctx, "%s: NULL argument", fn);
     spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(in, out));
     if (st == SPARTAN_OK) st = sp_check_apart(ctx, fn, "the output", out, "the input", in);
@@ -81,14 +89,14 @@ static spartan_status rows_launch(spartan_context *ctx, const char *fn, sp_kerne
     if (st == SPARTAN_OK) st = sp_u32(ctx, b, "columns", &a1);
     if (st == SPARTAN_OK) st = sp_u32(ctx, d, "columns", &a2);
     if (st == SPARTAN_OK) st = sp_u32(ctx, out_numel, "elements", &items);
-    if (st != SPARTAN_OK || out_numel == 0) return st;
+    if (st != SPARTAN_OK || items == 0) return st;
     const cl_mem any = r ? r->map : c ? c->map : in->mem; /* never read when has_* is 0 */
     cl_mem rm = r ? (inverse ? r->inv : r->map) : any, cm = c ? (inverse ? c->inv : c->map) : any;
     const cl_int has_r = r != NULL, has_c = c != NULL;
     sp_arg args[] = {SP_ARG(in->mem), SP_ARG(out->mem), SP_ARG(a0), SP_ARG(a1),
                      SP_ARG(a2),      SP_ARG(rm),       SP_ARG(cm), SP_ARG(has_r),
                      SP_ARG(has_c),   SP_ARG(scale)};
-    return sp_launch_1d(ctx, k, items, args, 10);
+    return launch_2d(ctx, k, out_cols, out_rows, args, 10);
 }
 
 spartan_status sp_row_gather(spartan_context *ctx, const spartan_tensor *in, size_t rows,
@@ -99,7 +107,7 @@ spartan_status sp_row_gather(spartan_context *ctx, const spartan_tensor *in, siz
     spartan_status st = shapes(ctx, fn, rows, cols, r, c, &rows_c, &cols_c);
     if (st != SPARTAN_OK) return st;
     /* nn_row_gather(in, out, cols, rows_c, cols_c, rmap, cmap, has_r, has_c, scale) */
-    return rows_launch(ctx, fn, SP_K_nn_row_gather, in, rows * cols, out, rows_c * cols_c, cols,
+    return rows_launch(ctx, fn, SP_K_nn_row_gather, in, rows * cols, out, rows_c, cols_c, cols,
                        rows_c, cols_c, r, c, 0, scale);
 }
 
@@ -111,8 +119,40 @@ spartan_status sp_row_scatter(spartan_context *ctx, const spartan_tensor *in, si
     spartan_status st = shapes(ctx, fn, rows, cols, r, c, &rows_c, &cols_c);
     if (st != SPARTAN_OK) return st;
     /* nn_row_scatter(in, out, rows, cols, cols_c, rinv, cinv, has_r, has_c, scale) */
-    return rows_launch(ctx, fn, SP_K_nn_row_scatter, in, rows_c * cols_c, out, rows * cols, rows,
+    return rows_launch(ctx, fn, SP_K_nn_row_scatter, in, rows_c * cols_c, out, rows, cols, rows,
                        cols, cols_c, r, c, 1, scale);
+}
+
+spartan_status sp_row_sgd(spartan_context *ctx, spartan_tensor *w, const spartan_tensor *in,
+                          spartan_tensor *v, size_t rows, size_t cols, const sp_row_maps *r,
+                          const sp_row_maps *c, float scale, float lr, float momentum,
+                          float weight_decay) {
+    static const char fn[] = "sp_row_sgd";
+    if (!ctx || !w || !in || !v) return sp_invalid(ctx, "%s: NULL argument", fn);
+    size_t rows_c = 0, cols_c = 0;
+    spartan_status st = shapes(ctx, fn, rows, cols, r, c, &rows_c, &cols_c);
+    if (st == SPARTAN_OK) st = sp_check_ctx(ctx, fn, SP_TENSORS(w, in, v));
+    if (st == SPARTAN_OK) st = sp_check_apart(ctx, fn, "w", w, "the gradient", in);
+    if (st == SPARTAN_OK) st = sp_check_apart(ctx, fn, "v", v, "w", w);
+    if (st == SPARTAN_OK) st = sp_check_apart(ctx, fn, "v", v, "the gradient", in);
+    if (st != SPARTAN_OK) return st;
+    if (w->numel != rows * cols || v->numel != rows * cols || in->numel < rows_c * cols_c)
+        return sp_invalid(ctx, "%s: w %zu, v %zu and the gradient %zu elements for %zu x %zu", fn,
+                          w->numel, v->numel, in->numel, rows, cols);
+    cl_uint a0, a1, a2, items;
+    st = sp_u32(ctx, rows, "rows", &a0);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, cols, "columns", &a1);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, cols_c, "columns", &a2);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, rows * cols, "elements", &items);
+    if (st != SPARTAN_OK || items == 0) return st;
+    const cl_mem any = r ? r->inv : c ? c->inv : in->mem; /* never read when has_* is 0 */
+    cl_mem rm = r ? r->inv : any, cm = c ? c->inv : any;
+    const cl_int has_r = r != NULL, has_c = c != NULL;
+    sp_arg args[] = {SP_ARG(w->mem),   SP_ARG(in->mem),     SP_ARG(v->mem), SP_ARG(a0),
+                     SP_ARG(a1),       SP_ARG(a2),          SP_ARG(rm),     SP_ARG(cm),
+                     SP_ARG(has_r),    SP_ARG(has_c),       SP_ARG(scale),  SP_ARG(lr),
+                     SP_ARG(momentum), SP_ARG(weight_decay)};
+    return launch_2d(ctx, SP_K_nn_row_sgd, cols, rows, args, 14);
 }
 
 spartan_status sp_row_mask(spartan_context *ctx, const spartan_tensor *x, spartan_tensor *y,
@@ -121,14 +161,15 @@ spartan_status sp_row_mask(spartan_context *ctx, const spartan_tensor *x, sparta
     if (!ctx || !x || !y || !f) return sp_invalid(ctx, "%s: NULL argument", fn);
     spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(x, y)); /* y may be x */
     if (st != SPARTAN_OK) return st;
-    if (x->numel != y->numel || f->n != features || (features && x->numel % features))
+    if (x->numel != y->numel || f->n != features || !features || x->numel % features)
         return sp_invalid(ctx, "%s: %zu and %zu elements, a pattern over %zu of %zu features", fn,
                           x->numel, y->numel, f->n, features);
-    cl_uint n, nf;
+    cl_uint n, nf, count;
     st = sp_u32(ctx, x->numel, "elements", &n);
     if (st == SPARTAN_OK) st = sp_u32(ctx, features, "features", &nf);
     if (st != SPARTAN_OK || n == 0) return st;
-    sp_arg args[] = {SP_ARG(x->mem), SP_ARG(y->mem), SP_ARG(n),
+    count = n / nf;
+    sp_arg args[] = {SP_ARG(x->mem), SP_ARG(y->mem), SP_ARG(count),
                      SP_ARG(nf),     SP_ARG(f->inv), SP_ARG(scale)};
-    return sp_launch_1d(ctx, SP_K_nn_row_mask, n, args, 6);
+    return launch_2d(ctx, SP_K_nn_row_mask, features, count, args, 6);
 }

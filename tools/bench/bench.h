@@ -5,8 +5,8 @@
  *   gemm.c     `spartan-bench gemm`: dense, sparse and OpenBLAS GEMMs of the three passes
  *   monitor.c  `spartan-bench monitor`: ReLU, ReLU with the fused monitor, and the naive count
  *   conv.c     `spartan-bench conv`: the convolution engine's paths per layer, pass and sparsity
- *   train.c    `spartan-bench train`: the presets trained under each policy side by side, and
- *              the per-step trace of sparsity and paths
+ *   train.c    `spartan-bench train`: the presets trained under each policy (and dropout kind)
+ *              side by side, and the per-step trace of sparsity and paths
  *   pytorch.c  the PyTorch CPU line of `spartan-bench train` (tools/pytorch_train.py)
  * The numbers measured here are what the policy and the paper's tables are tuned against: every
  * time covers the whole call sequence on the device (see docs/benchmarks.md). */
@@ -74,33 +74,40 @@ typedef struct bench_train_opts {
     const char *data;                     /* --data DIR (NULL: Fashion-MNIST's default) */
     const char *models[BENCH_MAX_MODELS]; /* --model LIST (default every preset) */
     size_t nmodels;
-    unsigned policies;     /* --policy LIST: bit (1 << spartan_policy_mode); default all three */
-    int epochs;            /* --epochs N (1) */
-    size_t limit;          /* --limit N: train on the first N images (0: all) */
-    size_t test_limit;     /* --test-limit N: evaluate on the first N test images (0: all) */
-    size_t batch;          /* --batch N (the library's default, 64) */
-    uint64_t seed;         /* --seed N (the library's default, 1) */
-    unsigned sample_every; /* --sample-every N (0: the library's default) */
-    int sequential;        /* --sequential: one policy's whole epoch after the other's */
-    int no_pytorch;        /* --no-pytorch */
-    int pytorch_threads;   /* --pytorch-threads N (2) */
+    unsigned policies;      /* --policy LIST: bit (1 << spartan_policy_mode); default all three */
+    unsigned dropout_kinds; /* --dropout-kind LIST: bit (1 << spartan_dropout_kind); bernoulli */
+    float dropout;          /* --dropout P: every dropout layer's rate; < 0: each layer's own */
+    int epochs;             /* --epochs N (1) */
+    size_t limit;           /* --limit N: train on the first N images (0: all) */
+    size_t test_limit;      /* --test-limit N: evaluate on the first N test images (0: all) */
+    size_t batch;           /* --batch N (the library's default, 64) */
+    uint64_t seed;          /* --seed N (the library's default, 1) */
+    unsigned sample_every;  /* --sample-every N (0: the library's default) */
+    int sequential;         /* --sequential: one run's whole epoch after the other's */
+    int no_pytorch;         /* --no-pytorch */
+    int pytorch_threads;    /* --pytorch-threads N (2) */
     const char *pytorch_script; /* --pytorch-script FILE (default: the source tree's) */
     const char *python;         /* --python PATH (/usr/bin/python3) */
     char model_buf[256];        /* storage of the --model names */
 } bench_train_opts;
 
-/* One (model, policy) line of `spartan-bench train`: train.c fills the Spartan ones, pytorch.c
- * the PyTorch one. */
+/* One (model, policy, dropout kind) line of `spartan-bench train`: train.c fills the Spartan
+ * ones, pytorch.c the PyTorch one (train.c its names, lr and dropout). */
 enum { BENCH_RUN_OK = 0, BENCH_RUN_UNAVAILABLE, BENCH_RUN_FAILED };
 typedef struct bench_train_result {
     const char *model, *policy;
-    int state;                            /* BENCH_RUN_* */
-    char note[200];                       /* why unavailable or failed */
-    size_t images;                        /* trained per epoch */
+    const char *dropout_kind; /* spartan_dropout_kind_name; PyTorch: "bernoulli" (nn.Dropout's) */
+    char name[24];            /* the policy, or "dense/row" where dropout kinds are compared */
+    double lr;                /* the base learning rate (NAN: PyTorch, the script's own) */
+    double dropout;           /* --dropout (NAN: each layer's own rate) */
+    int state;                /* BENCH_RUN_* */
+    char note[200];           /* why unavailable or failed */
+    size_t images;            /* trained per epoch */
     double epoch_s, epoch_min, epoch_max; /* seconds per epoch: median, min, max */
     double images_per_s, speedup, train_loss, train_acc, test_loss, test_acc;
-    double prepare_s;  /* Spartan: model creation and prepare (the adaptive calibration) */
-    double device_mib; /* Spartan: the model's device buffers at the end (NAN: PyTorch) */
+    double vs_bernoulli; /* not Bernoulli: its policy's Bernoulli epoch time / its own (or NAN) */
+    double prepare_s;    /* Spartan: model creation and prepare (the adaptive calibration) */
+    double device_mib;   /* Spartan: the model's device buffers at the end (NAN: PyTorch) */
 } bench_train_result;
 
 /* Sets the epoch figures of x from the epochs' seconds t[0..n-1] (sorts t) and x->images. */
@@ -250,8 +257,8 @@ void bench_csv_number(FILE *f, double value);
 int bench_gemm(bench_dev *d, const bench_opts *o, bench_out *out, const char *date);
 int bench_monitor(bench_dev *d, const bench_opts *o, bench_out *out, const char *date);
 int bench_conv(bench_dev *d, const bench_opts *o, bench_out *out, const char *date);
-/* Trains every model of o under every policy of o; a policy the library does not offer yet
- * (UNSUPPORTED at prepare) is reported and skipped, not a failure. */
+/* Trains every model of o under every policy and dropout kind of o; a policy the library does
+ * not offer yet (UNSUPPORTED at prepare) is reported and skipped, not a failure. */
 int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const char *date);
 
 /* The CSV header lines of the benchmarks. */

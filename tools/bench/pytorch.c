@@ -112,7 +112,7 @@ int bench_pytorch_train(const bench_train_opts *o, const char *script, const cha
         return 1;
     }
     close(fd);
-    char epochs[24], batch[24], seed[24], threads[24], limit[24], test_limit[24];
+    char epochs[24], batch[24], seed[24], threads[24], limit[24], test_limit[24], dropout[32];
     snprintf(epochs, sizeof epochs, "%d", o->epochs);
     snprintf(batch, sizeof batch, "%zu", o->batch);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
@@ -138,6 +138,11 @@ int bench_pytorch_train(const bench_train_opts *o, const char *script, const cha
     if (o->data) {
         argv[a++] = "--data";
         argv[a++] = (char *)o->data;
+    }
+    if (o->dropout >= 0.0f) { /* the models' dropout rate, as the Spartan runs have it */
+        snprintf(dropout, sizeof dropout, "%.9g", (double)o->dropout);
+        argv[a++] = "--dropout";
+        argv[a++] = dropout;
     }
     int status = spawn(argv, "  pytorch | ");
     char *text = status == 0 ? read_text(tmp) : NULL;

@@ -1,14 +1,17 @@
 /* `spartan-bench train`: for each preset, the policies (dense, sparse, adaptive) trained side by
- * side in one process, then the PyTorch CPU line (pytorch.c) when torch imports.
+ * side in one process, each under every dropout kind asked (bernoulli, row), then the PyTorch CPU
+ * line (pytorch.c) when torch imports.
  *
- * The Spartan models of one preset step in turn on the same batch (same seed, same order from
- * spartan_dataset_shuffle(seed, epoch), the order of the policies rotating from step to step):
- * on a shared, noisy machine the drift between two runs made one after the other is larger than
- * many of the differences measured here, and this way every policy sees the same machine. An
- * epoch's time is the wall time of its training steps (spartan_model_train_step: upload,
- * forward, backward, update, the loss read back); loading batches, tracing and evaluation are
- * outside it. With --trace, after every step, each GEMM layer's path per pass and its latest
- * monitored sparsity go to a CSV that tools/plot_train.gp draws.
+ * The Spartan models of one preset (one per policy and dropout kind: a run) step in turn on the
+ * same batch (same seed, same order from spartan_dataset_shuffle(seed, epoch), the order of the
+ * runs rotating from step to step): on a shared, noisy machine the drift between two runs made
+ * one after the other is larger than many of the differences measured here, and this way every
+ * run sees the same machine. An epoch's time is the wall time of its training steps
+ * (spartan_model_train_step: upload, forward, backward, update, the loss read back); loading
+ * batches, tracing and evaluation are outside it. Row dropout runs start from a smaller learning
+ * rate than Bernoulli ones (prepare_runs says why). With --trace, after every step, each GEMM
+ * layer's path per pass and its latest monitored sparsity go to a CSV that tools/plot_train.gp
+ * draws.
  *
  * What this file does not do: parse the command line (spartan-bench.c), run PyTorch (pytorch.c)
  * or write the JSON and CSV files (output.c). */
@@ -23,17 +26,22 @@
 
 const char bench_train_csv_header[] =
     "device,model,policy,epochs,limit,batch,images,steps,epoch_seconds,epoch_seconds_min,"
-    "epoch_seconds_max,images_per_s,speedup_vs_dense,train_loss,train_acc,test_loss,test_acc";
+    "epoch_seconds_max,images_per_s,speedup_vs_dense,train_loss,train_acc,test_loss,test_acc,"
+    "dropout_kind";
 
 static const char trace_header[] =
     "model,policy,epoch,step,layer_index,layer,pass,path,zeros_last,grad_zeros_last,reason";
 
 #define NPOLICIES 3
+#define NRUNS     (NPOLICIES * SPARTAN_DROPOUT_KIND_COUNT)
 #define PI        3.14159265358979323846
 
-/* One policy's model and what it measured. */
+/* One policy's model under one dropout kind, and what it measured. */
 typedef struct run {
     spartan_policy_mode mode;
+    spartan_dropout_kind kind;
+    char name[24]; /* the policy, or "dense/row" where dropout kinds are compared */
+    float lr;      /* the base learning rate, cosine-decayed over the run */
     spartan_model *m;
     int state;
     double *epoch_s; /* per epoch: the sum of its steps' wall times */
@@ -60,11 +68,33 @@ static const char *state_text(int state) {
     return state == BENCH_RUN_UNAVAILABLE ? "unavailable" : "FAILED";
 }
 
+/* A float setting as the double its 7 digits say, for the records: 0.05, not the float's
+ * 0.05000000074505806. */
+static double setting(float v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.7g", (double)v);
+    return strtod(buf, NULL);
+}
+
+/* The runs carry the dropout kind in their names unless Bernoulli alone is asked: then the names
+ * and the output are those from before the kinds. */
+static int kinds_named(const bench_train_opts *o) {
+    return o->dropout_kinds != 1u << SPARTAN_DROPOUT_BERNOULLI;
+}
+
+/* The width of a name column: at least min, else the longest of the runs' names. */
+static int name_width(const bench_train_result *res, size_t n, int min) {
+    int w = min;
+    for (size_t i = 0; i < n; i++)
+        if ((int)strlen(res[i].name) > w) w = (int)strlen(res[i].name);
+    return w;
+}
+
 /* ---- the Spartan runs ------------------------------------------------------------------------ */
 
 /* One trace line per GEMM layer and pass the step ran. */
 static void trace_step(FILE *f, const char *model, run *r, int epoch, size_t step) {
-    const char *policy = spartan_policy_mode_name(r->mode);
+    const char *policy = r->name;
     size_t g = 0;
     for (size_t i = 0; i < spartan_model_layer_count(r->m); i++) {
         spartan_layer_info li;
@@ -101,16 +131,19 @@ static double layer_ms(const run *r, size_t i, double *per_pass, char *paths) {
     return sum;
 }
 
-/* Per GEMM layer of the last epoch: each policy's device ms per step (its three passes) and
- * paths; the faster of dense and sparse; the per-pass best (the faster path of each pass); and
- * adaptive against the faster of dense and sparse. */
-static void print_layers(const bench_dev *d, run *runs) {
+/* Per GEMM layer of the last epoch, for the runs of one dropout kind: each policy's device ms
+ * per step (its three passes) and paths; the faster of dense and sparse; the per-pass best (the
+ * faster path of each pass); and adaptive against the faster of dense and sparse. */
+static void print_layers(const bench_dev *d, run *runs, size_t nruns, spartan_dropout_kind kind,
+                         int named) {
     run *ok[NPOLICIES] = {NULL, NULL, NULL}, *any = NULL;
-    for (int i = 0; i < NPOLICIES; i++)
-        if (runs[i].state == BENCH_RUN_OK) any = ok[runs[i].mode] = &runs[i];
+    for (size_t i = 0; i < nruns; i++)
+        if (runs[i].state == BENCH_RUN_OK && runs[i].kind == kind)
+            any = ok[runs[i].mode] = &runs[i];
     if (!any) return;
-    printf("\n  per GEMM layer, last epoch: device ms per step (fwd + bwd_input + bwd_weight, %s) "
-           "and path per pass (D dense, S sparse, m mixed)\n",
+    printf("\n  per GEMM layer, last epoch%s%s: device ms per step (fwd + bwd_input + bwd_weight, "
+           "%s) and path per pass (D dense, S sparse, m mixed)\n",
+           named ? ", dropout " : "", named ? spartan_dropout_kind_name(kind) : "",
            d->timing == SPARTAN_TIMING_EVENTS ? "profiling events" : "host clock");
     printf("  %-8s %-16s", "layer", "gemm m x n x k");
     for (int p = 0; p < NPOLICIES; p++)
@@ -175,7 +208,7 @@ static cJSON *layers_json(const run *r) {
 static void fail_run(run *r, const char *model, const char *what, const bench_dev *d,
                      spartan_status st) {
     char buf[160];
-    snprintf(buf, sizeof buf, "%s, %s: %s", model, spartan_policy_mode_name(r->mode), what);
+    snprintf(buf, sizeof buf, "%s, %s: %s", model, r->name, what);
     if (st != SPARTAN_OK)
         bench_report_status(d, st, buf);
     else
@@ -184,13 +217,13 @@ static void fail_run(run *r, const char *model, const char *what, const bench_de
 }
 
 /* Evaluates every running model on the test set, batch by batch. */
-static void evaluate(const bench_dev *d, const char *model, run *runs, const spartan_dataset *test,
-                     size_t batch, float *img, float *lab) {
+static void evaluate(const bench_dev *d, const char *model, run *runs, size_t nruns,
+                     const spartan_dataset *test, size_t batch, float *img, float *lab) {
     size_t n = spartan_dataset_count(test);
     for (size_t first = 0; first < n; first += batch) {
         size_t count = n - first < batch ? n - first : batch;
         spartan_status st = spartan_dataset_batch(test, first, count, img, lab);
-        for (int i = 0; i < NPOLICIES; i++) {
+        for (size_t i = 0; i < nruns; i++) {
             run *r = &runs[i];
             if (r->state != BENCH_RUN_OK) continue;
             spartan_step_result res;
@@ -205,108 +238,161 @@ static void evaluate(const bench_dev *d, const char *model, run *runs, const spa
     }
 }
 
-/* Prepares one model per policy; unavailable policies are noted in res, not failures. */
+/* The dropout rate the row runs' learning rate follows: the largest of m's dropout layers (each
+ * --dropout where given), 0 without a dropout layer. */
+static double dropout_rate(const bench_train_opts *o, const spartan_model *m) {
+    double p = 0.0;
+    for (size_t i = 0; i < spartan_model_layer_count(m); i++) {
+        spartan_layer_info li;
+        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK || li.type != SPARTAN_LAYER_DROPOUT)
+            continue;
+        p = fmax(p, o->dropout >= 0 ? o->dropout : li.spec.rate);
+    }
+    return p;
+}
+
+/* Prepares one model per asked policy and dropout kind, policy after policy, its kinds next to
+ * each other (so Bernoulli alone gives the runs and records from before the kinds); *nruns: how
+ * many. Unavailable policies are noted in res, not failures. Bernoulli runs take the default
+ * learning rate; row runs lr x (1 - p)^2, p the model's largest dropout rate: row dropout drops
+ * whole neurons for the whole batch, and at Bernoulli's rate it diverges (p = 0.5: 0.05
+ * diverges, 0.0125 trains as well as Bernoulli at 0.05). */
 static int prepare_runs(const bench_dev *d, const bench_train_opts *o, const char *model, run *runs,
-                        bench_train_result *res) {
+                        size_t *nruns, bench_train_result *res) {
+    const int named = kinds_named(o);
+    const float lr0 = spartan_train_config_default().lr;
+    double p = 0.0;
     int rc = 0;
-    for (int i = 0; i < NPOLICIES; i++) {
-        run *r = &runs[i];
-        r->mode = (spartan_policy_mode)i;
-        r->state = BENCH_RUN_UNAVAILABLE;
-        res[i].model = model;
-        res[i].policy = spartan_policy_mode_name(r->mode);
-        snprintf(res[i].note, sizeof res[i].note, "not asked for (--policy)");
-        if (!(o->policies & (1u << i))) continue;
-        spartan_train_config cfg = spartan_train_config_default();
-        cfg.batch = o->batch;
-        cfg.seed = o->seed;
-        cfg.policy = r->mode;
-        if (o->sample_every) cfg.sample_every = o->sample_every;
-        double t0 = now_s();
-        spartan_status st = spartan_model_create_preset(d->ctx, model, &r->m);
-        if (st == SPARTAN_OK) st = spartan_model_prepare(r->m, &cfg);
-        res[i].prepare_s = now_s() - t0;
-        r->epoch_s = calloc((size_t)o->epochs, sizeof *r->epoch_s);
-        if (st == SPARTAN_OK && r->epoch_s) {
-            r->state = BENCH_RUN_OK;
-        } else if (st == SPARTAN_STATUS_UNSUPPORTED) {
-            const char *detail = spartan_last_error(d->ctx);
-            snprintf(res[i].note, sizeof res[i].note, "%s",
-                     detail && *detail ? detail : spartan_status_string(st));
-            printf("  %s: unavailable in this build (%s): %s\n", res[i].policy,
-                   spartan_status_name(st), res[i].note);
-        } else {
-            fail_run(r, model, "preparing the model", d, st);
-            snprintf(res[i].note, sizeof res[i].note, "%s", spartan_status_string(st));
-            rc = 1;
+    size_t n = 0;
+    for (int pi = 0; pi < NPOLICIES; pi++) {
+        for (int ki = 0; ki < SPARTAN_DROPOUT_KIND_COUNT; ki++) {
+            if (!(o->policies & (1u << pi)) || !(o->dropout_kinds & (1u << ki))) continue;
+            run *r = &runs[n];
+            bench_train_result *x = &res[n++];
+            r->mode = (spartan_policy_mode)pi;
+            r->kind = (spartan_dropout_kind)ki;
+            r->state = BENCH_RUN_UNAVAILABLE;
+            r->lr = lr0;
+            x->model = model;
+            x->policy = spartan_policy_mode_name(r->mode);
+            x->dropout_kind = spartan_dropout_kind_name(r->kind);
+            x->dropout = o->dropout >= 0 ? setting(o->dropout) : NAN;
+            if (named)
+                snprintf(r->name, sizeof r->name, "%s/%s", x->policy, x->dropout_kind);
+            else
+                snprintf(r->name, sizeof r->name, "%s", x->policy);
+            memcpy(x->name, r->name, sizeof x->name);
+            spartan_train_config cfg = spartan_train_config_default();
+            cfg.batch = o->batch;
+            cfg.seed = o->seed;
+            cfg.policy = r->mode;
+            cfg.dropout_kind = r->kind;
+            cfg.dropout = o->dropout;
+            if (o->sample_every) cfg.sample_every = o->sample_every;
+            double t0 = now_s();
+            spartan_status st = spartan_model_create_preset(d->ctx, model, &r->m);
+            if (st == SPARTAN_OK) {
+                p = dropout_rate(o, r->m);
+                if (r->kind == SPARTAN_DROPOUT_ROW) r->lr = (float)(lr0 * (1.0 - p) * (1.0 - p));
+                cfg.lr = r->lr;
+                st = spartan_model_prepare(r->m, &cfg);
+            }
+            x->prepare_s = now_s() - t0;
+            x->lr = setting(r->lr);
+            r->epoch_s = calloc((size_t)o->epochs, sizeof *r->epoch_s);
+            if (st == SPARTAN_OK && r->epoch_s) {
+                r->state = BENCH_RUN_OK;
+            } else if (st == SPARTAN_STATUS_UNSUPPORTED) {
+                const char *detail = spartan_last_error(d->ctx);
+                snprintf(x->note, sizeof x->note, "%s",
+                         detail && *detail ? detail : spartan_status_string(st));
+                printf("  %s: unavailable in this build (%s): %s\n", x->name,
+                       spartan_status_name(st), x->note);
+            } else {
+                fail_run(r, model, "preparing the model", d, st);
+                snprintf(x->note, sizeof x->note, "%s", spartan_status_string(st));
+                rc = 1;
+            }
         }
     }
+    *nruns = n;
     printf("  prepare (parameters, buffers; adaptive: calibration unless cached):");
-    for (int i = 0; i < NPOLICIES; i++)
-        if (runs[i].state == BENCH_RUN_OK) printf(" %s %.2f s", res[i].policy, res[i].prepare_s);
+    for (size_t i = 0; i < n; i++)
+        if (runs[i].state == BENCH_RUN_OK) printf(" %s %.2f s", res[i].name, res[i].prepare_s);
     printf("\n");
+    if (named) {
+        printf("  base lr (cosine decay from it; row: %g x (1 - p)^2, p = %g, the largest dropout "
+               "rate):",
+               (double)lr0, p);
+        for (size_t i = 0; i < n; i++)
+            if (runs[i].state == BENCH_RUN_OK) printf(" %s %g", res[i].name, (double)runs[i].lr);
+        printf("\n");
+    }
     return rc;
 }
 
-/* A progress line: each running policy's images/s and mean loss so far in this epoch. */
-static void progress(const run *runs, int e, size_t s, size_t steps) {
+/* A progress line: each running model's images/s and mean loss so far in this epoch. */
+static void progress(const run *runs, size_t nruns, int e, size_t s, size_t steps) {
     printf("  epoch %d step %zu/%zu:", e + 1, s + 1, steps);
-    for (int i = 0; i < NPOLICIES; i++)
+    for (size_t i = 0; i < nruns; i++)
         if (runs[i].state == BENCH_RUN_OK && runs[i].seen)
-            printf("  %s %.0f img/s loss %.4f", spartan_policy_mode_name(runs[i].mode),
+            printf("  %s %.0f img/s loss %.4f", runs[i].name,
                    (double)runs[i].seen / runs[i].epoch_s[e], runs[i].lsum / (double)runs[i].seen);
     printf("\n");
     fflush(stdout);
 }
 
-/* Trains one preset under every policy, stepping in turn; fills res[0..2] (by policy). */
+/* Trains one preset under every asked policy and dropout kind, stepping in turn; fills
+ * res[0..*nruns - 1] and layers[] (prepare_runs' order). */
 static int train_model(const bench_dev *d, const bench_train_opts *o, const char *model,
                        spartan_dataset *train, const spartan_dataset *test, FILE *trace,
-                       bench_train_result *res, cJSON **layers) {
+                       bench_train_result *res, cJSON **layers, size_t *nruns) {
     const size_t batch = o->batch, px = spartan_dataset_rows(train) * spartan_dataset_cols(train);
     const size_t steps = spartan_dataset_count(train) / batch, total = steps * (size_t)o->epochs;
-    run runs[NPOLICIES];
+    run runs[NRUNS];
     memset(runs, 0, sizeof runs);
     float *img = malloc(batch * px * sizeof *img), *lab = malloc(batch * sizeof *lab);
     printf("\n%s: %zu steps of %zu images per epoch, %d epoch%s\n", model, steps, batch, o->epochs,
            o->epochs == 1 ? "" : "s");
-    int rc = prepare_runs(d, o, model, runs, res);
+    size_t n = 0;
+    int rc = prepare_runs(d, o, model, runs, &n, res);
+    *nruns = n;
     if (!img || !lab) {
         fprintf(stderr, "spartan-bench: out of host memory\n");
         rc = 1;
-        for (int i = 0; i < NPOLICIES; i++)
+        for (size_t i = 0; i < n; i++)
             if (runs[i].state == BENCH_RUN_OK) runs[i].state = BENCH_RUN_FAILED;
     }
-    const float lr0 = spartan_train_config_default().lr;
+    const int w = name_width(res, n, 8);
     for (int e = 0; e < o->epochs; e++) {
         spartan_dataset_shuffle(train, o->seed, (uint64_t)e);
-        for (int i = 0; i < NPOLICIES; i++) {
+        for (size_t i = 0; i < n; i++) {
             runs[i].lsum = 0.0;
             runs[i].correct = runs[i].seen = 0;
             if (runs[i].state == BENCH_RUN_OK) spartan_model_reset_stats(runs[i].m);
         }
-        /* interleaved: every step, each policy in turn (rotating); sequential: one policy's
-         * whole epoch after the other's */
-        const int rounds = o->sequential ? NPOLICIES : 1;
-        for (int k = 0; k < rounds; k++) {
+        /* interleaved: every step, each run in turn (rotating); sequential: one run's whole
+         * epoch after the other's */
+        const size_t rounds = o->sequential ? n : 1;
+        for (size_t k = 0; k < rounds; k++) {
             if (o->sequential && runs[k].state != BENCH_RUN_OK) continue;
             for (size_t s = 0; s < steps; s++) {
                 const size_t done = (size_t)e * steps + s;
                 if (spartan_dataset_batch(train, s * batch, batch, img, lab) != SPARTAN_OK) {
                     fprintf(stderr, "spartan-bench: reading a batch: %s\n",
                             spartan_last_error(NULL));
-                    for (int i = 0; i < NPOLICIES; i++)
+                    for (size_t i = 0; i < n; i++)
                         if (runs[i].state == BENCH_RUN_OK) runs[i].state = BENCH_RUN_FAILED;
                     rc = 1;
                     break;
                 }
                 /* cosine decay over the run, as spartan-train and pytorch_train.py */
-                float lr = (float)(0.5 * lr0 * (1.0 + cos(PI * (double)done / (double)total)));
-                for (int j = 0; j < (o->sequential ? 1 : NPOLICIES); j++) {
-                    run *r = &runs[o->sequential ? (size_t)k : (s + (size_t)j) % NPOLICIES];
+                const double c = cos(PI * (double)done / (double)total);
+                for (size_t j = 0; j < (o->sequential ? 1 : n); j++) {
+                    run *r = &runs[o->sequential ? k : (s + j) % n];
                     if (r->state != BENCH_RUN_OK) continue;
                     spartan_step_result sr;
-                    spartan_model_set_lr(r->m, lr);
+                    spartan_model_set_lr(r->m, (float)(0.5 * r->lr * (1.0 + c)));
                     double t0 = now_s();
                     spartan_status st = spartan_model_train_step(r->m, img, lab, batch, &sr);
                     r->epoch_s[e] += now_s() - t0;
@@ -321,22 +407,23 @@ static int train_model(const bench_dev *d, const bench_train_opts *o, const char
                     if (trace) trace_step(trace, model, r, e + 1, done + 1);
                 }
                 if (steps >= 8 && (s + 1) % (steps / 4) == 0 && s + 1 < steps)
-                    progress(runs, e, s, steps);
+                    progress(runs, n, e, s, steps);
             }
         }
-        for (int i = 0; i < NPOLICIES; i++)
+        for (size_t i = 0; i < n; i++)
             if (runs[i].state == BENCH_RUN_OK)
-                printf("  epoch %d %-8s %7.2f s  %8.1f images/s  train loss %.4f acc %.2f %%\n",
-                       e + 1, spartan_policy_mode_name(runs[i].mode), runs[i].epoch_s[e],
+                printf("  epoch %d %-*s %7.2f s  %8.1f images/s  train loss %.4f acc %.2f %%\n",
+                       e + 1, w, runs[i].name, runs[i].epoch_s[e],
                        (double)runs[i].seen / runs[i].epoch_s[e],
                        runs[i].lsum / (double)runs[i].seen,
                        100.0 * (double)runs[i].correct / (double)runs[i].seen);
         fflush(stdout);
     }
-    if (img && lab) evaluate(d, model, runs, test, batch, img, lab);
-    print_layers(d, runs);
+    if (img && lab) evaluate(d, model, runs, n, test, batch, img, lab);
+    for (int k = 0; k < SPARTAN_DROPOUT_KIND_COUNT; k++)
+        print_layers(d, runs, n, (spartan_dropout_kind)k, kinds_named(o));
     const size_t ntest = spartan_dataset_count(test);
-    for (int i = 0; i < NPOLICIES; i++) {
+    for (size_t i = 0; i < n; i++) {
         run *r = &runs[i];
         bench_train_result *x = &res[i];
         x->state = r->state;
@@ -362,9 +449,9 @@ static int train_model(const bench_dev *d, const bench_train_opts *o, const char
     }
     size_t peak = 0;
     spartan_context_memory(d->ctx, NULL, &peak);
-    printf("device memory: %.1f MiB at most in the context (all policies' models and the shared "
+    printf("device memory: %.1f MiB at most in the context (all %s models and the shared "
            "scratch)\n",
-           (double)peak / 1048576.0);
+           (double)peak / 1048576.0, kinds_named(o) ? "runs'" : "policies'");
     free(img);
     free(lab);
     return rc;
@@ -380,6 +467,9 @@ static void emit(const bench_dev *d, const bench_train_opts *o, const char *date
     if (layers) cJSON_AddStringToObject(rec, "layer_timing", spartan_timing_name(d->timing));
     cJSON_AddStringToObject(rec, "model", x->model);
     cJSON_AddStringToObject(rec, "policy", x->policy);
+    cJSON_AddStringToObject(rec, "dropout_kind", x->dropout_kind);
+    bench_json_number(rec, "dropout", x->dropout);
+    bench_json_number(rec, "lr", x->lr);
     cJSON_AddNumberToObject(rec, "epochs", o->epochs);
     bench_json_number(rec, "limit", o->limit ? (double)o->limit : NAN);
     cJSON_AddNumberToObject(rec, "batch", (double)o->batch);
@@ -392,6 +482,7 @@ static void emit(const bench_dev *d, const bench_train_opts *o, const char *date
     bench_json_number(rec, "epoch_seconds_max", x->epoch_max);
     bench_json_number(rec, "images_per_s", x->images_per_s);
     bench_json_number(rec, "speedup_vs_dense", x->speedup);
+    bench_json_number(rec, "speedup_vs_bernoulli", x->vs_bernoulli);
     bench_json_number(rec, "train_loss", x->train_loss);
     bench_json_number(rec, "train_acc", x->train_acc);
     bench_json_number(rec, "test_loss", x->test_loss);
@@ -411,35 +502,59 @@ static void emit(const bench_dev *d, const bench_train_opts *o, const char *date
     const double v[] = {x->epoch_s,    x->epoch_min, x->epoch_max, x->images_per_s, x->speedup,
                         x->train_loss, x->train_acc, x->test_loss, x->test_acc};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) bench_csv_number(out->csv, v[i]);
-    fputc('\n', out->csv);
+    fprintf(out->csv, ",%s\n", x->dropout_kind);
+}
+
+/* The median epoch time of the run of policy and dropout kind among r[0..n-1], NAN when there
+ * is none or it did not finish. */
+static double epoch_of(const bench_train_result *r, size_t n, const char *policy,
+                       const char *kind) {
+    for (size_t i = 0; i < n; i++)
+        if (r[i].state == BENCH_RUN_OK && !strcmp(r[i].policy, policy) &&
+            !strcmp(r[i].dropout_kind, kind))
+            return r[i].epoch_s;
+    return NAN;
 }
 
 static void print_table(const bench_train_opts *o, const bench_train_result *res, size_t n) {
-    printf("\n%-10s %-9s %-24s %10s %9s %10s %9s %9s %8s\n", "model", "policy",
-           o->epochs > 1 ? "epoch s (median [range])" : "epoch s", "images/s", "vs dense",
-           "train loss", "train acc", "test acc", "dev MiB");
+    const unsigned bernoulli = 1u << SPARTAN_DROPOUT_BERNOULLI;
+    const int vs_bern = (o->dropout_kinds & bernoulli) && (o->dropout_kinds & ~bernoulli);
+    int mw = 10, pw = name_width(res, n, 9);
+    for (size_t i = 0; i < n; i++)
+        if ((int)strlen(res[i].model) > mw) mw = (int)strlen(res[i].model);
+    printf("\n%-*s %-*s %-24s %10s %9s", mw, "model", pw, "policy",
+           o->epochs > 1 ? "epoch s (median [range])" : "epoch s", "images/s", "vs dense");
+    if (vs_bern) printf(" %9s", "vs bern.");
+    printf(" %10s %9s %9s %8s\n", "train loss", "train acc", "test acc", "dev MiB");
     for (size_t i = 0; i < n; i++) {
         const bench_train_result *x = &res[i];
         if (x->state != BENCH_RUN_OK) {
-            printf("%-10s %-9s %s: %s\n", x->model, x->policy, state_text(x->state), x->note);
+            printf("%-*s %-*s %s: %s\n", mw, x->model, pw, x->name, state_text(x->state), x->note);
             continue;
         }
-        char secs[48], ratio[16] = "-";
+        char secs[48], ratio[16] = "-", bern[16] = "-";
         if (o->epochs > 1)
             snprintf(secs, sizeof secs, "%.3f [%.3f..%.3f]", x->epoch_s, x->epoch_min,
                      x->epoch_max);
         else
             snprintf(secs, sizeof secs, "%.3f", x->epoch_s);
         if (isfinite(x->speedup)) snprintf(ratio, sizeof ratio, "%.2fx", x->speedup);
+        if (isfinite(x->vs_bernoulli)) snprintf(bern, sizeof bern, "%.2fx", x->vs_bernoulli);
         char mib[16] = "-";
         if (isfinite(x->device_mib)) snprintf(mib, sizeof mib, "%.1f", x->device_mib);
-        printf("%-10s %-9s %-24s %10.1f %9s %10.4f %8.2f%% %8.2f%% %8s\n", x->model, x->policy,
-               secs, x->images_per_s, ratio, x->train_loss, 100.0 * x->train_acc,
+        printf("%-*s %-*s %-24s %10.1f %9s", mw, x->model, pw, x->name, secs, x->images_per_s,
+               ratio);
+        if (vs_bern) printf(" %9s", bern);
+        printf(" %10.4f %8.2f%% %8.2f%% %8s\n", x->train_loss, 100.0 * x->train_acc,
                100.0 * x->test_acc, mib);
     }
     printf("(epoch s: wall time of the training steps; vs dense: dense epoch time / this one, > 1 "
-           "faster; accuracies after the last epoch; dev MiB: the model's device buffers at the "
-           "end, patch matrices included)\n");
+           "faster%s; accuracies after the last epoch; dev MiB: the model's device buffers at the "
+           "end, patch matrices included)\n",
+           kinds_named(o) ? ", the dense run of the same dropout kind" : "");
+    if (vs_bern)
+        printf("(vs bern.: the same policy's Bernoulli-dropout epoch time / this one, > 1 faster; "
+               "measured side by side on the same batches)\n");
 }
 
 int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const char *date) {
@@ -454,7 +569,7 @@ int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const c
     if (o->test_limit) spartan_dataset_limit(test, o->test_limit);
     int rc = 0;
     FILE *trace = NULL;
-    bench_train_result *res = calloc(o->nmodels * (NPOLICIES + 1), sizeof *res);
+    bench_train_result *res = calloc(o->nmodels * (NRUNS + 1), sizeof *res);
     size_t nres = 0;
     if (spartan_dataset_count(train) < o->batch) {
         fprintf(stderr, "spartan-bench: %zu training images make no batch of %zu\n",
@@ -482,11 +597,29 @@ int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const c
            spartan_vendor_name(i->vendor), i->compute_units, i->clock_mhz);
     printf("driver   %s; %s\n", i->platform_version, i->driver_version);
     printf("run      batch %zu, %d epoch%s, %zu training images%s, %zu test images, seed %llu, "
-           "SGD lr %g cosine, monitor sampling %s; the policies step in turn on the same "
-           "batches\n",
+           "SGD lr %g cosine, monitor sampling %s; the %s step in turn on the same batches\n",
            o->batch, o->epochs, o->epochs == 1 ? "" : "s", spartan_dataset_count(train),
            o->limit ? " (--limit)" : "", spartan_dataset_count(test), (unsigned long long)o->seed,
-           (double)spartan_train_config_default().lr, sampling);
+           (double)spartan_train_config_default().lr, sampling,
+           kinds_named(o) ? "runs (policy x dropout kind)" : "policies");
+    if (kinds_named(o) || o->dropout >= 0) {
+        printf("dropout  kinds");
+        for (int k = 0, first = 1; k < SPARTAN_DROPOUT_KIND_COUNT; k++)
+            if (o->dropout_kinds & (1u << k)) {
+                printf("%s %s", first ? "" : ",",
+                       spartan_dropout_kind_name((spartan_dropout_kind)k));
+                first = 0;
+            }
+        if (o->dropout >= 0)
+            printf("; every dropout layer's rate %g (--dropout)", (double)o->dropout);
+        else
+            printf("; each dropout layer's own rate");
+        if (o->dropout_kinds & (1u << SPARTAN_DROPOUT_ROW))
+            printf(
+                "; row runs at lr x (1 - p)^2, p the largest rate (whole neurons dropped for the "
+                "whole batch)");
+        printf("\n");
+    }
     printf("timing   wall clock of the training steps (upload, forward, backward, update, loss "
            "read back)\n");
     bench_print_timing(d, "layers", "each pass of each layer");
@@ -499,29 +632,39 @@ int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const c
 
     for (size_t mi = 0; mi < o->nmodels; mi++) {
         bench_train_result *r = &res[nres];
-        cJSON *layers[NPOLICIES] = {NULL, NULL, NULL};
-        rc |= train_model(d, o, o->models[mi], train, test, trace, r, layers);
-        size_t n = NPOLICIES;
+        cJSON *layers[NRUNS] = {NULL};
+        size_t nspartan = 0;
+        rc |= train_model(d, o, o->models[mi], train, test, trace, r, layers, &nspartan);
+        size_t n = nspartan;
         if (script) {
             bench_train_result *p = &r[n++];
             p->model = o->models[mi];
             p->policy = "pytorch";
-            p->device_mib = NAN; /* not measured */
+            p->dropout_kind = spartan_dropout_kind_name(SPARTAN_DROPOUT_BERNOULLI);
+            snprintf(p->name, sizeof p->name, "pytorch");
+            p->lr = NAN; /* the script's own (the default 0.05) */
+            p->dropout = o->dropout >= 0 ? (double)o->dropout : NAN; /* passed to the script */
+            p->device_mib = NAN;                                     /* not measured */
             printf("  PyTorch CPU line:\n");
             p->state =
                 bench_pytorch_train(o, script, o->models[mi], p) ? BENCH_RUN_FAILED : BENCH_RUN_OK;
             if (p->state != BENCH_RUN_OK) rc = 1;
         }
+        /* against the dense run of the same dropout kind, and the Bernoulli run of the same
+         * policy: measured side by side in this process */
+        const char *bernoulli = spartan_dropout_kind_name(SPARTAN_DROPOUT_BERNOULLI);
         for (size_t k = 0; k < n; k++) {
-            r[k].speedup = r[0].state == BENCH_RUN_OK && r[k].state == BENCH_RUN_OK
-                               ? r[0].epoch_s / r[k].epoch_s
-                               : NAN;
-            if (r[k].state == BENCH_RUN_OK)
-                emit(d, o, date, &r[k], spartan_dataset_count(test),
-                     k < NPOLICIES ? layers[k] : NULL, out);
-            if (k < NPOLICIES && !(o->policies & (1u << k))) continue; /* not asked for */
-            res[nres++] = r[k];
+            bench_train_result *x = &r[k];
+            x->speedup = x->vs_bernoulli = NAN;
+            if (x->state != BENCH_RUN_OK) continue;
+            x->speedup =
+                epoch_of(r, n, spartan_policy_mode_name(SPARTAN_POLICY_DENSE), x->dropout_kind) /
+                x->epoch_s;
+            if (strcmp(x->dropout_kind, bernoulli))
+                x->vs_bernoulli = epoch_of(r, n, x->policy, bernoulli) / x->epoch_s;
+            emit(d, o, date, x, spartan_dataset_count(test), k < nspartan ? layers[k] : NULL, out);
         }
+        nres += n;
         if (trace) fflush(trace);
     }
     print_table(o, res, nres);

@@ -44,6 +44,16 @@ static spartan_status fc_backward(sp_layer *L, const sp_step *s, const spartan_t
     return st;
 }
 
+static spartan_status fc_update(sp_layer *L, const sp_step *s, const spartan_train_config *cfg) {
+    if (rows(L, s)) return sp_gemm_rows_update(L, s, cfg);
+    sp_gemm_state *g = &L->g;
+    spartan_status st =
+        spartan_sgd_step(s->ctx, g->w, g->dw, g->vw, cfg->lr, cfg->momentum, cfg->weight_decay);
+    return st == SPARTAN_OK ? spartan_sgd_step(s->ctx, g->b, g->db, g->vb, cfg->lr, cfg->momentum,
+                                               cfg->weight_decay)
+                            : st;
+}
+
 const sp_layer_ops sp_layer_fc = {
     .name = "fc",
     .gemm = 1,
@@ -53,6 +63,7 @@ const sp_layer_ops sp_layer_fc = {
     .prepare = fc_prepare,
     .forward = fc_forward,
     .backward = fc_backward,
+    .update = fc_update,
     .collect = sp_gemm_collect,
     .release = sp_gemm_release,
 };

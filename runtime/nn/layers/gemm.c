@@ -296,18 +296,17 @@ spartan_status sp_gemm_backward_rows(sp_layer *L, const sp_step *s, const sparta
     if (st != SPARTAN_OK) return st;
     rows_record(L, s, SPARTAN_PASS_BWD_WEIGHT);
     const float sc = rows_scale(L);
-    /* the gradients of the kept weights, scaled like them, placed back among zeros (a dropped
-     * neuron's weights get no gradient this step; the update's decay and momentum still run) */
-    if (rout) {
-        st = spartan_bias_grad(ctx, &dyv, &dbc);
-        if (st == SPARTAN_OK) st = sp_row_scatter(ctx, &dbc, 1, g->n, NULL, rout, sc, g->db);
-    } else {
-        st = spartan_bias_grad(ctx, &dyv, g->db);
-    }
+    /* the gradients of the kept weights, scaled like them; placed back among zeros unless the
+     * update follows, which reads them where they are (sp_gemm_rows_update). A dropped neuron's
+     * weights get no gradient this step; the update's decay and momentum still run. */
+    st = spartan_bias_grad(ctx, &dyv, rout ? &dbc : g->db);
+    if (st == SPARTAN_OK && rout && !s->update)
+        st = sp_row_scatter(ctx, &dbc, 1, g->n, NULL, rout, sc, g->db);
     const spartan_gemm_path dense =
         spartan_policy_dense_path(s->policy, L->index, SPARTAN_PASS_BWD_WEIGHT);
     if (st == SPARTAN_OK) st = spartan_gemm_dense(ctx, dense, 1, 0, 1.0f, &a, &dyv, 0.0f, &dwc);
-    if (st == SPARTAN_OK) st = sp_row_scatter(ctx, &dwc, g->k, g->n, rin, rout, sc, g->dw);
+    if (st == SPARTAN_OK && !s->update)
+        st = sp_row_scatter(ctx, &dwc, g->k, g->n, rin, rout, sc, g->dw);
     if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_WEIGHT, 0);
     if (st == SPARTAN_OK && L->need_dx) {
         rows_record(L, s, SPARTAN_PASS_BWD_INPUT);
@@ -317,4 +316,22 @@ spartan_status sp_gemm_backward_rows(sp_layer *L, const sp_step *s, const sparta
         if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_INPUT, 0);
     }
     return st;
+}
+
+spartan_status sp_gemm_rows_update(sp_layer *L, const sp_step *s, const spartan_train_config *cfg) {
+    sp_gemm_state *g = &L->g;
+    const sp_row_maps *rin = L->drop_in ? &L->drop_in->rows : NULL;
+    const sp_row_maps *rout = L->drop_out ? &L->drop_out->rows : NULL;
+    const float sc = rows_scale(L);
+    spartan_tensor dwc, dbc;
+    spartan_status st = sp_view2(&dwc, L->dwc, L->kc, L->nc);
+    if (st == SPARTAN_OK) st = sp_view2(&dbc, L->dbc, 1, L->nc);
+    if (st == SPARTAN_OK)
+        st = sp_row_sgd(s->ctx, g->w, &dwc, g->vw, g->k, g->n, rin, rout, sc, cfg->lr,
+                        cfg->momentum, cfg->weight_decay);
+    if (st != SPARTAN_OK) return st;
+    return rout ? sp_row_sgd(s->ctx, g->b, &dbc, g->vb, 1, g->n, NULL, rout, sc, cfg->lr,
+                             cfg->momentum, cfg->weight_decay)
+                : spartan_sgd_step(s->ctx, g->b, g->db, g->vb, cfg->lr, cfg->momentum,
+                                   cfg->weight_decay);
 }

@@ -55,6 +55,7 @@ typedef struct sp_step {
     int sampling;    /* the monitors' counts are read at this step's end */
     int recording;   /* statistics and timing marks on (a training step) */
     size_t step;     /* SGD updates done (dropout's counter) */
+    int update;      /* the step's SGD update follows its backward pass */
     uint64_t seed;   /* the model's seed (dropout masks) */
     sp_marks *marks; /* the step's timing marks (used when recording) */
 } sp_step;
@@ -111,6 +112,8 @@ typedef struct sp_layer_ops {
     /* dy: gradient of the output (full batch); *dx: of the input (NULL when not needed). */
     spartan_status (*backward)(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                                const spartan_tensor *dy, const spartan_tensor **dx);
+    /* The SGD update of a GEMM layer's weight and bias (NULL: spartan_sgd_step on each). */
+    spartan_status (*update)(sp_layer *L, const sp_step *s, const spartan_train_config *cfg);
     /* At the step's end, after its one blocking read: the samples taken this step (NULL: none). */
     void (*collect)(sp_layer *L);
     /* Frees what prepare made (NULL pointers left behind). */
@@ -260,6 +263,10 @@ spartan_status sp_gemm_rows_prepare(sp_layer *L, spartan_context *ctx);
 spartan_status sp_gemm_forward_rows(sp_layer *L, const sp_step *s, const spartan_tensor *x);
 spartan_status sp_gemm_backward_rows(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                                      const spartan_tensor *dy);
+/* The update of such a step: when s->update, the backward left the gradients of the kept weights
+ * and bias alone (not placed back into dW and db), and this steps W, b and their momenta from
+ * them in one pass each (sp_row_sgd). */
+spartan_status sp_gemm_rows_update(sp_layer *L, const sp_step *s, const spartan_train_config *cfg);
 void sp_gemm_release(sp_layer *L);
 /* The GEMM shape of a pass as the policy is asked (spartan_policy_query) for `rows` rows of X:
  * fwd rows x n x k, bwd_input rows x k x n, bwd_weight k x n x rows. */
