@@ -363,8 +363,9 @@ done:
     return r->failed;
 }
 
-/* Row dropout's maps, gather, scatter and mask (rows.c): a pattern over 37 neurons (period 5,
- * keep 2, turned by 11), W 3 x 37 gathered by columns and placed back, a batch masked. */
+/* Row dropout's maps, gather, scatter, mask and SGD step (rows.c): a pattern over 37 neurons
+ * (period 5, keep 2, turned by 11), W 3 x 37 gathered by columns and placed back, a batch masked,
+ * W stepped from its kept gradient. */
 static int check_rows(sp_check *r) {
     const sp_row_pattern pat = {37, 5, 2, 11};
     const size_t n = pat.n, rows = 3, kept = sp_row_pattern_count(&pat);
@@ -395,9 +396,24 @@ static int check_rows(sp_check *r) {
         want[i] = sp_row_pattern_index(&pat, i % n) == SIZE_MAX ? 0.0 : scale * (double)w[i];
     if (sp_check_compare(r, "row scatter", got, want, NULL, rows * n)) goto done;
     /* the mask: W's rows as a batch of 3 images of 37 features */
-    if (!sp_check_call(r, sp_row_mask(r->ctx, tw, tc, n, &maps, scale), "row mask") &&
-        !sp_check_download(r, tc, got))
-        sp_check_compare(r, "row mask", got, want, NULL, rows * n);
+    if (sp_check_call(r, sp_row_mask(r->ctx, tw, tc, n, &maps, scale), "row mask") ||
+        sp_check_download(r, tc, got) || sp_check_compare(r, "row mask", got, want, NULL, rows * n))
+        goto done;
+    /* the SGD step from the kept gradient (tc: W gathered above, times 2 again), v from 0 */
+    const float lr = 0.5f, mom = 0.5f, wd = 0.25f;
+    spartan_tensor *tv = sp_check_upload(r, NULL, rows, n);
+    if (r->failed || sp_check_call(r, spartan_tensor_fill(tv, 0.0f), "fill") ||
+        sp_check_call(r, sp_row_gather(r->ctx, tw, rows, n, NULL, &maps, 1.0f, tc), "gather") ||
+        sp_check_call(r, sp_row_sgd(r->ctx, tw, tc, tv, rows, n, NULL, &maps, scale, lr, mom, wd),
+                      "row SGD") ||
+        sp_check_download(r, tw, got))
+        goto done;
+    /* small integers times powers of two: exact */
+    for (size_t i = 0; i < rows * n; i++) {
+        const double g = sp_row_pattern_index(&pat, i % n) == SIZE_MAX ? 0.0 : scale * w[i];
+        want[i] = w[i] - lr * (g + wd * w[i]);
+    }
+    sp_check_compare(r, "row SGD", got, want, NULL, rows * n);
 done:
     sp_row_maps_release(&maps);
     sp_check_release(r);
