@@ -121,7 +121,11 @@ typedef enum spartan_dropout_kind {
      * distribution searched at prepare so that each neuron is kept with probability 1 - p and
      * the kept count spreads like Bernoulli's (docs/training.md, "Structured dropout"). Between
      * fc -> relu and fc layers the dropped neurons are not computed: both GEMMs shrink to the
-     * kept ones; elsewhere the pattern is applied as a mask. */
+     * kept ones; elsewhere the pattern is applied as a mask. Those fc layers' update steps from
+     * the kept gradients in place: after spartan_model_train_step their parameters' grad tensors
+     * are not written (spartan_model_gradients writes them whole, zeros at the dropped neurons).
+     * It trains one sub-network per batch: it wants a smaller learning rate than Bernoulli
+     * dropout, about (1 - p)^2 times as large (spartan-train's default for it). */
     SPARTAN_DROPOUT_ROW = 1,
     SPARTAN_DROPOUT_KIND_COUNT = 2
 } spartan_dropout_kind;
