@@ -357,6 +357,10 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
             st = register_passes(m, L);
         }
     }
+    /* the kept weights' scratch of fc layers next to a row dropout: sized by its plan */
+    for (size_t i = 0; i < m->nlayers && st == SPARTAN_OK; i++)
+        if (m->layers[i].drop_in || m->layers[i].drop_out)
+            st = sp_gemm_rows_prepare(&m->layers[i], ctx);
     size_t dims[4] = {cfg->batch, m->in_h, m->in_w, m->in_c};
     if (st == SPARTAN_OK) st = spartan_tensor_create(ctx, 4, dims, &m->input);
     if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, cfg->batch, 1, &m->labels);

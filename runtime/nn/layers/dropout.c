@@ -31,7 +31,9 @@ static spartan_status dropout_prepare(sp_layer *L, spartan_context *ctx,
     L->rate = cfg->dropout >= 0.0f ? cfg->dropout : L->spec.rate;
     L->kind = cfg->dropout_kind;
     L->rows_drawn = 0;
-    spartan_status st = sp_layer_prepare_output(L, ctx, cfg->batch, 1);
+    /* compact: it passes its input on both ways and in evaluation; no buffers of its own */
+    L->batch = cfg->batch;
+    spartan_status st = L->compact ? SPARTAN_OK : sp_layer_prepare_output(L, ctx, cfg->batch, 1);
     if (st != SPARTAN_OK || L->kind != SPARTAN_DROPOUT_ROW) return st;
     const size_t n = L->in_h * L->in_w * L->in_c;
     L->ard = malloc(sizeof *L->ard);

@@ -10,9 +10,7 @@ static spartan_status fc_shape(spartan_context *ctx, sp_layer *L) {
 
 static spartan_status fc_prepare(sp_layer *L, spartan_context *ctx,
                                  const spartan_train_config *cfg) {
-    spartan_status st = sp_gemm_prepare(L, ctx, cfg, cfg->batch, L->in_h * L->in_w * L->in_c);
-    if (st == SPARTAN_OK && (L->drop_in || L->drop_out)) st = sp_gemm_rows_prepare(L, ctx);
-    return st;
+    return sp_gemm_prepare(L, ctx, cfg, cfg->batch, L->in_h * L->in_w * L->in_c);
 }
 
 /* A training step next to a row dropout: the GEMMs run over the kept neurons alone. */

@@ -217,12 +217,25 @@ void sp_gemm_collect(sp_layer *L) {
 /* ---- Row dropout around an fc layer (dropout.c): the GEMMs over the kept neurons alone --------
  */
 
+/* The most neurons any pattern of D's plan keeps (n without a plan). */
+static size_t rows_kept_max(const sp_layer *D, size_t n) {
+    if (!D || !D->ard) return n;
+    size_t most = 0;
+    for (size_t i = 0; i < D->ard->count; i++) {
+        const sp_row_pattern p = {n, D->ard->period[i], D->ard->keep[i], 0};
+        const size_t c = sp_row_pattern_count(&p);
+        most = c > most ? c : most;
+    }
+    return most;
+}
+
 spartan_status sp_gemm_rows_prepare(sp_layer *L, spartan_context *ctx) {
     sp_gemm_state *g = &L->g;
-    spartan_status st = spartan_tensor_create_2d(ctx, g->k, g->n, &L->wc);
-    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, g->k, g->n, &L->dwc);
-    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, 1, g->n, &L->bc);
-    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, 1, g->n, &L->dbc);
+    const size_t kc = rows_kept_max(L->drop_in, g->k), nc = rows_kept_max(L->drop_out, g->n);
+    spartan_status st = spartan_tensor_create_2d(ctx, kc, nc, &L->wc);
+    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, kc, nc, &L->dwc);
+    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, 1, nc, &L->bc);
+    if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, 1, nc, &L->dbc);
     return st;
 }
 

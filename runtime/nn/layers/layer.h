@@ -255,8 +255,9 @@ spartan_status sp_gemm_forward_x(sp_layer *L, const sp_step *s, const spartan_te
 spartan_status sp_gemm_backward_x(sp_layer *L, const sp_step *s, const spartan_tensor *a,
                                   const spartan_tensor *dy, spartan_tensor *da);
 void sp_gemm_collect(sp_layer *L);
-/* Row dropout next to an fc layer (L->drop_in, L->drop_out): the scratch of the kept weights
- * (prepare), and a training step's GEMMs over the kept inputs and outputs alone: forward into
+/* Row dropout next to an fc layer (L->drop_in, L->drop_out): the scratch of the kept weights,
+ * as large as the dropouts' plans keep at most (after every layer's prepare: the plans are the
+ * dropout layers'), and a training step's GEMMs over the kept inputs and outputs alone: forward into
  * L->y (count x nc), backward (the full batch) into dW and db (zeros at the dropped neurons) and,
  * when L->need_dx, L->dx (rows x kc). The timings go to the layer, not to the policy. */
 spartan_status sp_gemm_rows_prepare(sp_layer *L, spartan_context *ctx);
