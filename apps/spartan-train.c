@@ -29,11 +29,12 @@ static void usage(FILE *f) {
     fprintf(
         f,
         "usage: spartan-train [options]\n"
-        "  --model NAME|FILE   mlp, lenet5, vgg-small, mlp-dropout (default mlp), or a model\n"
-        "                      description file (docs/models.md)\n"
+        "  --model NAME|FILE   mlp, lenet5, vgg-small, mlp-dropout, lstm (default mlp), or a\n"
+        "                      model description file (docs/models.md)\n"
         "  --epochs N          epochs (default 1)\n"
         "  --batch N           images per step (default 64)\n"
-        "  --lr X              learning rate (default 0.05; with --dropout-kind row, 0.05 (1 - p)^2\n"
+        "  --lr X              learning rate (default 0.05; with --dropout-kind row, 0.05 (1 - "
+        "p)^2\n"
         "                      for the model's largest dropout rate p: a step trains one\n"
         "                      sub-network for the whole batch, docs/training.md)\n"
         "  --schedule S        const or cosine learning-rate decay over the run (default cosine)\n"

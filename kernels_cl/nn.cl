@@ -435,6 +435,66 @@ void nn_row_mask(__global const float *x, __global float *y, const uint count, c
     y[t] = inv[j] != 0xffffffffu ? scale * x[t] : 0.0f;
 }
 
+// LSTM (runtime/nn/layers/lstm.c), PyTorch's gate order i, f, g, o in each row of 4H
+// pre-activations. Forward of step t: pre = gx[(b T + t)] + rec[b] (h_{t-1} W_h; first: none)
+// + bias; i, f, o = sigmoid, g = tanh; c = f c_{t-1} + i g (c_{-1} = 0); h = o tanh(c). gates
+// (time-major, row t B + b) keeps the four activations, cs the cell states (time-major), hout
+// (B x H) the step's hidden state. Dimension 0: the H units, 1: the B images.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_lstm_forward(__global const float *gx, __global const float *rec,
+                     __global const float *bias, __global float *gates, __global float *cs,
+                     __global float *hout, const uint B, const uint H, const uint T, const uint t,
+                     const int first) {
+    const uint j = get_global_id(0), b = get_global_id(1);
+    if (j >= H || b >= B) return;
+    __global const float *gr = gx + ((size_t)b * T + t) * 4 * H;
+    __global const float *rr = rec + (size_t)b * 4 * H;
+    float pre[4];
+    for (uint q = 0; q < 4; q++)
+        pre[q] = gr[q * H + j] + bias[q * H + j] + (first ? 0.0f : rr[q * H + j]);
+    const float i = 1.0f / (1.0f + exp(-pre[0])), f = 1.0f / (1.0f + exp(-pre[1]));
+    const float g = tanh(pre[2]), o = 1.0f / (1.0f + exp(-pre[3]));
+    const size_t at = (size_t)t * B + b;
+    const float cp = first ? 0.0f : cs[(at - B) * H + j];
+    const float c = f * cp + i * g;
+    __global float *ga = gates + at * 4 * H;
+    ga[j] = i;
+    ga[H + j] = f;
+    ga[2 * H + j] = g;
+    ga[3 * H + j] = o;
+    cs[at * H + j] = c;
+    hout[(size_t)b * H + j] = o * tanh(c);
+}
+
+// LSTM backward of step t: dh (B x H: the gradient reaching h_t), dc (B x H: reaching c_t from
+// step t + 1, 0 at the last step; replaced by the gradient reaching c_{t-1}); the gradients of the
+// four pre-activations into dgt (B x 4H, for this step's recurrent GEMMs) and dgx (batch-major
+// row b T + t, for the input GEMMs). Dimension 0: the H units, 1: the B images.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_lstm_backward(__global const float *gates, __global const float *cs,
+                      __global const float *dh, __global float *dc, __global float *dgt,
+                      __global float *dgx, const uint B, const uint H, const uint T, const uint t,
+                      const int first) {
+    const uint j = get_global_id(0), b = get_global_id(1);
+    if (j >= H || b >= B) return;
+    const size_t at = (size_t)t * B + b;
+    __global const float *ga = gates + at * 4 * H;
+    const float i = ga[j], f = ga[H + j], g = ga[2 * H + j], o = ga[3 * H + j];
+    const float c = cs[at * H + j], tc = tanh(c), cp = first ? 0.0f : cs[(at - B) * H + j];
+    const size_t bj = (size_t)b * H + j;
+    const float d = dh[bj];
+    const float dct = dc[bj] + d * o * (1.0f - tc * tc);
+    const float dpre[4] = {dct * g * i * (1.0f - i), dct * cp * f * (1.0f - f),
+                           dct * i * (1.0f - g * g), d * tc * o * (1.0f - o)};
+    dc[bj] = dct * f;
+    __global float *rt = dgt + (size_t)b * 4 * H;
+    __global float *rx = dgx + ((size_t)b * T + t) * 4 * H;
+    for (uint q = 0; q < 4; q++) {
+        rt[q * H + j] = dpre[q];
+        rx[q * H + j] = dpre[q];
+    }
+}
+
 // Softmax + cross-entropy: one work-item per row (rows are short: the classes). Three passes
 // over the row: the maximum (and the first argmax), the sum of exp(x - max), and the gradient.
 // stats[r] = (loss, correct). A label that is not an integer in [0, classes) gives a NaN loss

@@ -165,7 +165,8 @@ START_TEST(every_kind_through_the_enum) {
         {SPARTAN_LAYER_CONV, 3, 3, 1, 1, 0},       {SPARTAN_LAYER_RELU, 0, 0, 0, 0, 0},
         {SPARTAN_LAYER_MAXPOOL, 0, 2, 1, 0, 0},    {SPARTAN_LAYER_AVGPOOL, 0, 2, 1, 0, 0},
         {SPARTAN_LAYER_DROPOUT, 0, 0, 0, 0, .25f}, {SPARTAN_LAYER_GLOBALAVGPOOL, 0, 0, 0, 0, 0},
-        {SPARTAN_LAYER_FLATTEN, 0, 0, 0, 0, 0},    {SPARTAN_LAYER_FC, 4, 0, 0, 0, 0}};
+        {SPARTAN_LAYER_FLATTEN, 0, 0, 0, 0, 0},    {SPARTAN_LAYER_LSTM, 5, 0, 0, 0, 0},
+        {SPARTAN_LAYER_FC, 4, 0, 0, 0, 0}};
     int seen[SPARTAN_LAYER_KIND_COUNT] = {0};
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         OK(spartan_model_add(m, &specs[i]));

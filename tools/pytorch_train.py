@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The PyTorch line of the training comparison: the same presets as spartan-train (mlp, lenet5,
-vgg-small, mlp-dropout: PyTorch's Bernoulli nn.Dropout, --dropout overriding its rate), the same data (Fashion-MNIST IDX files, pixels / 255), batch, SGD with momentum and
+vgg-small, mlp-dropout: PyTorch's Bernoulli nn.Dropout, --dropout overriding its rate; lstm: nn.LSTM
+with its own initialisation, as Spartan's), the same data (Fashion-MNIST IDX files, pixels / 255), batch, SGD with momentum and
 weight decay, cosine learning-rate decay and He-normal initialisation, on the CPU.
 
 Run by hand (torch is not a dependency of the product), e.g.
@@ -50,7 +51,22 @@ def load(directory, split):
     return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels)
 
 
+class LSTMNet(nn.Module):
+    """The lstm preset: the image's 28 rows as time steps, the last hidden state to fc 10."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(28, 128, batch_first=True)
+        self.fc = nn.Linear(128, 10)
+
+    def forward(self, x):
+        out, _ = self.lstm(x.squeeze(1))
+        return self.fc(out[:, -1])
+
+
 def model(name, dropout=None):
+    if name == "lstm":
+        return LSTMNet()
     if name == "mlp-dropout":
         p = 0.5 if dropout is None else dropout
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 1024), nn.ReLU(), nn.Dropout(p),

@@ -45,14 +45,15 @@ SPARTAN_API spartan_status spartan_model_create(spartan_context *ctx, size_t in_
 /* Presets for 28 x 28 x 1 inputs and 10 classes: "mlp" (784-512-512-10), "lenet5"
  * (conv6 5x5 pad 2, pool, conv16 5x5, pool, fc120, fc84, fc10), "vgg-small" (conv32, conv32,
  * pool, conv64, conv64, pool, fc256, fc10; 3x3 convolutions with padding 1, 2x2 pools) and
- * "mlp-dropout" (784-1024-1024-10, dropout p = 0.5 after each hidden ReLU). ReLU after every
- * convolution and hidden fully connected layer. */
+ * "mlp-dropout" (784-1024-1024-10, dropout p = 0.5 after each hidden ReLU) and "lstm" (the
+ * image's 28 rows as time steps into an LSTM of 128, then fc 10). ReLU after every convolution
+ * and hidden fully connected layer. */
 SPARTAN_API spartan_status spartan_model_create_preset(spartan_context *ctx, const char *name,
                                                        spartan_model **out);
 /* A model from a description (docs/models.md): one layer a line, "input HxWxC" first, the last
  * line "fc N" with N the class count; '#' starts a comment. Kinds: conv N k= [s=1] [p=0], relu,
- * maxpool k= [s=k], avgpool k= [s=k] [p=0], globalavgpool, dropout [p=0.5], flatten, fc N
- * (spartan_layer_kind_name gives the words). The whole text is checked before a model is
+ * maxpool k= [s=k], avgpool k= [s=k] [p=0], globalavgpool, dropout [p=0.5], flatten, lstm N,
+ * fc N (spartan_layer_kind_name gives the words). The whole text is checked before a model is
  * made; a malformed line gives INVALID_ARGUMENT with its line number (and the file's name) in
  * spartan_last_error(ctx), and *out stays NULL. Files are read bounded (at most 1 MiB, regular
  * files only). */
@@ -81,7 +82,10 @@ typedef enum spartan_layer_kind {
     SPARTAN_LAYER_FLATTEN = 5,       /* h x w x c -> 1 x 1 x hwc (no copy) */
     SPARTAN_LAYER_AVGPOOL = 6,       /* average pooling: kernel, stride, pad (counted) */
     SPARTAN_LAYER_GLOBALAVGPOOL = 7, /* each channel's mean over the image: -> 1 x 1 x c */
-    SPARTAN_LAYER_KIND_COUNT = 8
+    /* LSTM over the input's rows as time steps (h steps of w x c features): -> 1 x 1 x hidden,
+     * the last step's hidden state */
+    SPARTAN_LAYER_LSTM = 8,
+    SPARTAN_LAYER_KIND_COUNT = 9
 } spartan_layer_kind;
 
 /* A layer to add; the fields a kind does not take are ignored. */
@@ -96,8 +100,8 @@ typedef struct spartan_layer_spec {
  * shape it receives, or after spartan_model_prepare. The spartan_model_add_* calls below are
  * this with the kind's fields. */
 SPARTAN_API spartan_status spartan_model_add(spartan_model *m, const spartan_layer_spec *spec);
-/* "fc", "conv", "relu", "maxpool", "dropout", "flatten", "avgpool", "globalavgpool" (the words
- * of model descriptions); NULL for a value outside the enum. */
+/* "fc", "conv", "relu", "maxpool", "dropout", "flatten", "avgpool", "globalavgpool", "lstm" (the
+ * words of model descriptions); NULL for a value outside the enum. */
 SPARTAN_API const char *spartan_layer_kind_name(spartan_layer_kind kind);
 
 SPARTAN_API spartan_status spartan_model_add_fc(spartan_model *m, size_t out_features);
@@ -111,6 +115,12 @@ SPARTAN_API spartan_status spartan_model_add_flatten(spartan_model *m);
 SPARTAN_API spartan_status spartan_model_add_avgpool(spartan_model *m, size_t kernel, size_t stride,
                                                      size_t pad);
 SPARTAN_API spartan_status spartan_model_add_globalavgpool(spartan_model *m);
+/* An LSTM of `hidden` units (PyTorch's nn.LSTM, one layer, batch_first, its gates in the order i,
+ * f, g, o) reading the input's rows as its time steps; parameters "<name>.weight_ih" (features x
+ * 4 hidden: the transpose of PyTorch's weight_ih_l0), "<name>.weight_hh" (hidden x 4 hidden) and
+ * "<name>.bias" (4 hidden: PyTorch's bias_ih_l0 + bias_hh_l0), initialised like PyTorch's
+ * (uniform in +-1/sqrt(hidden)). */
+SPARTAN_API spartan_status spartan_model_add_lstm(spartan_model *m, size_t hidden);
 
 /* How the dropout layers drop (spartan_train_config.dropout_kind). */
 typedef enum spartan_dropout_kind {

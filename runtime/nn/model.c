@@ -160,6 +160,11 @@ spartan_status spartan_model_add_dropout(spartan_model *m, float p) {
     return add(m, &s, "spartan_model_add_dropout");
 }
 
+spartan_status spartan_model_add_lstm(spartan_model *m, size_t hidden) {
+    spartan_layer_spec s = {.kind = SPARTAN_LAYER_LSTM, .outputs = hidden};
+    return add(m, &s, "spartan_model_add_lstm");
+}
+
 spartan_status spartan_model_add_flatten(spartan_model *m) {
     spartan_layer_spec s = {.kind = SPARTAN_LAYER_FLATTEN};
     return add(m, &s, "spartan_model_add_flatten");
@@ -178,10 +183,11 @@ void spartan_model_shape(const spartan_model *m, size_t *in_h, size_t *in_w, siz
 
 /* The presets are the description files models/<name>.model, embedded at build time. */
 extern const unsigned char sp_model_mlp[], sp_model_lenet5[], sp_model_vgg_small[],
-    sp_model_mlp_dropout[];
-static const char *const preset_names[] = {"mlp", "lenet5", "vgg-small", "mlp-dropout", NULL};
-static const unsigned char *const preset_texts[] = {sp_model_mlp, sp_model_lenet5,
-                                                    sp_model_vgg_small, sp_model_mlp_dropout};
+    sp_model_mlp_dropout[], sp_model_lstm[];
+static const char *const preset_names[] = {"mlp",         "lenet5", "vgg-small",
+                                           "mlp-dropout", "lstm",   NULL};
+static const unsigned char *const preset_texts[] = {
+    sp_model_mlp, sp_model_lenet5, sp_model_vgg_small, sp_model_mlp_dropout, sp_model_lstm};
 
 const char *const *spartan_model_presets(void) {
     return preset_names;
@@ -196,7 +202,7 @@ spartan_status spartan_model_create_preset(spartan_context *ctx, const char *nam
             return spartan_model_create_from_text(ctx, (const char *)preset_texts[i], out);
     return sp_invalid(ctx,
                       "spartan_model_create_preset: unknown model \"%s\" (presets: mlp, "
-                      "lenet5, vgg-small, mlp-dropout)",
+                      "lenet5, vgg-small, mlp-dropout, lstm)",
                       name);
 }
 
@@ -314,7 +320,7 @@ static void plan(spartan_model *m) {
             relu_feeds = 1;
         else if (!L->ops->keeps_mask)
             relu_feeds = 0;
-        if (L->ops->gemm) trainable_before = 1;
+        if (L->ops->params) trainable_before = 1;
         if (L->ops != &sp_layer_flatten) monitored = L->ops->collect && !L->ops->gemm ? L : NULL;
     }
 }
@@ -352,10 +358,8 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
         sp_layer *L = &m->layers[i];
         clear_stats(L, 1);
         st = L->ops->prepare(L, ctx, cfg);
-        if (st == SPARTAN_OK && L->ops->gemm) {
-            nparams += 2;
-            st = register_passes(m, L);
-        }
+        if (st == SPARTAN_OK && L->ops->params) nparams += L->ops->params(L, NULL);
+        if (st == SPARTAN_OK && L->ops->gemm) st = register_passes(m, L);
     }
     /* the kept weights' scratch of fc layers next to a row dropout: sized by its plan */
     for (size_t i = 0; i < m->nlayers && st == SPARTAN_OK; i++)
@@ -373,12 +377,8 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
     if (st == SPARTAN_OK && !(m->params = calloc(nparams ? nparams : 1, sizeof *m->params)))
         st = sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "parameter list");
     for (size_t i = 0; i < m->nlayers && st == SPARTAN_OK; i++) {
-        sp_gemm_state *g = &m->layers[i].g;
-        if (!m->layers[i].ops->gemm) continue;
-        spartan_param w = {g->wname, g->w, g->dw, g->vw, g->wrank, {0}};
-        memcpy(w.shape, g->wshape, sizeof w.shape);
-        m->params[m->nparams++] = w;
-        m->params[m->nparams++] = (spartan_param){g->bname, g->b, g->db, g->vb, 1, {g->n}};
+        sp_layer *L = &m->layers[i];
+        if (L->ops->params) m->nparams += L->ops->params(L, &m->params[m->nparams]);
     }
     if (st == SPARTAN_OK) st = spartan_context_finish(ctx);
     if (st != SPARTAN_OK) {
@@ -447,10 +447,13 @@ spartan_status spartan_model_layer_info(const spartan_model *m, size_t i, sparta
         out->m = L->g.m;
         out->n = L->g.n;
         out->k = L->g.k;
-        out->params = L->g.k * L->g.n + L->g.n;
         for (int p = 0; p < SPARTAN_PASS_COUNT; p++)
             out->form[p] = (spartan_sparse_form)L->g.form[p];
     }
+    spartan_param ps[SP_LAYER_PARAMS];
+    const size_t np = L->ops->params && m->prepared ? L->ops->params((sp_layer *)L, ps) : 0;
+    for (size_t k = 0; k < np; k++) out->params += spartan_tensor_numel(ps[k].value);
+    if (!np && out->gemm) out->params = L->g.k * L->g.n + L->g.n; /* before prepare */
     for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
         out->seconds[p] = L->sec[p];
         out->calls[p] = L->calls[p];

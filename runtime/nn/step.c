@@ -179,19 +179,19 @@ static spartan_status run_step(spartan_model *m, const batch *b, size_t count, i
         st = L->ops->backward(L, &s, m->acts[i], g, &dx);
         g = dx;
     }
-    /* the update: a GEMM layer's weight and bias are params 2j and 2j + 1 of the j-th */
-    for (size_t i = 0, j = 0; update && i < m->nlayers && st == SPARTAN_OK; i++) {
+    /* the update: each layer's own (ops->update) or SGD on each of its parameters */
+    for (size_t i = 0; update && i < m->nlayers && st == SPARTAN_OK; i++) {
         sp_layer *L = &m->layers[i];
-        if (!L->ops->gemm) continue;
+        if (!L->ops->params) continue;
         if (L->ops->update) {
             st = L->ops->update(L, &s, &m->cfg);
-        } else {
-            for (size_t k = 2 * j; k < 2 * j + 2 && st == SPARTAN_OK; k++)
-                st = spartan_sgd_step(m->ctx, m->params[k].value, m->params[k].grad,
-                                      m->params[k].momentum, m->cfg.lr, m->cfg.momentum,
-                                      m->cfg.weight_decay);
+            continue;
         }
-        j++;
+        spartan_param ps[SP_LAYER_PARAMS];
+        const size_t np = L->ops->params(L, ps);
+        for (size_t k = 0; k < np && st == SPARTAN_OK; k++)
+            st = spartan_sgd_step(m->ctx, ps[k].value, ps[k].grad, ps[k].momentum, m->cfg.lr,
+                                  m->cfg.momentum, m->cfg.weight_decay);
     }
     if (st == SPARTAN_OK) st = read_stats(m, count, res); /* the step's one blocking read */
     if (st != SPARTAN_OK) {

@@ -300,6 +300,18 @@ spartan_status sp_row_sgd(spartan_context *ctx, spartan_tensor *w, const spartan
 spartan_status sp_row_mask(spartan_context *ctx, const spartan_tensor *x, spartan_tensor *y,
                            size_t features, const sp_row_maps *f, float scale);
 
+/* The LSTM's time step t of T (lstm.c; kernels_cl/nn.cl documents the layouts): forward, the
+ * gates and states from gx (batch-major rows b T + t of the input GEMM), rec (h_{t-1} W_h, B x 4H;
+ * not read at t = 0) and bias into gates, cs (time-major) and hout (h_t, B x H); backward,
+ * from dh (reaching h_t) and dc (reaching c_t, replaced by what reaches c_{t-1}) the
+ * pre-activations' gradients into dgt (B x 4H) and dgx (batch-major). */
+spartan_status sp_lstm_forward_step(spartan_context *ctx, cl_mem gx, cl_mem rec, cl_mem bias,
+                                    cl_mem gates, cl_mem cs, cl_mem hout, size_t B, size_t H,
+                                    size_t T, size_t t);
+spartan_status sp_lstm_backward_step(spartan_context *ctx, cl_mem gates, cl_mem cs, cl_mem dh,
+                                     cl_mem dc, cl_mem dgt, cl_mem dgx, size_t B, size_t H,
+                                     size_t T, size_t t);
+
 /* The dropout stream's state for (seed, counter): seed and counter mixed, so nearby counters
  * give unrelated masks (spartan_dropout_forward documents the whole hash). */
 static inline cl_ulong sp_dropout_key(unsigned long long seed, unsigned long long counter) {

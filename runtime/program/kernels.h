@@ -84,6 +84,8 @@ typedef enum sp_family {
     X(nn, nn_row_scatter)                                                                          \
     X(nn, nn_row_mask)                                                                             \
     X(nn, nn_row_sgd)                                                                              \
+    X(nn, nn_lstm_forward)                                                                         \
+    X(nn, nn_lstm_backward)                                                                        \
     X(nn, nn_softmax_xent)                                                                         \
     X(nn, nn_sgd_step)                                                                             \
     X(conv, conv_forward)                                                                          \

@@ -173,6 +173,7 @@ const sp_layer_ops sp_layer_conv = {
     .prepare = conv_prepare,
     .forward = conv_forward,
     .backward = conv_backward,
+    .params = sp_gemm_params,
     .collect = sp_gemm_collect,
     .release = sp_gemm_release,
 };

@@ -62,6 +62,7 @@ const sp_layer_ops sp_layer_fc = {
     .forward = fc_forward,
     .backward = fc_backward,
     .update = fc_update,
+    .params = sp_gemm_params,
     .collect = sp_gemm_collect,
     .release = sp_gemm_release,
 };

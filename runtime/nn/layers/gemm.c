@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/rng.h"
 #include "nn/layers/layer.h"
@@ -195,6 +196,16 @@ spartan_status sp_gemm_backward_x(sp_layer *L, const sp_step *s, const spartan_t
     }
     if (st == SPARTAN_OK && sample_x && x_compacted) st = sp_sample_take(&g->xs);
     return st;
+}
+
+size_t sp_gemm_params(sp_layer *L, spartan_param *out) {
+    sp_gemm_state *g = &L->g;
+    if (out) {
+        out[0] = (spartan_param){g->wname, g->w, g->dw, g->vw, g->wrank, {0}};
+        memcpy(out[0].shape, g->wshape, sizeof out[0].shape);
+        out[1] = (spartan_param){g->bname, g->b, g->db, g->vb, 1, {g->n}};
+    }
+    return 2;
 }
 
 void sp_gemm_collect(sp_layer *L) {

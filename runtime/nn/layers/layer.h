@@ -27,7 +27,8 @@
     X(DROPOUT, dropout)                                                                            \
     X(FLATTEN, flatten)                                                                            \
     X(AVGPOOL, avgpool)                                                                            \
-    X(GLOBALAVGPOOL, globalavgpool)
+    X(GLOBALAVGPOOL, globalavgpool)                                                                \
+    X(LSTM, lstm)
 
 /* Monitored fractions of zeros of one tensor: the first sample since prepare, the latest, and the
  * sum and count since the last statistics reset (first and last < 0: never sampled). */
@@ -112,13 +113,18 @@ typedef struct sp_layer_ops {
     /* dy: gradient of the output (full batch); *dx: of the input (NULL when not needed). */
     spartan_status (*backward)(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                                const spartan_tensor *dy, const spartan_tensor **dx);
-    /* The SGD update of a GEMM layer's weight and bias (NULL: spartan_sgd_step on each). */
+    /* The layer's parameters in order into out (NULL: only counted), at most SP_LAYER_PARAMS;
+     * returns how many (NULL function: none). Valid after prepare. */
+    size_t (*params)(sp_layer *L, spartan_param *out);
+    /* The SGD update of its parameters (NULL: spartan_sgd_step on each). */
     spartan_status (*update)(sp_layer *L, const sp_step *s, const spartan_train_config *cfg);
     /* At the step's end, after its one blocking read: the samples taken this step (NULL: none). */
     void (*collect)(sp_layer *L);
     /* Frees what prepare made (NULL pointers left behind). */
     void (*release)(sp_layer *L);
 } sp_layer_ops;
+
+#define SP_LAYER_PARAMS 4
 
 struct sp_layer {
     const sp_layer_ops *ops;
@@ -149,6 +155,7 @@ struct sp_layer {
      * forward_by_prev, passes its input on as its output. */
     int relu_in_store, forward_by_prev;
     sp_gemm_state g; /* GEMM layers */
+    void *state;     /* other kinds' own state (lstm.c) */
 
     /* Dropout (dropout.c): the rate and kind it runs with (the configuration's, else its own);
      * kind row: the plan of its patterns, this step's pattern's maps (drawn for rows_step when
@@ -255,6 +262,8 @@ spartan_status sp_gemm_forward_x(sp_layer *L, const sp_step *s, const spartan_te
 spartan_status sp_gemm_backward_x(sp_layer *L, const sp_step *s, const spartan_tensor *a,
                                   const spartan_tensor *dy, spartan_tensor *da);
 void sp_gemm_collect(sp_layer *L);
+/* The weight and the bias (sp_layer_ops.params). */
+size_t sp_gemm_params(sp_layer *L, spartan_param *out);
 /* Row dropout next to an fc layer (L->drop_in, L->drop_out): the scratch of the kept weights,
  * as large as the dropouts' plans keep at most (after every layer's prepare: the plans are the
  * dropout layers'), and a training step's GEMMs over the kept inputs and outputs alone: forward into
