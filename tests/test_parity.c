@@ -1,7 +1,8 @@
 /* Parity with PyTorch: lenet5's loss and every parameter's gradient after one forward and
  * backward pass, on the dense and the sparse path, against tests/fixtures/lenet5_parity
  * .safetensors, which tools/pytorch_parity.py wrote (PyTorch in float64 from float32 weights and
- * eight Fashion-MNIST images, converted to Spartan's layouts and names).
+ * eight Fashion-MNIST images, converted to Spartan's layouts and names); and an LSTM's against
+ * nn.LSTM (tests/fixtures/lstm_parity.safetensors, tools/pytorch_lstm_parity.py).
  *
  * Tolerance: an element is the end of a chain of accumulations: the forward GEMMs (reductions of
  * k), the loss, the backward GEMMs by input (n) and by weight (m), col2im (at most k terms of a
@@ -19,18 +20,27 @@
 #include "io/safetensors.h"
 #include "spartan/spartan.h"
 
-#define FIXTURE SPARTAN_TEST_FIXTURES "/lenet5_parity.safetensors"
+#define FIXTURE      SPARTAN_TEST_FIXTURES "/lenet5_parity.safetensors"
+#define LSTM_FIXTURE SPARTAN_TEST_FIXTURES "/lstm_parity.safetensors"
 
 static spartan_context *ctx;
 static sp_st_file fixture;
 
-static void setup(void) {
+static void open_fixture(const char *path) {
     spartan_status st = spartan_context_create(NULL, &ctx);
     ck_assert_msg(st == SPARTAN_OK, "context: %s", spartan_last_error(NULL));
     sp_err err = {0};
-    st = sp_st_read(FIXTURE, SIZE_MAX, &fixture, &err);
+    st = sp_st_read(path, SIZE_MAX, &fixture, &err);
     ck_assert_msg(st == SPARTAN_OK, "%s", sp_err_message(&err));
     sp_err_free(&err);
+}
+
+static void setup(void) {
+    open_fixture(FIXTURE);
+}
+
+static void setup_lstm(void) {
+    open_fixture(LSTM_FIXTURE);
 }
 
 static void teardown(void) {
@@ -149,6 +159,72 @@ START_TEST(lenet5_matches_pytorch_sparse) {
 }
 END_TEST
 
+/* An LSTM (tools/pytorch_lstm_parity.py: "input 28x28x1, lstm 32, fc 10", four images) against
+ * nn.LSTM in float64. The chains: forward, per time step a reduction of F + H terms and the gates'
+ * functions (a few ulps each, counted as 8 terms), T steps, then fc and the loss; backward, per
+ * step the gradient through W_h (4H terms), T steps, then the weight's own reduction over B T
+ * rows. */
+static void check_lstm(spartan_policy_mode policy) {
+    const size_t batch = 4, T = 28, F = 28, H = 32, classes = 10;
+    spartan_model *m;
+    OK(spartan_model_create_from_text(ctx, "input 28x28x1\nlstm 32\nfc 10\n", &m));
+    spartan_train_config cfg = spartan_train_config_default();
+    cfg.batch = batch;
+    cfg.policy = policy;
+    OK(spartan_model_prepare(m, &cfg));
+    ck_assert_uint_eq(spartan_model_param_count(m), 5);
+    for (size_t i = 0; i < 5; i++) {
+        spartan_param p;
+        OK(spartan_model_param(m, i, &p));
+        size_t n = spartan_tensor_numel(p.value);
+        float *w = fixture_floats(p.name, n);
+        OK(spartan_tensor_write(p.value, w, n));
+        free(w);
+    }
+    float *img = fixture_floats("images", batch * 784), *lab = fixture_floats("labels", batch);
+    spartan_step_result r;
+    OK(spartan_model_gradients(m, img, lab, batch, &r));
+    const size_t fwd = T * (F + H + 8) + H + classes + 8, up = T * 4 * H;
+    const double loss = fixture_scalar("loss"), ltol = th_tol(fwd, fixture_scalar("loss.scale"));
+    ck_assert_msg(fabs(r.loss - loss) <= ltol, "lstm: loss %.9g, PyTorch %.9g (tolerance %.3g)",
+                  r.loss, loss, ltol);
+    for (size_t i = 0; i < 5; i++) {
+        spartan_param p;
+        OK(spartan_model_param(m, i, &p));
+        const size_t n = spartan_tensor_numel(p.grad),
+                     k = i < 3 ? fwd + up + batch * T : fwd + batch;
+        char name[64];
+        snprintf(name, sizeof name, "%s.grad", p.name);
+        float *want = fixture_floats(name, n), *got = th_floats(n);
+        snprintf(name, sizeof name, "%s.grad.scale", p.name);
+        const double tol = th_tol(k, fixture_scalar(name));
+        OK(spartan_tensor_read(p.grad, got, n));
+        double *wantd = th_doubles(n), worst = 0.0, biggest = 0.0;
+        for (size_t j = 0; j < n; j++) {
+            wantd[j] = want[j];
+            worst = fmax(worst, fabs((double)got[j] - wantd[j]));
+            biggest = fmax(biggest, fabs(wantd[j]));
+        }
+        size_t first = 0, bad = th_count_bad(got, wantd, n, tol, &first);
+        ck_assert_msg(bad == 0,
+                      "lstm: %s: %zu of %zu elements off, first [%zu] %.9g vs PyTorch %.9g; "
+                      "largest error %.3g, tolerance %.3g",
+                      p.name, bad, n, first, (double)got[first], wantd[first], worst, tol);
+        ck_assert_msg(biggest > 0.0, "lstm: %s: the reference gradient is zero", p.name);
+        free(want);
+        free(got);
+        free(wantd);
+    }
+    free(img);
+    free(lab);
+    spartan_model_destroy(m);
+}
+
+START_TEST(lstm_matches_pytorch) {
+    check_lstm(SPARTAN_POLICY_DENSE);
+}
+END_TEST
+
 static Suite *parity_suite(void) {
     Suite *s = suite_create("parity");
     TCase *tc = tcase_create("parity");
@@ -157,6 +233,11 @@ static Suite *parity_suite(void) {
     tcase_add_test(tc, lenet5_matches_pytorch_dense);
     tcase_add_test(tc, lenet5_matches_pytorch_sparse);
     suite_add_tcase(s, tc);
+    TCase *tl = tcase_create("lstm");
+    tcase_set_timeout(tl, 300);
+    tcase_add_checked_fixture(tl, setup_lstm, teardown);
+    tcase_add_test(tl, lstm_matches_pytorch);
+    suite_add_tcase(s, tl);
     return s;
 }
 
