@@ -90,6 +90,35 @@ static size_t chain_lengths(const spartan_model *m, size_t classes, size_t *k_pa
     return fwd;
 }
 
+/* Parameter i's gradient against the fixture's "<name>.grad", within th_tol(k, its scale). */
+static void check_grad(const spartan_model *m, size_t i, size_t k, const char *what) {
+    spartan_param p;
+    OK(spartan_model_param(m, i, &p));
+    const size_t n = spartan_tensor_numel(p.grad);
+    char name[64];
+    snprintf(name, sizeof name, "%s.grad", p.name);
+    float *want = fixture_floats(name, n), *got = th_floats(n);
+    snprintf(name, sizeof name, "%s.grad.scale", p.name);
+    const double tol = th_tol(k, fixture_scalar(name));
+    OK(spartan_tensor_read(p.grad, got, n));
+    double *wantd = th_doubles(n), worst = 0.0, biggest = 0.0;
+    for (size_t j = 0; j < n; j++) {
+        wantd[j] = want[j];
+        worst = fmax(worst, fabs((double)got[j] - wantd[j]));
+        biggest = fmax(biggest, fabs(wantd[j]));
+    }
+    size_t first = 0, bad = th_count_bad(got, wantd, n, tol, &first);
+    ck_assert_msg(bad == 0,
+                  "%s: %s: %zu of %zu elements off, first [%zu] %.9g vs PyTorch %.9g; largest "
+                  "error %.3g, tolerance %.3g",
+                  what, p.name, bad, n, first, (double)got[first], wantd[first], worst, tol);
+    /* a gradient that is all zeros would pass trivially */
+    ck_assert_msg(biggest > 0.0, "%s: %s: the reference gradient is zero", what, p.name);
+    free(want);
+    free(got);
+    free(wantd);
+}
+
 static void check_policy(spartan_policy_mode policy) {
     const size_t batch = 8;
     const char *pname = spartan_policy_mode_name(policy);
@@ -117,33 +146,8 @@ static void check_policy(spartan_policy_mode policy) {
     const double loss = fixture_scalar("loss"), ltol = th_tol(k_loss, fixture_scalar("loss.scale"));
     ck_assert_msg(fabs(r.loss - loss) <= ltol, "%s: loss %.9g, PyTorch %.9g (tolerance %.3g)",
                   pname, r.loss, loss, ltol);
-    for (size_t i = 0; i < spartan_model_param_count(m); i++) {
-        spartan_param p;
-        OK(spartan_model_param(m, i, &p));
-        const size_t n = spartan_tensor_numel(p.grad);
-        char name[64];
-        snprintf(name, sizeof name, "%s.grad", p.name);
-        float *want = fixture_floats(name, n), *got = th_floats(n);
-        snprintf(name, sizeof name, "%s.grad.scale", p.name);
-        const double tol = th_tol(k_param[i / 2], fixture_scalar(name));
-        OK(spartan_tensor_read(p.grad, got, n));
-        double *wantd = th_doubles(n), worst = 0.0, biggest = 0.0;
-        for (size_t j = 0; j < n; j++) {
-            wantd[j] = want[j];
-            worst = fmax(worst, fabs((double)got[j] - wantd[j]));
-            biggest = fmax(biggest, fabs(wantd[j]));
-        }
-        size_t first = 0, bad = th_count_bad(got, wantd, n, tol, &first);
-        ck_assert_msg(bad == 0,
-                      "%s: %s: %zu of %zu elements off, first [%zu] %.9g vs PyTorch %.9g; largest "
-                      "error %.3g, tolerance %.3g",
-                      pname, p.name, bad, n, first, (double)got[first], wantd[first], worst, tol);
-        /* a gradient that is all zeros would pass trivially */
-        ck_assert_msg(biggest > 0.0, "%s: %s: the reference gradient is zero", pname, p.name);
-        free(want);
-        free(got);
-        free(wantd);
-    }
+    for (size_t i = 0; i < spartan_model_param_count(m); i++)
+        check_grad(m, i, k_param[i / 2], pname);
     free(img);
     free(lab);
     spartan_model_destroy(m);
@@ -188,33 +192,8 @@ static void check_lstm(spartan_policy_mode policy) {
     const double loss = fixture_scalar("loss"), ltol = th_tol(fwd, fixture_scalar("loss.scale"));
     ck_assert_msg(fabs(r.loss - loss) <= ltol, "lstm: loss %.9g, PyTorch %.9g (tolerance %.3g)",
                   r.loss, loss, ltol);
-    for (size_t i = 0; i < 5; i++) {
-        spartan_param p;
-        OK(spartan_model_param(m, i, &p));
-        const size_t n = spartan_tensor_numel(p.grad),
-                     k = i < 3 ? fwd + up + batch * T : fwd + batch;
-        char name[64];
-        snprintf(name, sizeof name, "%s.grad", p.name);
-        float *want = fixture_floats(name, n), *got = th_floats(n);
-        snprintf(name, sizeof name, "%s.grad.scale", p.name);
-        const double tol = th_tol(k, fixture_scalar(name));
-        OK(spartan_tensor_read(p.grad, got, n));
-        double *wantd = th_doubles(n), worst = 0.0, biggest = 0.0;
-        for (size_t j = 0; j < n; j++) {
-            wantd[j] = want[j];
-            worst = fmax(worst, fabs((double)got[j] - wantd[j]));
-            biggest = fmax(biggest, fabs(wantd[j]));
-        }
-        size_t first = 0, bad = th_count_bad(got, wantd, n, tol, &first);
-        ck_assert_msg(bad == 0,
-                      "lstm: %s: %zu of %zu elements off, first [%zu] %.9g vs PyTorch %.9g; "
-                      "largest error %.3g, tolerance %.3g",
-                      p.name, bad, n, first, (double)got[first], wantd[first], worst, tol);
-        ck_assert_msg(biggest > 0.0, "lstm: %s: the reference gradient is zero", p.name);
-        free(want);
-        free(got);
-        free(wantd);
-    }
+    for (size_t i = 0; i < 5; i++)
+        check_grad(m, i, i < 3 ? fwd + up + batch * T : fwd + batch, "lstm");
     free(img);
     free(lab);
     spartan_model_destroy(m);
