@@ -435,25 +435,38 @@ void nn_row_mask(__global const float *x, __global float *y, const uint count, c
     y[t] = inv[j] != 0xffffffffu ? scale * x[t] : 0.0f;
 }
 
+// The LSTM's functions through exp alone (POCL's tanh costs several exps): sigmoid(x) =
+// 1 / (1 + e^-x), tanh(x) = 1 - 2 / (e^2x + 1); both saturate cleanly (e^-x overflows to inf
+// for large -x: 1 / inf = 0), tanh loses relative accuracy near 0 only (absolute error ~ eps).
+static inline float nn_sigmoid(const float x) {
+    return 1.0f / (1.0f + exp(-x));
+}
+
+static inline float nn_tanh(const float x) {
+    return 1.0f - 2.0f / (exp(2.0f * x) + 1.0f);
+}
+
 // LSTM (runtime/nn/layers/lstm.c), PyTorch's gate order i, f, g, o in each row of 4H
 // pre-activations. Forward of step t: pre = gx[(b T + t)] + rec[b] (h_{t-1} W_h; first: none)
 // + bias; i, f, o = sigmoid, g = tanh; c = f c_{t-1} + i g (c_{-1} = 0); h = o tanh(c). gates
 // (time-major, row t B + b) keeps the four activations, cs the cell states (time-major), hout
-// (B x H) the step's hidden state. Dimension 0: the H units, 1: the B images.
+// (B x H) the step's hidden state, and hrev the hidden states the backward pass's W_h gradient
+// reads, latest first: h_t at block T - 2 - t (t < T - 1). One work-item per (image, unit), a
+// 1-D range: its 2-D form left half of each group idle (H < WG) and ran the gates 2.6x slower.
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
 void nn_lstm_forward(__global const float *gx, __global const float *rec,
                      __global const float *bias, __global float *gates, __global float *cs,
-                     __global float *hout, const uint B, const uint H, const uint T, const uint t,
-                     const int first) {
-    const uint j = get_global_id(0), b = get_global_id(1);
-    if (j >= H || b >= B) return;
-    __global const float *gr = gx + ((size_t)b * T + t) * 4 * H;
-    __global const float *rr = rec + (size_t)b * 4 * H;
-    float pre[4];
-    for (uint q = 0; q < 4; q++)
-        pre[q] = gr[q * H + j] + bias[q * H + j] + (first ? 0.0f : rr[q * H + j]);
-    const float i = 1.0f / (1.0f + exp(-pre[0])), f = 1.0f / (1.0f + exp(-pre[1]));
-    const float g = tanh(pre[2]), o = 1.0f / (1.0f + exp(-pre[3]));
+                     __global float *hout, __global float *hrev, const uint B, const uint H,
+                     const uint T, const uint t, const int first) {
+    const uint id = get_global_id(0), b = id / H, j = id - b * H;
+    if (b >= B) return;
+    __global const float *gr = gx + ((size_t)b * T + t) * 4 * H + j;
+    __global const float *bb = bias + j;
+    __global const float *rr = rec + (size_t)b * 4 * H + j;
+    const float r0 = first ? 0.0f : rr[0], r1 = first ? 0.0f : rr[H];
+    const float r2 = first ? 0.0f : rr[2 * H], r3 = first ? 0.0f : rr[3 * H];
+    const float i = nn_sigmoid(gr[0] + bb[0] + r0), f = nn_sigmoid(gr[H] + bb[H] + r1);
+    const float g = nn_tanh(gr[2 * H] + bb[2 * H] + r2), o = nn_sigmoid(gr[3 * H] + bb[3 * H] + r3);
     const size_t at = (size_t)t * B + b;
     const float cp = first ? 0.0f : cs[(at - B) * H + j];
     const float c = f * cp + i * g;
@@ -463,24 +476,27 @@ void nn_lstm_forward(__global const float *gx, __global const float *rec,
     ga[2 * H + j] = g;
     ga[3 * H + j] = o;
     cs[at * H + j] = c;
-    hout[(size_t)b * H + j] = o * tanh(c);
+    const float h = o * nn_tanh(c);
+    hout[(size_t)b * H + j] = h;
+    if (t + 1 < T) hrev[((size_t)(T - 2 - t) * B + b) * H + j] = h;
 }
 
 // LSTM backward of step t: dh (B x H: the gradient reaching h_t), dc (B x H: reaching c_t from
 // step t + 1, 0 at the last step; replaced by the gradient reaching c_{t-1}); the gradients of the
-// four pre-activations into dgt (B x 4H, for this step's recurrent GEMMs) and dgx (batch-major
-// row b T + t, for the input GEMMs). Dimension 0: the H units, 1: the B images.
+// four pre-activations into dgt (B x 4H, for this step's GEMM to h_{t-1}), dgx (batch-major
+// row b T + t, for the input GEMMs) and, for t > 0, grev (block T - 1 - t: beside hrev's h_{t-1},
+// for W_h's gradient in one GEMM). One work-item per (image, unit).
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
 void nn_lstm_backward(__global const float *gates, __global const float *cs,
                       __global const float *dh, __global float *dc, __global float *dgt,
-                      __global float *dgx, const uint B, const uint H, const uint T, const uint t,
-                      const int first) {
-    const uint j = get_global_id(0), b = get_global_id(1);
-    if (j >= H || b >= B) return;
+                      __global float *dgx, __global float *grev, const uint B, const uint H,
+                      const uint T, const uint t, const int first) {
+    const uint id = get_global_id(0), b = id / H, j = id - b * H;
+    if (b >= B) return;
     const size_t at = (size_t)t * B + b;
     __global const float *ga = gates + at * 4 * H;
     const float i = ga[j], f = ga[H + j], g = ga[2 * H + j], o = ga[3 * H + j];
-    const float c = cs[at * H + j], tc = tanh(c), cp = first ? 0.0f : cs[(at - B) * H + j];
+    const float c = cs[at * H + j], tc = nn_tanh(c), cp = first ? 0.0f : cs[(at - B) * H + j];
     const size_t bj = (size_t)b * H + j;
     const float d = dh[bj];
     const float dct = dc[bj] + d * o * (1.0f - tc * tc);
@@ -489,9 +505,11 @@ void nn_lstm_backward(__global const float *gates, __global const float *cs,
     dc[bj] = dct * f;
     __global float *rt = dgt + (size_t)b * 4 * H;
     __global float *rx = dgx + ((size_t)b * T + t) * 4 * H;
+    __global float *rr = grev + ((size_t)(T - 1 - t) * B + b) * 4 * H;
     for (uint q = 0; q < 4; q++) {
         rt[q * H + j] = dpre[q];
         rx[q * H + j] = dpre[q];
+        if (!first) rr[q * H + j] = dpre[q];
     }
 }
 

@@ -3,13 +3,6 @@
  * (runtime/nn/layers/lstm.c) orders the calls. */
 #include "ops/ops_internal.h"
 
-/* A launch over H x B work-items (dimension 0 the units, in groups of the tuned WG). */
-static spartan_status launch_units(spartan_context *ctx, sp_kernel_id k, size_t H, size_t B,
-                                   const sp_arg *args, cl_uint nargs) {
-    const size_t global[2] = {H, B}, local[2] = {(size_t)sp_tuned_get(&ctx->tuned, "WG"), 1};
-    return sp_launch(ctx, k, 2, global, local, args, nargs);
-}
-
 static spartan_status dims(spartan_context *ctx, size_t B, size_t H, size_t T, size_t t,
                            cl_uint out[4]) {
     if (t >= T) return sp_invalid(ctx, "LSTM step %zu of %zu", t, T);
@@ -24,27 +17,27 @@ static spartan_status dims(spartan_context *ctx, size_t B, size_t H, size_t T, s
 }
 
 spartan_status sp_lstm_forward_step(spartan_context *ctx, cl_mem gx, cl_mem rec, cl_mem bias,
-                                    cl_mem gates, cl_mem cs, cl_mem hout, size_t B, size_t H,
-                                    size_t T, size_t t) {
+                                    cl_mem gates, cl_mem cs, cl_mem hout, cl_mem hrev, size_t B,
+                                    size_t H, size_t T, size_t t) {
     cl_uint d[4];
     spartan_status st = dims(ctx, B, H, T, t, d);
     if (st != SPARTAN_OK || B == 0 || H == 0) return st;
     const cl_int first = t == 0;
     sp_arg args[] = {SP_ARG(gx),   SP_ARG(rec),  SP_ARG(bias), SP_ARG(gates),
-                     SP_ARG(cs),   SP_ARG(hout), SP_ARG(d[0]), SP_ARG(d[1]),
-                     SP_ARG(d[2]), SP_ARG(d[3]), SP_ARG(first)};
-    return launch_units(ctx, SP_K_nn_lstm_forward, H, B, args, 11);
+                     SP_ARG(cs),   SP_ARG(hout), SP_ARG(hrev), SP_ARG(d[0]),
+                     SP_ARG(d[1]), SP_ARG(d[2]), SP_ARG(d[3]), SP_ARG(first)};
+    return sp_launch_1d(ctx, SP_K_nn_lstm_forward, B * H, args, 12);
 }
 
 spartan_status sp_lstm_backward_step(spartan_context *ctx, cl_mem gates, cl_mem cs, cl_mem dh,
-                                     cl_mem dc, cl_mem dgt, cl_mem dgx, size_t B, size_t H,
-                                     size_t T, size_t t) {
+                                     cl_mem dc, cl_mem dgt, cl_mem dgx, cl_mem grev, size_t B,
+                                     size_t H, size_t T, size_t t) {
     cl_uint d[4];
     spartan_status st = dims(ctx, B, H, T, t, d);
     if (st != SPARTAN_OK || B == 0 || H == 0) return st;
     const cl_int first = t == 0;
     sp_arg args[] = {SP_ARG(gates), SP_ARG(cs),   SP_ARG(dh),   SP_ARG(dc),
-                     SP_ARG(dgt),   SP_ARG(dgx),  SP_ARG(d[0]), SP_ARG(d[1]),
-                     SP_ARG(d[2]),  SP_ARG(d[3]), SP_ARG(first)};
-    return launch_units(ctx, SP_K_nn_lstm_backward, H, B, args, 11);
+                     SP_ARG(dgt),   SP_ARG(dgx),  SP_ARG(grev), SP_ARG(d[0]),
+                     SP_ARG(d[1]),  SP_ARG(d[2]), SP_ARG(d[3]), SP_ARG(first)};
+    return sp_launch_1d(ctx, SP_K_nn_lstm_backward, B * H, args, 12);
 }

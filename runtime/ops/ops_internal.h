@@ -302,15 +302,16 @@ spartan_status sp_row_mask(spartan_context *ctx, const spartan_tensor *x, sparta
 
 /* The LSTM's time step t of T (lstm.c; kernels_cl/nn.cl documents the layouts): forward, the
  * gates and states from gx (batch-major rows b T + t of the input GEMM), rec (h_{t-1} W_h, B x 4H;
- * not read at t = 0) and bias into gates, cs (time-major) and hout (h_t, B x H); backward,
- * from dh (reaching h_t) and dc (reaching c_t, replaced by what reaches c_{t-1}) the
- * pre-activations' gradients into dgt (B x 4H) and dgx (batch-major). */
+ * not read at t = 0) and bias into gates, cs (time-major), hout (h_t, B x H) and hrev (the states
+ * latest first); backward, from dh (reaching h_t) and dc (reaching c_t, replaced by what reaches
+ * c_{t-1}) the pre-activations' gradients into dgt (B x 4H), dgx (batch-major) and grev (beside
+ * hrev). */
 spartan_status sp_lstm_forward_step(spartan_context *ctx, cl_mem gx, cl_mem rec, cl_mem bias,
-                                    cl_mem gates, cl_mem cs, cl_mem hout, size_t B, size_t H,
-                                    size_t T, size_t t);
+                                    cl_mem gates, cl_mem cs, cl_mem hout, cl_mem hrev, size_t B,
+                                    size_t H, size_t T, size_t t);
 spartan_status sp_lstm_backward_step(spartan_context *ctx, cl_mem gates, cl_mem cs, cl_mem dh,
-                                     cl_mem dc, cl_mem dgt, cl_mem dgx, size_t B, size_t H,
-                                     size_t T, size_t t);
+                                     cl_mem dc, cl_mem dgt, cl_mem dgx, cl_mem grev, size_t B,
+                                     size_t H, size_t T, size_t t);
 
 /* The dropout stream's state for (seed, counter): seed and counter mixed, so nearby counters
  * give unrelated masks (spartan_dropout_forward documents the whole hash). */

@@ -3,9 +3,10 @@
  * output is the last step's hidden state, 1 x 1 x H. The input GEMM runs once over every step
  * (X (B T x F) . W_x into gx), the recurrent one per step (h_{t-1} . W_h), and a kernel per step
  * applies the gates (ops/lstm.c). Backpropagation through time walks the steps back: per step the
- * gates' gradients (dgt, and dgx for all steps), W_h's gradient accumulated from h_{t-1} and the
- * gradient reaching h_{t-1} through W_h; then W_x's, the bias's and the input's from dgx at once.
- * Every GEMM is the device's dense one. */
+ * gates' gradients (dgt, and dgx and grev for all steps) and the gradient reaching h_{t-1} through
+ * W_h (transposed once per pass); then W_h's from every step at once (hrev^T grev: the kernels lay
+ * h_{t-1} and dG_t out side by side, latest first, so the T - 1 steps are a prefix of both), and
+ * W_x's, the bias's and the input's from dgx at once. Every GEMM is the device's dense one. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 typedef struct lstm_state {
     size_t T, F, H;
     spartan_tensor *wx, *wh, *b, *dwx, *dwh, *db, *vwx, *vwh, *vb;
-    spartan_tensor *gx, *gates, *cs, *rec, *dgx, *dgt, *dh, *dc;
+    spartan_tensor *gx, *gates, *cs, *rec, *dgx, *dgt, *dh, *dc, *hrev, *grev, *wht;
     spartan_tensor **hs; /* T tensors of batch x H: each step's hidden state */
     char names[3][40];
 } lstm_state;
@@ -100,6 +101,9 @@ static spartan_status lstm_prepare(sp_layer *L, spartan_context *ctx,
     TRY(spartan_tensor_create_2d(ctx, B, H4, &S->dgt));
     TRY(spartan_tensor_create_2d(ctx, B, H, &S->dh));
     TRY(spartan_tensor_create_2d(ctx, B, H, &S->dc));
+    TRY(spartan_tensor_create_2d(ctx, (T > 1 ? T - 1 : 1) * B, H, &S->hrev));
+    TRY(spartan_tensor_create_2d(ctx, (T > 1 ? T - 1 : 1) * B, H4, &S->grev));
+    TRY(spartan_tensor_create_2d(ctx, H4, H, &S->wht));
     if (st == SPARTAN_OK && !(S->hs = calloc(T, sizeof *S->hs)))
         st = sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "LSTM states");
     for (size_t t = 0; t < T; t++) TRY(sp_tensor4(ctx, B, 1, 1, H, &S->hs[t]));
@@ -142,7 +146,7 @@ static spartan_status lstm_forward(sp_layer *L, const sp_step *s, const spartan_
         }
         if (st == SPARTAN_OK)
             st = sp_lstm_forward_step(s->ctx, S->gx->mem, S->rec->mem, S->b->mem, S->gates->mem,
-                                      S->cs->mem, S->hs[t]->mem, B, H, T, t);
+                                      S->cs->mem, S->hs[t]->mem, S->hrev->mem, B, H, T, t);
     }
     *y = S->hs[T - 1];
     return st == SPARTAN_OK ? sp_layer_done(L, s, SPARTAN_PASS_FWD) : st;
@@ -158,17 +162,23 @@ static spartan_status lstm_backward(sp_layer *L, const sp_step *s, const spartan
     spartan_tensor dyv, xv;
     spartan_status st = sp_view2(&dyv, dy, B, H);
     if (st == SPARTAN_OK) st = spartan_tensor_fill(S->dc, 0.0f);
-    if (st == SPARTAN_OK && T == 1) st = spartan_tensor_fill(S->dwh, 0.0f);
+    if (st == SPARTAN_OK && T > 1) st = spartan_transpose(ctx, S->wh, S->wht);
     for (size_t t = T; t-- > 0 && st == SPARTAN_OK;) {
         const spartan_tensor *dh = t + 1 == T ? &dyv : S->dh;
         st = sp_lstm_backward_step(ctx, S->gates->mem, S->cs->mem, dh->mem, S->dc->mem, S->dgt->mem,
-                                   S->dgx->mem, B, H, T, t);
-        if (st != SPARTAN_OK || t == 0) break;
-        /* dW_h += h_{t-1}^T dG_t (the last step first: it starts the sum); dh_{t-1} = dG_t W_h^T */
-        st = spartan_gemm_dense(ctx, dense, 1, 0, 1.0f, S->hs[t - 1], S->dgt,
-                                t + 1 == T ? 0.0f : 1.0f, S->dwh);
+                                   S->dgx->mem, S->grev->mem, B, H, T, t);
+        /* dh_{t-1} = dG_t W_h^T */
+        if (st == SPARTAN_OK && t > 0)
+            st = spartan_gemm_dense(ctx, dense, 0, 0, 1.0f, S->dgt, S->wht, 0.0f, S->dh);
+    }
+    /* dW_h = sum over t >= 1 of h_{t-1}^T dG_t: one GEMM over the (T - 1) B rows */
+    spartan_tensor hv, gv;
+    if (st == SPARTAN_OK && T == 1) st = spartan_tensor_fill(S->dwh, 0.0f);
+    if (st == SPARTAN_OK && T > 1) {
+        st = sp_view2(&hv, S->hrev, (T - 1) * B, H);
+        if (st == SPARTAN_OK) st = sp_view2(&gv, S->grev, (T - 1) * B, 4 * H);
         if (st == SPARTAN_OK)
-            st = spartan_gemm_dense(ctx, dense, 0, 1, 1.0f, S->dgt, S->wh, 0.0f, S->dh);
+            st = spartan_gemm_dense(ctx, dense, 1, 0, 1.0f, &hv, &gv, 0.0f, S->dwh);
     }
     if (st == SPARTAN_OK) st = spartan_bias_grad(ctx, S->dgx, S->db);
     if (st == SPARTAN_OK) st = sp_view2(&xv, x, B * T, S->F);
