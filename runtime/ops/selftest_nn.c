@@ -1,8 +1,8 @@
 /* The known-answer check of the layer operations (kernels_cl/nn.cl; selftest.h): the bias
  * gradient over a tall column, bias and ReLU backward, im2col and col2im with stride and
  * padding, max- and average-pooling both ways, dropout against the documented hash, row
- * dropout's gather, scatter and mask, softmax + cross-entropy and the SGD step, each against a
- * host reference; and the implicit-GEMM
+ * dropout's gather, scatter and mask, the LSTM's step kernels, softmax + cross-entropy and the
+ * SGD step, each against a host reference; and the implicit-GEMM
  * convolution's (kernels_cl/conv.cl), which needs the same window helpers. */
 #include <float.h>
 #include <math.h>
@@ -421,9 +421,82 @@ done:
     return r->failed;
 }
 
+/* The LSTM's step kernels (lstm.c) against a host cell in double: 3 images, 5 units, 2 steps
+ * forward (the second reading the recurrent term), then the last step backward. Each value is a
+ * few float operations and exp: within 16 roundings of 2 (the values are at most T = 2). */
+static int check_lstm(sp_check *r) {
+    enum { B = 3, H = 5, T = 2, G = 4 * H };
+    float gx[B * T * G], rec[B * G], bias[G], dh[B * H], got[T * B * G];
+    double want[T * B * G], bound[T * B * G];
+    sp_check_fill(r, gx, B * T * G, 0.0, -2.0f, 2.0f);
+    sp_check_fill(r, rec, B * G, 0.0, -1.0f, 1.0f);
+    sp_check_fill(r, bias, G, 0.0, -0.5f, 0.5f);
+    sp_check_fill(r, dh, B * H, 0.0, -1.0f, 1.0f);
+    spartan_tensor *tgx = sp_check_upload(r, gx, B * T, G), *trec = sp_check_upload(r, rec, B, G);
+    spartan_tensor *tb = sp_check_upload(r, bias, 1, G), *tg = sp_check_upload(r, NULL, T * B, G);
+    spartan_tensor *tc = sp_check_upload(r, NULL, T * B, H), *th = sp_check_upload(r, NULL, B, H);
+    spartan_tensor *thr = sp_check_upload(r, NULL, B, H), *tdh = sp_check_upload(r, dh, B, H);
+    spartan_tensor *tdc = sp_check_upload(r, NULL, B, H), *tdgt = sp_check_upload(r, NULL, B, G);
+    spartan_tensor *tdgx = sp_check_upload(r, NULL, B * T, G);
+    spartan_tensor *tgr = sp_check_upload(r, NULL, B, G);
+    if (r->failed) goto done;
+    for (size_t t = 0; t < T; t++)
+        if (sp_check_call(r,
+                          sp_lstm_forward_step(r->ctx, tgx->mem, trec->mem, tb->mem, tg->mem,
+                                               tc->mem, th->mem, thr->mem, B, H, T, t),
+                          "LSTM forward step"))
+            goto done;
+    /* the host cell: gates (time-major rows t B + b: i, f, g, o), cell states, the last h */
+    double gates[T * B * G], cell[T * B * H], hlast[B * H];
+    for (size_t t = 0; t < T; t++)
+        for (size_t b = 0; b < B; b++)
+            for (size_t j = 0; j < H; j++) {
+                double pre[4];
+                for (size_t q = 0; q < 4; q++)
+                    pre[q] = (double)gx[(b * T + t) * G + q * H + j] + bias[q * H + j] +
+                             (t ? (double)rec[b * G + q * H + j] : 0.0);
+                const double i = 1.0 / (1.0 + exp(-pre[0])), f = 1.0 / (1.0 + exp(-pre[1]));
+                const double g = tanh(pre[2]), o = 1.0 / (1.0 + exp(-pre[3]));
+                const double cp = t ? cell[((t - 1) * B + b) * H + j] : 0.0, c = f * cp + i * g;
+                const double v[4] = {i, f, g, o};
+                for (size_t q = 0; q < 4; q++) gates[(t * B + b) * G + q * H + j] = v[q];
+                cell[(t * B + b) * H + j] = c;
+                hlast[b * H + j] = o * tanh(c);
+            }
+    for (size_t i = 0; i < T * B * G; i++) bound[i] = eps_bound(16, 2.0); /* |c| <= T */
+    if (sp_check_download(r, tg, got) ||
+        sp_check_compare(r, "LSTM gates", got, gates, bound, T * B * G) ||
+        sp_check_download(r, tc, got) ||
+        sp_check_compare(r, "LSTM cell states", got, cell, bound, T * B * H) ||
+        sp_check_download(r, th, got) ||
+        sp_check_compare(r, "LSTM hidden state", got, hlast, bound, B * H) ||
+        sp_check_call(r, spartan_tensor_fill(tdc, 0.0f), "fill") ||
+        sp_check_call(r,
+                      sp_lstm_backward_step(r->ctx, tg->mem, tc->mem, tdh->mem, tdc->mem, tdgt->mem,
+                                            tdgx->mem, tgr->mem, B, H, T, T - 1),
+                      "LSTM backward step") ||
+        sp_check_download(r, tdgt, got))
+        goto done;
+    /* the last step's pre-activation gradients, from dh alone (dc 0) */
+    for (size_t b = 0; b < B; b++)
+        for (size_t j = 0; j < H; j++) {
+            const double *ga = gates + ((T - 1) * B + b) * G;
+            const double i = ga[j], f = ga[H + j], g = ga[2 * H + j], o = ga[3 * H + j];
+            const double c = cell[((T - 1) * B + b) * H + j], cp = cell[b * H + j];
+            const double th_c = tanh(c), d = dh[b * H + j], dc = d * o * (1.0 - th_c * th_c);
+            const double dp[4] = {dc * g * i * (1.0 - i), dc * cp * f * (1.0 - f),
+                                  dc * i * (1.0 - g * g), d * th_c * o * (1.0 - o)};
+            for (size_t q = 0; q < 4; q++) want[b * G + q * H + j] = dp[q];
+        }
+    sp_check_compare(r, "LSTM gate gradients", got, want, bound, B * G);
+done:
+    sp_check_release(r);
+    return r->failed;
+}
+
 int sp_check_nn(sp_check *r) {
     return check_bias_relu(r) || check_im2col(r) || check_maxpool(r) || check_avgpool(r) ||
-           check_dropout_sgd(r) || check_rows(r) || check_softmax(r);
+           check_dropout_sgd(r) || check_rows(r) || check_lstm(r) || check_softmax(r);
 }
 
 /* The implicit-GEMM convolution (kernels_cl/conv.cl), dense and sparse kernels, plain and with a

@@ -7,7 +7,7 @@
 #include "core/rng.h"
 #include "ops/selftest.h"
 
-#define SELFTEST_HELD 8
+#define SELFTEST_HELD 16
 
 typedef struct sp_check {
     spartan_context *ctx;
