@@ -32,9 +32,9 @@ static spartan_status lstm_shape(spartan_context *ctx, sp_layer *L) {
 static void lstm_release(sp_layer *L) {
     lstm_state *S = L->state;
     if (S) {
-        spartan_tensor *t[] = {S->wx,  S->wh,  S->b,   S->dwx, S->dwh,   S->db,
-                               S->vwx, S->vwh, S->vb,  S->gx,  S->gates, S->cs,
-                               S->rec, S->dgx, S->dgt, S->dh,  S->dc};
+        spartan_tensor *t[] = {S->wx,  S->wh, S->b,  S->dwx,   S->dwh,  S->db,  S->vwx,
+                               S->vwh, S->vb, S->gx, S->gates, S->cs,   S->rec, S->dgx,
+                               S->dgt, S->dh, S->dc, S->hrev,  S->grev, S->wht};
         for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) spartan_tensor_destroy(t[i]);
         for (size_t i = 0; S->hs && i < S->T; i++) spartan_tensor_destroy(S->hs[i]);
         free(S->hs);
