@@ -64,7 +64,7 @@ static void usage(FILE *f) {
         "  --pattern LIST   random,cluster (default both); --sparsity default 0,30,50,70,90\n"
         "train: each preset under each policy and dropout kind (a run), the runs stepping in\n"
         "  turn on the same batches;\n"
-        "  --model LIST     mlp,lenet5,vgg-small,mlp-dropout (default all; vgg-small: ~2 min\n"
+        "  --model LIST     mlp,lenet5,vgg-small,mlp-dropout,lstm (default all; vgg-small: ~2 min\n"
         "                   per epoch and policy on a 2-core CPU)\n"
         "  --policy LIST    dense,sparse,adaptive (default all)\n"
         "  --dropout-kind LIST  bernoulli,row (default bernoulli): each policy under each;\n"
