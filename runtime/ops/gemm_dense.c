@@ -107,10 +107,12 @@ static size_t split_parts(const spartan_context *ctx, size_t m, size_t n, size_t
 /* out (cols x rows) = in^T (rows x cols), both row-major. */
 static spartan_status launch_transpose(spartan_context *ctx, cl_uint rows, cl_uint cols, cl_mem in,
                                        cl_mem out) {
-    /* groups of WG work-items, 16 columns by WG / 16 rows: POCL runs each group as a task, and
-     * groups of 16 cost a 400 x 120 transpose 0.15-0.2 ms */
+    /* groups of WG work-items, 8 columns by WG / 8 rows: POCL runs each group as a task (groups
+     * of 16 cost a 400 x 120 transpose 0.15-0.2 ms), and a group writes a row of out per column,
+     * rows apart by the row count: 16 of them, 4 KiB apart for 1024 rows, thrashed an 8-way cache
+     * (1024 x 1024: 1.86 ms with 16 x 16 groups, 0.40 with 8 x 32; 784 x 1024: 0.30 -> 0.24) */
     size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
-    size_t g[2] = {cols, rows}, l[2] = {16, wg >= 32 ? wg / 16 : 1};
+    size_t g[2] = {cols, rows}, l[2] = {wg >= 8 ? 8 : wg, wg >= 16 ? wg / 8 : 1};
     sp_arg args[] = {SP_ARG(rows), SP_ARG(cols), SP_ARG(in), SP_ARG(out)};
     return sp_launch(ctx, SP_K_eltwise_transpose, 2, g, l, args, 4);
 }
