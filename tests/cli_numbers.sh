@@ -29,6 +29,10 @@ refused -1 "$train" --seed -1
 refused 4294967297 "$train" --sample-every 4294967297
 refused 4294967297 "$train" --epochs 4294967297
 refused +5 "$train" --limit +5
+refused 1 "$train" --dropout 1
+refused -0.1 "$train" --dropout -0.1
+refused 0.99999999999 "$train" --dropout 0.99999999999 # 1.0 as a float
+refused tile "$train" --dropout-kind tile
 refused 4294967297 "$info" --runs 4294967297
 refused 4294967296 "$bench" train --batch 4294967296
 refused 4294967297 "$bench" train --sample-every 4294967297
