@@ -564,13 +564,7 @@ int main(int argc, char **argv) {
     /* row dropout trains the same sub-network on the whole batch: a smaller default step
      * (docs/training.md, "Structured dropout") */
     if (o.cfg.dropout_kind == SPARTAN_DROPOUT_ROW && !o.lr_set) {
-        double p = o.cfg.dropout >= 0.0f ? (double)o.cfg.dropout : 0.0;
-        for (size_t i = 0; o.cfg.dropout < 0.0f && i < spartan_model_layer_count(m); i++) {
-            spartan_layer_info info;
-            if (spartan_model_layer_info(m, i, &info) == SPARTAN_OK &&
-                info.type == SPARTAN_LAYER_DROPOUT)
-                p = fmax(p, (double)info.spec.rate);
-        }
+        const double p = spartan_model_dropout_max(m, o.cfg.dropout);
         if (p > 0.0) o.cfg.lr = (float)((double)o.cfg.lr * (1.0 - p) * (1.0 - p));
     }
     if (spartan_model_prepare(m, &o.cfg) != SPARTAN_OK) {

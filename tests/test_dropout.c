@@ -75,18 +75,18 @@ START_TEST(test_draw_reproducible) {
         ck_assert(!memcmp(&a, &b, sizeof a));
         ck_assert(a.n == 100 && a.offset < 100 && a.keep >= 1 && a.keep <= a.period);
         distinct += memcmp(&a, &first, sizeof a) != 0;
-        /* another layer or seed draws another stream */
-        sp_row_pattern c = sp_ard_draw(&pl, 6, step, 3), d = sp_ard_draw(&pl, 5, step, 4);
-        (void)c;
-        (void)d;
     }
     ck_assert_msg(distinct > 150, "%zu of 200 steps differ from the first", distinct);
-    size_t same = 0;
+    /* another seed or another layer draws another stream */
+    size_t same_seed = 0, same_layer = 0;
     for (uint64_t step = 0; step < 200; step++) {
-        sp_row_pattern c = sp_ard_draw(&pl, 6, step, 3), a = sp_ard_draw(&pl, 5, step, 3);
-        same += !memcmp(&a, &c, sizeof a);
+        sp_row_pattern a = sp_ard_draw(&pl, 5, step, 3), c = sp_ard_draw(&pl, 6, step, 3);
+        sp_row_pattern d = sp_ard_draw(&pl, 5, step, 4);
+        same_seed += !memcmp(&a, &c, sizeof a);
+        same_layer += !memcmp(&a, &d, sizeof a);
     }
-    ck_assert_msg(same < 20, "%zu of 200 steps alike across seeds", same);
+    ck_assert_msg(same_seed < 20, "%zu of 200 steps alike across seeds", same_seed);
+    ck_assert_msg(same_layer < 20, "%zu of 200 steps alike across layers", same_layer);
 }
 END_TEST
 
@@ -297,8 +297,13 @@ START_TEST(test_gradients_compact) {
         spartan_model *m = row_mlp(mask);
         spartan_train_config cfg = row_config();
         th_gradient_check(th_ctx, m, &cfg, ROW_MLP_K, th_small() ? 6 : 16, 16, 3);
+        /* the compact model's fc layers ran on the kept neurons, the mask model's whole */
         spartan_layer_info info;
         OK(spartan_model_layer_info(m, 0, &info));
+        ck_assert_str_eq(info.engine[SPARTAN_PASS_FWD], mask ? "gemm" : "rows");
+        /* the largest rate the learning rate follows, its own or the configuration's */
+        ck_assert(spartan_model_dropout_max(m, -1.0f) == 0.5f);
+        ck_assert(spartan_model_dropout_max(m, 0.2f) == 0.2f);
         spartan_model_destroy(m);
     }
 }

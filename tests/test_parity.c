@@ -90,6 +90,29 @@ static size_t chain_lengths(const spartan_model *m, size_t classes, size_t *k_pa
     return fwd;
 }
 
+/* Prepares m with cfg, gives it the fixture's nparams parameters and takes the gradients of the
+ * fixture's images (cfg->batch of 28 x 28). */
+static spartan_step_result fixture_gradients(spartan_model *m, const spartan_train_config *cfg,
+                                             size_t nparams) {
+    const size_t batch = cfg->batch;
+    OK(spartan_model_prepare(m, cfg));
+    ck_assert_uint_eq(spartan_model_param_count(m), nparams);
+    for (size_t i = 0; i < nparams; i++) {
+        spartan_param p;
+        OK(spartan_model_param(m, i, &p));
+        size_t n = spartan_tensor_numel(p.value);
+        float *w = fixture_floats(p.name, n);
+        OK(spartan_tensor_write(p.value, w, n));
+        free(w);
+    }
+    float *img = fixture_floats("images", batch * 784), *lab = fixture_floats("labels", batch);
+    spartan_step_result r;
+    OK(spartan_model_gradients(m, img, lab, batch, &r));
+    free(img);
+    free(lab);
+    return r;
+}
+
 /* Parameter i's gradient against the fixture's "<name>.grad", within th_tol(k, its scale). */
 static void check_grad(const spartan_model *m, size_t i, size_t k, const char *what) {
     spartan_param p;
@@ -127,19 +150,7 @@ static void check_policy(spartan_policy_mode policy) {
     spartan_train_config cfg = spartan_train_config_default();
     cfg.batch = batch;
     cfg.policy = policy;
-    OK(spartan_model_prepare(m, &cfg));
-    ck_assert_uint_eq(spartan_model_param_count(m), 10);
-    for (size_t i = 0; i < spartan_model_param_count(m); i++) {
-        spartan_param p;
-        OK(spartan_model_param(m, i, &p));
-        size_t n = spartan_tensor_numel(p.value);
-        float *w = fixture_floats(p.name, n);
-        OK(spartan_tensor_write(p.value, w, n));
-        free(w);
-    }
-    float *img = fixture_floats("images", batch * 784), *lab = fixture_floats("labels", batch);
-    spartan_step_result r;
-    OK(spartan_model_gradients(m, img, lab, batch, &r));
+    const spartan_step_result r = fixture_gradients(m, &cfg, 10);
     size_t k_param[5];
     const size_t k_loss = chain_lengths(m, 10, k_param);
 
@@ -148,8 +159,6 @@ static void check_policy(spartan_policy_mode policy) {
                   pname, r.loss, loss, ltol);
     for (size_t i = 0; i < spartan_model_param_count(m); i++)
         check_grad(m, i, k_param[i / 2], pname);
-    free(img);
-    free(lab);
     spartan_model_destroy(m);
 }
 
@@ -175,27 +184,13 @@ static void check_lstm(spartan_policy_mode policy) {
     spartan_train_config cfg = spartan_train_config_default();
     cfg.batch = batch;
     cfg.policy = policy;
-    OK(spartan_model_prepare(m, &cfg));
-    ck_assert_uint_eq(spartan_model_param_count(m), 5);
-    for (size_t i = 0; i < 5; i++) {
-        spartan_param p;
-        OK(spartan_model_param(m, i, &p));
-        size_t n = spartan_tensor_numel(p.value);
-        float *w = fixture_floats(p.name, n);
-        OK(spartan_tensor_write(p.value, w, n));
-        free(w);
-    }
-    float *img = fixture_floats("images", batch * 784), *lab = fixture_floats("labels", batch);
-    spartan_step_result r;
-    OK(spartan_model_gradients(m, img, lab, batch, &r));
+    const spartan_step_result r = fixture_gradients(m, &cfg, 5);
     const size_t fwd = T * (F + H + 8) + H + classes + 8, up = T * 4 * H;
     const double loss = fixture_scalar("loss"), ltol = th_tol(fwd, fixture_scalar("loss.scale"));
     ck_assert_msg(fabs(r.loss - loss) <= ltol, "lstm: loss %.9g, PyTorch %.9g (tolerance %.3g)",
                   r.loss, loss, ltol);
     for (size_t i = 0; i < 5; i++)
         check_grad(m, i, i < 3 ? fwd + up + batch * T : fwd + batch, "lstm");
-    free(img);
-    free(lab);
     spartan_model_destroy(m);
 }
 

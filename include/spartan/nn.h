@@ -229,6 +229,10 @@ SPARTAN_API size_t spartan_model_steps(const spartan_model *m);
 /* Sets the SGD updates done, as when resuming from a saved state: the step's dropout masks and
  * the policy's schedule follow it. */
 SPARTAN_API void spartan_model_set_steps(spartan_model *m, size_t steps);
+/* The largest rate among m's dropout layers, with `rate` (when >= 0: spartan_train_config's
+ * dropout) in place of each layer's own; 0 without a dropout layer. What a row dropout's
+ * learning rate follows (spartan_dropout_kind: about (1 - p)^2 times Bernoulli's). */
+SPARTAN_API float spartan_model_dropout_max(const spartan_model *m, float rate);
 /* The context the model was made on. */
 SPARTAN_API spartan_context *spartan_model_context(const spartan_model *m);
 /* Whether spartan_model_prepare has succeeded (and no layer was added since). */

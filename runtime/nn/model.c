@@ -63,6 +63,14 @@ const char *spartan_layer_kind_name(spartan_layer_kind kind) {
     return (unsigned)kind < SPARTAN_LAYER_KIND_COUNT ? sp_layer_kinds[kind]->name : NULL;
 }
 
+float spartan_model_dropout_max(const spartan_model *m, float rate) {
+    float p = 0.0f;
+    for (size_t i = 0; m && i < m->nlayers; i++)
+        if (m->layers[i].ops == &sp_layer_dropout)
+            p = fmaxf(p, rate >= 0.0f ? rate : m->layers[i].spec.rate);
+    return p;
+}
+
 const char *spartan_dropout_kind_name(spartan_dropout_kind kind) {
     static const char *const names[] = {"bernoulli", "row"};
     return (unsigned)kind < SPARTAN_DROPOUT_KIND_COUNT ? names[kind] : NULL;
@@ -451,7 +459,7 @@ spartan_status spartan_model_layer_info(const spartan_model *m, size_t i, sparta
             out->form[p] = (spartan_sparse_form)L->g.form[p];
     }
     spartan_param ps[SP_LAYER_PARAMS];
-    const size_t np = L->ops->params && m->prepared ? L->ops->params((sp_layer *)L, ps) : 0;
+    const size_t np = L->ops->params && m->prepared ? L->ops->params(L, ps) : 0;
     for (size_t k = 0; k < np; k++) out->params += spartan_tensor_numel(ps[k].value);
     if (!np && out->gemm) out->params = L->g.k * L->g.n + L->g.n; /* before prepare */
     for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {

@@ -183,15 +183,7 @@ static spartan_status run_step(spartan_model *m, const batch *b, size_t count, i
     for (size_t i = 0; update && i < m->nlayers && st == SPARTAN_OK; i++) {
         sp_layer *L = &m->layers[i];
         if (!L->ops->params) continue;
-        if (L->ops->update) {
-            st = L->ops->update(L, &s, &m->cfg);
-            continue;
-        }
-        spartan_param ps[SP_LAYER_PARAMS];
-        const size_t np = L->ops->params(L, ps);
-        for (size_t k = 0; k < np && st == SPARTAN_OK; k++)
-            st = spartan_sgd_step(m->ctx, ps[k].value, ps[k].grad, ps[k].momentum, m->cfg.lr,
-                                  m->cfg.momentum, m->cfg.weight_decay);
+        st = L->ops->update ? L->ops->update(L, &s, &m->cfg) : sp_layer_sgd(L, &s, &m->cfg);
     }
     if (st == SPARTAN_OK) st = read_stats(m, count, res); /* the step's one blocking read */
     if (st != SPARTAN_OK) {

@@ -271,7 +271,6 @@ typedef struct sp_row_maps {
     spartan_context *ctx; /* NULL: none made */
     cl_mem map, inv;
     size_t n, count;
-    sp_row_pattern pattern;
 } sp_row_maps;
 spartan_status sp_row_maps_create(spartan_context *ctx, size_t n, sp_row_maps *m);
 void sp_row_maps_release(sp_row_maps *m); /* NULLs the maps; a zeroed m: nothing */

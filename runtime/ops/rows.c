@@ -44,7 +44,6 @@ spartan_status sp_row_maps_set(spartan_context *ctx, sp_row_maps *m, const sp_ro
     if (st == SPARTAN_OK) st = sp_u32(ctx, p->keep, "keep", &keep);
     if (st == SPARTAN_OK) st = sp_u32(ctx, p->offset, "offset", &offset);
     if (st != SPARTAN_OK) return st;
-    m->pattern = *p;
     m->count = sp_row_pattern_count(p);
     if (!n) return SPARTAN_OK;
     sp_arg args[] = {SP_ARG(m->map), SP_ARG(m->inv), SP_ARG(n),
@@ -71,6 +70,20 @@ static spartan_status shapes(spartan_context *ctx, const char *fn, size_t rows, 
     return SPARTAN_OK;
 }
 
+/* The kernels' map arguments: r's and c's map (or, inverse, inv) buffers, any buffer where a
+ * pattern is absent (has_* 0: never read). */
+typedef struct maps_args {
+    cl_mem r, c;
+    cl_int has_r, has_c;
+} maps_args;
+
+static maps_args maps_of(const sp_row_maps *r, const sp_row_maps *c, int inverse, cl_mem any) {
+    maps_args a = {any, any, r != NULL, c != NULL};
+    if (r) a.r = inverse ? r->inv : r->map;
+    if (c) a.c = inverse ? c->inv : c->map;
+    return a;
+}
+
 static spartan_status rows_launch(spartan_context *ctx, const char *fn, sp_kernel_id k,
                                   const spartan_tensor *in, size_t in_numel, spartan_tensor *out,
                                   size_t out_rows, size_t out_cols, size_t a, size_t b, size_t d,
@@ -90,12 +103,10 @@ static spartan_status rows_launch(spartan_context *ctx, const char *fn, sp_kerne
     if (st == SPARTAN_OK) st = sp_u32(ctx, d, "columns", &a2);
     if (st == SPARTAN_OK) st = sp_u32(ctx, out_numel, "elements", &items);
     if (st != SPARTAN_OK || items == 0) return st;
-    const cl_mem any = r ? r->map : c ? c->map : in->mem; /* never read when has_* is 0 */
-    cl_mem rm = r ? (inverse ? r->inv : r->map) : any, cm = c ? (inverse ? c->inv : c->map) : any;
-    const cl_int has_r = r != NULL, has_c = c != NULL;
-    sp_arg args[] = {SP_ARG(in->mem), SP_ARG(out->mem), SP_ARG(a0), SP_ARG(a1),
-                     SP_ARG(a2),      SP_ARG(rm),       SP_ARG(cm), SP_ARG(has_r),
-                     SP_ARG(has_c),   SP_ARG(scale)};
+    const maps_args m = maps_of(r, c, inverse, in->mem);
+    sp_arg args[] = {SP_ARG(in->mem), SP_ARG(out->mem), SP_ARG(a0),  SP_ARG(a1),
+                     SP_ARG(a2),      SP_ARG(m.r),      SP_ARG(m.c), SP_ARG(m.has_r),
+                     SP_ARG(m.has_c), SP_ARG(scale)};
     return launch_2d(ctx, k, out_cols, out_rows, args, 10);
 }
 
@@ -145,12 +156,10 @@ spartan_status sp_row_sgd(spartan_context *ctx, spartan_tensor *w, const spartan
     if (st == SPARTAN_OK) st = sp_u32(ctx, cols_c, "columns", &a2);
     if (st == SPARTAN_OK) st = sp_u32(ctx, rows * cols, "elements", &items);
     if (st != SPARTAN_OK || items == 0) return st;
-    const cl_mem any = r ? r->inv : c ? c->inv : in->mem; /* never read when has_* is 0 */
-    cl_mem rm = r ? r->inv : any, cm = c ? c->inv : any;
-    const cl_int has_r = r != NULL, has_c = c != NULL;
+    const maps_args m = maps_of(r, c, 1, in->mem);
     sp_arg args[] = {SP_ARG(w->mem),   SP_ARG(in->mem),     SP_ARG(v->mem), SP_ARG(a0),
-                     SP_ARG(a1),       SP_ARG(a2),          SP_ARG(rm),     SP_ARG(cm),
-                     SP_ARG(has_r),    SP_ARG(has_c),       SP_ARG(scale),  SP_ARG(lr),
+                     SP_ARG(a1),       SP_ARG(a2),          SP_ARG(m.r),    SP_ARG(m.c),
+                     SP_ARG(m.has_r),  SP_ARG(m.has_c),     SP_ARG(scale),  SP_ARG(lr),
                      SP_ARG(momentum), SP_ARG(weight_decay)};
     return launch_2d(ctx, SP_K_nn_row_sgd, cols, rows, args, 14);
 }

@@ -238,19 +238,6 @@ static void evaluate(const bench_dev *d, const char *model, run *runs, size_t nr
     }
 }
 
-/* The dropout rate the row runs' learning rate follows: the largest of m's dropout layers (each
- * --dropout where given), 0 without a dropout layer. */
-static double dropout_rate(const bench_train_opts *o, const spartan_model *m) {
-    double p = 0.0;
-    for (size_t i = 0; i < spartan_model_layer_count(m); i++) {
-        spartan_layer_info li;
-        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK || li.type != SPARTAN_LAYER_DROPOUT)
-            continue;
-        p = fmax(p, o->dropout >= 0 ? o->dropout : li.spec.rate);
-    }
-    return p;
-}
-
 /* Prepares one model per asked policy and dropout kind, policy after policy, its kinds next to
  * each other (so Bernoulli alone gives the runs and records from before the kinds); *nruns: how
  * many. Unavailable policies are noted in res, not failures. Bernoulli runs take the default
@@ -292,7 +279,7 @@ static int prepare_runs(const bench_dev *d, const bench_train_opts *o, const cha
             double t0 = now_s();
             spartan_status st = spartan_model_create_preset(d->ctx, model, &r->m);
             if (st == SPARTAN_OK) {
-                p = dropout_rate(o, r->m);
+                p = spartan_model_dropout_max(r->m, o->dropout);
                 if (r->kind == SPARTAN_DROPOUT_ROW) r->lr = (float)(lr0 * (1.0 - p) * (1.0 - p));
                 cfg.lr = r->lr;
                 st = spartan_model_prepare(r->m, &cfg);

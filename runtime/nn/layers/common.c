@@ -122,3 +122,13 @@ spartan_window sp_layer_window(const sp_layer *L, size_t count, size_t pad) {
     return (spartan_window){count,          L->in_h,        L->in_w,        L->in_c,
                             L->spec.kernel, L->spec.kernel, L->spec.stride, pad};
 }
+
+spartan_status sp_layer_sgd(const sp_layer *L, const sp_step *s, const spartan_train_config *cfg) {
+    spartan_param ps[SP_LAYER_PARAMS];
+    const size_t np = L->ops->params ? L->ops->params(L, ps) : 0;
+    spartan_status st = SPARTAN_OK;
+    for (size_t k = 0; k < np && st == SPARTAN_OK; k++)
+        st = spartan_sgd_step(s->ctx, ps[k].value, ps[k].grad, ps[k].momentum, cfg->lr,
+                              cfg->momentum, cfg->weight_decay);
+    return st;
+}

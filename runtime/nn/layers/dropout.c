@@ -5,10 +5,9 @@
  *   stored: the backward pass draws the same mask again.
  * - row: Approximate Random Dropout (ard.h): a step drops whole neurons (features of an image,
  *   the same for every image) in a regular pattern drawn from (seed, step, the layer's rank
- *   among the dropout layers) out of the
- *   distribution its plan searched at prepare. Between fc -> relu and fc (compact) the fc layers
- *   compute the kept neurons alone and this layer passes its input on; elsewhere it applies the
- *   pattern as a mask, both ways. */
+ *   among the dropout layers) out of the distribution its plan searched at prepare. Between
+ *   fc -> relu and fc (compact) the fc layers compute the kept neurons alone and this layer
+ *   passes its input on; elsewhere it applies the pattern as a mask, both ways. */
 #include <stdlib.h>
 
 #include "nn/layers/layer.h"

@@ -43,13 +43,7 @@ static spartan_status fc_backward(sp_layer *L, const sp_step *s, const spartan_t
 }
 
 static spartan_status fc_update(sp_layer *L, const sp_step *s, const spartan_train_config *cfg) {
-    if (rows(L, s)) return sp_gemm_rows_update(L, s, cfg);
-    sp_gemm_state *g = &L->g;
-    spartan_status st =
-        spartan_sgd_step(s->ctx, g->w, g->dw, g->vw, cfg->lr, cfg->momentum, cfg->weight_decay);
-    return st == SPARTAN_OK ? spartan_sgd_step(s->ctx, g->b, g->db, g->vb, cfg->lr, cfg->momentum,
-                                               cfg->weight_decay)
-                            : st;
+    return rows(L, s) ? sp_gemm_rows_update(L, s, cfg) : sp_layer_sgd(L, s, cfg);
 }
 
 const sp_layer_ops sp_layer_fc = {

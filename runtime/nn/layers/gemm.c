@@ -198,8 +198,8 @@ spartan_status sp_gemm_backward_x(sp_layer *L, const sp_step *s, const spartan_t
     return st;
 }
 
-size_t sp_gemm_params(sp_layer *L, spartan_param *out) {
-    sp_gemm_state *g = &L->g;
+size_t sp_gemm_params(const sp_layer *L, spartan_param *out) {
+    const sp_gemm_state *g = &L->g;
     if (out) {
         out[0] = (spartan_param){g->wname, g->w, g->dw, g->vw, g->wrank, {0}};
         memcpy(out[0].shape, g->wshape, sizeof out[0].shape);
@@ -250,6 +250,12 @@ spartan_status sp_gemm_rows_prepare(sp_layer *L, spartan_context *ctx) {
     return st;
 }
 
+/* The maps of the dropouts before and after L (NULL: none there). */
+static void rows_maps(const sp_layer *L, const sp_row_maps **rin, const sp_row_maps **rout) {
+    *rin = L->drop_in ? &L->drop_in->rows : NULL;
+    *rout = L->drop_out ? &L->drop_out->rows : NULL;
+}
+
 /* This step's patterns (drawn by the first layer of the step that needs them), the kept counts,
  * and the views of the kept weights and bias. */
 static spartan_status rows_setup(sp_layer *L, const sp_step *s, const sp_row_maps **rin,
@@ -258,8 +264,7 @@ static spartan_status rows_setup(sp_layer *L, const sp_step *s, const sp_row_map
     if (L->drop_in) st = sp_dropout_rows(L->drop_in, s);
     if (st == SPARTAN_OK && L->drop_out) st = sp_dropout_rows(L->drop_out, s);
     if (st != SPARTAN_OK) return st;
-    *rin = L->drop_in ? &L->drop_in->rows : NULL;
-    *rout = L->drop_out ? &L->drop_out->rows : NULL;
+    rows_maps(L, rin, rout);
     L->kc = *rin ? (*rin)->count : L->g.k;
     L->nc = *rout ? (*rout)->count : L->g.n;
     st = sp_view2(wc, L->wc, L->kc, L->nc);
@@ -344,8 +349,8 @@ spartan_status sp_gemm_backward_rows(sp_layer *L, const sp_step *s, const sparta
 
 spartan_status sp_gemm_rows_update(sp_layer *L, const sp_step *s, const spartan_train_config *cfg) {
     sp_gemm_state *g = &L->g;
-    const sp_row_maps *rin = L->drop_in ? &L->drop_in->rows : NULL;
-    const sp_row_maps *rout = L->drop_out ? &L->drop_out->rows : NULL;
+    const sp_row_maps *rin, *rout;
+    rows_maps(L, &rin, &rout);
     const float sc = rows_scale(L);
     spartan_tensor dwc, dbc;
     spartan_status st = sp_view2(&dwc, L->dwc, L->kc, L->nc);

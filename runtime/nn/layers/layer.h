@@ -115,7 +115,7 @@ typedef struct sp_layer_ops {
                                const spartan_tensor *dy, const spartan_tensor **dx);
     /* The layer's parameters in order into out (NULL: only counted), at most SP_LAYER_PARAMS;
      * returns how many (NULL function: none). Valid after prepare. */
-    size_t (*params)(sp_layer *L, spartan_param *out);
+    size_t (*params)(const sp_layer *L, spartan_param *out);
     /* The SGD update of its parameters (NULL: spartan_sgd_step on each). */
     spartan_status (*update)(sp_layer *L, const sp_step *s, const spartan_train_config *cfg);
     /* At the step's end, after its one blocking read: the samples taken this step (NULL: none). */
@@ -171,7 +171,8 @@ struct sp_layer {
     int rows_drawn, compact;
     /* fc layers: the compact row dropout before (over the inputs) and after (over the outputs,
      * through the ReLU); this training step's kept inputs and outputs (0 while the GEMMs are
-     * whole), and the kept weights and bias with their gradients (scratch of the full size). */
+     * whole), and the kept weights and bias with their gradients (scratch as large as the plans
+     * keep at most, sp_gemm_rows_prepare). */
     sp_layer *drop_in, *drop_out;
     size_t kc, nc;
     spartan_tensor *wc, *bc, *dwc, *dbc;
@@ -242,6 +243,10 @@ void sp_layer_release_output(sp_layer *L);
 /* x and y of a window layer (the images of this call) and dy of the full batch. */
 spartan_window sp_layer_window(const sp_layer *L, size_t count, size_t pad);
 
+/* SGD with the configuration's rate, momentum and decay on each of L's parameters (what a step
+ * does for a layer without its own update). */
+spartan_status sp_layer_sgd(const sp_layer *L, const sp_step *s, const spartan_train_config *cfg);
+
 /* Dropout of kind row (dropout.c): fills D's maps with this step's pattern, once per step. */
 spartan_status sp_dropout_rows(sp_layer *D, const sp_step *s);
 
@@ -263,12 +268,12 @@ spartan_status sp_gemm_backward_x(sp_layer *L, const sp_step *s, const spartan_t
                                   const spartan_tensor *dy, spartan_tensor *da);
 void sp_gemm_collect(sp_layer *L);
 /* The weight and the bias (sp_layer_ops.params). */
-size_t sp_gemm_params(sp_layer *L, spartan_param *out);
+size_t sp_gemm_params(const sp_layer *L, spartan_param *out);
 /* Row dropout next to an fc layer (L->drop_in, L->drop_out): the scratch of the kept weights,
  * as large as the dropouts' plans keep at most (after every layer's prepare: the plans are the
- * dropout layers'), and a training step's GEMMs over the kept inputs and outputs alone: forward into
- * L->y (count x nc), backward (the full batch) into dW and db (zeros at the dropped neurons) and,
- * when L->need_dx, L->dx (rows x kc). The timings go to the layer, not to the policy. */
+ * dropout layers'), and a training step's GEMMs over the kept inputs and outputs alone: forward
+ * into L->y (count x nc), backward (the full batch) into dW and db (zeros at the dropped neurons)
+ * and, when L->need_dx, L->dx (rows x kc). The timings go to the layer, not to the policy. */
 spartan_status sp_gemm_rows_prepare(sp_layer *L, spartan_context *ctx);
 spartan_status sp_gemm_forward_rows(sp_layer *L, const sp_step *s, const spartan_tensor *x);
 spartan_status sp_gemm_backward_rows(sp_layer *L, const sp_step *s, const spartan_tensor *x,

@@ -117,8 +117,8 @@ static spartan_status lstm_prepare(sp_layer *L, spartan_context *ctx,
     return init_params(S, L, ctx, cfg->seed);
 }
 
-static size_t lstm_params(sp_layer *L, spartan_param *out) {
-    lstm_state *S = L->state;
+static size_t lstm_params(const sp_layer *L, spartan_param *out) {
+    const lstm_state *S = L->state;
     if (out) {
         out[0] = (spartan_param){S->names[0], S->wx, S->dwx, S->vwx, 2, {S->F, 4 * S->H}};
         out[1] = (spartan_param){S->names[1], S->wh, S->dwh, S->vwh, 2, {S->H, 4 * S->H}};
