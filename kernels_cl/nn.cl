@@ -451,12 +451,17 @@ static inline float nn_tanh(const float x) {
 // + bias; i, f, o = sigmoid, g = tanh; c = f c_{t-1} + i g (c_{-1} = 0); h = o tanh(c). gates
 // (time-major, row t B + b) keeps the four activations, cs the cell states (time-major), hout
 // (B x H) the step's hidden state, and hrev the hidden states the backward pass's W_h gradient
-// reads, latest first: h_t at block T - 2 - t (t < T - 1). One work-item per (image, unit), a
-// 1-D range: its 2-D form left half of each group idle (H < WG) and ran the gates 2.6x slower.
+// reads, latest first: h_t at block T - 2 - t (t < T - 1). Dropout of the hidden units (the same
+// units every step: h_t = mask o tanh(c)): has_mask, the factor of unit j of image b is
+// mask[b H + j] (0 or the inverted-dropout scale), else scale for every unit (1: none; the scale
+// of a row pattern's kept units when the layer runs on them alone). One work-item per (image,
+// unit), a 1-D range: its 2-D form left half of each group idle (H < WG) and ran the gates 2.6x
+// slower.
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
 void nn_lstm_forward(__global const float *gx, __global const float *rec,
                      __global const float *bias, __global float *gates, __global float *cs,
-                     __global float *hout, __global float *hrev, const uint B, const uint H,
+                     __global float *hout, __global float *hrev, __global const float *mask,
+                     const int has_mask, const float scale, const uint B, const uint H,
                      const uint T, const uint t, const int first) {
     const uint id = get_global_id(0), b = id / H, j = id - b * H;
     if (b >= B) return;
@@ -476,7 +481,7 @@ void nn_lstm_forward(__global const float *gx, __global const float *rec,
     ga[2 * H + j] = g;
     ga[3 * H + j] = o;
     cs[at * H + j] = c;
-    const float h = o * nn_tanh(c);
+    const float h = o * nn_tanh(c) * (has_mask ? mask[(size_t)b * H + j] : scale);
     hout[(size_t)b * H + j] = h;
     if (t + 1 < T) hrev[((size_t)(T - 2 - t) * B + b) * H + j] = h;
 }
@@ -485,11 +490,14 @@ void nn_lstm_forward(__global const float *gx, __global const float *rec,
 // step t + 1, 0 at the last step; replaced by the gradient reaching c_{t-1}); the gradients of the
 // four pre-activations into dgt (B x 4H, for this step's GEMM to h_{t-1}), dgx (batch-major
 // row b T + t, for the input GEMMs) and, for t > 0, grev (block T - 1 - t: beside hrev's h_{t-1},
-// for W_h's gradient in one GEMM). One work-item per (image, unit).
+// for W_h's gradient in one GEMM). mask, has_mask, scale: the forward's dropout factors (dh
+// reaches the dropped-out h_t: times the factor, it reaches o tanh(c)). One work-item per (image,
+// unit).
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
 void nn_lstm_backward(__global const float *gates, __global const float *cs,
                       __global const float *dh, __global float *dc, __global float *dgt,
-                      __global float *dgx, __global float *grev, const uint B, const uint H,
+                      __global float *dgx, __global float *grev, __global const float *mask,
+                      const int has_mask, const float scale, const uint B, const uint H,
                       const uint T, const uint t, const int first) {
     const uint id = get_global_id(0), b = id / H, j = id - b * H;
     if (b >= B) return;
@@ -498,7 +506,7 @@ void nn_lstm_backward(__global const float *gates, __global const float *cs,
     const float i = ga[j], f = ga[H + j], g = ga[2 * H + j], o = ga[3 * H + j];
     const float c = cs[at * H + j], tc = nn_tanh(c), cp = first ? 0.0f : cs[(at - B) * H + j];
     const size_t bj = (size_t)b * H + j;
-    const float d = dh[bj];
+    const float d = dh[bj] * (has_mask ? mask[bj] : scale);
     const float dct = dc[bj] + d * o * (1.0f - tc * tc);
     const float dpre[4] = {dct * g * i * (1.0f - i), dct * cp * f * (1.0f - f),
                            dct * i * (1.0f - g * g), d * tc * o * (1.0f - o)};

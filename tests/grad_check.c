@@ -1,5 +1,6 @@
 /* The finite-difference gradient check of test_nn.c's header comment, shared by the model tests
- * (test_nn, test_dropout). */
+ * (test_nn, test_dropout, test_lstm), and the comparison of two models that compute one function
+ * two ways (test_dropout, test_lstm). */
 #include "grad_check.h"
 
 #include <check.h>
@@ -91,6 +92,79 @@ void th_gradient_check(spartan_context *ctx, spartan_model *m, const spartan_tra
         free(g);
     }
     ck_assert_msg(skipped * 5 <= checked, "%zu of %zu entries at kinks", skipped, checked);
+    free(img);
+    free(lab);
+}
+
+/* Parameter i of m, read into a new array of its element count *n. */
+static float *read_param(spartan_context *ctx, spartan_model *m, size_t i, int grad, size_t *n,
+                         spartan_param *p) {
+    OK(spartan_model_param(m, i, p));
+    *n = spartan_tensor_numel(p->value);
+    float *v = th_floats(*n);
+    OK(spartan_tensor_read(grad ? p->grad : p->value, v, *n));
+    return v;
+}
+
+void th_same_function(spartan_context *ctx, spartan_model *a, spartan_model *b,
+                      const spartan_train_config *cfg, size_t k_chain, size_t px, size_t classes) {
+    OK(spartan_model_prepare(a, cfg));
+    OK(spartan_model_prepare(b, cfg));
+    const size_t np = spartan_model_param_count(a);
+    ck_assert_uint_eq(np, spartan_model_param_count(b));
+    for (size_t i = 0; i < np; i++) {
+        spartan_param pa, pb;
+        size_t n;
+        float *v = read_param(ctx, a, i, 0, &n, &pa);
+        OK(spartan_model_param(b, i, &pb));
+        OK(spartan_tensor_write(pb.value, v, n));
+        free(v);
+    }
+    const size_t batch = cfg->batch;
+    float *img = th_floats(batch * px), *lab = th_floats(batch);
+    th_rng r;
+    th_rng_init(&r, th_seed());
+    for (int step = 0; step < 5; step++) {
+        random_batch(&r, img, lab, batch, px, classes);
+        spartan_step_result ra, rb;
+        OK(spartan_model_gradients(a, img, lab, batch, &ra));
+        OK(spartan_model_gradients(b, img, lab, batch, &rb));
+        /* the sums differ in order only (the dropped terms are exact zeros in b): each loss
+         * within the chain's rounding bound */
+        const double tol = th_tol(k_chain, fmax(1.0, ra.loss)) * 4.0;
+        ck_assert_msg(fabs(ra.loss - rb.loss) <= tol, "step %d: loss %.9g and %.9g", step, ra.loss,
+                      rb.loss);
+        for (size_t i = 0; i < np; i++) {
+            spartan_param pa, pb;
+            size_t n;
+            float *ga = read_param(ctx, a, i, 1, &n, &pa), *gb = read_param(ctx, b, i, 1, &n, &pb);
+            double scale = 0.0;
+            for (size_t j = 0; j < n; j++) scale = fmax(scale, fabs((double)gb[j]));
+            for (size_t j = 0; j < n; j++)
+                ck_assert_msg(fabs((double)ga[j] - gb[j]) <= th_tol(k_chain, scale) * 4.0 + 1e-7,
+                              "step %d %s[%zu]: %g and %g", step, pa.name, j, (double)ga[j],
+                              (double)gb[j]);
+            free(ga);
+            free(gb);
+        }
+        /* the next step draws new patterns */
+        spartan_model_set_steps(a, (size_t)step + 1);
+        spartan_model_set_steps(b, (size_t)step + 1);
+    }
+    /* training steps (a's update may step its kept weights in place, b's the whole ones): the
+     * same losses step after step */
+    for (int step = 0; step < 4; step++) {
+        spartan_step_result ra, rb;
+        OK(spartan_model_train_step(a, img, lab, batch, &ra));
+        OK(spartan_model_train_step(b, img, lab, batch, &rb));
+        ck_assert_msg(fabs(ra.loss - rb.loss) <= th_tol(k_chain, fmax(1.0, ra.loss)) * 16.0,
+                      "training step %d: loss %.9g and %.9g", step, ra.loss, rb.loss);
+    }
+    /* at evaluation both are the whole network, the same function */
+    spartan_step_result ea, eb;
+    OK(spartan_model_evaluate(a, img, lab, batch, &ea));
+    OK(spartan_model_evaluate(b, img, lab, batch, &eb));
+    ck_assert(fabs(ea.loss - eb.loss) <= th_tol(k_chain, fmax(1.0, ea.loss)) * 4.0);
     free(img);
     free(lab);
 }

@@ -315,78 +315,13 @@ START_TEST(test_compact_equals_mask) {
     spartan_model *a = row_mlp(0), *b = row_mlp(1);
     spartan_train_config cfg = row_config();
     cfg.batch = 8;
-    OK(spartan_model_prepare(a, &cfg));
-    OK(spartan_model_prepare(b, &cfg));
-    /* the compact model shrinks its GEMMs; the mask model does not */
+    th_same_function(th_ctx, a, b, &cfg, ROW_MLP_K, 16, 3);
+    /* the compact model shrank its GEMMs; the mask model did not */
     spartan_layer_info ia, ib;
-    size_t np = spartan_model_param_count(a);
-    ck_assert_uint_eq(np, spartan_model_param_count(b));
-    for (size_t i = 0; i < np; i++) {
-        spartan_param pa, pb;
-        OK(spartan_model_param(a, i, &pa));
-        OK(spartan_model_param(b, i, &pb));
-        size_t n = spartan_tensor_numel(pa.value);
-        float *v = th_floats(n);
-        OK(spartan_tensor_read(pa.value, v, n));
-        OK(spartan_tensor_write(pb.value, v, n));
-        free(v);
-    }
-    const size_t batch = cfg.batch, px = 16;
-    float *img = th_floats(batch * px), *lab = th_floats(batch);
-    th_rng r;
-    th_rng_init(&r, th_seed());
-    for (int step = 0; step < 5; step++) {
-        for (size_t i = 0; i < batch * px; i++) img[i] = th_rng_uniform(&r, 0.0f, 1.0f);
-        for (size_t i = 0; i < batch; i++) lab[i] = (float)(th_rng_next(&r) % 3);
-        spartan_step_result ra, rb;
-        OK(spartan_model_gradients(a, img, lab, batch, &ra));
-        OK(spartan_model_gradients(b, img, lab, batch, &rb));
-        /* the sums differ in order only (the dropped terms are exact zeros in the mask model):
-         * each loss within the chain's rounding bound */
-        const double tol = th_tol(ROW_MLP_K, fmax(1.0, ra.loss)) * 4.0;
-        ck_assert_msg(fabs(ra.loss - rb.loss) <= tol, "step %d: loss %.9g compact, %.9g mask", step,
-                      ra.loss, rb.loss);
-        for (size_t i = 0; i < np; i++) {
-            spartan_param pa, pb;
-            OK(spartan_model_param(a, i, &pa));
-            OK(spartan_model_param(b, i, &pb));
-            size_t n = spartan_tensor_numel(pa.value);
-            float *ga = th_floats(n), *gb = th_floats(n);
-            OK(spartan_tensor_read(pa.grad, ga, n));
-            OK(spartan_tensor_read(pb.grad, gb, n));
-            double scale = 0.0;
-            for (size_t j = 0; j < n; j++) scale = fmax(scale, fabs((double)gb[j]));
-            for (size_t j = 0; j < n; j++)
-                ck_assert_msg(fabs((double)ga[j] - gb[j]) <= th_tol(ROW_MLP_K, scale) * 4.0 + 1e-7,
-                              "step %d %s[%zu]: %g compact, %g mask", step, pa.name, j,
-                              (double)ga[j], (double)gb[j]);
-            free(ga);
-            free(gb);
-        }
-        /* the next step draws new patterns */
-        spartan_model_set_steps(a, (size_t)step + 1);
-        spartan_model_set_steps(b, (size_t)step + 1);
-    }
-    /* training steps: the compact model's update steps from the kept gradients in place
-     * (sp_row_sgd), the mask model's from the whole ones; the same losses step after step */
-    for (int step = 0; step < 4; step++) {
-        spartan_step_result ra, rb;
-        OK(spartan_model_train_step(a, img, lab, batch, &ra));
-        OK(spartan_model_train_step(b, img, lab, batch, &rb));
-        ck_assert_msg(fabs(ra.loss - rb.loss) <= th_tol(ROW_MLP_K, fmax(1.0, ra.loss)) * 16.0,
-                      "training step %d: loss %.9g compact, %.9g mask", step, ra.loss, rb.loss);
-    }
     OK(spartan_model_layer_info(a, 3, &ia));
     OK(spartan_model_layer_info(b, 4, &ib));
     ck_assert_str_eq(ia.engine[SPARTAN_PASS_FWD], "rows");
     ck_assert_str_eq(ib.engine[SPARTAN_PASS_FWD], "gemm");
-    /* at evaluation both are the whole network, the same function */
-    spartan_step_result ea, eb;
-    OK(spartan_model_evaluate(a, img, lab, batch, &ea));
-    OK(spartan_model_evaluate(b, img, lab, batch, &eb));
-    ck_assert(fabs(ea.loss - eb.loss) <= th_tol(ROW_MLP_K, fmax(1.0, ea.loss)) * 4.0);
-    free(img);
-    free(lab);
     spartan_model_destroy(a);
     spartan_model_destroy(b);
 }

@@ -1,7 +1,10 @@
 /* Tests of the LSTM layer (runtime/nn/layers/lstm.c, the nn_lstm_* kernels): every parameter's
  * gradient, the input's among them (a layer before it), by finite differences (grad_check.c) over
- * several time steps and over one; a partial batch in evaluation giving the full batch's rows;
- * its description and refusals. One step against PyTorch's nn.LSTM is the parity test's. */
+ * several time steps and over one; with dropout of the hidden units too (Bernoulli, and row
+ * patterns both computed on the kept units alone and applied as a mask), and the kept units'
+ * LSTM against the masked whole one step by step; a partial batch in evaluation giving the full
+ * batch's rows; its description and refusals. One step against PyTorch's nn.LSTM is the parity
+ * test's. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -48,6 +51,66 @@ START_TEST(test_gradients) {
 }
 END_TEST
 
+/* Dropout of the hidden units: the gradients of the step's masked network, each kind; row with
+ * an fc layer next runs on the kept units (the fc's engine "rows"), with a flatten between
+ * applies the pattern as a mask. */
+START_TEST(test_dropout_gradients) {
+    static const char *const models[] = {"input 5x3x1\nlstm 6 p=0.5\nfc 3\n",
+                                         "input 5x3x1\nlstm 6 p=0.5\nflatten\nfc 3\n"};
+    for (int kind = 0; kind < SPARTAN_DROPOUT_KIND_COUNT; kind++)
+        for (size_t i = 0; i < 2; i++) {
+            spartan_train_config cfg = config();
+            cfg.dropout_kind = (spartan_dropout_kind)kind;
+            spartan_model *m = from_text(models[i]);
+            th_gradient_check(th_ctx, m, &cfg, chain(5, 3, 6), th_small() ? 6 : 16, 15, 3);
+            spartan_layer_info info;
+            OK(spartan_model_layer_info(m, i + 1, &info));
+            const int rows = kind == SPARTAN_DROPOUT_ROW && i == 0;
+            ck_assert_str_eq(info.engine[SPARTAN_PASS_FWD], rows ? "rows" : "gemm");
+            spartan_model_destroy(m);
+        }
+}
+END_TEST
+
+/* Row dropout: the LSTM on its kept units (gathered weights, every GEMM smaller, the update in
+ * place) against the whole LSTM with the same patterns as masks; Bernoulli: the masks drop
+ * something (the training loss differs from evaluation's) and p = 0 is no dropout. */
+START_TEST(test_rows_equal_mask) {
+    spartan_train_config cfg = config();
+    cfg.batch = 8;
+    cfg.dropout_kind = SPARTAN_DROPOUT_ROW;
+    for (int p = 0; p < 2; p++) {
+        cfg.dropout = p ? 0.7f : -1.0f;
+        spartan_model *a = from_text("input 6x4x1\nlstm 9 p=0.4\nfc 3\n");
+        spartan_model *b = from_text("input 6x4x1\nlstm 9 p=0.4\nflatten\nfc 3\n");
+        th_same_function(th_ctx, a, b, &cfg, chain(6, 4, 9), 24, 3);
+        spartan_layer_info info;
+        OK(spartan_model_layer_info(a, 1, &info));
+        ck_assert_str_eq(info.engine[SPARTAN_PASS_FWD], "rows");
+        spartan_model_destroy(a);
+        spartan_model_destroy(b);
+    }
+    float img[8 * 24], lab[8];
+    for (size_t i = 0; i < 8 * 24; i++) img[i] = (float)sin(0.61 * (double)i);
+    for (size_t i = 0; i < 8; i++) lab[i] = (float)(i % 3);
+    cfg.dropout_kind = SPARTAN_DROPOUT_BERNOULLI;
+    for (int p = 0; p < 2; p++) {
+        cfg.dropout = p ? 0.5f : 0.0f;
+        spartan_model *m = from_text("input 6x4x1\nlstm 9 p=0.4\nfc 3\n");
+        OK(spartan_model_prepare(m, &cfg));
+        spartan_step_result tr, ev;
+        OK(spartan_model_train_loss(m, img, lab, 8, &tr));
+        OK(spartan_model_evaluate(m, img, lab, 8, &ev));
+        if (p)
+            ck_assert_msg(tr.loss != ev.loss, "p 0.5: the training loss is evaluation's");
+        else
+            ck_assert_msg(tr.loss == ev.loss, "p 0: training %.9g, evaluation %.9g", tr.loss,
+                          ev.loss);
+        spartan_model_destroy(m);
+    }
+}
+END_TEST
+
 /* Evaluation on the first k images of a batch gives the losses those rows give in the full
  * batch: the recurrence keeps the images apart, whatever the count. */
 START_TEST(test_partial_batch) {
@@ -75,8 +138,15 @@ START_TEST(test_describe_and_refusals) {
     spartan_model *m = from_text("input 28x28x1\nlstm 16\nfc 10\n");
     char buf[256];
     spartan_model_describe(m, buf, sizeof buf);
-    ck_assert_ptr_nonnull(strstr(buf, "lstm 16"));
+    ck_assert_ptr_nonnull(strstr(buf, "lstm 16\n")); /* no dropout: no p written */
     spartan_model_destroy(m);
+    m = from_text("input 28x28x1\nlstm 16 p=0.25\nfc 10\n");
+    spartan_model_describe(m, buf, sizeof buf);
+    ck_assert_ptr_nonnull(strstr(buf, "lstm 16 p=0.25\n"));
+    spartan_model_destroy(m);
+    ck_assert_int_eq(spartan_model_create_from_text(th_ctx, "input 4x4x1\nlstm 3 p=1\nfc 3\n", &m),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_ptr_null(m);
     ck_assert_int_eq(spartan_model_create_from_text(th_ctx, "input 4x4x1\nlstm 0\nfc 3\n", &m),
                      SPARTAN_STATUS_INVALID_ARGUMENT);
     ck_assert_ptr_null(m);
@@ -103,6 +173,8 @@ static Suite *suite(void) {
     TCase *tc = tcase_create("lstm");
     tcase_add_checked_fixture(tc, th_ctx_setup, th_ctx_teardown);
     tcase_add_test(tc, test_gradients);
+    tcase_add_test(tc, test_dropout_gradients);
+    tcase_add_test(tc, test_rows_equal_mask);
     tcase_add_test(tc, test_partial_batch);
     tcase_add_test(tc, test_describe_and_refusals);
     tcase_set_timeout(tc, 600);

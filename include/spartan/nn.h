@@ -93,7 +93,8 @@ typedef struct spartan_layer_spec {
     spartan_layer_kind kind;
     size_t outputs;             /* fc: features; conv: channels */
     size_t kernel, stride, pad; /* conv, maxpool, avgpool: square window, same along both axes */
-    float rate;                 /* dropout: the probability of zeroing, in [0, 1) */
+    /* dropout: the probability of zeroing, in [0, 1); lstm: its hidden units' dropout (0: none) */
+    float rate;
 } spartan_layer_spec;
 
 /* Appends one layer; INVALID_ARGUMENT (naming what does not fit) when the spec does not fit the
@@ -119,7 +120,10 @@ SPARTAN_API spartan_status spartan_model_add_globalavgpool(spartan_model *m);
  * f, g, o) reading the input's rows as its time steps; parameters "<name>.weight_ih" (features x
  * 4 hidden: the transpose of PyTorch's weight_ih_l0), "<name>.weight_hh" (hidden x 4 hidden) and
  * "<name>.bias" (4 hidden: PyTorch's bias_ih_l0 + bias_hh_l0), initialised like PyTorch's
- * (uniform in +-1/sqrt(hidden)). */
+ * (uniform in +-1/sqrt(hidden)). Without dropout; spartan_model_add with a spec's rate (the
+ * description's "lstm N p=P") or spartan_train_config.dropout drops its hidden units in training
+ * steps, each for the whole sequence (from the recurrence and the output: variational dropout),
+ * of the configuration's dropout kind. */
 SPARTAN_API spartan_status spartan_model_add_lstm(spartan_model *m, size_t hidden);
 
 /* How the dropout layers drop (spartan_train_config.dropout_kind). */
@@ -135,7 +139,10 @@ typedef enum spartan_dropout_kind {
      * the kept gradients in place: after spartan_model_train_step their parameters' grad tensors
      * are not written (spartan_model_gradients writes them whole, zeros at the dropped neurons).
      * It trains one sub-network per batch: it wants a smaller learning rate than Bernoulli
-     * dropout, about (1 - p)^2 times as large (spartan-train's default for it). */
+     * dropout, about (1 - p)^2 times as large (spartan-train's default for it). An LSTM's
+     * hidden units (spartan_model_add_lstm) with an fc layer next: the LSTM runs on its kept
+     * units alone, every GEMM and gate kernel smaller, and the fc on its kept inputs; it trains
+     * at Bernoulli dropout's learning rate (measured: the smaller one only slowed it). */
     SPARTAN_DROPOUT_ROW = 1,
     SPARTAN_DROPOUT_KIND_COUNT = 2
 } spartan_dropout_kind;
@@ -155,8 +162,8 @@ typedef struct spartan_train_config {
      * to 32 steps while all hold still; N: every N-th step (1: every step). */
     unsigned sample_every;
     spartan_dropout_kind dropout_kind; /* every dropout layer's kind (BERNOULLI) */
-    /* Every dropout layer's rate, in [0, 1), instead of its own; < 0 (the default, -1): each
-     * layer's own. */
+    /* Every dropout layer's rate, and every LSTM's hidden units' dropout, in [0, 1), instead of
+     * its own; < 0 (the default, -1): each layer's own. */
     float dropout;
 } spartan_train_config;
 

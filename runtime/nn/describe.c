@@ -287,7 +287,8 @@ static void put_layer(char *buf, size_t size, size_t *at, const sp_layer *L) {
     for (const char *key = ops->keys; *key; key++) {
         if (*key == 'k') put(buf, size, at, " k=%zu", p->kernel);
         if (*key == 's') put(buf, size, at, " s=%zu", p->stride);
-        if (*key == 'p' && ops->p_is_rate) put(buf, size, at, " p=%.9g", (double)p->rate);
+        if (*key == 'p' && ops->p_is_rate && !(ops->p_optional && p->rate == 0.0f))
+            put(buf, size, at, " p=%.9g", (double)p->rate);
         if (*key == 'p' && !ops->p_is_rate) put(buf, size, at, " p=%zu", p->pad);
     }
 }

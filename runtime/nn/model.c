@@ -285,7 +285,8 @@ static void plan(spartan_model *m) {
     for (size_t i = 0; i < m->nlayers; i++) { /* links set below, ahead of the walk */
         m->layers[i].drop_in = m->layers[i].drop_out = NULL;
         m->layers[i].compact = 0;
-        if (m->layers[i].ops == &sp_layer_dropout) m->layers[i].rank = dropouts++;
+        if (m->layers[i].ops == &sp_layer_dropout || m->layers[i].ops == &sp_layer_lstm)
+            m->layers[i].rank = dropouts++;
     }
     for (size_t i = 0; i < m->nlayers; i++) {
         sp_layer *L = &m->layers[i];
@@ -321,6 +322,14 @@ static void plan(spartan_model *m) {
             m->layers[i - 1].ops == &sp_layer_relu && m->layers[i + 1].ops == &sp_layer_fc) {
             L->compact = 1;
             m->layers[i - 2].drop_out = L;
+            m->layers[i + 1].drop_in = L;
+        }
+        /* lstm with row dropout -> fc: the LSTM runs on its kept units, the fc on its kept
+         * inputs */
+        const float rate = m->cfg.dropout >= 0.0f ? m->cfg.dropout : L->spec.rate;
+        if (L->ops == &sp_layer_lstm && m->cfg.dropout_kind == SPARTAN_DROPOUT_ROW && rate > 0.0f &&
+            i + 1 < m->nlayers && m->layers[i + 1].ops == &sp_layer_fc) {
+            L->compact = 1;
             m->layers[i + 1].drop_in = L;
         }
         sparse_forms(m, i, relu_feeds);

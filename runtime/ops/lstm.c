@@ -17,27 +17,31 @@ static spartan_status dims(spartan_context *ctx, size_t B, size_t H, size_t T, s
 }
 
 spartan_status sp_lstm_forward_step(spartan_context *ctx, cl_mem gx, cl_mem rec, cl_mem bias,
-                                    cl_mem gates, cl_mem cs, cl_mem hout, cl_mem hrev, size_t B,
-                                    size_t H, size_t T, size_t t) {
+                                    cl_mem gates, cl_mem cs, cl_mem hout, cl_mem hrev, cl_mem mask,
+                                    float scale, size_t B, size_t H, size_t T, size_t t) {
     cl_uint d[4];
     spartan_status st = dims(ctx, B, H, T, t, d);
     if (st != SPARTAN_OK || B == 0 || H == 0) return st;
     const cl_int first = t == 0;
-    sp_arg args[] = {SP_ARG(gx),   SP_ARG(rec),  SP_ARG(bias), SP_ARG(gates),
-                     SP_ARG(cs),   SP_ARG(hout), SP_ARG(hrev), SP_ARG(d[0]),
-                     SP_ARG(d[1]), SP_ARG(d[2]), SP_ARG(d[3]), SP_ARG(first)};
-    return sp_launch_1d(ctx, SP_K_nn_lstm_forward, B * H, args, 12);
+    const cl_int has_mask = mask != NULL;
+    if (!mask) mask = gx; /* never read */
+    sp_arg args[] = {SP_ARG(gx),   SP_ARG(rec),  SP_ARG(bias), SP_ARG(gates),    SP_ARG(cs),
+                     SP_ARG(hout), SP_ARG(hrev), SP_ARG(mask), SP_ARG(has_mask), SP_ARG(scale),
+                     SP_ARG(d[0]), SP_ARG(d[1]), SP_ARG(d[2]), SP_ARG(d[3]),     SP_ARG(first)};
+    return sp_launch_1d(ctx, SP_K_nn_lstm_forward, B * H, args, 15);
 }
 
 spartan_status sp_lstm_backward_step(spartan_context *ctx, cl_mem gates, cl_mem cs, cl_mem dh,
-                                     cl_mem dc, cl_mem dgt, cl_mem dgx, cl_mem grev, size_t B,
-                                     size_t H, size_t T, size_t t) {
+                                     cl_mem dc, cl_mem dgt, cl_mem dgx, cl_mem grev, cl_mem mask,
+                                     float scale, size_t B, size_t H, size_t T, size_t t) {
     cl_uint d[4];
     spartan_status st = dims(ctx, B, H, T, t, d);
     if (st != SPARTAN_OK || B == 0 || H == 0) return st;
     const cl_int first = t == 0;
-    sp_arg args[] = {SP_ARG(gates), SP_ARG(cs),   SP_ARG(dh),   SP_ARG(dc),
-                     SP_ARG(dgt),   SP_ARG(dgx),  SP_ARG(grev), SP_ARG(d[0]),
-                     SP_ARG(d[1]),  SP_ARG(d[2]), SP_ARG(d[3]), SP_ARG(first)};
-    return sp_launch_1d(ctx, SP_K_nn_lstm_backward, B * H, args, 12);
+    const cl_int has_mask = mask != NULL;
+    if (!mask) mask = gates; /* never read */
+    sp_arg args[] = {SP_ARG(gates), SP_ARG(cs),   SP_ARG(dh),   SP_ARG(dc),       SP_ARG(dgt),
+                     SP_ARG(dgx),   SP_ARG(grev), SP_ARG(mask), SP_ARG(has_mask), SP_ARG(scale),
+                     SP_ARG(d[0]),  SP_ARG(d[1]), SP_ARG(d[2]), SP_ARG(d[3]),     SP_ARG(first)};
+    return sp_launch_1d(ctx, SP_K_nn_lstm_backward, B * H, args, 15);
 }

@@ -304,13 +304,14 @@ spartan_status sp_row_mask(spartan_context *ctx, const spartan_tensor *x, sparta
  * not read at t = 0) and bias into gates, cs (time-major), hout (h_t, B x H) and hrev (the states
  * latest first); backward, from dh (reaching h_t) and dc (reaching c_t, replaced by what reaches
  * c_{t-1}) the pre-activations' gradients into dgt (B x 4H), dgx (batch-major) and grev (beside
- * hrev). */
+ * hrev). Dropout of the hidden units: h_t = o tanh(c_t) times mask (B x H: 0 or the inverted
+ * scale per image and unit) or, mask NULL, times scale (1: no dropout). */
 spartan_status sp_lstm_forward_step(spartan_context *ctx, cl_mem gx, cl_mem rec, cl_mem bias,
-                                    cl_mem gates, cl_mem cs, cl_mem hout, cl_mem hrev, size_t B,
-                                    size_t H, size_t T, size_t t);
+                                    cl_mem gates, cl_mem cs, cl_mem hout, cl_mem hrev, cl_mem mask,
+                                    float scale, size_t B, size_t H, size_t T, size_t t);
 spartan_status sp_lstm_backward_step(spartan_context *ctx, cl_mem gates, cl_mem cs, cl_mem dh,
-                                     cl_mem dc, cl_mem dgt, cl_mem dgx, cl_mem grev, size_t B,
-                                     size_t H, size_t T, size_t t);
+                                     cl_mem dc, cl_mem dgt, cl_mem dgx, cl_mem grev, cl_mem mask,
+                                     float scale, size_t B, size_t H, size_t T, size_t t);
 
 /* The dropout stream's state for (seed, counter): seed and counter mixed, so nearby counters
  * give unrelated masks (spartan_dropout_forward documents the whole hash). */

@@ -422,11 +422,13 @@ done:
 }
 
 /* The LSTM's step kernels (lstm.c) against a host cell in double: 3 images, 5 units, 2 steps
- * forward (the second reading the recurrent term), then the last step backward. Each value is a
- * few float operations and exp: within 16 roundings of 2 (the values are at most T = 2). */
+ * forward (the second reading the recurrent term), then the last step backward, a dropout mask on
+ * the hidden units (a third of them 0, the rest 2). Each value is a few float operations and exp:
+ * within 16 roundings of 2 (the values are at most T = 2). */
 static int check_lstm(sp_check *r) {
     enum { B = 3, H = 5, T = 2, G = 4 * H };
-    float gx[B * T * G], rec[B * G], bias[G], dh[B * H], got[T * B * G];
+    float gx[B * T * G], rec[B * G], bias[G], dh[B * H], mask[B * H], got[T * B * G];
+    for (size_t i = 0; i < B * H; i++) mask[i] = i % 3 == 1 ? 0.0f : 2.0f;
     double want[T * B * G], bound[T * B * G];
     sp_check_fill(r, gx, B * T * G, 0.0, -2.0f, 2.0f);
     sp_check_fill(r, rec, B * G, 0.0, -1.0f, 1.0f);
@@ -438,12 +440,13 @@ static int check_lstm(sp_check *r) {
     spartan_tensor *thr = sp_check_upload(r, NULL, B, H), *tdh = sp_check_upload(r, dh, B, H);
     spartan_tensor *tdc = sp_check_upload(r, NULL, B, H), *tdgt = sp_check_upload(r, NULL, B, G);
     spartan_tensor *tdgx = sp_check_upload(r, NULL, B * T, G);
-    spartan_tensor *tgr = sp_check_upload(r, NULL, B, G);
+    spartan_tensor *tgr = sp_check_upload(r, NULL, B, G), *tm = sp_check_upload(r, mask, B, H);
     if (r->failed) goto done;
     for (size_t t = 0; t < T; t++)
         if (sp_check_call(r,
                           sp_lstm_forward_step(r->ctx, tgx->mem, trec->mem, tb->mem, tg->mem,
-                                               tc->mem, th->mem, thr->mem, B, H, T, t),
+                                               tc->mem, th->mem, thr->mem, tm->mem, 1.0f, B, H, T,
+                                               t),
                           "LSTM forward step"))
             goto done;
     /* the host cell: gates (time-major rows t B + b: i, f, g, o), cell states, the last h */
@@ -461,7 +464,7 @@ static int check_lstm(sp_check *r) {
                 const double v[4] = {i, f, g, o};
                 for (size_t q = 0; q < 4; q++) gates[(t * B + b) * G + q * H + j] = v[q];
                 cell[(t * B + b) * H + j] = c;
-                hlast[b * H + j] = o * tanh(c);
+                hlast[b * H + j] = o * tanh(c) * mask[b * H + j];
             }
     for (size_t i = 0; i < T * B * G; i++) bound[i] = eps_bound(16, 2.0); /* |c| <= T */
     if (sp_check_download(r, tg, got) ||
@@ -473,7 +476,7 @@ static int check_lstm(sp_check *r) {
         sp_check_call(r, spartan_tensor_fill(tdc, 0.0f), "fill") ||
         sp_check_call(r,
                       sp_lstm_backward_step(r->ctx, tg->mem, tc->mem, tdh->mem, tdc->mem, tdgt->mem,
-                                            tdgx->mem, tgr->mem, B, H, T, T - 1),
+                                            tdgx->mem, tgr->mem, tm->mem, 1.0f, B, H, T, T - 1),
                       "LSTM backward step") ||
         sp_check_download(r, tdgt, got))
         goto done;
@@ -483,7 +486,8 @@ static int check_lstm(sp_check *r) {
             const double *ga = gates + ((T - 1) * B + b) * G;
             const double i = ga[j], f = ga[H + j], g = ga[2 * H + j], o = ga[3 * H + j];
             const double c = cell[((T - 1) * B + b) * H + j], cp = cell[b * H + j];
-            const double th_c = tanh(c), d = dh[b * H + j], dc = d * o * (1.0 - th_c * th_c);
+            const double th_c = tanh(c), d = (double)dh[b * H + j] * mask[b * H + j];
+            const double dc = d * o * (1.0 - th_c * th_c);
             const double dp[4] = {dc * g * i * (1.0 - i), dc * cp * f * (1.0 - f),
                                   dc * i * (1.0 - g * g), d * th_c * o * (1.0 - o)};
             for (size_t q = 0; q < 4; q++) want[b * G + q * H + j] = dp[q];

@@ -34,7 +34,10 @@ static spartan_status dropout_prepare(sp_layer *L, spartan_context *ctx,
     L->batch = cfg->batch;
     spartan_status st = L->compact ? SPARTAN_OK : sp_layer_prepare_output(L, ctx, cfg->batch, 1);
     if (st != SPARTAN_OK || L->kind != SPARTAN_DROPOUT_ROW) return st;
-    const size_t n = L->in_h * L->in_w * L->in_c;
+    return sp_dropout_plan(L, ctx, L->in_h * L->in_w * L->in_c);
+}
+
+spartan_status sp_dropout_plan(sp_layer *L, spartan_context *ctx, size_t n) {
     L->ard = malloc(sizeof *L->ard);
     if (!L->ard) return sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "dropout plan");
     if (sp_ard_plan_make(n, L->rate, L->ard) != 0)
@@ -42,10 +45,14 @@ static spartan_status dropout_prepare(sp_layer *L, spartan_context *ctx,
     return sp_row_maps_create(ctx, n, &L->rows);
 }
 
-static void dropout_release(sp_layer *L) {
+void sp_dropout_plan_release(sp_layer *L) {
     sp_row_maps_release(&L->rows);
     free(L->ard);
     L->ard = NULL;
+}
+
+static void dropout_release(sp_layer *L) {
+    sp_dropout_plan_release(L);
     sp_layer_release_output(L);
 }
 

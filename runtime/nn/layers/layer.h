@@ -95,8 +95,9 @@ typedef struct sp_layer_ops {
      * options (k kernel, s stride, p padding, or r for dropout's rate written "p="). */
     int takes_outputs;
     const char *keys;
-    /* Dropout-like: the key 'p' is the rate (a number in [0, 1)), not a padding. */
-    int p_is_rate;
+    /* Dropout-like: the key 'p' is the rate (a number in [0, 1)), not a padding; p_optional:
+     * descriptions write it only when it is not 0 (lstm: no dropout by default). */
+    int p_is_rate, p_optional;
     /* A ReLU-masked input stays masked through this kind (pooling, dropout, flatten). */
     int keeps_mask;
     /* Fills unset options of a description with the kind's defaults (NULL: none). */
@@ -249,6 +250,10 @@ spartan_status sp_layer_sgd(const sp_layer *L, const sp_step *s, const spartan_t
 
 /* Dropout of kind row (dropout.c): fills D's maps with this step's pattern, once per step. */
 spartan_status sp_dropout_rows(sp_layer *D, const sp_step *s);
+/* The plan of row patterns over n neurons at L->rate and their maps (L->ard, L->rows: dropout
+ * layers and the LSTM's hidden units), and their release. */
+spartan_status sp_dropout_plan(sp_layer *L, spartan_context *ctx, size_t n);
+void sp_dropout_plan_release(sp_layer *L);
 
 /* ---- GEMM layers (gemm.c): fc and conv differ only in how X is made from the input ---------- */
 
