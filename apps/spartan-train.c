@@ -33,10 +33,10 @@ static void usage(FILE *f) {
         "                      model description file (docs/models.md)\n"
         "  --epochs N          epochs (default 1)\n"
         "  --batch N           images per step (default 64)\n"
-        "  --lr X              learning rate (default 0.05; with --dropout-kind row, 0.05 (1 - "
-        "p)^2\n"
-        "                      for the model's largest dropout rate p: a step trains one\n"
-        "                      sub-network for the whole batch, docs/training.md)\n"
+        "  --lr X              learning rate (default 0.05; with --dropout-kind row or tile,\n"
+        "                      0.05 (1 - p)^2 for the model's largest dropout layer's rate p:\n"
+        "                      a step trains one sub-network for the whole batch,\n"
+        "                      docs/training.md)\n"
         "  --schedule S        const or cosine learning-rate decay over the run (default cosine)\n"
         "  --momentum X        SGD momentum (default 0.9)\n"
         "  --weight-decay X    L2 weight decay (default 5e-4)\n"
@@ -45,10 +45,12 @@ static void usage(FILE *f) {
         "                      layer and pass, by the device's cost model; default dense)\n"
         "  --sample-every N    monitor sample period in steps (default 20)\n"
         "  --dropout-kind K    every dropout layer's kind: bernoulli (each element by its own\n"
-        "                      coin, the default) or row (Approximate Random Dropout: whole\n"
+        "                      coin, the default), row (Approximate Random Dropout: whole\n"
         "                      neurons in a regular pattern per step; next to fc layers the\n"
-        "                      dropped ones are not computed, an LSTM's too)\n"
-        "  --dropout P         every dropout layer's rate, and every LSTM's hidden units' dropout,\n"
+        "                      dropped ones are not computed, an LSTM's too) or tile (whole\n"
+        "                      tiles of the next fc layer's weights, skipped by its GEMMs)\n"
+        "  --dropout P         every dropout layer's rate, and every LSTM's hidden units' "
+        "dropout,\n"
         "                      in [0, 1) (default: each layer's own)\n"
         "  --device SEL        OpenCL device (as spartan-info lists; default $SPARTAN_DEVICE)\n"
         "  --data DIR          MNIST-format directory (default %s)\n"
@@ -562,9 +564,9 @@ int main(int argc, char **argv) {
         rc = 2;
         goto done;
     }
-    /* row dropout trains the same sub-network on the whole batch: a smaller default step
+    /* row and tile dropout train the same sub-network on the whole batch: a smaller default step
      * (docs/training.md, "Structured dropout") */
-    if (o.cfg.dropout_kind == SPARTAN_DROPOUT_ROW && !o.lr_set) {
+    if (o.cfg.dropout_kind != SPARTAN_DROPOUT_BERNOULLI && !o.lr_set) {
         const double p = spartan_model_dropout_max(m, o.cfg.dropout);
         if (p > 0.0) o.cfg.lr = (float)((double)o.cfg.lr * (1.0 - p) * (1.0 - p));
     }

@@ -15,6 +15,18 @@
 //
 // Both kernels call one body (sp_gemm_dense) with a constant transpose flag, which the compiler
 // specialises.
+//
+// Tile dropout (Approximate Random Dropout's tile kind; runtime/nn/layers/dropout.c): the
+// gemm_tiles_* kernels take the weight matrix W (K x N) cut into tiles of S x S, S a multiple of
+// the register block's width CB (so a work-item's column panel lies in one column of tiles), and
+// skip the dropped ones. The tiles are numbered down the columns, i = r + c R (R = ceil(K / S)
+// rows of tiles), and tile i is kept when ((i - offset) mod n) mod period <
+// keep, n the tile count: a row pattern (runtime/nn/ard.c) over the tiles, so each column of
+// tiles keeps a regular pattern of its rows, turned by c R against the first. Three uses:
+// Y = X W (gemm_tiles_nn: a work-item's column panel is a tile column, its k loop skips dropped
+// tile rows), dX = dY W^T (gemm_tiles_nt, B = W^T: its panel is a tile row, the k loop skips
+// dropped tile columns) and dW = X^T dY (gemm_tiles_tn: dropped tiles of C computed as 0, a
+// register block wholly inside them skips its k loop).
 
 #define RB SP_GEMM_RB
 #define NB SP_GEMM_NB
@@ -37,33 +49,68 @@ SP_INLINE float sp_a_at(const sp_gemm g, const bool ta, const uint i, const uint
     return g.A[(size_t)i * si + (size_t)k * sk];
 }
 
+// The tile pattern of the gemm_tiles_* kernels (tiles: 0 in the plain GEMM, else which operand
+// W is: 1 B, 2 B transposed, 3 C).
+typedef struct sp_tiles {
+    uint size, rows, n, period, keep, offset;
+} sp_tiles;
+
+SP_INLINE bool sp_tile_kept(const sp_tiles t, const uint r, const uint c) {
+    const uint i = r + c * t.rows, u = i >= t.offset ? i - t.offset : i + t.n - t.offset;
+    return u % t.period < t.keep;
+}
+
+// One k of the register block below: NB vectors of B's row k, times each row's A(row, k).
+SP_INLINE void sp_dense_step(const sp_gemm g, const bool ta, const uint j0, const uint *rows,
+                             const uint k, const uint nv, const uint last, floatv (*acc)[NB]) {
+    floatv b[NB];
+    __global const float *brow = g.B + (size_t)k * g.N + j0;
+#pragma unroll
+    for (int c = 0; c < NB; c++)
+        b[c] = c + 1 < nv    ? VLOAD_AT(brow + c * SP_VEC)
+               : c + 1 == nv ? sp_load_part(brow + c * SP_VEC, last)
+                             : (floatv)(0.0f);
+#pragma unroll
+    for (int r = 0; r < RB; r++) {
+        const floatv a = (floatv)(sp_a_at(g, ta, rows[r], k));
+#pragma unroll
+        for (int c = 0; c < NB; c++) acc[r][c] = fma(a, b[c], acc[r][c]);
+    }
+}
+
 // The register block of nv (<= NB) vectors of columns from j0 and the rows i0.. (rows: their
 // indices, clamped below M), the last vector holding last (<= SP_VEC) columns: accumulate over
 // [kb, ke), then store the rows below M. With nv = NB and last = SP_VEC (constants) the column
-// tests vanish.
+// tests vanish. tiles (a constant) and t: the tile dropout above, 0 for none.
 SP_INLINE void sp_dense_block(const sp_gemm g, const bool ta, const uint i0, const uint j0,
-                              const uint *rows, const uint kb, const uint ke, const uint nv,
-                              const uint last) {
+                              const uint *rows, const uint kb, uint ke, const uint nv,
+                              const uint last, const int tiles, const sp_tiles t) {
     floatv acc[RB][NB];
 #pragma unroll
     for (int r = 0; r < RB; r++) {
 #pragma unroll
         for (int c = 0; c < NB; c++) acc[r][c] = (floatv)(0.0f);
     }
-    for (uint k = kb; k < ke; k++) {
-        floatv b[NB];
-        __global const float *brow = g.B + (size_t)k * g.N + j0;
+    bool row_kept[RB];
 #pragma unroll
-        for (int c = 0; c < NB; c++)
-            b[c] = c + 1 < nv    ? VLOAD_AT(brow + c * SP_VEC)
-                   : c + 1 == nv ? sp_load_part(brow + c * SP_VEC, last)
-                                 : (floatv)(0.0f);
+    for (int r = 0; r < RB; r++)
+        row_kept[r] = tiles != 3 || sp_tile_kept(t, rows[r] / t.size, j0 / t.size);
+    if (tiles == 3) {
+        bool any = false;
 #pragma unroll
-        for (int r = 0; r < RB; r++) {
-            const floatv a = (floatv)(sp_a_at(g, ta, rows[r], k));
-#pragma unroll
-            for (int c = 0; c < NB; c++) acc[r][c] = fma(a, b[c], acc[r][c]);
+        for (int r = 0; r < RB; r++) any = any || row_kept[r];
+        if (!any) ke = kb;
+    }
+    if (tiles == 1 || tiles == 2) {
+        // k's tile row (1) or column (2): whole blocks of the tile size skipped
+        for (uint k = kb; k < ke;) {
+            const uint blk = k / t.size, kend = min(ke, (blk + 1) * t.size);
+            if (tiles == 1 ? sp_tile_kept(t, blk, j0 / t.size) : sp_tile_kept(t, j0 / t.size, blk))
+                for (; k < kend; k++) sp_dense_step(g, ta, j0, rows, k, nv, last, acc);
+            k = kend;
         }
+    } else {
+        for (uint k = kb; k < ke; k++) sp_dense_step(g, ta, j0, rows, k, nv, last, acc);
     }
 #pragma unroll
     for (int r = 0; r < RB; r++) {
@@ -72,7 +119,7 @@ SP_INLINE void sp_dense_block(const sp_gemm g, const bool ta, const uint i0, con
             if (i0 + r < g.M && c < nv) {
                 __global float *p = g.C + (size_t)(i0 + r) * g.N + j0 + c * SP_VEC;
                 const uint len = c + 1 < nv ? SP_VEC : last;
-                floatv v = (floatv)(g.alpha) * acc[r][c];
+                floatv v = row_kept[r] ? (floatv)(g.alpha) * acc[r][c] : (floatv)(0.0f);
                 if (g.beta != 0.0f) v = fma((floatv)(g.beta), sp_load_part(p, len), v);
                 sp_store_part(v, p, len);
             }
@@ -84,7 +131,7 @@ SP_INLINE void sp_dense_block(const sp_gemm g, const bool ta, const uint i0, con
 SP_INLINE void sp_gemm_dense(const bool ta, const uint M, const uint N, const uint K,
                              const float alpha, __global const float *A,
                              __global const float *B, const float beta, __global float *C,
-                             const uint k0, const uint kc) {
+                             const uint k0, const uint kc, const int tiles, const sp_tiles t) {
     const uint i0 = get_global_id(0) * RB;
     const uint j0 = get_global_id(1) * CB;
     const uint kb = min(K, k0 + (uint)get_global_id(2) * kc), ke = min(K, kb + kc);
@@ -94,7 +141,7 @@ SP_INLINE void sp_gemm_dense(const bool ta, const uint M, const uint N, const ui
 #pragma unroll
     for (int r = 0; r < RB; r++) rows[r] = min(i0 + r, M - 1);
     if (j0 + CB <= N) {
-        sp_dense_block(g, ta, i0, j0, rows, kb, ke, NB, SP_VEC);
+        sp_dense_block(g, ta, i0, j0, rows, kb, ke, NB, SP_VEC, tiles, t);
         return;
     }
     // the last block of a row: its full vectors, then one partial vector (a whole one: the loads
@@ -102,21 +149,48 @@ SP_INLINE void sp_gemm_dense(const bool ta, const uint M, const uint N, const ui
     const uint rest = N - j0;
     const uint nv = (rest + SP_VEC - 1) / SP_VEC, last = rest - (nv - 1) * SP_VEC;
     if (last == SP_VEC)
-        sp_dense_block(g, ta, i0, j0, rows, kb, ke, nv, SP_VEC);
+        sp_dense_block(g, ta, i0, j0, rows, kb, ke, nv, SP_VEC, tiles, t);
     else
-        sp_dense_block(g, ta, i0, j0, rows, kb, ke, nv, last);
+        sp_dense_block(g, ta, i0, j0, rows, kb, ke, nv, last, tiles, t);
 }
 
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
 void gemm_dense_nn(const uint M, const uint N, const uint K, const float alpha,
                    __global const float *restrict A, __global const float *restrict B,
                    const float beta, __global float *restrict C, const uint k0, const uint kc) {
-    sp_gemm_dense(false, M, N, K, alpha, A, B, beta, C, k0, kc);
+    const sp_tiles none = {1, 1, 1, 1, 1, 0};
+    sp_gemm_dense(false, M, N, K, alpha, A, B, beta, C, k0, kc, 0, none);
 }
 
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
 void gemm_dense_tn(const uint M, const uint N, const uint K, const float alpha,
                    __global const float *restrict A, __global const float *restrict B,
                    const float beta, __global float *restrict C, const uint k0, const uint kc) {
-    sp_gemm_dense(true, M, N, K, alpha, A, B, beta, C, k0, kc);
+    const sp_tiles none = {1, 1, 1, 1, 1, 0};
+    sp_gemm_dense(true, M, N, K, alpha, A, B, beta, C, k0, kc, 0, none);
+}
+
+// The tile-dropout GEMMs (the top of the file): the plain kernels' arguments, then the pattern.
+#define SP_TILES_ARGS                                                                              \
+    const uint M, const uint N, const uint K, const float alpha, __global const float *restrict A, \
+        __global const float *restrict B, const float beta, __global float *restrict C,            \
+        const uint k0, const uint kc, const uint tsize, const uint trows, const uint tn,           \
+        const uint period, const uint keep, const uint offset
+
+__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
+void gemm_tiles_nn(SP_TILES_ARGS) {
+    const sp_tiles t = {tsize, trows, tn, period, keep, offset};
+    sp_gemm_dense(false, M, N, K, alpha, A, B, beta, C, k0, kc, 1, t);
+}
+
+__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
+void gemm_tiles_nt(SP_TILES_ARGS) {
+    const sp_tiles t = {tsize, trows, tn, period, keep, offset};
+    sp_gemm_dense(false, M, N, K, alpha, A, B, beta, C, k0, kc, 2, t);
+}
+
+__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
+void gemm_tiles_tn(SP_TILES_ARGS) {
+    const sp_tiles t = {tsize, trows, tn, period, keep, offset};
+    sp_gemm_dense(true, M, N, K, alpha, A, B, beta, C, k0, kc, 3, t);
 }

@@ -1,10 +1,13 @@
-/* Tests of Approximate Random Dropout's row dropout (runtime/nn/ard.c, runtime/ops/rows.c, the
- * dropout and fc layers): the searched distribution over the patterns (its mean exactly 1 - p,
- * its spread against Bernoulli's), the draws (reproducible from (seed, step, layer), every
- * neuron's empirical keep rate within 5 sigma of 1 - p), the device kernels against host loops
- * (maps, gathers and scatters of awkward shapes, the mask), and the model: gradients by finite
- * differences with the GEMMs shrunk to the kept neurons, the same losses and gradients as the
- * same pattern applied densely as a mask, and the refusals. */
+/* Tests of Approximate Random Dropout's row and tile dropout (runtime/nn/ard.c,
+ * runtime/ops/rows.c, the tile GEMMs of runtime/ops/gemm_dense.c, the dropout and fc layers): the
+ * searched distribution over the patterns (its mean exactly 1 - p, its spread against
+ * Bernoulli's), the draws (reproducible from (seed, step, layer), every neuron's and every tile's
+ * empirical keep rate within 5 sigma of 1 - p), the device kernels against host loops (maps,
+ * gathers and scatters of awkward shapes, the mask, the tile GEMMs' three uses), and the model:
+ * gradients by finite differences with the GEMMs shrunk to the kept neurons or skipping the
+ * dropped tiles, the same losses and gradients as the same row pattern applied densely as a mask,
+ * the tile model's loss against a host network with the same tiles of W zeroed, and the
+ * refusals. */
 #include <check.h>
 #include <float.h>
 #include <math.h>
@@ -129,7 +132,116 @@ START_TEST(test_keep_rate) {
 }
 END_TEST
 
+/* Tile patterns: every tile of a 37 x 5 grid (W's rows of tiles by its columns of tiles) kept
+ * within 5 sigma of 1 - p over many steps. */
+START_TEST(test_tile_keep_rate) {
+    const size_t n = 37, cols = 5, steps = 20000;
+    const double q = 0.5;
+    sp_ard_plan pl;
+    ck_assert(sp_ard_plan_make(n * cols, 1.0 - q, &pl) == 0);
+    size_t *kept = calloc(n * cols, sizeof *kept);
+    ck_assert(kept);
+    for (uint64_t t = 0; t < steps; t++) {
+        const sp_row_pattern r = sp_ard_draw(&pl, 3, t, 0);
+        for (size_t i = 0; i < n; i++)
+            for (size_t c = 0; c < cols; c++)
+                kept[i * cols + c] += (size_t)sp_tile_kept(&r, n, i, c);
+    }
+    const double sigma = sqrt((double)steps * q * (1.0 - q));
+    for (size_t i = 0; i < n * cols; i++)
+        ck_assert_msg(fabs((double)kept[i] - steps * q) <= 5.0 * sigma,
+                      "tile (%zu, %zu) kept %zu times of %zu", i / cols, i % cols, kept[i], steps);
+    free(kept);
+}
+END_TEST
+
 /* ---- The kernels -------------------------------------------------------------------------- */
+
+/* The tile GEMMs (sp_gemm_tiles) against host loops in double leaving the dropped tiles' terms
+ * out, on W of 1, a prime, a tile less one, and several tiles and a few rows/columns, M of 0, 1 and
+ * 13, patterns that keep all, one in two and two in three: each within the rounding bound of its
+ * sum of magnitudes. */
+START_TEST(test_tile_gemm) {
+    const size_t T = sp_gemm_tile_size(th_ctx);
+    const size_t ks[] = {1, 7, T - 1, 3 * T + 5}, ns[] = {1, T + 3, 2 * T}, ms[] = {0, 1, 13};
+    th_rng r;
+    th_rng_init(&r, th_seed());
+    for (size_t ki = 0; ki < 4; ki++)
+        for (size_t ni = 0; ni < 3; ni++)
+            for (size_t mi = 0; mi < 3; mi++)
+                for (int pi = 0; pi < 3; pi++)
+                    for (int use = 0; use < 3; use++) {
+                        const size_t K = ks[ki], N = ns[ni], M = ms[mi], rows = (K + T - 1) / T;
+                        const size_t period = pi == 0 ? 1 : pi == 1 ? 2 : 3;
+                        const size_t count = rows * ((N + T - 1) / T);
+                        const sp_row_pattern p = {count, period, pi == 2 ? 2 : 1,
+                                                  (size_t)(5 * pi) % count};
+                        /* the operands: a (M x K | M x N), b (W: K x N | dY: M x N), c */
+                        const size_t ac = use == SP_TILES_INPUT ? N : K;
+                        const size_t br = use == SP_TILES_WEIGHT ? M : K;
+                        const size_t cr = use == SP_TILES_WEIGHT ? K : M;
+                        const size_t cc = use == SP_TILES_INPUT ? K : N;
+                        float *a = th_floats(M * ac + 1), *b = th_floats(br * N + 1);
+                        float *got = th_floats(cr * cc + 1);
+                        double *want = calloc(cr * cc + 1, sizeof *want),
+                               *mag = calloc(cr * cc + 1, sizeof *mag);
+                        for (size_t i = 0; i < M * ac; i++) a[i] = th_rng_uniform(&r, -1.0f, 1.0f);
+                        for (size_t i = 0; i < br * N; i++) b[i] = th_rng_uniform(&r, -1.0f, 1.0f);
+                        for (size_t i = 0; i < cr; i++)
+                            for (size_t j = 0; j < cc; j++) {
+                                /* the inner length, and term q's two factors */
+                                const size_t len = use == SP_TILES_WEIGHT  ? M
+                                                   : use == SP_TILES_INPUT ? N
+                                                                           : K;
+                                for (size_t q = 0; q < len; q++) {
+                                    double x, y;
+                                    if (use == SP_TILES_FORWARD) {
+                                        if (!sp_tile_kept(&p, rows, q / T, j / T)) continue;
+                                        x = a[i * ac + q], y = b[q * N + j];
+                                    } else if (use == SP_TILES_INPUT) {
+                                        if (!sp_tile_kept(&p, rows, j / T, q / T)) continue;
+                                        x = a[i * ac + q], y = b[j * N + q];
+                                    } else {
+                                        if (!sp_tile_kept(&p, rows, i / T, j / T)) continue;
+                                        x = a[q * ac + i], y = b[q * N + j];
+                                    }
+                                    want[i * cc + j] += 1.5 * x * y;
+                                    mag[i * cc + j] += fabs(1.5 * x * y);
+                                }
+                            }
+                        spartan_tensor *ta = th_upload(th_ctx, a, M, ac);
+                        spartan_tensor *tb = th_upload(th_ctx, b, br, N);
+                        spartan_tensor *tc = th_nan_matrix(th_ctx, cr, cc);
+                        OK(sp_gemm_tiles(th_ctx, (sp_tile_use)use, &p, 1.5f, ta, tb, tc));
+                        OK(spartan_tensor_read(tc, got, cr * cc));
+                        const size_t len = use == SP_TILES_WEIGHT  ? M
+                                           : use == SP_TILES_INPUT ? N
+                                                                   : K;
+                        for (size_t i = 0; i < cr * cc; i++)
+                            ck_assert_msg(fabs(got[i] - want[i]) <= th_tol(len, mag[i]),
+                                          "use %d, M %zu K %zu N %zu, pattern %d: [%zu] %g, want "
+                                          "%g",
+                                          use, M, K, N, pi, i, (double)got[i], want[i]);
+                        spartan_tensor_destroy(ta);
+                        spartan_tensor_destroy(tb);
+                        spartan_tensor_destroy(tc);
+                        free(a);
+                        free(b);
+                        free(got);
+                        free(want);
+                        free(mag);
+                    }
+    /* a pattern that is not over W's rows of tiles: refused */
+    spartan_tensor *w = th_nan_matrix(th_ctx, 2 * T, 3), *x = th_nan_matrix(th_ctx, 2, 2 * T),
+                   *y = th_nan_matrix(th_ctx, 2, 3);
+    const sp_row_pattern bad = {3, 1, 1, 0}; /* W has 2 x 1 tiles */
+    ck_assert_int_eq(sp_gemm_tiles(th_ctx, SP_TILES_FORWARD, &bad, 1.0f, x, w, y),
+                     SPARTAN_STATUS_INVALID_ARGUMENT);
+    spartan_tensor_destroy(w);
+    spartan_tensor_destroy(x);
+    spartan_tensor_destroy(y);
+}
+END_TEST
 
 static const sp_row_pattern patterns[] = {{1, 1, 1, 0},    {5, 2, 1, 3},    {33, 7, 3, 32},
                                           {33, 32, 31, 5}, {100, 3, 2, 99}, {13, 4, 4, 6},
@@ -327,6 +439,92 @@ START_TEST(test_compact_equals_mask) {
 }
 END_TEST
 
+/* Tile dropout: gradients by finite differences with the fc layers after each dropout skipping
+ * their weights' dropped tiles; and the training loss against a host network (fc, relu, the same
+ * tiles of the next fc's W zeroed and the rest scaled, fc) computed in double. */
+START_TEST(test_tiles_model) {
+    /* 4x4x1 -> fc -> relu -> dropout 0.5 -> fc -> relu -> dropout 0.3 -> fc 3, the fc layers after
+     * the dropouts of 3 x 2 and 2 x 1 tiles */
+    const size_t T0 = sp_gemm_tile_size(th_ctx), h1 = 2 * T0 + 6, h2 = T0 + 9;
+    spartan_model *m;
+    OK(spartan_model_create(th_ctx, 4, 4, 1, 3, &m));
+    OK(spartan_model_add_fc(m, h1));
+    OK(spartan_model_add_relu(m));
+    OK(spartan_model_add_dropout(m, 0.5f));
+    OK(spartan_model_add_fc(m, h2));
+    OK(spartan_model_add_relu(m));
+    OK(spartan_model_add_dropout(m, 0.3f));
+    OK(spartan_model_add_fc(m, 3));
+    spartan_train_config cfg = row_config();
+    cfg.dropout_kind = SPARTAN_DROPOUT_TILE;
+    th_gradient_check(th_ctx, m, &cfg, 16 + h1 + h2, th_small() ? 6 : 16, 16, 3);
+    spartan_layer_info info;
+    OK(spartan_model_layer_info(m, 3, &info));
+    ck_assert_str_eq(info.engine[SPARTAN_PASS_FWD], "tiles");
+    ck_assert_str_eq(info.engine[SPARTAN_PASS_BWD_WEIGHT], "tiles");
+    ck_assert_str_eq(info.engine[SPARTAN_PASS_BWD_INPUT], "tiles");
+    spartan_model_destroy(m);
+    /* one tile (W 1 x 1) cannot be dropped at rate 0.5: refused, naming why */
+    OK(spartan_model_create(th_ctx, 1, 1, 1, 1, &m));
+    OK(spartan_model_add_dropout(m, 0.5f));
+    OK(spartan_model_add_fc(m, 1));
+    ck_assert_int_eq(spartan_model_prepare(m, &cfg), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(th_ctx), "too small for tile dropout"));
+    spartan_model_destroy(m);
+
+    /* 8 -> fc 70 -> relu -> dropout 0.5 (tile) -> fc 3: W2 is 70 x 3, rows of tiles of W2 */
+    OK(spartan_model_create(th_ctx, 1, 8, 1, 3, &m));
+    OK(spartan_model_add_fc(m, 70));
+    OK(spartan_model_add_relu(m));
+    OK(spartan_model_add_dropout(m, 0.5f));
+    OK(spartan_model_add_fc(m, 3));
+    cfg.batch = 5;
+    OK(spartan_model_prepare(m, &cfg));
+    const size_t T = sp_gemm_tile_size(th_ctx), H = 70, rows = (H + T - 1) / T; /* 1 column */
+    float w1[8 * 70], b1[70], w2[70 * 3], b2[3], img[5 * 8], lab[5];
+    th_rng r;
+    th_rng_init(&r, th_seed());
+    for (size_t i = 0; i < 5 * 8; i++) img[i] = th_rng_uniform(&r, 0.0f, 1.0f);
+    for (size_t i = 0; i < 5; i++) lab[i] = (float)(i % 3);
+    float *bufs[] = {w1, b1, w2, b2};
+    for (size_t i = 0; i < 4; i++) {
+        spartan_param p;
+        OK(spartan_model_param(m, i, &p));
+        OK(spartan_tensor_read(p.value, bufs[i], spartan_tensor_numel(p.value)));
+    }
+    sp_ard_plan pl;
+    ck_assert(sp_ard_plan_make(rows, 0.5, &pl) == 0);
+    for (size_t step = 0; step < 4; step++) {
+        spartan_model_set_steps(m, step);
+        spartan_step_result res;
+        OK(spartan_model_train_loss(m, img, lab, 5, &res));
+        /* the dropout layer's stream: rank 0 */
+        const sp_row_pattern pat = sp_ard_draw(&pl, cfg.seed, step, 0);
+        double loss = 0.0;
+        for (size_t b = 0; b < 5; b++) {
+            double h[70], z[3], zmax = -INFINITY, sum = 0.0;
+            for (size_t j = 0; j < H; j++) {
+                double v = b1[j];
+                for (size_t i = 0; i < 8; i++) v += (double)img[b * 8 + i] * w1[i * H + j];
+                h[j] = v > 0.0 ? v : 0.0;
+            }
+            for (size_t c = 0; c < 3; c++) {
+                double v = 0.0;
+                for (size_t j = 0; j < H; j++)
+                    if (sp_tile_kept(&pat, rows, j / T, c / T)) v += h[j] * w2[j * 3 + c];
+                z[c] = v * 2.0 + b2[c];
+                zmax = fmax(zmax, z[c]);
+            }
+            for (size_t c = 0; c < 3; c++) sum += exp(z[c] - zmax);
+            loss += (log(sum) + zmax - z[(size_t)lab[b]]) / 5.0;
+        }
+        ck_assert_msg(fabs(res.loss - loss) <= th_tol(8 + H, fmax(1.0, loss)) * 4.0,
+                      "step %zu: loss %.9g, host %.9g", step, res.loss, loss);
+    }
+    spartan_model_destroy(m);
+}
+END_TEST
+
 /* p = 0 keeps every neuron: the same losses as Bernoulli dropout with p = 0 (none dropped). */
 START_TEST(test_rate_zero) {
     spartan_model *a = row_mlp(0), *b = row_mlp(0);
@@ -363,6 +561,7 @@ START_TEST(test_refusals) {
     ck_assert_int_eq(spartan_model_prepare(m, &cfg), SPARTAN_STATUS_INVALID_ARGUMENT);
     spartan_model_destroy(m);
     ck_assert_str_eq(spartan_dropout_kind_name(SPARTAN_DROPOUT_ROW), "row");
+    ck_assert_str_eq(spartan_dropout_kind_name(SPARTAN_DROPOUT_TILE), "tile");
     ck_assert_str_eq(spartan_dropout_kind_name(SPARTAN_DROPOUT_BERNOULLI), "bernoulli");
     ck_assert_ptr_null(spartan_dropout_kind_name(SPARTAN_DROPOUT_KIND_COUNT));
     /* one neuron cannot be dropped at rate 0.5 by any pattern: refused, not approximated */
@@ -382,12 +581,14 @@ static Suite *suite(void) {
     tcase_add_test(plan, test_plan_moments);
     tcase_add_test(plan, test_draw_reproducible);
     tcase_add_test(plan, test_keep_rate);
+    tcase_add_test(plan, test_tile_keep_rate);
     tcase_set_timeout(plan, 120);
     suite_add_tcase(s, plan);
     TCase *k = tcase_create("kernels");
     tcase_add_checked_fixture(k, th_ctx_setup, th_ctx_teardown);
     tcase_add_test(k, test_maps);
     tcase_add_test(k, test_gather_scatter);
+    tcase_add_test(k, test_tile_gemm);
     tcase_add_test(k, test_mask);
     tcase_set_timeout(k, 300);
     suite_add_tcase(s, k);
@@ -395,6 +596,7 @@ static Suite *suite(void) {
     tcase_add_checked_fixture(m, th_ctx_setup, th_ctx_teardown);
     tcase_add_test(m, test_gradients_compact);
     tcase_add_test(m, test_compact_equals_mask);
+    tcase_add_test(m, test_tiles_model);
     tcase_add_test(m, test_rate_zero);
     tcase_add_test(m, test_refusals);
     tcase_set_timeout(m, 600);

@@ -266,7 +266,7 @@ typedef struct broken {
 
 static const broken wrong[] = {
     {"gemm_sparse.cl", "xr[k] = r;", "xr[k] = r + 1.0f;", "gemm_sparse"},
-    {"gemm_dense.cl", "floatv v = (floatv)(g.alpha) * acc[r][c];",
+    {"gemm_dense.cl", "floatv v = row_kept[r] ? (floatv)(g.alpha) * acc[r][c] : (floatv)(0.0f);",
      "floatv v = (floatv)(g.alpha) * acc[r][c] + (floatv)(0.5f);", "gemm_dense"},
     {"monitor.cl", "counts[t] = cnt;", "counts[t] = cnt + (t == 3);", "monitor"},
     {"compact.cl", "counts[t] = p;", "counts[t] = p + (t == 1);", "compact gemm_sparse"},

@@ -54,7 +54,9 @@ static void usage(FILE *f) {
         "  --device SEL     P:D, cpu, gpu or a name part (default $SPARTAN_DEVICE, else\n"
         "                   every device but simulators; train: the library's default)\n"
         "  --wall-clock     time by the host clock after a clFinish even where the driver's\n"
-        "                   profiling events are trusted (the header says which is used)\n"
+        "                   profiling events are trusted (the header says which is used)\n");
+    fprintf(
+        f,
         "conv: each convolution x pass x pattern x sparsity, the sparse path against the best\n"
         "  dense one of the same run (im2col + GEMM, CLBlast, the implicit kernel);\n"
         "  --set LIST       vgg-small, lenet5 (batch 64), vgg16, resnet18 (ImageNet shapes,\n"
@@ -67,9 +69,10 @@ static void usage(FILE *f) {
         "  --model LIST     mlp,lenet5,vgg-small,mlp-dropout,lstm (default all; vgg-small: ~2 min\n"
         "                   per epoch and policy on a 2-core CPU)\n"
         "  --policy LIST    dense,sparse,adaptive (default all)\n"
-        "  --dropout-kind LIST  bernoulli,row (default bernoulli): each policy under each;\n"
-        "                   row (Approximate Random Dropout, whole neurons) at the learning\n"
-        "                   rate x (1 - p)^2, p the largest dropout layer's rate\n"
+        "  --dropout-kind LIST  bernoulli,row,tile (default bernoulli): each policy under\n"
+        "                   each; row (Approximate Random Dropout, whole neurons) at the\n"
+        "                   learning rate x (1 - p)^2, p the largest dropout layer's rate;\n"
+        "                   tile (whole tiles of the next fc's weights)\n"
         "  --dropout P      every dropout layer's rate and LSTM's hidden units' dropout, in\n"
         "                   [0, 1) (default: each layer's own)\n"
         "  --epochs N       epochs (default 1); epoch time: median over the epochs\n"
@@ -472,7 +475,7 @@ static int parse_dropout_kinds(const char *text, unsigned *out) {
         *out |= 1u << k;
     }
     if (*out) return 0;
-    fprintf(stderr, "spartan-bench: --dropout-kind takes bernoulli, row, not '%s'\n", bad);
+    fprintf(stderr, "spartan-bench: --dropout-kind takes bernoulli, row, tile, not '%s'\n", bad);
     return 2;
 }
 

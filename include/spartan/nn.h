@@ -144,10 +144,18 @@ typedef enum spartan_dropout_kind {
      * units alone, every GEMM and gate kernel smaller, and the fc on its kept inputs; it trains
      * at Bernoulli dropout's learning rate (measured: the smaller one only slowed it). */
     SPARTAN_DROPOUT_ROW = 1,
-    SPARTAN_DROPOUT_KIND_COUNT = 2
+    /* Approximate Random Dropout's tile patterns, the DropConnect counterpart: a dropout layer
+     * before an fc layer drops whole tiles of that layer's weight matrix (tiles of the own GEMM
+     * kernel's register block, 32 x 32 on AVX-512 POCL) instead of the layer's inputs, a regular
+     * pattern of tile rows per tile column drawn per step from the searched distribution (each
+     * tile kept with probability 1 - p), the kept weights scaled by 1 / (1 - p); the fc's three
+     * GEMMs skip the dropped tiles. Elsewhere (no fc next, or the own GEMM kernels off on the
+     * device) the layer drops like BERNOULLI. */
+    SPARTAN_DROPOUT_TILE = 2,
+    SPARTAN_DROPOUT_KIND_COUNT = 3
 } spartan_dropout_kind;
 
-/* "bernoulli", "row"; NULL for a value outside the enum. */
+/* "bernoulli", "row", "tile"; NULL for a value outside the enum. */
 SPARTAN_API const char *spartan_dropout_kind_name(spartan_dropout_kind kind);
 
 typedef struct spartan_train_config {

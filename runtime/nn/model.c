@@ -72,7 +72,7 @@ float spartan_model_dropout_max(const spartan_model *m, float rate) {
 }
 
 const char *spartan_dropout_kind_name(spartan_dropout_kind kind) {
-    static const char *const names[] = {"bernoulli", "row"};
+    static const char *const names[] = {"bernoulli", "row", "tile"};
     return (unsigned)kind < SPARTAN_DROPOUT_KIND_COUNT ? names[kind] : NULL;
 }
 
@@ -283,7 +283,7 @@ static void plan(spartan_model *m) {
     const sp_layer *monitored = NULL; /* the layer whose output the next layer reads, if counted */
     size_t dropouts = 0;
     for (size_t i = 0; i < m->nlayers; i++) { /* links set below, ahead of the walk */
-        m->layers[i].drop_in = m->layers[i].drop_out = NULL;
+        m->layers[i].drop_in = m->layers[i].drop_out = m->layers[i].drop_tiles = NULL;
         m->layers[i].compact = 0;
         if (m->layers[i].ops == &sp_layer_dropout || m->layers[i].ops == &sp_layer_lstm)
             m->layers[i].rank = dropouts++;
@@ -323,6 +323,15 @@ static void plan(spartan_model *m) {
             L->compact = 1;
             m->layers[i - 2].drop_out = L;
             m->layers[i + 1].drop_in = L;
+        }
+        /* tile dropout -> fc: the fc drops tiles of its weights instead (where the own GEMM
+         * kernels, which skip them, run) */
+        if (L->ops == &sp_layer_dropout && m->cfg.dropout_kind == SPARTAN_DROPOUT_TILE &&
+            i + 1 < m->nlayers && m->layers[i + 1].ops == &sp_layer_fc &&
+            sp_gemm_tiles_usable(m->ctx)) {
+            L->compact = 1;
+            L->drop_tiles = &m->layers[i + 1]; /* the layer whose tiles it drops */
+            m->layers[i + 1].drop_tiles = L;
         }
         /* lstm with row dropout -> fc: the LSTM runs on its kept units, the fc on its kept
          * inputs */

@@ -117,11 +117,14 @@ static spartan_status launch_transpose(spartan_context *ctx, cl_uint rows, cl_ui
     return sp_launch(ctx, SP_K_eltwise_transpose, 2, g, l, args, 4);
 }
 
-/* One launch of the own kernel over K-slices [part0, part0 + nparts) of kc (split_reduce). */
+/* One launch of the own kernel over K-slices [part0, part0 + nparts) of kc (split_reduce);
+ * tiles: a gemm_tiles_* kernel and its pattern (sp_gemm_tiles), else 0. */
 typedef struct own_gemm {
     int ta;
     cl_uint m, n, k, kc;
     cl_mem a, b;
+    sp_kernel_id tiles;
+    cl_uint tsize, trows, tn, period, keep, offset;
 } own_gemm;
 
 static spartan_status own_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
@@ -133,15 +136,18 @@ static spartan_status own_slices(spartan_context *ctx, void *arg, size_t part0, 
     size_t g[3] = {(o->m + rb - 1) / rb, (o->n + cb - 1) / cb, nparts};
     size_t l[3] = {wg, 1, 1};
     cl_uint k0 = (cl_uint)(part0 * o->kc);
-    sp_arg args[] = {SP_ARG(o->m), SP_ARG(o->n), SP_ARG(o->k), SP_ARG(alpha), SP_ARG(o->a),
-                     SP_ARG(o->b), SP_ARG(beta), SP_ARG(dst),  SP_ARG(k0),    SP_ARG(o->kc)};
+    sp_arg args[] = {SP_ARG(o->m),  SP_ARG(o->n),      SP_ARG(o->k),     SP_ARG(alpha),
+                     SP_ARG(o->a),  SP_ARG(o->b),      SP_ARG(beta),     SP_ARG(dst),
+                     SP_ARG(k0),    SP_ARG(o->kc),     SP_ARG(o->tsize), SP_ARG(o->trows),
+                     SP_ARG(o->tn), SP_ARG(o->period), SP_ARG(o->keep),  SP_ARG(o->offset)};
+    if (o->tiles) return sp_launch(ctx, o->tiles, 3, g, l, args, 16);
     return sp_launch(ctx, o->ta ? SP_K_gemm_dense_tn : SP_K_gemm_dense_nn, 3, g, l, args, 10);
 }
 
 static spartan_status run_own(spartan_context *ctx, int ta, int tb, size_t m, size_t n, size_t k,
                               float alpha, const spartan_tensor *a, const spartan_tensor *b,
                               float beta, spartan_tensor *c) {
-    own_gemm o = {ta, 0, 0, 0, 0, a->mem, b->mem};
+    own_gemm o = {ta, 0, 0, 0, 0, a->mem, b->mem, 0, 0, 0, 0, 0, 0, 0};
     spartan_status st;
     if ((st = sp_u32(ctx, m, "M", &o.m)) || (st = sp_u32(ctx, n, "N", &o.n)) ||
         (st = sp_u32(ctx, k, "K", &o.k)) || (st = sp_u32(ctx, m * n, "M*N", &o.kc)))
@@ -214,4 +220,80 @@ spartan_status spartan_transpose(spartan_context *ctx, const spartan_tensor *a, 
     spartan_status st;
     if ((st = sp_u32(ctx, rows, "rows", &ur)) || (st = sp_u32(ctx, cols, "cols", &uc))) return st;
     return a->numel ? launch_transpose(ctx, ur, uc, a->mem, b->mem) : SPARTAN_OK;
+}
+
+/* ---- Tile dropout (kernels_cl/gemm_dense.cl, gemm_tiles_*) ------------------------------------
+ */
+
+size_t sp_gemm_tile_size(const spartan_context *ctx) {
+    /* the register block's width, times what makes it at least 32 (simulators' blocks are of 1
+     * column: tiles of 1 would make plans over every weight) */
+    const size_t cb =
+        (size_t)(sp_tuned_get(&ctx->tuned, "VEC") * sp_tuned_get(&ctx->tuned, "GEMM_NB"));
+    return cb * ((32 + cb - 1) / cb);
+}
+
+int sp_gemm_tiles_usable(spartan_context *ctx) {
+    return sp_family_usable(ctx, SP_FAMILY_gemm_dense);
+}
+
+spartan_status sp_gemm_tiles(spartan_context *ctx, sp_tile_use use, const sp_row_pattern *p,
+                             float alpha, const spartan_tensor *a, const spartan_tensor *b,
+                             spartan_tensor *c) {
+    static const char fn[] = "sp_gemm_tiles";
+    if (!ctx || !a || !b || !c || !p) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(a, b, c));
+    if (st == SPARTAN_OK) st = sp_check_apart(ctx, fn, "C", c, "A", a);
+    if (st == SPARTAN_OK) st = sp_check_apart(ctx, fn, "C", c, "B", b);
+    if (st != SPARTAN_OK) return st;
+    if (!sp_gemm_tiles_usable(ctx))
+        return sp_err_set(&ctx->err, SPARTAN_STATUS_UNSUPPORTED,
+                          "%s: the own GEMM kernels are off on %s (%s)", fn, ctx->dev.info.name,
+                          ctx->programs[SP_FAMILY_gemm_dense].why);
+    /* the weight matrix W (K x N: b, b again, or c) and the product's M x N x K */
+    const int ta = use == SP_TILES_WEIGHT;
+    const spartan_tensor *w = use == SP_TILES_WEIGHT ? c : b;
+    const size_t wk = spartan_tensor_rows(w), wn = spartan_tensor_cols(w);
+    const size_t m = ta ? spartan_tensor_cols(a) : spartan_tensor_rows(a);
+    const size_t k = ta ? spartan_tensor_rows(a) : spartan_tensor_cols(a);
+    const size_t n = use == SP_TILES_INPUT ? wk : wn;
+    const size_t kb = use == SP_TILES_WEIGHT  ? spartan_tensor_rows(b)
+                      : use == SP_TILES_INPUT ? wn
+                                              : wk;
+    const size_t bn = use == SP_TILES_WEIGHT ? spartan_tensor_cols(b) : n;
+    if (k != kb || bn != n || spartan_tensor_rows(c) != m || spartan_tensor_cols(c) != n)
+        return sp_invalid(ctx, "%s: A %zux%zu, B %zux%zu and C %zux%zu do not make a product", fn,
+                          spartan_tensor_rows(a), spartan_tensor_cols(a), spartan_tensor_rows(b),
+                          spartan_tensor_cols(b), spartan_tensor_rows(c), spartan_tensor_cols(c));
+    const size_t tile = sp_gemm_tile_size(ctx), rows_t = (wk + tile - 1) / tile;
+    const size_t count = rows_t * ((wn + tile - 1) / tile);
+    if (p->n != count || !p->period || p->keep > p->period || p->offset >= (p->n ? p->n : 1))
+        return sp_invalid(ctx,
+                          "%s: pattern n %zu, period %zu, keep %zu, offset %zu for %zu x %zu "
+                          "tiles of %zu",
+                          fn, p->n, p->period, p->keep, p->offset, rows_t,
+                          count / (rows_t ? rows_t : 1), tile);
+    if (m == 0 || n == 0) return SPARTAN_OK;
+    own_gemm o = {ta, 0, 0, 0, 0, a->mem, b->mem, 0, 0, 0, 0, 0, 0, 0};
+    static const sp_kernel_id kernels[] = {SP_K_gemm_tiles_nn, SP_K_gemm_tiles_nt,
+                                           SP_K_gemm_tiles_tn};
+    o.tiles = kernels[use];
+    if ((st = sp_u32(ctx, m, "M", &o.m)) || (st = sp_u32(ctx, n, "N", &o.n)) ||
+        (st = sp_u32(ctx, k, "K", &o.k)) || (st = sp_u32(ctx, m * n, "M*N", &o.kc)) ||
+        (st = sp_u32(ctx, tile, "tile size", &o.tsize)) ||
+        (st = sp_u32(ctx, rows_t, "tile rows", &o.trows)) ||
+        (st = sp_u32(ctx, p->n, "tiles", &o.tn)) ||
+        (st = sp_u32(ctx, p->period, "period", &o.period)) ||
+        (st = sp_u32(ctx, p->keep, "keep", &o.keep)) ||
+        (st = sp_u32(ctx, p->offset, "offset", &o.offset)))
+        return st;
+    if (k == 0) return spartan_tensor_fill(c, 0.0f);
+    if (use == SP_TILES_INPUT) { /* W^T (N x K of the product) into scratch */
+        st = sp_scratch(ctx, SP_SCRATCH_TRANSPOSE, n * k * sizeof(float), &o.b);
+        if (st == SPARTAN_OK) st = launch_transpose(ctx, (cl_uint)wk, (cl_uint)wn, b->mem, o.b);
+        if (st != SPARTAN_OK) return st;
+    }
+    size_t parts = split_parts(ctx, m, n, k);
+    o.kc = (cl_uint)((k + parts - 1) / parts);
+    return sp_split_reduce(ctx, parts, m * n, c->mem, alpha, 0.0f, own_slices, &o);
 }

@@ -299,6 +299,28 @@ spartan_status sp_row_sgd(spartan_context *ctx, spartan_tensor *w, const spartan
 spartan_status sp_row_mask(spartan_context *ctx, const spartan_tensor *x, spartan_tensor *y,
                            size_t features, const sp_row_maps *f, float scale);
 
+/* Tile dropout's GEMMs (Approximate Random Dropout's tile kind; kernels_cl/gemm_dense.cl): W
+ * (K x N) cut into tiles of sp_gemm_tile_size x sp_gemm_tile_size (the own kernel's register
+ * block width times what makes it at least 32; 32 on POCL with AVX-512), R = ceil(K / tile) rows by
+ * ceil(N / tile) columns of them, numbered down the columns (tile (r, c) is i = r + c R); p, a row
+ * pattern over them (n: the tile count), keeps tile i when ((i - offset) mod n) mod period < keep
+ * (sp_tile_kept); dropped tiles are skipped. The three passes of a layer y = x (W o T) (T the kept
+ * tiles' 0/1 mask):
+ * - SP_TILES_FORWARD: c (M x N) = alpha a (M x K) (W o T), b = W;
+ * - SP_TILES_INPUT: c (M x K) = alpha a (M x N) (W o T)^T, b = W;
+ * - SP_TILES_WEIGHT: c (W's K x N) = alpha (a^T b) o T, a M x K, b M x N (0 in dropped tiles).
+ * Own kernel only: UNSUPPORTED where its family failed validation (sp_gemm_tiles_usable). */
+typedef enum { SP_TILES_FORWARD, SP_TILES_INPUT, SP_TILES_WEIGHT } sp_tile_use;
+static inline int sp_tile_kept(const sp_row_pattern *p, size_t rows, size_t r, size_t c) {
+    const size_t i = r + c * rows, u = i >= p->offset ? i - p->offset : i + p->n - p->offset;
+    return u % p->period < p->keep;
+}
+size_t sp_gemm_tile_size(const spartan_context *ctx);
+int sp_gemm_tiles_usable(spartan_context *ctx);
+spartan_status sp_gemm_tiles(spartan_context *ctx, sp_tile_use use, const sp_row_pattern *p,
+                             float alpha, const spartan_tensor *a, const spartan_tensor *b,
+                             spartan_tensor *c);
+
 /* The LSTM's time step t of T (lstm.c; kernels_cl/nn.cl documents the layouts): forward, the
  * gates and states from gx (batch-major rows b T + t of the input GEMM), rec (h_{t-1} W_h, B x 4H;
  * not read at t = 0) and bias into gates, cs (time-major), hout (h_t, B x H) and hrev (the states

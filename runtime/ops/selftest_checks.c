@@ -74,6 +74,61 @@ static int check_gemm(sp_check *r, int path) {
            gemm_case(r, path, 1, 1, 5, 3, 1029, -1.0f, 1.0f);
 }
 
+/* Tile dropout's GEMMs (sp_gemm_tiles), each use against the host product with the dropped
+ * tiles' terms left out: W of 3 tiles and 5 rows by 2 tiles and 3 columns (neither a multiple of
+ * the tile), its 4 x 3 tiles kept 2 in 3 from offset 2. */
+static int tiles_case(sp_check *r, sp_tile_use use, size_t m) {
+    const size_t tile = sp_gemm_tile_size(r->ctx), wk = 3 * tile + 5, wn = 2 * tile + 3;
+    const sp_row_pattern p = {4 * 3, 3, 2, 2};
+    /* the product's shapes: a (ar x ac), b (br x bc), c (m x n) */
+    const size_t ar = m, ac = use == SP_TILES_INPUT ? wn : wk;
+    const size_t br = use == SP_TILES_WEIGHT ? m : wk, bc = wn;
+    const size_t cr = use == SP_TILES_WEIGHT ? wk : m, cc = use == SP_TILES_INPUT ? wk : wn;
+    sp_check_host h = {0};
+    float *a = sp_check_alloc(r, &h, ar * ac, sizeof(float)),
+          *b = sp_check_alloc(r, &h, br * bc, sizeof(float));
+    float *got = sp_check_alloc(r, &h, cr * cc, sizeof(float));
+    double *want = sp_check_alloc(r, &h, cr * cc, sizeof(double));
+    if (!r->failed) {
+        sp_check_fill_int(r, a, ar * ac, 0.2, 3, 0);
+        sp_check_fill_int(r, b, br * bc, 0.0, 3, 0);
+        const float alpha = 2.0f;
+        for (size_t i = 0; i < cr; i++)
+            for (size_t j = 0; j < cc; j++) {
+                double sum = 0.0;
+                if (use == SP_TILES_WEIGHT) { /* c = (a^T b) o T: c is W */
+                    if (sp_tile_kept(&p, 4, i / tile, j / tile))
+                        for (size_t q = 0; q < m; q++) sum += (double)a[q * ac + i] * b[q * bc + j];
+                } else if (use == SP_TILES_FORWARD) { /* c = a (W o T), b = W */
+                    for (size_t q = 0; q < wk; q++)
+                        if (sp_tile_kept(&p, 4, q / tile, j / tile))
+                            sum += (double)a[i * ac + q] * b[q * bc + j];
+                } else { /* c = a (W o T)^T, b = W */
+                    for (size_t q = 0; q < wn; q++)
+                        if (sp_tile_kept(&p, 4, j / tile, q / tile))
+                            sum += (double)a[i * ac + q] * b[j * bc + q];
+                }
+                want[i * cc + j] = alpha * sum;
+            }
+        spartan_tensor *ta = sp_check_upload(r, a, ar, ac), *tb = sp_check_upload(r, b, br, bc);
+        spartan_tensor *tc = sp_check_upload(r, NULL, cr, cc);
+        static const char *const names[] = {"tile GEMM forward", "tile GEMM input gradient",
+                                            "tile GEMM weight gradient"};
+        if (!r->failed &&
+            !sp_check_call(r, sp_gemm_tiles(r->ctx, use, &p, alpha, ta, tb, tc), names[use]) &&
+            !sp_check_download(r, tc, got))
+            sp_check_compare(r, names[use], got, want, NULL, cr * cc);
+    }
+    sp_check_release(r);
+    sp_check_host_free(&h);
+    return r->failed;
+}
+
+static int check_tiles(sp_check *r) {
+    return tiles_case(r, SP_TILES_FORWARD, 7) || tiles_case(r, SP_TILES_INPUT, 5) ||
+           tiles_case(r, SP_TILES_WEIGHT, 9);
+}
+
 /* ---- element-wise ---------------------------------------------------------------------------
  */
 
@@ -423,7 +478,7 @@ int sp_selftest_family(spartan_context *ctx, sp_family f, char *why, size_t why_
     case SP_FAMILY_eltwise:
         return check_eltwise(&r);
     case SP_FAMILY_gemm_dense:
-        return check_gemm(&r, SPARTAN_GEMM_OWN);
+        return check_gemm(&r, SPARTAN_GEMM_OWN) || check_tiles(&r);
     case SP_FAMILY_reference:
         return check_reference(&r);
     case SP_FAMILY_monitor:

@@ -46,6 +46,9 @@ typedef enum sp_family {
     X(eltwise, eltwise_mask_zeros)                                                                 \
     X(gemm_dense, gemm_dense_nn)                                                                   \
     X(gemm_dense, gemm_dense_tn)                                                                   \
+    X(gemm_dense, gemm_tiles_nn)                                                                   \
+    X(gemm_dense, gemm_tiles_nt)                                                                   \
+    X(gemm_dense, gemm_tiles_tn)                                                                   \
     X(monitor, monitor_relu)                                                                       \
     X(monitor, monitor_bias_relu)                                                                  \
     X(monitor, monitor_count)                                                                      \

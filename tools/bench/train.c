@@ -1,6 +1,6 @@
 /* `spartan-bench train`: for each preset, the policies (dense, sparse, adaptive) trained side by
- * side in one process, each under every dropout kind asked (bernoulli, row), then the PyTorch CPU
- * line (pytorch.c) when torch imports.
+ * side in one process, each under every dropout kind asked (bernoulli, row, tile), then the PyTorch
+ * CPU line (pytorch.c) when torch imports.
  *
  * The Spartan models of one preset (one per policy and dropout kind: a run) step in turn on the
  * same batch (same seed, same order from spartan_dataset_shuffle(seed, epoch), the order of the
@@ -241,9 +241,9 @@ static void evaluate(const bench_dev *d, const char *model, run *runs, size_t nr
 /* Prepares one model per asked policy and dropout kind, policy after policy, its kinds next to
  * each other (so Bernoulli alone gives the runs and records from before the kinds); *nruns: how
  * many. Unavailable policies are noted in res, not failures. Bernoulli runs take the default
- * learning rate; row runs lr x (1 - p)^2, p the model's largest dropout rate: row dropout drops
- * whole neurons for the whole batch, and at Bernoulli's rate it diverges (p = 0.5: 0.05
- * diverges, 0.0125 trains as well as Bernoulli at 0.05). */
+ * learning rate; row and tile runs lr x (1 - p)^2, p the model's largest dropout rate: they drop
+ * whole neurons or weight tiles for the whole batch, and at Bernoulli's rate they diverge (p = 0.5:
+ * 0.05 diverges, 0.0125 trains as well as Bernoulli at 0.05). */
 static int prepare_runs(const bench_dev *d, const bench_train_opts *o, const char *model, run *runs,
                         size_t *nruns, bench_train_result *res) {
     const int named = kinds_named(o);
@@ -280,7 +280,8 @@ static int prepare_runs(const bench_dev *d, const bench_train_opts *o, const cha
             spartan_status st = spartan_model_create_preset(d->ctx, model, &r->m);
             if (st == SPARTAN_OK) {
                 p = spartan_model_dropout_max(r->m, o->dropout);
-                if (r->kind == SPARTAN_DROPOUT_ROW) r->lr = (float)(lr0 * (1.0 - p) * (1.0 - p));
+                if (r->kind != SPARTAN_DROPOUT_BERNOULLI)
+                    r->lr = (float)(lr0 * (1.0 - p) * (1.0 - p));
                 cfg.lr = r->lr;
                 st = spartan_model_prepare(r->m, &cfg);
             }
@@ -308,8 +309,8 @@ static int prepare_runs(const bench_dev *d, const bench_train_opts *o, const cha
         if (runs[i].state == BENCH_RUN_OK) printf(" %s %.2f s", res[i].name, res[i].prepare_s);
     printf("\n");
     if (named) {
-        printf("  base lr (cosine decay from it; row: %g x (1 - p)^2, p = %g, the largest dropout "
-               "rate):",
+        printf("  base lr (cosine decay from it; row, tile: %g x (1 - p)^2, p = %g, the largest "
+               "dropout rate):",
                (double)lr0, p);
         for (size_t i = 0; i < n; i++)
             if (runs[i].state == BENCH_RUN_OK) printf(" %s %g", res[i].name, (double)runs[i].lr);
@@ -601,10 +602,9 @@ int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const c
             printf("; every dropout layer's rate %g (--dropout)", (double)o->dropout);
         else
             printf("; each dropout layer's own rate");
-        if (o->dropout_kinds & (1u << SPARTAN_DROPOUT_ROW))
-            printf(
-                "; row runs at lr x (1 - p)^2, p the largest rate (whole neurons dropped for the "
-                "whole batch)");
+        if (o->dropout_kinds & ~(1u << SPARTAN_DROPOUT_BERNOULLI))
+            printf("; row and tile runs at lr x (1 - p)^2, p the largest rate (whole neurons or "
+                   "weight tiles dropped for the whole batch)");
         printf("\n");
     }
     printf("timing   wall clock of the training steps (upload, forward, backward, update, loss "

@@ -7,7 +7,11 @@
  *   the same for every image) in a regular pattern drawn from (seed, step, the layer's rank
  *   among the dropout layers) out of the distribution its plan searched at prepare. Between
  *   fc -> relu and fc (compact) the fc layers compute the kept neurons alone and this layer
- *   passes its input on; elsewhere it applies the pattern as a mask, both ways. */
+ *   passes its input on; elsewhere it applies the pattern as a mask, both ways.
+ * - tile: Approximate Random Dropout's tile kind, DropConnect by tiles: before an fc layer (where
+ *   the own GEMM kernels run) this layer passes its input on and the fc drops whole tiles of its
+ *   weight matrix, a pattern over the rows of tiles drawn like row's (sp_gemm_tiles); elsewhere
+ *   it drops like bernoulli. */
 #include <stdlib.h>
 
 #include "nn/layers/layer.h"
@@ -33,16 +37,35 @@ static spartan_status dropout_prepare(sp_layer *L, spartan_context *ctx,
     /* compact: it passes its input on both ways and in evaluation; no buffers of its own */
     L->batch = cfg->batch;
     spartan_status st = L->compact ? SPARTAN_OK : sp_layer_prepare_output(L, ctx, cfg->batch, 1);
-    if (st != SPARTAN_OK || L->kind != SPARTAN_DROPOUT_ROW) return st;
-    return sp_dropout_plan(L, ctx, L->in_h * L->in_w * L->in_c);
+    const size_t n = L->in_h * L->in_w * L->in_c;
+    if (st != SPARTAN_OK) return st;
+    if (L->kind == SPARTAN_DROPOUT_ROW) return sp_dropout_plan(L, ctx, n, 1);
+    if (L->kind != SPARTAN_DROPOUT_TILE || !L->compact) return SPARTAN_OK;
+    /* tile: patterns over the tiles of the next fc's W (n x its outputs) */
+    const size_t tile = sp_gemm_tile_size(ctx), outs = L->drop_tiles->spec.outputs;
+    return sp_dropout_plan(L, ctx, ((n + tile - 1) / tile) * ((outs + tile - 1) / tile), 0);
 }
 
-spartan_status sp_dropout_plan(sp_layer *L, spartan_context *ctx, size_t n) {
+const sp_row_pattern *sp_dropout_tiles(sp_layer *D, const sp_step *s) {
+    if (!(D->rows_drawn && D->rows_step == s->step)) {
+        D->tiles = sp_ard_draw(D->ard, s->seed, s->step, D->rank);
+        D->rows_drawn = 1;
+        D->rows_step = s->step;
+    }
+    return &D->tiles;
+}
+
+spartan_status sp_dropout_plan(sp_layer *L, spartan_context *ctx, size_t n, int maps) {
     L->ard = malloc(sizeof *L->ard);
     if (!L->ard) return sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "dropout plan");
     if (sp_ard_plan_make(n, L->rate, L->ard) != 0)
-        return sp_invalid(ctx, "no row pattern plan for %zu neurons at p = %g", n, (double)L->rate);
-    return sp_row_maps_create(ctx, n, &L->rows);
+        return sp_invalid(ctx,
+                          "no %s pattern plan for %zu %s at p = %g (no distribution over the "
+                          "patterns keeps 1 - p of them on average)%s",
+                          maps ? "row" : "tile", n, maps ? "neurons" : "tiles", (double)L->rate,
+                          maps ? ""
+                               : ": the next fc layer's weights are too small for tile dropout");
+    return maps ? sp_row_maps_create(ctx, n, &L->rows) : SPARTAN_OK;
 }
 
 void sp_dropout_plan_release(sp_layer *L) {
@@ -76,7 +99,7 @@ static float scale(const sp_layer *L) {
 /* y = x with the step's mask (both kinds), x and y count images of this layer's shape. */
 static spartan_status apply(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                             spartan_tensor *y) {
-    if (L->kind == SPARTAN_DROPOUT_BERNOULLI)
+    if (L->kind != SPARTAN_DROPOUT_ROW) /* tile without an fc next: Bernoulli's */
         return spartan_dropout_forward(s->ctx, x, y, L->rate, s->seed, counter(L, s));
     spartan_status st = sp_dropout_rows(L, s);
     return st == SPARTAN_OK ? sp_row_mask(s->ctx, x, y, L->rows.n, &L->rows, scale(L)) : st;

@@ -18,10 +18,16 @@ static int rows(const sp_layer *L, const sp_step *s) {
     return s->train && (L->drop_in || L->drop_out);
 }
 
+/* A training step after a tile dropout: the GEMMs skip W's dropped tiles. */
+static int tiles(const sp_layer *L, const sp_step *s) {
+    return s->train && L->drop_tiles;
+}
+
 static spartan_status fc_forward(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                                  const spartan_tensor **y) {
     *y = L->y;
     if (rows(L, s)) return sp_gemm_forward_rows(L, s, x);
+    if (tiles(L, s)) return sp_gemm_forward_tiles(L, s, x);
     L->kc = L->nc = 0;
     spartan_tensor a;
     spartan_status st = sp_view2(&a, x, s->count, L->g.k);
@@ -32,6 +38,7 @@ static spartan_status fc_backward(sp_layer *L, const sp_step *s, const spartan_t
                                   const spartan_tensor *dy, const spartan_tensor **dx) {
     *dx = L->need_dx ? L->dx : NULL;
     if (rows(L, s)) return sp_gemm_backward_rows(L, s, x, dy);
+    if (tiles(L, s)) return sp_gemm_backward_tiles(L, s, x, dy);
     spartan_tensor a, da;
     spartan_status st = sp_view2(&a, x, L->g.m, L->g.k);
     if (st == SPARTAN_OK && L->need_dx) st = sp_view2(&da, L->dx, L->g.m, L->g.k);

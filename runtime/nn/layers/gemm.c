@@ -277,12 +277,17 @@ static float rows_scale(const sp_layer *L) {
     return L->drop_out ? 1.0f / (1.0f - L->drop_out->rate) : 1.0f;
 }
 
-static void rows_record(sp_layer *L, const sp_step *s, spartan_pass pass) {
+static void dropout_record(sp_layer *L, const sp_step *s, spartan_pass pass, int tiles) {
     if (!s->recording) return;
     L->path[pass] = SPARTAN_PATH_DENSE;
-    L->reason[pass] = "row dropout: a dense GEMM over the kept neurons";
-    L->engine[pass] = "rows";
+    L->reason[pass] = tiles ? "tile dropout: the dense GEMM skipping the dropped tiles of W"
+                            : "row dropout: a dense GEMM over the kept neurons";
+    L->engine[pass] = tiles ? "tiles" : "rows";
     L->calls[pass]++;
+}
+
+static void rows_record(sp_layer *L, const sp_step *s, spartan_pass pass) {
+    dropout_record(L, s, pass, 0);
 }
 
 spartan_status sp_gemm_forward_rows(sp_layer *L, const sp_step *s, const spartan_tensor *x) {
@@ -363,4 +368,51 @@ spartan_status sp_gemm_rows_update(sp_layer *L, const sp_step *s, const spartan_
                              cfg->momentum, cfg->weight_decay)
                 : spartan_sgd_step(s->ctx, g->b, g->db, g->vb, cfg->lr, cfg->momentum,
                                    cfg->weight_decay);
+}
+
+/* ---- Tile dropout before an fc layer (dropout.c): the GEMMs skip W's dropped tiles ----------- */
+
+static float tiles_scale(const sp_layer *L) {
+    return 1.0f / (1.0f - L->drop_tiles->rate);
+}
+
+spartan_status sp_gemm_forward_tiles(sp_layer *L, const sp_step *s, const spartan_tensor *x) {
+    sp_gemm_state *g = &L->g;
+    spartan_context *ctx = s->ctx;
+    const sp_row_pattern *p = sp_dropout_tiles(L->drop_tiles, s);
+    spartan_tensor a, yv;
+    spartan_status st = sp_view2(&a, x, s->count, g->k);
+    if (st == SPARTAN_OK) st = sp_view2(&yv, L->y, s->count, g->n);
+    if (st != SPARTAN_OK) return st;
+    dropout_record(L, s, SPARTAN_PASS_FWD, 1);
+    st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 0);
+    if (st == SPARTAN_OK)
+        st = sp_gemm_tiles(ctx, SP_TILES_FORWARD, p, tiles_scale(L), &a, g->w, &yv);
+    /* with a ReLU next, it adds the bias as it reads Y */
+    if (st == SPARTAN_OK && !g->bias_in_relu) st = spartan_bias_add(ctx, &yv, g->b);
+    if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 0);
+    return st;
+}
+
+spartan_status sp_gemm_backward_tiles(sp_layer *L, const sp_step *s, const spartan_tensor *x,
+                                      const spartan_tensor *dy) {
+    sp_gemm_state *g = &L->g;
+    spartan_context *ctx = s->ctx;
+    const sp_row_pattern *p = sp_dropout_tiles(L->drop_tiles, s);
+    const float sc = tiles_scale(L);
+    spartan_tensor a, dyv, dxv;
+    spartan_status st = sp_view2(&a, x, g->m, g->k);
+    if (st == SPARTAN_OK) st = sp_view2(&dyv, dy, g->m, g->n);
+    if (st == SPARTAN_OK && L->need_dx) st = sp_view2(&dxv, L->dx, g->m, g->k);
+    if (st != SPARTAN_OK) return st;
+    dropout_record(L, s, SPARTAN_PASS_BWD_WEIGHT, 1);
+    st = spartan_bias_grad(ctx, &dyv, g->db);
+    if (st == SPARTAN_OK) st = sp_gemm_tiles(ctx, SP_TILES_WEIGHT, p, sc, &a, &dyv, g->dw);
+    if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_WEIGHT, 0);
+    if (st == SPARTAN_OK && L->need_dx) {
+        dropout_record(L, s, SPARTAN_PASS_BWD_INPUT, 1);
+        st = sp_gemm_tiles(ctx, SP_TILES_INPUT, p, sc, &dyv, g->w, &dxv);
+        if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_INPUT, 0);
+    }
+    return st;
 }

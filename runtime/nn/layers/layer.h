@@ -176,6 +176,11 @@ struct sp_layer {
      * keep at most, sp_gemm_rows_prepare). */
     sp_layer *drop_in, *drop_out;
     size_t kc, nc;
+    /* fc layers: the tile dropout before, whose pattern drops tiles of W (sp_gemm_tiles); a
+     * dropout layer of kind tile: that fc layer, and this step's pattern (drawn for rows_step
+     * when rows_drawn) */
+    sp_layer *drop_tiles;
+    sp_row_pattern tiles;
     spartan_tensor *wc, *bc, *dwc, *dbc;
 
     spartan_tensor *y;   /* output (NULL for flatten: it passes its input on) */
@@ -250,9 +255,11 @@ spartan_status sp_layer_sgd(const sp_layer *L, const sp_step *s, const spartan_t
 
 /* Dropout of kind row (dropout.c): fills D's maps with this step's pattern, once per step. */
 spartan_status sp_dropout_rows(sp_layer *D, const sp_step *s);
-/* The plan of row patterns over n neurons at L->rate and their maps (L->ard, L->rows: dropout
- * layers and the LSTM's hidden units), and their release. */
-spartan_status sp_dropout_plan(sp_layer *L, spartan_context *ctx, size_t n);
+/* Dropout of kind tile (dropout.c): this step's pattern of D's tiles, drawn once per step. */
+const sp_row_pattern *sp_dropout_tiles(sp_layer *D, const sp_step *s);
+/* The plan of row patterns over n neurons (or rows of tiles) at L->rate and, maps, their maps
+ * (L->ard, L->rows: dropout layers and the LSTM's hidden units), and their release. */
+spartan_status sp_dropout_plan(sp_layer *L, spartan_context *ctx, size_t n, int maps);
 void sp_dropout_plan_release(sp_layer *L);
 
 /* ---- GEMM layers (gemm.c): fc and conv differ only in how X is made from the input ---------- */
@@ -287,6 +294,12 @@ spartan_status sp_gemm_backward_rows(sp_layer *L, const sp_step *s, const sparta
  * and bias alone (not placed back into dW and db), and this steps W, b and their momenta from
  * them in one pass each (sp_row_sgd). */
 spartan_status sp_gemm_rows_update(sp_layer *L, const sp_step *s, const spartan_train_config *cfg);
+/* Tile dropout before an fc layer (L->drop_tiles): a training step's GEMMs skipping the dropped
+ * tiles of W, the kept ones scaled by 1 / (1 - p): forward into L->y, backward into dW (zeros in
+ * the dropped tiles), db and, when L->need_dx, L->dx. The timings go to the layer. */
+spartan_status sp_gemm_forward_tiles(sp_layer *L, const sp_step *s, const spartan_tensor *x);
+spartan_status sp_gemm_backward_tiles(sp_layer *L, const sp_step *s, const spartan_tensor *x,
+                                      const spartan_tensor *dy);
 void sp_gemm_release(sp_layer *L);
 /* The GEMM shape of a pass as the policy is asked (spartan_policy_query) for `rows` rows of X:
  * fwd rows x n x k, bwd_input rows x k x n, bwd_weight k x n x rows. */

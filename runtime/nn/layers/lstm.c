@@ -154,7 +154,7 @@ static spartan_status lstm_prepare(sp_layer *L, spartan_context *ctx,
         TRY(spartan_tensor_fill(S->ones, 1.0f));
     }
     if (L->rate > 0.0f && L->kind == SPARTAN_DROPOUT_ROW) {
-        TRY(sp_dropout_plan(L, ctx, H));
+        TRY(sp_dropout_plan(L, ctx, H, 1));
         TRY(spartan_tensor_create_2d(ctx, F, H4, &S->wxc));
         TRY(spartan_tensor_create_2d(ctx, H, H4, &S->whc));
         TRY(spartan_tensor_create_2d(ctx, 1, H4, &S->bc));
