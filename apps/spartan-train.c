@@ -52,6 +52,9 @@ static void usage(FILE *f) {
         "  --dropout P         every dropout layer's rate, and every LSTM's hidden units' "
         "dropout,\n"
         "                      in [0, 1) (default: each layer's own)\n"
+        "  --channel-dropout P sensitivity-aware dropout of the convolutions' input channels\n"
+        "                      (ReLU outputs), in [0, 1): the less active ones likelier, their\n"
+        "                      passes skipped (default 0: none; lr x (1 - P)^2 unless --lr)\n"
         "  --device SEL        OpenCL device (as spartan-info lists; default $SPARTAN_DEVICE)\n"
         "  --data DIR          MNIST-format directory (default %s)\n"
         "  --limit N           train on the first N images only\n"
@@ -158,6 +161,9 @@ static int parse_args(int argc, char **argv, options *o) {
                 }
         } else if (!strcmp(a, "--dropout")) {
             ok = parse_float(v, &o->cfg.dropout) && o->cfg.dropout >= 0 && o->cfg.dropout < 1;
+        } else if (!strcmp(a, "--channel-dropout")) {
+            ok = parse_float(v, &o->cfg.channel_dropout) && o->cfg.channel_dropout >= 0 &&
+                 o->cfg.channel_dropout < 1;
         } else {
             fprintf(stderr, "spartan-train: unknown option %s (see --help)\n", a);
             return 0;
@@ -391,6 +397,7 @@ static int write_metrics(const char *path, const options *o, const epoch_record 
             cJSON_AddStringToObject(r, "policy", spartan_policy_mode_name(o->cfg.policy));
             cJSON_AddStringToObject(r, "dropout_kind",
                                     spartan_dropout_kind_name(o->cfg.dropout_kind));
+            cJSON_AddNumberToObject(r, "channel_dropout", o->cfg.channel_dropout);
             cJSON_AddNumberToObject(r, "epoch", rec[i].epoch);
             cJSON_AddNumberToObject(r, "train_loss", rec[i].train_loss);
             cJSON_AddNumberToObject(r, "train_acc", rec[i].train_acc);
@@ -564,10 +571,13 @@ int main(int argc, char **argv) {
         rc = 2;
         goto done;
     }
-    /* row and tile dropout train the same sub-network on the whole batch: a smaller default step
-     * (docs/training.md, "Structured dropout") */
-    if (o.cfg.dropout_kind != SPARTAN_DROPOUT_BERNOULLI && !o.lr_set) {
-        const double p = spartan_model_dropout_max(m, o.cfg.dropout);
+    /* row, tile and channel dropout train the same sub-network on the whole batch: a smaller
+     * default step (docs/training.md, "Structured dropout") */
+    if (!o.lr_set) {
+        double p = o.cfg.dropout_kind != SPARTAN_DROPOUT_BERNOULLI
+                       ? spartan_model_dropout_max(m, o.cfg.dropout)
+                       : 0.0;
+        if (o.cfg.channel_dropout > p) p = o.cfg.channel_dropout; /* its channels: the same */
         if (p > 0.0) o.cfg.lr = (float)((double)o.cfg.lr * (1.0 - p) * (1.0 - p));
     }
     if (spartan_model_prepare(m, &o.cfg) != SPARTAN_OK) {
@@ -601,11 +611,11 @@ int main(int argc, char **argv) {
     }
     printf("spartan-train: %s (%zu parameters) on %s, policy %s, batch %zu, %zu steps per epoch "
            "(%zu of %zu images; the last partial batch is dropped), %d epoch%s, lr %g (%s), "
-           "momentum %g, weight decay %g, seed %llu, dropout %s\n",
+           "momentum %g, weight decay %g, seed %llu, dropout %s, channel dropout %g\n",
            o.model, nparams, dev->name, spartan_policy_mode_name(o.cfg.policy), batch, steps,
            steps * batch, n, o.epochs, o.epochs == 1 ? "" : "s", (double)o.cfg.lr, o.schedule,
            (double)o.cfg.momentum, (double)o.cfg.weight_decay, (unsigned long long)o.cfg.seed,
-           spartan_dropout_kind_name(o.cfg.dropout_kind));
+           spartan_dropout_kind_name(o.cfg.dropout_kind), (double)o.cfg.channel_dropout);
     /* a kernel family the device failed: what runs instead (the per-layer paths show it too) */
     spartan_family_status fs;
     for (unsigned i = 0; spartan_context_family(ctx, i, &fs) == SPARTAN_OK; i++)

@@ -375,31 +375,77 @@ void nn_row_map(__global uint *map, __global uint *inv, const uint n, const uint
 
 // out (rows_c x cols_c) = scale * in (rows x cols) at the kept rows and columns: out[i, jc] =
 // scale * in[rmap[i], cmap[jc]] (rmap, cmap: nn_row_map's map; has_r / has_c 0: all rows or
-// columns, in order). Dimension 0: the output's columns, 1: its rows (no division per element).
+// columns, in order); has_rs: each kept row i times rscale[i] too (a convolution's weight rows
+// by their input channel's dropout scale). Dimension 0: the output's columns, 1: its rows (no
+// division per element).
+SP_INLINE void nn_gather_at(__global const float *in, __global float *out, const uint cols,
+                            const uint cols_c, __global const uint *rmap, __global const uint *cmap,
+                            const int has_r, const int has_c, const float scale,
+                            __global const float *rscale, const int has_rs, const uint i,
+                            const uint jc) {
+    const uint r = has_r ? rmap[i] : i, c = has_c ? cmap[jc] : jc;
+    const float s = has_rs ? scale * rscale[i] : scale;
+    out[(size_t)i * cols_c + jc] = s * in[(size_t)r * cols + c];
+}
+
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
 void nn_row_gather(__global const float *in, __global float *out, const uint cols,
                    const uint rows_c, const uint cols_c, __global const uint *rmap,
                    __global const uint *cmap, const int has_r, const int has_c,
-                   const float scale) {
+                   const float scale, __global const float *rscale, const int has_rs) {
     const uint jc = get_global_id(0), i = get_global_id(1);
     if (jc >= cols_c || i >= rows_c) return;
-    const uint r = has_r ? rmap[i] : i, c = has_c ? cmap[jc] : jc;
-    out[(size_t)i * cols_c + jc] = scale * in[(size_t)r * cols + c];
+    nn_gather_at(in, out, cols, cols_c, rmap, cmap, has_r, has_c, scale, rscale, has_rs, i, jc);
+}
+
+// The same over a 1-D range of the output's elements (a narrow output, fewer columns than a
+// group: the 2-D range's groups would idle most of their work-items).
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_row_gather_1d(__global const float *in, __global float *out, const uint cols,
+                      const uint rows_c, const uint cols_c, __global const uint *rmap,
+                      __global const uint *cmap, const int has_r, const int has_c,
+                      const float scale, __global const float *rscale, const int has_rs) {
+    const uint e = get_global_id(0), i = e / cols_c;
+    if (i >= rows_c) return;
+    nn_gather_at(in, out, cols, cols_c, rmap, cmap, has_r, has_c, scale, rscale, has_rs, i,
+                 e - i * cols_c);
 }
 
 // The reverse: out (rows x cols) = scale * in (rows_c x cols_c) placed back at the kept rows and
 // columns, exactly 0 elsewhere: out[i, j] = scale * in[rinv[i], cinv[j]] where both are kept
-// (rinv, cinv: nn_row_map's inv). Dimension 0: the output's columns, 1: its rows.
+// (rinv, cinv: nn_row_map's inv); has_rs: times rscale[rinv[i]] too. Dimension 0: the output's
+// columns, 1: its rows.
+SP_INLINE void nn_scatter_at(__global const float *in, __global float *out, const uint cols,
+                             const uint cols_c, __global const uint *rinv,
+                             __global const uint *cinv, const int has_r, const int has_c,
+                             const float scale, __global const float *rscale, const int has_rs,
+                             const uint i, const uint j) {
+    const uint r = has_r ? rinv[i] : i, c = has_c ? cinv[j] : j;
+    const bool kept = r != 0xffffffffu && c != 0xffffffffu;
+    const float s = kept && has_rs ? scale * rscale[r] : scale;
+    out[(size_t)i * cols + j] = kept ? s * in[(size_t)r * cols_c + c] : 0.0f;
+}
+
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
 void nn_row_scatter(__global const float *in, __global float *out, const uint rows,
                     const uint cols, const uint cols_c, __global const uint *rinv,
                     __global const uint *cinv, const int has_r, const int has_c,
-                    const float scale) {
+                    const float scale, __global const float *rscale, const int has_rs) {
     const uint j = get_global_id(0), i = get_global_id(1);
     if (j >= cols || i >= rows) return;
-    const uint r = has_r ? rinv[i] : i, c = has_c ? cinv[j] : j;
-    out[(size_t)i * cols + j] =
-        r != 0xffffffffu && c != 0xffffffffu ? scale * in[(size_t)r * cols_c + c] : 0.0f;
+    nn_scatter_at(in, out, cols, cols_c, rinv, cinv, has_r, has_c, scale, rscale, has_rs, i, j);
+}
+
+// The same over a 1-D range of the output's elements (narrow outputs, as nn_row_gather_1d).
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_row_scatter_1d(__global const float *in, __global float *out, const uint rows,
+                       const uint cols, const uint cols_c, __global const uint *rinv,
+                       __global const uint *cinv, const int has_r, const int has_c,
+                       const float scale, __global const float *rscale, const int has_rs) {
+    const uint e = get_global_id(0), i = e / cols;
+    if (i >= rows) return;
+    nn_scatter_at(in, out, cols, cols_c, rinv, cinv, has_r, has_c, scale, rscale, has_rs, i,
+                  e - i * cols);
 }
 
 // The SGD step (nn_sgd_step's rule) of a parameter whose gradient is held for the kept rows and

@@ -7,7 +7,9 @@
  * gradients by finite differences with the GEMMs shrunk to the kept neurons or skipping the
  * dropped tiles, the same losses and gradients as the same row pattern applied densely as a mask,
  * the tile model's loss against a host network with the same tiles of W zeroed, and the
- * refusals. */
+ * refusals; sensitivity-aware channel dropout: its probabilities and sample, the gradients of a
+ * convolution on its kept channels, and its loss against the whole convolution with the dropped
+ * channels' weights zeroed and the kept ones' scaled. */
 #include <check.h>
 #include <float.h>
 #include <math.h>
@@ -17,6 +19,8 @@
 #include "grad_check.h"
 #include "harness.h"
 #include "nn/ard.h"
+#include "nn/chan.h"
+#include "nn/nn_internal.h"
 #include "spartan/spartan.h"
 
 #define OK(call) TH_OK(th_ctx, call)
@@ -525,6 +529,134 @@ START_TEST(test_tiles_model) {
 }
 END_TEST
 
+/* ---- Sensitivity-aware channel dropout (nn/chan.h, conv.c) ----------------------------------- */
+
+/* The drop probabilities: they sum to p C, stay within the cap, fall as the sensitivity rises,
+ * and are p for all when the sensitivities are equal (or unknown); the systematic sample drops
+ * each channel at its rate (5 sigma over 20,000 starts) and floor or ceil of p C of them. */
+START_TEST(test_chan_choice) {
+    enum { C = 12 };
+    const double sens[C] = {0.0, 0.01, 0.1, 0.2, 0.5, 1.0, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0};
+    const double rates[] = {0.1, 0.3, 0.5, 0.7};
+    double d[C];
+    for (size_t ri = 0; ri < 4; ri++) {
+        const double p = rates[ri];
+        sp_chan_probabilities(sens, C, p, d);
+        double sum = 0.0;
+        for (size_t c = 0; c < C; c++) {
+            sum += d[c];
+            ck_assert(d[c] >= 0.0 && d[c] <= fmax(SP_CHAN_DROP_MAX, p) + 1e-12);
+            if (c)
+                ck_assert_msg(d[c] <= d[c - 1] + 1e-12, "p %g: d[%zu] %g > d[%zu] %g", p, c, d[c],
+                              c - 1, d[c - 1]);
+        }
+        ck_assert_msg(fabs(sum - p * C) < 1e-9, "p %g: the probabilities sum to %.12g", p, sum);
+        double flat[C];
+        sp_chan_probabilities(NULL, C, p, flat);
+        for (size_t c = 0; c < C; c++) ck_assert(fabs(flat[c] - p) < 1e-9);
+        const size_t draws = 20000;
+        size_t dropped_n[C] = {0};
+        th_rng r;
+        th_rng_init(&r, th_seed());
+        for (size_t t = 0; t < draws; t++) {
+            unsigned char drop[C];
+            const size_t kept = sp_chan_sample(d, C, th_rng_uniform(&r, 0.0f, 1.0f), drop);
+            const size_t gone = C - kept;
+            ck_assert(gone == (size_t)floor(p * C + 1e-9) || gone == (size_t)ceil(p * C - 1e-9));
+            for (size_t c = 0; c < C; c++) dropped_n[c] += drop[c];
+        }
+        for (size_t c = 0; c < C; c++) {
+            const double sigma = sqrt(draws * d[c] * (1.0 - d[c])) + 1e-9;
+            ck_assert_msg(fabs((double)dropped_n[c] - draws * d[c]) <= 5.0 * sigma + 1.0,
+                          "p %g: channel %zu dropped %zu of %zu, want %g", p, c, dropped_n[c],
+                          draws, draws * d[c]);
+        }
+    }
+}
+END_TEST
+
+/* input 6x6x2 -> conv 6 -> relu -> conv 5 (channel dropout on its 6 input channels) -> relu ->
+ * flatten -> fc 3 */
+static spartan_model *chan_net(void) {
+    spartan_model *m;
+    OK(spartan_model_create_from_text(th_ctx,
+                                      "input 6x6x2\nconv 6 k=3 p=1\nrelu\nconv 5 k=3 p=1\nrelu\n"
+                                      "flatten\nfc 3\n",
+                                      &m));
+    return m;
+}
+#define CHAN_K (18 + 54 + 180)
+
+static spartan_train_config chan_config(void) {
+    spartan_train_config cfg = row_config();
+    cfg.dropout_kind = SPARTAN_DROPOUT_BERNOULLI;
+    cfg.channel_dropout = 0.5f;
+    return cfg;
+}
+
+/* Gradients by finite differences with the second convolution on its kept channels (the first,
+ * on the 2-channel image, is not a ReLU's output: left whole). */
+START_TEST(test_chan_gradients) {
+    spartan_model *m = chan_net();
+    spartan_train_config cfg = chan_config();
+    th_gradient_check(th_ctx, m, &cfg, CHAN_K, th_small() ? 6 : 16, 72, 3);
+    spartan_layer_info info;
+    OK(spartan_model_layer_info(m, 2, &info));
+    ck_assert_str_eq(info.engine[SPARTAN_PASS_FWD], "channels");
+    ck_assert_str_eq(info.engine[SPARTAN_PASS_BWD_WEIGHT], "channels");
+    ck_assert_str_eq(info.engine[SPARTAN_PASS_BWD_INPUT], "channels");
+    OK(spartan_model_layer_info(m, 0, &info));
+    ck_assert_str_ne(info.engine[SPARTAN_PASS_FWD], "channels");
+    spartan_model_destroy(m);
+}
+END_TEST
+
+/* A training step's loss against the evaluation loss of the same network whose second
+ * convolution has the dropped channels' weights zeroed and the kept ones' scaled (its input
+ * itself left whole), over four steps: the first chooses from equal sensitivities, the others
+ * from those the step before measured. */
+START_TEST(test_chan_equals_masked_weights) {
+    spartan_model *a = chan_net(), *b = chan_net();
+    spartan_train_config cfg = chan_config();
+    OK(spartan_model_prepare(a, &cfg));
+    cfg.channel_dropout = 0.0f;
+    OK(spartan_model_prepare(b, &cfg));
+    const size_t batch = cfg.batch, px = 72, kk = 9, C = 6, out = 5;
+    float img[4 * 72], lab[4], w[9 * 6 * 5], wm[9 * 6 * 5];
+    th_rng r;
+    th_rng_init(&r, th_seed());
+    spartan_param pa, pb;
+    OK(spartan_model_param(a, 2, &pa)); /* conv2's weight */
+    OK(spartan_model_param(b, 2, &pb));
+    ck_assert_uint_eq(spartan_tensor_numel(pa.value), kk * C * out);
+    const sp_chan_state *S = a->layers[2].state;
+    ck_assert_ptr_nonnull(S);
+    for (size_t step = 0; step < 4; step++) {
+        for (size_t i = 0; i < batch * px; i++) img[i] = th_rng_uniform(&r, 0.0f, 1.0f);
+        for (size_t i = 0; i < batch; i++) lab[i] = (float)(i % 3);
+        spartan_model_set_steps(a, step);
+        spartan_step_result ra, rb;
+        /* gradients: the step ends (its sums become the next step's sensitivities) */
+        OK(spartan_model_gradients(a, img, lab, batch, &ra));
+        ck_assert(S->drawn && S->step == step && S->kept >= 1 && S->kept < C);
+        OK(spartan_tensor_read(pa.value, w, kk * C * out));
+        for (size_t t = 0; t < kk; t++)
+            for (size_t c = 0; c < C; c++)
+                for (size_t j = 0; j < out; j++) {
+                    const size_t e = (t * C + c) * out + j;
+                    wm[e] = S->dropped[c] ? 0.0f : (float)(w[e] / (1.0 - S->d[c]));
+                }
+        OK(spartan_tensor_write(pb.value, wm, kk * C * out));
+        OK(spartan_model_evaluate(b, img, lab, batch, &rb));
+        ck_assert_msg(fabs(ra.loss - rb.loss) <= th_tol(CHAN_K, fmax(1.0, rb.loss)) * 4.0,
+                      "step %zu: training loss %.9g, masked weights %.9g", step, ra.loss, rb.loss);
+        if (step > 0) ck_assert(S->have_sens);
+    }
+    spartan_model_destroy(a);
+    spartan_model_destroy(b);
+}
+END_TEST
+
 /* p = 0 keeps every neuron: the same losses as Bernoulli dropout with p = 0 (none dropped). */
 START_TEST(test_rate_zero) {
     spartan_model *a = row_mlp(0), *b = row_mlp(0);
@@ -582,6 +714,7 @@ static Suite *suite(void) {
     tcase_add_test(plan, test_draw_reproducible);
     tcase_add_test(plan, test_keep_rate);
     tcase_add_test(plan, test_tile_keep_rate);
+    tcase_add_test(plan, test_chan_choice);
     tcase_set_timeout(plan, 120);
     suite_add_tcase(s, plan);
     TCase *k = tcase_create("kernels");
@@ -597,6 +730,8 @@ static Suite *suite(void) {
     tcase_add_test(m, test_gradients_compact);
     tcase_add_test(m, test_compact_equals_mask);
     tcase_add_test(m, test_tiles_model);
+    tcase_add_test(m, test_chan_gradients);
+    tcase_add_test(m, test_chan_equals_masked_weights);
     tcase_add_test(m, test_rate_zero);
     tcase_add_test(m, test_refusals);
     tcase_set_timeout(m, 600);

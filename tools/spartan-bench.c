@@ -33,7 +33,8 @@ static void usage(FILE *f) {
         "                          [--batch N] [--sparsity LIST] [--pass LIST]\n"
         "                          [--pattern LIST] [--no-clblast] [COMMON]\n"
         "       spartan-bench train [--model LIST] [--policy LIST] [--dropout-kind LIST]\n"
-        "                           [--dropout P] [--epochs N] [--limit N] [--test-limit N]\n"
+        "                           [--dropout P] [--channel-dropout LIST] [--epochs N]\n"
+        "                           [--limit N] [--test-limit N]\n"
         "                           [--batch N] [--seed N] [--sample-every N]\n"
         "                           [--sequential] [--data DIR] [--trace FILE.csv] [--no-pytorch]\n"
         "                           [--pytorch-script FILE] [--pytorch-threads N]\n"
@@ -75,6 +76,8 @@ static void usage(FILE *f) {
         "                   tile (whole tiles of the next fc's weights)\n"
         "  --dropout P      every dropout layer's rate and LSTM's hidden units' dropout, in\n"
         "                   [0, 1) (default: each layer's own)\n"
+        "  --channel-dropout LIST  sensitivity-aware channel dropout rates (e.g. 0,0.5): each\n"
+        "                   run under each, side by side (default: none)\n"
         "  --epochs N       epochs (default 1); epoch time: median over the epochs\n"
         "  --limit N        train on the first N images (default all 60000)\n"
         "  --test-limit N   evaluate on the first N test images (default all 10000)\n"
@@ -494,6 +497,23 @@ static int parse_rate(const char *flag, const char *text, float *out) {
     return 0;
 }
 
+/* --channel-dropout LIST: up to max rates, each as parse_rate takes it. */
+static int parse_rates(const char *flag, const char *text, float *out, size_t max, size_t *n) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", text);
+    *n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*n == max) {
+            fprintf(stderr, "spartan-bench: %s takes at most %zu rates\n", flag, max);
+            return 2;
+        }
+        if (parse_rate(flag, t, &out[(*n)++])) return 2;
+    }
+    if (*n) return 0;
+    fprintf(stderr, "spartan-bench: %s needs a list of rates, not '%s'\n", flag, text);
+    return 2;
+}
+
 static int parse_policies(const char *text, unsigned *out) {
     char buf[128];
     snprintf(buf, sizeof buf, "%s", text);
@@ -560,6 +580,8 @@ static int parse_train(int argc, char **argv, bench_train_opts *o) {
             rc = parse_dropout_kinds(v, &o->dropout_kinds);
         } else if (strcmp(a, "--dropout") == 0) {
             rc = parse_rate(a, v, &o->dropout);
+        } else if (strcmp(a, "--channel-dropout") == 0) {
+            rc = parse_rates(a, v, o->channels, BENCH_MAX_CHANNELS, &o->nchannels);
         } else if (strcmp(a, "--epochs") == 0) {
             rc = parse_int(a, v, &o->epochs) ? 2 : 0;
         } else if (strcmp(a, "--pytorch-threads") == 0) {

@@ -173,6 +173,13 @@ typedef struct spartan_train_config {
     /* Every dropout layer's rate, and every LSTM's hidden units' dropout, in [0, 1), instead of
      * its own; < 0 (the default, -1): each layer's own. */
     float dropout;
+    /* Sensitivity-aware feature-map dropout (Approximate Random Dropout's for convolutions), in
+     * [0, 1); 0 (the default): none. In training steps every convolution whose input is a ReLU's
+     * output (through pools) with at least 2 channels drops floor or ceil of this fraction of its
+     * input channels, the less active ones (mean activation, measured by the previous step) the
+     * likelier, and runs its three passes on the kept ones alone, each kept channel scaled by
+     * 1 / (1 - its drop probability) (docs/training.md, "Channel dropout"). */
+    float channel_dropout;
 } spartan_train_config;
 
 SPARTAN_API spartan_train_config spartan_train_config_default(void);

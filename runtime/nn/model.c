@@ -9,7 +9,8 @@
 
 spartan_train_config spartan_train_config_default(void) {
     spartan_train_config c = {
-        64, 0.05f, 0.9f, 5e-4f, 1, SPARTAN_POLICY_ADAPTIVE, 0, SPARTAN_DROPOUT_BERNOULLI, -1.0f};
+        64,    0.05f, 0.9f, 5e-4f, 1, SPARTAN_POLICY_ADAPTIVE, 0, SPARTAN_DROPOUT_BERNOULLI,
+        -1.0f, 0.0f};
     return c;
 }
 
@@ -364,6 +365,9 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
     if (!(cfg->dropout < 1.0f)) /* NaN too */
         return sp_invalid(ctx, "spartan_model_prepare: cfg->dropout %g is not below 1",
                           (double)cfg->dropout);
+    if (!(cfg->channel_dropout >= 0.0f && cfg->channel_dropout < 1.0f))
+        return sp_invalid(ctx, "spartan_model_prepare: cfg->channel_dropout %g is not in [0, 1)",
+                          (double)cfg->channel_dropout);
     if (!m->nlayers) return sp_invalid(ctx, "spartan_model_prepare: the model has no layers");
     const sp_layer *last = &m->layers[m->nlayers - 1];
     if (last->out_h * last->out_w * last->out_c != m->classes)

@@ -286,6 +286,19 @@ spartan_status sp_row_gather(spartan_context *ctx, const spartan_tensor *in, siz
 spartan_status sp_row_scatter(spartan_context *ctx, const spartan_tensor *in, size_t rows,
                               size_t cols, const sp_row_maps *r, const sp_row_maps *c, float scale,
                               spartan_tensor *out);
+/* Both with each kept row's own factor too, rscale[compact row] (r's count of them; NULL: none). */
+spartan_status sp_row_gather_scaled(spartan_context *ctx, const spartan_tensor *in, size_t rows,
+                                    size_t cols, const sp_row_maps *r, const sp_row_maps *c,
+                                    float scale, const spartan_tensor *rscale, spartan_tensor *out);
+spartan_status sp_row_scatter_scaled(spartan_context *ctx, const spartan_tensor *in, size_t rows,
+                                     size_t cols, const sp_row_maps *r, const sp_row_maps *c,
+                                     float scale, const spartan_tensor *rscale,
+                                     spartan_tensor *out);
+/* Maps of any kept set, from the host: map (count kept indices, ascending or not) and inv (n
+ * entries: the compact index or 0xffffffff), written without blocking (both must stay unchanged
+ * until the queue has passed the writes: the next blocking call). */
+spartan_status sp_row_maps_write(spartan_context *ctx, sp_row_maps *m, size_t count,
+                                 const cl_uint *map, const cl_uint *inv);
 /* SGD with momentum and weight decay (spartan_sgd_step's rule) on w and v (rows x cols) with the
  * gradient given at the kept rows and columns alone (in: kept rows x kept columns, as
  * sp_row_gather lays them out; scaled by scale), 0 elsewhere: the scatter and the step in one

@@ -88,7 +88,7 @@ static spartan_status rows_launch(spartan_context *ctx, const char *fn, sp_kerne
                                   const spartan_tensor *in, size_t in_numel, spartan_tensor *out,
                                   size_t out_rows, size_t out_cols, size_t a, size_t b, size_t d,
                                   const sp_row_maps *r, const sp_row_maps *c, int inverse,
-                                  float scale) {
+                                  float scale, const spartan_tensor *rscale) {
     const size_t out_numel = out_rows * out_cols;
     if (!ctx || !in || !out) return sp_invalid(ctx, "%s: NULL argument", fn);
     spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(in, out));
@@ -103,35 +103,74 @@ static spartan_status rows_launch(spartan_context *ctx, const char *fn, sp_kerne
     if (st == SPARTAN_OK) st = sp_u32(ctx, d, "columns", &a2);
     if (st == SPARTAN_OK) st = sp_u32(ctx, out_numel, "elements", &items);
     if (st != SPARTAN_OK || items == 0) return st;
+    if (rscale && (!r || rscale->numel < r->count))
+        return sp_invalid(ctx, "%s: row scales without a row pattern, or fewer than its %zu rows",
+                          fn, r ? r->count : 0);
     const maps_args m = maps_of(r, c, inverse, in->mem);
+    const cl_mem rs = rscale ? rscale->mem : in->mem; /* never read without has_rs */
+    const cl_int has_rs = rscale != NULL;
     sp_arg args[] = {SP_ARG(in->mem), SP_ARG(out->mem), SP_ARG(a0),  SP_ARG(a1),
                      SP_ARG(a2),      SP_ARG(m.r),      SP_ARG(m.c), SP_ARG(m.has_r),
-                     SP_ARG(m.has_c), SP_ARG(scale)};
-    return launch_2d(ctx, k, out_cols, out_rows, args, 10);
+                     SP_ARG(m.has_c), SP_ARG(scale),    SP_ARG(rs),  SP_ARG(has_rs)};
+    /* fewer columns than a group: one work-item per element over a 1-D range (a
+     * convolution's input channels: a 2-D range of 64 x 14 x 14 rows of 3 idled 61 of 64) */
+    if (out_cols < (size_t)sp_tuned_get(&ctx->tuned, "WG"))
+        return sp_launch_1d(
+            ctx, k == SP_K_nn_row_gather ? SP_K_nn_row_gather_1d : SP_K_nn_row_scatter_1d,
+            out_numel, args, 12);
+    return launch_2d(ctx, k, out_cols, out_rows, args, 12);
+}
+
+spartan_status sp_row_gather_scaled(spartan_context *ctx, const spartan_tensor *in, size_t rows,
+                                    size_t cols, const sp_row_maps *r, const sp_row_maps *c,
+                                    float scale, const spartan_tensor *rscale,
+                                    spartan_tensor *out) {
+    static const char fn[] = "sp_row_gather";
+    size_t rows_c = 0, cols_c = 0;
+    spartan_status st = shapes(ctx, fn, rows, cols, r, c, &rows_c, &cols_c);
+    if (st != SPARTAN_OK) return st;
+    /* nn_row_gather(in, out, cols, rows_c, cols_c, rmap, cmap, has_r, has_c, scale, rscale, ..) */
+    return rows_launch(ctx, fn, SP_K_nn_row_gather, in, rows * cols, out, rows_c, cols_c, cols,
+                       rows_c, cols_c, r, c, 0, scale, rscale);
 }
 
 spartan_status sp_row_gather(spartan_context *ctx, const spartan_tensor *in, size_t rows,
                              size_t cols, const sp_row_maps *r, const sp_row_maps *c, float scale,
                              spartan_tensor *out) {
-    static const char fn[] = "sp_row_gather";
+    return sp_row_gather_scaled(ctx, in, rows, cols, r, c, scale, NULL, out);
+}
+
+spartan_status sp_row_scatter_scaled(spartan_context *ctx, const spartan_tensor *in, size_t rows,
+                                     size_t cols, const sp_row_maps *r, const sp_row_maps *c,
+                                     float scale, const spartan_tensor *rscale,
+                                     spartan_tensor *out) {
+    static const char fn[] = "sp_row_scatter";
     size_t rows_c = 0, cols_c = 0;
     spartan_status st = shapes(ctx, fn, rows, cols, r, c, &rows_c, &cols_c);
     if (st != SPARTAN_OK) return st;
-    /* nn_row_gather(in, out, cols, rows_c, cols_c, rmap, cmap, has_r, has_c, scale) */
-    return rows_launch(ctx, fn, SP_K_nn_row_gather, in, rows * cols, out, rows_c, cols_c, cols,
-                       rows_c, cols_c, r, c, 0, scale);
+    /* nn_row_scatter(in, out, rows, cols, cols_c, rinv, cinv, has_r, has_c, scale, rscale, ..) */
+    return rows_launch(ctx, fn, SP_K_nn_row_scatter, in, rows_c * cols_c, out, rows, cols, rows,
+                       cols, cols_c, r, c, 1, scale, rscale);
 }
 
 spartan_status sp_row_scatter(spartan_context *ctx, const spartan_tensor *in, size_t rows,
                               size_t cols, const sp_row_maps *r, const sp_row_maps *c, float scale,
                               spartan_tensor *out) {
-    static const char fn[] = "sp_row_scatter";
-    size_t rows_c = 0, cols_c = 0;
-    spartan_status st = shapes(ctx, fn, rows, cols, r, c, &rows_c, &cols_c);
-    if (st != SPARTAN_OK) return st;
-    /* nn_row_scatter(in, out, rows, cols, cols_c, rinv, cinv, has_r, has_c, scale) */
-    return rows_launch(ctx, fn, SP_K_nn_row_scatter, in, rows_c * cols_c, out, rows, cols, rows,
-                       cols, cols_c, r, c, 1, scale);
+    return sp_row_scatter_scaled(ctx, in, rows, cols, r, c, scale, NULL, out);
+}
+
+spartan_status sp_row_maps_write(spartan_context *ctx, sp_row_maps *m, size_t count,
+                                 const cl_uint *map, const cl_uint *inv) {
+    if (count > m->n) return sp_invalid(ctx, "row maps: %zu kept of %zu neurons", count, m->n);
+    m->count = count;
+    cl_int rc = count ? clEnqueueWriteBuffer(ctx->queue, m->map, CL_FALSE, 0,
+                                             count * sizeof(cl_uint), map, 0, NULL, NULL)
+                      : CL_SUCCESS;
+    if (rc == CL_SUCCESS && m->n)
+        rc = clEnqueueWriteBuffer(ctx->queue, m->inv, CL_FALSE, 0, m->n * sizeof(cl_uint), inv, 0,
+                                  NULL, NULL);
+    return rc == CL_SUCCESS ? SPARTAN_OK
+                            : sp_ctx_cl_fail(ctx, rc, "clEnqueueWriteBuffer", "row maps");
 }
 
 spartan_status sp_row_sgd(spartan_context *ctx, spartan_tensor *w, const spartan_tensor *in,

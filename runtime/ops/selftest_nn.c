@@ -399,6 +399,33 @@ static int check_rows(sp_check *r) {
     if (sp_check_call(r, sp_row_mask(r->ctx, tw, tc, n, &maps, scale), "row mask") ||
         sp_check_download(r, tc, got) || sp_check_compare(r, "row mask", got, want, NULL, rows * n))
         goto done;
+    /* by rows with a factor per kept row: W read as 37 x 3, kept row jc times 1 + jc % 3, and
+     * back with the same factors */
+    spartan_tensor *trs = sp_check_upload(r, NULL, 1, kept);
+    float rs[37];
+    for (size_t jc = 0; jc < kept; jc++) rs[jc] = (float)(1 + jc % 3);
+    if (r->failed || sp_check_call(r, spartan_tensor_write(trs, rs, kept), "write") ||
+        sp_check_call(r, sp_row_gather_scaled(r->ctx, tw, n, rows, &maps, NULL, scale, trs, tc),
+                      "gather by rows") ||
+        sp_check_call(r, sp_row_scatter_scaled(r->ctx, tc, n, rows, &maps, NULL, 1.0f, trs, tb),
+                      "scatter by rows") ||
+        sp_check_download(r, tc, got))
+        goto done;
+    for (size_t j = 0; j < n; j++) {
+        const size_t jc = sp_row_pattern_index(&pat, j);
+        for (size_t i = 0; jc != SIZE_MAX && i < rows; i++)
+            want[jc * rows + i] = scale * rs[jc] * (double)w[j * rows + i];
+    }
+    if (sp_check_compare(r, "row gather by rows", got, want, NULL, kept * rows) ||
+        sp_check_download(r, tb, got))
+        goto done;
+    for (size_t j = 0; j < n; j++) {
+        const size_t jc = sp_row_pattern_index(&pat, j);
+        for (size_t i = 0; i < rows; i++)
+            want[j * rows + i] =
+                jc == SIZE_MAX ? 0.0 : (double)rs[jc] * scale * rs[jc] * (double)w[j * rows + i];
+    }
+    if (sp_check_compare(r, "row scatter by rows", got, want, NULL, rows * n)) goto done;
     /* the SGD step from the kept gradient (tc: W gathered above, times 2 again), v from 0 */
     const float lr = 0.5f, mom = 0.5f, wd = 0.25f;
     spartan_tensor *tv = sp_check_upload(r, NULL, rows, n);

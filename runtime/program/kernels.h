@@ -84,7 +84,9 @@ typedef enum sp_family {
     X(nn, nn_dropout)                                                                              \
     X(nn, nn_row_map)                                                                              \
     X(nn, nn_row_gather)                                                                           \
+    X(nn, nn_row_gather_1d)                                                                        \
     X(nn, nn_row_scatter)                                                                          \
+    X(nn, nn_row_scatter_1d)                                                                       \
     X(nn, nn_row_mask)                                                                             \
     X(nn, nn_row_sgd)                                                                              \
     X(nn, nn_lstm_forward)                                                                         \

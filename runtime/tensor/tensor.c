@@ -242,3 +242,7 @@ spartan_status sp_tensor_view(spartan_tensor *view, const spartan_tensor *base, 
 spartan_status sp_tensor_write_async(spartan_tensor *t, const float *host, size_t count) {
     return transfer(t, (float *)host, count, 1, 1, "tensor write");
 }
+
+spartan_status sp_tensor_read_async(const spartan_tensor *t, float *host, size_t count) {
+    return transfer(t, host, count, 0, 1, "tensor read");
+}

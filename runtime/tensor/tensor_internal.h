@@ -36,5 +36,7 @@ spartan_status sp_tensor_view(spartan_tensor *view, const spartan_tensor *base, 
 /* Enqueues a non-blocking copy of count floats (= numel) from host into t; host must stay
  * unchanged until the queue has passed it (the next blocking call). */
 spartan_status sp_tensor_write_async(spartan_tensor *t, const float *host, size_t count);
+/* The reverse: a non-blocking copy of t into host, complete once the queue has passed it. */
+spartan_status sp_tensor_read_async(const spartan_tensor *t, float *host, size_t count);
 
 #endif /* SP_TENSOR_INTERNAL_H */

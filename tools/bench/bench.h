@@ -67,6 +67,8 @@ typedef struct bench_opts {
 /* `spartan-bench train` (spartan-bench.c parses it; docs/benchmarks.md). */
 #define BENCH_MAX_MODELS 8
 
+#define BENCH_MAX_CHANNELS 4
+
 typedef struct bench_train_opts {
     const char *device;                   /* --device; NULL: $SPARTAN_DEVICE, else the default */
     const char *json_path, *csv_path;     /* --json FILE, --csv FILE: one record per run */
@@ -77,15 +79,17 @@ typedef struct bench_train_opts {
     unsigned policies;      /* --policy LIST: bit (1 << spartan_policy_mode); default all three */
     unsigned dropout_kinds; /* --dropout-kind LIST: bit (1 << spartan_dropout_kind); bernoulli */
     float dropout;          /* --dropout P: every dropout layer's rate; < 0: each layer's own */
-    int epochs;             /* --epochs N (1) */
-    size_t limit;           /* --limit N: train on the first N images (0: all) */
-    size_t test_limit;      /* --test-limit N: evaluate on the first N test images (0: all) */
-    size_t batch;           /* --batch N (the library's default, 64) */
-    uint64_t seed;          /* --seed N (the library's default, 1) */
-    unsigned sample_every;  /* --sample-every N (0: the library's default) */
-    int sequential;         /* --sequential: one run's whole epoch after the other's */
-    int no_pytorch;         /* --no-pytorch */
-    int pytorch_threads;    /* --pytorch-threads N (2) */
+    float channels[BENCH_MAX_CHANNELS]; /* --channel-dropout LIST: each run under each (0: none) */
+    size_t nchannels;                   /* 0: the option not given (runs without it) */
+    int epochs;                         /* --epochs N (1) */
+    size_t limit;                       /* --limit N: train on the first N images (0: all) */
+    size_t test_limit;          /* --test-limit N: evaluate on the first N test images (0: all) */
+    size_t batch;               /* --batch N (the library's default, 64) */
+    uint64_t seed;              /* --seed N (the library's default, 1) */
+    unsigned sample_every;      /* --sample-every N (0: the library's default) */
+    int sequential;             /* --sequential: one run's whole epoch after the other's */
+    int no_pytorch;             /* --no-pytorch */
+    int pytorch_threads;        /* --pytorch-threads N (2) */
     const char *pytorch_script; /* --pytorch-script FILE (default: the source tree's) */
     const char *python;         /* --python PATH (/usr/bin/python3) */
     char model_buf[256];        /* storage of the --model names */
@@ -100,6 +104,8 @@ typedef struct bench_train_result {
     char name[24];            /* the policy, or "dense/row" where dropout kinds are compared */
     double lr;                /* the base learning rate (NAN: PyTorch, the script's own) */
     double dropout;           /* --dropout (NAN: each layer's own rate) */
+    double channel_dropout;   /* the run's channel dropout (0: none; NAN: PyTorch) */
+    double vs_channels;       /* with channel dropout: the run without's epoch time / its own */
     int state;                /* BENCH_RUN_* */
     char note[200];           /* why unavailable or failed */
     size_t images;            /* trained per epoch */

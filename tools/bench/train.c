@@ -33,7 +33,7 @@ static const char trace_header[] =
     "model,policy,epoch,step,layer_index,layer,pass,path,zeros_last,grad_zeros_last,reason";
 
 #define NPOLICIES 3
-#define NRUNS     (NPOLICIES * SPARTAN_DROPOUT_KIND_COUNT)
+#define NRUNS     (NPOLICIES * SPARTAN_DROPOUT_KIND_COUNT * BENCH_MAX_CHANNELS)
 #define PI        3.14159265358979323846
 
 /* One policy's model under one dropout kind, and what it measured. */
@@ -251,23 +251,29 @@ static int prepare_runs(const bench_dev *d, const bench_train_opts *o, const cha
     double p = 0.0;
     int rc = 0;
     size_t n = 0;
+    const size_t nch = o->nchannels ? o->nchannels : 1;
     for (int pi = 0; pi < NPOLICIES; pi++) {
-        for (int ki = 0; ki < SPARTAN_DROPOUT_KIND_COUNT; ki++) {
-            if (!(o->policies & (1u << pi)) || !(o->dropout_kinds & (1u << ki))) continue;
+        for (size_t ki = 0; ki < SPARTAN_DROPOUT_KIND_COUNT * nch; ki++) {
+            const size_t ci = ki % nch;
+            if (!(o->policies & (1u << pi)) || !(o->dropout_kinds & (1u << (ki / nch)))) continue;
             run *r = &runs[n];
             bench_train_result *x = &res[n++];
             r->mode = (spartan_policy_mode)pi;
-            r->kind = (spartan_dropout_kind)ki;
+            r->kind = (spartan_dropout_kind)(ki / nch);
             r->state = BENCH_RUN_UNAVAILABLE;
             r->lr = lr0;
             x->model = model;
             x->policy = spartan_policy_mode_name(r->mode);
             x->dropout_kind = spartan_dropout_kind_name(r->kind);
             x->dropout = o->dropout >= 0 ? setting(o->dropout) : NAN;
+            x->channel_dropout = o->nchannels ? (double)o->channels[ci] : 0.0;
             if (named)
                 snprintf(r->name, sizeof r->name, "%s/%s", x->policy, x->dropout_kind);
             else
                 snprintf(r->name, sizeof r->name, "%s", x->policy);
+            if (o->nchannels) /* "adaptive/c0.5" */
+                snprintf(r->name + strlen(r->name), sizeof r->name - strlen(r->name), "/c%g",
+                         x->channel_dropout);
             memcpy(x->name, r->name, sizeof x->name);
             spartan_train_config cfg = spartan_train_config_default();
             cfg.batch = o->batch;
@@ -275,13 +281,16 @@ static int prepare_runs(const bench_dev *d, const bench_train_opts *o, const cha
             cfg.policy = r->mode;
             cfg.dropout_kind = r->kind;
             cfg.dropout = o->dropout;
+            cfg.channel_dropout = (float)x->channel_dropout;
             if (o->sample_every) cfg.sample_every = o->sample_every;
             double t0 = now_s();
             spartan_status st = spartan_model_create_preset(d->ctx, model, &r->m);
             if (st == SPARTAN_OK) {
                 p = spartan_model_dropout_max(r->m, o->dropout);
-                if (r->kind != SPARTAN_DROPOUT_BERNOULLI)
-                    r->lr = (float)(lr0 * (1.0 - p) * (1.0 - p));
+                /* channel dropout drops channels for the whole batch too */
+                const double q =
+                    fmax(r->kind != SPARTAN_DROPOUT_BERNOULLI ? p : 0.0, x->channel_dropout);
+                if (q > 0.0) r->lr = (float)(lr0 * (1.0 - q) * (1.0 - q));
                 cfg.lr = r->lr;
                 st = spartan_model_prepare(r->m, &cfg);
             }
@@ -457,6 +466,8 @@ static void emit(const bench_dev *d, const bench_train_opts *o, const char *date
     cJSON_AddStringToObject(rec, "policy", x->policy);
     cJSON_AddStringToObject(rec, "dropout_kind", x->dropout_kind);
     bench_json_number(rec, "dropout", x->dropout);
+    bench_json_number(rec, "channel_dropout", x->channel_dropout);
+    bench_json_number(rec, "speedup_vs_no_channel_dropout", x->vs_channels);
     bench_json_number(rec, "lr", x->lr);
     cJSON_AddNumberToObject(rec, "epochs", o->epochs);
     bench_json_number(rec, "limit", o->limit ? (double)o->limit : NAN);
@@ -493,13 +504,13 @@ static void emit(const bench_dev *d, const bench_train_opts *o, const char *date
     fprintf(out->csv, ",%s\n", x->dropout_kind);
 }
 
-/* The median epoch time of the run of policy and dropout kind among r[0..n-1], NAN when there
- * is none or it did not finish. */
-static double epoch_of(const bench_train_result *r, size_t n, const char *policy,
-                       const char *kind) {
+/* The median epoch time of the run of policy, dropout kind and channel dropout among
+ * r[0..n-1], NAN when there is none or it did not finish. */
+static double epoch_of(const bench_train_result *r, size_t n, const char *policy, const char *kind,
+                       double channels) {
     for (size_t i = 0; i < n; i++)
         if (r[i].state == BENCH_RUN_OK && !strcmp(r[i].policy, policy) &&
-            !strcmp(r[i].dropout_kind, kind))
+            !strcmp(r[i].dropout_kind, kind) && r[i].channel_dropout == channels)
             return r[i].epoch_s;
     return NAN;
 }
@@ -513,6 +524,7 @@ static void print_table(const bench_train_opts *o, const bench_train_result *res
     printf("\n%-*s %-*s %-24s %10s %9s", mw, "model", pw, "policy",
            o->epochs > 1 ? "epoch s (median [range])" : "epoch s", "images/s", "vs dense");
     if (vs_bern) printf(" %9s", "vs bern.");
+    if (o->nchannels) printf(" %9s", "vs no ch.");
     printf(" %10s %9s %9s %8s\n", "train loss", "train acc", "test acc", "dev MiB");
     for (size_t i = 0; i < n; i++) {
         const bench_train_result *x = &res[i];
@@ -533,6 +545,11 @@ static void print_table(const bench_train_opts *o, const bench_train_result *res
         printf("%-*s %-*s %-24s %10.1f %9s", mw, x->model, pw, x->name, secs, x->images_per_s,
                ratio);
         if (vs_bern) printf(" %9s", bern);
+        if (o->nchannels) {
+            char ch[16] = "-";
+            if (isfinite(x->vs_channels)) snprintf(ch, sizeof ch, "%.2fx", x->vs_channels);
+            printf(" %9s", ch);
+        }
         printf(" %10.4f %8.2f%% %8.2f%% %8s\n", x->train_loss, 100.0 * x->train_acc,
                100.0 * x->test_acc, mib);
     }
@@ -543,6 +560,9 @@ static void print_table(const bench_train_opts *o, const bench_train_result *res
     if (vs_bern)
         printf("(vs bern.: the same policy's Bernoulli-dropout epoch time / this one, > 1 faster; "
                "measured side by side on the same batches)\n");
+    if (o->nchannels)
+        printf("(/cP: channel dropout P; vs no ch.: the same run's epoch time without channel "
+               "dropout / this one, > 1 faster, side by side)\n");
 }
 
 int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const char *date) {
@@ -631,6 +651,7 @@ int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const c
             snprintf(p->name, sizeof p->name, "pytorch");
             p->lr = NAN; /* the script's own (the default 0.05) */
             p->dropout = o->dropout >= 0 ? (double)o->dropout : NAN; /* passed to the script */
+            p->channel_dropout = NAN;                                /* not in the script */
             p->device_mib = NAN;                                     /* not measured */
             printf("  PyTorch CPU line:\n");
             p->state =
@@ -642,13 +663,16 @@ int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const c
         const char *bernoulli = spartan_dropout_kind_name(SPARTAN_DROPOUT_BERNOULLI);
         for (size_t k = 0; k < n; k++) {
             bench_train_result *x = &r[k];
-            x->speedup = x->vs_bernoulli = NAN;
+            x->speedup = x->vs_bernoulli = x->vs_channels = NAN;
             if (x->state != BENCH_RUN_OK) continue;
-            x->speedup =
-                epoch_of(r, n, spartan_policy_mode_name(SPARTAN_POLICY_DENSE), x->dropout_kind) /
-                x->epoch_s;
+            const double ch = x->channel_dropout;
+            x->speedup = epoch_of(r, n, spartan_policy_mode_name(SPARTAN_POLICY_DENSE),
+                                  x->dropout_kind, ch) /
+                         x->epoch_s;
             if (strcmp(x->dropout_kind, bernoulli))
-                x->vs_bernoulli = epoch_of(r, n, x->policy, bernoulli) / x->epoch_s;
+                x->vs_bernoulli = epoch_of(r, n, x->policy, bernoulli, ch) / x->epoch_s;
+            if (ch > 0.0)
+                x->vs_channels = epoch_of(r, n, x->policy, x->dropout_kind, 0.0) / x->epoch_s;
             emit(d, o, date, x, spartan_dataset_count(test), k < nspartan ? layers[k] : NULL, out);
         }
         nres += n;

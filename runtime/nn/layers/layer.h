@@ -88,6 +88,26 @@ typedef struct sp_gemm_state {
 
 typedef struct sp_layer sp_layer;
 
+/* conv: sensitivity-aware dropout of its input channels (conv.c, nn/chan.h), in its state. This
+ * step's choice (made for `step` when drawn): kept of the C channels, the maps of x's kept
+ * columns (xm, over C) and of W's kept rows (wm, over k k C: row t C + c kept with channel c),
+ * each kept row's scale (rscale); the host arrays they were written from (kept until the next
+ * step's); sums, x's column sums, read without blocking into next and taken as the
+ * sensitivities (sens) once the step has ended. xc, wc, dwc, dxc: x, W, dW and dx on the kept
+ * channels (as large as all of them). */
+typedef struct sp_chan_state {
+    float rate;
+    size_t C, kk, kept, step;
+    int drawn, pending, have_sens;
+    float *next;
+    double *sens, *d;
+    unsigned char *dropped;
+    cl_uint *xmap, *xinv, *wmap, *winv;
+    float *wscale;
+    sp_row_maps xm, wm;
+    spartan_tensor *sums, *xc, *wc, *dwc, *dxc, *rscale;
+} sp_chan_state;
+
 typedef struct sp_layer_ops {
     const char *name; /* "conv": descriptions, layer names, spartan_layer_kind_name */
     int gemm;         /* a GEMM layer with parameters (sp_gemm_state) */

@@ -18,7 +18,8 @@
  *   W_h's and the bias's kept columns (and W_h's kept rows) gathered into smaller weights, every
  *   GEMM and gate kernel over H' < H units, the output and its gradient the kept units' (the fc
  *   layer reads its kept input rows), the update stepping the kept weights in place. Elsewhere the
- *   pattern is a mask as in the bernoulli kind. */
+ *   pattern is a mask as in the bernoulli kind.
+ * The tile kind (tiles of an fc layer's weights) drops the units like bernoulli. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,7 +196,7 @@ typedef struct lstm_run {
  * image), drawn again by the backward pass as the dropout layer does. */
 static spartan_status draw_mask(sp_layer *L, const sp_step *s) {
     lstm_state *S = L->state;
-    if (L->kind == SPARTAN_DROPOUT_BERNOULLI)
+    if (L->kind != SPARTAN_DROPOUT_ROW) /* bernoulli, and tile (no weight tiles here) */
         return spartan_dropout_forward(s->ctx, S->ones, S->mask, L->rate, s->seed,
                                        ((unsigned long long)s->step << 8) | (L->index & 0xff));
     spartan_status st = sp_dropout_rows(L, s);
