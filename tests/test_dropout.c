@@ -575,17 +575,24 @@ START_TEST(test_chan_choice) {
 }
 END_TEST
 
-/* input 6x6x2 -> conv 6 -> relu -> conv 5 (channel dropout on its 6 input channels) -> relu ->
+/* The channels of chan_net's first convolution: 4 of the device's vectors, so that the second
+ * keeps 2 at p = 0.5 (conv.c applies channel dropout from there on). */
+static size_t chan_count(void) {
+    return 4 * (size_t)sp_tuned_get(&th_ctx->tuned, "VEC");
+}
+
+/* input 6x6x2 -> conv C -> relu -> conv 5 (channel dropout on its C input channels) -> relu ->
  * flatten -> fc 3 */
 static spartan_model *chan_net(void) {
     spartan_model *m;
-    OK(spartan_model_create_from_text(th_ctx,
-                                      "input 6x6x2\nconv 6 k=3 p=1\nrelu\nconv 5 k=3 p=1\nrelu\n"
-                                      "flatten\nfc 3\n",
-                                      &m));
+    char text[160];
+    snprintf(text, sizeof text,
+             "input 6x6x2\nconv %zu k=3 p=1\nrelu\nconv 5 k=3 p=1\nrelu\nflatten\nfc 3\n",
+             chan_count());
+    OK(spartan_model_create_from_text(th_ctx, text, &m));
     return m;
 }
-#define CHAN_K (18 + 54 + 180)
+#define CHAN_K (18 + 9 * chan_count() + 180)
 
 static spartan_train_config chan_config(void) {
     spartan_train_config cfg = row_config();
@@ -595,7 +602,8 @@ static spartan_train_config chan_config(void) {
 }
 
 /* Gradients by finite differences with the second convolution on its kept channels (the first,
- * on the 2-channel image, is not a ReLU's output: left whole). */
+ * on the 2-channel image, is not a ReLU's output: left whole); a convolution whose kept channels
+ * would fill fewer than two vectors is left whole too. */
 START_TEST(test_chan_gradients) {
     spartan_model *m = chan_net();
     spartan_train_config cfg = chan_config();
@@ -607,6 +615,11 @@ START_TEST(test_chan_gradients) {
     ck_assert_str_eq(info.engine[SPARTAN_PASS_BWD_INPUT], "channels");
     OK(spartan_model_layer_info(m, 0, &info));
     ck_assert_str_ne(info.engine[SPARTAN_PASS_FWD], "channels");
+    spartan_model_destroy(m);
+    OK(spartan_model_create_from_text(
+        th_ctx, "input 6x6x2\nconv 3 k=3 p=1\nrelu\nconv 5 k=3 p=1\nflatten\nfc 3\n", &m));
+    OK(spartan_model_prepare(m, &cfg));
+    ck_assert_ptr_null(m->layers[2].state);
     spartan_model_destroy(m);
 }
 END_TEST
@@ -621,8 +634,8 @@ START_TEST(test_chan_equals_masked_weights) {
     OK(spartan_model_prepare(a, &cfg));
     cfg.channel_dropout = 0.0f;
     OK(spartan_model_prepare(b, &cfg));
-    const size_t batch = cfg.batch, px = 72, kk = 9, C = 6, out = 5;
-    float img[4 * 72], lab[4], w[9 * 6 * 5], wm[9 * 6 * 5];
+    const size_t batch = cfg.batch, px = 72, kk = 9, C = chan_count(), out = 5;
+    float img[4 * 72], lab[4], *w = th_floats(kk * C * out), *wm = th_floats(kk * C * out);
     th_rng r;
     th_rng_init(&r, th_seed());
     spartan_param pa, pb;
@@ -652,6 +665,8 @@ START_TEST(test_chan_equals_masked_weights) {
                       "step %zu: training loss %.9g, masked weights %.9g", step, ra.loss, rb.loss);
         if (step > 0) ck_assert(S->have_sens);
     }
+    free(w);
+    free(wm);
     spartan_model_destroy(a);
     spartan_model_destroy(b);
 }
