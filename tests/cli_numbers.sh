@@ -32,7 +32,9 @@ refused +5 "$train" --limit +5
 refused 1 "$train" --dropout 1
 refused -0.1 "$train" --dropout -0.1
 refused 0.99999999999 "$train" --dropout 0.99999999999 # 1.0 as a float
-refused tile "$train" --dropout-kind tile
+refused block "$train" --dropout-kind block
+refused 1 "$train" --channel-dropout 1
+refused -0.5 "$train" --channel-dropout -0.5
 refused 4294967297 "$info" --runs 4294967297
 refused 4294967296 "$bench" train --batch 4294967296
 refused 4294967297 "$bench" train --sample-every 4294967297
@@ -42,7 +44,9 @@ refused 1 "$bench" train --dropout 1
 refused -0.1 "$bench" train --dropout -0.1
 refused +0.5 "$bench" train --dropout +0.5
 refused 0.99999999999 "$bench" train --dropout 0.99999999999 # 1.0 as a float
-refused tile "$bench" train --dropout-kind tile
+refused block "$bench" train --dropout-kind block
+refused 1 "$bench" train --channel-dropout 0,1
+refused "at most 4" "$bench" train --channel-dropout 0,0.1,0.2,0.3,0.4
 refused -5x3x3 "$bench" gemm --shape -5x3x3
 refused 4294967297x1x1 "$bench" gemm --shape 4294967297x1x1
 [ $failed -eq 0 ] && echo "all refused"

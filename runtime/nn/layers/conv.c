@@ -7,6 +7,7 @@
  * (spartan_train_config.channel_dropout) a training step runs all three passes on the input
  * channels it keeps (sp_chan_state, nn/chan.h): x and W gathered, the implicit kernels on the
  * path the policy gives, dW and dx scattered back. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,12 +68,15 @@ static spartan_status chan_prepare(sp_layer *L, spartan_context *ctx,
     if (!(cfg->channel_dropout > 0.0f) || !L->input_masked || L->in_c < 2 ||
         (double)L->in_c * (1.0 - cfg->channel_dropout) < 2.0 * vec)
         return SPARTAN_OK;
+    /* the kept count rounded to whole vectors (64 channels at p = 0.3: 48, not 44.8) */
+    const double keep = fmin(
+        (double)L->in_c, vec * floor((double)L->in_c * (1.0 - cfg->channel_dropout) / vec + 0.5));
     sp_chan_state *S = calloc(1, sizeof *S);
     if (!S) return sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "channel dropout");
     L->state = S;
     const size_t C = L->in_c, kk = L->spec.kernel * L->spec.kernel, n = L->out_c;
     const size_t px = cfg->batch * L->in_h * L->in_w;
-    S->rate = cfg->channel_dropout;
+    S->rate = (float)(1.0 - keep / (double)C);
     S->C = C;
     S->kk = kk;
     S->next = calloc(C, sizeof *S->next);

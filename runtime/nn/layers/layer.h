@@ -96,7 +96,7 @@ typedef struct sp_layer sp_layer;
  * sensitivities (sens) once the step has ended. xc, wc, dwc, dxc: x, W, dW and dx on the kept
  * channels (as large as all of them). */
 typedef struct sp_chan_state {
-    float rate;
+    float rate; /* the configuration's, made a whole number of vectors of kept channels */
     size_t C, kk, kept, step;
     int drawn, pending, have_sens;
     float *next;
