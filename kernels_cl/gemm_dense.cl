@@ -25,8 +25,9 @@
 // tiles keeps a regular pattern of its rows, turned by c R against the first. Three uses:
 // Y = X W (gemm_tiles_nn: a work-item's column panel is a tile column, its k loop skips dropped
 // tile rows), dX = dY W^T (gemm_tiles_nt, B = W^T: its panel is a tile row, the k loop skips
-// dropped tile columns) and dW = X^T dY (gemm_tiles_tn: dropped tiles of C computed as 0, a
-// register block wholly inside them skips its k loop).
+// dropped tile columns; or gemm_tiles_wa, dX^T = W dY^T: a register block's rows lie in one row
+// of tiles, its k loop skips the dropped tile columns) and dW = X^T dY (gemm_tiles_tn: dropped
+// tiles of C computed as 0, a register block wholly inside them skips its k loop).
 
 #define RB SP_GEMM_RB
 #define NB SP_GEMM_NB
@@ -50,7 +51,7 @@ SP_INLINE float sp_a_at(const sp_gemm g, const bool ta, const uint i, const uint
 }
 
 // The tile pattern of the gemm_tiles_* kernels (tiles: 0 in the plain GEMM, else which operand
-// W is: 1 B, 2 B transposed, 3 C).
+// W is: 1 B, 2 B transposed, 3 C, 4 A; 5: C, its dropped tiles not stored).
 typedef struct sp_tiles {
     uint size, rows, n, period, keep, offset;
 } sp_tiles;
@@ -94,18 +95,22 @@ SP_INLINE void sp_dense_block(const sp_gemm g, const bool ta, const uint i0, con
     bool row_kept[RB];
 #pragma unroll
     for (int r = 0; r < RB; r++)
-        row_kept[r] = tiles != 3 || sp_tile_kept(t, rows[r] / t.size, j0 / t.size);
-    if (tiles == 3) {
+        row_kept[r] = (tiles != 3 && tiles != 5) || sp_tile_kept(t, rows[r] / t.size, j0 / t.size);
+    if (tiles == 3 || tiles == 5) {
         bool any = false;
 #pragma unroll
         for (int r = 0; r < RB; r++) any = any || row_kept[r];
+        if (!any && tiles == 5) return;
         if (!any) ke = kb;
     }
-    if (tiles == 1 || tiles == 2) {
-        // k's tile row (1) or column (2): whole blocks of the tile size skipped
+    if (tiles == 1 || tiles == 2 || tiles == 4) {
+        // k's tile row (1) or column (2, 4): whole blocks of the tile size skipped; 4: the block's
+        // rows are W's, all in one row of tiles (the host checks RB divides the tile)
         for (uint k = kb; k < ke;) {
             const uint blk = k / t.size, kend = min(ke, (blk + 1) * t.size);
-            if (tiles == 1 ? sp_tile_kept(t, blk, j0 / t.size) : sp_tile_kept(t, j0 / t.size, blk))
+            if (tiles == 1   ? sp_tile_kept(t, blk, j0 / t.size)
+                : tiles == 2 ? sp_tile_kept(t, j0 / t.size, blk)
+                             : sp_tile_kept(t, rows[0] / t.size, blk))
                 for (; k < kend; k++) sp_dense_step(g, ta, j0, rows, k, nv, last, acc);
             k = kend;
         }
@@ -116,7 +121,7 @@ SP_INLINE void sp_dense_block(const sp_gemm g, const bool ta, const uint i0, con
     for (int r = 0; r < RB; r++) {
 #pragma unroll
         for (int c = 0; c < NB; c++) {
-            if (i0 + r < g.M && c < nv) {
+            if (i0 + r < g.M && c < nv && (tiles != 5 || row_kept[r])) {
                 __global float *p = g.C + (size_t)(i0 + r) * g.N + j0 + c * SP_VEC;
                 const uint len = c + 1 < nv ? SP_VEC : last;
                 floatv v = row_kept[r] ? (floatv)(g.alpha) * acc[r][c] : (floatv)(0.0f);
@@ -189,8 +194,43 @@ void gemm_tiles_nt(SP_TILES_ARGS) {
     sp_gemm_dense(false, M, N, K, alpha, A, B, beta, C, k0, kc, 2, t);
 }
 
+// dX^T = W dY^T (A = W): the input gradient without transposing W, two small transposes around
+__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
+void gemm_tiles_wa(SP_TILES_ARGS) {
+    const sp_tiles t = {tsize, trows, tn, period, keep, offset};
+    sp_gemm_dense(false, M, N, K, alpha, A, B, beta, C, k0, kc, 4, t);
+}
+
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
 void gemm_tiles_tn(SP_TILES_ARGS) {
     const sp_tiles t = {tsize, trows, tn, period, keep, offset};
     sp_gemm_dense(true, M, N, K, alpha, A, B, beta, C, k0, kc, 3, t);
+}
+
+// The same leaving the dropped tiles of C unwritten, for gemm_tiles_sgd, which does not read them.
+__kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
+void gemm_tiles_tk(SP_TILES_ARGS) {
+    const sp_tiles t = {tsize, trows, tn, period, keep, offset};
+    sp_gemm_dense(true, M, N, K, alpha, A, B, beta, C, k0, kc, 5, t);
+}
+
+// SGD (nn_sgd_step's rule) on W (rows x cols) with the gradient g at the kept tiles and 0 at the
+// dropped ones (gemm_tiles_tk left them unwritten): v = momentum v + g + wd w; w = w - lr v.
+// SP_VEC columns per work-item (the tile is a multiple of the vector: one tile per work-item).
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void gemm_tiles_sgd(__global float *w, __global const float *g, __global float *v, const uint rows,
+                    const uint cols, const uint tsize, const uint trows, const uint tn,
+                    const uint period, const uint keep, const uint offset, const float lr,
+                    const float momentum, const float wd) {
+    const uint j0 = get_global_id(0) * SP_VEC, i = get_global_id(1);
+    if (i >= rows || j0 >= cols) return;
+    const sp_tiles t = {tsize, trows, tn, period, keep, offset};
+    const uint len = min((uint)SP_VEC, cols - j0);
+    const size_t at = (size_t)i * cols + j0;
+    const floatv wv = sp_load_part(w + at, len);
+    const floatv gv =
+        sp_tile_kept(t, i / tsize, j0 / tsize) ? sp_load_part(g + at, len) : (floatv)(0.0f);
+    const floatv vv = (floatv)(momentum)*sp_load_part(v + at, len) + (gv + (floatv)(wd)*wv);
+    sp_store_part(vv, v + at, len);
+    sp_store_part(wv - (floatv)(lr)*vv, w + at, len);
 }

@@ -525,6 +525,25 @@ START_TEST(test_tiles_model) {
         ck_assert_msg(fabs(res.loss - loss) <= th_tol(8 + H, fmax(1.0, loss)) * 4.0,
                       "step %zu: loss %.9g, host %.9g", step, res.loss, loss);
     }
+    /* a training step (its update steps W from the kept tiles' gradient: the backward leaves the
+     * dropped ones unwritten) against the gradient taken at the same step: W - lr (dW + wd W),
+     * the momentum from 0 (prepared again) */
+    OK(spartan_model_prepare(m, &cfg));
+    spartan_model_set_steps(m, 5);
+    spartan_param p2;
+    OK(spartan_model_param(m, 2, &p2));
+    spartan_step_result res;
+    OK(spartan_model_gradients(m, img, lab, 5, &res));
+    float dw2[70 * 3], after[70 * 3];
+    OK(spartan_tensor_read(p2.value, w2, H * 3));
+    OK(spartan_tensor_read(p2.grad, dw2, H * 3));
+    OK(spartan_model_train_step(m, img, lab, 5, &res));
+    OK(spartan_tensor_read(p2.value, after, H * 3));
+    for (size_t i = 0; i < H * 3; i++) {
+        const double want = w2[i] - cfg.lr * (dw2[i] + cfg.weight_decay * w2[i]);
+        ck_assert_msg(fabs(after[i] - want) <= 4.0 * FLT_EPSILON * fmax(1.0, fabs(want)),
+                      "W2[%zu] after the step %.9g, want %.9g", i, (double)after[i], want);
+    }
     spartan_model_destroy(m);
 }
 END_TEST

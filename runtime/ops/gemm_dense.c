@@ -251,16 +251,14 @@ spartan_status sp_gemm_tiles(spartan_context *ctx, sp_tile_use use, const sp_row
                           "%s: the own GEMM kernels are off on %s (%s)", fn, ctx->dev.info.name,
                           ctx->programs[SP_FAMILY_gemm_dense].why);
     /* the weight matrix W (K x N: b, b again, or c) and the product's M x N x K */
-    const int ta = use == SP_TILES_WEIGHT;
-    const spartan_tensor *w = use == SP_TILES_WEIGHT ? c : b;
+    const int weight = use == SP_TILES_WEIGHT || use == SP_TILES_WEIGHT_KEPT, ta = weight;
+    const spartan_tensor *w = weight ? c : b;
     const size_t wk = spartan_tensor_rows(w), wn = spartan_tensor_cols(w);
     const size_t m = ta ? spartan_tensor_cols(a) : spartan_tensor_rows(a);
     const size_t k = ta ? spartan_tensor_rows(a) : spartan_tensor_cols(a);
     const size_t n = use == SP_TILES_INPUT ? wk : wn;
-    const size_t kb = use == SP_TILES_WEIGHT  ? spartan_tensor_rows(b)
-                      : use == SP_TILES_INPUT ? wn
-                                              : wk;
-    const size_t bn = use == SP_TILES_WEIGHT ? spartan_tensor_cols(b) : n;
+    const size_t kb = weight ? spartan_tensor_rows(b) : use == SP_TILES_INPUT ? wn : wk;
+    const size_t bn = weight ? spartan_tensor_cols(b) : n;
     if (k != kb || bn != n || spartan_tensor_rows(c) != m || spartan_tensor_cols(c) != n)
         return sp_invalid(ctx, "%s: A %zux%zu, B %zux%zu and C %zux%zu do not make a product", fn,
                           spartan_tensor_rows(a), spartan_tensor_cols(a), spartan_tensor_rows(b),
@@ -276,7 +274,7 @@ spartan_status sp_gemm_tiles(spartan_context *ctx, sp_tile_use use, const sp_row
     if (m == 0 || n == 0) return SPARTAN_OK;
     own_gemm o = {ta, 0, 0, 0, 0, a->mem, b->mem, 0, 0, 0, 0, 0, 0, 0};
     static const sp_kernel_id kernels[] = {SP_K_gemm_tiles_nn, SP_K_gemm_tiles_nt,
-                                           SP_K_gemm_tiles_tn};
+                                           SP_K_gemm_tiles_tn, SP_K_gemm_tiles_tk};
     o.tiles = kernels[use];
     if ((st = sp_u32(ctx, m, "M", &o.m)) || (st = sp_u32(ctx, n, "N", &o.n)) ||
         (st = sp_u32(ctx, k, "K", &o.k)) || (st = sp_u32(ctx, m * n, "M*N", &o.kc)) ||
@@ -288,6 +286,27 @@ spartan_status sp_gemm_tiles(spartan_context *ctx, sp_tile_use use, const sp_row
         (st = sp_u32(ctx, p->offset, "offset", &o.offset)))
         return st;
     if (k == 0) return spartan_tensor_fill(c, 0.0f);
+    const size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
+    if (use == SP_TILES_INPUT && tile % rb == 0) {
+        /* dX^T = W dY^T (gemm_tiles_wa): W read in place, its dropped tiles skipped; dY and the
+         * result (M x N of the product, small) transposed around it. Transposing all of W into
+         * scratch instead cost fc2 (1024 x 1024) 0.4 ms a step, the kept tiles alone as much. */
+        cl_mem dyt, ct;
+        st = sp_scratch(ctx, SP_SCRATCH_TRANSPOSE, m * k * sizeof(float), &dyt);
+        if (st == SPARTAN_OK) st = sp_scratch(ctx, SP_SCRATCH_COLS, m * n * sizeof(float), &ct);
+        if (st == SPARTAN_OK) st = launch_transpose(ctx, o.m, o.k, a->mem, dyt);
+        if (st != SPARTAN_OK) return st;
+        const cl_uint rows = o.n, cols = o.m;
+        o.m = rows;
+        o.n = cols;
+        o.a = b->mem;
+        o.b = dyt;
+        o.tiles = SP_K_gemm_tiles_wa;
+        size_t parts = split_parts(ctx, n, m, k);
+        o.kc = (cl_uint)((k + parts - 1) / parts);
+        st = sp_split_reduce(ctx, parts, m * n, ct, alpha, 0.0f, own_slices, &o);
+        return st == SPARTAN_OK ? launch_transpose(ctx, rows, cols, ct, c->mem) : st;
+    }
     if (use == SP_TILES_INPUT) { /* W^T (N x K of the product) into scratch */
         st = sp_scratch(ctx, SP_SCRATCH_TRANSPOSE, n * k * sizeof(float), &o.b);
         if (st == SPARTAN_OK) st = launch_transpose(ctx, (cl_uint)wk, (cl_uint)wn, b->mem, o.b);
@@ -296,4 +315,34 @@ spartan_status sp_gemm_tiles(spartan_context *ctx, sp_tile_use use, const sp_row
     size_t parts = split_parts(ctx, m, n, k);
     o.kc = (cl_uint)((k + parts - 1) / parts);
     return sp_split_reduce(ctx, parts, m * n, c->mem, alpha, 0.0f, own_slices, &o);
+}
+
+spartan_status sp_gemm_tiles_sgd(spartan_context *ctx, const sp_row_pattern *p, spartan_tensor *w,
+                                 const spartan_tensor *g, spartan_tensor *v, float lr,
+                                 float momentum, float weight_decay) {
+    static const char fn[] = "sp_gemm_tiles_sgd";
+    if (!ctx || !p || !w || !g || !v) return sp_invalid(ctx, "%s: NULL argument", fn);
+    spartan_status st = sp_check_ctx(ctx, fn, SP_TENSORS(w, g, v));
+    if (st == SPARTAN_OK) st = sp_check_apart(ctx, fn, "w", w, "g", g);
+    if (st == SPARTAN_OK) st = sp_check_apart(ctx, fn, "v", v, "w", w);
+    if (st != SPARTAN_OK) return st;
+    const size_t rows = spartan_tensor_rows(w), cols = spartan_tensor_cols(w);
+    const size_t tile = sp_gemm_tile_size(ctx), rows_t = (rows + tile - 1) / tile;
+    if (g->numel != w->numel || v->numel != w->numel ||
+        p->n != rows_t * ((cols + tile - 1) / tile) || !p->period || p->keep > p->period ||
+        p->offset >= (p->n ? p->n : 1))
+        return sp_invalid(ctx, "%s: w, g, v of %zu, %zu, %zu elements, a pattern over %zu tiles",
+                          fn, w->numel, g->numel, v->numel, p->n);
+    cl_uint a[8];
+    const size_t vals[8] = {rows, cols, tile, rows_t, p->n, p->period, p->keep, p->offset};
+    for (int i = 0; i < 8 && st == SPARTAN_OK; i++) st = sp_u32(ctx, vals[i], "size", &a[i]);
+    if (st != SPARTAN_OK || !rows || !cols) return st;
+    const size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
+    const size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
+    const size_t gs[2] = {(cols + vec - 1) / vec, rows}, ls[2] = {wg, 1};
+    sp_arg args[] = {SP_ARG(w->mem),   SP_ARG(g->mem),      SP_ARG(v->mem), SP_ARG(a[0]),
+                     SP_ARG(a[1]),     SP_ARG(a[2]),        SP_ARG(a[3]),   SP_ARG(a[4]),
+                     SP_ARG(a[5]),     SP_ARG(a[6]),        SP_ARG(a[7]),   SP_ARG(lr),
+                     SP_ARG(momentum), SP_ARG(weight_decay)};
+    return sp_launch(ctx, SP_K_gemm_tiles_sgd, 2, gs, ls, args, 14);
 }

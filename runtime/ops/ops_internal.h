@@ -323,7 +323,12 @@ spartan_status sp_row_mask(spartan_context *ctx, const spartan_tensor *x, sparta
  * - SP_TILES_INPUT: c (M x K) = alpha a (M x N) (W o T)^T, b = W;
  * - SP_TILES_WEIGHT: c (W's K x N) = alpha (a^T b) o T, a M x K, b M x N (0 in dropped tiles).
  * Own kernel only: UNSUPPORTED where its family failed validation (sp_gemm_tiles_usable). */
-typedef enum { SP_TILES_FORWARD, SP_TILES_INPUT, SP_TILES_WEIGHT } sp_tile_use;
+typedef enum {
+    SP_TILES_FORWARD,
+    SP_TILES_INPUT,
+    SP_TILES_WEIGHT,
+    SP_TILES_WEIGHT_KEPT /* SP_TILES_WEIGHT leaving the dropped tiles unwritten */
+} sp_tile_use;
 static inline int sp_tile_kept(const sp_row_pattern *p, size_t rows, size_t r, size_t c) {
     const size_t i = r + c * rows, u = i >= p->offset ? i - p->offset : i + p->n - p->offset;
     return u % p->period < p->keep;
@@ -333,6 +338,11 @@ int sp_gemm_tiles_usable(spartan_context *ctx);
 spartan_status sp_gemm_tiles(spartan_context *ctx, sp_tile_use use, const sp_row_pattern *p,
                              float alpha, const spartan_tensor *a, const spartan_tensor *b,
                              spartan_tensor *c);
+/* SGD (spartan_sgd_step's rule) on w and v (W's K x N) with the gradient g at p's kept tiles and
+ * 0 at the dropped ones (not read: SP_TILES_WEIGHT_KEPT's g). */
+spartan_status sp_gemm_tiles_sgd(spartan_context *ctx, const sp_row_pattern *p, spartan_tensor *w,
+                                 const spartan_tensor *g, spartan_tensor *v, float lr,
+                                 float momentum, float weight_decay);
 
 /* The LSTM's time step t of T (lstm.c; kernels_cl/nn.cl documents the layouts): forward, the
  * gates and states from gx (batch-major rows b T + t of the input GEMM), rec (h_{t-1} W_h, B x 4H;

@@ -9,7 +9,7 @@
 #include "ops/selftest.h"
 
 /* Part of the verdicts' keys: a change to the checks revalidates every device. */
-#define SELFTEST_VERSION "selftest 10"
+#define SELFTEST_VERSION "selftest 11"
 
 /* The key of family f's verdict: its binary key (device, driver, its build options and source
  * are in it), the keys of the families its check runs besides its own (element-wise fills and

@@ -82,13 +82,15 @@ static int tiles_case(sp_check *r, sp_tile_use use, size_t m) {
     const sp_row_pattern p = {4 * 3, 3, 2, 2};
     /* the product's shapes: a (ar x ac), b (br x bc), c (m x n) */
     const size_t ar = m, ac = use == SP_TILES_INPUT ? wn : wk;
-    const size_t br = use == SP_TILES_WEIGHT ? m : wk, bc = wn;
-    const size_t cr = use == SP_TILES_WEIGHT ? wk : m, cc = use == SP_TILES_INPUT ? wk : wn;
+    const int weight = use == SP_TILES_WEIGHT || use == SP_TILES_WEIGHT_KEPT;
+    const size_t br = weight ? m : wk, bc = wn;
+    const size_t cr = weight ? wk : m, cc = use == SP_TILES_INPUT ? wk : wn;
     sp_check_host h = {0};
     float *a = sp_check_alloc(r, &h, ar * ac, sizeof(float)),
           *b = sp_check_alloc(r, &h, br * bc, sizeof(float));
     float *got = sp_check_alloc(r, &h, cr * cc, sizeof(float));
     double *want = sp_check_alloc(r, &h, cr * cc, sizeof(double));
+    float *w = sp_check_alloc(r, &h, cr * cc, sizeof(float));
     if (!r->failed) {
         sp_check_fill_int(r, a, ar * ac, 0.2, 3, 0);
         sp_check_fill_int(r, b, br * bc, 0.0, 3, 0);
@@ -96,7 +98,7 @@ static int tiles_case(sp_check *r, sp_tile_use use, size_t m) {
         for (size_t i = 0; i < cr; i++)
             for (size_t j = 0; j < cc; j++) {
                 double sum = 0.0;
-                if (use == SP_TILES_WEIGHT) { /* c = (a^T b) o T: c is W */
+                if (weight) { /* c = (a^T b) o T: c is W */
                     if (sp_tile_kept(&p, 4, i / tile, j / tile))
                         for (size_t q = 0; q < m; q++) sum += (double)a[q * ac + i] * b[q * bc + j];
                 } else if (use == SP_TILES_FORWARD) { /* c = a (W o T), b = W */
@@ -113,11 +115,33 @@ static int tiles_case(sp_check *r, sp_tile_use use, size_t m) {
         spartan_tensor *ta = sp_check_upload(r, a, ar, ac), *tb = sp_check_upload(r, b, br, bc);
         spartan_tensor *tc = sp_check_upload(r, NULL, cr, cc);
         static const char *const names[] = {"tile GEMM forward", "tile GEMM input gradient",
-                                            "tile GEMM weight gradient"};
+                                            "tile GEMM weight gradient",
+                                            "tile GEMM weight gradient (kept tiles)"};
+        const int kept_only = use == SP_TILES_WEIGHT_KEPT;
         if (!r->failed &&
             !sp_check_call(r, sp_gemm_tiles(r->ctx, use, &p, alpha, ta, tb, tc), names[use]) &&
-            !sp_check_download(r, tc, got))
+            !sp_check_download(r, tc, got)) {
+            for (size_t i = 0; kept_only && i < cr * cc; i++) /* the dropped: unwritten, any */
+                if (!sp_tile_kept(&p, 4, i / cc / tile, i % cc / tile)) want[i] = got[i];
             sp_check_compare(r, names[use], got, want, NULL, cr * cc);
+        }
+        /* the SGD step from it: the dropped tiles' gradient 0 whatever they hold, v from 0 */
+        spartan_tensor *tw = kept_only ? sp_check_upload(r, NULL, cr, cc) : NULL;
+        spartan_tensor *tv = kept_only ? sp_check_upload(r, NULL, cr, cc) : NULL;
+        const float lr = 0.5f, mom = 0.5f, wd = 0.25f;
+        if (kept_only && !r->failed) {
+            sp_check_fill_int(r, w, cr * cc, 0.0, 3, 0);
+            for (size_t i = 0; i < cr * cc; i++) {
+                const int keep = sp_tile_kept(&p, 4, i / cc / tile, i % cc / tile);
+                want[i] = w[i] - lr * ((keep ? want[i] : 0.0) + wd * w[i]);
+            }
+            if (!sp_check_call(r, spartan_tensor_write(tw, w, cr * cc), "write") &&
+                !sp_check_call(r, spartan_tensor_fill(tv, 0.0f), "fill") &&
+                !sp_check_call(r, sp_gemm_tiles_sgd(r->ctx, &p, tw, tc, tv, lr, mom, wd),
+                               "tile SGD") &&
+                !sp_check_download(r, tw, got))
+                sp_check_compare(r, "tile SGD", got, want, NULL, cr * cc);
+        }
     }
     sp_check_release(r);
     sp_check_host_free(&h);
@@ -126,7 +150,7 @@ static int tiles_case(sp_check *r, sp_tile_use use, size_t m) {
 
 static int check_tiles(sp_check *r) {
     return tiles_case(r, SP_TILES_FORWARD, 7) || tiles_case(r, SP_TILES_INPUT, 5) ||
-           tiles_case(r, SP_TILES_WEIGHT, 9);
+           tiles_case(r, SP_TILES_WEIGHT, 9) || tiles_case(r, SP_TILES_WEIGHT_KEPT, 9);
 }
 
 /* ---- element-wise ---------------------------------------------------------------------------

@@ -49,6 +49,9 @@ typedef enum sp_family {
     X(gemm_dense, gemm_tiles_nn)                                                                   \
     X(gemm_dense, gemm_tiles_nt)                                                                   \
     X(gemm_dense, gemm_tiles_tn)                                                                   \
+    X(gemm_dense, gemm_tiles_wa)                                                                   \
+    X(gemm_dense, gemm_tiles_tk)                                                                   \
+    X(gemm_dense, gemm_tiles_sgd)                                                                  \
     X(monitor, monitor_relu)                                                                       \
     X(monitor, monitor_bias_relu)                                                                  \
     X(monitor, monitor_count)                                                                      \

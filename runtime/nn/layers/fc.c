@@ -50,7 +50,8 @@ static spartan_status fc_backward(sp_layer *L, const sp_step *s, const spartan_t
 }
 
 static spartan_status fc_update(sp_layer *L, const sp_step *s, const spartan_train_config *cfg) {
-    return rows(L, s) ? sp_gemm_rows_update(L, s, cfg) : sp_layer_sgd(L, s, cfg);
+    if (rows(L, s)) return sp_gemm_rows_update(L, s, cfg);
+    return tiles(L, s) ? sp_gemm_tiles_update(L, s, cfg) : sp_layer_sgd(L, s, cfg);
 }
 
 const sp_layer_ops sp_layer_fc = {

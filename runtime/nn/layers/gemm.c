@@ -407,7 +407,10 @@ spartan_status sp_gemm_backward_tiles(sp_layer *L, const sp_step *s, const spart
     if (st != SPARTAN_OK) return st;
     dropout_record(L, s, SPARTAN_PASS_BWD_WEIGHT, 1);
     st = spartan_bias_grad(ctx, &dyv, g->db);
-    if (st == SPARTAN_OK) st = sp_gemm_tiles(ctx, SP_TILES_WEIGHT, p, sc, &a, &dyv, g->dw);
+    /* with the update next the dropped tiles are left unwritten (sp_gemm_tiles_update) */
+    if (st == SPARTAN_OK)
+        st = sp_gemm_tiles(ctx, s->update ? SP_TILES_WEIGHT_KEPT : SP_TILES_WEIGHT, p, sc, &a, &dyv,
+                           g->dw);
     if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_WEIGHT, 0);
     if (st == SPARTAN_OK && L->need_dx) {
         dropout_record(L, s, SPARTAN_PASS_BWD_INPUT, 1);
@@ -415,4 +418,15 @@ spartan_status sp_gemm_backward_tiles(sp_layer *L, const sp_step *s, const spart
         if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_INPUT, 0);
     }
     return st;
+}
+
+spartan_status sp_gemm_tiles_update(sp_layer *L, const sp_step *s,
+                                    const spartan_train_config *cfg) {
+    sp_gemm_state *g = &L->g;
+    const sp_row_pattern *p = sp_dropout_tiles(L->drop_tiles, s);
+    spartan_status st =
+        sp_gemm_tiles_sgd(s->ctx, p, g->w, g->dw, g->vw, cfg->lr, cfg->momentum, cfg->weight_decay);
+    return st == SPARTAN_OK ? spartan_sgd_step(s->ctx, g->b, g->db, g->vb, cfg->lr, cfg->momentum,
+                                               cfg->weight_decay)
+                            : st;
 }

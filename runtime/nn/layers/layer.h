@@ -316,10 +316,14 @@ spartan_status sp_gemm_backward_rows(sp_layer *L, const sp_step *s, const sparta
 spartan_status sp_gemm_rows_update(sp_layer *L, const sp_step *s, const spartan_train_config *cfg);
 /* Tile dropout before an fc layer (L->drop_tiles): a training step's GEMMs skipping the dropped
  * tiles of W, the kept ones scaled by 1 / (1 - p): forward into L->y, backward into dW (zeros in
- * the dropped tiles), db and, when L->need_dx, L->dx. The timings go to the layer. */
+ * the dropped tiles unless the update follows), db and, when L->need_dx, L->dx. The timings go to
+ * the layer. */
 spartan_status sp_gemm_forward_tiles(sp_layer *L, const sp_step *s, const spartan_tensor *x);
 spartan_status sp_gemm_backward_tiles(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                                       const spartan_tensor *dy);
+/* The update of such a step: when s->update, the backward left dW's dropped tiles unwritten, and
+ * this steps W from its kept tiles' gradient, 0 at the dropped ones (sp_gemm_tiles_sgd). */
+spartan_status sp_gemm_tiles_update(sp_layer *L, const sp_step *s, const spartan_train_config *cfg);
 void sp_gemm_release(sp_layer *L);
 /* The GEMM shape of a pass as the policy is asked (spartan_policy_query) for `rows` rows of X:
  * fwd rows x n x k, bwd_input rows x k x n, bwd_weight k x n x rows. */
