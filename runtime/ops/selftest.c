@@ -11,16 +11,23 @@
 /* Part of the verdicts' keys: a change to the checks revalidates every device. */
 #define SELFTEST_VERSION "selftest 11"
 
+/* The SHA-256 of the host code that launches and checks the kernels (cmake/host_key.cmake): a
+ * library built from other host code validates again, even where the kernels are the same (a
+ * launcher's arguments changed with its kernel's, the verdict cached between the two builds
+ * said the family failed). */
+extern const char sp_host_key[];
+
 /* The key of family f's verdict: its binary key (device, driver, its build options and source
  * are in it), the keys of the families its check runs besides its own (element-wise fills and
  * transposes, and the layer kernels; the compaction for the sparse GEMMs; the sparse
  * convolution (conv.cl) for the backward-by-input, whose stride-1 path runs it; the expected
- * results are the host's) and the version of the checks. Each family has its own: a tuned parameter
- * or an edited kernel file revalidates only the families built anew. */
+ * results are the host's), the version of the checks and the host code's key. Each family has its
+ * own: a tuned parameter or an edited kernel file revalidates only the families built anew. */
 static void verdict_key(const spartan_context *ctx, sp_family f, uint8_t key[SP_SHA256_SIZE]) {
     sp_sha256_ctx h;
     sp_sha256_init(&h);
     sp_sha256_update(&h, SELFTEST_VERSION, sizeof SELFTEST_VERSION);
+    sp_sha256_update(&h, sp_host_key, strlen(sp_host_key) + 1);
     const char *name = sp_family_name(f);
     sp_sha256_update(&h, name, strlen(name) + 1);
     const sp_family uses[] = {f, SP_FAMILY_eltwise, SP_FAMILY_nn,
