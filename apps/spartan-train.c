@@ -514,15 +514,19 @@ static int resume(spartan_context *ctx, spartan_model *m, const options *o, size
         fprintf(stderr, "spartan-train: cannot resume from %s: %s\n", o->resume, why);
         return 0;
     }
+    char chans[32];
+    snprintf(chans, sizeof chans, "%.9g", (double)o->cfg.channel_dropout);
     snprintf(want, sizeof want, "%d", o->epochs);
     if (strcmp(meta(o, "epochs", b, sizeof b), want) ||
         strcmp(meta(o, "schedule", b, sizeof b), o->schedule) ||
         strcmp(meta(o, "policy", b, sizeof b), spartan_policy_mode_name(o->cfg.policy)) ||
         strcmp(*meta(o, "dropout_kind", b, sizeof b) ? b : "bernoulli", /* before kinds */
-               spartan_dropout_kind_name(o->cfg.dropout_kind)))
+               spartan_dropout_kind_name(o->cfg.dropout_kind)) ||
+        strcmp(*meta(o, "channel_dropout", b, sizeof b) ? b : "0", chans)) /* before it: 0 */
         fprintf(stderr,
                 "spartan-train: warning: %s comes from a run with other --epochs, "
-                "--schedule, --policy or --dropout-kind: this run will not repeat it exactly\n",
+                "--schedule, --policy, --dropout-kind or --channel-dropout: this run will not "
+                "repeat it exactly\n",
                 o->resume);
     printf("resumed from %s: step %zu (epoch %zu, step %zu of %zu)\n", o->resume,
            spartan_model_steps(m), p->epoch + 1, p->step, steps);

@@ -34,7 +34,8 @@ static const char layout[] =
 static const char *const reserved[] = {
     "format",   "architecture",  "layout",      "step",         "batch",        "lr",
     "momentum", "weight_decay",  "seed",        "policy",       "sample_every", "writer",
-    "sha256",   "header_sha256", "description", "dropout_kind", "dropout",      NULL};
+    "sha256",   "header_sha256", "description", "dropout_kind", "dropout",      "channel_dropout",
+    NULL};
 
 /* ---- What a checkpoint holds ------------------------------------------------------------------
  */
@@ -223,7 +224,7 @@ spartan_status spartan_checkpoint_save(const spartan_model *m, const char *path,
     size_t dlen = spartan_model_describe(m, NULL, 0);
     char *desc = malloc(dlen + 1);
     if (desc) spartan_model_describe(m, desc, dlen + 1);
-    sp_st_meta *meta = malloc((19 + n_extra) * sizeof *meta);
+    sp_st_meta *meta = malloc((20 + n_extra) * sizeof *meta);
     if (!e || !t || !data || !host || !arch || !desc || !meta) {
         st = sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "checkpoint %s", path);
         goto done;
@@ -240,7 +241,7 @@ spartan_status spartan_checkpoint_save(const spartan_model *m, const char *path,
 
     uint8_t digest[SP_SHA256_SIZE];
     char sum[65], step[24], batch[24], lr[32], mom[32], wd[32], seed[24], every[24], writer[48];
-    char rate[32];
+    char rate[32], channels[32];
     sp_sha256(data, off, digest);
     sp_sha256_hex(digest, sum);
     snprintf(step, sizeof step, "%zu", spartan_model_steps(m));
@@ -251,6 +252,7 @@ spartan_status spartan_checkpoint_save(const spartan_model *m, const char *path,
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)cfg.seed);
     snprintf(every, sizeof every, "%u", cfg.sample_every);
     snprintf(rate, sizeof rate, "%.9g", (double)cfg.dropout);
+    snprintf(channels, sizeof channels, "%.9g", (double)cfg.channel_dropout);
     snprintf(writer, sizeof writer, "spartan %s", spartan_version_string());
     size_t nm = 0;
     meta[nm++] = (sp_st_meta){"format", FORMAT};
@@ -266,6 +268,7 @@ spartan_status spartan_checkpoint_save(const spartan_model *m, const char *path,
     meta[nm++] = (sp_st_meta){"sample_every", every};
     meta[nm++] = (sp_st_meta){"dropout_kind", spartan_dropout_kind_name(cfg.dropout_kind)};
     meta[nm++] = (sp_st_meta){"dropout", rate};
+    meta[nm++] = (sp_st_meta){"channel_dropout", channels};
     meta[nm++] = (sp_st_meta){"layout", layout};
     meta[nm++] = (sp_st_meta){"writer", writer};
     meta[nm++] = (sp_st_meta){"sha256", sum};
