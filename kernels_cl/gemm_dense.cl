@@ -50,8 +50,14 @@ SP_INLINE float sp_a_at(const sp_gemm g, const bool ta, const uint i, const uint
     return g.A[(size_t)i * si + (size_t)k * sk];
 }
 
-// The tile pattern of the gemm_tiles_* kernels (tiles: 0 in the plain GEMM, else which operand
-// W is: 1 B, 2 B transposed, 3 C, 4 A; 5: C, its dropped tiles not stored).
+// The tile pattern of the gemm_tiles_* kernels, and which operand W is (the `tiles` argument of
+// the bodies below, a constant in each kernel).
+#define SP_TILES_NONE 0   // the plain GEMM
+#define SP_TILES_B 1      // B = W: the k loop skips dropped tile rows
+#define SP_TILES_BT 2     // B = W^T: the k loop skips dropped tile columns
+#define SP_TILES_C 3      // C = W: dropped tiles stored as 0
+#define SP_TILES_A 4      // A = W: the k loop skips the block's row of tiles' dropped columns
+#define SP_TILES_C_KEPT 5 // C = W: dropped tiles not stored
 typedef struct sp_tiles {
     uint size, rows, n, period, keep, offset;
 } sp_tiles;
@@ -82,7 +88,7 @@ SP_INLINE void sp_dense_step(const sp_gemm g, const bool ta, const uint j0, cons
 // The register block of nv (<= NB) vectors of columns from j0 and the rows i0.. (rows: their
 // indices, clamped below M), the last vector holding last (<= SP_VEC) columns: accumulate over
 // [kb, ke), then store the rows below M. With nv = NB and last = SP_VEC (constants) the column
-// tests vanish. tiles (a constant) and t: the tile dropout above, 0 for none.
+// tests vanish. tiles (a constant SP_TILES_*) and t: the tile dropout above.
 SP_INLINE void sp_dense_block(const sp_gemm g, const bool ta, const uint i0, const uint j0,
                               const uint *rows, const uint kb, uint ke, const uint nv,
                               const uint last, const int tiles, const sp_tiles t) {
@@ -92,25 +98,26 @@ SP_INLINE void sp_dense_block(const sp_gemm g, const bool ta, const uint i0, con
 #pragma unroll
         for (int c = 0; c < NB; c++) acc[r][c] = (floatv)(0.0f);
     }
+    const bool c_is_w = tiles == SP_TILES_C || tiles == SP_TILES_C_KEPT;
     bool row_kept[RB];
 #pragma unroll
     for (int r = 0; r < RB; r++)
-        row_kept[r] = (tiles != 3 && tiles != 5) || sp_tile_kept(t, rows[r] / t.size, j0 / t.size);
-    if (tiles == 3 || tiles == 5) {
+        row_kept[r] = !c_is_w || sp_tile_kept(t, rows[r] / t.size, j0 / t.size);
+    if (c_is_w) {
         bool any = false;
 #pragma unroll
         for (int r = 0; r < RB; r++) any = any || row_kept[r];
-        if (!any && tiles == 5) return;
+        if (!any && tiles == SP_TILES_C_KEPT) return;
         if (!any) ke = kb;
     }
-    if (tiles == 1 || tiles == 2 || tiles == 4) {
-        // k's tile row (1) or column (2, 4): whole blocks of the tile size skipped; 4: the block's
-        // rows are W's, all in one row of tiles (the host checks RB divides the tile)
+    if (tiles == SP_TILES_B || tiles == SP_TILES_BT || tiles == SP_TILES_A) {
+        // k's tile row (B) or column (BT, A): whole blocks of the tile size skipped; A: the
+        // block's rows are W's, all in one row of tiles (the host checks RB divides the tile)
         for (uint k = kb; k < ke;) {
             const uint blk = k / t.size, kend = min(ke, (blk + 1) * t.size);
-            if (tiles == 1   ? sp_tile_kept(t, blk, j0 / t.size)
-                : tiles == 2 ? sp_tile_kept(t, j0 / t.size, blk)
-                             : sp_tile_kept(t, rows[0] / t.size, blk))
+            if (tiles == SP_TILES_B    ? sp_tile_kept(t, blk, j0 / t.size)
+                : tiles == SP_TILES_BT ? sp_tile_kept(t, j0 / t.size, blk)
+                                       : sp_tile_kept(t, rows[0] / t.size, blk))
                 for (; k < kend; k++) sp_dense_step(g, ta, j0, rows, k, nv, last, acc);
             k = kend;
         }
@@ -121,7 +128,7 @@ SP_INLINE void sp_dense_block(const sp_gemm g, const bool ta, const uint i0, con
     for (int r = 0; r < RB; r++) {
 #pragma unroll
         for (int c = 0; c < NB; c++) {
-            if (i0 + r < g.M && c < nv && (tiles != 5 || row_kept[r])) {
+            if (i0 + r < g.M && c < nv && (tiles != SP_TILES_C_KEPT || row_kept[r])) {
                 __global float *p = g.C + (size_t)(i0 + r) * g.N + j0 + c * SP_VEC;
                 const uint len = c + 1 < nv ? SP_VEC : last;
                 floatv v = row_kept[r] ? (floatv)(g.alpha) * acc[r][c] : (floatv)(0.0f);
@@ -164,7 +171,7 @@ void gemm_dense_nn(const uint M, const uint N, const uint K, const float alpha,
                    __global const float *restrict A, __global const float *restrict B,
                    const float beta, __global float *restrict C, const uint k0, const uint kc) {
     const sp_tiles none = {1, 1, 1, 1, 1, 0};
-    sp_gemm_dense(false, M, N, K, alpha, A, B, beta, C, k0, kc, 0, none);
+    sp_gemm_dense(false, M, N, K, alpha, A, B, beta, C, k0, kc, SP_TILES_NONE, none);
 }
 
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
@@ -172,7 +179,7 @@ void gemm_dense_tn(const uint M, const uint N, const uint K, const float alpha,
                    __global const float *restrict A, __global const float *restrict B,
                    const float beta, __global float *restrict C, const uint k0, const uint kc) {
     const sp_tiles none = {1, 1, 1, 1, 1, 0};
-    sp_gemm_dense(true, M, N, K, alpha, A, B, beta, C, k0, kc, 0, none);
+    sp_gemm_dense(true, M, N, K, alpha, A, B, beta, C, k0, kc, SP_TILES_NONE, none);
 }
 
 // The tile-dropout GEMMs (the top of the file): the plain kernels' arguments, then the pattern.
@@ -185,33 +192,33 @@ void gemm_dense_tn(const uint M, const uint N, const uint K, const float alpha,
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
 void gemm_tiles_nn(SP_TILES_ARGS) {
     const sp_tiles t = {tsize, trows, tn, period, keep, offset};
-    sp_gemm_dense(false, M, N, K, alpha, A, B, beta, C, k0, kc, 1, t);
+    sp_gemm_dense(false, M, N, K, alpha, A, B, beta, C, k0, kc, SP_TILES_B, t);
 }
 
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
 void gemm_tiles_nt(SP_TILES_ARGS) {
     const sp_tiles t = {tsize, trows, tn, period, keep, offset};
-    sp_gemm_dense(false, M, N, K, alpha, A, B, beta, C, k0, kc, 2, t);
+    sp_gemm_dense(false, M, N, K, alpha, A, B, beta, C, k0, kc, SP_TILES_BT, t);
 }
 
 // dX^T = W dY^T (A = W): the input gradient without transposing W, two small transposes around
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
 void gemm_tiles_wa(SP_TILES_ARGS) {
     const sp_tiles t = {tsize, trows, tn, period, keep, offset};
-    sp_gemm_dense(false, M, N, K, alpha, A, B, beta, C, k0, kc, 4, t);
+    sp_gemm_dense(false, M, N, K, alpha, A, B, beta, C, k0, kc, SP_TILES_A, t);
 }
 
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
 void gemm_tiles_tn(SP_TILES_ARGS) {
     const sp_tiles t = {tsize, trows, tn, period, keep, offset};
-    sp_gemm_dense(true, M, N, K, alpha, A, B, beta, C, k0, kc, 3, t);
+    sp_gemm_dense(true, M, N, K, alpha, A, B, beta, C, k0, kc, SP_TILES_C, t);
 }
 
 // The same leaving the dropped tiles of C unwritten, for gemm_tiles_sgd, which does not read them.
 __kernel __attribute__((reqd_work_group_size(SP_GEMM_WG, 1, 1)))
 void gemm_tiles_tk(SP_TILES_ARGS) {
     const sp_tiles t = {tsize, trows, tn, period, keep, offset};
-    sp_gemm_dense(true, M, N, K, alpha, A, B, beta, C, k0, kc, 5, t);
+    sp_gemm_dense(true, M, N, K, alpha, A, B, beta, C, k0, kc, SP_TILES_C_KEPT, t);
 }
 
 // SGD (nn_sgd_step's rule) on W (rows x cols) with the gradient g at the kept tiles and 0 at the

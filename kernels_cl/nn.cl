@@ -415,15 +415,23 @@ void nn_row_gather_1d(__global const float *in, __global float *out, const uint 
 // columns, exactly 0 elsewhere: out[i, j] = scale * in[rinv[i], cinv[j]] where both are kept
 // (rinv, cinv: nn_row_map's inv); has_rs: times rscale[rinv[i]] too. Dimension 0: the output's
 // columns, 1: its rows.
+SP_INLINE float nn_kept_value(__global const float *in, const uint cols_c,
+                              __global const uint *rinv, __global const uint *cinv,
+                              const int has_r, const int has_c, const float scale,
+                              __global const float *rscale, const int has_rs, const uint i,
+                              const uint j) {
+    const uint r = has_r ? rinv[i] : i, c = has_c ? cinv[j] : j;
+    if (r == 0xffffffffu || c == 0xffffffffu) return 0.0f;
+    return (has_rs ? scale * rscale[r] : scale) * in[(size_t)r * cols_c + c];
+}
+
 SP_INLINE void nn_scatter_at(__global const float *in, __global float *out, const uint cols,
                              const uint cols_c, __global const uint *rinv,
                              __global const uint *cinv, const int has_r, const int has_c,
                              const float scale, __global const float *rscale, const int has_rs,
                              const uint i, const uint j) {
-    const uint r = has_r ? rinv[i] : i, c = has_c ? cinv[j] : j;
-    const bool kept = r != 0xffffffffu && c != 0xffffffffu;
-    const float s = kept && has_rs ? scale * rscale[r] : scale;
-    out[(size_t)i * cols + j] = kept ? s * in[(size_t)r * cols_c + c] : 0.0f;
+    out[(size_t)i * cols + j] =
+        nn_kept_value(in, cols_c, rinv, cinv, has_r, has_c, scale, rscale, has_rs, i, j);
 }
 
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
@@ -461,9 +469,7 @@ void nn_row_sgd(__global float *w, __global const float *in, __global float *v, 
     const uint j = get_global_id(0), i = get_global_id(1);
     if (j >= cols || i >= rows) return;
     const size_t t = (size_t)i * cols + j;
-    const uint r = has_r ? rinv[i] : i, c = has_c ? cinv[j] : j;
-    const float g =
-        r != 0xffffffffu && c != 0xffffffffu ? scale * in[(size_t)r * cols_c + c] : 0.0f;
+    const float g = nn_kept_value(in, cols_c, rinv, cinv, has_r, has_c, scale, in, 0, i, j);
     const float wt = w[t], vt = momentum * v[t] + (g + wd * wt);
     v[t] = vt;
     w[t] = wt - lr * vt;

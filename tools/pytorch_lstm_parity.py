@@ -17,7 +17,6 @@ reduction of the terms' absolute values (|h_{t-1}| |dG_t| for weight_hh, |x_t| |
 weight_ih, |dG_t| for the bias, |h_T| |dy| and |dy| for fc1), "loss.scale" bounds the loss's
 terms, "dgates.scale" the largest |dG| (the test's chain lengths use it).
 """
-import argparse
 import os
 import sys
 
@@ -26,21 +25,14 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_parity import write_safetensors  # noqa: E402
+from pytorch_parity import fixture_args, write_safetensors  # noqa: E402
 from pytorch_train import load  # noqa: E402
 
 H, T, F = 32, 28, 28
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                  "..", "tests", "fixtures",
-                                                  "lstm_parity.safetensors"))
-    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--seed", type=int, default=7)
-    a = ap.parse_args()
+    a = fixture_args(__doc__.splitlines()[0], "lstm_parity.safetensors", 4, 7)
 
     torch.manual_seed(a.seed)
     lstm, fc = nn.LSTM(F, H, batch_first=True), nn.Linear(H, 10)

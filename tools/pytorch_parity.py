@@ -56,15 +56,19 @@ def write_safetensors(path, tensors, meta):
         f.write(len(text).to_bytes(8, "little") + text + b"".join(blobs))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def fixture_args(description, fixture, batch, seed):
+    """The parity scripts' command line: --out (tests/fixtures/FIXTURE), --data, --batch, --seed."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                  "..", "tests", "fixtures",
-                                                  "lenet5_parity.safetensors"))
+                                                  "..", "tests", "fixtures", fixture))
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--seed", type=int, default=5)
-    a = ap.parse_args()
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--seed", type=int, default=seed)
+    return ap.parse_args()
+
+
+def main():
+    a = fixture_args(__doc__.splitlines()[0], "lenet5_parity.safetensors", 8, 5)
 
     torch.manual_seed(a.seed)
     net = model("lenet5")

@@ -124,7 +124,7 @@ typedef struct own_gemm {
     cl_uint m, n, k, kc;
     cl_mem a, b;
     sp_kernel_id tiles;
-    cl_uint tsize, trows, tn, period, keep, offset;
+    cl_uint targs[6]; /* tile_args: size, rows of tiles, tiles, period, keep, offset */
 } own_gemm;
 
 static spartan_status own_slices(spartan_context *ctx, void *arg, size_t part0, size_t nparts,
@@ -136,10 +136,11 @@ static spartan_status own_slices(spartan_context *ctx, void *arg, size_t part0, 
     size_t g[3] = {(o->m + rb - 1) / rb, (o->n + cb - 1) / cb, nparts};
     size_t l[3] = {wg, 1, 1};
     cl_uint k0 = (cl_uint)(part0 * o->kc);
-    sp_arg args[] = {SP_ARG(o->m),  SP_ARG(o->n),      SP_ARG(o->k),     SP_ARG(alpha),
-                     SP_ARG(o->a),  SP_ARG(o->b),      SP_ARG(beta),     SP_ARG(dst),
-                     SP_ARG(k0),    SP_ARG(o->kc),     SP_ARG(o->tsize), SP_ARG(o->trows),
-                     SP_ARG(o->tn), SP_ARG(o->period), SP_ARG(o->keep),  SP_ARG(o->offset)};
+    sp_arg args[] = {
+        SP_ARG(o->m),        SP_ARG(o->n),        SP_ARG(o->k),        SP_ARG(alpha),
+        SP_ARG(o->a),        SP_ARG(o->b),        SP_ARG(beta),        SP_ARG(dst),
+        SP_ARG(k0),          SP_ARG(o->kc),       SP_ARG(o->targs[0]), SP_ARG(o->targs[1]),
+        SP_ARG(o->targs[2]), SP_ARG(o->targs[3]), SP_ARG(o->targs[4]), SP_ARG(o->targs[5])};
     if (o->tiles) return sp_launch(ctx, o->tiles, 3, g, l, args, 16);
     return sp_launch(ctx, o->ta ? SP_K_gemm_dense_tn : SP_K_gemm_dense_nn, 3, g, l, args, 10);
 }
@@ -147,7 +148,7 @@ static spartan_status own_slices(spartan_context *ctx, void *arg, size_t part0, 
 static spartan_status run_own(spartan_context *ctx, int ta, int tb, size_t m, size_t n, size_t k,
                               float alpha, const spartan_tensor *a, const spartan_tensor *b,
                               float beta, spartan_tensor *c) {
-    own_gemm o = {ta, 0, 0, 0, 0, a->mem, b->mem, 0, 0, 0, 0, 0, 0, 0};
+    own_gemm o = {.ta = ta, .a = a->mem, .b = b->mem};
     spartan_status st;
     if ((st = sp_u32(ctx, m, "M", &o.m)) || (st = sp_u32(ctx, n, "N", &o.n)) ||
         (st = sp_u32(ctx, k, "K", &o.k)) || (st = sp_u32(ctx, m * n, "M*N", &o.kc)))
@@ -237,6 +238,24 @@ int sp_gemm_tiles_usable(spartan_context *ctx) {
     return sp_family_usable(ctx, SP_FAMILY_gemm_dense);
 }
 
+/* The kernels' tile arguments for W of wk x wk (tile size, rows of tiles, tile count, period,
+ * keep, offset), after checking that p is a pattern over W's tiles. */
+static spartan_status tile_args(spartan_context *ctx, const char *fn, const sp_row_pattern *p,
+                                size_t wk, size_t wn, cl_uint out[6]) {
+    const size_t tile = sp_gemm_tile_size(ctx), rows_t = (wk + tile - 1) / tile;
+    const size_t count = rows_t * ((wn + tile - 1) / tile);
+    if (p->n != count || !p->period || p->keep > p->period || p->offset >= (p->n ? p->n : 1))
+        return sp_invalid(ctx,
+                          "%s: pattern n %zu, period %zu, keep %zu, offset %zu for %zu x %zu "
+                          "tiles of %zu",
+                          fn, p->n, p->period, p->keep, p->offset, rows_t,
+                          count / (rows_t ? rows_t : 1), tile);
+    const size_t v[6] = {tile, rows_t, p->n, p->period, p->keep, p->offset};
+    spartan_status st = SPARTAN_OK;
+    for (int i = 0; i < 6 && st == SPARTAN_OK; i++) st = sp_u32(ctx, v[i], "tile pattern", &out[i]);
+    return st;
+}
+
 spartan_status sp_gemm_tiles(spartan_context *ctx, sp_tile_use use, const sp_row_pattern *p,
                              float alpha, const spartan_tensor *a, const spartan_tensor *b,
                              spartan_tensor *c) {
@@ -263,30 +282,16 @@ spartan_status sp_gemm_tiles(spartan_context *ctx, sp_tile_use use, const sp_row
         return sp_invalid(ctx, "%s: A %zux%zu, B %zux%zu and C %zux%zu do not make a product", fn,
                           spartan_tensor_rows(a), spartan_tensor_cols(a), spartan_tensor_rows(b),
                           spartan_tensor_cols(b), spartan_tensor_rows(c), spartan_tensor_cols(c));
-    const size_t tile = sp_gemm_tile_size(ctx), rows_t = (wk + tile - 1) / tile;
-    const size_t count = rows_t * ((wn + tile - 1) / tile);
-    if (p->n != count || !p->period || p->keep > p->period || p->offset >= (p->n ? p->n : 1))
-        return sp_invalid(ctx,
-                          "%s: pattern n %zu, period %zu, keep %zu, offset %zu for %zu x %zu "
-                          "tiles of %zu",
-                          fn, p->n, p->period, p->keep, p->offset, rows_t,
-                          count / (rows_t ? rows_t : 1), tile);
-    if (m == 0 || n == 0) return SPARTAN_OK;
-    own_gemm o = {ta, 0, 0, 0, 0, a->mem, b->mem, 0, 0, 0, 0, 0, 0, 0};
     static const sp_kernel_id kernels[] = {SP_K_gemm_tiles_nn, SP_K_gemm_tiles_nt,
                                            SP_K_gemm_tiles_tn, SP_K_gemm_tiles_tk};
-    o.tiles = kernels[use];
+    own_gemm o = {.ta = ta, .a = a->mem, .b = b->mem, .tiles = kernels[use]};
+    if ((st = tile_args(ctx, fn, p, wk, wn, o.targs)) != SPARTAN_OK) return st;
+    if (m == 0 || n == 0) return SPARTAN_OK;
     if ((st = sp_u32(ctx, m, "M", &o.m)) || (st = sp_u32(ctx, n, "N", &o.n)) ||
-        (st = sp_u32(ctx, k, "K", &o.k)) || (st = sp_u32(ctx, m * n, "M*N", &o.kc)) ||
-        (st = sp_u32(ctx, tile, "tile size", &o.tsize)) ||
-        (st = sp_u32(ctx, rows_t, "tile rows", &o.trows)) ||
-        (st = sp_u32(ctx, p->n, "tiles", &o.tn)) ||
-        (st = sp_u32(ctx, p->period, "period", &o.period)) ||
-        (st = sp_u32(ctx, p->keep, "keep", &o.keep)) ||
-        (st = sp_u32(ctx, p->offset, "offset", &o.offset)))
+        (st = sp_u32(ctx, k, "K", &o.k)) || (st = sp_u32(ctx, m * n, "M*N", &o.kc)))
         return st;
     if (k == 0) return spartan_tensor_fill(c, 0.0f);
-    const size_t rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
+    const size_t tile = sp_gemm_tile_size(ctx), rb = (size_t)sp_tuned_get(&ctx->tuned, "GEMM_RB");
     if (use == SP_TILES_INPUT && tile % rb == 0) {
         /* dX^T = W dY^T (gemm_tiles_wa): W read in place, its dropped tiles skipped; dY and the
          * result (M x N of the product, small) transposed around it. Transposing all of W into
@@ -327,15 +332,13 @@ spartan_status sp_gemm_tiles_sgd(spartan_context *ctx, const sp_row_pattern *p, 
     if (st == SPARTAN_OK) st = sp_check_apart(ctx, fn, "v", v, "w", w);
     if (st != SPARTAN_OK) return st;
     const size_t rows = spartan_tensor_rows(w), cols = spartan_tensor_cols(w);
-    const size_t tile = sp_gemm_tile_size(ctx), rows_t = (rows + tile - 1) / tile;
-    if (g->numel != w->numel || v->numel != w->numel ||
-        p->n != rows_t * ((cols + tile - 1) / tile) || !p->period || p->keep > p->period ||
-        p->offset >= (p->n ? p->n : 1))
-        return sp_invalid(ctx, "%s: w, g, v of %zu, %zu, %zu elements, a pattern over %zu tiles",
-                          fn, w->numel, g->numel, v->numel, p->n);
+    if (g->numel != w->numel || v->numel != w->numel)
+        return sp_invalid(ctx, "%s: w, g, v of %zu, %zu, %zu elements", fn, w->numel, g->numel,
+                          v->numel);
     cl_uint a[8];
-    const size_t vals[8] = {rows, cols, tile, rows_t, p->n, p->period, p->keep, p->offset};
-    for (int i = 0; i < 8 && st == SPARTAN_OK; i++) st = sp_u32(ctx, vals[i], "size", &a[i]);
+    st = tile_args(ctx, fn, p, rows, cols, a + 2);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, rows, "rows", &a[0]);
+    if (st == SPARTAN_OK) st = sp_u32(ctx, cols, "columns", &a[1]);
     if (st != SPARTAN_OK || !rows || !cols) return st;
     const size_t vec = (size_t)sp_tuned_get(&ctx->tuned, "VEC");
     const size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");

@@ -193,7 +193,7 @@ typedef struct lstm_run {
 } lstm_run;
 
 /* The mask of this step (LSTM_MASK: Bernoulli per image and unit, or the row pattern for every
- * image), drawn again by the backward pass as the dropout layer does. */
+ * image), drawn by the forward pass into S->mask, which the backward pass reads. */
 static spartan_status draw_mask(sp_layer *L, const sp_step *s) {
     lstm_state *S = L->state;
     if (L->kind != SPARTAN_DROPOUT_ROW) /* bernoulli, and tile (no weight tiles here) */
