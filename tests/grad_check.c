@@ -107,9 +107,10 @@ static float *read_param(spartan_context *ctx, spartan_model *m, size_t i, int g
 }
 
 void th_same_function(spartan_context *ctx, spartan_model *a, spartan_model *b,
-                      const spartan_train_config *cfg, size_t k_chain, size_t px, size_t classes) {
+                      const spartan_train_config *cfg, const spartan_train_config *cfg_b,
+                      size_t k_chain, size_t px, size_t classes) {
     OK(spartan_model_prepare(a, cfg));
-    OK(spartan_model_prepare(b, cfg));
+    OK(spartan_model_prepare(b, cfg_b ? cfg_b : cfg));
     const size_t np = spartan_model_param_count(a);
     ck_assert_uint_eq(np, spartan_model_param_count(b));
     for (size_t i = 0; i < np; i++) {

@@ -14,10 +14,12 @@ void th_gradient_check(spartan_context *ctx, spartan_model *m, const spartan_tra
                        size_t k_chain, size_t per, size_t px, size_t classes);
 
 /* a and b compute one function two ways (b applying as masks the dropout patterns a computes
- * around): prepares both with cfg, gives b a's parameters, and checks over five steps of random
+ * around): prepares a with cfg and b with cfg_b (NULL: cfg; the paths may differ, say a's sparse
+ * and b's dense), gives b a's parameters, and checks over five steps of random
  * batches of px values (labels below classes) the same training losses and gradients, then the
  * same losses over four SGD steps and in evaluation, within the rounding bound of k_chain. */
 void th_same_function(spartan_context *ctx, spartan_model *a, spartan_model *b,
-                      const spartan_train_config *cfg, size_t k_chain, size_t px, size_t classes);
+                      const spartan_train_config *cfg, const spartan_train_config *cfg_b,
+                      size_t k_chain, size_t px, size_t classes);
 
 #endif /* SPARTAN_TEST_GRAD_CHECK_H */

@@ -380,21 +380,24 @@ END_TEST
 
 /* ---- The model ------------------------------------------------------------------------------ */
 
-/* 4x4x1 -> fc 24 -> relu -> dropout 0.5 -> fc 16 -> relu -> dropout 0.3 -> fc 3; mask: a flatten
+/* 4x4x1 -> fc h1 -> relu -> dropout 0.5 -> fc h2 -> relu -> dropout 0.3 -> fc 3; mask: a flatten
  * after each dropout (the same function, the GEMMs whole and the pattern a mask). */
-static spartan_model *row_mlp(int mask) {
+static spartan_model *row_mlp_of(int mask, size_t h1, size_t h2) {
     spartan_model *m;
     OK(spartan_model_create(th_ctx, 4, 4, 1, 3, &m));
-    OK(spartan_model_add_fc(m, 24));
+    OK(spartan_model_add_fc(m, h1));
     OK(spartan_model_add_relu(m));
     OK(spartan_model_add_dropout(m, 0.5f));
     if (mask) OK(spartan_model_add_flatten(m));
-    OK(spartan_model_add_fc(m, 16));
+    OK(spartan_model_add_fc(m, h2));
     OK(spartan_model_add_relu(m));
     OK(spartan_model_add_dropout(m, 0.3f));
     if (mask) OK(spartan_model_add_flatten(m));
     OK(spartan_model_add_fc(m, 3));
     return m;
+}
+static spartan_model *row_mlp(int mask) {
+    return row_mlp_of(mask, 24, 16);
 }
 #define ROW_MLP_K (16 + 24 + 16)
 
@@ -431,7 +434,7 @@ START_TEST(test_compact_equals_mask) {
     spartan_model *a = row_mlp(0), *b = row_mlp(1);
     spartan_train_config cfg = row_config();
     cfg.batch = 8;
-    th_same_function(th_ctx, a, b, &cfg, ROW_MLP_K, 16, 3);
+    th_same_function(th_ctx, a, b, &cfg, NULL, ROW_MLP_K, 16, 3);
     /* the compact model shrank its GEMMs; the mask model did not */
     spartan_layer_info ia, ib;
     OK(spartan_model_layer_info(a, 3, &ia));
@@ -440,6 +443,50 @@ START_TEST(test_compact_equals_mask) {
     ck_assert_str_eq(ib.engine[SPARTAN_PASS_FWD], "gemm");
     spartan_model_destroy(a);
     spartan_model_destroy(b);
+}
+END_TEST
+
+/* The shrunk GEMMs on the sparse paths (skipping the zeros of the kept X and dY) against the mask
+ * model's whole dense GEMMs; widths of one tile and less (24, 16) and of several, not multiples
+ * of it (83, 45). The ReLUs count their kept outputs, and the fc after each dropout takes the
+ * count: every GEMM pass of the compact model has a sparsity to decide on. */
+START_TEST(test_compact_sparse_paths) {
+    const size_t widths[][2] = {{24, 16}, {83, 45}};
+    for (size_t w = 0; w < 2; w++) {
+        const size_t h1 = widths[w][0], h2 = widths[w][1];
+        spartan_model *a = row_mlp_of(0, h1, h2), *b = row_mlp_of(1, h1, h2);
+        spartan_train_config cfg = row_config(), dense = row_config();
+        cfg.batch = dense.batch = 8;
+        cfg.policy = SPARTAN_POLICY_SPARSE;
+        th_same_function(th_ctx, a, b, &cfg, &dense, 16 + h1 + h2, 16, 3);
+        /* a's fc layers ran their kept GEMMs sparse wherever a pass has a sparse form */
+        const size_t fcs[] = {0, 3, 6};
+        for (size_t i = 0; i < 3; i++) {
+            spartan_layer_info info;
+            OK(spartan_model_layer_info(a, fcs[i], &info));
+            for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
+                if (!info.calls[p]) continue;
+                ck_assert_str_eq(info.engine[p], "rows");
+                ck_assert_int_eq(info.path[p], info.form[p] != SPARTAN_FORM_NONE
+                                                   ? SPARTAN_PATH_SPARSE
+                                                   : SPARTAN_PATH_DENSE);
+            }
+            ck_assert_int_eq(info.path[SPARTAN_PASS_FWD], SPARTAN_PATH_SPARSE);
+            /* the input's sparsity, counted (ReLU outputs: some zeros; the image: none) */
+            ck_assert(info.zeros_last >= 0.0 && info.zeros_last <= 1.0);
+            if (i > 0) {
+                spartan_layer_info relu;
+                OK(spartan_model_layer_info(a, fcs[i] - 2, &relu));
+                ck_assert(relu.samples > 0);
+                ck_assert(info.zeros_last == relu.zeros_last);
+                ck_assert(info.zeros_last > 0.0);
+            }
+            /* dY counted at the kept width */
+            if (i < 2) ck_assert(info.grad_zeros_last >= 0.0 && info.grad_zeros_last <= 1.0);
+        }
+        spartan_model_destroy(a);
+        spartan_model_destroy(b);
+    }
 }
 END_TEST
 
@@ -763,6 +810,7 @@ static Suite *suite(void) {
     tcase_add_checked_fixture(m, th_ctx_setup, th_ctx_teardown);
     tcase_add_test(m, test_gradients_compact);
     tcase_add_test(m, test_compact_equals_mask);
+    tcase_add_test(m, test_compact_sparse_paths);
     tcase_add_test(m, test_tiles_model);
     tcase_add_test(m, test_chan_gradients);
     tcase_add_test(m, test_chan_equals_masked_weights);

@@ -83,7 +83,7 @@ START_TEST(test_rows_equal_mask) {
         cfg.dropout = p ? 0.7f : -1.0f;
         spartan_model *a = from_text("input 6x4x1\nlstm 9 p=0.4\nfc 3\n");
         spartan_model *b = from_text("input 6x4x1\nlstm 9 p=0.4\nflatten\nfc 3\n");
-        th_same_function(th_ctx, a, b, &cfg, chain(6, 4, 9), 24, 3);
+        th_same_function(th_ctx, a, b, &cfg, NULL, chain(6, 4, 9), 24, 3);
         spartan_layer_info info;
         OK(spartan_model_layer_info(a, 1, &info));
         ck_assert_str_eq(info.engine[SPARTAN_PASS_FWD], "rows");

@@ -269,6 +269,11 @@ static spartan_status register_passes(spartan_model *m, const sp_layer *L) {
             spartan_window win = sp_layer_window(L, L->batch, L->spec.pad);
             st = sp_policy_register_conv(m->policy, L->index, (spartan_pass)p, &win, L->out_c,
                                          L->g.form[p], NULL);
+        } else if (L->drop_in || L->drop_out) { /* training runs over the kept neurons */
+            size_t gm, gn, gk;
+            sp_gemm_rows_shape(L, (spartan_pass)p, L->g.m, &gm, &gn, &gk);
+            st = sp_policy_register(m->policy, L->index, (spartan_pass)p, gm, gn, gk, L->g.form[p],
+                                    NULL);
         } else {
             st = sp_policy_register(m->policy, L->index, (spartan_pass)p, d->m, d->gn, d->gk,
                                     L->g.form[p], NULL);
@@ -348,7 +353,11 @@ static void plan(spartan_model *m) {
         else if (!L->ops->keeps_mask)
             relu_feeds = 0;
         if (L->ops->params) trainable_before = 1;
-        if (L->ops != &sp_layer_flatten) monitored = L->ops->collect && !L->ops->gemm ? L : NULL;
+        /* a compact dropout passes its input on (a row dropout's: the ReLU's kept outputs), which
+         * the ReLU before counts */
+        const int passes_on =
+            L->ops == &sp_layer_flatten || (L->ops == &sp_layer_dropout && L->compact);
+        if (!passes_on) monitored = L->ops->collect && !L->ops->gemm ? L : NULL;
     }
 }
 
@@ -389,12 +398,17 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
         clear_stats(L, 1);
         st = L->ops->prepare(L, ctx, cfg);
         if (st == SPARTAN_OK && L->ops->params) nparams += L->ops->params(L, NULL);
-        if (st == SPARTAN_OK && L->ops->gemm) st = register_passes(m, L);
+        if (st == SPARTAN_OK && L->ops->gemm && !L->drop_in && !L->drop_out)
+            st = register_passes(m, L);
     }
-    /* the kept weights' scratch of fc layers next to a row dropout: sized by its plan */
-    for (size_t i = 0; i < m->nlayers && st == SPARTAN_OK; i++)
-        if (m->layers[i].drop_in || m->layers[i].drop_out)
-            st = sp_gemm_rows_prepare(&m->layers[i], ctx);
+    /* the kept weights' scratch of fc layers next to a row dropout, sized by its plan, and their
+     * passes registered at the shape it keeps on average */
+    for (size_t i = 0; i < m->nlayers && st == SPARTAN_OK; i++) {
+        sp_layer *L = &m->layers[i];
+        if (!L->drop_in && !L->drop_out) continue;
+        st = sp_gemm_rows_prepare(L, ctx);
+        if (st == SPARTAN_OK) st = register_passes(m, L);
+    }
     size_t dims[4] = {cfg->batch, m->in_h, m->in_w, m->in_c};
     if (st == SPARTAN_OK) st = spartan_tensor_create(ctx, 4, dims, &m->input);
     if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, cfg->batch, 1, &m->labels);

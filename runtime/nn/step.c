@@ -130,9 +130,11 @@ static void learn(spartan_model *m, int sampling) {
     for (size_t i = 0; i < m->nlayers; i++) {
         sp_layer *L = &m->layers[i];
         for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
+            /* a GEMM over the kept neurons: its time at the shape the policy models */
             if (L->g.step_gemm[p] > 0)
                 sp_policy_observe(m->policy, L->index, (spartan_pass)p, L->path[p],
-                                  L->g.step_zeros[p], 1e3 * L->g.step_gemm[p]);
+                                  L->g.step_zeros[p],
+                                  1e3 * L->g.step_gemm[p] / sp_gemm_rows_work(L));
             L->g.step_gemm[p] = 0.0;
         }
         if (sampling && L->zeros_prev >= 0) moved = fmax(moved, fabs(L->xz.last - L->zeros_prev));

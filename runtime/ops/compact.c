@@ -56,7 +56,8 @@ spartan_status spartan_compact(spartan_context *ctx, const spartan_tensor *x, sp
         if (st == SPARTAN_OK) s->forms = forms;
         return st;
     }
-    size_t cap = s->ntiles * (s->tile_rows * s->tile_cols + SP_COMPACT_SPARE);
+    /* for every shape s may take (sp_sparse_reshape): the positions are made once */
+    size_t cap = s->cap_tiles * (s->tile_rows * s->tile_cols + SP_COMPACT_SPARE);
     if (cap > 0xffffffffu)
         return sp_invalid(ctx, "spartan_compact: %zux%zu is above the kernels' 32-bit range",
                           s->rows, s->cols);

@@ -21,6 +21,32 @@ void spartan_sparse_destroy(spartan_sparse *s) {
     free(s);
 }
 
+/* The tile grid of a rows x cols matrix, and the monitor's work-groups over it. */
+static void set_shape(spartan_sparse *s, size_t rows, size_t cols) {
+    s->rows = rows;
+    s->cols = cols;
+    s->tiles_r = (rows + s->tile_rows - 1) / s->tile_rows;
+    s->tiles_c = (cols + s->tile_cols - 1) / s->tile_cols;
+    s->ntiles = s->tiles_r * s->tiles_c;
+    const size_t wg = (size_t)sp_tuned_get(&s->ctx->tuned, "WG");
+    s->partial_count = (s->ntiles + wg - 1) / wg;
+}
+
+spartan_status sp_sparse_reshape(spartan_sparse *s, size_t rows, size_t cols) {
+    if (!s) return sp_invalid(NULL, "sp_sparse_reshape: NULL argument");
+    if (rows == s->rows && cols == s->cols) return SPARTAN_OK;
+    const size_t tiles =
+        ((rows + s->tile_rows - 1) / s->tile_rows) * ((cols + s->tile_cols - 1) / s->tile_cols);
+    if (tiles > s->cap_tiles)
+        return sp_invalid(s->ctx, "sp_sparse_reshape: %zux%zu needs %zu tiles, %zu were made", rows,
+                          cols, tiles, s->cap_tiles);
+    set_shape(s, rows, cols);
+    s->forms = 0;
+    s->filled = 0;
+    s->source = NULL;
+    return SPARTAN_OK;
+}
+
 spartan_status spartan_sparse_create(spartan_context *ctx, size_t rows, size_t cols,
                                      spartan_sparse **out) {
     if (out) *out = NULL;
@@ -31,15 +57,10 @@ spartan_status spartan_sparse_create(spartan_context *ctx, size_t rows, size_t c
     if (!s)
         return sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "spartan_sparse_create");
     s->ctx = ctx;
-    s->rows = rows;
-    s->cols = cols;
     s->tile_rows = (size_t)sp_tuned_get(&ctx->tuned, "TILE_ROWS");
     s->tile_cols = (size_t)sp_tuned_get(&ctx->tuned, "TILE_COLS");
-    s->tiles_r = (rows + s->tile_rows - 1) / s->tile_rows;
-    s->tiles_c = (cols + s->tile_cols - 1) / s->tile_cols;
-    s->ntiles = s->tiles_r * s->tiles_c;
-    size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
-    s->partial_count = (s->ntiles + wg - 1) / wg;
+    set_shape(s, rows, cols);
+    s->cap_tiles = s->ntiles;
     if (s->ntiles == 0) {
         *out = s;
         return SPARTAN_OK;

@@ -134,6 +134,7 @@ struct spartan_sparse {
     size_t rows, cols;
     size_t tile_rows, tile_cols;
     size_t tiles_r, tiles_c, ntiles;
+    size_t cap_tiles;     /* the tiles its buffers were made for (sp_sparse_reshape) */
     size_t partial_count; /* work-groups of the monitor */
     cl_mem counts;        /* ntiles: non-zeros per tile (monitor, or compaction) */
     cl_mem partials;      /* partial_count: per-work-group sums (monitor, or compaction) */
@@ -379,5 +380,11 @@ spartan_status sp_reference_count(spartan_context *ctx, const spartan_tensor *z,
 size_t sp_sparse_partial_count(const spartan_sparse *s);
 spartan_status sp_sparse_nnz_enqueue(spartan_sparse *s, unsigned *host);
 size_t sp_sparse_nnz_sum(const spartan_sparse *s, const unsigned *host);
+
+/* s describes rows x cols matrices from now on, in the buffers it was made with (monitor.c):
+ * INVALID_ARGUMENT when the new shape has more tiles than the one it was created for. Its counts
+ * and compaction are forgotten. For operands whose width changes from step to step (the kept
+ * neurons of a row dropout). */
+spartan_status sp_sparse_reshape(spartan_sparse *s, size_t rows, size_t cols);
 
 #endif /* SP_OPS_INTERNAL_H */

@@ -104,22 +104,31 @@ void sp_gemm_release(sp_layer *L) {
     sp_layer_release_output(L);
 }
 
-spartan_path sp_gemm_choose(sp_layer *L, const sp_step *s, spartan_pass pass, size_t rows) {
+/* The policy's path for one pass of shape m x n x k (spartan_policy_query), recorded under
+ * `engine` when the step records. */
+static spartan_path choose(sp_layer *L, const sp_step *s, spartan_pass pass, size_t m, size_t n,
+                           size_t k, const char *engine) {
     sp_gemm_state *g = &L->g;
     /* the sparsity of the operand the pass's sparse form skips */
     const double zeros = g->form[pass] == SP_SPARSE_ON_DY ? L->gz.last : L->xz.last;
-    spartan_policy_query q = {L->index, pass, 0, 0, 0, zeros, g->form[pass] != SP_SPARSE_NONE};
-    sp_gemm_pass_shape(L, pass, rows, &q.m, &q.n, &q.k);
+    spartan_policy_query q = {L->index, pass, m, n, k, zeros, g->form[pass] != SP_SPARSE_NONE};
     const char *reason = NULL;
     spartan_path path = spartan_policy_choose(s->policy, &q, &reason);
     if (!s->recording) return path;
     L->path[pass] = path;
     g->step_zeros[pass] = zeros;
     L->reason[pass] = reason;
-    L->engine[pass] = "gemm"; /* a convolution says which of its engines (conv.c) */
+    L->engine[pass] = engine;
     L->calls[pass]++;
     if (path == SPARTAN_PATH_SPARSE) L->sparse_calls[pass]++;
     return path;
+}
+
+spartan_path sp_gemm_choose(sp_layer *L, const sp_step *s, spartan_pass pass, size_t rows) {
+    size_t m, n, k;
+    sp_gemm_pass_shape(L, pass, rows, &m, &n, &k);
+    /* a convolution says which of its engines (conv.c) */
+    return choose(L, s, pass, m, n, k, "gemm");
 }
 
 spartan_status sp_gemm_mark(sp_layer *L, const sp_step *s, spartan_pass pass, int gemm) {
@@ -127,42 +136,68 @@ spartan_status sp_gemm_mark(sp_layer *L, const sp_step *s, spartan_pass pass, in
     return sp_marks_add(s->marks, &L->sec[pass], gemm ? &L->g.step_gemm[pass] : NULL);
 }
 
-static spartan_status run(sp_layer *L, const sp_step *s, spartan_pass pass, spartan_path path,
-                          spartan_gemm_operands *o) {
+/* The matrices a step's GEMMs run on: the layer's own, or (row dropout) views of the kept
+ * neurons' weights, bias and gradients with descriptors of their shape. */
+typedef struct gemm_view {
+    const spartan_gemm_pass *d; /* [SPARTAN_PASS_COUNT] */
+    const spartan_tensor *w, *b;
+    spartan_tensor *dw, *db, *wt;
+    const char *engine;
+} gemm_view;
+
+static gemm_view whole_view(sp_layer *L) {
+    sp_gemm_state *g = &L->g;
+    return (gemm_view){g->pass, g->w, g->b, g->dw, g->db, g->wt, "gemm"};
+}
+
+static spartan_path view_choose(sp_layer *L, const sp_step *s, const gemm_view *v,
+                                spartan_pass pass) {
+    const spartan_gemm_pass *d = &v->d[pass];
+    return choose(L, s, pass, d->m, d->gn, d->gk, v->engine);
+}
+
+static spartan_status run(sp_layer *L, const sp_step *s, const gemm_view *v, spartan_pass pass,
+                          spartan_path path, spartan_gemm_operands *o) {
     spartan_gemm_path dense = spartan_policy_dense_path(s->policy, L->index, pass);
-    return spartan_gemm_pass_run(s->ctx, &L->g.pass[pass], path, dense, o);
+    return spartan_gemm_pass_run(s->ctx, &v->d[pass], path, dense, o);
+}
+
+/* Y = X . W (+ b) into yv, X (a) and Y as matrices of v's shape. */
+static spartan_status forward(sp_layer *L, const sp_step *s, const gemm_view *v,
+                              const spartan_tensor *a, spartan_tensor *yv) {
+    spartan_path path = view_choose(L, s, v, SPARTAN_PASS_FWD);
+    spartan_status st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 0);
+    if (st != SPARTAN_OK) return st;
+    spartan_gemm_operands o = {.x = a, .w = v->w, .y = yv};
+    st = run(L, s, v, SPARTAN_PASS_FWD, path, &o);
+    if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 1);
+    /* with a ReLU next, the bias is added by the ReLU as it reads Y: one pass less */
+    if (st == SPARTAN_OK && !L->g.bias_in_relu) st = spartan_bias_add(s->ctx, yv, v->b);
+    if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 0);
+    return st;
 }
 
 spartan_status sp_gemm_forward_x(sp_layer *L, const sp_step *s, const spartan_tensor *a,
                                  size_t rows) {
     spartan_tensor yv;
     spartan_status st = sp_view2(&yv, L->y, rows, L->g.n);
-    if (st != SPARTAN_OK) return st;
-    spartan_path path = sp_gemm_choose(L, s, SPARTAN_PASS_FWD, rows);
-    if ((st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 0)) != SPARTAN_OK) return st;
-    spartan_gemm_operands o = {.x = a, .w = L->g.w, .y = &yv};
-    st = run(L, s, SPARTAN_PASS_FWD, path, &o);
-    if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 1);
-    /* with a ReLU next, the bias is added by the ReLU as it reads Y: one pass less */
-    if (st == SPARTAN_OK && !L->g.bias_in_relu) st = spartan_bias_add(s->ctx, &yv, L->g.b);
-    if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 0);
-    return st;
+    const gemm_view v = whole_view(L);
+    return st == SPARTAN_OK ? forward(L, s, &v, a, &yv) : st;
 }
 
-spartan_status sp_gemm_backward_x(sp_layer *L, const sp_step *s, const spartan_tensor *a,
-                                  const spartan_tensor *dy, spartan_tensor *da) {
+/* Over the full batch: db, dW (bwd_weight), then, when da, dX (bwd_input); a: X, dyv: dY, as
+ * matrices of v's shape. */
+static spartan_status backward(sp_layer *L, const sp_step *s, const gemm_view *v,
+                               const spartan_tensor *a, const spartan_tensor *dyv,
+                               spartan_tensor *da) {
     sp_gemm_state *g = &L->g;
     spartan_context *ctx = s->ctx;
-    const size_t rows = g->m;
-    spartan_tensor dyv;
-    spartan_status st = sp_view2(&dyv, dy, rows, g->n);
+    spartan_status st = spartan_bias_grad(ctx, dyv, v->db);
     if (st != SPARTAN_OK) return st;
-    if ((st = spartan_bias_grad(ctx, &dyv, g->db)) != SPARTAN_OK) return st;
 
     const spartan_path S = SPARTAN_PATH_SPARSE;
-    spartan_path pw = sp_gemm_choose(L, s, SPARTAN_PASS_BWD_WEIGHT, rows);
-    spartan_path pi =
-        L->need_dx ? sp_gemm_choose(L, s, SPARTAN_PASS_BWD_INPUT, rows) : SPARTAN_PATH_DENSE;
+    spartan_path pw = view_choose(L, s, v, SPARTAN_PASS_BWD_WEIGHT);
+    spartan_path pi = da ? view_choose(L, s, v, SPARTAN_PASS_BWD_INPUT) : SPARTAN_PATH_DENSE;
     const int w_on_dy = g->form[SPARTAN_PASS_BWD_WEIGHT] == SP_SPARSE_ON_DY;
     const int i_on_dy = g->form[SPARTAN_PASS_BWD_INPUT] == SP_SPARSE_ON_DY;
     const int dy_compacted = pw == S && w_on_dy;
@@ -170,7 +205,7 @@ spartan_status sp_gemm_backward_x(sp_layer *L, const sp_step *s, const spartan_t
     const int sample_x = s->sampling && !L->x_source;
     /* a sampled operand no compaction counts is counted by a monitor */
     if (s->sampling && !dy_compacted) {
-        st = spartan_monitor(ctx, &dyv, g->sdy);
+        st = spartan_monitor(ctx, dyv, g->sdy);
         if (st == SPARTAN_OK) st = sp_sample_take(&g->gs);
         if (st != SPARTAN_OK) return st;
     }
@@ -183,19 +218,27 @@ spartan_status sp_gemm_backward_x(sp_layer *L, const sp_step *s, const spartan_t
      * of X that both sparse passes share (built once, with both forms). */
     if ((st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_WEIGHT, 0)) != SPARTAN_OK) return st;
     spartan_gemm_operands o = {
-        .x = a, .w = g->w, .dy = &dyv, .dw = g->dw, .wt = g->wt, .sx = g->sx, .sdy = g->sdy};
+        .x = a, .w = v->w, .dy = dyv, .dw = v->dw, .wt = v->wt, .sx = g->sx, .sdy = g->sdy};
     if (pw == S && !w_on_dy && pi == S && !i_on_dy) o.x_forms_extra = SPARTAN_COMPACT_ROWS;
-    st = run(L, s, SPARTAN_PASS_BWD_WEIGHT, pw, &o);
+    st = run(L, s, v, SPARTAN_PASS_BWD_WEIGHT, pw, &o);
     if (st == SPARTAN_OK && s->sampling && dy_compacted) st = sp_sample_take(&g->gs);
     if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_WEIGHT, 1);
-    if (st == SPARTAN_OK && L->need_dx) {
+    if (st == SPARTAN_OK && da) {
         o.dw = NULL;
         o.dx = da;
-        st = run(L, s, SPARTAN_PASS_BWD_INPUT, pi, &o);
+        st = run(L, s, v, SPARTAN_PASS_BWD_INPUT, pi, &o);
         if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_INPUT, 1);
     }
     if (st == SPARTAN_OK && sample_x && x_compacted) st = sp_sample_take(&g->xs);
     return st;
+}
+
+spartan_status sp_gemm_backward_x(sp_layer *L, const sp_step *s, const spartan_tensor *a,
+                                  const spartan_tensor *dy, spartan_tensor *da) {
+    spartan_tensor dyv;
+    spartan_status st = sp_view2(&dyv, dy, L->g.m, L->g.n);
+    const gemm_view v = whole_view(L);
+    return st == SPARTAN_OK ? backward(L, s, &v, a, &dyv, L->need_dx ? da : NULL) : st;
 }
 
 size_t sp_gemm_params(const sp_layer *L, spartan_param *out) {
@@ -228,21 +271,28 @@ void sp_gemm_collect(sp_layer *L) {
 /* ---- Row dropout around an fc layer (dropout.c): the GEMMs over the kept neurons alone --------
  */
 
-/* The most neurons any pattern of D's plan keeps (n without a plan). */
-static size_t rows_kept_max(const sp_layer *D, size_t n) {
-    if (!D || !D->ard) return n;
-    size_t most = 0;
+/* The most neurons any pattern of D's plan keeps, and the mean kept under its distribution,
+ * rounded (n, n without a plan). */
+static void rows_kept(const sp_layer *D, size_t n, size_t *most, size_t *mean) {
+    *most = *mean = n;
+    if (!D || !D->ard) return;
+    double sum = 0.0;
+    *most = 0;
     for (size_t i = 0; i < D->ard->count; i++) {
         const sp_row_pattern p = {n, D->ard->period[i], D->ard->keep[i], 0};
         const size_t c = sp_row_pattern_count(&p);
-        most = c > most ? c : most;
+        *most = c > *most ? c : *most;
+        sum += D->ard->prob[i] * (double)c;
     }
-    return most;
+    *mean = (size_t)(sum + 0.5);
+    if (*mean < 1) *mean = 1;
 }
 
 spartan_status sp_gemm_rows_prepare(sp_layer *L, spartan_context *ctx) {
     sp_gemm_state *g = &L->g;
-    const size_t kc = rows_kept_max(L->drop_in, g->k), nc = rows_kept_max(L->drop_out, g->n);
+    size_t kc, nc;
+    rows_kept(L->drop_in, g->k, &kc, &L->kc_mean);
+    rows_kept(L->drop_out, g->n, &nc, &L->nc_mean);
     spartan_status st = spartan_tensor_create_2d(ctx, kc, nc, &L->wc);
     if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, kc, nc, &L->dwc);
     if (st == SPARTAN_OK) st = spartan_tensor_create_2d(ctx, 1, nc, &L->bc);
@@ -256,19 +306,43 @@ static void rows_maps(const sp_layer *L, const sp_row_maps **rin, const sp_row_m
     *rout = L->drop_out ? &L->drop_out->rows : NULL;
 }
 
+/* A step's GEMMs over the kept neurons: the views of the kept weights, bias and gradients, and
+ * the passes' descriptors of that shape; X's and dY's sparsity descriptors take its width. */
+typedef struct rows_state {
+    const sp_row_maps *rin, *rout;
+    spartan_gemm_pass d[SPARTAN_PASS_COUNT];
+    spartan_tensor wc, bc, dwc, dbc, wt;
+    gemm_view v;
+} rows_state;
+
 /* This step's patterns (drawn by the first layer of the step that needs them), the kept counts,
- * and the views of the kept weights and bias. */
-static spartan_status rows_setup(sp_layer *L, const sp_step *s, const sp_row_maps **rin,
-                                 const sp_row_maps **rout, spartan_tensor *wc, spartan_tensor *bc) {
+ * and the views of the kept weights and bias for `rows` rows of X. */
+static spartan_status rows_setup(sp_layer *L, const sp_step *s, size_t rows, rows_state *r) {
+    sp_gemm_state *g = &L->g;
     spartan_status st = SPARTAN_OK;
     if (L->drop_in) st = sp_dropout_rows(L->drop_in, s);
     if (st == SPARTAN_OK && L->drop_out) st = sp_dropout_rows(L->drop_out, s);
     if (st != SPARTAN_OK) return st;
-    rows_maps(L, rin, rout);
-    L->kc = *rin ? (*rin)->count : L->g.k;
-    L->nc = *rout ? (*rout)->count : L->g.n;
-    st = sp_view2(wc, L->wc, L->kc, L->nc);
-    if (st == SPARTAN_OK) st = sp_view2(bc, L->bc, 1, L->nc);
+    rows_maps(L, &r->rin, &r->rout);
+    const size_t kc = L->kc = r->rin ? r->rin->count : g->k;
+    const size_t nc = L->nc = r->rout ? r->rout->count : g->n;
+    for (int p = 0; p < SPARTAN_PASS_COUNT && st == SPARTAN_OK; p++)
+        st = spartan_gemm_pass_init((spartan_pass)p, (spartan_sparse_form)g->form[p], rows, kc, nc,
+                                    &r->d[p]);
+    if (st == SPARTAN_OK) st = sp_view2(&r->wc, L->wc, kc, nc);
+    if (st == SPARTAN_OK) st = sp_view2(&r->bc, L->bc, 1, nc);
+    if (st == SPARTAN_OK) st = sp_view2(&r->dwc, L->dwc, kc, nc);
+    if (st == SPARTAN_OK) st = sp_view2(&r->dbc, L->dbc, 1, nc);
+    if (st == SPARTAN_OK && g->wt) st = sp_view2(&r->wt, g->wt, nc, kc);
+    if (st == SPARTAN_OK) st = sp_sparse_reshape(g->sx, rows, kc);
+    if (st == SPARTAN_OK) st = sp_sparse_reshape(g->sdy, rows, nc);
+    r->v = (gemm_view){r->d,
+                       &r->wc,
+                       r->rout ? &r->bc : g->b,
+                       &r->dwc,
+                       r->rout ? &r->dbc : g->db,
+                       g->wt ? &r->wt : NULL,
+                       "rows"};
     return st;
 }
 
@@ -277,78 +351,57 @@ static float rows_scale(const sp_layer *L) {
     return L->drop_out ? 1.0f / (1.0f - L->drop_out->rate) : 1.0f;
 }
 
-static void dropout_record(sp_layer *L, const sp_step *s, spartan_pass pass, int tiles) {
-    if (!s->recording) return;
-    L->path[pass] = SPARTAN_PATH_DENSE;
-    L->reason[pass] = tiles ? "tile dropout: the dense GEMM skipping the dropped tiles of W"
-                            : "row dropout: a dense GEMM over the kept neurons";
-    L->engine[pass] = tiles ? "tiles" : "rows";
-    L->calls[pass]++;
+void sp_gemm_rows_shape(const sp_layer *L, spartan_pass pass, size_t rows, size_t *m, size_t *n,
+                        size_t *k) {
+    spartan_gemm_pass d;
+    spartan_gemm_pass_init(pass, SPARTAN_FORM_NONE, rows, L->kc_mean, L->nc_mean, &d);
+    *m = d.m;
+    *n = d.gn;
+    *k = d.gk;
 }
 
-static void rows_record(sp_layer *L, const sp_step *s, spartan_pass pass) {
-    dropout_record(L, s, pass, 0);
+double sp_gemm_rows_work(const sp_layer *L) {
+    if (!L->kc || !L->nc || !L->kc_mean || !L->nc_mean) return 1.0;
+    return (double)(L->kc * L->nc) / (double)(L->kc_mean * L->nc_mean);
 }
 
 spartan_status sp_gemm_forward_rows(sp_layer *L, const sp_step *s, const spartan_tensor *x) {
     sp_gemm_state *g = &L->g;
-    spartan_context *ctx = s->ctx;
-    const sp_row_maps *rin = NULL, *rout = NULL;
-    spartan_tensor wc, bc, a, yv;
-    spartan_status st = rows_setup(L, s, &rin, &rout, &wc, &bc);
+    rows_state r;
+    spartan_tensor a, yv;
+    spartan_status st = rows_setup(L, s, s->count, &r);
     if (st == SPARTAN_OK) st = sp_view2(&a, x, s->count, L->kc);
     if (st == SPARTAN_OK) st = sp_view2(&yv, L->y, s->count, L->nc);
     if (st != SPARTAN_OK) return st;
-    rows_record(L, s, SPARTAN_PASS_FWD);
     const float sc = rows_scale(L);
-    st = sp_row_gather(ctx, g->w, g->k, g->n, rin, rout, sc, &wc);
-    if (st == SPARTAN_OK && rout) st = sp_row_gather(ctx, g->b, 1, g->n, NULL, rout, sc, &bc);
+    st = sp_row_gather(s->ctx, g->w, g->k, g->n, r.rin, r.rout, sc, &r.wc);
+    if (st == SPARTAN_OK && r.rout)
+        st = sp_row_gather(s->ctx, g->b, 1, g->n, NULL, r.rout, sc, &r.bc);
+    /* the gathers are charged to the forward pass, outside its GEMM's time */
     if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 0);
-    /* the time is not the policy's: its model is of the whole GEMM */
-    const spartan_gemm_path dense =
-        spartan_policy_dense_path(s->policy, L->index, SPARTAN_PASS_FWD);
-    if (st == SPARTAN_OK) st = spartan_gemm_dense(ctx, dense, 0, 0, 1.0f, &a, &wc, 0.0f, &yv);
     /* with a ReLU next, it adds the (kept) bias as it reads Y */
-    if (st == SPARTAN_OK && !g->bias_in_relu) st = spartan_bias_add(ctx, &yv, rout ? &bc : g->b);
-    if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 0);
-    return st;
+    return st == SPARTAN_OK ? forward(L, s, &r.v, &a, &yv) : st;
 }
 
 spartan_status sp_gemm_backward_rows(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                                      const spartan_tensor *dy) {
     sp_gemm_state *g = &L->g;
-    spartan_context *ctx = s->ctx;
     const size_t rows = g->m;
-    const sp_row_maps *rin = NULL, *rout = NULL;
-    spartan_tensor wc, bc, a, dyv, dwc, dbc, dxv;
-    spartan_status st = rows_setup(L, s, &rin, &rout, &wc, &bc);
+    rows_state r;
+    spartan_tensor a, dyv, dxv;
+    spartan_status st = rows_setup(L, s, rows, &r);
     if (st == SPARTAN_OK) st = sp_view2(&a, x, rows, L->kc);
     if (st == SPARTAN_OK) st = sp_view2(&dyv, dy, rows, L->nc);
-    if (st == SPARTAN_OK) st = sp_view2(&dwc, L->dwc, L->kc, L->nc);
-    if (st == SPARTAN_OK) st = sp_view2(&dbc, L->dbc, 1, L->nc);
     if (st == SPARTAN_OK && L->need_dx) st = sp_view2(&dxv, L->dx, rows, L->kc);
-    if (st != SPARTAN_OK) return st;
-    rows_record(L, s, SPARTAN_PASS_BWD_WEIGHT);
+    if (st == SPARTAN_OK) st = backward(L, s, &r.v, &a, &dyv, L->need_dx ? &dxv : NULL);
+    if (st != SPARTAN_OK || s->update) return st;
+    /* the gradients of the kept weights, scaled like them, placed back among zeros (a dropped
+     * neuron's weights get no gradient this step); when the update follows it reads them where
+     * they are (sp_gemm_rows_update) */
     const float sc = rows_scale(L);
-    /* the gradients of the kept weights, scaled like them; placed back among zeros unless the
-     * update follows, which reads them where they are (sp_gemm_rows_update). A dropped neuron's
-     * weights get no gradient this step; the update's decay and momentum still run. */
-    st = spartan_bias_grad(ctx, &dyv, rout ? &dbc : g->db);
-    if (st == SPARTAN_OK && rout && !s->update)
-        st = sp_row_scatter(ctx, &dbc, 1, g->n, NULL, rout, sc, g->db);
-    const spartan_gemm_path dense =
-        spartan_policy_dense_path(s->policy, L->index, SPARTAN_PASS_BWD_WEIGHT);
-    if (st == SPARTAN_OK) st = spartan_gemm_dense(ctx, dense, 1, 0, 1.0f, &a, &dyv, 0.0f, &dwc);
-    if (st == SPARTAN_OK && !s->update)
-        st = sp_row_scatter(ctx, &dwc, g->k, g->n, rin, rout, sc, g->dw);
+    if (r.rout) st = sp_row_scatter(s->ctx, &r.dbc, 1, g->n, NULL, r.rout, sc, g->db);
+    if (st == SPARTAN_OK) st = sp_row_scatter(s->ctx, &r.dwc, g->k, g->n, r.rin, r.rout, sc, g->dw);
     if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_WEIGHT, 0);
-    if (st == SPARTAN_OK && L->need_dx) {
-        rows_record(L, s, SPARTAN_PASS_BWD_INPUT);
-        const spartan_gemm_path di =
-            spartan_policy_dense_path(s->policy, L->index, SPARTAN_PASS_BWD_INPUT);
-        st = spartan_gemm_dense(ctx, di, 0, 1, 1.0f, &dyv, &wc, 0.0f, &dxv);
-        if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_INPUT, 0);
-    }
     return st;
 }
 
@@ -372,6 +425,16 @@ spartan_status sp_gemm_rows_update(sp_layer *L, const sp_step *s, const spartan_
 
 /* ---- Tile dropout before an fc layer (dropout.c): the GEMMs skip W's dropped tiles ----------- */
 
+/* The tile GEMMs are the own dense kernel's: no sparse form, no policy (its slots are the whole
+ * GEMM's). */
+static void tiles_record(sp_layer *L, const sp_step *s, spartan_pass pass) {
+    if (!s->recording) return;
+    L->path[pass] = SPARTAN_PATH_DENSE;
+    L->reason[pass] = "tile dropout: the dense GEMM skipping the dropped tiles of W";
+    L->engine[pass] = "tiles";
+    L->calls[pass]++;
+}
+
 static float tiles_scale(const sp_layer *L) {
     return 1.0f / (1.0f - L->drop_tiles->rate);
 }
@@ -384,7 +447,7 @@ spartan_status sp_gemm_forward_tiles(sp_layer *L, const sp_step *s, const sparta
     spartan_status st = sp_view2(&a, x, s->count, g->k);
     if (st == SPARTAN_OK) st = sp_view2(&yv, L->y, s->count, g->n);
     if (st != SPARTAN_OK) return st;
-    dropout_record(L, s, SPARTAN_PASS_FWD, 1);
+    tiles_record(L, s, SPARTAN_PASS_FWD);
     st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 0);
     if (st == SPARTAN_OK)
         st = sp_gemm_tiles(ctx, SP_TILES_FORWARD, p, tiles_scale(L), &a, g->w, &yv);
@@ -405,7 +468,7 @@ spartan_status sp_gemm_backward_tiles(sp_layer *L, const sp_step *s, const spart
     if (st == SPARTAN_OK) st = sp_view2(&dyv, dy, g->m, g->n);
     if (st == SPARTAN_OK && L->need_dx) st = sp_view2(&dxv, L->dx, g->m, g->k);
     if (st != SPARTAN_OK) return st;
-    dropout_record(L, s, SPARTAN_PASS_BWD_WEIGHT, 1);
+    tiles_record(L, s, SPARTAN_PASS_BWD_WEIGHT);
     st = spartan_bias_grad(ctx, &dyv, g->db);
     /* with the update next the dropped tiles are left unwritten (sp_gemm_tiles_update) */
     if (st == SPARTAN_OK)
@@ -413,7 +476,7 @@ spartan_status sp_gemm_backward_tiles(sp_layer *L, const sp_step *s, const spart
                            g->dw);
     if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_WEIGHT, 0);
     if (st == SPARTAN_OK && L->need_dx) {
-        dropout_record(L, s, SPARTAN_PASS_BWD_INPUT, 1);
+        tiles_record(L, s, SPARTAN_PASS_BWD_INPUT);
         st = sp_gemm_tiles(ctx, SP_TILES_INPUT, p, sc, &dyv, g->w, &dxv);
         if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_INPUT, 0);
     }

@@ -196,6 +196,7 @@ struct sp_layer {
      * keep at most, sp_gemm_rows_prepare). */
     sp_layer *drop_in, *drop_out;
     size_t kc, nc;
+    size_t kc_mean, nc_mean; /* the kept counts on average: the shape the policy models */
     /* fc layers: the tile dropout before, whose pattern drops tiles of W (sp_gemm_tiles); a
      * dropout layer of kind tile: that fc layer, and this step's pattern (drawn for rows_step
      * when rows_drawn) */
@@ -305,8 +306,16 @@ size_t sp_gemm_params(const sp_layer *L, spartan_param *out);
  * as large as the dropouts' plans keep at most (after every layer's prepare: the plans are the
  * dropout layers'), and a training step's GEMMs over the kept inputs and outputs alone: forward
  * into L->y (count x nc), backward (the full batch) into dW and db (zeros at the dropped neurons)
- * and, when L->need_dx, L->dx (rows x kc). The timings go to the layer, not to the policy. */
+ * and, when L->need_dx, L->dx (rows x kc). Each pass asks the policy for its path, like the
+ * whole GEMM's: the sparse forms skip the zeros of the kept X or dY. */
 spartan_status sp_gemm_rows_prepare(sp_layer *L, spartan_context *ctx);
+/* The GEMM shape of a pass over the kept neurons on average (after sp_gemm_rows_prepare), as
+ * sp_gemm_pass_shape: the shape the policy calibrates; and this step's work against it (kept
+ * inputs x outputs over the average's; 1 outside a step over the kept neurons): the policy
+ * learns from times scaled back to the average shape. */
+void sp_gemm_rows_shape(const sp_layer *L, spartan_pass pass, size_t rows, size_t *m, size_t *n,
+                        size_t *k);
+double sp_gemm_rows_work(const sp_layer *L);
 spartan_status sp_gemm_forward_rows(sp_layer *L, const sp_step *s, const spartan_tensor *x);
 spartan_status sp_gemm_backward_rows(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                                      const spartan_tensor *dy);

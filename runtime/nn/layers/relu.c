@@ -22,8 +22,8 @@ static spartan_status relu_prepare(sp_layer *L, spartan_context *ctx,
 }
 
 /* After an fc layer whose outputs a row dropout thins (gemm.c, sp_gemm_forward_rows): in a
- * training step X holds the kept neurons alone (count x nc) and the bias is the kept one; no
- * monitor (its tiles are of the whole width). */
+ * training step X holds the kept neurons alone (count x nc), the bias is the kept one, and the
+ * monitor counts the kept outputs (its descriptor takes their width). */
 static int rows(const sp_layer *L, const sp_step *s) {
     return s->train && L->bias_from && L->bias_from->drop_out;
 }
@@ -34,8 +34,9 @@ static spartan_status relu_rows_forward(sp_layer *L, const sp_step *s, const spa
     spartan_status st = sp_view2(&xv, x, s->count, P->nc);
     if (st == SPARTAN_OK) st = sp_view2(&yv, L->y, s->count, P->nc);
     if (st == SPARTAN_OK) st = sp_view2(&bc, P->bc, 1, P->nc);
-    if (st == SPARTAN_OK) st = spartan_bias_add(s->ctx, &xv, &bc);
-    if (st == SPARTAN_OK) st = spartan_relu(s->ctx, &xv, &yv);
+    if (st == SPARTAN_OK) st = sp_sparse_reshape(L->sy, s->count, P->nc);
+    if (st == SPARTAN_OK) st = spartan_bias_relu_monitor(s->ctx, &xv, &bc, &yv, L->sy);
+    if (st == SPARTAN_OK && s->sampling) st = sp_sample_take(&L->ys);
     return st == SPARTAN_OK ? sp_layer_done(L, s, SPARTAN_PASS_FWD) : st;
 }
 
