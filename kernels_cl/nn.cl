@@ -609,6 +609,120 @@ void nn_softmax_xent(__global const float *logits, __global const float *labels,
     }
 }
 
+// ---- Dropback (runtime/nn/dropback.c) ----------------------------------------------------------
+// A weight's initial value, regenerated from the key of its parameter (seed and layer) and its
+// index, never stored: the Irwin-Hall sum of six 21-bit uniforms (the three 21-bit fields of two
+// splitmix64 outputs, 2i + 1 and 2i + 2 from state key), centred (an odd integer, |c| < 2^23: exact
+// in a float) and times scale (the host's std / sqrt((2^42 - 1) / 2): variance std^2). Integer
+// arithmetic and one rounded multiply: the same bits on every device and on the host
+// (sp_rng_w0, runtime/core/rng.h).
+inline float nn_w0(const ulong key, const uint i, const float scale) {
+    const ulong a = nn_mix64(key + (2UL * i + 1UL) * 0x9E3779B97F4A7C15UL);
+    const ulong b = nn_mix64(key + (2UL * i + 2UL) * 0x9E3779B97F4A7C15UL);
+    const ulong f = 0x1FFFFFUL;
+    const ulong sum = (a & f) + ((a >> 21) & f) + ((a >> 42) & f) + (b & f) + ((b >> 21) & f) +
+                      ((b >> 42) & f);
+    return (float)((long)sum - 3L * 0x1FFFFFL) * scale;
+}
+
+// The decayed initial value d w0 (0 for a parameter whose initial value is 0: scale 0).
+inline float nn_dw0(const ulong key, const uint i, const float scale, const float d) {
+    if (scale == 0.0f) return 0.0f;
+    const float w0 = nn_w0(key, i, scale);
+    return d * w0;
+}
+
+// The initial values of a parameter of n elements: w[i] = nn_w0(key, i, scale).
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_w0_fill(__global float *w, const uint n, const ulong key, const float scale) {
+    const uint i = get_global_id(0);
+    if (i < n) w[i] = nn_w0(key, i, scale);
+}
+
+// The threshold of Dropback, the k-th largest score over all the parameters, by an exact radix
+// select on the scores' bits (non-negative floats order like their bits as uints) in three digits:
+// bits 31-21, 20-10, 9-0. state[0]: the bits found so far, state[1]: how many of the largest are
+// still to pass over within them. Level 0 computes each element's score |w - d w0| into scores
+// and counts its first digit; levels 1 and 2 count the next digit of the scores whose earlier
+// digits match state[0]; nn_dropback_select picks the digit after each level. A work-group counts
+// in local memory and adds its non-zero bins to hist (2048 bins) with atomics: the counts are
+// exact whatever the order.
+#define NN_DB_BINS 2048
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_dropback_hist(__global const float *w, const uint n, const ulong key, const float scale,
+                      const float d, __global float *scores, const uint off, const uint level,
+                      __global const uint *state, __global uint *hist) {
+#pragma OPENCL FP_CONTRACT OFF
+    __local uint h[NN_DB_BINS];
+    const uint lid = get_local_id(0);
+    for (uint b = lid; b < NN_DB_BINS; b += SP_WG) h[b] = 0;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const uint prefix = state[0];
+    const uint stride = (uint)get_global_size(0);
+    for (uint i = (uint)get_global_id(0); i < n; i += stride) {
+        uint bits;
+        if (level == 0) {
+            const float sc = fabs(w[i] - nn_dw0(key, i, scale, d));
+            scores[off + i] = sc;
+            bits = as_uint(sc);
+            atomic_inc(&h[bits >> 21]);
+        } else {
+            bits = as_uint(scores[off + i]);
+            const uint shift = level == 1 ? 21 : 10;
+            if ((bits >> shift) == (prefix >> shift))
+                atomic_inc(&h[level == 1 ? (bits >> 10) & 0x7FF : bits & 0x3FF]);
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint b = lid; b < NN_DB_BINS; b += SP_WG)
+        if (h[b]) atomic_add(&hist[b], h[b]);
+}
+
+// One work-item: the digit of `level` holding the state[1]-th largest score, from the largest
+// bin down; the bins are cleared for the next level.
+__kernel void nn_dropback_select(__global uint *hist, __global uint *state, const uint level) {
+    const uint bins = level == 2 ? 1024 : NN_DB_BINS, shift = level == 0 ? 21 : level == 1 ? 10 : 0;
+    uint k = state[1], cum = 0, digit = 0;
+    for (uint b = bins; b-- > 0;) {
+        const uint c = hist[b];
+        if (cum + c >= k) {
+            digit = b;
+            break;
+        }
+        cum += c;
+    }
+    state[0] |= digit << shift;
+    state[1] = k - cum;
+    for (uint b = 0; b < NN_DB_BINS; b++) hist[b] = 0;
+}
+
+// Keeps the elements whose score reaches the threshold T (state[0]'s bits) and resets the others
+// to d w0; counts the tracked ones (score >= T and > 0: a score of 0 is already d w0) into
+// tracked[slot].
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_dropback_apply(__global float *w, const uint n, const ulong key, const float scale,
+                       const float d, __global const float *scores, const uint off,
+                       __global const uint *state, __global uint *tracked, const uint slot) {
+#pragma OPENCL FP_CONTRACT OFF
+    __local uint sums[SP_WG];
+    const uint i = get_global_id(0), lid = get_local_id(0);
+    uint kept = 0;
+    if (i < n) {
+        const float t = as_float(state[0]), sc = scores[off + i];
+        if (sc >= t)
+            kept = sc > 0.0f;
+        else
+            w[i] = nn_dw0(key, i, scale, d);
+    }
+    sums[lid] = kept;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint o = SP_WG / 2; o > 0; o >>= 1) {
+        if (lid < o) sums[lid] += sums[lid + o];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0 && sums[0]) atomic_add(&tracked[slot], sums[0]);
+}
+
 // SGD with momentum and weight decay (PyTorch's rule, dampening 0): g' = g + wd * w;
 // v = momentum * v + g'; w = w - lr * v. SP_VEC elements per work-item.
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))

@@ -180,6 +180,20 @@ typedef struct spartan_train_config {
      * likelier, and runs its three passes on the kept ones alone, each kept channel scaled by
      * 1 / (1 - its drop probability) (docs/training.md, "Channel dropout"). */
     float channel_dropout;
+    /* Dropback (Golub et al., SysML 2019) with Procrustes' decay of the initial values
+     * (docs/training.md, "Dropback"): after every SGD update, of all the fc and convolution
+     * parameters (weights and biases: one budget for the whole network) only the dropback_keep
+     * elements farthest from their decayed initial value, |w - d w0|, keep their values; the others
+     * are set to d w0. w0 is regenerated on the device from the seed and the element's index,
+     * never stored; d = dropback_decay^t at the update after t others, so the untracked elements
+     * reach exact zero. The threshold is exact (a radix select on the device), ties at it all
+     * kept. Momenta stay as SGD left them (the reference code's rule). dropback_keep and
+     * dropback_density 0 (the defaults): off; dropback_density in (0, 1]: the fraction kept, used
+     * when dropback_keep is 0. Models with an LSTM layer are refused (its initial values are not
+     * regenerable). */
+    float dropback_density;
+    size_t dropback_keep;
+    float dropback_decay; /* in (0, 1] (0.9) */
 } spartan_train_config;
 
 SPARTAN_API spartan_train_config spartan_train_config_default(void);
@@ -302,6 +316,29 @@ typedef struct spartan_layer_info {
 
 SPARTAN_API spartan_status spartan_model_layer_info(const spartan_model *m, size_t i,
                                                     spartan_layer_info *out);
+
+/* Dropback's state after the last update (spartan_train_config.dropback_*). */
+typedef struct spartan_dropback_info {
+    size_t total;    /* elements of the parameters it covers */
+    size_t keep;     /* the budget */
+    size_t tracked;  /* elements kept by the last update, 0 before one: the budget, more when
+                        scores tie at the threshold, fewer when fewer moved from d w0 */
+    float threshold; /* the last update's |w - d w0| threshold */
+    float decay;     /* the last update's d */
+    size_t updates;  /* updates so far */
+} spartan_dropback_info;
+
+/* INVALID_ARGUMENT when the model is not prepared or Dropback is off. Reads the device
+ * (blocking). layer_tracked (optional, spartan_model_layer_count entries): each layer's tracked
+ * elements (0 for layers without parameters). */
+SPARTAN_API spartan_status spartan_model_dropback_info(spartan_model *m, spartan_dropback_info *out,
+                                                       size_t *layer_tracked);
+
+/* Parameter i's initial values (spartan_model_param order), regenerated on the device from the
+ * seed into out (as many elements): fc and convolution weights and biases (INVALID_ARGUMENT for
+ * others: an LSTM's). Bit for bit the values spartan_model_prepare set. */
+SPARTAN_API spartan_status spartan_model_param_initial(spartan_model *m, size_t i,
+                                                       spartan_tensor *out);
 /* The model's policy (after prepare): its decisions, spartan_policy_events. */
 SPARTAN_API spartan_policy *spartan_model_policy(const spartan_model *m);
 

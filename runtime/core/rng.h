@@ -33,4 +33,22 @@ static inline double sp_rng_normal(sp_rng *r) {
     return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
 }
 
+/* The initial value of element i of a parameter whose stream is key (the weights' He init, and
+ * Dropback's regeneration of it on the device: nn_w0 in kernels_cl/nn.cl, the same bits): the
+ * Irwin-Hall sum of six 21-bit uniforms, the three fields of splitmix64 outputs 2i + 1 and 2i + 2
+ * from state key, centred and times scale. Integer arithmetic and one rounded float multiply. */
+static inline float sp_rng_w0(uint64_t key, uint32_t i, float scale) {
+    const uint64_t a = sp_mix64(key + (2u * (uint64_t)i + 1u) * 0x9e3779b97f4a7c15ull);
+    const uint64_t b = sp_mix64(key + (2u * (uint64_t)i + 2u) * 0x9e3779b97f4a7c15ull);
+    const uint64_t f = 0x1fffff;
+    const uint64_t sum =
+        (a & f) + ((a >> 21) & f) + ((a >> 42) & f) + (b & f) + ((b >> 21) & f) + ((b >> 42) & f);
+    return (float)((int64_t)sum - 3 * (int64_t)0x1fffff) * scale;
+}
+
+/* sp_rng_w0's scale for a standard deviation std: the sum's is sqrt((2^42 - 1) / 2). */
+static inline float sp_rng_w0_scale(double std) {
+    return (float)(std / sqrt((4398046511104.0 - 1.0) / 2.0));
+}
+
 #endif /* SP_CORE_RNG_H */

@@ -9,8 +9,8 @@
 
 spartan_train_config spartan_train_config_default(void) {
     spartan_train_config c = {
-        64,    0.05f, 0.9f, 5e-4f, 1, SPARTAN_POLICY_ADAPTIVE, 0, SPARTAN_DROPOUT_BERNOULLI,
-        -1.0f, 0.0f};
+        64,    0.05f, 0.9f, 5e-4f, 1,   SPARTAN_POLICY_ADAPTIVE, 0, SPARTAN_DROPOUT_BERNOULLI,
+        -1.0f, 0.0f,  0.0f, 0,     0.9f};
     return c;
 }
 
@@ -44,6 +44,8 @@ static void unprepare(spartan_model *m) {
     m->stats_host = NULL;
     spartan_policy_destroy(m->policy);
     m->policy = NULL;
+    sp_dropback_free(m->ctx, m->dropback);
+    m->dropback = NULL;
     sp_marks_free(&m->marks);
     free(m->params);
     m->params = NULL;
@@ -377,6 +379,13 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
     if (!(cfg->channel_dropout >= 0.0f && cfg->channel_dropout < 1.0f))
         return sp_invalid(ctx, "spartan_model_prepare: cfg->channel_dropout %g is not in [0, 1)",
                           (double)cfg->channel_dropout);
+    if (!(cfg->dropback_density >= 0.0f && cfg->dropback_density <= 1.0f))
+        return sp_invalid(ctx, "spartan_model_prepare: cfg->dropback_density %g is not in [0, 1]",
+                          (double)cfg->dropback_density);
+    if ((cfg->dropback_density > 0.0f || cfg->dropback_keep) &&
+        !(cfg->dropback_decay > 0.0f && cfg->dropback_decay <= 1.0f))
+        return sp_invalid(ctx, "spartan_model_prepare: cfg->dropback_decay %g is not in (0, 1]",
+                          (double)cfg->dropback_decay);
     if (!m->nlayers) return sp_invalid(ctx, "spartan_model_prepare: the model has no layers");
     const sp_layer *last = &m->layers[m->nlayers - 1];
     if (last->out_h * last->out_w * last->out_c != m->classes)
@@ -424,6 +433,7 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
         sp_layer *L = &m->layers[i];
         if (L->ops->params) m->nparams += L->ops->params(L, &m->params[m->nparams]);
     }
+    if (st == SPARTAN_OK) st = sp_dropback_make(m, &m->dropback);
     if (st == SPARTAN_OK) st = spartan_context_finish(ctx);
     if (st != SPARTAN_OK) {
         unprepare(m);

@@ -3,6 +3,7 @@
 #ifndef SP_NN_INTERNAL_H
 #define SP_NN_INTERNAL_H
 
+#include "nn/dropback.h"
 #include "nn/layers/layer.h"
 #include "nn/marks.h"
 #include "spartan/nn.h"
@@ -24,6 +25,7 @@ struct spartan_model {
     sp_marks marks;
     spartan_param *params;
     size_t nparams;
+    sp_dropback *dropback; /* NULL: off */
 };
 
 #endif /* SP_NN_INTERNAL_H */

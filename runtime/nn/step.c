@@ -187,6 +187,8 @@ static spartan_status run_step(spartan_model *m, const batch *b, size_t count, i
         if (!L->ops->params) continue;
         st = L->ops->update ? L->ops->update(L, &s, &m->cfg) : sp_layer_sgd(L, &s, &m->cfg);
     }
+    if (update && m->dropback && st == SPARTAN_OK)
+        st = sp_dropback_step(m->ctx, m->dropback, m->step);
     if (st == SPARTAN_OK) st = read_stats(m, count, res); /* the step's one blocking read */
     if (st != SPARTAN_OK) {
         /* leave no half-counted markers or half-read samples behind */

@@ -381,6 +381,39 @@ size_t sp_sparse_partial_count(const spartan_sparse *s);
 spartan_status sp_sparse_nnz_enqueue(spartan_sparse *s, unsigned *host);
 size_t sp_sparse_nnz_sum(const spartan_sparse *s, const unsigned *host);
 
+/* Dropback on the device (dropback.c; the algorithm: runtime/nn/dropback.c). scores: one per
+ * element of all the parameters of the pool, each parameter at its offset; hist: 2048 counts,
+ * zero between levels; state: the threshold's bits found so far and how many of the largest are
+ * left (init: {0, k}, written from here before a step); tracked: per parameter, the elements kept
+ * by the last step. */
+typedef struct sp_dropback_dev {
+    cl_mem scores, hist, state, tracked;
+    cl_uint init[2];
+    size_t params, total;
+} sp_dropback_dev;
+
+/* Buffers for `params` parameters of `total` elements in all, keeping k (1 <= k <= total). */
+spartan_status sp_dropback_dev_make(spartan_context *ctx, size_t total, size_t params, size_t k,
+                                    sp_dropback_dev *out);
+void sp_dropback_dev_free(spartan_context *ctx, sp_dropback_dev *d);
+/* Before a step's levels: the state to {0, k}, the counts to 0 (enqueued). */
+spartan_status sp_dropback_begin(spartan_context *ctx, sp_dropback_dev *d);
+/* One level of the radix select (0, 1, 2) over parameter w at offset off: level 0 scores its
+ * elements, |w - decay w0| (w0 = sp_rng_w0(key, i, scale); 0 when scale is 0); then every level
+ * counts its digit into hist. After each level over all the parameters: sp_dropback_select. */
+spartan_status sp_dropback_hist(spartan_context *ctx, sp_dropback_dev *d, const spartan_tensor *w,
+                                size_t off, uint64_t key, float scale, float decay, unsigned level);
+spartan_status sp_dropback_select(spartan_context *ctx, sp_dropback_dev *d, unsigned level);
+/* After the three levels: w's elements below the threshold reset to decay w0, its tracked ones
+ * counted into count `slot`. */
+spartan_status sp_dropback_apply(spartan_context *ctx, sp_dropback_dev *d, spartan_tensor *w,
+                                 size_t off, size_t slot, uint64_t key, float scale, float decay);
+/* The counts of the last step (d->params of them) and its threshold (blocking). */
+spartan_status sp_dropback_read(spartan_context *ctx, const sp_dropback_dev *d, unsigned *tracked,
+                                float *threshold);
+/* w[i] = sp_rng_w0(key, i, scale): a parameter's initial values regenerated. */
+spartan_status sp_w0_fill(spartan_context *ctx, spartan_tensor *w, uint64_t key, float scale);
+
 /* s describes rows x cols matrices from now on, in the buffers it was made with (monitor.c):
  * INVALID_ARGUMENT when the new shape has more tiles than the one it was created for. Its counts
  * and compaction are forgotten. For operands whose width changes from step to step (the kept

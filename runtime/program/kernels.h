@@ -96,6 +96,10 @@ typedef enum sp_family {
     X(nn, nn_lstm_backward)                                                                        \
     X(nn, nn_softmax_xent)                                                                         \
     X(nn, nn_sgd_step)                                                                             \
+    X(nn, nn_w0_fill)                                                                              \
+    X(nn, nn_dropback_hist)                                                                        \
+    X(nn, nn_dropback_select)                                                                      \
+    X(nn, nn_dropback_apply)                                                                       \
     X(conv, conv_forward)                                                                          \
     X(conv, conv_forward_sparse)                                                                   \
     X(conv, conv_forward_rows)                                                                     \

@@ -23,16 +23,26 @@ void sp_gemm_pass_shape(const sp_layer *L, spartan_pass pass, size_t rows, size_
     *k = p.gk;
 }
 
-/* He/Kaiming normal weights (std sqrt(2 / fan_in)), zero biases and momenta, from the seed and
- * the layer's index (so adding a layer does not change the others' draws). */
+uint64_t sp_gemm_w0_key(const sp_layer *L, uint64_t seed) {
+    return seed * 0x9e3779b97f4a7c15ull + L->index + 1;
+}
+
+float sp_gemm_w0_scale(const sp_layer *L) {
+    return sp_rng_w0_scale(sqrt(2.0 / (double)L->g.k));
+}
+
+/* He/Kaiming weights (std sqrt(2 / fan_in); sp_rng_w0: nearly normal, regenerable on the device),
+ * from the seed and the layer's index (so adding a layer does not change the others' draws), zero
+ * biases and momenta. */
 static spartan_status init_params(sp_layer *L, spartan_context *ctx, uint64_t seed) {
     sp_gemm_state *g = &L->g;
     const size_t count = g->k * g->n;
+    if (count > 0xffffffffu) return sp_invalid(ctx, "%s: %zu weights", L->name, count);
     float *host = malloc((count ? count : 1) * sizeof *host);
     if (!host) return sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "weights");
-    sp_rng r = {seed * 0x9e3779b97f4a7c15ull + L->index + 1};
-    const double std = sqrt(2.0 / (double)g->k);
-    for (size_t i = 0; i < count; i++) host[i] = (float)(std * sp_rng_normal(&r));
+    const uint64_t key = sp_gemm_w0_key(L, seed);
+    const float scale = sp_gemm_w0_scale(L);
+    for (size_t i = 0; i < count; i++) host[i] = sp_rng_w0(key, (uint32_t)i, scale);
     spartan_status st = spartan_tensor_write(g->w, host, count);
     free(host);
     if (st == SPARTAN_OK) st = spartan_tensor_fill(g->b, 0.0f);

@@ -334,6 +334,10 @@ spartan_status sp_gemm_backward_tiles(sp_layer *L, const sp_step *s, const spart
  * this steps W from its kept tiles' gradient, 0 at the dropped ones (sp_gemm_tiles_sgd). */
 spartan_status sp_gemm_tiles_update(sp_layer *L, const sp_step *s, const spartan_train_config *cfg);
 void sp_gemm_release(sp_layer *L);
+/* The stream and scale of the weights' initial values (sp_rng_w0): W[i] = sp_rng_w0(key, i,
+ * scale) after prepare, regenerable on the device (Dropback). */
+uint64_t sp_gemm_w0_key(const sp_layer *L, uint64_t seed);
+float sp_gemm_w0_scale(const sp_layer *L);
 /* The GEMM shape of a pass as the policy is asked (spartan_policy_query) for `rows` rows of X:
  * fwd rows x n x k, bwd_input rows x k x n, bwd_weight k x n x rows. */
 void sp_gemm_pass_shape(const sp_layer *L, spartan_pass pass, size_t rows, size_t *m, size_t *n,

@@ -1,0 +1,121 @@
+/* Dropback's device steps (kernels_cl/nn.cl: nn_w0_fill, nn_dropback_*; the algorithm is
+ * runtime/nn/dropback.c's): the initial values regenerated from their stream, the threshold by a
+ * radix select over the scores of every parameter, and the reset of the untracked elements. */
+#include "ops/ops_internal.h"
+#include "tensor/tensor_internal.h"
+
+#define HIST_BINS 2048 /* NN_DB_BINS */
+
+void sp_dropback_dev_free(spartan_context *ctx, sp_dropback_dev *d) {
+    cl_mem *all[] = {&d->scores, &d->hist, &d->state, &d->tracked};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        sp_buffer_release(ctx, *all[i]);
+        *all[i] = NULL;
+    }
+}
+
+spartan_status sp_dropback_dev_make(spartan_context *ctx, size_t total, size_t params, size_t k,
+                                    sp_dropback_dev *out) {
+    *out = (sp_dropback_dev){.params = params, .total = total};
+    if (!total || !params || !k || k > total || total > 0xffffffffu)
+        return sp_invalid(ctx, "Dropback: keep %zu of %zu elements in %zu parameters", k, total,
+                          params);
+    out->init[0] = 0;
+    out->init[1] = (cl_uint)k;
+    spartan_status st =
+        sp_buffer_create(ctx, total * sizeof(float), "Dropback scores", &out->scores);
+    if (st == SPARTAN_OK)
+        st = sp_buffer_create(ctx, HIST_BINS * sizeof(cl_uint), "Dropback histogram", &out->hist);
+    if (st == SPARTAN_OK)
+        st = sp_buffer_create(ctx, 2 * sizeof(cl_uint), "Dropback threshold", &out->state);
+    if (st == SPARTAN_OK)
+        st = sp_buffer_create(ctx, params * sizeof(cl_uint), "Dropback counts", &out->tracked);
+    if (st != SPARTAN_OK) sp_dropback_dev_free(ctx, out);
+    return st;
+}
+
+spartan_status sp_dropback_begin(spartan_context *ctx, sp_dropback_dev *d) {
+    const cl_uint zero = 0;
+    cl_int rc = clEnqueueWriteBuffer(ctx->queue, d->state, CL_FALSE, 0, sizeof d->init, d->init, 0,
+                                     NULL, NULL);
+    if (rc == CL_SUCCESS)
+        rc = clEnqueueFillBuffer(ctx->queue, d->hist, &zero, sizeof zero, 0,
+                                 HIST_BINS * sizeof(cl_uint), 0, NULL, NULL);
+    if (rc == CL_SUCCESS)
+        rc = clEnqueueFillBuffer(ctx->queue, d->tracked, &zero, sizeof zero, 0,
+                                 d->params * sizeof(cl_uint), 0, NULL, NULL);
+    return rc == CL_SUCCESS ? SPARTAN_OK : sp_ctx_cl_fail(ctx, rc, "clEnqueue", "Dropback state");
+}
+
+/* A parameter's elements as the kernels take them (uint), and its place among the scores. */
+static spartan_status elements(spartan_context *ctx, const sp_dropback_dev *d,
+                               const spartan_tensor *w, size_t off, cl_uint *n) {
+    if (off + w->numel > d->total)
+        return sp_invalid(ctx, "Dropback: a parameter of %zu at %zu past the %zu scores", w->numel,
+                          off, d->total);
+    *n = (cl_uint)w->numel;
+    return SPARTAN_OK;
+}
+
+spartan_status sp_dropback_hist(spartan_context *ctx, sp_dropback_dev *d, const spartan_tensor *w,
+                                size_t off, uint64_t key, float scale, float decay,
+                                unsigned level) {
+    cl_uint n, o = (cl_uint)off, lv = level;
+    cl_ulong k = key;
+    spartan_status st = elements(ctx, d, w, off, &n);
+    if (st != SPARTAN_OK || n == 0) return st;
+    /* about 64 elements per work-item: a group's bins are added to hist once */
+    const size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
+    const size_t groups = (n + wg * 64 - 1) / (wg * 64), items = groups * wg;
+    sp_arg args[] = {SP_ARG(w->mem),    SP_ARG(n), SP_ARG(k),  SP_ARG(scale),    SP_ARG(decay),
+                     SP_ARG(d->scores), SP_ARG(o), SP_ARG(lv), SP_ARG(d->state), SP_ARG(d->hist)};
+    return sp_launch_1d(ctx, SP_K_nn_dropback_hist, items, args, 10);
+}
+
+spartan_status sp_dropback_select(spartan_context *ctx, sp_dropback_dev *d, unsigned level) {
+    cl_uint lv = level;
+    const size_t one = 1;
+    sp_arg args[] = {SP_ARG(d->hist), SP_ARG(d->state), SP_ARG(lv)};
+    return sp_launch(ctx, SP_K_nn_dropback_select, 1, &one, &one, args, 3);
+}
+
+spartan_status sp_dropback_apply(spartan_context *ctx, sp_dropback_dev *d, spartan_tensor *w,
+                                 size_t off, size_t slot, uint64_t key, float scale, float decay) {
+    cl_uint n, o = (cl_uint)off, sl = (cl_uint)slot;
+    cl_ulong k = key;
+    spartan_status st = elements(ctx, d, w, off, &n);
+    if (st == SPARTAN_OK && slot >= d->params)
+        st = sp_invalid(ctx, "Dropback: count %zu of %zu", slot, d->params);
+    if (st != SPARTAN_OK || n == 0) return st;
+    sp_arg args[] = {SP_ARG(w->mem),     SP_ARG(n),         SP_ARG(k), SP_ARG(scale),
+                     SP_ARG(decay),      SP_ARG(d->scores), SP_ARG(o), SP_ARG(d->state),
+                     SP_ARG(d->tracked), SP_ARG(sl)};
+    return sp_launch_1d(ctx, SP_K_nn_dropback_apply, n, args, 10);
+}
+
+spartan_status sp_dropback_read(spartan_context *ctx, const sp_dropback_dev *d, unsigned *tracked,
+                                float *threshold) {
+    cl_uint state[2];
+    cl_int rc = clEnqueueReadBuffer(ctx->queue, d->tracked, CL_TRUE, 0, d->params * sizeof(cl_uint),
+                                    tracked, 0, NULL, NULL);
+    if (rc == CL_SUCCESS)
+        rc = clEnqueueReadBuffer(ctx->queue, d->state, CL_TRUE, 0, sizeof state, state, 0, NULL,
+                                 NULL);
+    if (rc != CL_SUCCESS) return sp_ctx_cl_fail(ctx, rc, "clEnqueueReadBuffer", "Dropback counts");
+    ctx->syncs++;
+    union {
+        cl_uint u;
+        float f;
+    } t = {state[0]};
+    *threshold = t.f;
+    return SPARTAN_OK;
+}
+
+spartan_status sp_w0_fill(spartan_context *ctx, spartan_tensor *w, uint64_t key, float scale) {
+    cl_uint n;
+    cl_ulong k = key;
+    spartan_status st = sp_u32(ctx, w->numel, "elements", &n);
+    if (st != SPARTAN_OK || n == 0) return st;
+    sp_arg args[] = {SP_ARG(w->mem), SP_ARG(n), SP_ARG(k), SP_ARG(scale)};
+    return sp_launch_1d(ctx, SP_K_nn_w0_fill, n, args, 4);
+}
