@@ -55,6 +55,11 @@ static void usage(FILE *f) {
         "  --channel-dropout P sensitivity-aware dropout of the convolutions' input channels\n"
         "                      (ReLU outputs), in [0, 1): the less active ones likelier, their\n"
         "                      passes skipped (default 0: none; lr x (1 - P)^2 unless --lr)\n"
+        "  --dropback-density D  Dropback: after every update only the fraction D of the fc\n"
+        "                      and conv parameters farthest from their decayed initial values\n"
+        "                      keep theirs, the rest are reset to them (default 0: off)\n"
+        "  --dropback-keep K   the same with a budget of K elements\n"
+        "  --dropback-decay X  the initial values' decay per update (default 0.9)\n"
         "  --device SEL        OpenCL device (as spartan-info lists; default $SPARTAN_DEVICE)\n"
         "  --data DIR          MNIST-format directory (default %s)\n"
         "  --limit N           train on the first N images only\n"
@@ -164,6 +169,14 @@ static int parse_args(int argc, char **argv, options *o) {
         } else if (!strcmp(a, "--channel-dropout")) {
             ok = parse_float(v, &o->cfg.channel_dropout) && o->cfg.channel_dropout >= 0 &&
                  o->cfg.channel_dropout < 1;
+        } else if (!strcmp(a, "--dropback-density")) {
+            ok = parse_float(v, &o->cfg.dropback_density) && o->cfg.dropback_density > 0 &&
+                 o->cfg.dropback_density <= 1;
+        } else if (!strcmp(a, "--dropback-keep")) {
+            ok = parse_size(v, UINT32_MAX, &o->cfg.dropback_keep) && o->cfg.dropback_keep > 0;
+        } else if (!strcmp(a, "--dropback-decay")) {
+            ok = parse_float(v, &o->cfg.dropback_decay) && o->cfg.dropback_decay > 0 &&
+                 o->cfg.dropback_decay <= 1;
         } else {
             fprintf(stderr, "spartan-train: unknown option %s (see --help)\n", a);
             return 0;
@@ -219,6 +232,29 @@ static int evaluate(spartan_model *m, const spartan_dataset *test, size_t batch,
     *loss = n ? lsum / (double)n : 0.0;
     *acc = n ? (double)correct / (double)n : 0.0;
     return 1;
+}
+
+/* Dropback after an epoch: the tracked elements against the budget, the threshold, the decay,
+ * and each parameterised layer's density. */
+static void print_dropback(spartan_model *m) {
+    spartan_dropback_info d;
+    const size_t n = spartan_model_layer_count(m);
+    size_t *per = calloc(n ? n : 1, sizeof *per);
+    if (!per || spartan_model_dropback_info(m, &d, per) != SPARTAN_OK) {
+        free(per);
+        return;
+    }
+    printf("  dropback: %zu of %zu parameters tracked (budget %zu, %.2f %%), threshold %.3g, "
+           "decay %.3g;",
+           d.tracked, d.total, d.keep, 100.0 * (double)d.tracked / (double)d.total,
+           (double)d.threshold, (double)d.decay);
+    for (size_t i = 0; i < n; i++) {
+        spartan_layer_info li;
+        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK || !li.params) continue;
+        printf(" %s %.1f %%", li.name, 100.0 * (double)per[i] / (double)li.params);
+    }
+    printf("\n");
+    free(per);
 }
 
 /* The per-layer report: for GEMM layers the path and device time per step of each pass; for
@@ -729,6 +765,7 @@ int main(int argc, char **argv) {
                "images/s\n",
                r->epoch, r->train_loss, 100.0 * r->train_acc, r->test_loss, 100.0 * r->test_acc,
                secs, r->images_per_s);
+        print_dropback(m);
         fflush(stdout);
     }
     print_layer_table(ctx, m, &syncs);
