@@ -625,9 +625,10 @@ inline float nn_w0(const ulong key, const uint i, const float scale) {
     return (float)((long)sum - 3L * 0x1FFFFFL) * scale;
 }
 
-// The decayed initial value d w0 (0 for a parameter whose initial value is 0: scale 0).
+// The decayed initial value d w0 (0 for a parameter whose initial value is 0, scale 0, and once
+// d has decayed to 0: nothing to regenerate).
 inline float nn_dw0(const ulong key, const uint i, const float scale, const float d) {
-    if (scale == 0.0f) return 0.0f;
+    if (scale == 0.0f || d == 0.0f) return 0.0f;
     const float w0 = nn_w0(key, i, scale);
     return d * w0;
 }
@@ -698,19 +699,21 @@ __kernel void nn_dropback_select(__global uint *hist, __global uint *state, cons
 
 // Keeps the elements whose score reaches the threshold T (state[0]'s bits) and resets the others
 // to d w0; counts the tracked ones (score >= T and > 0: a score of 0 is already d w0) into
-// tracked[slot].
+// tracked[slot]. Each work-item takes every global-size-th element (as nn_dropback_hist), so a
+// group sums its count once for many elements.
 __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
 void nn_dropback_apply(__global float *w, const uint n, const ulong key, const float scale,
                        const float d, __global const float *scores, const uint off,
                        __global const uint *state, __global uint *tracked, const uint slot) {
 #pragma OPENCL FP_CONTRACT OFF
     __local uint sums[SP_WG];
-    const uint i = get_global_id(0), lid = get_local_id(0);
+    const uint lid = get_local_id(0), stride = (uint)get_global_size(0);
+    const float t = as_float(state[0]);
     uint kept = 0;
-    if (i < n) {
-        const float t = as_float(state[0]), sc = scores[off + i];
+    for (uint i = (uint)get_global_id(0); i < n; i += stride) {
+        const float sc = scores[off + i];
         if (sc >= t)
-            kept = sc > 0.0f;
+            kept += sc > 0.0f;
         else
             w[i] = nn_dw0(key, i, scale, d);
     }

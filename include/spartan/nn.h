@@ -198,7 +198,8 @@ typedef struct spartan_train_config {
 
 SPARTAN_API spartan_train_config spartan_train_config_default(void);
 
-/* Checks the layer shapes, initialises the parameters (He/Kaiming normal for weights, zero
+/* Checks the layer shapes, initialises the parameters (He/Kaiming for weights: variance 2 / fan-in,
+ * nearly normal: the regenerable generator of docs/training.md, "Dropback"; zero
  * biases) from cfg->seed, makes the policy and allocates every buffer for cfg->batch images. A
  * second call re-initialises everything. */
 SPARTAN_API spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_config *cfg);

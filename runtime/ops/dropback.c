@@ -47,6 +47,13 @@ spartan_status sp_dropback_begin(spartan_context *ctx, sp_dropback_dev *d) {
     return rc == CL_SUCCESS ? SPARTAN_OK : sp_ctx_cl_fail(ctx, rc, "clEnqueue", "Dropback state");
 }
 
+/* Work-items for a kernel that strides over n elements, about 64 each: a group's bins or count
+ * are added once for many elements. */
+static size_t strided_items(const spartan_context *ctx, size_t n) {
+    const size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
+    return (n + wg * 64 - 1) / (wg * 64) * wg;
+}
+
 /* A parameter's elements as the kernels take them (uint), and its place among the scores. */
 static spartan_status elements(spartan_context *ctx, const sp_dropback_dev *d,
                                const spartan_tensor *w, size_t off, cl_uint *n) {
@@ -64,9 +71,7 @@ spartan_status sp_dropback_hist(spartan_context *ctx, sp_dropback_dev *d, const 
     cl_ulong k = key;
     spartan_status st = elements(ctx, d, w, off, &n);
     if (st != SPARTAN_OK || n == 0) return st;
-    /* about 64 elements per work-item: a group's bins are added to hist once */
-    const size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
-    const size_t groups = (n + wg * 64 - 1) / (wg * 64), items = groups * wg;
+    const size_t items = strided_items(ctx, n);
     sp_arg args[] = {SP_ARG(w->mem),    SP_ARG(n), SP_ARG(k),  SP_ARG(scale),    SP_ARG(decay),
                      SP_ARG(d->scores), SP_ARG(o), SP_ARG(lv), SP_ARG(d->state), SP_ARG(d->hist)};
     return sp_launch_1d(ctx, SP_K_nn_dropback_hist, items, args, 10);
@@ -90,7 +95,7 @@ spartan_status sp_dropback_apply(spartan_context *ctx, sp_dropback_dev *d, spart
     sp_arg args[] = {SP_ARG(w->mem),     SP_ARG(n),         SP_ARG(k), SP_ARG(scale),
                      SP_ARG(decay),      SP_ARG(d->scores), SP_ARG(o), SP_ARG(d->state),
                      SP_ARG(d->tracked), SP_ARG(sl)};
-    return sp_launch_1d(ctx, SP_K_nn_dropback_apply, n, args, 10);
+    return sp_launch_1d(ctx, SP_K_nn_dropback_apply, strided_items(ctx, n), args, 10);
 }
 
 spartan_status sp_dropback_read(spartan_context *ctx, const sp_dropback_dev *d, unsigned *tracked,
