@@ -46,20 +46,18 @@ spartan_status sp_dropback_make(spartan_model *m, sp_dropback **out) {
         free(db);
         return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "Dropback");
     }
-    size_t off = 0;
+    size_t off = 0, n = 0;
     for (size_t i = 0; i < m->nlayers; i++) {
         sp_layer *L = &m->layers[i];
         if (!L->ops->params) continue;
-        db->p[db->n++] =
+        db->p[n++] =
             (sp_dropback_param){L->g.w, off, i, sp_gemm_w0_key(L, cfg->seed), sp_gemm_w0_scale(L)};
         off += L->g.w->numel;
-        db->p[db->n++] = (sp_dropback_param){L->g.b, off, i, 0, 0.0f};
+        db->p[n++] = (sp_dropback_param){L->g.b, off, i, 0, 0.0f};
         off += L->g.b->numel;
     }
-    db->k = k;
-    db->total = total;
     db->decay = cfg->dropback_decay;
-    spartan_status st = sp_dropback_dev_make(m->ctx, total, db->n, k, &db->dev);
+    spartan_status st = sp_dropback_dev_make(m->ctx, total, count, k, &db->dev);
     if (st != SPARTAN_OK) {
         sp_dropback_free(m->ctx, db);
         return st;
@@ -72,13 +70,13 @@ spartan_status sp_dropback_step(spartan_context *ctx, sp_dropback *db, size_t st
     const float d = (float)pow((double)db->decay, (double)step);
     spartan_status st = sp_dropback_begin(ctx, &db->dev);
     for (unsigned level = 0; level < 3 && st == SPARTAN_OK; level++) {
-        for (size_t i = 0; i < db->n && st == SPARTAN_OK; i++) {
+        for (size_t i = 0; i < db->dev.params && st == SPARTAN_OK; i++) {
             const sp_dropback_param *p = &db->p[i];
             st = sp_dropback_hist(ctx, &db->dev, p->w, p->off, p->key, p->scale, d, level);
         }
         if (st == SPARTAN_OK) st = sp_dropback_select(ctx, &db->dev, level);
     }
-    for (size_t i = 0; i < db->n && st == SPARTAN_OK; i++) {
+    for (size_t i = 0; i < db->dev.params && st == SPARTAN_OK; i++) {
         const sp_dropback_param *p = &db->p[i];
         st = sp_dropback_apply(ctx, &db->dev, p->w, p->off, i, p->key, p->scale, d);
     }
@@ -97,13 +95,14 @@ spartan_status spartan_model_dropback_info(spartan_model *m, spartan_dropback_in
     if (!m->prepared || !db)
         return sp_invalid(m->ctx, "spartan_model_dropback_info: %s",
                           m->prepared ? "Dropback is off" : "the model is not prepared");
-    *out = (spartan_dropback_info){db->total, db->k, 0, 0.0f, db->last_d, db->updates};
+    *out =
+        (spartan_dropback_info){db->dev.total, db->dev.init[1], 0, 0.0f, db->last_d, db->updates};
     for (size_t i = 0; layer_tracked && i < m->nlayers; i++) layer_tracked[i] = 0;
     if (!db->updates) return SPARTAN_OK;
-    unsigned *t = malloc(db->n * sizeof *t);
+    unsigned *t = malloc(db->dev.params * sizeof *t);
     if (!t) return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "Dropback counts");
     spartan_status st = sp_dropback_read(m->ctx, &db->dev, t, &out->threshold);
-    for (size_t i = 0; i < db->n && st == SPARTAN_OK; i++) {
+    for (size_t i = 0; i < db->dev.params && st == SPARTAN_OK; i++) {
         out->tracked += t[i];
         if (layer_tracked) layer_tracked[db->p[i].layer] += t[i];
     }

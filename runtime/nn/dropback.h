@@ -26,10 +26,12 @@ typedef struct sp_dropback_param {
     float scale;
 } sp_dropback_param;
 
+/* The pool: its parameters (dev.params of them, dev.total elements, keeping dev.init[1]), the
+ * decay, and the last update's d and the updates since prepare (the counts on the device are
+ * meaningful once there is one). */
 typedef struct sp_dropback {
     sp_dropback_dev dev;
     sp_dropback_param *p;
-    size_t n, k, total;
     float decay, last_d;
     size_t updates;
 } sp_dropback;

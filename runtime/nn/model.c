@@ -267,15 +267,18 @@ static spartan_status register_passes(spartan_model *m, const sp_layer *L) {
     for (int p = 0; p < SPARTAN_PASS_COUNT && st == SPARTAN_OK; p++) {
         if (p == SPARTAN_PASS_BWD_INPUT && !L->need_dx) continue;
         const spartan_gemm_pass *d = &L->g.pass[p];
+        /* next to a row dropout, training runs over the kept neurons: their shape on average */
+        spartan_gemm_pass kept;
+        if (L->drop_in || L->drop_out) {
+            st = spartan_gemm_pass_init((spartan_pass)p, (spartan_sparse_form)L->g.form[p], L->g.m,
+                                        L->kc_mean, L->nc_mean, &kept);
+            d = &kept;
+        }
+        if (st != SPARTAN_OK) break;
         if (L->ops == &sp_layer_conv) {
             spartan_window win = sp_layer_window(L, L->batch, L->spec.pad);
             st = sp_policy_register_conv(m->policy, L->index, (spartan_pass)p, &win, L->out_c,
                                          L->g.form[p], NULL);
-        } else if (L->drop_in || L->drop_out) { /* training runs over the kept neurons */
-            size_t gm, gn, gk;
-            sp_gemm_rows_shape(L, (spartan_pass)p, L->g.m, &gm, &gn, &gk);
-            st = sp_policy_register(m->policy, L->index, (spartan_pass)p, gm, gn, gk, L->g.form[p],
-                                    NULL);
         } else {
             st = sp_policy_register(m->policy, L->index, (spartan_pass)p, d->m, d->gn, d->gk,
                                     L->g.form[p], NULL);

@@ -361,15 +361,6 @@ static float rows_scale(const sp_layer *L) {
     return L->drop_out ? 1.0f / (1.0f - L->drop_out->rate) : 1.0f;
 }
 
-void sp_gemm_rows_shape(const sp_layer *L, spartan_pass pass, size_t rows, size_t *m, size_t *n,
-                        size_t *k) {
-    spartan_gemm_pass d;
-    spartan_gemm_pass_init(pass, SPARTAN_FORM_NONE, rows, L->kc_mean, L->nc_mean, &d);
-    *m = d.m;
-    *n = d.gn;
-    *k = d.gk;
-}
-
 double sp_gemm_rows_work(const sp_layer *L) {
     if (!L->kc || !L->nc || !L->kc_mean || !L->nc_mean) return 1.0;
     return (double)(L->kc * L->nc) / (double)(L->kc_mean * L->nc_mean);

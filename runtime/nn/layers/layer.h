@@ -309,12 +309,9 @@ size_t sp_gemm_params(const sp_layer *L, spartan_param *out);
  * and, when L->need_dx, L->dx (rows x kc). Each pass asks the policy for its path, like the
  * whole GEMM's: the sparse forms skip the zeros of the kept X or dY. */
 spartan_status sp_gemm_rows_prepare(sp_layer *L, spartan_context *ctx);
-/* The GEMM shape of a pass over the kept neurons on average (after sp_gemm_rows_prepare), as
- * sp_gemm_pass_shape: the shape the policy calibrates; and this step's work against it (kept
- * inputs x outputs over the average's; 1 outside a step over the kept neurons): the policy
- * learns from times scaled back to the average shape. */
-void sp_gemm_rows_shape(const sp_layer *L, spartan_pass pass, size_t rows, size_t *m, size_t *n,
-                        size_t *k);
+/* This step's work over the kept neurons against their average (L->kc_mean x L->nc_mean, the
+ * shape the policy calibrates the layer's passes at): kept inputs x outputs over the average's; 1
+ * outside a step over the kept neurons. The policy learns from times scaled back to the average. */
 double sp_gemm_rows_work(const sp_layer *L);
 spartan_status sp_gemm_forward_rows(sp_layer *L, const sp_step *s, const spartan_tensor *x);
 spartan_status sp_gemm_backward_rows(sp_layer *L, const sp_step *s, const spartan_tensor *x,
