@@ -17,7 +17,7 @@
 #include "spartan/spartan.h"
 
 typedef struct options {
-    const char *model, *device, *data, *metrics, *schedule, *save, *resume;
+    const char *model, *device, *data, *metrics, *schedule, *save, *resume, *export_path;
     int epochs;
     size_t limit, test_limit, save_every;
     spartan_train_config cfg;
@@ -67,6 +67,9 @@ static void usage(FILE *f) {
         "  --metrics FILE      one record per epoch, CSV or JSON by the file's extension\n"
         "  --save FILE         checkpoint (safetensors) at the end of each epoch and of the run\n"
         "  --save-every N      with --save: a checkpoint every N steps instead of every epoch\n"
+        "  --export FILE       at the end of the run, the parameters' non-zero elements alone\n"
+        "                      (a pruned safetensors file: tools/load_pruned.py; with Dropback\n"
+        "                      about 1 / density times smaller than the dense weights)\n"
         "  --resume FILE       continue the run a --save checkpoint comes from (same --batch,\n"
         "                      --limit, --seed): the losses equal an uninterrupted run's; without\n"
         "                      --model, the model is rebuilt from the checkpoint's description\n"
@@ -127,6 +130,8 @@ static int parse_args(int argc, char **argv, options *o) {
             o->metrics = v;
         else if (!strcmp(a, "--save"))
             o->save = v;
+        else if (!strcmp(a, "--export"))
+            o->export_path = v;
         else if (!strcmp(a, "--resume"))
             o->resume = v;
         else if (!strcmp(a, "--save-every"))
@@ -493,6 +498,38 @@ static int save_checkpoint(spartan_context *ctx, spartan_model *m, const options
     return 1;
 }
 
+/* n with a comma between thousands, into buf. */
+static const char *thousands(size_t n, char buf[32]) {
+    char digits[24];
+    int len = snprintf(digits, sizeof digits, "%zu", n), at = 0;
+    for (int i = 0; i < len; i++) {
+        if (i && (len - i) % 3 == 0) buf[at++] = ',';
+        buf[at++] = digits[i];
+    }
+    buf[at] = '\0';
+    return buf;
+}
+
+/* --export: the pruned export of the trained model, and one line of what it saved. */
+static int export_pruned(spartan_context *ctx, spartan_model *m, const options *o, double acc) {
+    char a[32];
+    snprintf(a, sizeof a, "%.4f", acc);
+    const spartan_checkpoint_meta extra[] = {{"model", o->model}, {"test_accuracy", a}};
+    spartan_export_info x;
+    if (spartan_model_export_pruned(m, o->export_path, extra, 2, &x) != SPARTAN_OK)
+        return !fail("exporting the pruned model", ctx);
+    char b[4][32];
+    const int smaller = x.file_bytes <= x.dense_bytes;
+    printf("export: %s, %s of %s parameters (%.1f %%), %s bytes against %s dense (%.1fx %s)\n",
+           o->export_path, thousands(x.nonzero, b[0]), thousands(x.elements, b[1]),
+           x.elements ? 100.0 * (double)x.nonzero / (double)x.elements : 0.0,
+           thousands(x.file_bytes, b[2]), thousands(x.dense_bytes, b[3]),
+           smaller ? (double)x.dense_bytes / (double)x.file_bytes
+                   : (double)x.file_bytes / (double)x.dense_bytes,
+           smaller ? "smaller" : "larger");
+    return 1;
+}
+
 /* --model: a preset's name, else a description file (docs/models.md); without --model, the
  * model the --resume checkpoint describes (its 'description' entry), named after its 'model'. */
 static spartan_status create_model(spartan_context *ctx, options *o, spartan_model **m) {
@@ -776,6 +813,7 @@ int main(int argc, char **argv) {
     rc = 0;
     if (o.metrics && !write_metrics(o.metrics, &o, rec + at.epoch, o.epochs - (int)at.epoch))
         rc = 1;
+    if (o.export_path && !export_pruned(ctx, m, &o, rec[o.epochs - 1].test_acc)) rc = 1;
 done:
     for (int b = 0; b < 2; b++) {
         free(buf[b][0]);

@@ -13,6 +13,8 @@ converted from Spartan's native ones (the checkpoint's "layout" entry says the s
 Run by hand (torch is not a dependency of the product), e.g.
     build/apps/spartan-train --model mlp --epochs 1 --save run.safetensors
     /usr/bin/python3 tools/load_checkpoint.py run.safetensors
+The reading and checking helpers need numpy alone (torch is imported by the functions that use
+it): tools/load_pruned.py imports them.
 """
 import argparse
 import hashlib
@@ -22,11 +24,8 @@ import struct
 import sys
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_train import load, model  # noqa: E402
 
 DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
           "I8": "i1", "U8": "u1", "BOOL": "?"}
@@ -85,6 +84,7 @@ def gemm_layers(architecture):
 
 def torch_state(meta, tensors):
     """The checkpoint's weights in PyTorch's layouts, in layer order: [(weight, bias)]."""
+    import torch
     params = []
     for name, kind, (h, w, c) in gemm_layers(meta["architecture"]):
         wt, b = tensors[name + ".weight"], tensors[name + ".bias"]
@@ -100,6 +100,9 @@ def torch_state(meta, tensors):
 
 def into_model(name, params):
     """The preset `name` of pytorch_train.py with params, or None when the shapes differ."""
+    import torch
+    import torch.nn as nn
+    from pytorch_train import model
     net = model(name)
     layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     if len(layers) != len(params) or any(
@@ -113,34 +116,58 @@ def into_model(name, params):
     return net
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("checkpoint")
-    ap.add_argument("--model", help="mlp, lenet5 or vgg-small (default: the one that fits)")
-    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--test-limit", type=int, default=0)
-    a = ap.parse_args()
-
-    meta, tensors, raw, header_end = read_safetensors(a.checkpoint)
-    if meta.get("format") != "spartan-checkpoint-1":
-        sys.exit(f"{a.checkpoint}: not a Spartan checkpoint")
-    verify(a.checkpoint, meta, raw, header_end)
-    params = torch_state(meta, tensors)
-    names = [a.model] if a.model else ["mlp", "lenet5", "vgg-small"]
+def fitting_model(path, params, name=None):
+    """(name, net): the preset `name`, or the first of mlp, lenet5, vgg-small, with params."""
+    names = [name] if name else ["mlp", "lenet5", "vgg-small"]
     net = next(((n, m) for n in names if (m := into_model(n, params)) is not None), None)
     if net is None:
-        sys.exit(f"{a.checkpoint}: the weights fit none of {', '.join(names)}")
-    name, net = net
-    tx, ty = load(a.data, "test")
-    if a.test_limit:
-        tx, ty = tx[:a.test_limit], ty[:a.test_limit]
+        sys.exit(f"{path}: the weights fit none of {', '.join(names)}")
+    return net
+
+
+def evaluate(net, data, test_limit=0):
+    """(images, mean loss, accuracy) of net on the Fashion-MNIST test set in directory data."""
+    import torch
+    import torch.nn as nn
+    from pytorch_train import load
+    tx, ty = load(data, "test")
+    if test_limit:
+        tx, ty = tx[:test_limit], ty[:test_limit]
     net.eval()
     with torch.no_grad():
         logits = torch.cat([net(tx[i:i + 1000]) for i in range(0, len(tx), 1000)])
     loss = nn.functional.cross_entropy(logits.double(), ty).item()
     acc = (logits.argmax(1) == ty).double().mean().item()
+    return len(tx), loss, acc
+
+
+def eval_options(ap):
+    """The options of the PyTorch evaluation, shared with load_pruned.py."""
+    ap.add_argument("--model", help="mlp, lenet5 or vgg-small (default: the one that fits)")
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--test-limit", type=int, default=0)
+
+
+def read_checkpoint(path):
+    """(metadata, {name: array}) of a Spartan checkpoint, both checksums verified."""
+    meta, tensors, raw, header_end = read_safetensors(path)
+    if meta.get("format") != "spartan-checkpoint-1":
+        sys.exit(f"{path}: not a Spartan checkpoint")
+    verify(path, meta, raw, header_end)
+    return meta, tensors
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint")
+    eval_options(ap)
+    a = ap.parse_args()
+
+    meta, tensors = read_checkpoint(a.checkpoint)
+    name, net = fitting_model(a.checkpoint, torch_state(meta, tensors), a.model)
+    count, loss, acc = evaluate(net, a.data, a.test_limit)
     print(f"{a.checkpoint}: {name} at step {meta.get('step')} (checksums verified), "
-          f"{len(tx)} test images: loss {loss:.4f} accuracy {100 * acc:.2f}%")
+          f"{count} test images: loss {loss:.4f} accuracy {100 * acc:.2f}%")
 
 
 if __name__ == "__main__":

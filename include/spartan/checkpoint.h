@@ -1,6 +1,7 @@
 /* Checkpoints: a prepared model's parameters, the optimizer's momentum buffers and the step
  * count, in the safetensors format (https://huggingface.co/docs/safetensors), so that PyTorch,
- * NumPy or any safetensors reader can load the weights.
+ * NumPy or any safetensors reader can load the weights; and the pruned export of the parameters
+ * alone (below).
  *
  *     spartan_checkpoint_meta extra[] = {{"epoch", "3"}};
  *     spartan_checkpoint_save(model, "run.safetensors", extra, 1);
@@ -64,6 +65,53 @@ SPARTAN_API spartan_status spartan_checkpoint_load(spartan_model *m, const char 
  * small. Errors are recorded on the calling thread (spartan_last_error(NULL)). */
 SPARTAN_API spartan_status spartan_checkpoint_meta_get(const char *path, const char *key, char *buf,
                                                        size_t size);
+
+/* ---- Pruned export ------------------------------------------------------------------------------
+ * The model's parameters alone, each stored as its non-zero elements: the file a model trained
+ * with Dropback (nn.h, spartan_train_config.dropback_density) is shipped as, about 1 / density
+ * times smaller than its dense weights. Lossless whatever the density: every element not stored
+ * is exactly +0.0, so a model that is not sparse gives a larger file, never a different model.
+ *
+ *     spartan_export_info info;
+ *     spartan_model_export_pruned(model, "mlp.pruned.safetensors", NULL, 0, &info);
+ *
+ * The file is safetensors, with for every parameter P of the model, in spartan_model_param order
+ * (each fc or convolution layer's "<layer>.weight", then its "<layer>.bias"; an LSTM's
+ * "<layer>.weight_ih", "<layer>.weight_hh", "<layer>.bias"), two rank-1 tensors of nnz(P)
+ * elements each:
+ *   "P.indices"  I32: the flat positions (row-major, in P's native layout, as checkpoints store
+ *                it: a convolution's weight [kh, kw, cin, cout], a fully connected layer's
+ *                [in, out], a bias [out]) of the elements whose bits are not all zero (a -0.0 is
+ *                stored, so the rebuilt bits equal the model's), strictly ascending;
+ *   "P.values"   F32: those elements, in the same order.
+ * A parameter with no such element has two tensors of shape [0]. Rebuilding P: a zero float32
+ * array of its dense shape, flattened, dense[indices] = values, reshaped. Metadata (strings):
+ * "format" ("spartan-pruned-1"), "architecture" and "description" (as in a checkpoint), "step"
+ * (the SGD updates done), "P.shape" for every parameter (its dense shape as a JSON array, e.g.
+ * "[784,512]"), "layout" (this encoding and the native layouts, with their conversion to
+ * PyTorch's), "writer", "sha256" and "header_sha256" (the checkpoint's two checksums), and the
+ * caller's extra entries (keys non-empty, distinct, none of the file's own: INVALID_ARGUMENT).
+ * tools/load_pruned.py reads it with numpy and loads it into PyTorch, or compares it bit for bit
+ * with a checkpoint.
+ *
+ * Written as a checkpoint is: atomically (a failure leaves path as it was and no temporary file;
+ * a crash mid-write, a stray "<path>.tmp.*"), on a prepared model (INVALID_ARGUMENT otherwise, or
+ * for a parameter of 2^31 elements or more), IO_ERROR when path cannot be written, each with a
+ * message on the model's context. A call on the model's context, under its threading rule
+ * (device.h); nothing passed in is kept. */
+typedef struct spartan_export_info {
+    size_t elements;    /* elements of all the parameters */
+    size_t nonzero;     /* of them stored (bits not all zero) */
+    size_t file_bytes;  /* the file's size */
+    size_t dense_bytes; /* the size of a safetensors file of the same parameters, each one dense
+                           F32 tensor "P" of its shape, with the same metadata */
+} spartan_export_info;
+
+/* Writes m (prepared)'s parameters to path as above; info (may be NULL) receives the counts and
+ * sizes when it returns OK. */
+SPARTAN_API spartan_status spartan_model_export_pruned(const spartan_model *m, const char *path,
+                                                       const spartan_checkpoint_meta *extra,
+                                                       size_t n_extra, spartan_export_info *info);
 
 #ifdef __cplusplus
 }

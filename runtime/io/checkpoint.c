@@ -1,41 +1,23 @@
 /* Checkpoints (include/spartan/checkpoint.h): a prepared model's parameters, momentum buffers and
  * step count as a safetensors file. This file decides what a checkpoint holds and checks it
- * against the model; the file format itself is safetensors.c's.
- *
- * Two checksums make any damage visible: "sha256" is the SHA-256 of the data section, and
- * "header_sha256" the SHA-256 of the file's first header_end bytes (the 8-byte length, the JSON
- * and its padding) as they are with this entry's 64 hex digits written as zeros. */
+ * against the model; what every model file shares (the model's description, the two checksums,
+ * the sealed write and the checked open) is model_file.c's, the file format safetensors.c's. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/sha256.h"
+#include "io/model_file.h"
 #include "io/safetensors.h"
 #include "spartan/nn.h"
 #include "tensor/tensor_internal.h"
 #include "spartan/checkpoint.h"
-#include "spartan/version.h"
 
 #define FORMAT "spartan-checkpoint-1"
 
 static const char layout[] =
-    "Row-major float32 in each layer's native layout. A convolution's weight is [kh, kw, cin, "
-    "cout] (PyTorch's Conv2d.weight is [cout, cin, kh, kw]: permute (3, 2, 0, 1)); a fully "
-    "connected layer's weight is [in, out] (Linear.weight is [out, in]: transpose); when a fully "
-    "connected layer takes an h x w x c map (images are NHWC, flattened in (h, w, c) order), "
-    "PyTorch flattens in (c, h, w) order: reshape the weight to [h, w, c, out] and permute (3, 2, "
-    "0, 1), then reshape to [out, c * h * w]. Biases are [out]. The *.momentum tensors are the "
-    "SGD momentum buffers, of the same shapes. 'architecture' lists each layer's input and output "
-    "h x w x c; 'description' is the model as a Spartan model description (one layer a line); "
-    "'step' is the number of SGD updates done.";
-
-/* Metadata keys the checkpoint itself writes (an extra entry may not reuse one). */
-static const char *const reserved[] = {
-    "format",   "architecture",  "layout",      "step",         "batch",        "lr",
-    "momentum", "weight_decay",  "seed",        "policy",       "sample_every", "writer",
-    "sha256",   "header_sha256", "description", "dropout_kind", "dropout",      "channel_dropout",
-    NULL};
+    SP_MF_LAYOUT_NATIVE " The *.momentum tensors are the SGD momentum buffers, of the same "
+                        "shapes. " SP_MF_LAYOUT_MODEL "; 'step' is the number of SGD updates done.";
 
 /* ---- What a checkpoint holds ------------------------------------------------------------------
  */
@@ -71,69 +53,6 @@ static entry *model_entries(const spartan_model *m, size_t *n) {
     return e;
 }
 
-/* The canonical description of the layers, compared on load: "input=HxWxC;classes=N" then per
- * layer ";name:kind(options):HxWxC->HxWxC", the options those of the layer's description line
- * ("conv 32 k=3 s=1 p=1" gives "(k=3,s=1,p=1)"). malloc'd; NULL when out of memory. */
-static char *architecture(const spartan_model *m) {
-    const size_t nl = spartan_model_layer_count(m);
-    size_t cap = 64 + 256 * nl, at, h, w, c, classes;
-    char *s = malloc(cap);
-    if (!s) return NULL;
-    spartan_model_shape(m, &h, &w, &c, &classes);
-    at = (size_t)snprintf(s, cap, "input=%zux%zux%zu;classes=%zu", h, w, c, classes);
-    for (size_t i = 0; i < nl && at < cap; i++) {
-        spartan_layer_info li;
-        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK) {
-            free(s);
-            return NULL;
-        }
-        char line[128], opts[128] = "";
-        spartan_model_describe_layer(m, i, line, sizeof line);
-        size_t o = 0;
-        char *save = NULL;
-        for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save))
-            if (strchr(t, '=') && o < sizeof opts)
-                o += (size_t)snprintf(opts + o, sizeof opts - o, "%c%s", o ? ',' : '(', t);
-        if (o && o < sizeof opts) snprintf(opts + o, sizeof opts - o, ")");
-        at += (size_t)snprintf(s + at, cap - at, ";%s:%s%s:%zux%zux%zu->%zux%zux%zu", li.name,
-                               li.kind, opts, li.in_h, li.in_w, li.in_c, li.out_h, li.out_w,
-                               li.out_c);
-    }
-    if (at >= cap) {
-        free(s);
-        return NULL;
-    }
-    return s;
-}
-
-/* ---- Checksums --------------------------------------------------------------------------------
- */
-
-static const char header_key[] = "\"header_sha256\":\"";
-
-/* Where the 64 hex digits of header_sha256 start in the header bytes (SIZE_MAX: absent). A
- * metadata value cannot contain the key with its unescaped quotes, so the match is unique. */
-static size_t header_sum_at(const unsigned char *h, size_t len) {
-    const size_t k = sizeof header_key - 1;
-    for (size_t i = 0; i + k + 64 <= len; i++)
-        if (!memcmp(h + i, header_key, k)) return i + k;
-    return SIZE_MAX;
-}
-
-/* The header's digest with the 64 digits at `at` counted as zeros. */
-static void header_digest(const unsigned char *h, size_t len, size_t at, char hex[65]) {
-    static const char zeros[64] =
-        "0000000000000000000000000000000000000000000000000000000000000000";
-    sp_sha256_ctx c;
-    uint8_t d[SP_SHA256_SIZE];
-    sp_sha256_init(&c);
-    sp_sha256_update(&c, h, at);
-    sp_sha256_update(&c, zeros, 64);
-    sp_sha256_update(&c, h + at + 64, len - at - 64);
-    sp_sha256_final(&c, d);
-    sp_sha256_hex(d, hex);
-}
-
 #define BAD(...) sp_err_set(err, SPARTAN_STATUS_BAD_FORMAT, __VA_ARGS__)
 
 /* The largest file spartan_checkpoint_meta_get reads, having no model to size it by: 16 GiB,
@@ -147,68 +66,49 @@ static size_t checkpoint_max(size_t floats) {
     return floats > (SIZE_MAX - fixed) / 4 ? SIZE_MAX : fixed + 4 * floats;
 }
 
-/* Reads path (a regular file of at most max bytes) and checks everything that needs no model:
- * the safetensors structure, both checksums, the format. */
+/* Reads path and checks everything that needs no model (sp_mf_open). */
 static spartan_status open_checkpoint(const char *path, size_t max, sp_st_file *f, sp_err *err) {
-    spartan_status st = sp_st_read(path, max, f, err);
-    if (st != SPARTAN_OK) return st;
-    const char *want = sp_st_meta_get(f, "header_sha256");
-    char got[65];
-    size_t at = header_sum_at(f->buf, f->header_end);
-    if (!want || at == SIZE_MAX)
-        st = BAD("%s: not a Spartan checkpoint, or its header is corrupt (no header_sha256 in the "
-                 "metadata)",
-                 path);
-    else if (header_digest(f->buf, f->header_end, at, got), strcmp(want, got) != 0)
-        st = BAD("%s: the header's checksum does not match (stored %s, computed %s): the header is "
-                 "corrupt",
-                 path, want, got);
-    const char *format = sp_st_meta_get(f, "format"), *sum = sp_st_meta_get(f, "sha256");
-    if (st == SPARTAN_OK && (!format || strcmp(format, FORMAT) != 0))
-        st = BAD("%s: format \"%s\", expected \"" FORMAT "\"", path, format ? format : "(none)");
-    if (st == SPARTAN_OK) {
-        uint8_t d[SP_SHA256_SIZE];
-        sp_sha256(f->buf + f->header_end, f->len - f->header_end, d);
-        sp_sha256_hex(d, got);
-        if (!sum || strcmp(sum, got) != 0)
-            st = BAD("%s: the data's checksum does not match (stored %s, computed %s): the "
-                     "tensor data are corrupt",
-                     path, sum ? sum : "(none)", got);
-    }
-    if (st != SPARTAN_OK) sp_st_free(f);
-    return st;
+    return sp_mf_open(path, max, FORMAT, "checkpoint", f, err);
 }
 
 /* ---- Saving -----------------------------------------------------------------------------------
  */
 
-static spartan_status check_extra(spartan_context *ctx, const spartan_checkpoint_meta *extra,
-                                  size_t n) {
-    if (n && !extra) return sp_invalid(ctx, "spartan_checkpoint_save: NULL extra metadata");
-    for (size_t i = 0; i < n; i++) {
-        const char *k = extra[i].key;
-        if (!k || !*k || !extra[i].value)
-            return sp_invalid(ctx, "spartan_checkpoint_save: extra entry %zu has no key or value",
-                              i);
-        for (const char *const *r = reserved; *r; r++)
-            if (!strcmp(k, *r))
-                return sp_invalid(ctx, "spartan_checkpoint_save: \"%s\" is a reserved key", k);
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(k, extra[j].key))
-                return sp_invalid(ctx, "spartan_checkpoint_save: extra key \"%s\" twice", k);
-    }
-    return SPARTAN_OK;
-}
-
 spartan_status spartan_checkpoint_save(const spartan_model *m, const char *path,
                                        const spartan_checkpoint_meta *extra, size_t n_extra) {
+    static const char fn[] = "spartan_checkpoint_save";
     spartan_context *ctx = spartan_model_context(m);
-    if (!m || !path) return sp_invalid(ctx, "spartan_checkpoint_save: NULL argument");
+    if (!m || !path) return sp_invalid(ctx, "%s: NULL argument", fn);
     sp_err *err = &ctx->err;
     spartan_train_config cfg;
     if (spartan_model_config(m, &cfg) != SPARTAN_OK)
-        return sp_invalid(ctx, "spartan_checkpoint_save: call spartan_model_prepare first");
-    spartan_status st = check_extra(ctx, extra, n_extra);
+        return sp_invalid(ctx, "%s: call spartan_model_prepare first", fn);
+
+    char step[24], batch[24], lr[32], mom[32], wd[32], seed[24], every[24], rate[32], channels[32];
+    snprintf(step, sizeof step, "%zu", spartan_model_steps(m));
+    snprintf(batch, sizeof batch, "%zu", cfg.batch);
+    snprintf(lr, sizeof lr, "%.9g", (double)cfg.lr);
+    snprintf(mom, sizeof mom, "%.9g", (double)cfg.momentum);
+    snprintf(wd, sizeof wd, "%.9g", (double)cfg.weight_decay);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)cfg.seed);
+    snprintf(every, sizeof every, "%u", cfg.sample_every);
+    snprintf(rate, sizeof rate, "%.9g", (double)cfg.dropout);
+    snprintf(channels, sizeof channels, "%.9g", (double)cfg.channel_dropout);
+    const sp_st_meta own[] = {{"step", step},
+                              {"batch", batch},
+                              {"lr", lr},
+                              {"momentum", mom},
+                              {"weight_decay", wd},
+                              {"seed", seed},
+                              {"policy", spartan_policy_mode_name(cfg.policy)},
+                              {"sample_every", every},
+                              {"dropout_kind", spartan_dropout_kind_name(cfg.dropout_kind)},
+                              {"dropout", rate},
+                              {"channel_dropout", channels},
+                              {"layout", layout}};
+    sp_mf_meta meta;
+    spartan_status st =
+        sp_mf_meta_make(m, fn, FORMAT, own, sizeof own / sizeof own[0], extra, n_extra, &meta);
     if (st != SPARTAN_OK) return st;
 
     size_t n = 0, total = 0, most = 1;
@@ -218,14 +118,9 @@ spartan_status spartan_checkpoint_save(const spartan_model *m, const char *path,
         if (e[i].numel > most) most = e[i].numel;
     }
     sp_st_tensor *t = calloc(n ? n : 1, sizeof *t);
-    unsigned char *data = malloc(total ? 4 * total : 1), *header = NULL;
+    unsigned char *data = malloc(total ? 4 * total : 1);
     float *host = malloc(most * sizeof *host);
-    char *arch = architecture(m);
-    size_t dlen = spartan_model_describe(m, NULL, 0);
-    char *desc = malloc(dlen + 1);
-    if (desc) spartan_model_describe(m, desc, dlen + 1);
-    sp_st_meta *meta = malloc((20 + n_extra) * sizeof *meta);
-    if (!e || !t || !data || !host || !arch || !desc || !meta) {
+    if (!e || !t || !data || !host) {
         st = sp_err_set(err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "checkpoint %s", path);
         goto done;
     }
@@ -237,63 +132,9 @@ spartan_status spartan_checkpoint_save(const spartan_model *m, const char *path,
         memcpy(t[i].shape, e[i].shape, sizeof e[i].shape);
         off += 4 * e[i].numel;
     }
-    if (st != SPARTAN_OK) goto done;
-
-    uint8_t digest[SP_SHA256_SIZE];
-    char sum[65], step[24], batch[24], lr[32], mom[32], wd[32], seed[24], every[24], writer[48];
-    char rate[32], channels[32];
-    sp_sha256(data, off, digest);
-    sp_sha256_hex(digest, sum);
-    snprintf(step, sizeof step, "%zu", spartan_model_steps(m));
-    snprintf(batch, sizeof batch, "%zu", cfg.batch);
-    snprintf(lr, sizeof lr, "%.9g", (double)cfg.lr);
-    snprintf(mom, sizeof mom, "%.9g", (double)cfg.momentum);
-    snprintf(wd, sizeof wd, "%.9g", (double)cfg.weight_decay);
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)cfg.seed);
-    snprintf(every, sizeof every, "%u", cfg.sample_every);
-    snprintf(rate, sizeof rate, "%.9g", (double)cfg.dropout);
-    snprintf(channels, sizeof channels, "%.9g", (double)cfg.channel_dropout);
-    snprintf(writer, sizeof writer, "spartan %s", spartan_version_string());
-    size_t nm = 0;
-    meta[nm++] = (sp_st_meta){"format", FORMAT};
-    meta[nm++] = (sp_st_meta){"architecture", arch};
-    meta[nm++] = (sp_st_meta){"description", desc};
-    meta[nm++] = (sp_st_meta){"step", step};
-    meta[nm++] = (sp_st_meta){"batch", batch};
-    meta[nm++] = (sp_st_meta){"lr", lr};
-    meta[nm++] = (sp_st_meta){"momentum", mom};
-    meta[nm++] = (sp_st_meta){"weight_decay", wd};
-    meta[nm++] = (sp_st_meta){"seed", seed};
-    meta[nm++] = (sp_st_meta){"policy", spartan_policy_mode_name(cfg.policy)};
-    meta[nm++] = (sp_st_meta){"sample_every", every};
-    meta[nm++] = (sp_st_meta){"dropout_kind", spartan_dropout_kind_name(cfg.dropout_kind)};
-    meta[nm++] = (sp_st_meta){"dropout", rate};
-    meta[nm++] = (sp_st_meta){"channel_dropout", channels};
-    meta[nm++] = (sp_st_meta){"layout", layout};
-    meta[nm++] = (sp_st_meta){"writer", writer};
-    meta[nm++] = (sp_st_meta){"sha256", sum};
-    meta[nm++] = (sp_st_meta){"header_sha256",
-                              "0000000000000000000000000000000000000000000000000000000000000000"};
-    for (size_t i = 0; i < n_extra; i++) meta[nm++] = (sp_st_meta){extra[i].key, extra[i].value};
-
-    size_t hlen;
-    st = sp_st_encode_header(t, n, meta, nm, &header, &hlen, err);
-    if (st != SPARTAN_OK) goto done;
-    size_t at = header_sum_at(header, hlen);
-    if (at == SIZE_MAX) {
-        st = sp_err_set(err, SPARTAN_STATUS_INTERNAL, "%s: header_sha256 missing from the header",
-                        path);
-        goto done;
-    }
-    char hsum[65];
-    header_digest(header, hlen, at, hsum);
-    memcpy(header + at, hsum, 64);
-    st = sp_st_write(path, header, hlen, t, n, err);
+    if (st == SPARTAN_OK) st = sp_mf_write(path, t, n, &meta, NULL, err);
 done:
-    free(header);
-    free(meta);
-    free(arch);
-    free(desc);
+    sp_mf_meta_free(&meta);
     free(host);
     free(data);
     free(t);
@@ -364,7 +205,7 @@ spartan_status spartan_checkpoint_load(spartan_model *m, const char *path) {
         return sp_invalid(ctx, "spartan_checkpoint_load: call spartan_model_prepare first");
     size_t n = 0, step = 0, total = 0, most = 1;
     entry *e = model_entries(m, &n);
-    char *arch = architecture(m);
+    char *arch = sp_mf_architecture(m);
     const sp_st_tensor **found = calloc(n ? n : 1, sizeof *found);
     float *backup = NULL, *host = NULL;
     sp_st_file f = {0};

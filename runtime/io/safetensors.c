@@ -39,10 +39,17 @@ static uint64_t le64(const unsigned char *p) {
     return v;
 }
 
+uint32_t sp_st_le32_get(const unsigned char *le) {
+    return (uint32_t)le[0] | (uint32_t)le[1] << 8 | (uint32_t)le[2] << 16 | (uint32_t)le[3] << 24;
+}
+
+void sp_st_le32_put(uint32_t v, unsigned char *le) {
+    for (int b = 0; b < 4; b++) le[b] = (unsigned char)(v >> (8 * b));
+}
+
 void sp_st_f32_load(const unsigned char *le, size_t count, float *out) {
     for (size_t i = 0; i < count; i++, le += 4) {
-        uint32_t u =
-            (uint32_t)le[0] | (uint32_t)le[1] << 8 | (uint32_t)le[2] << 16 | (uint32_t)le[3] << 24;
+        uint32_t u = sp_st_le32_get(le);
         memcpy(&out[i], &u, 4);
     }
 }
@@ -51,7 +58,7 @@ void sp_st_f32_store(const float *in, size_t count, unsigned char *le) {
     for (size_t i = 0; i < count; i++, le += 4) {
         uint32_t u;
         memcpy(&u, &in[i], 4);
-        for (int b = 0; b < 4; b++) le[b] = (unsigned char)(u >> (8 * b));
+        sp_st_le32_put(u, le);
     }
 }
 

@@ -5,7 +5,7 @@
  * strings. Element bytes are little-endian, tensors row-major.
  *
  * This file owns reading (with every structural check) and writing (atomically); what the
- * tensors and metadata mean is the caller's (checkpoint.c, the parity test). */
+ * tensors and metadata mean is the caller's (checkpoint.c, export.c, the parity test). */
 #ifndef SP_IO_SAFETENSORS_H
 #define SP_IO_SAFETENSORS_H
 
@@ -90,5 +90,8 @@ spartan_status sp_st_write(const char *path, const unsigned char *header, size_t
 /* Float conversions between host floats and the file's little-endian bytes (any alignment). */
 void sp_st_f32_load(const unsigned char *le, size_t count, float *out);
 void sp_st_f32_store(const float *in, size_t count, unsigned char *le);
+/* One 32-bit element (I32, U32, or an F32's bits) from or to 4 little-endian bytes. */
+uint32_t sp_st_le32_get(const unsigned char *le);
+void sp_st_le32_put(uint32_t v, unsigned char *le);
 
 #endif /* SP_IO_SAFETENSORS_H */
