@@ -3,6 +3,7 @@
  * per layer. Run with --help for the options. */
 #include <cJSON.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -241,7 +242,10 @@ static int evaluate(spartan_model *m, const spartan_dataset *test, size_t batch,
 
 /* Dropback after an epoch: the tracked elements against the budget, the threshold, the decay,
  * and each parameterised layer's density. */
-static void print_dropback(spartan_model *m) {
+/* The Dropback line of an epoch: the tracked set, its threshold and decay, each layer's density,
+ * and the set's churn over the updates since the last line (*joined0 and *updates0: the totals
+ * then, updated). */
+static void print_dropback(spartan_model *m, uint64_t *joined0, size_t *updates0) {
     spartan_dropback_info d;
     const size_t n = spartan_model_layer_count(m);
     size_t *per = calloc(n ? n : 1, sizeof *per);
@@ -258,7 +262,19 @@ static void print_dropback(spartan_model *m) {
         if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK || !li.params) continue;
         printf(" %s %.1f %%", li.name, 100.0 * (double)per[i] / (double)li.params);
     }
+    const size_t updates = d.updates - *updates0;
+    const uint64_t joined = d.joined_total - *joined0;
+    if (updates)
+        printf("\n  dropback churn: %" PRIu64 " elements joined the tracked set over %zu updates%s "
+               "(%.1f per update, %.3f %% of the budget), %zu at the last; the threshold was near "
+               "the last one in %zu of %zu updates so far",
+               joined, updates, *updates0 ? "" : " (the first update's budget included)",
+               (double)joined / (double)updates,
+               100.0 * (double)joined / (double)updates / (double)d.keep, d.joined,
+               d.updates - d.full_counts, d.updates);
     printf("\n");
+    *joined0 = d.joined_total;
+    *updates0 = d.updates;
     free(per);
 }
 
@@ -708,6 +724,8 @@ int main(int argc, char **argv) {
     double train_seconds = 0.0;
     sync_count syncs = {0, 0, 0, 0};
     size_t done_steps = at.epoch * steps + at.step, events_seen = 0;
+    uint64_t db_joined = 0; /* Dropback's churn: the totals at the last epoch's line */
+    size_t db_updates = 0;
     for (int e = (int)at.epoch; e < o.epochs; e++) {
         spartan_dataset_shuffle(train, o.cfg.seed, (uint64_t)e);
         spartan_model_reset_stats(m);
@@ -802,7 +820,8 @@ int main(int argc, char **argv) {
                "images/s\n",
                r->epoch, r->train_loss, 100.0 * r->train_acc, r->test_loss, 100.0 * r->test_acc,
                secs, r->images_per_s);
-        print_dropback(m);
+        if (o.cfg.dropback_keep || o.cfg.dropback_density > 0.0f)
+            print_dropback(m, &db_joined, &db_updates);
         fflush(stdout);
     }
     print_layer_table(ctx, m, &syncs);

@@ -616,21 +616,13 @@ void nn_softmax_xent(__global const float *logits, __global const float *labels,
 // in a float) and times scale (the host's std / sqrt((2^42 - 1) / 2): variance std^2). Integer
 // arithmetic and one rounded multiply: the same bits on every device and on the host
 // (sp_rng_w0, runtime/core/rng.h).
-inline float nn_w0(const ulong key, const uint i, const float scale) {
+SP_INLINE float nn_w0(const ulong key, const uint i, const float scale) {
     const ulong a = nn_mix64(key + (2UL * i + 1UL) * 0x9E3779B97F4A7C15UL);
     const ulong b = nn_mix64(key + (2UL * i + 2UL) * 0x9E3779B97F4A7C15UL);
     const ulong f = 0x1FFFFFUL;
     const ulong sum = (a & f) + ((a >> 21) & f) + ((a >> 42) & f) + (b & f) + ((b >> 21) & f) +
                       ((b >> 42) & f);
     return (float)((long)sum - 3L * 0x1FFFFFL) * scale;
-}
-
-// The decayed initial value d w0 (0 for a parameter whose initial value is 0, scale 0, and once
-// d has decayed to 0: nothing to regenerate).
-inline float nn_dw0(const ulong key, const uint i, const float scale, const float d) {
-    if (scale == 0.0f || d == 0.0f) return 0.0f;
-    const float w0 = nn_w0(key, i, scale);
-    return d * w0;
 }
 
 // The initial values of a parameter of n elements: w[i] = nn_w0(key, i, scale).
@@ -642,46 +634,218 @@ void nn_w0_fill(__global float *w, const uint n, const ulong key, const float sc
 
 // The threshold of Dropback, the k-th largest score over all the parameters, by an exact radix
 // select on the scores' bits (non-negative floats order like their bits as uints) in three digits:
-// bits 31-21, 20-10, 9-0. state[0]: the bits found so far, state[1]: how many of the largest are
-// still to pass over within them. Level 0 computes each element's score |w - d w0| into scores
-// and counts its first digit; levels 1 and 2 count the next digit of the scores whose earlier
-// digits match state[0]; nn_dropback_select picks the digit after each level. A work-group counts
-// in local memory and adds its non-zero bins to hist (2048 bins) with atomics: the counts are
-// exact whatever the order.
+// bits 31-21, 20-10, 9-0. state (9 words): [0] the bits found so far, [1] how many of the
+// largest are still to pass over within them, [2] the guessed first digit (the last threshold's),
+// [3] 1 when the guess failed, [4] the scores whose first digit is above the guess's window, [5]
+// the updates whose guess failed, [6] the elements that joined the tracked set at the last
+// update, [7] and [8] their sum over all the updates before it (low and high words). A score's
+// sign bit says whether its element was tracked after the last update (scores are >= 0: the
+// kernels mask it off), so that the joining ones are counted without another buffer. The
+// threshold moves little from one update to the next and few scores lie near
+// it (the tracked ones sit well above it, the untracked ones, reset at the last update, well
+// below), so level 0 counts the first digits of the scores only within NN_DB_WINDOW digits of
+// the guess (a factor 2 either way: 16 digits, a factor 16, put most untracked scores in the window and cost four times as much on POCL) and the scores above in registers:
+// nn_dropback_score computes each element's score |w - d w0| into scores and counts those;
+// nn_dropback_guess finds the digit when the k-th largest is in the window, else asks for the
+// full histogram of the first digit from the stored scores (nn_dropback_hist at level 0 and
+// nn_dropback_select: they do nothing when the window held it). Levels 1 and 2 count the next
+// digit of the scores whose earlier digits match state[0]; nn_dropback_select picks the digit
+// after each level. A work-group counts in local memory and adds its non-zero bins to hist (2048
+// bins) with atomics: the counts are exact whatever the order.
 #define NN_DB_BINS 2048
-__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
-void nn_dropback_hist(__global const float *w, const uint n, const ulong key, const float scale,
-                      const float d, __global float *scores, const uint off, const uint level,
-                      __global const uint *state, __global uint *hist) {
+#define NN_DB_WINDOW 4
+#define NN_COMMA , // a comma inside a macro argument: the parameters a kernel of NN_DB_SCORE adds
+
+// A work-group's sum of each work-item's a and b, added to ga and gb by one work-item.
+SP_INLINE void nn_group_add2(__local uint *sa, __local uint *sb, const uint a, const uint b,
+                             __global uint *ga, __global uint *gb) {
+    const uint lid = get_local_id(0);
+    sa[lid] = a;
+    sb[lid] = b;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint o = SP_WG / 2; o > 0; o >>= 1) {
+        if (lid < o) {
+            sa[lid] += sa[lid + o];
+            sb[lid] += sb[lid + o];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) {
+        if (sa[0]) atomic_add(ga, sa[0]);
+        if (sb[0]) atomic_add(gb, sb[0]);
+    }
+}
+
+// A float vector's bits, and lane masks (true: -1) from integer arithmetic: a < b and a == b for
+// a - b and b - a in int's range (here: digits, lane numbers, the bits of non-negative floats).
+// Not from comparisons: Oclgrind (21.10) adds a comparison's true lanes as 255 once the compiler
+// has turned the mask into a vector of booleans.
+#if SP_VEC == 1
+typedef ulong ulongv;
+#define NN_CONVERT(type, v) SP_CAT(convert_, type)(v)
+#define NN_AS(type, v) SP_CAT(as_, type)(v)
+#else
+typedef SP_CAT(ulong, SP_VEC) ulongv;
+#define NN_CONVERT(type, v) SP_CAT(SP_CAT(convert_, type), SP_VEC)(v)
+#define NN_AS(type, v) SP_CAT(SP_CAT(as_, type), SP_VEC)(v)
+#endif
+#define NN_AS_INTV(v) NN_AS(int, v)
+#define NN_AS_FLOATV(v) NN_AS(float, v)
+#define NN_LT(a, b) (((a) - (b)) >> 31)
+#define NN_EQ(a, b) (~((((a) - (b)) | ((b) - (a))) >> 31))
+#define NN_VALID NN_LT(SP_LANES, (intv)((int)len)) // the lanes within the parameter
+
+// nn_mix64 and nn_w0 on SP_VEC lanes: the initial values of elements i0 .. i0 + SP_VEC - 1, the
+// same bits as nn_w0 lane by lane (lanes past the parameter are computed and not used).
+SP_INLINE ulongv nn_mix64v(ulongv z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+    return z ^ (z >> 31);
+}
+
+SP_INLINE floatv nn_w0v(const ulong key, const uint i0, const float scale) {
+    const ulong g = 0x9E3779B97F4A7C15UL, first = key + (2UL * i0 + 1UL) * g;
+    const ulongv step = NN_CONVERT(ulong, SP_LANES) * (ulongv)(2UL * g); // a constant
+    const ulongv a = nn_mix64v((ulongv)(first) + step), b = nn_mix64v((ulongv)(first + g) + step);
+    const ulongv f = (ulongv)(0x1FFFFFUL);
+    const ulongv sum = (a & f) + ((a >> 21) & f) + ((a >> 42) & f) + (b & f) + ((b >> 21) & f) +
+                       ((b >> 42) & f); // < 2^24
+    return NN_CONVERT(float, NN_CONVERT(int, sum) - (intv)(3 * 0x1FFFFF)) * (floatv)(scale);
+}
+
+// Before an update's levels (one work-item): the guess from the last threshold (state[0]; 0 before
+// the first update), the bits and counts reset, k to pass over, the last update's joining
+// elements added to the sum.
+__kernel void nn_dropback_begin(__global uint *state, const uint k) {
+    state[2] = state[0] >> 21;
+    state[0] = 0;
+    state[1] = k;
+    state[3] = 0;
+    state[4] = 0;
+    const uint low = state[7] + state[6];
+    state[8] += low < state[7];
+    state[7] = low;
+    state[6] = 0;
+}
+
+// The kernels below take a parameter of n elements, at offset off among the scores, NN_DB_VECS
+// vectors of SP_VEC elements per work-item, each vector global-size vectors after the last (a
+// constant count: the loop unrolls, where a loop over a varying count ran five times slower on
+// POCL), so that a group sums its counts once for many elements. DW0 is the SP_VEC decayed
+// initial values from i0: the kernels named without a 0 regenerate them, the ones with a 0 are
+// the same kernels for the updates where they are 0 (a bias, or d decayed to 0), which a uniform
+// branch would not save: a vectorising compiler computes both sides.
+#define NN_DB_VECS 4
+#define NN_DB_LOOP                                                                                 \
+    const ulong stride_ = get_global_size(0) * SP_VEC;                                             \
+    _Pragma("unroll") for (uint v_ = 0; v_ < NN_DB_VECS; v_++) {                                   \
+        const ulong at_ = get_global_id(0) * SP_VEC + v_ * stride_;                                \
+        if (at_ < n) {                                                                             \
+            const uint i0 = (uint)at_;
+#define NN_DB_LOOP_END                                                                             \
+    }                                                                                              \
+    }
+#define NN_DB_LEN const uint len = min((uint)SP_VEC, n - i0)
+
+// Level 0 of an update: the scores |w - d w0|, those whose first digit is above the guess's
+// window counted, those within it counted into hist.
+#define NN_DB_SCORE(NAME, PARAMS, DW0)                                                             \
+    __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void NAME(                         \
+        __global const float *w, const uint n, PARAMS __global float *scores, const uint off,     \
+        __global uint *state, __global uint *hist) {                                               \
+        __local uint sa[SP_WG], sb[SP_WG], h[2 * NN_DB_WINDOW + 1];                                \
+        const int guess = (int)state[2], lo = max(guess - NN_DB_WINDOW, 0);                       \
+        const int hi = min(guess + NN_DB_WINDOW, NN_DB_BINS - 1);                                  \
+        const uint lid = get_local_id(0);                                                          \
+        for (uint b = lid; b <= 2 * NN_DB_WINDOW; b += SP_WG) h[b] = 0;                            \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                              \
+        intv above = (intv)(0);                                                                    \
+        NN_DB_LOOP                                                                                 \
+            NN_DB_LEN;                                                                             \
+            const floatv sc = fabs(sp_load_part(w + i0, len) - (DW0));                             \
+            const intv was = NN_AS_INTV(sp_load_part(scores + off + i0, len)) & (intv)(INT_MIN);   \
+            sp_store_part(NN_AS_FLOATV(NN_AS_INTV(sc) | was), scores + off + i0, len);             \
+            const intv digit = NN_AS_INTV(sc) >> 21, valid = NN_VALID;                             \
+            above -= NN_LT((intv)(hi), digit) & valid; /* a true lane is -1 */                     \
+            const intv in = ~NN_LT(digit, (intv)(lo)) & ~NN_LT((intv)(hi), digit) & valid;         \
+            if (any(in)) {                                                                         \
+                int dg[SP_VEC], m[SP_VEC];                                                         \
+                VSTORE_AT(digit, dg);                                                              \
+                VSTORE_AT(in, m);                                                                  \
+                for (uint l = 0; l < SP_VEC; l++)                                                  \
+                    if (m[l]) atomic_inc(&h[dg[l] - lo]);                                          \
+            }                                                                                      \
+        NN_DB_LOOP_END                                                                             \
+        nn_group_add2(sa, sb, (uint)VSUM(above), 0, state + 4, state + 4);                         \
+        for (uint b = lid; b <= (uint)(hi - lo); b += SP_WG)                                       \
+            if (h[b]) atomic_add(&hist[lo + b], h[b]);                                             \
+    }
 #pragma OPENCL FP_CONTRACT OFF
+NN_DB_SCORE(nn_dropback_score, const ulong key NN_COMMA const float scale NN_COMMA const float d NN_COMMA,
+            (floatv)(d) * nn_w0v(key, i0, scale))
+NN_DB_SCORE(nn_dropback_score0, , (floatv)(0.0f))
+
+// One work-item, after nn_dropback_score over every parameter: the first digit when the k-th
+// largest score is in the guess's window (its bins cleared), else state[3] asks for the full
+// count.
+__kernel void nn_dropback_guess(__global uint *state, __global uint *hist) {
+    const int guess = (int)state[2], lo = max(guess - NN_DB_WINDOW, 0);
+    const int hi = min(guess + NN_DB_WINDOW, NN_DB_BINS - 1);
+    const uint k = state[1];
+    uint cum = state[4];
+    int digit = -1;
+    if (cum < k)
+        for (int b = hi; b >= lo; b--) {
+            if (cum + hist[b] >= k) {
+                digit = b;
+                break;
+            }
+            cum += hist[b];
+        }
+    if (digit >= 0) {
+        state[0] = (uint)digit << 21;
+        state[1] = k - cum;
+    } else {
+        state[3] = 1;
+        state[5]++;
+    }
+    for (int b = lo; b <= hi; b++) hist[b] = 0;
+}
+
+// Levels 0 (only when the guess failed), 1 and 2 over the stored scores of a parameter: the
+// matching lanes of a vector (all at level 0) are counted one by one.
+__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
+void nn_dropback_hist(const uint n, __global const float *scores, const uint off,
+                      const uint level, __global const uint *state, __global uint *hist) {
+    if (level == 0 && !state[3]) return;
     __local uint h[NN_DB_BINS];
     const uint lid = get_local_id(0);
     for (uint b = lid; b < NN_DB_BINS; b += SP_WG) h[b] = 0;
     barrier(CLK_LOCAL_MEM_FENCE);
-    const uint prefix = state[0];
-    const uint stride = (uint)get_global_size(0);
-    for (uint i = (uint)get_global_id(0); i < n; i += stride) {
-        uint bits;
-        if (level == 0) {
-            const float sc = fabs(w[i] - nn_dw0(key, i, scale, d));
-            scores[off + i] = sc;
-            bits = as_uint(sc);
-            atomic_inc(&h[bits >> 21]);
-        } else {
-            bits = as_uint(scores[off + i]);
-            const uint shift = level == 1 ? 21 : 10;
-            if ((bits >> shift) == (prefix >> shift))
-                atomic_inc(&h[level == 1 ? (bits >> 10) & 0x7FF : bits & 0x3FF]);
+    // level 0 matches everything (no shift by 32: undefined)
+    const int shift = level == 1 ? 21 : 10, prefix = (int)state[0] >> shift;
+    const int bmask = level == 2 ? 0x3FF : 0x7FF, bshift = level == 0 ? 21 : level == 1 ? 10 : 0;
+    NN_DB_LOOP
+        NN_DB_LEN;
+        const intv bits = NN_AS_INTV(sp_load_part(scores + off + i0, len)) & (intv)(INT_MAX);
+        const intv match = (NN_EQ(bits >> shift, (intv)(prefix)) | (intv)(-(level == 0))) & NN_VALID;
+        if (any(match)) {
+            int b[SP_VEC], m[SP_VEC];
+            VSTORE_AT(bits, b);
+            VSTORE_AT(match, m);
+            for (uint l = 0; l < SP_VEC; l++)
+                if (m[l]) atomic_inc(&h[(b[l] >> bshift) & bmask]);
         }
-    }
+    NN_DB_LOOP_END
     barrier(CLK_LOCAL_MEM_FENCE);
     for (uint b = lid; b < NN_DB_BINS; b += SP_WG)
         if (h[b]) atomic_add(&hist[b], h[b]);
 }
 
 // One work-item: the digit of `level` holding the state[1]-th largest score, from the largest
-// bin down; the bins are cleared for the next level.
+// bin down; the bins are cleared for the next level. Level 0 only when the guess failed.
 __kernel void nn_dropback_select(__global uint *hist, __global uint *state, const uint level) {
+    if (level == 0 && !state[3]) return;
     const uint bins = level == 2 ? 1024 : NN_DB_BINS, shift = level == 0 ? 21 : level == 1 ? 10 : 0;
     uint k = state[1], cum = 0, digit = 0;
     for (uint b = bins; b-- > 0;) {
@@ -698,33 +862,33 @@ __kernel void nn_dropback_select(__global uint *hist, __global uint *state, cons
 }
 
 // Keeps the elements whose score reaches the threshold T (state[0]'s bits) and resets the others
-// to d w0; counts the tracked ones (score >= T and > 0: a score of 0 is already d w0) into
-// tracked[slot]. Each work-item takes every global-size-th element (as nn_dropback_hist), so a
-// group sums its count once for many elements.
-__kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1)))
-void nn_dropback_apply(__global float *w, const uint n, const ulong key, const float scale,
-                       const float d, __global const float *scores, const uint off,
-                       __global const uint *state, __global uint *tracked, const uint slot) {
-#pragma OPENCL FP_CONTRACT OFF
-    __local uint sums[SP_WG];
-    const uint lid = get_local_id(0), stride = (uint)get_global_size(0);
-    const float t = as_float(state[0]);
-    uint kept = 0;
-    for (uint i = (uint)get_global_id(0); i < n; i += stride) {
-        const float sc = scores[off + i];
-        if (sc >= t)
-            kept += sc > 0.0f;
-        else
-            w[i] = nn_dw0(key, i, scale, d);
+// to d w0 (DW0 as in NN_DB_SCORE); counts the tracked ones (score >= T and > 0: a score of 0 is
+// already d w0) into tracked[slot] and those that were not tracked before into state[6], and marks
+// the tracked ones in their scores' sign bits.
+#define NN_DB_APPLY(NAME, PARAMS, DW0)                                                             \
+    __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void NAME(                         \
+        __global float *w, const uint n, PARAMS __global const float *scores, const uint off,     \
+        __global const uint *state, __global uint *tracked, const uint slot) {                    \
+        __local uint sa[SP_WG], sb[SP_WG];                                                         \
+        const intv t = (intv)((int)state[0]); /* scores and T compare as their bits */            \
+        intv kept = (intv)(0), joined = (intv)(0);                                                 \
+        NN_DB_LOOP                                                                                 \
+            NN_DB_LEN;                                                                             \
+            const intv raw = NN_AS_INTV(sp_load_part(scores + off + i0, len));                     \
+            const intv bits = raw & (intv)(INT_MAX), keep = ~NN_LT(bits, t);                       \
+            const intv now = keep & NN_LT((intv)(0), bits) & NN_VALID;                             \
+            kept -= now;                                                                           \
+            joined -= now & ~(raw >> 31);                                                          \
+            sp_store_part(NN_AS_FLOATV(bits | (now & (intv)(INT_MIN))), scores + off + i0, len);   \
+            if (!all(keep))                                                                        \
+                sp_store_part(select((DW0), sp_load_part(w + i0, len), keep), w + i0, len);        \
+        NN_DB_LOOP_END                                                                             \
+        nn_group_add2(sa, sb, (uint)VSUM(kept), (uint)VSUM(joined), tracked + slot, state + 6);    \
     }
-    sums[lid] = kept;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint o = SP_WG / 2; o > 0; o >>= 1) {
-        if (lid < o) sums[lid] += sums[lid + o];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0 && sums[0]) atomic_add(&tracked[slot], sums[0]);
-}
+NN_DB_APPLY(nn_dropback_apply, const ulong key NN_COMMA const float scale NN_COMMA const float d NN_COMMA,
+            (floatv)(d) * nn_w0v(key, i0, scale))
+NN_DB_APPLY(nn_dropback_apply0, , (floatv)(0.0f))
+#pragma OPENCL FP_CONTRACT ON
 
 // SGD with momentum and weight decay (PyTorch's rule, dampening 0): g' = g + wd * w;
 // v = momentum * v + g'; w = w - lr * v. SP_VEC elements per work-item.

@@ -139,9 +139,11 @@ START_TEST(test_initial_moments) {
 END_TEST
 
 /* Host Dropback of one update: given w after SGD (all parameters, in order) and d, keep the k
- * largest |w - d w0| (d w0 = 0 for biases), reset the rest; returns the threshold. */
-static float host_dropback(float **w, const size_t *n, size_t np, uint64_t seed, float d,
-                           size_t k) {
+ * largest |w - d w0| (d w0 = 0 for biases), reset the rest; returns the threshold. tracked (one
+ * per element of all the parameters): whether the element was tracked after the update before,
+ * updated; *joined: the elements tracked now and not then. */
+static float host_dropback(float **w, const size_t *n, size_t np, uint64_t seed, float d, size_t k,
+                           unsigned char *tracked, size_t *joined) {
     size_t total = 0;
     for (size_t i = 0; i < np; i++) total += n[i];
     float *sc = th_floats(total);
@@ -161,10 +163,16 @@ static float host_dropback(float **w, const size_t *n, size_t np, uint64_t seed,
         sc[best] = -1.0f;
     }
     free(sc);
+    at = 0;
+    *joined = 0;
     for (size_t i = 0; i < np; i++)
-        for (size_t j = 0; j < n[i]; j++) {
+        for (size_t j = 0; j < n[i]; j++, at++) {
             const float base = i % 2 ? 0.0f : d * w0(seed, small_layer[i], small_fan_in[i], j);
-            if (!(fabsf(w[i][j] - base) >= t)) w[i][j] = base;
+            const float score = fabsf(w[i][j] - base);
+            const unsigned char now = score >= t && score > 0.0f;
+            *joined += now && !tracked[at];
+            tracked[at] = now;
+            if (!(score >= t)) w[i][j] = base;
         }
     return t;
 }
@@ -182,6 +190,9 @@ START_TEST(test_update_against_host) {
     const size_t np = spartan_model_param_count(a), total = total_elements(a);
     const size_t k = (size_t)floor(0.3 * (double)total + 0.5);
     float *img = th_floats(ca.batch * SMALL_PX), *lab = th_floats(ca.batch);
+    unsigned char *tracked = calloc(total, 1);
+    ck_assert_ptr_nonnull(tracked);
+    size_t joined_total = 0, fast = 0;
     th_rng r;
     th_rng_init(&r, th_seed());
     for (size_t step = 0; step < 6; step++) {
@@ -208,11 +219,21 @@ START_TEST(test_update_against_host) {
             OK(spartan_model_param(b, i, &pb));
             w[i] = read_tensor(pb.value, &n[i]);
         }
-        const float d = (float)pow((double)ca.dropback_decay, (double)step);
-        const float t = host_dropback(w, n, np, ca.seed, d, k);
+        double dd = pow((double)ca.dropback_decay, (double)step);
+        const float d = dd < 0x1p-64 ? 0.0f : (float)dd; /* d taken as 0 below 2^-64 */
+        size_t joined;
+        const float t = host_dropback(w, n, np, ca.seed, d, k, tracked, &joined);
+        joined_total += joined;
         spartan_dropback_info info;
         size_t per_layer[6];
         OK(spartan_model_dropback_info(a, &info, per_layer));
+        /* the first update counts every score (no threshold before it); the later ones may */
+        ck_assert_uint_ge(info.full_counts, 1);
+        ck_assert_uint_le(info.full_counts, step + 1);
+        fast = step + 1 - info.full_counts;
+        ck_assert_msg(info.joined == joined, "step %zu: %zu joined, host %zu", step, info.joined,
+                      joined);
+        ck_assert_uint_eq(info.joined_total, joined_total);
         ck_assert_uint_eq(info.total, total);
         ck_assert_uint_eq(info.keep, k);
         ck_assert_uint_eq(info.updates, step + 1);
@@ -234,6 +255,9 @@ START_TEST(test_update_against_host) {
             free(w[i]);
         }
     }
+    /* the updates after the first found the threshold near the one before (the cheap path) */
+    ck_assert_uint_ge(fast, 1);
+    free(tracked);
     free(img);
     free(lab);
     spartan_model_destroy(a);

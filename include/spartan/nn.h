@@ -327,6 +327,11 @@ typedef struct spartan_dropback_info {
     float threshold; /* the last update's |w - d w0| threshold */
     float decay;     /* the last update's d */
     size_t updates;  /* updates so far */
+    size_t joined;   /* elements that joined the tracked set at the last update (as many left it
+                        when the budget is kept exactly): the set's churn */
+    uint64_t joined_total; /* the same summed over all the updates (the first one's: all) */
+    size_t full_counts;    /* updates whose threshold was not near the one before, so that the
+                              selection counted the first digit of every score (the slow path) */
 } spartan_dropback_info;
 
 /* INVALID_ARGUMENT when the model is not prepared or Dropback is off. Reads the device

@@ -67,13 +67,16 @@ spartan_status sp_dropback_make(spartan_model *m, sp_dropback **out) {
 }
 
 spartan_status sp_dropback_step(spartan_context *ctx, sp_dropback *db, size_t step) {
-    const float d = (float)pow((double)db->decay, (double)step);
+    const float d = sp_dropback_decay(db->decay, step);
     spartan_status st = sp_dropback_begin(ctx, &db->dev);
+    for (size_t i = 0; i < db->dev.params && st == SPARTAN_OK; i++) {
+        const sp_dropback_param *p = &db->p[i];
+        st = sp_dropback_score(ctx, &db->dev, p->w, p->off, p->key, p->scale, d);
+    }
+    if (st == SPARTAN_OK) st = sp_dropback_guess(ctx, &db->dev);
     for (unsigned level = 0; level < 3 && st == SPARTAN_OK; level++) {
-        for (size_t i = 0; i < db->dev.params && st == SPARTAN_OK; i++) {
-            const sp_dropback_param *p = &db->p[i];
-            st = sp_dropback_hist(ctx, &db->dev, p->w, p->off, p->key, p->scale, d, level);
-        }
+        for (size_t i = 0; i < db->dev.params && st == SPARTAN_OK; i++)
+            st = sp_dropback_hist(ctx, &db->dev, db->p[i].w, db->p[i].off, level);
         if (st == SPARTAN_OK) st = sp_dropback_select(ctx, &db->dev, level);
     }
     for (size_t i = 0; i < db->dev.params && st == SPARTAN_OK; i++) {
@@ -95,13 +98,20 @@ spartan_status spartan_model_dropback_info(spartan_model *m, spartan_dropback_in
     if (!m->prepared || !db)
         return sp_invalid(m->ctx, "spartan_model_dropback_info: %s",
                           m->prepared ? "Dropback is off" : "the model is not prepared");
-    *out =
-        (spartan_dropback_info){db->dev.total, db->dev.init[1], 0, 0.0f, db->last_d, db->updates};
+    *out = (spartan_dropback_info){
+        .total = db->dev.total, .keep = db->dev.k, .decay = db->last_d, .updates = db->updates};
     for (size_t i = 0; layer_tracked && i < m->nlayers; i++) layer_tracked[i] = 0;
     if (!db->updates) return SPARTAN_OK;
     unsigned *t = malloc(db->dev.params * sizeof *t);
     if (!t) return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "Dropback counts");
-    spartan_status st = sp_dropback_read(m->ctx, &db->dev, t, &out->threshold);
+    sp_dropback_counts c;
+    spartan_status st = sp_dropback_read(m->ctx, &db->dev, t, &c);
+    if (st == SPARTAN_OK) {
+        out->threshold = c.threshold;
+        out->joined = c.joined;
+        out->joined_total = c.joined_total;
+        out->full_counts = c.misses;
+    }
     for (size_t i = 0; i < db->dev.params && st == SPARTAN_OK; i++) {
         out->tracked += t[i];
         if (layer_tracked) layer_tracked[db->p[i].layer] += t[i];

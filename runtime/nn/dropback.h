@@ -11,6 +11,7 @@
 #ifndef SP_NN_DROPBACK_H
 #define SP_NN_DROPBACK_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,14 @@ typedef struct sp_dropback {
  * budget of no element or more than there are. */
 spartan_status sp_dropback_make(spartan_model *m, sp_dropback **out);
 void sp_dropback_free(spartan_context *ctx, sp_dropback *db);
+/* d after `step` updates: decay^step, taken as 0 once below 2^-64. Beyond it the reset values d w0
+ * would soon be subnormal numbers, which x86 cores compute many times more slowly, in the GEMMs
+ * that read the weights too (|w0| is at least the generator's scale, above 2^-40 for any fan-in
+ * below 2^40, so d w0 stays normal while d >= 2^-64). */
+static inline float sp_dropback_decay(float decay, size_t step) {
+    const double d = pow((double)decay, (double)step);
+    return d < 0x1p-64 ? 0.0f : (float)d;
+}
 /* After the update that follows `step` others: the threshold and the reset (enqueued). */
 spartan_status sp_dropback_step(spartan_context *ctx, sp_dropback *db, size_t step);
 

@@ -4,7 +4,8 @@
 #include "ops/ops_internal.h"
 #include "tensor/tensor_internal.h"
 
-#define HIST_BINS 2048 /* NN_DB_BINS */
+#define HIST_BINS   2048 /* NN_DB_BINS */
+#define STATE_WORDS 9    /* the state's words (nn.cl) */
 
 void sp_dropback_dev_free(spartan_context *ctx, sp_dropback_dev *d) {
     cl_mem *all[] = {&d->scores, &d->hist, &d->state, &d->tracked};
@@ -20,38 +21,49 @@ spartan_status sp_dropback_dev_make(spartan_context *ctx, size_t total, size_t p
     if (!total || !params || !k || k > total || total > 0xffffffffu)
         return sp_invalid(ctx, "Dropback: keep %zu of %zu elements in %zu parameters", k, total,
                           params);
-    out->init[0] = 0;
-    out->init[1] = (cl_uint)k;
+    out->k = (cl_uint)k;
     spartan_status st =
         sp_buffer_create(ctx, total * sizeof(float), "Dropback scores", &out->scores);
     if (st == SPARTAN_OK)
         st = sp_buffer_create(ctx, HIST_BINS * sizeof(cl_uint), "Dropback histogram", &out->hist);
     if (st == SPARTAN_OK)
-        st = sp_buffer_create(ctx, 2 * sizeof(cl_uint), "Dropback threshold", &out->state);
+        st =
+            sp_buffer_create(ctx, STATE_WORDS * sizeof(cl_uint), "Dropback threshold", &out->state);
     if (st == SPARTAN_OK)
         st = sp_buffer_create(ctx, params * sizeof(cl_uint), "Dropback counts", &out->tracked);
+    /* the bins start at 0 (each select clears them after); so does the state (the first guess,
+     * the counts) and the scores (their sign bits: no element tracked yet) */
+    const cl_uint zero = 0;
+    cl_int rc = CL_SUCCESS;
+    if (st == SPARTAN_OK)
+        rc = clEnqueueFillBuffer(ctx->queue, out->hist, &zero, sizeof zero, 0,
+                                 HIST_BINS * sizeof(cl_uint), 0, NULL, NULL);
+    if (st == SPARTAN_OK && rc == CL_SUCCESS)
+        rc = clEnqueueFillBuffer(ctx->queue, out->scores, &zero, sizeof zero, 0,
+                                 total * sizeof(float), 0, NULL, NULL);
+    if (st == SPARTAN_OK && rc == CL_SUCCESS)
+        rc = clEnqueueFillBuffer(ctx->queue, out->state, &zero, sizeof zero, 0,
+                                 STATE_WORDS * sizeof(cl_uint), 0, NULL, NULL);
+    if (rc != CL_SUCCESS) st = sp_ctx_cl_fail(ctx, rc, "clEnqueueFillBuffer", "Dropback state");
     if (st != SPARTAN_OK) sp_dropback_dev_free(ctx, out);
     return st;
 }
 
 spartan_status sp_dropback_begin(spartan_context *ctx, sp_dropback_dev *d) {
     const cl_uint zero = 0;
-    cl_int rc = clEnqueueWriteBuffer(ctx->queue, d->state, CL_FALSE, 0, sizeof d->init, d->init, 0,
-                                     NULL, NULL);
-    if (rc == CL_SUCCESS)
-        rc = clEnqueueFillBuffer(ctx->queue, d->hist, &zero, sizeof zero, 0,
-                                 HIST_BINS * sizeof(cl_uint), 0, NULL, NULL);
-    if (rc == CL_SUCCESS)
-        rc = clEnqueueFillBuffer(ctx->queue, d->tracked, &zero, sizeof zero, 0,
-                                 d->params * sizeof(cl_uint), 0, NULL, NULL);
-    return rc == CL_SUCCESS ? SPARTAN_OK : sp_ctx_cl_fail(ctx, rc, "clEnqueue", "Dropback state");
+    cl_int rc = clEnqueueFillBuffer(ctx->queue, d->tracked, &zero, sizeof zero, 0,
+                                    d->params * sizeof(cl_uint), 0, NULL, NULL);
+    if (rc != CL_SUCCESS) return sp_ctx_cl_fail(ctx, rc, "clEnqueueFillBuffer", "Dropback counts");
+    const size_t one = 1;
+    sp_arg args[] = {SP_ARG(d->state), SP_ARG(d->k)};
+    return sp_launch(ctx, SP_K_nn_dropback_begin, 1, &one, &one, args, 2);
 }
 
-/* Work-items for a kernel that strides over n elements, about 64 each: a group's bins or count
- * are added once for many elements. */
+/* Work-items for a Dropback kernel over n elements: NN_DB_VECS (4) vectors each, whole groups. */
 static size_t strided_items(const spartan_context *ctx, size_t n) {
     const size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
-    return (n + wg * 64 - 1) / (wg * 64) * wg;
+    const size_t per = (size_t)sp_tuned_get(&ctx->tuned, "VEC") * 4;
+    return (n + wg * per - 1) / (wg * per) * wg;
 }
 
 /* A parameter's elements as the kernels take them (uint), and its place among the scores. */
@@ -64,17 +76,37 @@ static spartan_status elements(spartan_context *ctx, const sp_dropback_dev *d,
     return SPARTAN_OK;
 }
 
-spartan_status sp_dropback_hist(spartan_context *ctx, sp_dropback_dev *d, const spartan_tensor *w,
-                                size_t off, uint64_t key, float scale, float decay,
-                                unsigned level) {
-    cl_uint n, o = (cl_uint)off, lv = level;
+spartan_status sp_dropback_score(spartan_context *ctx, sp_dropback_dev *d, const spartan_tensor *w,
+                                 size_t off, uint64_t key, float scale, float decay) {
+    cl_uint n, o = (cl_uint)off;
     cl_ulong k = key;
     spartan_status st = elements(ctx, d, w, off, &n);
     if (st != SPARTAN_OK || n == 0) return st;
     const size_t items = strided_items(ctx, n);
-    sp_arg args[] = {SP_ARG(w->mem),    SP_ARG(n), SP_ARG(k),  SP_ARG(scale),    SP_ARG(decay),
-                     SP_ARG(d->scores), SP_ARG(o), SP_ARG(lv), SP_ARG(d->state), SP_ARG(d->hist)};
-    return sp_launch_1d(ctx, SP_K_nn_dropback_hist, items, args, 10);
+    if (scale == 0.0f || decay == 0.0f) { /* d w0 is 0: nothing to regenerate */
+        sp_arg args[] = {SP_ARG(w->mem), SP_ARG(n),        SP_ARG(d->scores),
+                         SP_ARG(o),      SP_ARG(d->state), SP_ARG(d->hist)};
+        return sp_launch_1d(ctx, SP_K_nn_dropback_score0, items, args, 6);
+    }
+    sp_arg args[] = {SP_ARG(w->mem),    SP_ARG(n), SP_ARG(k),        SP_ARG(scale),  SP_ARG(decay),
+                     SP_ARG(d->scores), SP_ARG(o), SP_ARG(d->state), SP_ARG(d->hist)};
+    return sp_launch_1d(ctx, SP_K_nn_dropback_score, items, args, 9);
+}
+
+spartan_status sp_dropback_guess(spartan_context *ctx, sp_dropback_dev *d) {
+    const size_t one = 1;
+    sp_arg args[] = {SP_ARG(d->state), SP_ARG(d->hist)};
+    return sp_launch(ctx, SP_K_nn_dropback_guess, 1, &one, &one, args, 2);
+}
+
+spartan_status sp_dropback_hist(spartan_context *ctx, sp_dropback_dev *d, const spartan_tensor *w,
+                                size_t off, unsigned level) {
+    cl_uint n, o = (cl_uint)off, lv = level;
+    spartan_status st = elements(ctx, d, w, off, &n);
+    if (st != SPARTAN_OK || n == 0) return st;
+    sp_arg args[] = {SP_ARG(n),  SP_ARG(d->scores), SP_ARG(o),
+                     SP_ARG(lv), SP_ARG(d->state),  SP_ARG(d->hist)};
+    return sp_launch_1d(ctx, SP_K_nn_dropback_hist, strided_items(ctx, n), args, 6);
 }
 
 spartan_status sp_dropback_select(spartan_context *ctx, sp_dropback_dev *d, unsigned level) {
@@ -92,15 +124,21 @@ spartan_status sp_dropback_apply(spartan_context *ctx, sp_dropback_dev *d, spart
     if (st == SPARTAN_OK && slot >= d->params)
         st = sp_invalid(ctx, "Dropback: count %zu of %zu", slot, d->params);
     if (st != SPARTAN_OK || n == 0) return st;
+    const size_t items = strided_items(ctx, n);
+    if (scale == 0.0f || decay == 0.0f) {
+        sp_arg args[] = {SP_ARG(w->mem),   SP_ARG(n),          SP_ARG(d->scores), SP_ARG(o),
+                         SP_ARG(d->state), SP_ARG(d->tracked), SP_ARG(sl)};
+        return sp_launch_1d(ctx, SP_K_nn_dropback_apply0, items, args, 7);
+    }
     sp_arg args[] = {SP_ARG(w->mem),     SP_ARG(n),         SP_ARG(k), SP_ARG(scale),
                      SP_ARG(decay),      SP_ARG(d->scores), SP_ARG(o), SP_ARG(d->state),
                      SP_ARG(d->tracked), SP_ARG(sl)};
-    return sp_launch_1d(ctx, SP_K_nn_dropback_apply, strided_items(ctx, n), args, 10);
+    return sp_launch_1d(ctx, SP_K_nn_dropback_apply, items, args, 10);
 }
 
 spartan_status sp_dropback_read(spartan_context *ctx, const sp_dropback_dev *d, unsigned *tracked,
-                                float *threshold) {
-    cl_uint state[2];
+                                sp_dropback_counts *out) {
+    cl_uint state[STATE_WORDS];
     cl_int rc = clEnqueueReadBuffer(ctx->queue, d->tracked, CL_TRUE, 0, d->params * sizeof(cl_uint),
                                     tracked, 0, NULL, NULL);
     if (rc == CL_SUCCESS)
@@ -112,7 +150,10 @@ spartan_status sp_dropback_read(spartan_context *ctx, const sp_dropback_dev *d, 
         cl_uint u;
         float f;
     } t = {state[0]};
-    *threshold = t.f;
+    out->threshold = t.f;
+    out->misses = state[5];
+    out->joined = state[6];
+    out->joined_total = ((uint64_t)state[8] << 32 | state[7]) + state[6];
     return SPARTAN_OK;
 }
 

@@ -97,9 +97,14 @@ typedef enum sp_family {
     X(nn, nn_softmax_xent)                                                                         \
     X(nn, nn_sgd_step)                                                                             \
     X(nn, nn_w0_fill)                                                                              \
+    X(nn, nn_dropback_begin)                                                                       \
+    X(nn, nn_dropback_score)                                                                       \
+    X(nn, nn_dropback_score0)                                                                      \
+    X(nn, nn_dropback_guess)                                                                       \
     X(nn, nn_dropback_hist)                                                                        \
     X(nn, nn_dropback_select)                                                                      \
     X(nn, nn_dropback_apply)                                                                       \
+    X(nn, nn_dropback_apply0)                                                                      \
     X(conv, conv_forward)                                                                          \
     X(conv, conv_forward_sparse)                                                                   \
     X(conv, conv_forward_rows)                                                                     \
