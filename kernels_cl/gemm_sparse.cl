@@ -474,3 +474,57 @@ void gemm_sparse_bwd_input(const uint lines, const uint sub_lines, const uint ti
         xr[k] = r;
     }
 }
+
+// ---- Weight-sparse GEMMs (runtime/ops/gemm_wsparse.c) ------------------------------------------
+// W (K x N) kept as lists of the positions of its non-zeros, the values read from W itself (SGD
+// updates them in place): by column (the W form: Y = X . W) and by row (the W^T form:
+// dX = dY . W^T); the dense operand is given transposed (in_t: rows x m), so that SP_VEC rows of
+// the output are one vector load per non-zero. Work-item (dimension 0) a block of SP_VEC output
+// rows, (dimension 1) a slot of order[]: the lists sorted by length, longest first, so that the
+// work-items of a group have lists of about the same length (the load balancing of irregular
+// rows). out[r, c] = sum over p in [ptr[c], ptr[c + 1]) of w[c * w_c + idx[p] * w_i] *
+// in_t[idx[p] * m + r].
+__kernel void gemm_wsparse_lists(const uint m, const uint lists, __global const uint *ptr,
+                                 __global const uint *idx, __global const uint *order,
+                                 __global const float *w, const uint w_c, const uint w_i,
+                                 __global const float *in_t, __global float *out,
+                                 const uint out_ld) {
+    const uint r0 = (uint)get_global_id(0) * SP_VEC, s = (uint)get_global_id(1);
+    if (r0 >= m || s >= lists) return;
+    const uint c = order[s], len = min((uint)SP_VEC, m - r0), end = ptr[c + 1];
+    floatv acc = (floatv)(0.0f);
+    for (uint p = ptr[c]; p < end; p++) {
+        const uint i = idx[p];
+        acc = fma((floatv)(w[c * w_c + i * w_i]), sp_load_part(in_t + (size_t)i * m + r0, len), acc);
+    }
+    float t[SP_VEC];
+    VSTORE_AT(acc, t);
+    for (uint l = 0; l < len; l++) out[(size_t)(r0 + l) * out_ld + c] = t[l];
+}
+
+// Y = X . W skipping the zeros of both: work-item (dimension 0) row r of X, (dimension 1) block b
+// of `bw` columns of Y; for each non-zero X[r, i], the non-zeros of W's row i inside the block
+// (bptr[i * blocks + b] .. bptr[i * blocks + b + 1], their columns within the block in bj). The
+// work-item owns Y[r, block]: it zeroes it, then adds in the order of i, so the sums are
+// deterministic.
+__kernel void gemm_wsparse_union(const uint m, const uint k, const uint n, const uint bw,
+                                 const uint blocks, __global const float *x,
+                                 __global const uint *bptr, __global const ushort *bj,
+                                 __global const float *w, __global float *y) {
+    const uint r = (uint)get_global_id(0), b = (uint)get_global_id(1);
+    if (r >= m || b >= blocks) return;
+    const uint j0 = b * bw, jn = min(bw, n - j0);
+    __global float *yr = y + (size_t)r * n + j0;
+    for (uint j = 0; j < jn; j++) yr[j] = 0.0f;
+    __global const float *xr = x + (size_t)r * k;
+    for (uint i = 0; i < k; i++) {
+        const float xv = xr[i];
+        if (xv == 0.0f) continue;
+        const uint end = bptr[i * blocks + b + 1];
+        __global const float *wr = w + (size_t)i * n + j0;
+        for (uint p = bptr[i * blocks + b]; p < end; p++) {
+            const uint j = bj[p];
+            yr[j] = fma(xv, wr[j], yr[j]);
+        }
+    }
+}

@@ -174,6 +174,47 @@ SPARTAN_API spartan_status spartan_gemm_sparse_bwd_weight_dz(spartan_context *ct
                                                              const spartan_tensor *x,
                                                              const spartan_sparse *dz,
                                                              spartan_tensor *dw);
+
+/* ---- Weight-sparse GEMMs ---------------------------------------------------------------------
+ * For a weight matrix W (K x N) with few non-zeros (Dropback's pruned weights): a description of
+ * where they are, built from W, usable in both orders the passes need (W forward, W^T backward by
+ * input), with the values read from W itself at each call (an optimiser updates them in place).
+ * The GEMMs compute over the positions of the last build only: W's elements elsewhere must be
+ * zero (rebuild when the set of non-zeros grows; a shrinking set stays exact, at the cost of its
+ * stale positions). Outputs are overwritten.
+ *
+ *     spartan_wsparse *ws;
+ *     spartan_wsparse_create(ctx, k, n, &ws);
+ *     spartan_wsparse_build(ws, w);                  // reads W (blocking)
+ *     spartan_gemm_wsparse_fwd(ctx, x, w, ws, y);    // Y = X . W
+ *     spartan_gemm_wsparse_bwd_input(ctx, dy, w, ws, dx);   // dX = dY . W^T
+ */
+typedef struct spartan_wsparse spartan_wsparse;
+
+SPARTAN_API spartan_status spartan_wsparse_create(spartan_context *ctx, size_t k, size_t n,
+                                                  spartan_wsparse **out);
+SPARTAN_API void spartan_wsparse_destroy(spartan_wsparse *ws);
+/* The positions of W's non-zeros (K x N, ws's shape): reads W back (blocking). */
+SPARTAN_API spartan_status spartan_wsparse_build(spartan_wsparse *ws, const spartan_tensor *w);
+/* The non-zeros at the last build (0 before one). */
+SPARTAN_API size_t spartan_wsparse_nnz(const spartan_wsparse *ws);
+
+/* Y = X . W over W's non-zeros: X M x K, W K x N, Y M x N. X is transposed into ws's scratch
+ * first, so each non-zero of W is one SP_VEC-wide FMA for SP_VEC rows of Y. */
+SPARTAN_API spartan_status spartan_gemm_wsparse_fwd(spartan_context *ctx, const spartan_tensor *x,
+                                                    const spartan_tensor *w, spartan_wsparse *ws,
+                                                    spartan_tensor *y);
+/* dX = dY . W^T over W's non-zeros: dY M x N, W K x N, dX M x K. */
+SPARTAN_API spartan_status spartan_gemm_wsparse_bwd_input(spartan_context *ctx,
+                                                          const spartan_tensor *dy,
+                                                          const spartan_tensor *w,
+                                                          spartan_wsparse *ws, spartan_tensor *dx);
+/* Y = X . W skipping the zeros of both: for each non-zero X[r, i], the non-zeros of W's row i
+ * (the product is made only where both are non-zero). X M x K, W K x N, Y M x N. */
+SPARTAN_API spartan_status spartan_gemm_wsparse_fwd_both(spartan_context *ctx,
+                                                         const spartan_tensor *x,
+                                                         const spartan_tensor *w,
+                                                         spartan_wsparse *ws, spartan_tensor *y);
 #endif /* SPARTAN_EXPERIMENTAL_DECLARED */
 
 /* ---- GEMM passes -------------------------------------------------------------------------------

@@ -104,9 +104,8 @@ static size_t split_parts(const spartan_context *ctx, size_t m, size_t n, size_t
     return parts > bounded ? parts : bounded;
 }
 
-/* out (cols x rows) = in^T (rows x cols), both row-major. */
-static spartan_status launch_transpose(spartan_context *ctx, cl_uint rows, cl_uint cols, cl_mem in,
-                                       cl_mem out) {
+spartan_status sp_transpose_mem(spartan_context *ctx, cl_uint rows, cl_uint cols, cl_mem in,
+                                cl_mem out) {
     /* groups of WG work-items, 8 columns by WG / 8 rows: POCL runs each group as a task (groups
      * of 16 cost a 400 x 120 transpose 0.15-0.2 ms), and a group writes a row of out per column,
      * rows apart by the row count: 16 of them, 4 KiB apart for 1024 rows, thrashed an 8-way cache
@@ -156,7 +155,7 @@ static spartan_status run_own(spartan_context *ctx, int ta, int tb, size_t m, si
     if (tb) { /* B is stored N x K: transpose it into scratch (weights: small) */
         st = sp_scratch(ctx, SP_SCRATCH_TRANSPOSE, n * k * sizeof(float), &o.b);
         if (st != SPARTAN_OK) return st;
-        if ((st = launch_transpose(ctx, o.n, o.k, b->mem, o.b)) != SPARTAN_OK) return st;
+        if ((st = sp_transpose_mem(ctx, o.n, o.k, b->mem, o.b)) != SPARTAN_OK) return st;
     }
     size_t parts = split_parts(ctx, m, n, k);
     o.kc = (cl_uint)((k + parts - 1) / parts);
@@ -220,7 +219,7 @@ spartan_status spartan_transpose(spartan_context *ctx, const spartan_tensor *a, 
     cl_uint ur, uc;
     spartan_status st;
     if ((st = sp_u32(ctx, rows, "rows", &ur)) || (st = sp_u32(ctx, cols, "cols", &uc))) return st;
-    return a->numel ? launch_transpose(ctx, ur, uc, a->mem, b->mem) : SPARTAN_OK;
+    return a->numel ? sp_transpose_mem(ctx, ur, uc, a->mem, b->mem) : SPARTAN_OK;
 }
 
 /* ---- Tile dropout (kernels_cl/gemm_dense.cl, gemm_tiles_*) ------------------------------------
@@ -299,7 +298,7 @@ spartan_status sp_gemm_tiles(spartan_context *ctx, sp_tile_use use, const sp_row
         cl_mem dyt, ct;
         st = sp_scratch(ctx, SP_SCRATCH_TRANSPOSE, m * k * sizeof(float), &dyt);
         if (st == SPARTAN_OK) st = sp_scratch(ctx, SP_SCRATCH_COLS, m * n * sizeof(float), &ct);
-        if (st == SPARTAN_OK) st = launch_transpose(ctx, o.m, o.k, a->mem, dyt);
+        if (st == SPARTAN_OK) st = sp_transpose_mem(ctx, o.m, o.k, a->mem, dyt);
         if (st != SPARTAN_OK) return st;
         const cl_uint rows = o.n, cols = o.m;
         o.m = rows;
@@ -310,11 +309,11 @@ spartan_status sp_gemm_tiles(spartan_context *ctx, sp_tile_use use, const sp_row
         size_t parts = split_parts(ctx, n, m, k);
         o.kc = (cl_uint)((k + parts - 1) / parts);
         st = sp_split_reduce(ctx, parts, m * n, ct, alpha, 0.0f, own_slices, &o);
-        return st == SPARTAN_OK ? launch_transpose(ctx, rows, cols, ct, c->mem) : st;
+        return st == SPARTAN_OK ? sp_transpose_mem(ctx, rows, cols, ct, c->mem) : st;
     }
     if (use == SP_TILES_INPUT) { /* W^T (N x K of the product) into scratch */
         st = sp_scratch(ctx, SP_SCRATCH_TRANSPOSE, n * k * sizeof(float), &o.b);
-        if (st == SPARTAN_OK) st = launch_transpose(ctx, (cl_uint)wk, (cl_uint)wn, b->mem, o.b);
+        if (st == SPARTAN_OK) st = sp_transpose_mem(ctx, (cl_uint)wk, (cl_uint)wn, b->mem, o.b);
         if (st != SPARTAN_OK) return st;
     }
     size_t parts = split_parts(ctx, m, n, k);

@@ -425,6 +425,25 @@ spartan_status sp_dropback_read(spartan_context *ctx, const sp_dropback_dev *d, 
 /* w[i] = sp_rng_w0(key, i, scale): a parameter's initial values regenerated. */
 spartan_status sp_w0_fill(spartan_context *ctx, spartan_tensor *w, uint64_t key, float scale);
 
+/* out (cols x rows) = in^T (rows x cols), both row-major buffers (spartan_transpose's kernel). */
+spartan_status sp_transpose_mem(spartan_context *ctx, cl_uint rows, cl_uint cols, cl_mem in,
+                                cl_mem out);
+
+/* A weight matrix's non-zeros (spartan_wsparse_build): by column (col_*: the W form), by row
+ * (row_*: the W^T form), each list's positions ascending and the lists ordered by length (*_order,
+ * longest first), and by row in blocks of bw columns (bptr: k x blocks + 1 offsets, bj: the column
+ * within the block) for the GEMM that skips X's zeros too. scratch: the transposed dense operand
+ * (scratch_floats). longest_*: the most loop iterations a work-item of each kernel makes. */
+struct spartan_wsparse {
+    spartan_context *ctx;
+    size_t k, n, nnz, bw, blocks;
+    size_t longest_col, longest_row, longest_union;
+    cl_mem col_ptr, col_idx, col_order, row_ptr, row_idx, row_order, bptr, bj;
+    cl_mem scratch;
+    size_t scratch_floats;
+    int built;
+};
+
 /* s describes rows x cols matrices from now on, in the buffers it was made with (monitor.c):
  * INVALID_ARGUMENT when the new shape has more tiles than the one it was created for. Its counts
  * and compaction are forgotten. For operands whose width changes from step to step (the kept

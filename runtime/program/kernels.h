@@ -72,6 +72,8 @@ typedef enum sp_family {
     X(gemm_sparse, gemm_sparse_fwd_direct_b2)                                                      \
     X(gemm_sparse, gemm_sparse_fwd_direct_b3)                                                      \
     X(gemm_sparse, gemm_sparse_bwd_input)                                                          \
+    X(gemm_sparse, gemm_wsparse_lists)                                                             \
+    X(gemm_sparse, gemm_wsparse_union)                                                             \
     X(nn, nn_im2col)                                                                               \
     X(nn, nn_col2im)                                                                               \
     X(nn, nn_bias_add)                                                                             \
