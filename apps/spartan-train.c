@@ -603,19 +603,30 @@ static int resume(spartan_context *ctx, spartan_model *m, const options *o, size
         fprintf(stderr, "spartan-train: cannot resume from %s: %s\n", o->resume, why);
         return 0;
     }
-    char chans[32];
+    char chans[32], dbd[32], dbk[24], dbe[32];
     snprintf(chans, sizeof chans, "%.9g", (double)o->cfg.channel_dropout);
+    snprintf(dbd, sizeof dbd, "%.9g", (double)o->cfg.dropback_density);
+    snprintf(dbk, sizeof dbk, "%zu", o->cfg.dropback_keep);
+    snprintf(dbe, sizeof dbe, "%.9g", (double)o->cfg.dropback_decay);
+    /* Dropback: a run from before it had none (its device state, the guess of the threshold and
+     * the marks of the tracked set, starts afresh: the weights continue exactly, the first
+     * update's churn counts the whole set) */
+    const int db_differs = strcmp(*meta(o, "dropback_density", b, sizeof b) ? b : "0", dbd) ||
+                           strcmp(*meta(o, "dropback_keep", b, sizeof b) ? b : "0", dbk) ||
+                           ((o->cfg.dropback_density > 0.0f || o->cfg.dropback_keep) &&
+                            strcmp(meta(o, "dropback_decay", b, sizeof b), dbe));
     snprintf(want, sizeof want, "%d", o->epochs);
     if (strcmp(meta(o, "epochs", b, sizeof b), want) ||
         strcmp(meta(o, "schedule", b, sizeof b), o->schedule) ||
         strcmp(meta(o, "policy", b, sizeof b), spartan_policy_mode_name(o->cfg.policy)) ||
         strcmp(*meta(o, "dropout_kind", b, sizeof b) ? b : "bernoulli", /* before kinds */
                spartan_dropout_kind_name(o->cfg.dropout_kind)) ||
-        strcmp(*meta(o, "channel_dropout", b, sizeof b) ? b : "0", chans)) /* before it: 0 */
+        strcmp(*meta(o, "channel_dropout", b, sizeof b) ? b : "0", chans) || /* before it: 0 */
+        db_differs)
         fprintf(stderr,
                 "spartan-train: warning: %s comes from a run with other --epochs, "
-                "--schedule, --policy, --dropout-kind or --channel-dropout: this run will not "
-                "repeat it exactly\n",
+                "--schedule, --policy, --dropout-kind, --channel-dropout or --dropback-*: this "
+                "run will not repeat it exactly\n",
                 o->resume);
     printf("resumed from %s: step %zu (epoch %zu, step %zu of %zu)\n", o->resume,
            spartan_model_steps(m), p->epoch + 1, p->step, steps);

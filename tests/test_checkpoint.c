@@ -1,12 +1,12 @@
 /* Tests of checkpoints (runtime/io/checkpoint.c; the safetensors layer under them has its own,
  * test_safetensors.c): a round trip (values, momenta and step bit for bit, native shapes,
  * metadata); a resumed run on real Fashion-MNIST images whose losses equal an uninterrupted
- * run's, on both paths, through dropout (whose masks follow the step); the refusal of every
- * truncation and of a flipped bit in every header byte and every data byte, of a foreign file,
- * of another architecture and of a missing file, each leaving the model as it was; and a crash at
- * several points of a save (the writer's test hook makes the saving process _exit mid-write)
- * leaving the previous checkpoint identical and loadable; FIFOs, devices and oversized files
- * refused before they are read. */
+ * run's, on both paths, through dropout (whose masks follow the step) and with Dropback; the
+ * refusal of every truncation and of a flipped bit in every header byte and every data byte, of a
+ * foreign file, of another architecture and of a missing file, each leaving the model as it was;
+ * and a crash at several points of a save (the writer's test hook makes the saving process _exit
+ * mid-write) leaving the previous checkpoint identical and loadable; FIFOs, devices and oversized
+ * files refused before they are read. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,8 +296,15 @@ START_TEST(resume_equals_uninterrupted_run) {
     OK(spartan_dataset_batch(d, 0, 6 * BATCH, img, lab));
     spartan_dataset_destroy(d);
 
-    for (int policy = 0; policy < 2; policy++) {
+    /* dense, sparse, and dense with Dropback (the resumed run's d = 0.5^t comes from the step
+     * count, its w0 from the seed, its selection from the weights alone) */
+    for (int run = 0; run < 3; run++) {
+        const int policy = run % 2;
         spartan_train_config cfg = config((spartan_policy_mode)policy, BATCH, 11);
+        if (run == 2) {
+            cfg.dropback_density = 0.2f;
+            cfg.dropback_decay = 0.5f;
+        }
         double straight[N + M], resumed[N + M];
         spartan_model *m = dropout_cnn();
         OK(spartan_model_prepare(m, &cfg));
@@ -310,6 +317,9 @@ START_TEST(resume_equals_uninterrupted_run) {
         train_real(m, img, lab, BATCH, 0, N, resumed);
         OK(spartan_checkpoint_save(m, path, NULL, 0));
         spartan_model_destroy(m);
+        char value[32];
+        OK(spartan_checkpoint_meta_get(path, "dropback_density", value, sizeof value));
+        ck_assert_str_eq(value, run == 2 ? "0.200000003" : "0");
 
         m = dropout_cnn();
         OK(spartan_model_prepare(m, &cfg));
@@ -318,7 +328,7 @@ START_TEST(resume_equals_uninterrupted_run) {
         train_real(m, img, lab, BATCH, N, M, resumed);
         for (int s = 0; s < N + M; s++)
             ck_assert_msg(straight[s] == resumed[s],
-                          "policy %d step %d: uninterrupted loss %.9g, resumed %.9g", policy, s,
+                          "run %d step %d: uninterrupted loss %.9g, resumed %.9g", run, s,
                           straight[s], resumed[s]);
         snap end_resumed = snapshot(m);
         assert_same(end_straight, end_resumed, "parameters after the resumed run");

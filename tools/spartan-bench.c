@@ -33,6 +33,7 @@ static void usage(FILE *f) {
         "                          [--batch N] [--sparsity LIST] [--pass LIST]\n"
         "                          [--pattern LIST] [--no-clblast] [COMMON]\n"
         "       spartan-bench train [--model LIST] [--policy LIST] [--dropout-kind LIST]\n"
+        "                           [--dropback-density LIST]\n"
         "                           [--dropout P] [--channel-dropout LIST] [--epochs N]\n"
         "                           [--limit N] [--test-limit N]\n"
         "                           [--batch N] [--seed N] [--sample-every N]\n"
@@ -78,6 +79,8 @@ static void usage(FILE *f) {
         "                   [0, 1) (default: each layer's own)\n"
         "  --channel-dropout LIST  sensitivity-aware channel dropout rates (e.g. 0,0.5): each\n"
         "                   run under each, side by side (default: none)\n"
+        "  --dropback-density LIST  Dropback budgets as fractions of the parameters (e.g.\n"
+        "                   0,0.1; 0: off): each run under each, side by side (default: off)\n"
         "  --epochs N       epochs (default 1); epoch time: median over the epochs\n"
         "  --limit N        train on the first N images (default all 60000)\n"
         "  --test-limit N   evaluate on the first N test images (default all 10000)\n"
@@ -582,6 +585,8 @@ static int parse_train(int argc, char **argv, bench_train_opts *o) {
             rc = parse_rate(a, v, &o->dropout);
         } else if (strcmp(a, "--channel-dropout") == 0) {
             rc = parse_rates(a, v, o->channels, BENCH_MAX_CHANNELS, &o->nchannels);
+        } else if (strcmp(a, "--dropback-density") == 0) {
+            rc = parse_rates(a, v, o->dropbacks, BENCH_MAX_CHANNELS, &o->ndropbacks);
         } else if (strcmp(a, "--epochs") == 0) {
             rc = parse_int(a, v, &o->epochs) ? 2 : 0;
         } else if (strcmp(a, "--pytorch-threads") == 0) {

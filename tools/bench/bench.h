@@ -79,10 +79,12 @@ typedef struct bench_train_opts {
     unsigned policies;      /* --policy LIST: bit (1 << spartan_policy_mode); default all three */
     unsigned dropout_kinds; /* --dropout-kind LIST: bit (1 << spartan_dropout_kind); bernoulli */
     float dropout;          /* --dropout P: every dropout layer's rate; < 0: each layer's own */
-    float channels[BENCH_MAX_CHANNELS]; /* --channel-dropout LIST: each run under each (0: none) */
-    size_t nchannels;                   /* 0: the option not given (runs without it) */
-    int epochs;                         /* --epochs N (1) */
-    size_t limit;                       /* --limit N: train on the first N images (0: all) */
+    float channels[BENCH_MAX_CHANNELS];  /* --channel-dropout LIST: each run under each (0: none) */
+    size_t nchannels;                    /* 0: the option not given (runs without it) */
+    float dropbacks[BENCH_MAX_CHANNELS]; /* --dropback-density LIST: each run under each (0: off) */
+    size_t ndropbacks;                   /* 0: the option not given (runs without Dropback) */
+    int epochs;                          /* --epochs N (1) */
+    size_t limit;                        /* --limit N: train on the first N images (0: all) */
     size_t test_limit;          /* --test-limit N: evaluate on the first N test images (0: all) */
     size_t batch;               /* --batch N (the library's default, 64) */
     uint64_t seed;              /* --seed N (the library's default, 1) */
@@ -106,6 +108,8 @@ typedef struct bench_train_result {
     double dropout;           /* --dropout (NAN: each layer's own rate) */
     double channel_dropout;   /* the run's channel dropout (0: none; NAN: PyTorch) */
     double vs_channels;       /* with channel dropout: the run without's epoch time / its own */
+    double dropback;          /* the run's Dropback density (0: off; NAN: PyTorch) */
+    double vs_dropback;       /* with Dropback: the run without's epoch time / its own */
     int state;                /* BENCH_RUN_* */
     char note[200];           /* why unavailable or failed */
     size_t images;            /* trained per epoch */

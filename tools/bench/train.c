@@ -33,7 +33,7 @@ static const char trace_header[] =
     "model,policy,epoch,step,layer_index,layer,pass,path,zeros_last,grad_zeros_last,reason";
 
 #define NPOLICIES 3
-#define NRUNS     (NPOLICIES * SPARTAN_DROPOUT_KIND_COUNT * BENCH_MAX_CHANNELS)
+#define NRUNS     (NPOLICIES * SPARTAN_DROPOUT_KIND_COUNT * BENCH_MAX_CHANNELS * BENCH_MAX_CHANNELS)
 #define PI        3.14159265358979323846
 
 /* One policy's model under one dropout kind, and what it measured. */
@@ -251,15 +251,15 @@ static int prepare_runs(const bench_dev *d, const bench_train_opts *o, const cha
     double p = 0.0;
     int rc = 0;
     size_t n = 0;
-    const size_t nch = o->nchannels ? o->nchannels : 1;
+    const size_t nch = o->nchannels ? o->nchannels : 1, ndb = o->ndropbacks ? o->ndropbacks : 1;
     for (int pi = 0; pi < NPOLICIES; pi++) {
-        for (size_t ki = 0; ki < SPARTAN_DROPOUT_KIND_COUNT * nch; ki++) {
-            const size_t ci = ki % nch;
-            if (!(o->policies & (1u << pi)) || !(o->dropout_kinds & (1u << (ki / nch)))) continue;
+        for (size_t ki = 0; ki < SPARTAN_DROPOUT_KIND_COUNT * nch * ndb; ki++) {
+            const size_t di = ki % ndb, ci = ki / ndb % nch, kind = ki / (ndb * nch);
+            if (!(o->policies & (1u << pi)) || !(o->dropout_kinds & (1u << kind))) continue;
             run *r = &runs[n];
             bench_train_result *x = &res[n++];
             r->mode = (spartan_policy_mode)pi;
-            r->kind = (spartan_dropout_kind)(ki / nch);
+            r->kind = (spartan_dropout_kind)kind;
             r->state = BENCH_RUN_UNAVAILABLE;
             r->lr = lr0;
             x->model = model;
@@ -267,6 +267,7 @@ static int prepare_runs(const bench_dev *d, const bench_train_opts *o, const cha
             x->dropout_kind = spartan_dropout_kind_name(r->kind);
             x->dropout = o->dropout >= 0 ? setting(o->dropout) : NAN;
             x->channel_dropout = o->nchannels ? (double)o->channels[ci] : 0.0;
+            x->dropback = o->ndropbacks ? (double)o->dropbacks[di] : 0.0;
             if (named)
                 snprintf(r->name, sizeof r->name, "%s/%s", x->policy, x->dropout_kind);
             else
@@ -274,6 +275,9 @@ static int prepare_runs(const bench_dev *d, const bench_train_opts *o, const cha
             if (o->nchannels) /* "adaptive/c0.5" */
                 snprintf(r->name + strlen(r->name), sizeof r->name - strlen(r->name), "/c%g",
                          x->channel_dropout);
+            if (o->ndropbacks) /* "adaptive/db0.1" */
+                snprintf(r->name + strlen(r->name), sizeof r->name - strlen(r->name), "/db%g",
+                         x->dropback);
             memcpy(x->name, r->name, sizeof x->name);
             spartan_train_config cfg = spartan_train_config_default();
             cfg.batch = o->batch;
@@ -282,6 +286,7 @@ static int prepare_runs(const bench_dev *d, const bench_train_opts *o, const cha
             cfg.dropout_kind = r->kind;
             cfg.dropout = o->dropout;
             cfg.channel_dropout = (float)x->channel_dropout;
+            cfg.dropback_density = (float)x->dropback;
             if (o->sample_every) cfg.sample_every = o->sample_every;
             double t0 = now_s();
             spartan_status st = spartan_model_create_preset(d->ctx, model, &r->m);
@@ -468,6 +473,8 @@ static void emit(const bench_dev *d, const bench_train_opts *o, const char *date
     bench_json_number(rec, "dropout", x->dropout);
     bench_json_number(rec, "channel_dropout", x->channel_dropout);
     bench_json_number(rec, "speedup_vs_no_channel_dropout", x->vs_channels);
+    bench_json_number(rec, "dropback_density", x->dropback);
+    bench_json_number(rec, "speedup_vs_no_dropback", x->vs_dropback);
     bench_json_number(rec, "lr", x->lr);
     cJSON_AddNumberToObject(rec, "epochs", o->epochs);
     bench_json_number(rec, "limit", o->limit ? (double)o->limit : NAN);
@@ -507,10 +514,11 @@ static void emit(const bench_dev *d, const bench_train_opts *o, const char *date
 /* The median epoch time of the run of policy, dropout kind and channel dropout among
  * r[0..n-1], NAN when there is none or it did not finish. */
 static double epoch_of(const bench_train_result *r, size_t n, const char *policy, const char *kind,
-                       double channels) {
+                       double channels, double dropback) {
     for (size_t i = 0; i < n; i++)
         if (r[i].state == BENCH_RUN_OK && !strcmp(r[i].policy, policy) &&
-            !strcmp(r[i].dropout_kind, kind) && r[i].channel_dropout == channels)
+            !strcmp(r[i].dropout_kind, kind) && r[i].channel_dropout == channels &&
+            r[i].dropback == dropback)
             return r[i].epoch_s;
     return NAN;
 }
@@ -525,6 +533,7 @@ static void print_table(const bench_train_opts *o, const bench_train_result *res
            o->epochs > 1 ? "epoch s (median [range])" : "epoch s", "images/s", "vs dense");
     if (vs_bern) printf(" %9s", "vs bern.");
     if (o->nchannels) printf(" %9s", "vs no ch.");
+    if (o->ndropbacks) printf(" %9s", "vs no db.");
     printf(" %10s %9s %9s %8s\n", "train loss", "train acc", "test acc", "dev MiB");
     for (size_t i = 0; i < n; i++) {
         const bench_train_result *x = &res[i];
@@ -550,6 +559,11 @@ static void print_table(const bench_train_opts *o, const bench_train_result *res
             if (isfinite(x->vs_channels)) snprintf(ch, sizeof ch, "%.2fx", x->vs_channels);
             printf(" %9s", ch);
         }
+        if (o->ndropbacks) {
+            char db[16] = "-";
+            if (isfinite(x->vs_dropback)) snprintf(db, sizeof db, "%.2fx", x->vs_dropback);
+            printf(" %9s", db);
+        }
         printf(" %10.4f %8.2f%% %8.2f%% %8s\n", x->train_loss, 100.0 * x->train_acc,
                100.0 * x->test_acc, mib);
     }
@@ -563,6 +577,9 @@ static void print_table(const bench_train_opts *o, const bench_train_result *res
     if (o->nchannels)
         printf("(/cP: channel dropout P; vs no ch.: the same run's epoch time without channel "
                "dropout / this one, > 1 faster, side by side)\n");
+    if (o->ndropbacks)
+        printf("(/dbD: Dropback at density D, the default decay; vs no db.: the same run's epoch "
+               "time without Dropback / this one, > 1 faster, side by side)\n");
 }
 
 int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const char *date) {
@@ -652,7 +669,8 @@ int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const c
             p->lr = NAN; /* the script's own (the default 0.05) */
             p->dropout = o->dropout >= 0 ? (double)o->dropout : NAN; /* passed to the script */
             p->channel_dropout = NAN;                                /* not in the script */
-            p->device_mib = NAN;                                     /* not measured */
+            p->dropback = NAN;
+            p->device_mib = NAN; /* not measured */
             printf("  PyTorch CPU line:\n");
             p->state =
                 bench_pytorch_train(o, script, o->models[mi], p) ? BENCH_RUN_FAILED : BENCH_RUN_OK;
@@ -663,16 +681,18 @@ int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const c
         const char *bernoulli = spartan_dropout_kind_name(SPARTAN_DROPOUT_BERNOULLI);
         for (size_t k = 0; k < n; k++) {
             bench_train_result *x = &r[k];
-            x->speedup = x->vs_bernoulli = x->vs_channels = NAN;
+            x->speedup = x->vs_bernoulli = x->vs_channels = x->vs_dropback = NAN;
             if (x->state != BENCH_RUN_OK) continue;
-            const double ch = x->channel_dropout;
+            const double ch = x->channel_dropout, db = x->dropback;
             x->speedup = epoch_of(r, n, spartan_policy_mode_name(SPARTAN_POLICY_DENSE),
-                                  x->dropout_kind, ch) /
+                                  x->dropout_kind, ch, db) /
                          x->epoch_s;
             if (strcmp(x->dropout_kind, bernoulli))
-                x->vs_bernoulli = epoch_of(r, n, x->policy, bernoulli, ch) / x->epoch_s;
+                x->vs_bernoulli = epoch_of(r, n, x->policy, bernoulli, ch, db) / x->epoch_s;
             if (ch > 0.0)
-                x->vs_channels = epoch_of(r, n, x->policy, x->dropout_kind, 0.0) / x->epoch_s;
+                x->vs_channels = epoch_of(r, n, x->policy, x->dropout_kind, 0.0, db) / x->epoch_s;
+            if (db > 0.0)
+                x->vs_dropback = epoch_of(r, n, x->policy, x->dropout_kind, ch, 0.0) / x->epoch_s;
             emit(d, o, date, x, spartan_dataset_count(test), k < nspartan ? layers[k] : NULL, out);
         }
         nres += n;
