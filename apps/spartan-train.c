@@ -61,6 +61,8 @@ static void usage(FILE *f) {
         "                      keep theirs, the rest are reset to them (default 0: off)\n"
         "  --dropback-keep K   the same with a budget of K elements\n"
         "  --dropback-decay X  the initial values' decay per update (default 0.9)\n"
+        "  --dropback-interval N  updates from one selection of the tracked set to the next\n"
+        "                      (default 1: every update); in between the set is kept\n"
         "  --device SEL        OpenCL device (as spartan-info lists; default $SPARTAN_DEVICE)\n"
         "  --data DIR          MNIST-format directory (default %s)\n"
         "  --limit N           train on the first N images only\n"
@@ -180,6 +182,9 @@ static int parse_args(int argc, char **argv, options *o) {
                  o->cfg.dropback_density <= 1;
         } else if (!strcmp(a, "--dropback-keep")) {
             ok = parse_size(v, UINT32_MAX, &o->cfg.dropback_keep) && o->cfg.dropback_keep > 0;
+        } else if (!strcmp(a, "--dropback-interval")) {
+            ok = parse_size(v, UINT32_MAX, &o->cfg.dropback_interval) &&
+                 o->cfg.dropback_interval > 0;
         } else if (!strcmp(a, "--dropback-decay")) {
             ok = parse_float(v, &o->cfg.dropback_decay) && o->cfg.dropback_decay > 0 &&
                  o->cfg.dropback_decay <= 1;
@@ -267,11 +272,11 @@ static void print_dropback(spartan_model *m, uint64_t *joined0, size_t *updates0
     if (updates)
         printf("\n  dropback churn: %" PRIu64 " elements joined the tracked set over %zu updates%s "
                "(%.1f per update, %.3f %% of the budget), %zu at the last; the threshold was near "
-               "the last one in %zu of %zu updates so far",
+               "the last one in %zu of %zu selections so far",
                joined, updates, *updates0 ? "" : " (the first update's budget included)",
                (double)joined / (double)updates,
                100.0 * (double)joined / (double)updates / (double)d.keep, d.joined,
-               d.updates - d.full_counts, d.updates);
+               d.selections - d.full_counts, d.selections);
     printf("\n");
     *joined0 = d.joined_total;
     *updates0 = d.updates;
@@ -603,18 +608,22 @@ static int resume(spartan_context *ctx, spartan_model *m, const options *o, size
         fprintf(stderr, "spartan-train: cannot resume from %s: %s\n", o->resume, why);
         return 0;
     }
-    char chans[32], dbd[32], dbk[24], dbe[32];
+    char chans[32], dbd[32], dbk[24], dbe[32], dbi[24];
     snprintf(chans, sizeof chans, "%.9g", (double)o->cfg.channel_dropout);
     snprintf(dbd, sizeof dbd, "%.9g", (double)o->cfg.dropback_density);
     snprintf(dbk, sizeof dbk, "%zu", o->cfg.dropback_keep);
     snprintf(dbe, sizeof dbe, "%.9g", (double)o->cfg.dropback_decay);
+    snprintf(dbi, sizeof dbi, "%zu", o->cfg.dropback_interval);
     /* Dropback: a run from before it had none (its device state, the guess of the threshold and
-     * the marks of the tracked set, starts afresh: the weights continue exactly, the first
-     * update's churn counts the whole set) */
-    const int db_differs = strcmp(*meta(o, "dropback_density", b, sizeof b) ? b : "0", dbd) ||
-                           strcmp(*meta(o, "dropback_keep", b, sizeof b) ? b : "0", dbk) ||
-                           ((o->cfg.dropback_density > 0.0f || o->cfg.dropback_keep) &&
-                            strcmp(meta(o, "dropback_decay", b, sizeof b), dbe));
+     * the marks of the tracked set, starts afresh: with an interval of 1 the weights continue
+     * exactly, the first update's churn counts the whole set; with a longer one the first update
+     * selects, where the uninterrupted run kept its set) */
+    const int db_differs =
+        strcmp(*meta(o, "dropback_density", b, sizeof b) ? b : "0", dbd) ||
+        strcmp(*meta(o, "dropback_keep", b, sizeof b) ? b : "0", dbk) ||
+        ((o->cfg.dropback_density > 0.0f || o->cfg.dropback_keep) &&
+         (strcmp(meta(o, "dropback_decay", b, sizeof b), dbe) ||
+          strcmp(meta(o, "dropback_interval", b, sizeof b), dbi) || o->cfg.dropback_interval > 1));
     snprintf(want, sizeof want, "%d", o->epochs);
     if (strcmp(meta(o, "epochs", b, sizeof b), want) ||
         strcmp(meta(o, "schedule", b, sizeof b), o->schedule) ||

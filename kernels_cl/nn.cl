@@ -637,8 +637,8 @@ void nn_w0_fill(__global float *w, const uint n, const ulong key, const float sc
 // bits 31-21, 20-10, 9-0. state (9 words): [0] the bits found so far, [1] how many of the
 // largest are still to pass over within them, [2] the guessed first digit (the last threshold's),
 // [3] 1 when the guess failed, [4] the scores whose first digit is above the guess's window, [5]
-// the updates whose guess failed, [6] the elements that joined the tracked set at the last
-// update, [7] and [8] their sum over all the updates before it (low and high words). A score's
+// the updates whose guess failed, [6] unused, [7] and [8] the elements that joined the tracked set
+// over all the updates before the last (low and high words; the last's: joined[], per parameter). A score's
 // sign bit says whether its element was tracked after the last update (scores are >= 0: the
 // kernels mask it off), so that the joining ones are counted without another buffer. The
 // threshold moves little from one update to the next and few scores lie near
@@ -714,18 +714,26 @@ SP_INLINE floatv nn_w0v(const ulong key, const uint i0, const float scale) {
 }
 
 // Before an update's levels (one work-item): the guess from the last threshold (state[0]; 0 before
-// the first update), the bits and counts reset, k to pass over, the last update's joining
-// elements added to the sum.
-__kernel void nn_dropback_begin(__global uint *state, const uint k) {
+// the first update), the bits and counts reset, k to pass over (select: an update that selects
+// the tracked set; the others keep its threshold and counts), the last update's joining elements
+// (joined, per parameter) added to the sum and reset.
+__kernel void nn_dropback_begin(__global uint *state, const uint k, __global uint *tracked,
+                                __global uint *joined, const uint params, const uint select) {
+    uint sum = 0;
+    for (uint p = 0; p < params; p++) {
+        sum += joined[p];
+        joined[p] = 0;
+        if (select) tracked[p] = 0;
+    }
+    const uint low = state[7] + sum;
+    state[8] += low < state[7];
+    state[7] = low;
+    if (!select) return;
     state[2] = state[0] >> 21;
     state[0] = 0;
     state[1] = k;
     state[3] = 0;
     state[4] = 0;
-    const uint low = state[7] + state[6];
-    state[8] += low < state[7];
-    state[7] = low;
-    state[6] = 0;
 }
 
 // The kernels below take a parameter of n elements, at offset off among the scores, NN_DB_VECS
@@ -863,12 +871,13 @@ __kernel void nn_dropback_select(__global uint *hist, __global uint *state, cons
 
 // Keeps the elements whose score reaches the threshold T (state[0]'s bits) and resets the others
 // to d w0 (DW0 as in NN_DB_SCORE); counts the tracked ones (score >= T and > 0: a score of 0 is
-// already d w0) into tracked[slot] and those that were not tracked before into state[6], and marks
+// already d w0) into tracked[slot] and those that were not tracked before into joined[slot], and marks
 // the tracked ones in their scores' sign bits.
 #define NN_DB_APPLY(NAME, PARAMS, DW0)                                                             \
     __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void NAME(                         \
         __global float *w, const uint n, PARAMS __global const float *scores, const uint off,     \
-        __global const uint *state, __global uint *tracked, const uint slot) {                    \
+        __global const uint *state, __global uint *tracked, __global uint *joins,                 \
+        const uint slot) {                                                                         \
         __local uint sa[SP_WG], sb[SP_WG];                                                         \
         const intv t = (intv)((int)state[0]); /* scores and T compare as their bits */            \
         intv kept = (intv)(0), joined = (intv)(0);                                                 \
@@ -883,11 +892,28 @@ __kernel void nn_dropback_select(__global uint *hist, __global uint *state, cons
             if (!all(keep))                                                                        \
                 sp_store_part(select((DW0), sp_load_part(w + i0, len), keep), w + i0, len);        \
         NN_DB_LOOP_END                                                                             \
-        nn_group_add2(sa, sb, (uint)VSUM(kept), (uint)VSUM(joined), tracked + slot, state + 6);    \
+        nn_group_add2(sa, sb, (uint)VSUM(kept), (uint)VSUM(joined), tracked + slot, joins + slot); \
     }
 NN_DB_APPLY(nn_dropback_apply, const ulong key NN_COMMA const float scale NN_COMMA const float d NN_COMMA,
             (floatv)(d) * nn_w0v(key, i0, scale))
 NN_DB_APPLY(nn_dropback_apply0, , (floatv)(0.0f))
+
+// An update that does not select (spartan_train_config.dropback_interval): the tracked set stays
+// the last selection's (the scores' sign bits), the others are reset to d w0 (DW0 as in
+// NN_DB_SCORE).
+#define NN_DB_MEMBER(NAME, PARAMS, DW0)                                                            \
+    __kernel __attribute__((reqd_work_group_size(SP_WG, 1, 1))) void NAME(                         \
+        __global float *w, const uint n, PARAMS __global const float *scores, const uint off) {   \
+        NN_DB_LOOP                                                                                 \
+            NN_DB_LEN;                                                                             \
+            const intv keep = NN_AS_INTV(sp_load_part(scores + off + i0, len)) >> 31;              \
+            if (!all(keep))                                                                        \
+                sp_store_part(select((DW0), sp_load_part(w + i0, len), keep), w + i0, len);        \
+        NN_DB_LOOP_END                                                                             \
+    }
+NN_DB_MEMBER(nn_dropback_member, const ulong key NN_COMMA const float scale NN_COMMA const float d NN_COMMA,
+             (floatv)(d) * nn_w0v(key, i0, scale))
+NN_DB_MEMBER(nn_dropback_member0, , (floatv)(0.0f))
 #pragma OPENCL FP_CONTRACT ON
 
 // SGD with momentum and weight decay (PyTorch's rule, dampening 0): g' = g + wd * w;

@@ -3,8 +3,9 @@
  * bit for bit, and both equal this file's own implementation of the generator (Irwin-Hall over
  * splitmix64), with the He variance; the device threshold keeps exactly the budget (no ties in
  * these scores) and every element it drops is reset to d w0; updates against a host reference of
- * the algorithm (the same SGD step run by a model without Dropback, then a sort); the untracked
- * elements reaching exact zero as d decays; the refusals. */
+ * the algorithm (the same SGD step run by a model without Dropback, then a sort), every update
+ * selecting or every third (the set kept in between), with the churn counted like the host's; the
+ * untracked elements reaching exact zero as d decays; the refusals. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -177,14 +178,25 @@ static float host_dropback(float **w, const size_t *n, size_t np, uint64_t seed,
     return t;
 }
 
+/* Between selections (dropback_interval): the tracked set kept, the others reset to d w0. */
+static void host_member(float **w, const size_t *n, size_t np, uint64_t seed, float d,
+                        const unsigned char *tracked) {
+    for (size_t i = 0, at = 0; i < np; i++)
+        for (size_t j = 0; j < n[i]; j++, at++)
+            if (!tracked[at])
+                w[i][j] = i % 2 ? 0.0f : d * w0(seed, small_layer[i], small_fan_in[i], j);
+}
+
 /* Model a with Dropback against model b without it: before each update b takes a's values and
  * momenta, both step on the same batch (the same SGD, bit for bit), the host applies Dropback to
- * b's result, and a must equal it bit for bit; the budget kept exactly (no ties here). */
-START_TEST(test_update_against_host) {
+ * b's result, and a must equal it bit for bit; the budget kept exactly (no ties here). Every
+ * interval-th update selects, the others keep the set. */
+static void against_host(size_t interval, size_t steps) {
     spartan_model *a = small_net(), *b = small_net();
     spartan_train_config ca = base_config(), cb = base_config();
     ca.dropback_density = 0.3f;
     ca.dropback_decay = 0.8f;
+    ca.dropback_interval = interval;
     OK(spartan_model_prepare(a, &ca));
     OK(spartan_model_prepare(b, &cb));
     const size_t np = spartan_model_param_count(a), total = total_elements(a);
@@ -192,10 +204,11 @@ START_TEST(test_update_against_host) {
     float *img = th_floats(ca.batch * SMALL_PX), *lab = th_floats(ca.batch);
     unsigned char *tracked = calloc(total, 1);
     ck_assert_ptr_nonnull(tracked);
-    size_t joined_total = 0, fast = 0;
+    size_t joined_total = 0, fast = 0, selections = 0;
+    float t = 0.0f;
     th_rng r;
     th_rng_init(&r, th_seed());
-    for (size_t step = 0; step < 6; step++) {
+    for (size_t step = 0; step < steps; step++) {
         for (size_t i = 0; i < np; i++) {
             spartan_param pa, pb;
             OK(spartan_model_param(a, i, &pa));
@@ -221,16 +234,22 @@ START_TEST(test_update_against_host) {
         }
         double dd = pow((double)ca.dropback_decay, (double)step);
         const float d = dd < 0x1p-64 ? 0.0f : (float)dd; /* d taken as 0 below 2^-64 */
-        size_t joined;
-        const float t = host_dropback(w, n, np, ca.seed, d, k, tracked, &joined);
+        size_t joined = 0;
+        if (step % interval == 0) {
+            t = host_dropback(w, n, np, ca.seed, d, k, tracked, &joined);
+            selections++;
+        } else {
+            host_member(w, n, np, ca.seed, d, tracked);
+        }
         joined_total += joined;
         spartan_dropback_info info;
         size_t per_layer[6];
         OK(spartan_model_dropback_info(a, &info, per_layer));
         /* the first update counts every score (no threshold before it); the later ones may */
         ck_assert_uint_ge(info.full_counts, 1);
-        ck_assert_uint_le(info.full_counts, step + 1);
-        fast = step + 1 - info.full_counts;
+        ck_assert_uint_eq(info.selections, selections);
+        ck_assert_uint_le(info.full_counts, selections);
+        fast = selections - info.full_counts;
         ck_assert_msg(info.joined == joined, "step %zu: %zu joined, host %zu", step, info.joined,
                       joined);
         ck_assert_uint_eq(info.joined_total, joined_total);
@@ -262,6 +281,16 @@ START_TEST(test_update_against_host) {
     free(lab);
     spartan_model_destroy(a);
     spartan_model_destroy(b);
+}
+
+START_TEST(test_update_against_host) {
+    against_host(1, 6);
+}
+END_TEST
+
+/* Selections at updates 0, 3, 6: the set kept by the four updates between them. */
+START_TEST(test_interval_against_host) {
+    against_host(3, 8);
 }
 END_TEST
 
@@ -339,6 +368,7 @@ static Suite *suite(void) {
     tcase_add_checked_fixture(m, th_ctx_setup, th_ctx_teardown);
     tcase_add_test(m, test_initial_regenerated);
     tcase_add_test(m, test_update_against_host);
+    tcase_add_test(m, test_interval_against_host);
     tcase_add_test(m, test_decay_to_zero);
     tcase_add_test(m, test_refusals);
     suite_add_tcase(s, m);

@@ -194,6 +194,12 @@ typedef struct spartan_train_config {
     float dropback_density;
     size_t dropback_keep;
     float dropback_decay; /* in (0, 1] (0.9) */
+    /* Updates from one selection of the tracked set to the next (1, the default: every update,
+     * the reference algorithm). In between, the tracked set is kept and the other elements are
+     * reset to d w0 (no scores, no threshold), so the weight-sparse GEMMs' description of W stays
+     * valid for that many updates. The first update after prepare (and so after a resume) always
+     * selects. */
+    size_t dropback_interval;
 } spartan_train_config;
 
 SPARTAN_API spartan_train_config spartan_train_config_default(void);
@@ -330,8 +336,9 @@ typedef struct spartan_dropback_info {
     size_t joined;   /* elements that joined the tracked set at the last update (as many left it
                         when the budget is kept exactly): the set's churn */
     uint64_t joined_total; /* the same summed over all the updates (the first one's: all) */
-    size_t full_counts;    /* updates whose threshold was not near the one before, so that the
-                              selection counted the first digit of every score (the slow path) */
+    size_t selections;     /* updates that selected the tracked set (dropback_interval) */
+    size_t full_counts;    /* selections whose threshold was not near the one before, so that
+                              they counted the first digit of every score (the slow path) */
 } spartan_dropback_info;
 
 /* INVALID_ARGUMENT when the model is not prepared or Dropback is off. Reads the device

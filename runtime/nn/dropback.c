@@ -8,6 +8,7 @@ void sp_dropback_free(spartan_context *ctx, sp_dropback *db) {
     if (!db) return;
     sp_dropback_dev_free(ctx, &db->dev);
     free(db->p);
+    free(db->joined);
     free(db);
 }
 
@@ -42,7 +43,9 @@ spartan_status sp_dropback_make(spartan_model *m, sp_dropback **out) {
                           total);
     sp_dropback *db = calloc(1, sizeof *db);
     if (db) db->p = calloc(count, sizeof *db->p);
-    if (!db || !db->p) {
+    if (db) db->joined = calloc(count, sizeof *db->joined);
+    if (!db || !db->p || !db->joined) {
+        if (db) free(db->p);
         free(db);
         return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "Dropback");
     }
@@ -57,6 +60,7 @@ spartan_status sp_dropback_make(spartan_model *m, sp_dropback **out) {
         off += L->g.b->numel;
     }
     db->decay = cfg->dropback_decay;
+    db->interval = cfg->dropback_interval;
     spartan_status st = sp_dropback_dev_make(m->ctx, total, count, k, &db->dev);
     if (st != SPARTAN_OK) {
         sp_dropback_free(m->ctx, db);
@@ -68,7 +72,20 @@ spartan_status sp_dropback_make(spartan_model *m, sp_dropback **out) {
 
 spartan_status sp_dropback_step(spartan_context *ctx, sp_dropback *db, size_t step) {
     const float d = sp_dropback_decay(db->decay, step);
-    spartan_status st = sp_dropback_begin(ctx, &db->dev);
+    if (db->updates && step % db->interval) { /* between selections: the set kept */
+        spartan_status st = sp_dropback_begin(ctx, &db->dev, 0);
+        for (size_t i = 0; i < db->dev.params && st == SPARTAN_OK; i++) {
+            const sp_dropback_param *p = &db->p[i];
+            st = sp_dropback_member(ctx, &db->dev, p->w, p->off, p->key, p->scale, d);
+        }
+        if (st == SPARTAN_OK) st = sp_dropback_joined_async(ctx, &db->dev, db->joined);
+        if (st == SPARTAN_OK) {
+            db->last_d = d;
+            db->updates++;
+        }
+        return st;
+    }
+    spartan_status st = sp_dropback_begin(ctx, &db->dev, 1);
     for (size_t i = 0; i < db->dev.params && st == SPARTAN_OK; i++) {
         const sp_dropback_param *p = &db->p[i];
         st = sp_dropback_score(ctx, &db->dev, p->w, p->off, p->key, p->scale, d);
@@ -83,7 +100,9 @@ spartan_status sp_dropback_step(spartan_context *ctx, sp_dropback *db, size_t st
         const sp_dropback_param *p = &db->p[i];
         st = sp_dropback_apply(ctx, &db->dev, p->w, p->off, i, p->key, p->scale, d);
     }
+    if (st == SPARTAN_OK) st = sp_dropback_joined_async(ctx, &db->dev, db->joined);
     if (st == SPARTAN_OK) {
+        db->selections++;
         db->last_d = d;
         db->updates++;
     }
@@ -98,14 +117,17 @@ spartan_status spartan_model_dropback_info(spartan_model *m, spartan_dropback_in
     if (!m->prepared || !db)
         return sp_invalid(m->ctx, "spartan_model_dropback_info: %s",
                           m->prepared ? "Dropback is off" : "the model is not prepared");
-    *out = (spartan_dropback_info){
-        .total = db->dev.total, .keep = db->dev.k, .decay = db->last_d, .updates = db->updates};
+    *out = (spartan_dropback_info){.total = db->dev.total,
+                                   .keep = db->dev.k,
+                                   .decay = db->last_d,
+                                   .updates = db->updates,
+                                   .selections = db->selections};
     for (size_t i = 0; layer_tracked && i < m->nlayers; i++) layer_tracked[i] = 0;
     if (!db->updates) return SPARTAN_OK;
-    unsigned *t = malloc(db->dev.params * sizeof *t);
+    unsigned *t = malloc(2 * db->dev.params * sizeof *t);
     if (!t) return sp_err_set(&m->ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "Dropback counts");
     sp_dropback_counts c;
-    spartan_status st = sp_dropback_read(m->ctx, &db->dev, t, &c);
+    spartan_status st = sp_dropback_read(m->ctx, &db->dev, t, t + db->dev.params, &c);
     if (st == SPARTAN_OK) {
         out->threshold = c.threshold;
         out->joined = c.joined;

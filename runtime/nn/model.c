@@ -9,8 +9,8 @@
 
 spartan_train_config spartan_train_config_default(void) {
     spartan_train_config c = {
-        64,    0.05f, 0.9f, 5e-4f, 1,   SPARTAN_POLICY_ADAPTIVE, 0, SPARTAN_DROPOUT_BERNOULLI,
-        -1.0f, 0.0f,  0.0f, 0,     0.9f};
+        64,   0.05f, 0.9f, 5e-4f, 1, SPARTAN_POLICY_ADAPTIVE, 0, SPARTAN_DROPOUT_BERNOULLI, -1.0f,
+        0.0f, 0.0f,  0,    0.9f,  1};
     return c;
 }
 
@@ -389,6 +389,9 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
         !(cfg->dropback_decay > 0.0f && cfg->dropback_decay <= 1.0f))
         return sp_invalid(ctx, "spartan_model_prepare: cfg->dropback_decay %g is not in (0, 1]",
                           (double)cfg->dropback_decay);
+    if ((cfg->dropback_density > 0.0f || cfg->dropback_keep) && !cfg->dropback_interval)
+        return sp_invalid(ctx, "spartan_model_prepare: cfg->dropback_interval is 0 (1: every "
+                               "update selects)");
     if (!m->nlayers) return sp_invalid(ctx, "spartan_model_prepare: the model has no layers");
     const sp_layer *last = &m->layers[m->nlayers - 1];
     if (last->out_h * last->out_w * last->out_c != m->classes)

@@ -8,7 +8,7 @@
 #define STATE_WORDS 9    /* the state's words (nn.cl) */
 
 void sp_dropback_dev_free(spartan_context *ctx, sp_dropback_dev *d) {
-    cl_mem *all[] = {&d->scores, &d->hist, &d->state, &d->tracked};
+    cl_mem *all[] = {&d->scores, &d->hist, &d->state, &d->tracked, &d->joined};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         sp_buffer_release(ctx, *all[i]);
         *all[i] = NULL;
@@ -31,6 +31,8 @@ spartan_status sp_dropback_dev_make(spartan_context *ctx, size_t total, size_t p
             sp_buffer_create(ctx, STATE_WORDS * sizeof(cl_uint), "Dropback threshold", &out->state);
     if (st == SPARTAN_OK)
         st = sp_buffer_create(ctx, params * sizeof(cl_uint), "Dropback counts", &out->tracked);
+    if (st == SPARTAN_OK)
+        st = sp_buffer_create(ctx, params * sizeof(cl_uint), "Dropback counts", &out->joined);
     /* the bins start at 0 (each select clears them after); so does the state (the first guess,
      * the counts) and the scores (their sign bits: no element tracked yet) */
     const cl_uint zero = 0;
@@ -42,6 +44,9 @@ spartan_status sp_dropback_dev_make(spartan_context *ctx, size_t total, size_t p
         rc = clEnqueueFillBuffer(ctx->queue, out->scores, &zero, sizeof zero, 0,
                                  total * sizeof(float), 0, NULL, NULL);
     if (st == SPARTAN_OK && rc == CL_SUCCESS)
+        rc = clEnqueueFillBuffer(ctx->queue, out->joined, &zero, sizeof zero, 0,
+                                 params * sizeof(cl_uint), 0, NULL, NULL);
+    if (st == SPARTAN_OK && rc == CL_SUCCESS)
         rc = clEnqueueFillBuffer(ctx->queue, out->state, &zero, sizeof zero, 0,
                                  STATE_WORDS * sizeof(cl_uint), 0, NULL, NULL);
     if (rc != CL_SUCCESS) st = sp_ctx_cl_fail(ctx, rc, "clEnqueueFillBuffer", "Dropback state");
@@ -49,14 +54,12 @@ spartan_status sp_dropback_dev_make(spartan_context *ctx, size_t total, size_t p
     return st;
 }
 
-spartan_status sp_dropback_begin(spartan_context *ctx, sp_dropback_dev *d) {
-    const cl_uint zero = 0;
-    cl_int rc = clEnqueueFillBuffer(ctx->queue, d->tracked, &zero, sizeof zero, 0,
-                                    d->params * sizeof(cl_uint), 0, NULL, NULL);
-    if (rc != CL_SUCCESS) return sp_ctx_cl_fail(ctx, rc, "clEnqueueFillBuffer", "Dropback counts");
+spartan_status sp_dropback_begin(spartan_context *ctx, sp_dropback_dev *d, int select) {
     const size_t one = 1;
-    sp_arg args[] = {SP_ARG(d->state), SP_ARG(d->k)};
-    return sp_launch(ctx, SP_K_nn_dropback_begin, 1, &one, &one, args, 2);
+    cl_uint params = (cl_uint)d->params, sel = select != 0;
+    sp_arg args[] = {SP_ARG(d->state),  SP_ARG(d->k),   SP_ARG(d->tracked),
+                     SP_ARG(d->joined), SP_ARG(params), SP_ARG(sel)};
+    return sp_launch(ctx, SP_K_nn_dropback_begin, 1, &one, &one, args, 6);
 }
 
 /* Work-items for a Dropback kernel over n elements: NN_DB_VECS (4) vectors each, whole groups. */
@@ -127,20 +130,47 @@ spartan_status sp_dropback_apply(spartan_context *ctx, sp_dropback_dev *d, spart
     const size_t items = strided_items(ctx, n);
     if (scale == 0.0f || decay == 0.0f) {
         sp_arg args[] = {SP_ARG(w->mem),   SP_ARG(n),          SP_ARG(d->scores), SP_ARG(o),
-                         SP_ARG(d->state), SP_ARG(d->tracked), SP_ARG(sl)};
-        return sp_launch_1d(ctx, SP_K_nn_dropback_apply0, items, args, 7);
+                         SP_ARG(d->state), SP_ARG(d->tracked), SP_ARG(d->joined), SP_ARG(sl)};
+        return sp_launch_1d(ctx, SP_K_nn_dropback_apply0, items, args, 8);
     }
     sp_arg args[] = {SP_ARG(w->mem),     SP_ARG(n),         SP_ARG(k), SP_ARG(scale),
                      SP_ARG(decay),      SP_ARG(d->scores), SP_ARG(o), SP_ARG(d->state),
-                     SP_ARG(d->tracked), SP_ARG(sl)};
-    return sp_launch_1d(ctx, SP_K_nn_dropback_apply, items, args, 10);
+                     SP_ARG(d->tracked), SP_ARG(d->joined), SP_ARG(sl)};
+    return sp_launch_1d(ctx, SP_K_nn_dropback_apply, items, args, 11);
+}
+
+spartan_status sp_dropback_member(spartan_context *ctx, sp_dropback_dev *d, spartan_tensor *w,
+                                  size_t off, uint64_t key, float scale, float decay) {
+    cl_uint n, o = (cl_uint)off;
+    cl_ulong k = key;
+    spartan_status st = elements(ctx, d, w, off, &n);
+    if (st != SPARTAN_OK || n == 0) return st;
+    const size_t items = strided_items(ctx, n);
+    if (scale == 0.0f || decay == 0.0f) {
+        sp_arg args[] = {SP_ARG(w->mem), SP_ARG(n), SP_ARG(d->scores), SP_ARG(o)};
+        return sp_launch_1d(ctx, SP_K_nn_dropback_member0, items, args, 4);
+    }
+    sp_arg args[] = {SP_ARG(w->mem), SP_ARG(n),         SP_ARG(k), SP_ARG(scale),
+                     SP_ARG(decay),  SP_ARG(d->scores), SP_ARG(o)};
+    return sp_launch_1d(ctx, SP_K_nn_dropback_member, items, args, 7);
+}
+
+spartan_status sp_dropback_joined_async(spartan_context *ctx, const sp_dropback_dev *d,
+                                        unsigned *joined) {
+    cl_int rc = clEnqueueReadBuffer(ctx->queue, d->joined, CL_FALSE, 0, d->params * sizeof(cl_uint),
+                                    joined, 0, NULL, NULL);
+    return rc == CL_SUCCESS ? SPARTAN_OK
+                            : sp_ctx_cl_fail(ctx, rc, "clEnqueueReadBuffer", "Dropback counts");
 }
 
 spartan_status sp_dropback_read(spartan_context *ctx, const sp_dropback_dev *d, unsigned *tracked,
-                                sp_dropback_counts *out) {
+                                unsigned *joined, sp_dropback_counts *out) {
     cl_uint state[STATE_WORDS];
     cl_int rc = clEnqueueReadBuffer(ctx->queue, d->tracked, CL_TRUE, 0, d->params * sizeof(cl_uint),
                                     tracked, 0, NULL, NULL);
+    if (rc == CL_SUCCESS)
+        rc = clEnqueueReadBuffer(ctx->queue, d->joined, CL_TRUE, 0, d->params * sizeof(cl_uint),
+                                 joined, 0, NULL, NULL);
     if (rc == CL_SUCCESS)
         rc = clEnqueueReadBuffer(ctx->queue, d->state, CL_TRUE, 0, sizeof state, state, 0, NULL,
                                  NULL);
@@ -152,8 +182,9 @@ spartan_status sp_dropback_read(spartan_context *ctx, const sp_dropback_dev *d, 
     } t = {state[0]};
     out->threshold = t.f;
     out->misses = state[5];
-    out->joined = state[6];
-    out->joined_total = ((uint64_t)state[8] << 32 | state[7]) + state[6];
+    out->joined = 0;
+    for (size_t p = 0; p < d->params; p++) out->joined += joined[p];
+    out->joined_total = ((uint64_t)state[8] << 32 | state[7]) + out->joined;
     return SPARTAN_OK;
 }
 

@@ -387,7 +387,7 @@ size_t sp_sparse_nnz_sum(const spartan_sparse *s, const unsigned *host);
  * the guess of the first digit and its counts (kernels_cl/nn.cl); tracked: per parameter, the
  * elements kept by the last step; k: the budget. */
 typedef struct sp_dropback_dev {
-    cl_mem scores, hist, state, tracked;
+    cl_mem scores, hist, state, tracked, joined;
     cl_uint k;
     size_t params, total;
 } sp_dropback_dev;
@@ -396,14 +396,14 @@ typedef struct sp_dropback_dev {
 spartan_status sp_dropback_dev_make(spartan_context *ctx, size_t total, size_t params, size_t k,
                                     sp_dropback_dev *out);
 void sp_dropback_dev_free(spartan_context *ctx, sp_dropback_dev *d);
-/* An update's selection, each step enqueued: sp_dropback_begin; sp_dropback_score over every
- * parameter (w at offset off among the scores: |w - decay w0|, w0 = sp_rng_w0(key, i, scale), 0
- * when scale or decay is 0; the scores at and above the guessed first digit counted);
+/* An update's selection, each step enqueued: sp_dropback_begin (select 1); sp_dropback_score over
+ * every parameter (w at offset off among the scores: |w - decay w0|, w0 = sp_rng_w0(key, i, scale),
+ * 0 when scale or decay is 0; the scores at and above the guessed first digit counted);
  * sp_dropback_guess; then for each level 0, 1, 2 sp_dropback_hist over every parameter and
  * sp_dropback_select (level 0: nothing when the guess held); last sp_dropback_apply over every
  * parameter: its elements below the threshold reset to decay w0, its tracked ones counted into
  * count `slot`. */
-spartan_status sp_dropback_begin(spartan_context *ctx, sp_dropback_dev *d);
+spartan_status sp_dropback_begin(spartan_context *ctx, sp_dropback_dev *d, int select);
 spartan_status sp_dropback_score(spartan_context *ctx, sp_dropback_dev *d, const spartan_tensor *w,
                                  size_t off, uint64_t key, float scale, float decay);
 spartan_status sp_dropback_guess(spartan_context *ctx, sp_dropback_dev *d);
@@ -412,6 +412,14 @@ spartan_status sp_dropback_hist(spartan_context *ctx, sp_dropback_dev *d, const 
 spartan_status sp_dropback_select(spartan_context *ctx, sp_dropback_dev *d, unsigned level);
 spartan_status sp_dropback_apply(spartan_context *ctx, sp_dropback_dev *d, spartan_tensor *w,
                                  size_t off, size_t slot, uint64_t key, float scale, float decay);
+/* An update that keeps the last selection's tracked set (after sp_dropback_begin with select 0):
+ * w's other elements reset to decay w0. */
+spartan_status sp_dropback_member(spartan_context *ctx, sp_dropback_dev *d, spartan_tensor *w,
+                                  size_t off, uint64_t key, float scale, float decay);
+/* The last update's joining elements per parameter into joined (d->params), read without
+ * blocking: valid after the next blocking read or finish. */
+spartan_status sp_dropback_joined_async(spartan_context *ctx, const sp_dropback_dev *d,
+                                        unsigned *joined);
 /* The last update's threshold, the updates whose first digit was not in the last threshold's
  * window, the elements that joined the tracked set at the last update and over all of them. */
 typedef struct sp_dropback_counts {
@@ -419,9 +427,10 @@ typedef struct sp_dropback_counts {
     size_t misses, joined;
     uint64_t joined_total;
 } sp_dropback_counts;
-/* The counts of the last step: per parameter (d->params of them) and *out (blocking). */
+/* The counts of the last step: per parameter (d->params of each: tracked, joined) and *out
+ * (blocking). */
 spartan_status sp_dropback_read(spartan_context *ctx, const sp_dropback_dev *d, unsigned *tracked,
-                                sp_dropback_counts *out);
+                                unsigned *joined, sp_dropback_counts *out);
 /* w[i] = sp_rng_w0(key, i, scale): a parameter's initial values regenerated. */
 spartan_status sp_w0_fill(spartan_context *ctx, spartan_tensor *w, uint64_t key, float scale);
 

@@ -107,6 +107,8 @@ typedef enum sp_family {
     X(nn, nn_dropback_select)                                                                      \
     X(nn, nn_dropback_apply)                                                                       \
     X(nn, nn_dropback_apply0)                                                                      \
+    X(nn, nn_dropback_member)                                                                      \
+    X(nn, nn_dropback_member0)                                                                     \
     X(conv, conv_forward)                                                                          \
     X(conv, conv_forward_sparse)                                                                   \
     X(conv, conv_forward_rows)                                                                     \
