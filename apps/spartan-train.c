@@ -312,6 +312,41 @@ static void print_memory(const spartan_context *ctx) {
  * calls), the ideal speedup 1 / (1 - s) of skipping them, and the speedup achieved against the
  * dense path at that sparsity as the policy's model has it (calibrated on this device, corrected
  * online by the measured times), also as a fraction of the ideal. */
+/* Dropback's weight-sparse path per fc layer and pass: both measured times, the ideal (1 / W's
+ * density) and the share of it achieved. */
+static void print_weight_sparse(spartan_model *m) {
+    int header = 0;
+    for (size_t i = 0; i < spartan_model_layer_count(m); i++) {
+        spartan_layer_info li;
+        if (spartan_model_layer_info(m, i, &li) != SPARTAN_OK || !li.wsparse_builds) continue;
+        if (!header++)
+            printf(
+                "\nweight-sparse path (Dropback; W's non-zeros only, once d is 0; times: running "
+                "averages of the measured passes)\n%-14s %-10s %-8s %-7s %-10s %-10s %-8s "
+                "%-8s %-9s %s\n",
+                "layer", "pass", "W dense", "builds", "w-sparse", "policy's", "ratio", "ideal",
+                "of ideal", "calls");
+        for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
+            if (!li.wsparse_ms[p] && !li.other_ms[p]) continue;
+            const double ideal = li.wsparse_density > 0 ? 1.0 / li.wsparse_density : 0.0;
+            char ws[16] = "-", other[16] = "-", ratio[16] = "-", of[16] = "-";
+            if (li.wsparse_ms[p]) snprintf(ws, sizeof ws, "%.3f ms", li.wsparse_ms[p]);
+            if (li.other_ms[p]) snprintf(other, sizeof other, "%.3f ms", li.other_ms[p]);
+            if (li.wsparse_ms[p] && li.other_ms[p]) {
+                const double r = li.other_ms[p] / li.wsparse_ms[p];
+                snprintf(ratio, sizeof ratio, "%.2fx", r);
+                if (ideal > 0) snprintf(of, sizeof of, "%.0f %%", 100.0 * r / ideal);
+            }
+            char dens[16], id[16] = "-";
+            snprintf(dens, sizeof dens, "%.1f %%", 100.0 * li.wsparse_density);
+            if (ideal > 0) snprintf(id, sizeof id, "%.1fx", ideal);
+            printf("%-14s %-10s %-8s %-7zu %-10s %-10s %-8s %-8s %-9s %zu of %zu\n", li.name,
+                   p == SPARTAN_PASS_FWD ? "fwd" : "bwd_input", dens, li.wsparse_builds, ws, other,
+                   ratio, id, of, li.wsparse_calls[p], li.calls[p]);
+        }
+    }
+}
+
 static void print_sparsity_at_work(spartan_model *m) {
     spartan_policy *p = spartan_model_policy(m);
     printf("\nsparsity at work (GEMM passes; achieved: dense / sparse time from the policy's "
@@ -370,12 +405,18 @@ static void print_layer_table(spartan_context *ctx, spartan_model *m, const sync
                 snprintf(cell[p], sizeof cell[p], "-");
                 continue;
             }
-            const char *path = !li.gemm                      ? ""
-                               : li.sparse_calls[p] == calls ? "sparse "
-                               : li.sparse_calls[p] == 0     ? "dense "
-                                                             : "mixed ";
+            /* the policy's paths; +w: some calls ran the weight-sparse GEMM (all: wsparse) */
+            const size_t ws = li.wsparse_calls[p], rest = calls - ws;
+            const char *path = !li.gemm                     ? ""
+                               : !rest                      ? "wsparse "
+                               : li.sparse_calls[p] == rest ? (ws ? "sparse+w " : "sparse ")
+                               : li.sparse_calls[p] == 0    ? (ws ? "dense+w " : "dense ")
+                                                            : (ws ? "mixed+w " : "mixed ");
             /* a convolution's engine: implicit kernels or the patch matrix (im2col) */
-            const char *engine = li.engine[p] && strcmp(li.engine[p], "gemm") ? li.engine[p] : "";
+            const char *engine =
+                li.engine[p] && strcmp(li.engine[p], "gemm") && strcmp(li.engine[p], "wsparse")
+                    ? li.engine[p]
+                    : "";
             snprintf(cell[p], sizeof cell[p], "%s%s%s%.3f", path, engine, *engine ? " " : "",
                      1e3 * li.seconds[p] / (double)calls);
         }
@@ -846,6 +887,7 @@ int main(int argc, char **argv) {
     }
     print_layer_table(ctx, m, &syncs);
     print_sparsity_at_work(m);
+    print_weight_sparse(m);
     if (o.explain) print_predictions(m, &syncs);
     printf("\ntotal: %.1f s training, final test accuracy %.2f%%\n", train_seconds,
            100.0 * rec[o.epochs - 1].test_acc);

@@ -476,30 +476,39 @@ void gemm_sparse_bwd_input(const uint lines, const uint sub_lines, const uint ti
 }
 
 // ---- Weight-sparse GEMMs (runtime/ops/gemm_wsparse.c) ------------------------------------------
-// W (K x N) kept as lists of the positions of its non-zeros, the values read from W itself (SGD
-// updates them in place): by column (the W form: Y = X . W) and by row (the W^T form:
-// dX = dY . W^T); the dense operand is given transposed (in_t: rows x m), so that SP_VEC rows of
-// the output are one vector load per non-zero. Work-item (dimension 0) a block of SP_VEC output
-// rows, (dimension 1) a slot of order[]: the lists sorted by length, longest first, so that the
-// work-items of a group have lists of about the same length (the load balancing of irregular
-// rows). out[r, c] = sum over p in [ptr[c], ptr[c + 1]) of w[c * w_c + idx[p] * w_i] *
-// in_t[idx[p] * m + r].
+// W (K x N) kept as lists of the positions of its non-zeros: by column (the W form: Y = X . W)
+// and by row (the W^T form: dX = dY . W^T). Their values are gathered from W at each call (SGD
+// updates W in place) into the lists' order (gemm_wsparse_gather), so that the GEMM reads them
+// in sequence (W read by column had a cache line per non-zero). The dense operand is given
+// transposed (in_t: rows x m), so that SP_VEC rows of the output are one vector load per
+// non-zero. Work-item (dimension 0) a block of SP_VEC output rows, (dimension 1) a slot of
+// order[]: the lists sorted by length, longest first, so that the work-items of a group have
+// lists of about the same length (the load balancing of irregular rows).
+// out[r, c] = sum over p in [ptr[c], ptr[c + 1]) of vals[p] * in_t[idx[p] * m + r].
 __kernel void gemm_wsparse_lists(const uint m, const uint lists, __global const uint *ptr,
                                  __global const uint *idx, __global const uint *order,
-                                 __global const float *w, const uint w_c, const uint w_i,
-                                 __global const float *in_t, __global float *out,
-                                 const uint out_ld) {
+                                 __global const float *vals, __global const float *in_t,
+                                 __global float *out, const uint out_ld) {
     const uint r0 = (uint)get_global_id(0) * SP_VEC, s = (uint)get_global_id(1);
     if (r0 >= m || s >= lists) return;
     const uint c = order[s], len = min((uint)SP_VEC, m - r0), end = ptr[c + 1];
     floatv acc = (floatv)(0.0f);
     for (uint p = ptr[c]; p < end; p++) {
         const uint i = idx[p];
-        acc = fma((floatv)(w[c * w_c + i * w_i]), sp_load_part(in_t + (size_t)i * m + r0, len), acc);
+        acc = fma((floatv)(vals[p]), sp_load_part(in_t + (size_t)i * m + r0, len), acc);
     }
     float t[SP_VEC];
     VSTORE_AT(acc, t);
     for (uint l = 0; l < len; l++) out[(size_t)(r0 + l) * out_ld + c] = t[l];
+}
+
+// vals[at[p]] = w[pos[p]] for the nnz non-zeros (pos: their places in W, row-major order; at:
+// their places in the lists, or p where at is the identity: permute 0).
+__kernel void gemm_wsparse_gather(const uint nnz, __global const uint *pos,
+                                  __global const uint *at, const uint permute,
+                                  __global const float *w, __global float *vals) {
+    const uint p = (uint)get_global_id(0);
+    if (p < nnz) vals[permute ? at[p] : p] = w[pos[p]];
 }
 
 // Y = X . W skipping the zeros of both: work-item (dimension 0) row r of X, (dimension 1) block b

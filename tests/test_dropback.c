@@ -294,6 +294,70 @@ START_TEST(test_interval_against_host) {
 }
 END_TEST
 
+/* The weight-sparse path (runtime/nn/wpath.c) forced on (SPARTAN_WSPARSE=on) against a model
+ * forced off, in lockstep: before each step b takes a's values and momenta, both step on the same
+ * batch. Once d is 0 (decay 0.05: after 16 updates) the fc layers' forward and backward-by-input
+ * GEMMs run over W's non-zeros, rebuilt whenever W gained some; the losses agree to float
+ * rounding (each GEMM's sums in another order: (k + 2) epsilon relative, k <= 36 here, three
+ * GEMMs and the softmax: 1e-5 relative bounds it), and the updated weights likewise. */
+START_TEST(test_weight_sparse_path) {
+    spartan_model *m[2];
+    spartan_train_config cfg = base_config();
+    cfg.dropback_density = 0.3f;
+    cfg.dropback_decay = 0.05f;
+    for (int i = 0; i < 2; i++) {
+        setenv("SPARTAN_WSPARSE", i ? "off" : "on", 1);
+        m[i] = small_net();
+        OK(spartan_model_prepare(m[i], &cfg));
+    }
+    unsetenv("SPARTAN_WSPARSE");
+    const size_t np = spartan_model_param_count(m[0]);
+    float *img = th_floats(cfg.batch * SMALL_PX), *lab = th_floats(cfg.batch);
+    th_rng r;
+    th_rng_init(&r, th_seed());
+    for (int step = 0; step < 30; step++) {
+        for (size_t i = 0; i < np; i++) {
+            spartan_param pa, pb;
+            OK(spartan_model_param(m[0], i, &pa));
+            OK(spartan_model_param(m[1], i, &pb));
+            size_t n;
+            float *v = read_tensor(pa.value, &n), *mo = read_tensor(pa.momentum, &n);
+            OK(spartan_tensor_write(pb.value, v, n));
+            OK(spartan_tensor_write(pb.momentum, mo, n));
+            free(v);
+            free(mo);
+        }
+        random_batch(&r, img, lab, cfg.batch);
+        spartan_step_result ra, rb;
+        OK(spartan_model_train_step(m[0], img, lab, cfg.batch, &ra));
+        OK(spartan_model_train_step(m[1], img, lab, cfg.batch, &rb));
+        ck_assert_msg(fabs(ra.loss - rb.loss) <= 1e-5 * (1.0 + fabs(rb.loss)),
+                      "step %d: loss %.9g with the weight-sparse path, %.9g without", step, ra.loss,
+                      rb.loss);
+    }
+    /* the fc layers (3 and 5) ran it in both passes they have; the convolution never */
+    for (size_t l = 0; l < spartan_model_layer_count(m[0]); l++) {
+        spartan_layer_info on, off;
+        OK(spartan_model_layer_info(m[0], l, &on));
+        OK(spartan_model_layer_info(m[1], l, &off));
+        ck_assert_uint_eq(off.wsparse_builds, 0);
+        if (l != 3 && l != 5) {
+            ck_assert_uint_eq(on.wsparse_builds, 0);
+            continue;
+        }
+        ck_assert_uint_ge(on.wsparse_builds, 1);
+        ck_assert(on.wsparse_density > 0.0 && on.wsparse_density < 1.0);
+        ck_assert_uint_ge(on.wsparse_calls[SPARTAN_PASS_FWD], 10);
+        ck_assert_uint_ge(on.wsparse_calls[SPARTAN_PASS_BWD_INPUT], 10);
+        ck_assert_uint_eq(on.wsparse_calls[SPARTAN_PASS_BWD_WEIGHT], 0);
+    }
+    free(img);
+    free(lab);
+    spartan_model_destroy(m[0]);
+    spartan_model_destroy(m[1]);
+}
+END_TEST
+
 /* A fast decay: after 40 updates d = 0.05^39 is 0 in float, and every untracked element is an
  * exact zero: the non-zeros are the tracked ones. */
 START_TEST(test_decay_to_zero) {
@@ -369,6 +433,7 @@ static Suite *suite(void) {
     tcase_add_test(m, test_initial_regenerated);
     tcase_add_test(m, test_update_against_host);
     tcase_add_test(m, test_interval_against_host);
+    tcase_add_test(m, test_weight_sparse_path);
     tcase_add_test(m, test_decay_to_zero);
     tcase_add_test(m, test_refusals);
     suite_add_tcase(s, m);

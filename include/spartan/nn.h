@@ -319,6 +319,14 @@ typedef struct spartan_layer_info {
     double zeros_first, zeros, zeros_last;
     double grad_zeros_first, grad_zeros, grad_zeros_last;
     size_t samples;
+    /* fc layers under Dropback (docs/training.md, "The weight-sparse path"): per pass, the calls
+     * since the last reset that ran the weight-sparse GEMM (W's non-zeros only), its measured
+     * time and the policy's path's (running averages, ms; 0: not measured); W's density at the
+     * last description of its non-zeros, and the descriptions built since prepare. */
+    size_t wsparse_calls[SPARTAN_PASS_COUNT];
+    double wsparse_ms[SPARTAN_PASS_COUNT], other_ms[SPARTAN_PASS_COUNT];
+    double wsparse_density;
+    size_t wsparse_builds;
 } spartan_layer_info;
 
 SPARTAN_API spartan_status spartan_model_layer_info(const spartan_model *m, size_t i,

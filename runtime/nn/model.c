@@ -223,7 +223,7 @@ spartan_status spartan_model_create_preset(spartan_context *ctx, const char *nam
 static void clear_stats(sp_layer *L, int all) {
     for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
         L->sec[p] = 0.0;
-        L->calls[p] = L->sparse_calls[p] = 0;
+        L->calls[p] = L->sparse_calls[p] = L->g.ws_calls[p] = 0;
     }
     L->xz.sum = L->gz.sum = 0.0;
     L->xz.n = L->gz.n = 0;
@@ -440,6 +440,7 @@ spartan_status spartan_model_prepare(spartan_model *m, const spartan_train_confi
         if (L->ops->params) m->nparams += L->ops->params(L, &m->params[m->nparams]);
     }
     if (st == SPARTAN_OK) st = sp_dropback_make(m, &m->dropback);
+    if (st == SPARTAN_OK) st = sp_wpath_prepare(m);
     if (st == SPARTAN_OK) st = spartan_context_finish(ctx);
     if (st != SPARTAN_OK) {
         unprepare(m);
@@ -521,7 +522,12 @@ spartan_status spartan_model_layer_info(const spartan_model *m, size_t i, sparta
         out->path[p] = L->path[p];
         out->reason[p] = L->reason[p];
         out->engine[p] = L->engine[p];
+        out->wsparse_calls[p] = L->g.ws_calls[p];
+        out->wsparse_ms[p] = L->g.ws_ms[p];
+        out->other_ms[p] = L->g.alt_ms[p];
     }
+    out->wsparse_density = L->g.ws_density;
+    out->wsparse_builds = L->g.ws_builds;
     out->has_input_grad = L->need_dx;
     out->input_masked = L->input_masked;
     out->zeros_first = L->xz.first;

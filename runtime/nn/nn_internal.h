@@ -6,6 +6,7 @@
 #include "nn/dropback.h"
 #include "nn/layers/layer.h"
 #include "nn/marks.h"
+#include "nn/wpath.h"
 #include "spartan/nn.h"
 
 struct spartan_model {
@@ -26,6 +27,7 @@ struct spartan_model {
     spartan_param *params;
     size_t nparams;
     sp_dropback *dropback; /* NULL: off */
+    int wpath_forced;      /* SPARTAN_WSPARSE: 1 on, 0 off, -1 the measured choice (wpath.c) */
 };
 
 #endif /* SP_NN_INTERNAL_H */

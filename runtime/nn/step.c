@@ -131,10 +131,11 @@ static void learn(spartan_model *m, int sampling) {
         sp_layer *L = &m->layers[i];
         for (int p = 0; p < SPARTAN_PASS_COUNT; p++) {
             /* a GEMM over the kept neurons: its time at the shape the policy models */
-            if (L->g.step_gemm[p] > 0)
+            if (L->g.step_gemm[p] > 0 && !L->g.ws_use[p])
                 sp_policy_observe(m->policy, L->index, (spartan_pass)p, L->path[p],
                                   L->g.step_zeros[p],
                                   1e3 * L->g.step_gemm[p] / sp_gemm_rows_work(L));
+            sp_wpath_observe(L, p, L->g.step_gemm[p]);
             L->g.step_gemm[p] = 0.0;
         }
         if (sampling && L->zeros_prev >= 0) moved = fmax(moved, fabs(L->xz.last - L->zeros_prev));
@@ -173,7 +174,8 @@ static spartan_status run_step(spartan_model *m, const batch *b, size_t count, i
         .marks = &m->marks,
     };
     sp_policy_set_step(m->policy, m->step);
-    spartan_status st = forward_loss(m, &s, b, 1, res);
+    spartan_status st = update && m->dropback ? sp_wpath_plan(m, m->step) : SPARTAN_OK;
+    if (st == SPARTAN_OK) st = forward_loss(m, &s, b, 1, res);
     const spartan_tensor *g = m->dlogits;
     for (size_t i = m->nlayers; i-- > 0 && st == SPARTAN_OK;) {
         const spartan_tensor *dx = NULL;
@@ -205,6 +207,7 @@ static spartan_status run_step(spartan_model *m, const batch *b, size_t count, i
     collect(m);
     sp_marks_settle(&m->marks);
     learn(m, s.sampling);
+    if (update) sp_wpath_updated(m);
     if (update) m->step++;
     return SPARTAN_OK;
 }

@@ -12,7 +12,8 @@
 
 static void release(spartan_wsparse *ws) {
     cl_mem *all[] = {&ws->col_ptr, &ws->col_idx,   &ws->col_order, &ws->row_ptr,
-                     &ws->row_idx, &ws->row_order, &ws->bptr,      &ws->bj};
+                     &ws->row_idx, &ws->row_order, &ws->bptr,      &ws->bj,
+                     &ws->pos,     &ws->col_at,    &ws->vals};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         sp_buffer_release(ws->ctx, *all[i]);
         *all[i] = NULL;
@@ -72,7 +73,7 @@ static int by_key(const void *a, const void *b) {
 }
 
 static int make_lists(size_t nlists, size_t nnz, const uint32_t *line, const uint32_t *pos,
-                      lists *l) {
+                      uint32_t *at, lists *l) {
     l->ptr = calloc(nlists + 1, sizeof *l->ptr);
     l->idx = malloc((nnz ? nnz : 1) * sizeof *l->idx);
     l->order = malloc((nlists ? nlists : 1) * sizeof *l->order);
@@ -86,7 +87,10 @@ static int make_lists(size_t nlists, size_t nnz, const uint32_t *line, const uin
     uint32_t *fill = malloc((nlists ? nlists : 1) * sizeof *fill);
     if (!fill) return 0;
     memcpy(fill, l->ptr, nlists * sizeof *fill);
-    for (size_t p = 0; p < nnz; p++) l->idx[fill[line[p]]++] = pos[p];
+    for (size_t p = 0; p < nnz; p++) {
+        if (at) at[p] = fill[line[p]];
+        l->idx[fill[line[p]]++] = pos[p];
+    }
     free(fill);
     uint64_t *key = malloc((nlists ? nlists : 1) * sizeof *key);
     if (!key) return 0;
@@ -125,21 +129,24 @@ spartan_status spartan_wsparse_build(spartan_wsparse *ws, const spartan_tensor *
     uint32_t *ri = malloc((nnz ? nnz : 1) * sizeof *ri), *ci = malloc((nnz ? nnz : 1) * sizeof *ci);
     uint32_t *bl = malloc((nnz ? nnz : 1) * sizeof *bl);
     uint16_t *bj = malloc((nnz ? nnz : 1) * sizeof *bj);
+    uint32_t *pos = malloc((nnz ? nnz : 1) * sizeof *pos),
+             *col_at = malloc((nnz ? nnz : 1) * sizeof *col_at);
     lists byc = {0}, byr = {0}, byb = {0};
-    int ok = ri && ci && bl && bj;
+    int ok = ri && ci && bl && bj && pos && col_at;
     for (size_t e = 0, p = 0; ok && e < k * n; e++)
         if (host[e] != 0.0f) {
             ri[p] = (uint32_t)(e / n), ci[p] = (uint32_t)(e % n);
             bl[p] = (uint32_t)(ri[p] * ws->blocks + ci[p] / ws->bw);
             bj[p] = (uint16_t)(ci[p] % ws->bw);
+            pos[p] = (uint32_t)e;
             p++;
         }
     free(host);
     /* by column: the rows (ascending: the non-zeros are in row-major order); by row: the columns;
      * by block-row: bj is already in its order (row-major order visits the block-rows of a row
      * in turn), only the offsets are needed */
-    ok = ok && make_lists(n, nnz, ci, ri, &byc) && make_lists(k, nnz, ri, ci, &byr) &&
-         make_lists(k * ws->blocks, nnz, bl, ri, &byb);
+    ok = ok && make_lists(n, nnz, ci, ri, col_at, &byc) && make_lists(k, nnz, ri, ci, NULL, &byr) &&
+         make_lists(k * ws->blocks, nnz, bl, ri, NULL, &byb);
     if (!ok) st = sp_err_set(&ctx->err, SPARTAN_STATUS_OUT_OF_HOST_MEMORY, "wsparse build");
     release(ws);
     if (st == SPARTAN_OK) st = upload(ctx, byc.ptr, n + 1, 4, "wsparse", &ws->col_ptr);
@@ -150,6 +157,9 @@ spartan_status spartan_wsparse_build(spartan_wsparse *ws, const spartan_tensor *
     if (st == SPARTAN_OK) st = upload(ctx, byr.order, k, 4, "wsparse", &ws->row_order);
     if (st == SPARTAN_OK) st = upload(ctx, byb.ptr, k * ws->blocks + 1, 4, "wsparse", &ws->bptr);
     if (st == SPARTAN_OK) st = upload(ctx, bj, nnz, 2, "wsparse", &ws->bj);
+    if (st == SPARTAN_OK) st = upload(ctx, pos, nnz, 4, "wsparse", &ws->pos);
+    if (st == SPARTAN_OK) st = upload(ctx, col_at, nnz, 4, "wsparse", &ws->col_at);
+    if (st == SPARTAN_OK) st = upload(ctx, NULL, 0, 4 * (nnz ? nnz : 1), "wsparse", &ws->vals);
     if (st == SPARTAN_OK) {
         ws->nnz = nnz;
         ws->longest_col = byc.longest;
@@ -175,6 +185,8 @@ spartan_status spartan_wsparse_build(spartan_wsparse *ws, const spartan_tensor *
     free(ci);
     free(bl);
     free(bj);
+    free(pos);
+    free(col_at);
     return st;
 }
 
@@ -215,13 +227,18 @@ static spartan_status scratch(spartan_wsparse *ws, size_t floats) {
     return st;
 }
 
-/* out (M x lists) from in (M x inner) transposed and the lists (ptr, idx, order) with values at
- * w[c * w_c + idx * w_i]. */
+/* out (M x lists) from in (M x inner) transposed and the lists (ptr, idx, order), W's values
+ * gathered into their order first (by col_at for the column lists; the row lists are in W's
+ * order). */
 static spartan_status run_lists(spartan_context *ctx, spartan_wsparse *ws, size_t m, size_t inner,
                                 const spartan_tensor *in, const spartan_tensor *w, size_t nlists,
-                                cl_mem ptr, cl_mem idx, cl_mem order, cl_uint w_c, cl_uint w_i,
+                                cl_mem ptr, cl_mem idx, cl_mem order, int by_column,
                                 spartan_tensor *out) {
-    spartan_status st = scratch(ws, m * inner);
+    cl_uint nnz = (cl_uint)ws->nnz, permute = by_column != 0;
+    sp_arg gargs[] = {SP_ARG(nnz),     SP_ARG(ws->pos), SP_ARG(ws->col_at),
+                      SP_ARG(permute), SP_ARG(w->mem),  SP_ARG(ws->vals)};
+    spartan_status st = sp_launch_1d(ctx, SP_K_gemm_wsparse_gather, ws->nnz, gargs, 6);
+    if (st == SPARTAN_OK) st = scratch(ws, m * inner);
     if (st == SPARTAN_OK)
         st = sp_transpose_mem(ctx, (cl_uint)m, (cl_uint)inner, in->mem, ws->scratch);
     if (st != SPARTAN_OK) return st;
@@ -230,10 +247,10 @@ static spartan_status run_lists(spartan_context *ctx, spartan_wsparse *ws, size_
     const size_t l1 = wg < nlists ? wg : nlists;
     size_t g[2] = {(m + vec - 1) / vec, (nlists + l1 - 1) / l1 * l1}, l[2] = {1, l1};
     cl_uint um = (cl_uint)m, un = (cl_uint)nlists, ld = (cl_uint)nlists;
-    sp_arg args[] = {SP_ARG(um),          SP_ARG(un),       SP_ARG(ptr), SP_ARG(idx),
-                     SP_ARG(order),       SP_ARG(w->mem),   SP_ARG(w_c), SP_ARG(w_i),
+    sp_arg args[] = {SP_ARG(um),          SP_ARG(un),       SP_ARG(ptr),
+                     SP_ARG(idx),         SP_ARG(order),    SP_ARG(ws->vals),
                      SP_ARG(ws->scratch), SP_ARG(out->mem), SP_ARG(ld)};
-    return sp_launch(ctx, SP_K_gemm_wsparse_lists, 2, g, l, args, 11);
+    return sp_launch(ctx, SP_K_gemm_wsparse_lists, 2, g, l, args, 9);
 }
 
 /* Whether the kernels can run the description here: the sparse family usable and no work-item's
@@ -252,8 +269,7 @@ spartan_status spartan_gemm_wsparse_fwd(spartan_context *ctx, const spartan_tens
     if (!ws->nnz || !ws->k) return spartan_tensor_fill(y, 0.0f);
     if (!usable(ctx, ws->longest_col))
         return spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 0, 1.0f, x, w, 0.0f, y);
-    return run_lists(ctx, ws, m, ws->k, x, w, ws->n, ws->col_ptr, ws->col_idx, ws->col_order, 1,
-                     (cl_uint)ws->n, y);
+    return run_lists(ctx, ws, m, ws->k, x, w, ws->n, ws->col_ptr, ws->col_idx, ws->col_order, 1, y);
 }
 
 spartan_status spartan_gemm_wsparse_bwd_input(spartan_context *ctx, const spartan_tensor *dy,
@@ -266,8 +282,8 @@ spartan_status spartan_gemm_wsparse_bwd_input(spartan_context *ctx, const sparta
     if (!ws->nnz || !ws->n) return spartan_tensor_fill(dx, 0.0f);
     if (!usable(ctx, ws->longest_row))
         return spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 1, 1.0f, dy, w, 0.0f, dx);
-    return run_lists(ctx, ws, m, ws->n, dy, w, ws->k, ws->row_ptr, ws->row_idx, ws->row_order,
-                     (cl_uint)ws->n, 1, dx);
+    return run_lists(ctx, ws, m, ws->n, dy, w, ws->k, ws->row_ptr, ws->row_idx, ws->row_order, 0,
+                     dx);
 }
 
 spartan_status spartan_gemm_wsparse_fwd_both(spartan_context *ctx, const spartan_tensor *x,

@@ -448,6 +448,8 @@ struct spartan_wsparse {
     size_t k, n, nnz, bw, blocks;
     size_t longest_col, longest_row, longest_union;
     cl_mem col_ptr, col_idx, col_order, row_ptr, row_idx, row_order, bptr, bj;
+    cl_mem pos, col_at, vals; /* each non-zero's place in W (row-major order) and in the column
+                                 lists; the values gathered for a call, in its lists' order */
     cl_mem scratch;
     size_t scratch_floats;
     int built;

@@ -74,6 +74,7 @@ typedef enum sp_family {
     X(gemm_sparse, gemm_sparse_bwd_input)                                                          \
     X(gemm_sparse, gemm_wsparse_lists)                                                             \
     X(gemm_sparse, gemm_wsparse_union)                                                             \
+    X(gemm_sparse, gemm_wsparse_gather)                                                            \
     X(nn, nn_im2col)                                                                               \
     X(nn, nn_col2im)                                                                               \
     X(nn, nn_bias_add)                                                                             \

@@ -13,6 +13,7 @@
 
 #include "core/rng.h"
 #include "nn/layers/layer.h"
+#include "nn/wpath.h"
 
 void sp_gemm_pass_shape(const sp_layer *L, spartan_pass pass, size_t rows, size_t *m, size_t *n,
                         size_t *k) {
@@ -102,6 +103,7 @@ void sp_gemm_release(sp_layer *L) {
     spartan_tensor *t[] = {g->w,     g->b,  g->dw, g->db, g->vw,  g->vb, g->cols,
                            g->dcols, g->wt, L->wc, L->bc, L->dwc, L->dbc};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) spartan_tensor_destroy(t[i]);
+    sp_wpath_release(L);
     spartan_sparse_destroy(g->sx);
     spartan_sparse_destroy(g->sdy);
     spartan_sparse_destroy(g->scols);
@@ -172,14 +174,28 @@ static spartan_status run(sp_layer *L, const sp_step *s, const gemm_view *v, spa
     return spartan_gemm_pass_run(s->ctx, &v->d[pass], path, dense, o);
 }
 
+/* Whether this step's pass runs the weight-sparse GEMM (nn/wpath.c; the whole W only), and then
+ * what the step records of it in the policy's place. */
+static int weight_sparse(sp_layer *L, const sp_step *s, const gemm_view *v, spartan_pass pass) {
+    if (!L->g.ws_use[pass] || v->w != L->g.w) return 0;
+    if (s->recording) {
+        L->engine[pass] = "wsparse";
+        L->reason[pass] = "W's non-zeros only (Dropback): measured faster";
+        L->calls[pass]++;
+    }
+    return 1;
+}
+
 /* Y = X . W (+ b) into yv, X (a) and Y as matrices of v's shape. */
 static spartan_status forward(sp_layer *L, const sp_step *s, const gemm_view *v,
                               const spartan_tensor *a, spartan_tensor *yv) {
-    spartan_path path = view_choose(L, s, v, SPARTAN_PASS_FWD);
+    const int ws = weight_sparse(L, s, v, SPARTAN_PASS_FWD);
+    spartan_path path = ws ? SPARTAN_PATH_DENSE : view_choose(L, s, v, SPARTAN_PASS_FWD);
     spartan_status st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 0);
     if (st != SPARTAN_OK) return st;
     spartan_gemm_operands o = {.x = a, .w = v->w, .y = yv};
-    st = run(L, s, v, SPARTAN_PASS_FWD, path, &o);
+    st = ws ? spartan_gemm_wsparse_fwd(s->ctx, a, v->w, L->g.ws, yv)
+            : run(L, s, v, SPARTAN_PASS_FWD, path, &o);
     if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_FWD, 1);
     /* with a ReLU next, the bias is added by the ReLU as it reads Y: one pass less */
     if (st == SPARTAN_OK && !L->g.bias_in_relu) st = spartan_bias_add(s->ctx, yv, v->b);
@@ -207,7 +223,8 @@ static spartan_status backward(sp_layer *L, const sp_step *s, const gemm_view *v
 
     const spartan_path S = SPARTAN_PATH_SPARSE;
     spartan_path pw = view_choose(L, s, v, SPARTAN_PASS_BWD_WEIGHT);
-    spartan_path pi = da ? view_choose(L, s, v, SPARTAN_PASS_BWD_INPUT) : SPARTAN_PATH_DENSE;
+    const int wi = da && weight_sparse(L, s, v, SPARTAN_PASS_BWD_INPUT);
+    spartan_path pi = da && !wi ? view_choose(L, s, v, SPARTAN_PASS_BWD_INPUT) : SPARTAN_PATH_DENSE;
     const int w_on_dy = g->form[SPARTAN_PASS_BWD_WEIGHT] == SP_SPARSE_ON_DY;
     const int i_on_dy = g->form[SPARTAN_PASS_BWD_INPUT] == SP_SPARSE_ON_DY;
     const int dy_compacted = pw == S && w_on_dy;
@@ -236,7 +253,8 @@ static spartan_status backward(sp_layer *L, const sp_step *s, const gemm_view *v
     if (st == SPARTAN_OK && da) {
         o.dw = NULL;
         o.dx = da;
-        st = run(L, s, v, SPARTAN_PASS_BWD_INPUT, pi, &o);
+        st = wi ? spartan_gemm_wsparse_bwd_input(ctx, dyv, v->w, g->ws, da)
+                : run(L, s, v, SPARTAN_PASS_BWD_INPUT, pi, &o);
         if (st == SPARTAN_OK) st = sp_gemm_mark(L, s, SPARTAN_PASS_BWD_INPUT, 1);
     }
     if (st == SPARTAN_OK && sample_x && x_compacted) st = sp_sample_take(&g->xs);

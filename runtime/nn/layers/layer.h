@@ -84,6 +84,19 @@ typedef struct sp_gemm_state {
      * decision was taken on */
     double step_gemm[SPARTAN_PASS_COUNT];
     double step_zeros[SPARTAN_PASS_COUNT];
+    /* The weight-sparse path (Dropback, fc layers; nn/wpath.c): W's non-zeros (ws; NULL where
+     * the layer cannot take it), whether ws describes them (no element of W joined the tracked
+     * set since the build), this step's choice per pass, the measured times (EMAs, ms; 0: not
+     * measured) of the weight-sparse GEMM and of the path the policy chose, the rate of the
+     * updates at which W's set grew (EMA), the last build's cost (ms) and W's density then. */
+    spartan_wsparse *ws;
+    size_t ws_slot; /* W among the Dropback pool's parameters */
+    int ws_current, ws_use[SPARTAN_PASS_COUNT];
+    int ws_warm[SPARTAN_PASS_COUNT]; /* a call since the build: the first (buffers made, pages
+                                        touched) is not measured */
+    double ws_ms[SPARTAN_PASS_COUNT], alt_ms[SPARTAN_PASS_COUNT];
+    double ws_change, ws_build_ms, ws_density;
+    size_t ws_builds, ws_calls[SPARTAN_PASS_COUNT];
 } sp_gemm_state;
 
 typedef struct sp_layer sp_layer;
