@@ -407,6 +407,10 @@ START_TEST(test_refusals) {
     cfg.dropback_decay = 0.0f;
     ck_assert_int_eq(spartan_model_prepare(m, &cfg), SPARTAN_STATUS_INVALID_ARGUMENT);
     cfg.dropback_decay = 0.9f;
+    cfg.dropback_interval = 0;
+    ck_assert_int_eq(spartan_model_prepare(m, &cfg), SPARTAN_STATUS_INVALID_ARGUMENT);
+    ck_assert_ptr_nonnull(strstr(spartan_last_error(th_ctx), "interval"));
+    cfg.dropback_interval = 1;
     cfg.dropback_keep = total_elements(m) + 1;
     ck_assert_int_eq(spartan_model_prepare(m, &cfg), SPARTAN_STATUS_INVALID_ARGUMENT);
     ck_assert_ptr_nonnull(strstr(spartan_last_error(th_ctx), "budget"));

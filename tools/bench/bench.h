@@ -266,6 +266,8 @@ void bench_csv_number(FILE *f, double value);
 /* Each runs on one opened device; nonzero when something failed or a result was wrong. */
 int bench_gemm(bench_dev *d, const bench_opts *o, bench_out *out, const char *date);
 int bench_monitor(bench_dev *d, const bench_opts *o, bench_out *out, const char *date);
+/* `spartan-bench wsparse` (wsparse.c): the weight-sparse GEMMs against the dense one. */
+int bench_wsparse(bench_dev *d, const bench_opts *o, bench_out *out, const char *date);
 int bench_conv(bench_dev *d, const bench_opts *o, bench_out *out, const char *date);
 /* Trains every model of o under every policy and dropout kind of o; a policy the library does
  * not offer yet (UNSUPPORTED at prepare) is reported and skipped, not a failure. */
@@ -274,6 +276,7 @@ int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const c
 /* The CSV header lines of the benchmarks. */
 extern const char bench_gemm_csv_header[];
 extern const char bench_monitor_csv_header[];
+extern const char bench_wsparse_csv_header[];
 extern const char bench_conv_csv_header[];
 extern const char bench_train_csv_header[];
 
