@@ -34,7 +34,7 @@ static void usage(FILE *f) {
         "                          [--batch N] [--sparsity LIST] [--pass LIST]\n"
         "                          [--pattern LIST] [--no-clblast] [COMMON]\n"
         "       spartan-bench train [--model LIST] [--policy LIST] [--dropout-kind LIST]\n"
-        "                           [--dropback-density LIST]\n"
+        "                           [--dropback-density LIST] [--dropback-interval N]\n"
         "                           [--dropout P] [--channel-dropout LIST] [--epochs N]\n"
         "                           [--limit N] [--test-limit N]\n"
         "                           [--batch N] [--seed N] [--sample-every N]\n"
@@ -85,6 +85,7 @@ static void usage(FILE *f) {
         "                   run under each, side by side (default: none)\n"
         "  --dropback-density LIST  Dropback budgets as fractions of the parameters (e.g.\n"
         "                   0,0.1; 0: off): each run under each, side by side (default: off)\n"
+        "  --dropback-interval N  updates between selections of the tracked set (default 1)\n"
         "  --epochs N       epochs (default 1); epoch time: median over the epochs\n"
         "  --limit N        train on the first N images (default all 60000)\n"
         "  --test-limit N   evaluate on the first N test images (default all 10000)\n"
@@ -591,6 +592,8 @@ static int parse_train(int argc, char **argv, bench_train_opts *o) {
             rc = parse_rates(a, v, o->channels, BENCH_MAX_CHANNELS, &o->nchannels);
         } else if (strcmp(a, "--dropback-density") == 0) {
             rc = parse_rates(a, v, o->dropbacks, BENCH_MAX_CHANNELS, &o->ndropbacks);
+        } else if (strcmp(a, "--dropback-interval") == 0) {
+            rc = parse_size(a, v, UINT32_MAX, &o->dropback_interval);
         } else if (strcmp(a, "--epochs") == 0) {
             rc = parse_int(a, v, &o->epochs) ? 2 : 0;
         } else if (strcmp(a, "--pytorch-threads") == 0) {
