@@ -9,7 +9,7 @@
 #include "ops/selftest.h"
 
 /* Part of the verdicts' keys: a change to the checks revalidates every device. */
-#define SELFTEST_VERSION "selftest 11"
+#define SELFTEST_VERSION "selftest 12"
 
 /* The SHA-256 of the host code that launches and checks the kernels (cmake/host_key.cmake): a
  * library built from other host code validates again, even where the kernels are the same (a

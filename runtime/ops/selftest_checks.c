@@ -450,6 +450,46 @@ done:
     return r->failed;
 }
 
+/* The weight-sparse GEMMs (gemm_wsparse.c) on small integers (exact in any order): op 0 the W
+ * form Y = X W, 1 the W^T form dX = dY W^T, 2 both zeros skipped; W with wzeros of zeros, X with
+ * half. */
+static int wsparse_case(sp_check *r, int op, size_t m, size_t k, size_t n, double wzeros) {
+    static const char *const names[] = {"forward", "backward-by-input", "forward (both zeros)"};
+    sp_check_host h = {0};
+    const size_t in_cols = op == 1 ? n : k, out_cols = op == 1 ? k : n;
+    float *a = sp_check_alloc(r, &h, m * in_cols, sizeof(float)),
+          *w = sp_check_alloc(r, &h, k * n, sizeof(float)),
+          *got = sp_check_alloc(r, &h, m * out_cols, sizeof(float));
+    double *want = sp_check_alloc(r, &h, m * out_cols, sizeof(double));
+    spartan_wsparse *ws = NULL;
+    if (r->failed) goto done;
+    sp_check_fill_int(r, a, m * in_cols, 0.5, 3, 0);
+    sp_check_fill_int(r, w, k * n, wzeros, 3, 0);
+    spartan_tensor *ta = sp_check_upload(r, a, m, in_cols), *tw = sp_check_upload(r, w, k, n);
+    spartan_tensor *to = sp_check_upload(r, NULL, m, out_cols);
+    if (r->failed) goto done;
+    spartan_context *ctx = r->ctx;
+    spartan_status st = spartan_wsparse_create(ctx, k, n, &ws);
+    if (st == SPARTAN_OK) st = spartan_wsparse_build(ws, tw);
+    if (st == SPARTAN_OK)
+        st = op == 0   ? spartan_gemm_wsparse_fwd(ctx, ta, tw, ws, to)
+             : op == 1 ? spartan_gemm_wsparse_bwd_input(ctx, ta, tw, ws, to)
+                       : spartan_gemm_wsparse_fwd_both(ctx, ta, tw, ws, to);
+    if (op == 1)
+        ref_gemm(0, 1, m, k, n, 1.0f, a, w, 0.0f, NULL, want);
+    else
+        ref_gemm(0, 0, m, n, k, 1.0f, a, w, 0.0f, NULL, want);
+    char what[96];
+    snprintf(what, sizeof what, "weight-sparse %s %zux%zux%zu", names[op], m, k, n);
+    if (!sp_check_call(r, st, what) && !sp_check_download(r, to, got))
+        sp_check_compare(r, what, got, want, NULL, m * out_cols);
+done:
+    spartan_wsparse_destroy(ws);
+    sp_check_release(r);
+    sp_check_host_free(&h);
+    return r->failed;
+}
+
 /* The column walks over a tall X or dZ, the row walks over a row longer than 65,536, the
  * masked dot products over long rows of dZ, walks over wide blocks of columns, and a block of
  * columns wider than any tile. */
@@ -465,7 +505,12 @@ static int check_gemm_sparse(sp_check *r) {
            sparse_case(r, SP_BWD_WEIGHT_DZ, r->wide, 19, 37, 0.1) ||
            sparse_case(r, SP_FWD, 19, r->wide, 37, 0.1) ||
            sparse_case(r, SP_DIRECT, 19, r->wide, 37, 0.1) ||
-           sparse_case(r, SP_FWD, 5, 37, 1031, 0.5);
+           sparse_case(r, SP_FWD, 5, 37, 1031, 0.5) ||
+           /* the weight-sparse GEMMs: lists of every length up to a whole column, rows that are
+            * not a whole vector, blocks of the union that are not whole */
+           wsparse_case(r, 0, 19, 523, 37, 0.9) || wsparse_case(r, 1, 19, 523, 37, 0.9) ||
+           wsparse_case(r, 2, 19, 523, 37, 0.9) || wsparse_case(r, 0, 3, 67, 131, 0.0) ||
+           wsparse_case(r, 1, 3, 67, 131, 0.0) || wsparse_case(r, 2, 3, 67, 131, 0.0);
 }
 
 /* ---- entry points ---------------------------------------------------------------------------
