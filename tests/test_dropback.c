@@ -74,6 +74,21 @@ static void random_batch(th_rng *r, float *img, float *lab, size_t count) {
     for (size_t i = 0; i < count; i++) lab[i] = (float)(th_rng_next(r) % 3);
 }
 
+/* b takes a's parameter values and momenta (same architecture). */
+static void copy_state(spartan_model *a, spartan_model *b) {
+    for (size_t i = 0; i < spartan_model_param_count(a); i++) {
+        spartan_param pa, pb;
+        OK(spartan_model_param(a, i, &pa));
+        OK(spartan_model_param(b, i, &pb));
+        size_t n;
+        float *v = read_tensor(pa.value, &n), *mo = read_tensor(pa.momentum, &n);
+        OK(spartan_tensor_write(pb.value, v, n));
+        OK(spartan_tensor_write(pb.momentum, mo, n));
+        free(v);
+        free(mo);
+    }
+}
+
 static size_t total_elements(spartan_model *m) {
     size_t t = 0;
     for (size_t i = 0; i < spartan_model_param_count(m); i++) {
@@ -209,17 +224,7 @@ static void against_host(size_t interval, size_t steps) {
     th_rng r;
     th_rng_init(&r, th_seed());
     for (size_t step = 0; step < steps; step++) {
-        for (size_t i = 0; i < np; i++) {
-            spartan_param pa, pb;
-            OK(spartan_model_param(a, i, &pa));
-            OK(spartan_model_param(b, i, &pb));
-            size_t n;
-            float *v = read_tensor(pa.value, &n), *mo = read_tensor(pa.momentum, &n);
-            OK(spartan_tensor_write(pb.value, v, n));
-            OK(spartan_tensor_write(pb.momentum, mo, n));
-            free(v);
-            free(mo);
-        }
+        copy_state(a, b);
         random_batch(&r, img, lab, ca.batch);
         spartan_step_result ra, rb;
         OK(spartan_model_train_step(a, img, lab, ca.batch, &ra));
@@ -311,22 +316,11 @@ START_TEST(test_weight_sparse_path) {
         OK(spartan_model_prepare(m[i], &cfg));
     }
     unsetenv("SPARTAN_WSPARSE");
-    const size_t np = spartan_model_param_count(m[0]);
     float *img = th_floats(cfg.batch * SMALL_PX), *lab = th_floats(cfg.batch);
     th_rng r;
     th_rng_init(&r, th_seed());
     for (int step = 0; step < 30; step++) {
-        for (size_t i = 0; i < np; i++) {
-            spartan_param pa, pb;
-            OK(spartan_model_param(m[0], i, &pa));
-            OK(spartan_model_param(m[1], i, &pb));
-            size_t n;
-            float *v = read_tensor(pa.value, &n), *mo = read_tensor(pa.momentum, &n);
-            OK(spartan_tensor_write(pb.value, v, n));
-            OK(spartan_tensor_write(pb.momentum, mo, n));
-            free(v);
-            free(mo);
-        }
+        copy_state(m[0], m[1]);
         random_batch(&r, img, lab, cfg.batch);
         spartan_step_result ra, rb;
         OK(spartan_model_train_step(m[0], img, lab, cfg.batch, &ra));
