@@ -262,7 +262,7 @@ static int usable(spartan_context *ctx, size_t longest) {
 spartan_status spartan_gemm_wsparse_fwd(spartan_context *ctx, const spartan_tensor *x,
                                         const spartan_tensor *w, spartan_wsparse *ws,
                                         spartan_tensor *y) {
-    size_t m;
+    size_t m = 0;
     spartan_status st =
         check(ctx, "spartan_gemm_wsparse_fwd", x, ws ? ws->k : 0, w, ws, y, ws ? ws->n : 0, &m);
     if (st != SPARTAN_OK || y->numel == 0) return st;
@@ -275,7 +275,7 @@ spartan_status spartan_gemm_wsparse_fwd(spartan_context *ctx, const spartan_tens
 spartan_status spartan_gemm_wsparse_bwd_input(spartan_context *ctx, const spartan_tensor *dy,
                                               const spartan_tensor *w, spartan_wsparse *ws,
                                               spartan_tensor *dx) {
-    size_t m;
+    size_t m = 0;
     spartan_status st = check(ctx, "spartan_gemm_wsparse_bwd_input", dy, ws ? ws->n : 0, w, ws, dx,
                               ws ? ws->k : 0, &m);
     if (st != SPARTAN_OK || dx->numel == 0) return st;
@@ -289,7 +289,7 @@ spartan_status spartan_gemm_wsparse_bwd_input(spartan_context *ctx, const sparta
 spartan_status spartan_gemm_wsparse_fwd_both(spartan_context *ctx, const spartan_tensor *x,
                                              const spartan_tensor *w, spartan_wsparse *ws,
                                              spartan_tensor *y) {
-    size_t m;
+    size_t m = 0;
     spartan_status st = check(ctx, "spartan_gemm_wsparse_fwd_both", x, ws ? ws->k : 0, w, ws, y,
                               ws ? ws->n : 0, &m);
     if (st != SPARTAN_OK || y->numel == 0) return st;
