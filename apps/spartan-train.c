@@ -61,6 +61,8 @@ static void usage(FILE *f) {
         "                      keep theirs, the rest are reset to them (default 0: off)\n"
         "  --dropback-keep K   the same with a budget of K elements\n"
         "  --dropback-decay X  the initial values' decay per update (default 0.9)\n"
+        "  --dropback-ramp N   the budget shrinks from all the parameters to its size over the\n"
+        "                      first N updates (cubic schedule; default 0: from the first)\n"
         "  --dropback-interval N  updates from one selection of the tracked set to the next\n"
         "                      (default 1: every update); in between the set is kept\n"
         "  --device SEL        OpenCL device (as spartan-info lists; default $SPARTAN_DEVICE)\n"
@@ -182,6 +184,8 @@ static int parse_args(int argc, char **argv, options *o) {
                  o->cfg.dropback_density <= 1;
         } else if (!strcmp(a, "--dropback-keep")) {
             ok = parse_size(v, UINT32_MAX, &o->cfg.dropback_keep) && o->cfg.dropback_keep > 0;
+        } else if (!strcmp(a, "--dropback-ramp")) {
+            ok = parse_size(v, UINT32_MAX, &o->cfg.dropback_ramp);
         } else if (!strcmp(a, "--dropback-interval")) {
             ok = parse_size(v, UINT32_MAX, &o->cfg.dropback_interval) &&
                  o->cfg.dropback_interval > 0;

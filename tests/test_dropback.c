@@ -206,12 +206,13 @@ static void host_member(float **w, const size_t *n, size_t np, uint64_t seed, fl
  * momenta, both step on the same batch (the same SGD, bit for bit), the host applies Dropback to
  * b's result, and a must equal it bit for bit; the budget kept exactly (no ties here). Every
  * interval-th update selects, the others keep the set. */
-static void against_host(size_t interval, size_t steps) {
+static void against_host(size_t interval, size_t ramp, size_t steps) {
     spartan_model *a = small_net(), *b = small_net();
     spartan_train_config ca = base_config(), cb = base_config();
     ca.dropback_density = 0.3f;
     ca.dropback_decay = 0.8f;
     ca.dropback_interval = interval;
+    ca.dropback_ramp = ramp;
     OK(spartan_model_prepare(a, &ca));
     OK(spartan_model_prepare(b, &cb));
     const size_t np = spartan_model_param_count(a), total = total_elements(a);
@@ -219,7 +220,7 @@ static void against_host(size_t interval, size_t steps) {
     float *img = th_floats(ca.batch * SMALL_PX), *lab = th_floats(ca.batch);
     unsigned char *tracked = calloc(total, 1);
     ck_assert_ptr_nonnull(tracked);
-    size_t joined_total = 0, fast = 0, selections = 0;
+    size_t joined_total = 0, fast = 0, selections = 0, budget = k;
     float t = 0.0f;
     th_rng r;
     th_rng_init(&r, th_seed());
@@ -240,8 +241,12 @@ static void against_host(size_t interval, size_t steps) {
         double dd = pow((double)ca.dropback_decay, (double)step);
         const float d = dd < 0x1p-64 ? 0.0f : (float)dd; /* d taken as 0 below 2^-64 */
         size_t joined = 0;
+        /* the budget: all the elements shrinking to k over the ramp, cubically */
+        const double left = step < ramp ? 1.0 - (double)step / (double)ramp : 0.0;
+        if (step % interval == 0)
+            budget = k + (size_t)floor((double)(total - k) * left * left * left);
         if (step % interval == 0) {
-            t = host_dropback(w, n, np, ca.seed, d, k, tracked, &joined);
+            t = host_dropback(w, n, np, ca.seed, d, budget, tracked, &joined);
             selections++;
         } else {
             host_member(w, n, np, ca.seed, d, tracked);
@@ -251,7 +256,7 @@ static void against_host(size_t interval, size_t steps) {
         size_t per_layer[6];
         OK(spartan_model_dropback_info(a, &info, per_layer));
         /* the first update counts every score (no threshold before it); the later ones may */
-        ck_assert_uint_ge(info.full_counts, 1);
+        if (!ramp) ck_assert_uint_ge(info.full_counts, 1); /* a full budget's is at 0: found */
         ck_assert_uint_eq(info.selections, selections);
         ck_assert_uint_le(info.full_counts, selections);
         fast = selections - info.full_counts;
@@ -264,8 +269,13 @@ static void against_host(size_t interval, size_t steps) {
         ck_assert(info.decay == d);
         ck_assert_msg(info.threshold == t, "step %zu: threshold %.9g, host %.9g", step,
                       (double)info.threshold, (double)t);
-        ck_assert_msg(info.tracked == k, "step %zu: tracked %zu of %zu", step, info.tracked, k);
-        ck_assert_uint_eq(per_layer[0] + per_layer[3] + per_layer[5], k);
+        /* the budget exactly (no ties), less the elements whose score is 0 (not moved) */
+        size_t want = 0;
+        for (size_t e = 0; e < total; e++) want += tracked[e];
+        ck_assert_uint_le(want, budget);
+        ck_assert_msg(info.tracked == want, "step %zu: tracked %zu, host %zu of %zu", step,
+                      info.tracked, want, budget);
+        ck_assert_uint_eq(per_layer[0] + per_layer[3] + per_layer[5], want);
         for (size_t i = 0; i < np; i++) {
             spartan_param pa;
             OK(spartan_model_param(a, i, &pa));
@@ -289,13 +299,19 @@ static void against_host(size_t interval, size_t steps) {
 }
 
 START_TEST(test_update_against_host) {
-    against_host(1, 6);
+    against_host(1, 0, 6);
 }
 END_TEST
 
 /* Selections at updates 0, 3, 6: the set kept by the four updates between them. */
+/* The budget ramped from every element down to k over 5 updates (dropback_ramp), then k. */
+START_TEST(test_ramp_against_host) {
+    against_host(1, 5, 7);
+}
+END_TEST
+
 START_TEST(test_interval_against_host) {
-    against_host(3, 8);
+    against_host(3, 0, 8);
 }
 END_TEST
 
@@ -431,6 +447,7 @@ static Suite *suite(void) {
     tcase_add_test(m, test_initial_regenerated);
     tcase_add_test(m, test_update_against_host);
     tcase_add_test(m, test_interval_against_host);
+    tcase_add_test(m, test_ramp_against_host);
     tcase_add_test(m, test_weight_sparse_path);
     tcase_add_test(m, test_decay_to_zero);
     tcase_add_test(m, test_refusals);

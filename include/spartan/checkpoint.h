@@ -16,7 +16,7 @@
  * its input and output shape), "step" (SGD updates done: it drives the dropout masks, so a
  * resumed run continues exactly), the training configuration ("batch", "lr", "momentum",
  * "weight_decay", "seed", "policy", "sample_every", "dropout_kind", "dropout", "channel_dropout",
- * "dropback_density", "dropback_keep", "dropback_decay", "dropback_interval";
+ * "dropback_density", "dropback_keep", "dropback_decay", "dropback_interval", "dropback_ramp";
  * files from before dropout kinds have neither of the first two: Bernoulli; from before channel
  * dropout, not the third: 0), "layout" (the layouts and how to convert
  * them to PyTorch's), "writer", "sha256" (of the data section), "header_sha256" (of the bytes

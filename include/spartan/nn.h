@@ -200,6 +200,10 @@ typedef struct spartan_train_config {
      * valid for that many updates. The first update after prepare (and so after a resume) always
      * selects. */
     size_t dropback_interval;
+    /* Updates over which the budget shrinks from every parameter to its final size K (of N), on
+     * the cubic schedule of gradual pruning (Zhu and Gupta 2017): k = K + (N - K) (1 - t / ramp)^3
+     * at the update after t others (rounded down), then K. 0 (the default): K from the first. */
+    size_t dropback_ramp;
 } spartan_train_config;
 
 SPARTAN_API spartan_train_config spartan_train_config_default(void);

@@ -85,7 +85,7 @@ spartan_status spartan_checkpoint_save(const spartan_model *m, const char *path,
         return sp_invalid(ctx, "%s: call spartan_model_prepare first", fn);
 
     char step[24], batch[24], lr[32], mom[32], wd[32], seed[24], every[24], rate[32], channels[32];
-    char db_density[32], db_keep[24], db_decay[32], db_interval[24];
+    char db_density[32], db_keep[24], db_decay[32], db_interval[24], db_ramp[24];
     snprintf(step, sizeof step, "%zu", spartan_model_steps(m));
     snprintf(batch, sizeof batch, "%zu", cfg.batch);
     snprintf(lr, sizeof lr, "%.9g", (double)cfg.lr);
@@ -99,6 +99,7 @@ spartan_status spartan_checkpoint_save(const spartan_model *m, const char *path,
     snprintf(db_keep, sizeof db_keep, "%zu", cfg.dropback_keep);
     snprintf(db_decay, sizeof db_decay, "%.9g", (double)cfg.dropback_decay);
     snprintf(db_interval, sizeof db_interval, "%zu", cfg.dropback_interval);
+    snprintf(db_ramp, sizeof db_ramp, "%zu", cfg.dropback_ramp);
     const sp_st_meta own[] = {{"step", step},
                               {"batch", batch},
                               {"lr", lr},
@@ -114,6 +115,7 @@ spartan_status spartan_checkpoint_save(const spartan_model *m, const char *path,
                               {"dropback_keep", db_keep},
                               {"dropback_decay", db_decay},
                               {"dropback_interval", db_interval},
+                              {"dropback_ramp", db_ramp},
                               {"layout", layout}};
     sp_mf_meta meta;
     spartan_status st =

@@ -61,6 +61,7 @@ spartan_status sp_dropback_make(spartan_model *m, sp_dropback **out) {
     }
     db->decay = cfg->dropback_decay;
     db->interval = cfg->dropback_interval;
+    db->ramp = cfg->dropback_ramp;
     spartan_status st = sp_dropback_dev_make(m->ctx, total, count, k, &db->dev);
     if (st != SPARTAN_OK) {
         sp_dropback_free(m->ctx, db);
@@ -70,10 +71,17 @@ spartan_status sp_dropback_make(spartan_model *m, sp_dropback **out) {
     return SPARTAN_OK;
 }
 
+size_t sp_dropback_budget(const sp_dropback *db, size_t step) {
+    const size_t n = db->dev.total, k = db->dev.k;
+    if (step >= db->ramp) return k;
+    const double left = 1.0 - (double)step / (double)db->ramp;
+    return k + (size_t)floor((double)(n - k) * left * left * left);
+}
+
 spartan_status sp_dropback_step(spartan_context *ctx, sp_dropback *db, size_t step) {
     const float d = sp_dropback_decay(db->decay, step);
     if (db->updates && step % db->interval) { /* between selections: the set kept */
-        spartan_status st = sp_dropback_begin(ctx, &db->dev, 0);
+        spartan_status st = sp_dropback_begin(ctx, &db->dev, 0, db->dev.k);
         for (size_t i = 0; i < db->dev.params && st == SPARTAN_OK; i++) {
             const sp_dropback_param *p = &db->p[i];
             st = sp_dropback_member(ctx, &db->dev, p->w, p->off, p->key, p->scale, d);
@@ -85,7 +93,7 @@ spartan_status sp_dropback_step(spartan_context *ctx, sp_dropback *db, size_t st
         }
         return st;
     }
-    spartan_status st = sp_dropback_begin(ctx, &db->dev, 1);
+    spartan_status st = sp_dropback_begin(ctx, &db->dev, 1, sp_dropback_budget(db, step));
     for (size_t i = 0; i < db->dev.params && st == SPARTAN_OK; i++) {
         const sp_dropback_param *p = &db->p[i];
         st = sp_dropback_score(ctx, &db->dev, p->w, p->off, p->key, p->scale, d);

@@ -34,7 +34,7 @@ typedef struct sp_dropback {
     sp_dropback_dev dev;
     sp_dropback_param *p;
     float decay, last_d;
-    size_t updates, interval, selections;
+    size_t updates, interval, selections, ramp;
     /* per parameter, the elements that joined the tracked set at the last update: read without
      * blocking after each update, valid once the step's blocking read is done */
     unsigned *joined;
@@ -53,6 +53,8 @@ static inline float sp_dropback_decay(float decay, size_t step) {
     const double d = pow((double)decay, (double)step);
     return d < 0x1p-64 ? 0.0f : (float)d;
 }
+/* The budget of the update after `step` others (dropback_ramp's schedule, else the final one). */
+size_t sp_dropback_budget(const sp_dropback *db, size_t step);
 /* After the update that follows `step` others: the threshold and the reset, or, between
  * selections (dropback_interval), the reset alone (enqueued). */
 spartan_status sp_dropback_step(spartan_context *ctx, sp_dropback *db, size_t step);

@@ -8,9 +8,14 @@
 #include "nn/nn_internal.h"
 
 spartan_train_config spartan_train_config_default(void) {
-    spartan_train_config c = {
-        64,   0.05f, 0.9f, 5e-4f, 1, SPARTAN_POLICY_ADAPTIVE, 0, SPARTAN_DROPOUT_BERNOULLI, -1.0f,
-        0.0f, 0.0f,  0,    0.9f,  1};
+    spartan_train_config c = {64,    0.05f,
+                              0.9f,  5e-4f,
+                              1,     SPARTAN_POLICY_ADAPTIVE,
+                              0,     SPARTAN_DROPOUT_BERNOULLI,
+                              -1.0f, 0.0f,
+                              0.0f,  0,
+                              0.9f,  1,
+                              0};
     return c;
 }
 

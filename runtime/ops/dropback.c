@@ -54,10 +54,11 @@ spartan_status sp_dropback_dev_make(spartan_context *ctx, size_t total, size_t p
     return st;
 }
 
-spartan_status sp_dropback_begin(spartan_context *ctx, sp_dropback_dev *d, int select) {
+spartan_status sp_dropback_begin(spartan_context *ctx, sp_dropback_dev *d, int select, size_t k) {
     const size_t one = 1;
-    cl_uint params = (cl_uint)d->params, sel = select != 0;
-    sp_arg args[] = {SP_ARG(d->state),  SP_ARG(d->k),   SP_ARG(d->tracked),
+    cl_uint params = (cl_uint)d->params, sel = select != 0, budget = (cl_uint)k;
+    if (!k || k > d->total) return sp_invalid(ctx, "Dropback: a budget of %zu of %zu", k, d->total);
+    sp_arg args[] = {SP_ARG(d->state),  SP_ARG(budget), SP_ARG(d->tracked),
                      SP_ARG(d->joined), SP_ARG(params), SP_ARG(sel)};
     return sp_launch(ctx, SP_K_nn_dropback_begin, 1, &one, &one, args, 6);
 }

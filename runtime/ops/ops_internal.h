@@ -403,7 +403,7 @@ void sp_dropback_dev_free(spartan_context *ctx, sp_dropback_dev *d);
  * sp_dropback_select (level 0: nothing when the guess held); last sp_dropback_apply over every
  * parameter: its elements below the threshold reset to decay w0, its tracked ones counted into
  * count `slot`. */
-spartan_status sp_dropback_begin(spartan_context *ctx, sp_dropback_dev *d, int select);
+spartan_status sp_dropback_begin(spartan_context *ctx, sp_dropback_dev *d, int select, size_t k);
 spartan_status sp_dropback_score(spartan_context *ctx, sp_dropback_dev *d, const spartan_tensor *w,
                                  size_t off, uint64_t key, float scale, float decay);
 spartan_status sp_dropback_guess(spartan_context *ctx, sp_dropback_dev *d);
