@@ -35,7 +35,7 @@ static void usage(FILE *f) {
         "                          [--pattern LIST] [--no-clblast] [COMMON]\n"
         "       spartan-bench train [--model LIST] [--policy LIST] [--dropout-kind LIST]\n"
         "                           [--dropback-density LIST] [--dropback-interval N]\n"
-        "                           [--dropback-decay X]\n"
+        "                           [--dropback-decay X] [--dropback-ramp N]\n"
         "                           [--dropout P] [--channel-dropout LIST] [--epochs N]\n"
         "                           [--limit N] [--test-limit N]\n"
         "                           [--batch N] [--seed N] [--sample-every N]\n"
@@ -88,6 +88,7 @@ static void usage(FILE *f) {
         "                   0,0.1; 0: off): each run under each, side by side (default: off)\n"
         "  --dropback-interval N  updates between selections of the tracked set (default 1)\n"
         "  --dropback-decay X  the initial values' decay per update, in (0, 1) (default 0.9)\n"
+        "  --dropback-ramp N   the budget shrinks from all parameters over N updates (default 0)\n"
         "  --epochs N       epochs (default 1); epoch time: median over the epochs\n"
         "  --limit N        train on the first N images (default all 60000)\n"
         "  --test-limit N   evaluate on the first N test images (default all 10000)\n"
@@ -596,6 +597,8 @@ static int parse_train(int argc, char **argv, bench_train_opts *o) {
             rc = parse_rates(a, v, o->dropbacks, BENCH_MAX_CHANNELS, &o->ndropbacks);
         } else if (strcmp(a, "--dropback-interval") == 0) {
             rc = parse_size(a, v, UINT32_MAX, &o->dropback_interval);
+        } else if (strcmp(a, "--dropback-ramp") == 0) {
+            rc = parse_size(a, v, UINT32_MAX, &o->dropback_ramp);
         } else if (strcmp(a, "--dropback-decay") == 0) {
             float decay = 0.0f;
             rc = parse_rate(a, v, &decay);

@@ -85,6 +85,7 @@ typedef struct bench_train_opts {
     size_t ndropbacks;                   /* 0: the option not given (runs without Dropback) */
     size_t dropback_interval;            /* --dropback-interval N (0: the library's default) */
     float dropback_decay;                /* --dropback-decay X (0: the library's default) */
+    size_t dropback_ramp;                /* --dropback-ramp N (0: none) */
     int epochs;                          /* --epochs N (1) */
     size_t limit;                        /* --limit N: train on the first N images (0: all) */
     size_t test_limit;          /* --test-limit N: evaluate on the first N test images (0: all) */

@@ -289,6 +289,7 @@ static int prepare_runs(const bench_dev *d, const bench_train_opts *o, const cha
             cfg.dropback_density = (float)x->dropback;
             if (o->dropback_interval) cfg.dropback_interval = o->dropback_interval;
             if (o->dropback_decay > 0.0f) cfg.dropback_decay = o->dropback_decay;
+            cfg.dropback_ramp = o->dropback_ramp;
             if (o->sample_every) cfg.sample_every = o->sample_every;
             double t0 = now_s();
             spartan_status st = spartan_model_create_preset(d->ctx, model, &r->m);
