@@ -634,11 +634,11 @@ void nn_w0_fill(__global float *w, const uint n, const ulong key, const float sc
 
 // The threshold of Dropback, the k-th largest score over all the parameters, by an exact radix
 // select on the scores' bits (non-negative floats order like their bits as uints) in three digits:
-// bits 31-21, 20-10, 9-0. state (9 words): [0] the bits found so far, [1] how many of the
+// bits 31-21, 20-10, 9-0. state (8 words): [0] the bits found so far, [1] how many of the
 // largest are still to pass over within them, [2] the guessed first digit (the last threshold's),
 // [3] 1 when the guess failed, [4] the scores whose first digit is above the guess's window, [5]
-// the updates whose guess failed, [6] unused, [7] and [8] the elements that joined the tracked set
-// over all the updates before the last (low and high words; the last's: joined[], per parameter). A score's
+// the updates whose guess failed, [6] and [7] the elements that joined the tracked set over all the
+// updates before the last (low and high words; the last's: joined[], per parameter). A score's
 // sign bit says whether its element was tracked after the last update (scores are >= 0: the
 // kernels mask it off), so that the joining ones are counted without another buffer. The
 // threshold moves little from one update to the next and few scores lie near
@@ -725,9 +725,9 @@ __kernel void nn_dropback_begin(__global uint *state, const uint k, __global uin
         joined[p] = 0;
         if (select) tracked[p] = 0;
     }
-    const uint low = state[7] + sum;
-    state[8] += low < state[7];
-    state[7] = low;
+    const uint low = state[6] + sum;
+    state[7] += low < state[6];
+    state[6] = low;
     if (!select) return;
     state[2] = state[0] >> 21;
     state[0] = 0;

@@ -273,6 +273,7 @@ static void against_host(size_t interval, size_t ramp, size_t steps) {
         size_t want = 0;
         for (size_t e = 0; e < total; e++) want += tracked[e];
         ck_assert_uint_le(want, budget);
+        if (!ramp) ck_assert_uint_eq(want, budget); /* every score moved: the budget exactly */
         ck_assert_msg(info.tracked == want, "step %zu: tracked %zu, host %zu of %zu", step,
                       info.tracked, want, budget);
         ck_assert_uint_eq(per_layer[0] + per_layer[3] + per_layer[5], want);

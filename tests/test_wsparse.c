@@ -131,7 +131,7 @@ START_TEST(test_shapes) {
 }
 END_TEST
 
-/* Layer shapes of mlp and vgg-small's classifier at 10 % density, X half zeros (POCL only). */
+/* mlp's layer shapes at the densities Dropback's 10 % gives them, X half zeros (POCL only). */
 START_TEST(test_layer_shapes) {
     if (small) return;
     th_rng r;

@@ -78,21 +78,8 @@ size_t sp_dropback_budget(const sp_dropback *db, size_t step) {
     return k + (size_t)floor((double)(n - k) * left * left * left);
 }
 
-spartan_status sp_dropback_step(spartan_context *ctx, sp_dropback *db, size_t step) {
-    const float d = sp_dropback_decay(db->decay, step);
-    if (db->updates && step % db->interval) { /* between selections: the set kept */
-        spartan_status st = sp_dropback_begin(ctx, &db->dev, 0, db->dev.k);
-        for (size_t i = 0; i < db->dev.params && st == SPARTAN_OK; i++) {
-            const sp_dropback_param *p = &db->p[i];
-            st = sp_dropback_member(ctx, &db->dev, p->w, p->off, p->key, p->scale, d);
-        }
-        if (st == SPARTAN_OK) st = sp_dropback_joined_async(ctx, &db->dev, db->joined);
-        if (st == SPARTAN_OK) {
-            db->last_d = d;
-            db->updates++;
-        }
-        return st;
-    }
+/* The selection of an update: the scores, the threshold's three levels, the reset. */
+static spartan_status select_set(spartan_context *ctx, sp_dropback *db, size_t step, float d) {
     spartan_status st = sp_dropback_begin(ctx, &db->dev, 1, sp_dropback_budget(db, step));
     for (size_t i = 0; i < db->dev.params && st == SPARTAN_OK; i++) {
         const sp_dropback_param *p = &db->p[i];
@@ -108,13 +95,29 @@ spartan_status sp_dropback_step(spartan_context *ctx, sp_dropback *db, size_t st
         const sp_dropback_param *p = &db->p[i];
         st = sp_dropback_apply(ctx, &db->dev, p->w, p->off, i, p->key, p->scale, d);
     }
-    if (st == SPARTAN_OK) st = sp_dropback_joined_async(ctx, &db->dev, db->joined);
-    if (st == SPARTAN_OK) {
-        db->selections++;
-        db->last_d = d;
-        db->updates++;
+    return st;
+}
+
+/* An update between selections: the set kept, the others reset. */
+static spartan_status keep_set(spartan_context *ctx, sp_dropback *db, float d) {
+    spartan_status st = sp_dropback_begin(ctx, &db->dev, 0, db->dev.k);
+    for (size_t i = 0; i < db->dev.params && st == SPARTAN_OK; i++) {
+        const sp_dropback_param *p = &db->p[i];
+        st = sp_dropback_member(ctx, &db->dev, p->w, p->off, p->key, p->scale, d);
     }
     return st;
+}
+
+spartan_status sp_dropback_step(spartan_context *ctx, sp_dropback *db, size_t step) {
+    const float d = sp_dropback_decay(db->decay, step);
+    const int selects = !db->updates || step % db->interval == 0;
+    spartan_status st = selects ? select_set(ctx, db, step, d) : keep_set(ctx, db, d);
+    if (st == SPARTAN_OK) st = sp_dropback_joined_async(ctx, &db->dev, db->joined);
+    if (st != SPARTAN_OK) return st;
+    db->selections += selects;
+    db->last_d = d;
+    db->updates++;
+    return SPARTAN_OK;
 }
 
 spartan_status spartan_model_dropback_info(spartan_model *m, spartan_dropback_info *out,

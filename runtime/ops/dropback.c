@@ -5,7 +5,7 @@
 #include "tensor/tensor_internal.h"
 
 #define HIST_BINS   2048 /* NN_DB_BINS */
-#define STATE_WORDS 9    /* the state's words (nn.cl) */
+#define STATE_WORDS 8    /* the state's words (nn.cl) */
 
 void sp_dropback_dev_free(spartan_context *ctx, sp_dropback_dev *d) {
     cl_mem *all[] = {&d->scores, &d->hist, &d->state, &d->tracked, &d->joined};
@@ -80,21 +80,35 @@ static spartan_status elements(spartan_context *ctx, const sp_dropback_dev *d,
     return SPARTAN_OK;
 }
 
+/* One of a pair of kernels over w's n elements: `regen` takes (w, n, key, scale, decay, rest...)
+ * and regenerates d w0, `zero` takes (w, n, rest...) for the updates where d w0 is 0 (a bias, or d
+ * decayed to 0): nothing to regenerate. */
+static spartan_status launch_pair(spartan_context *ctx, sp_kernel_id regen, sp_kernel_id zero,
+                                  const spartan_tensor *w, cl_uint n, uint64_t key, float scale,
+                                  float decay, const sp_arg *rest, cl_uint nrest) {
+    const int dw0 = scale != 0.0f && decay != 0.0f;
+    cl_ulong k = key;
+    sp_arg args[16];
+    cl_uint na = 0;
+    args[na++] = SP_ARG(w->mem);
+    args[na++] = SP_ARG(n);
+    if (dw0) {
+        args[na++] = SP_ARG(k);
+        args[na++] = SP_ARG(scale);
+        args[na++] = SP_ARG(decay);
+    }
+    for (cl_uint i = 0; i < nrest; i++) args[na++] = rest[i];
+    return sp_launch_1d(ctx, dw0 ? regen : zero, strided_items(ctx, n), args, na);
+}
+
 spartan_status sp_dropback_score(spartan_context *ctx, sp_dropback_dev *d, const spartan_tensor *w,
                                  size_t off, uint64_t key, float scale, float decay) {
-    cl_uint n, o = (cl_uint)off;
-    cl_ulong k = key;
+    cl_uint n = 0, o = (cl_uint)off;
     spartan_status st = elements(ctx, d, w, off, &n);
     if (st != SPARTAN_OK || n == 0) return st;
-    const size_t items = strided_items(ctx, n);
-    if (scale == 0.0f || decay == 0.0f) { /* d w0 is 0: nothing to regenerate */
-        sp_arg args[] = {SP_ARG(w->mem), SP_ARG(n),        SP_ARG(d->scores),
-                         SP_ARG(o),      SP_ARG(d->state), SP_ARG(d->hist)};
-        return sp_launch_1d(ctx, SP_K_nn_dropback_score0, items, args, 6);
-    }
-    sp_arg args[] = {SP_ARG(w->mem),    SP_ARG(n), SP_ARG(k),        SP_ARG(scale),  SP_ARG(decay),
-                     SP_ARG(d->scores), SP_ARG(o), SP_ARG(d->state), SP_ARG(d->hist)};
-    return sp_launch_1d(ctx, SP_K_nn_dropback_score, items, args, 9);
+    sp_arg rest[] = {SP_ARG(d->scores), SP_ARG(o), SP_ARG(d->state), SP_ARG(d->hist)};
+    return launch_pair(ctx, SP_K_nn_dropback_score, SP_K_nn_dropback_score0, w, n, key, scale,
+                       decay, rest, 4);
 }
 
 spartan_status sp_dropback_guess(spartan_context *ctx, sp_dropback_dev *d) {
@@ -105,7 +119,7 @@ spartan_status sp_dropback_guess(spartan_context *ctx, sp_dropback_dev *d) {
 
 spartan_status sp_dropback_hist(spartan_context *ctx, sp_dropback_dev *d, const spartan_tensor *w,
                                 size_t off, unsigned level) {
-    cl_uint n, o = (cl_uint)off, lv = level;
+    cl_uint n = 0, o = (cl_uint)off, lv = level;
     spartan_status st = elements(ctx, d, w, off, &n);
     if (st != SPARTAN_OK || n == 0) return st;
     sp_arg args[] = {SP_ARG(n),  SP_ARG(d->scores), SP_ARG(o),
@@ -122,38 +136,25 @@ spartan_status sp_dropback_select(spartan_context *ctx, sp_dropback_dev *d, unsi
 
 spartan_status sp_dropback_apply(spartan_context *ctx, sp_dropback_dev *d, spartan_tensor *w,
                                  size_t off, size_t slot, uint64_t key, float scale, float decay) {
-    cl_uint n, o = (cl_uint)off, sl = (cl_uint)slot;
-    cl_ulong k = key;
+    cl_uint n = 0, o = (cl_uint)off, sl = (cl_uint)slot;
     spartan_status st = elements(ctx, d, w, off, &n);
     if (st == SPARTAN_OK && slot >= d->params)
         st = sp_invalid(ctx, "Dropback: count %zu of %zu", slot, d->params);
     if (st != SPARTAN_OK || n == 0) return st;
-    const size_t items = strided_items(ctx, n);
-    if (scale == 0.0f || decay == 0.0f) {
-        sp_arg args[] = {SP_ARG(w->mem),   SP_ARG(n),          SP_ARG(d->scores), SP_ARG(o),
-                         SP_ARG(d->state), SP_ARG(d->tracked), SP_ARG(d->joined), SP_ARG(sl)};
-        return sp_launch_1d(ctx, SP_K_nn_dropback_apply0, items, args, 8);
-    }
-    sp_arg args[] = {SP_ARG(w->mem),     SP_ARG(n),         SP_ARG(k), SP_ARG(scale),
-                     SP_ARG(decay),      SP_ARG(d->scores), SP_ARG(o), SP_ARG(d->state),
+    sp_arg rest[] = {SP_ARG(d->scores),  SP_ARG(o),         SP_ARG(d->state),
                      SP_ARG(d->tracked), SP_ARG(d->joined), SP_ARG(sl)};
-    return sp_launch_1d(ctx, SP_K_nn_dropback_apply, items, args, 11);
+    return launch_pair(ctx, SP_K_nn_dropback_apply, SP_K_nn_dropback_apply0, w, n, key, scale,
+                       decay, rest, 6);
 }
 
 spartan_status sp_dropback_member(spartan_context *ctx, sp_dropback_dev *d, spartan_tensor *w,
                                   size_t off, uint64_t key, float scale, float decay) {
-    cl_uint n, o = (cl_uint)off;
-    cl_ulong k = key;
+    cl_uint n = 0, o = (cl_uint)off;
     spartan_status st = elements(ctx, d, w, off, &n);
     if (st != SPARTAN_OK || n == 0) return st;
-    const size_t items = strided_items(ctx, n);
-    if (scale == 0.0f || decay == 0.0f) {
-        sp_arg args[] = {SP_ARG(w->mem), SP_ARG(n), SP_ARG(d->scores), SP_ARG(o)};
-        return sp_launch_1d(ctx, SP_K_nn_dropback_member0, items, args, 4);
-    }
-    sp_arg args[] = {SP_ARG(w->mem), SP_ARG(n),         SP_ARG(k), SP_ARG(scale),
-                     SP_ARG(decay),  SP_ARG(d->scores), SP_ARG(o)};
-    return sp_launch_1d(ctx, SP_K_nn_dropback_member, items, args, 7);
+    sp_arg rest[] = {SP_ARG(d->scores), SP_ARG(o)};
+    return launch_pair(ctx, SP_K_nn_dropback_member, SP_K_nn_dropback_member0, w, n, key, scale,
+                       decay, rest, 2);
 }
 
 spartan_status sp_dropback_joined_async(spartan_context *ctx, const sp_dropback_dev *d,
@@ -185,7 +186,7 @@ spartan_status sp_dropback_read(spartan_context *ctx, const sp_dropback_dev *d, 
     out->misses = state[5];
     out->joined = 0;
     for (size_t p = 0; p < d->params; p++) out->joined += joined[p];
-    out->joined_total = ((uint64_t)state[8] << 32 | state[7]) + out->joined;
+    out->joined_total = ((uint64_t)state[7] << 32 | state[6]) + out->joined;
     return SPARTAN_OK;
 }
 

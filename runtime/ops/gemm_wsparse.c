@@ -259,16 +259,38 @@ static int usable(spartan_context *ctx, size_t longest) {
     return sp_sparse_usable(ctx) && longest <= sp_loop_max(ctx);
 }
 
+enum { OP_FWD, OP_BWD_INPUT, OP_BOTH };
+
+/* What the three calls share: the checks (in: X, or dY for OP_BWD_INPUT), and the cases the kernels
+ * leave to others: an empty output, a W without non-zeros (zeros), a description the kernels
+ * cannot run here (the dense GEMM). *done when the call is complete; else *m: M. */
+static spartan_status start(spartan_context *ctx, int op, const spartan_tensor *in,
+                            const spartan_tensor *w, spartan_wsparse *ws, spartan_tensor *out,
+                            size_t *m, int *done) {
+    static const char *const fn[] = {"spartan_gemm_wsparse_fwd", "spartan_gemm_wsparse_bwd_input",
+                                     "spartan_gemm_wsparse_fwd_both"};
+    const int bi = op == OP_BWD_INPUT;
+    *done = 1;
+    spartan_status st = check(ctx, fn[op], in, ws ? (bi ? ws->n : ws->k) : 0, w, ws, out,
+                              ws ? (bi ? ws->k : ws->n) : 0, m);
+    if (st != SPARTAN_OK || out->numel == 0) return st;
+    if (!ws->nnz) return spartan_tensor_fill(out, 0.0f);
+    const size_t longest = op == OP_FWD ? ws->longest_col
+                           : bi         ? ws->longest_row
+                                        : ws->longest_union;
+    if (!usable(ctx, longest))
+        return spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, bi, 1.0f, in, w, 0.0f, out);
+    *done = 0;
+    return SPARTAN_OK;
+}
+
 spartan_status spartan_gemm_wsparse_fwd(spartan_context *ctx, const spartan_tensor *x,
                                         const spartan_tensor *w, spartan_wsparse *ws,
                                         spartan_tensor *y) {
     size_t m = 0;
-    spartan_status st =
-        check(ctx, "spartan_gemm_wsparse_fwd", x, ws ? ws->k : 0, w, ws, y, ws ? ws->n : 0, &m);
-    if (st != SPARTAN_OK || y->numel == 0) return st;
-    if (!ws->nnz || !ws->k) return spartan_tensor_fill(y, 0.0f);
-    if (!usable(ctx, ws->longest_col))
-        return spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 0, 1.0f, x, w, 0.0f, y);
+    int done;
+    spartan_status st = start(ctx, OP_FWD, x, w, ws, y, &m, &done);
+    if (done) return st;
     return run_lists(ctx, ws, m, ws->k, x, w, ws->n, ws->col_ptr, ws->col_idx, ws->col_order, 1, y);
 }
 
@@ -276,12 +298,9 @@ spartan_status spartan_gemm_wsparse_bwd_input(spartan_context *ctx, const sparta
                                               const spartan_tensor *w, spartan_wsparse *ws,
                                               spartan_tensor *dx) {
     size_t m = 0;
-    spartan_status st = check(ctx, "spartan_gemm_wsparse_bwd_input", dy, ws ? ws->n : 0, w, ws, dx,
-                              ws ? ws->k : 0, &m);
-    if (st != SPARTAN_OK || dx->numel == 0) return st;
-    if (!ws->nnz || !ws->n) return spartan_tensor_fill(dx, 0.0f);
-    if (!usable(ctx, ws->longest_row))
-        return spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 1, 1.0f, dy, w, 0.0f, dx);
+    int done;
+    spartan_status st = start(ctx, OP_BWD_INPUT, dy, w, ws, dx, &m, &done);
+    if (done) return st;
     return run_lists(ctx, ws, m, ws->n, dy, w, ws->k, ws->row_ptr, ws->row_idx, ws->row_order, 0,
                      dx);
 }
@@ -290,12 +309,9 @@ spartan_status spartan_gemm_wsparse_fwd_both(spartan_context *ctx, const spartan
                                              const spartan_tensor *w, spartan_wsparse *ws,
                                              spartan_tensor *y) {
     size_t m = 0;
-    spartan_status st = check(ctx, "spartan_gemm_wsparse_fwd_both", x, ws ? ws->k : 0, w, ws, y,
-                              ws ? ws->n : 0, &m);
-    if (st != SPARTAN_OK || y->numel == 0) return st;
-    if (!ws->nnz || !ws->k) return spartan_tensor_fill(y, 0.0f);
-    if (!usable(ctx, ws->longest_union))
-        return spartan_gemm_dense(ctx, SPARTAN_GEMM_BEST, 0, 0, 1.0f, x, w, 0.0f, y);
+    int done;
+    spartan_status st = start(ctx, OP_BOTH, x, w, ws, y, &m, &done);
+    if (done) return st;
     cl_uint um = (cl_uint)m, uk = (cl_uint)ws->k, un = (cl_uint)ws->n, bw = (cl_uint)ws->bw,
             nb = (cl_uint)ws->blocks;
     const size_t wg = (size_t)sp_tuned_get(&ctx->tuned, "WG");
