@@ -73,7 +73,7 @@ START_TEST(every_width_and_type_gives_a_runnable_set) {
                         snprintf(what, sizeof what, "%s %s width %u, WG %zu, local %llu",
                                  spartan_vendor_name(vendors[v]), ty ? "GPU" : "CPU", widths[w],
                                  wgs[g], (unsigned long long)locals[l]);
-                        spartan_status st = sp_tuned_lookup(&d, &t, &err);
+                        spartan_status st = sp_tuned_lookup(&d, NULL, 0, &t, &err);
                         ck_assert_msg(st == SPARTAN_OK, "%s: %s", what, sp_err_message(&err));
                         check_runnable(&t, &d, what);
                         /* the values the kernels had built in before they were tuned */
@@ -96,8 +96,8 @@ START_TEST(derived_values_follow_the_width) {
             spartan_device_info d = profile(SPARTAN_VENDOR_OTHER, type, widths[w], 1024, 65536);
             sp_tuned t;
             sp_err err = {0};
-            ck_assert_msg(sp_tuned_lookup(&d, &t, &err) == SPARTAN_OK, "width %u: %s", widths[w],
-                          sp_err_message(&err));
+            ck_assert_msg(sp_tuned_lookup(&d, NULL, 0, &t, &err) == SPARTAN_OK, "width %u: %s",
+                          widths[w], sp_err_message(&err));
             long vec = widths[w];
             ck_assert_int_eq(get(&t, "VEC"), vec);
             ck_assert_int_eq(get(&t, "SPARSE_NB"), 64 / vec > 16 ? 16 : 64 / vec);
@@ -113,7 +113,8 @@ END_TEST
 
 static int lookup_with(const char *tune, const spartan_device_info *d, sp_tuned *t, sp_err *err) {
     setenv("SPARTAN_TUNE", tune, 1);
-    return sp_tuned_lookup(d, t, err);
+    char note[512];
+    return sp_tuning_lookup(d, SP_TUNING_OFF, NULL, NULL, t, note, sizeof note, err);
 }
 
 static int override_child(void *arg) {

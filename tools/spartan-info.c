@@ -149,6 +149,7 @@ static int context_report(const options *o, cJSON *root) {
         cJSON_AddNumberToObject(c, "cache_writes", bs.cache_writes);
         cJSON_AddStringToObject(c, "cache_dir", bs.cache_enabled ? bs.cache_dir : "");
         cJSON_AddStringToObject(c, "build_options", bs.build_options);
+        cJSON_AddStringToObject(c, "tuning", bs.tuning);
         cJSON_AddStringToObject(c, "timing", spartan_timing_name(timing));
         cJSON_AddStringToObject(c, "timing_reason", why);
         cJSON *t = cJSON_AddObjectToObject(c, "tuned");
@@ -189,6 +190,13 @@ static int context_report(const options *o, cJSON *root) {
         }
         printf("  cache         %s\n", bs.cache_enabled ? bs.cache_dir : "off");
         printf("  build options %s\n", bs.build_options);
+        /* one line per source of the tuned parameters */
+        for (const char *l = bs.tuning; *l;) {
+            const char *nl = strchr(l, '\n');
+            int n = nl ? (int)(nl - l) : (int)strlen(l);
+            printf("  %-13s %.*s\n", l == bs.tuning ? "tuned by" : "", n, l);
+            l += n + (nl != NULL);
+        }
         printf("  timing        %s\n", why);
     }
     spartan_context_destroy(ctx);

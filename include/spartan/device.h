@@ -140,6 +140,15 @@ typedef struct spartan_context_opts {
     /* How device work is timed (see spartan_context_timing): "events" or "host"; NULL:
      * $SPARTAN_TIMING, else detected at creation. Any other value is ignored (detected). */
     const char *timing;
+    /* Which tuning databases (spartan-tune's entries, docs/tuning.md) give the tuned parameters:
+     * "on" (the shipped entry for the device, then the user's in the cache directory), "shipped"
+     * (the shipped entry only), "off" (neither: the built-in table); NULL: $SPARTAN_TUNING, else
+     * "on". Anything else fails the creation (INVALID_ARGUMENT). */
+    const char *tuning;
+    /* Tuned parameters over the databases, "NAME=V,..." as SPARTAN_TUNE takes them (which still
+     * overrides these): spartan-tune's candidates. A value outside its range is refused. NULL:
+     * none. */
+    const char *tune;
 } spartan_context_opts;
 
 SPARTAN_API spartan_context_opts spartan_context_opts_default(void);
@@ -172,6 +181,9 @@ typedef struct spartan_build_stats {
     char cache_dir[1024];    /* resolved directory ("" when the cache is off) */
     char build_options[512]; /* -D options derived from the tuned parameters (a family is built
                               * with those of them its source reads) */
+    char tuning[1024]; /* where the tuned parameters came from, one line per source: "the built-in
+                        * table", "shipped tuning entry <name>", "tuning database <path>", and
+                        * each entry ignored, with the reason */
 } spartan_build_stats;
 
 SPARTAN_API spartan_status spartan_context_build_stats(const spartan_context *ctx,
@@ -267,6 +279,33 @@ SPARTAN_API spartan_status spartan_mark_elapsed(spartan_context *ctx, spartan_ma
 
 /* Releases what a mark holds and zeroes it; NULL or an empty mark is a no-op. */
 SPARTAN_API void spartan_mark_release(spartan_mark *mark);
+
+/* ---- Tuning database (spartan-tune, docs/tuning.md) --------------------------------------------
+ * The user's entry for a device is one JSON file in <cache dir>/tuning/, named by a hash of the
+ * device's identity (platform and its version, device name, driver version, library version),
+ * which the file repeats and a context compares before using it: a corrupt or foreign file is
+ * ignored with a warning (SPARTAN_LOG) and said in spartan_build_stats.tuning, never used. */
+
+/* The path of the user's tuning entry for dev under the cache directory opts resolve to (NULL:
+ * defaults); UNSUPPORTED when the cache is off. The file need not exist. */
+SPARTAN_API spartan_status spartan_tuning_path(const spartan_context_opts *opts,
+                                               const spartan_device_info *dev, char *buf,
+                                               size_t len);
+
+/* An entry's JSON text into buf: params "NAME=V,..." (checked on dev as a context would:
+ * INVALID_ARGUMENT with the reason when refused), provenance a JSON object (NULL: {}) kept as its
+ * "tuned" member. shipped = 1: the shipped form (tuning/ in the source tree), which matches
+ * devices of dev's vendor, type and vector width; 0: the user's, for dev alone. */
+SPARTAN_API spartan_status spartan_tuning_format(const spartan_device_info *dev, const char *params,
+                                                 const char *provenance, int shipped, char *buf,
+                                                 size_t len);
+
+/* Writes the user's entry for dev (spartan_tuning_format's, shipped = 0) atomically; the next
+ * context made on dev with the same cache directory uses it. path (may be NULL) gets the file. */
+SPARTAN_API spartan_status spartan_tuning_write(const spartan_context_opts *opts,
+                                                const spartan_device_info *dev, const char *params,
+                                                const char *provenance, char *path,
+                                                size_t path_len);
 
 /* ---- Cache directory ------------------------------------------------------------------------ */
 

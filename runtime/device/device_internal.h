@@ -41,7 +41,10 @@ spartan_status sp_cl_fail(sp_err *err, cl_int code, const char *what);
 /* ---- Tuned parameters (tuned.c) ---------------------------------------------------------------
  * What we know about a device, as named integers that become -DSP_<NAME>=<value> build options.
  * Lookup: global defaults, then the vendor's defaults, then an entry for the device's name, then
- * values derived from the profile where no table gives one, then SPARTAN_TUNE="NAME=V,..." */
+ * the sources in order (the tuning databases' entries, the caller's parameters), then
+ * SPARTAN_TUNE="NAME=V,...", then values derived from the profile where none gave one. A value a
+ * source or SPARTAN_TUNE gives outside its range is refused (INVALID_ARGUMENT, naming the
+ * source), never clamped. */
 #define SP_TUNED_MAX 16
 
 typedef struct sp_tuned {
@@ -50,7 +53,37 @@ typedef struct sp_tuned {
     long values[SP_TUNED_MAX];
 } sp_tuned;
 
-spartan_status sp_tuned_lookup(const spartan_device_info *info, sp_tuned *out, sp_err *err);
+/* A source of parameters: "NAME=V,..." and its name for messages ("SPARTAN_TUNE", a file). */
+typedef struct sp_tuned_source {
+    const char *name;
+    const char *params;
+} sp_tuned_source;
+
+spartan_status sp_tuned_lookup(const spartan_device_info *info, const sp_tuned_source *src,
+                               size_t nsrc, sp_tuned *out, sp_err *err);
+
+/* ---- Tuning databases (tuning_db.c) ------------------------------------------------------------
+ * spartan-tune's entries: the shipped ones (tuning/NAME.json in the source tree, embedded) match a
+ * device by its class (vendor, type, vector width); the user's, one file per device in
+ * <cache dir>/tuning/, by its identity (platform, device, driver, library version). Both are
+ * checked before use: an entry that does not parse, belongs to another device or library
+ * version, or whose parameters the lookup refuses on this device is ignored, with the reason. */
+typedef enum sp_tuning_mode {
+    SP_TUNING_ON = 0,  /* the shipped entry, then the user's */
+    SP_TUNING_SHIPPED, /* the shipped entry only */
+    SP_TUNING_OFF      /* neither: the table */
+} sp_tuning_mode;
+
+/* The mode from opts.tuning, else $SPARTAN_TUNING ("on", "shipped", "off"); INVALID_ARGUMENT for
+ * anything else. */
+spartan_status sp_tuning_mode_parse(const char *text, sp_tuning_mode *mode, sp_err *err);
+
+/* The tuned parameters of a context: the databases the mode admits (cache_dir: the resolved cache
+ * directory, NULL when the cache is off), then extra ("NAME=V,...", may be NULL), then
+ * SPARTAN_TUNE. note gets where the values came from and what was ignored, one line each. */
+spartan_status sp_tuning_lookup(const spartan_device_info *info, sp_tuning_mode mode,
+                                const char *cache_dir, const char *extra, sp_tuned *out, char *note,
+                                size_t note_len, sp_err *err);
 
 /* -1 when the name is unknown. */
 long sp_tuned_get(const sp_tuned *t, const char *name);

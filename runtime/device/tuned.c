@@ -1,7 +1,8 @@
 /* Tuned parameters per device, CLBlast-style: a table walked from the general to the specific
- * (global defaults, vendor, device name), then the profile fills what no table gave, then the
- * SPARTAN_TUNE environment variable overrides for experiments. Every value becomes a -DSP_<NAME>
- * build option, so it is part of the binary cache key. */
+ * (global defaults, vendor, device name), then the tuning databases' entries for the device (the
+ * shipped one, then the user's: tuning_db.c), then the caller's parameters (spartan-tune's
+ * candidates), then the SPARTAN_TUNE environment variable; the profile fills what none of them
+ * gave. Every value becomes a -DSP_<NAME> build option, so it is part of the binary cache key. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,16 +86,17 @@ static long pow2_floor(long v, long max) {
 }
 
 /* Where a value came from: the lookup derives only what nobody gave, and refuses out-of-range
- * values the user gave where it clamps its own. */
-enum { FROM_DEFAULT = 0, FROM_TABLE, FROM_ENV };
+ * values a source gave where it clamps its own (the table's). */
+enum { FROM_DEFAULT = 0, FROM_TABLE, FROM_SOURCE };
 
-static spartan_status apply_env(sp_tuned *t, int *from, sp_err *err) {
-    const char *env = getenv("SPARTAN_TUNE");
-    if (!env || !*env) return SPARTAN_OK;
+/* Applies "NAME=V,..." from the source named origin (for the messages). */
+static spartan_status apply_list(sp_tuned *t, int *from, const char **origin, const char *list,
+                                 const char *name, sp_err *err) {
+    if (!list || !*list) return SPARTAN_OK;
     char buf[512];
-    if (strlen(env) >= sizeof buf)
-        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT, "SPARTAN_TUNE is too long");
-    strcpy(buf, env);
+    if (strlen(list) >= sizeof buf)
+        return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT, "%s is too long", name);
+    strcpy(buf, list);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(tok, '=');
@@ -104,20 +106,21 @@ static spartan_status apply_env(sp_tuned *t, int *from, sp_err *err) {
         uint64_t v = 0;
         if (!eq || !sp_parse_u64(eq + 1, MAX, &v) || v == 0)
             return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
-                              "SPARTAN_TUNE: '%s' is not NAME=N, N a decimal integer from 1 to %d",
-                              tok, MAX);
+                              "%s: '%s' is not NAME=N, N a decimal integer from 1 to %d", name, tok,
+                              MAX);
         *eq = '\0';
         int found = 0;
         for (unsigned i = 0; i < t->count; i++) {
             if (strcmp(t->names[i], tok) == 0) {
                 t->values[i] = (long)v;
-                from[i] = FROM_ENV;
+                from[i] = FROM_SOURCE;
+                origin[i] = name;
                 found = 1;
             }
         }
         if (!found) {
             sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
-                       "SPARTAN_TUNE: unknown parameter '%s' (known:", tok);
+                       "%s: unknown parameter '%s' (known:", name, tok);
             for (unsigned i = 0; i < t->count; i++) sp_err_append(err, " %s", t->names[i]);
             sp_err_append(err, ")");
             return SPARTAN_STATUS_INVALID_ARGUMENT;
@@ -126,14 +129,14 @@ static spartan_status apply_env(sp_tuned *t, int *from, sp_err *err) {
     return SPARTAN_OK;
 }
 
-/* Parameter p must lie in [lo, hi]: a value of ours is clamped, one from SPARTAN_TUNE refused. */
-static spartan_status bound(sp_tuned *t, const int *from, unsigned p, long lo, long hi,
-                            const char *why, sp_err *err) {
+/* Parameter p must lie in [lo, hi]: a value of the table is clamped, one a source gave refused. */
+static spartan_status bound(sp_tuned *t, const int *from, const char **origin, unsigned p, long lo,
+                            long hi, const char *why, sp_err *err) {
     long v = t->values[p];
     if (v >= lo && v <= hi) return SPARTAN_OK;
-    if (from[p] == FROM_ENV)
+    if (from[p] == FROM_SOURCE)
         return sp_err_set(err, SPARTAN_STATUS_INVALID_ARGUMENT,
-                          "SPARTAN_TUNE: %s=%ld is outside [%ld, %ld] (%s)", param_names[p], v, lo,
+                          "%s: %s=%ld is outside [%ld, %ld] (%s)", origin[p], param_names[p], v, lo,
                           hi, why);
     t->values[p] = v < lo ? lo : hi;
     return SPARTAN_OK;
@@ -166,9 +169,11 @@ static void derive(sp_tuned *t, const int *from, const spartan_device_info *info
     }
 }
 
-spartan_status sp_tuned_lookup(const spartan_device_info *info, sp_tuned *t, sp_err *err) {
+spartan_status sp_tuned_lookup(const spartan_device_info *info, const sp_tuned_source *src,
+                               size_t nsrc, sp_tuned *t, sp_err *err) {
     memset(t, 0, sizeof *t);
     int from[P_COUNT] = {0};
+    const char *origin[P_COUNT] = {0};
     t->count = P_COUNT;
     for (unsigned i = 0; i < P_COUNT; i++) {
         t->names[i] = param_names[i];
@@ -183,7 +188,9 @@ spartan_status sp_tuned_lookup(const spartan_device_info *info, sp_tuned *t, sp_
             from[i] = FROM_TABLE;
         }
     }
-    spartan_status st = apply_env(t, from, err);
+    spartan_status st = SPARTAN_OK;
+    for (size_t i = 0; i < nsrc && st == SPARTAN_OK; i++)
+        st = apply_list(t, from, origin, src[i].params, src[i].name, err);
     if (st != SPARTAN_OK) return st;
     derive(t, from, info);
 
@@ -206,19 +213,23 @@ spartan_status sp_tuned_lookup(const spartan_device_info *info, sp_tuned *t, sp_
     while (info->local_mem_bytes && wg_cap > 1 &&
            (uint64_t)wg_cap * (uint64_t)v[P_VEC] * 4u > info->local_mem_bytes)
         wg_cap /= 2;
-    if ((st = bound(t, from, P_WG, 1, wg_cap, "the device's work-group and local memory limits",
+    if ((st = bound(t, from, origin, P_WG, 1, wg_cap,
+                    "the device's work-group and local memory limits", err)) ||
+        (st = bound(t, from, origin, P_GEMM_WG, 1, maxwg, "the device's work-group size limit",
                     err)) ||
-        (st = bound(t, from, P_GEMM_WG, 1, maxwg, "the device's work-group size limit", err)) ||
-        (st = bound(t, from, P_GEMM_RB, 1, 16, "rows of registers per work-item", err)) ||
-        (st = bound(t, from, P_GEMM_NB, 1, 8, "vectors of registers per work-item", err)) ||
-        (st = bound(t, from, P_SPARSE_NB, 1, 16, "vectors of registers per work-item", err)) ||
-        (st = bound(t, from, P_STRIP_COLS, 1, 12, "output columns per work-item", err)) ||
-        (st = bound(t, from, P_COLS_STEP, 1, 1024, "tile-rows between two barriers", err)) ||
-        (st = bound(t, from, P_DIRECT_SEG, 8, 1024, "positions in private memory per work-item",
+        (st = bound(t, from, origin, P_GEMM_RB, 1, 16, "rows of registers per work-item", err)) ||
+        (st = bound(t, from, origin, P_GEMM_NB, 1, 8, "vectors of registers per work-item", err)) ||
+        (st = bound(t, from, origin, P_SPARSE_NB, 1, 16, "vectors of registers per work-item",
                     err)) ||
-        (st = bound(t, from, P_TILE_ROWS, 1, 8192, "rows of a tile", err)) ||
-        (st = bound(t, from, P_TILE_COLS, 1, 8192, "columns of a tile", err)) ||
-        (st = bound(t, from, P_LOOP_MAX, 1024, 1L << 30, "loop iterations per work-item", err)))
+        (st = bound(t, from, origin, P_STRIP_COLS, 1, 12, "output columns per work-item", err)) ||
+        (st =
+             bound(t, from, origin, P_COLS_STEP, 1, 1024, "tile-rows between two barriers", err)) ||
+        (st = bound(t, from, origin, P_DIRECT_SEG, 8, 1024,
+                    "positions in private memory per work-item", err)) ||
+        (st = bound(t, from, origin, P_TILE_ROWS, 1, 8192, "rows of a tile", err)) ||
+        (st = bound(t, from, origin, P_TILE_COLS, 1, 8192, "columns of a tile", err)) ||
+        (st = bound(t, from, origin, P_LOOP_MAX, 1024, 1L << 30, "loop iterations per work-item",
+                    err)))
         return st;
     if (v[P_TILE_ROWS] * v[P_TILE_COLS] > 8192)
         return sp_err_set(

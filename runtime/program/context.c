@@ -81,15 +81,20 @@ spartan_status sp_context_open(const spartan_context_opts *opts, const sp_device
     }
     if (st == SPARTAN_OK) st = open_device(ctx, dev, err);
     if (st == SPARTAN_OK) sp_timing_detect(ctx, o.timing);
-    if (st == SPARTAN_OK) st = sp_tuned_lookup(&ctx->dev.info, &ctx->tuned, err);
-    if (st == SPARTAN_OK) st = make_options(ctx, err);
+    sp_tuning_mode mode = SP_TUNING_ON;
+    if (st == SPARTAN_OK) st = sp_tuning_mode_parse(o.tuning, &mode, err);
     if (st == SPARTAN_OK) {
         sp_bincache_open(&ctx->cache, o.cache_dir);
         ctx->stats.cache_enabled = ctx->cache.enabled;
         snprintf(ctx->stats.cache_dir, sizeof ctx->stats.cache_dir, "%s",
                  ctx->cache.enabled ? ctx->cache.dir : "");
-        st = sp_programs_build(ctx, err);
+        /* the user's tuning database lives in the cache directory */
+        st =
+            sp_tuning_lookup(&ctx->dev.info, mode, ctx->cache.enabled ? ctx->cache.dir : NULL,
+                             o.tune, &ctx->tuned, ctx->stats.tuning, sizeof ctx->stats.tuning, err);
     }
+    if (st == SPARTAN_OK) st = make_options(ctx, err);
+    if (st == SPARTAN_OK) st = sp_programs_build(ctx, err);
     if (st != SPARTAN_OK) {
         spartan_context_destroy(ctx);
         return st;
