@@ -11,9 +11,11 @@
  *   spartan-bench train     the presets trained under dense, sparse and adaptive (and the
  *                           dropout kinds asked) side by side, and the PyTorch CPU line
  *                           (tools/bench/train.c)
+ *   spartan-bench portability  gemm, conv and train in a short form on every device, and one
+ *                           report comparing them (tools/bench/portability.c)
  *
  * This file owns the command line and the shape lists, and runs gemm, conv and monitor on every
- * device (or the one --device / SPARTAN_DEVICE picks), train on one device (the one they pick, else
+ * device (or those --device / SPARTAN_DEVICE pick), train on one device (the one they pick, else
  * the library's default). docs/benchmarks.md says how to read the output. */
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,10 @@ static void usage(FILE *f) {
         "                           [--sequential] [--data DIR] [--trace FILE.csv] [--no-pytorch]\n"
         "                           [--pytorch-script FILE] [--pytorch-threads N]\n"
         "                           [--python PATH] [--device SEL] [--json FILE] [--csv FILE]\n"
+        "       spartan-bench portability [--quick] [--device LIST] [--out DIR] [--json FILE]\n"
+        "                           [--no-clblast] [--no-plots] [--plot-script FILE]\n"
+        "                           [--data DIR] [--runs N] [--warmup N] [--seed N]\n"
+        "                           [--wall-clock]\n"
         "COMMON: [--device SEL] [--runs N] [--warmup N] [--seed N] [--wall-clock]\n"
         "        [--json FILE] [--csv FILE]\n"
         "  --quick          fc 128x512x784 and conv 12544x64x576 at 0,50,70,90 %%\n"
@@ -55,7 +61,8 @@ static void usage(FILE *f) {
         "                   gradient, the backward passes only)\n"
         "  --runs N         timed runs (default 5, more up to 25 / 0.2 s for short calls;\n"
         "                   CLBlast --clblast-runs, default 5)\n"
-        "  --device SEL     P:D, cpu, gpu or a name part (default $SPARTAN_DEVICE, else\n"
+        "  --device SEL     P:D, cpu, gpu or a name part, or several separated by commas\n"
+        "                   (default $SPARTAN_DEVICE, else\n"
         "                   every device but simulators; train: the library's default)\n"
         "  --wall-clock     time by the host clock after a clFinish even where the driver's\n"
         "                   profiling events are trusted (the header says which is used)\n");
@@ -99,7 +106,14 @@ static void usage(FILE *f) {
         "                   tools/plot_train.gp)\n"
         "  --no-pytorch     skip the PyTorch line (tools/pytorch_train.py, run when\n"
         "                   '--python -c \"import torch\"' works; default /usr/bin/python3)\n"
-        "  --pytorch-threads N  PyTorch's threads (default 2)\n");
+        "  --pytorch-threads N  PyTorch's threads (default 2)\n"
+        "portability: gemm, conv and train in a short form on every device found (simulators\n"
+        "  included: correctness only) and one report side by side (a few minutes a device);\n"
+        "  --device LIST    selections separated by commas, e.g. 1:0,2:0 or pocl,oclgrind\n"
+        "  --out DIR        DIR/portability.md, DIR/*.png (gnuplot) and their data, and\n"
+        "                   DIR/portability.json unless --json FILE (default DIR: portability)\n"
+        "  --quick          one GEMM and one convolution layer, mlp on 256 images, no CLBlast\n"
+        "  --plot-script FILE  default: the source tree's tools/plot_portability.gp\n");
 }
 
 /* The full sweep (the default) is the layers and the squares: about 10 minutes on the 2-core
@@ -542,17 +556,7 @@ static int parse_policies(const char *text, unsigned *out) {
 
 /* `spartan-bench train`'s options; 0, or the exit status (2: bad usage, -1: --help). */
 static int parse_train(int argc, char **argv, bench_train_opts *o) {
-    spartan_train_config def = spartan_train_config_default();
-    o->epochs = 1;
-    o->batch = def.batch;
-    o->seed = def.seed;
-    o->policies = 7;
-    o->dropout_kinds = 1u << SPARTAN_DROPOUT_BERNOULLI;
-    o->dropout = def.dropout;
-    o->pytorch_threads = 2;
-    o->python = "/usr/bin/python3";
-    for (const char *const *p = spartan_model_presets(); *p && o->nmodels < BENCH_MAX_MODELS; p++)
-        o->models[o->nmodels++] = *p;
+    bench_train_opts_init(o);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         size_t n = 0;
@@ -639,13 +643,11 @@ static int main_train(int argc, char **argv) {
     bench_dev d;
     bench_out out;
     if (bench_dev_open(&d, o.device ? o.device : getenv("SPARTAN_DEVICE"), 0)) return 1;
-    if (bench_out_open(&out, o.json_path, o.csv_path, bench_train_csv_header)) {
-        bench_out_close(&out);
+    char date[64];
+    if (bench_out_start(&out, o.json_path, o.csv_path, bench_train_csv_header, date, sizeof date)) {
         bench_dev_close(&d);
         return 1;
     }
-    char date[64];
-    bench_date(date, sizeof date);
     double t0 = bench_now_ms();
     int rc = bench_train(&d, &o, &out, date);
     bench_dev_close(&d);
@@ -657,39 +659,78 @@ static int main_train(int argc, char **argv) {
     return rc ? 3 : 0;
 }
 
-/* The devices to run on: the one the selection picks, else every device but simulators.
- * Fills sel[] with "P:D" strings; returns the count, -1 on failure. */
-static int devices(const char *selection, char (*sel)[16], int max) {
-    if (selection && *selection) {
-        snprintf(sel[0], 16, "%s", selection);
-        return 1;
-    }
-    spartan_device_info *list;
-    size_t n;
-    spartan_status st = spartan_device_list(&list, &n);
-    if (st != SPARTAN_OK) {
-        bench_report_status(NULL, st, "listing OpenCL devices");
-        return -1;
-    }
-    int count = 0;
-    for (size_t i = 0; i < n && count < max; i++) {
-        if (list[i].vendor == SPARTAN_VENDOR_SIMULATOR || !list[i].available ||
-            !list[i].compiler_available) {
-            fprintf(stderr,
-                    "spartan-bench: skipping %u:%u %s (%s; name it with --device to "
-                    "run there)\n",
-                    list[i].platform_index, list[i].device_index, list[i].name,
-                    list[i].vendor == SPARTAN_VENDOR_SIMULATOR ? "a simulator" : "unavailable");
+/* `spartan-bench portability`'s options; 0, or the exit status (2: bad usage, -1: --help). */
+static int parse_portability(int argc, char **argv, bench_port_opts *o, char *cmd, size_t len) {
+    const struct {
+        const char *flag;
+        int *on;
+    } flags[] = {{"--quick", &o->quick},
+                 {"--no-clblast", &o->no_clblast},
+                 {"--no-plots", &o->no_plots},
+                 {"--wall-clock", &o->wall_clock}};
+    const struct {
+        const char *flag;
+        const char **to;
+    } texts[] = {{"--device", &o->devices},
+                 {"--out", &o->out_dir},
+                 {"--json", &o->json_path},
+                 {"--data", &o->data},
+                 {"--plot-script", &o->plot_script}};
+    o->out_dir = "portability";
+    snprintf(cmd, len, "spartan-bench");
+    for (int i = 1; i < argc; i++) /* the command line, for the report */
+        snprintf(cmd + strlen(cmd), len - strlen(cmd), " %s", argv[i]);
+    o->command = cmd;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        size_t f = 0, t = 0;
+        while (f < COUNT(flags) && strcmp(a, flags[f].flag)) f++;
+        while (t < COUNT(texts) && strcmp(a, texts[t].flag)) t++;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return -1;
+        }
+        if (f < COUNT(flags)) {
+            *flags[f].on = 1;
             continue;
         }
-        snprintf(sel[count++], 16, "%u:%u", list[i].platform_index, list[i].device_index);
+        int rc = 0;
+        if (v && t < COUNT(texts)) {
+            *texts[t].to = v;
+        } else if (v && !strcmp(a, "--runs")) {
+            rc = parse_int(a, v, &o->runs);
+        } else if (v && !strcmp(a, "--warmup")) {
+            rc = parse_int(a, v, &o->warmup);
+        } else if (v && !strcmp(a, "--seed")) {
+            rc = parse_u64(a, v, 0, UINT64_MAX, &o->seed);
+            o->has_seed = 1;
+        } else {
+            fprintf(stderr, "spartan-bench: unknown option '%s' (or it needs a value)\n", a);
+            return 2;
+        }
+        if (rc) return 2;
+        i++;
     }
-    spartan_device_list_free(list);
-    return count;
+    if (!*o->out_dir || (o->devices && !o->devices[strspn(o->devices, ",")])) {
+        fprintf(stderr, "spartan-bench: %s\n",
+                *o->out_dir ? "--device wants a list of selections, e.g. 0:0,1:0 or pocl,oclgrind"
+                            : "--out wants a directory");
+        return 2;
+    }
+    return 0;
+}
+
+static int main_portability(int argc, char **argv) {
+    static bench_port_opts o;
+    static char cmd[2048];
+    int prc = parse_portability(argc, argv, &o, cmd, sizeof cmd);
+    if (prc) return prc < 0 ? 0 : prc;
+    return bench_portability(&o);
 }
 
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "train") == 0) return main_train(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "portability") == 0) return main_portability(argc, argv);
     if (argc < 2 || (strcmp(argv[1], "gemm") && strcmp(argv[1], "monitor") &&
                      strcmp(argv[1], "conv") && strcmp(argv[1], "wsparse"))) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -706,29 +747,27 @@ int main(int argc, char **argv) {
     if (prc) return prc < 0 ? 0 : prc;
 
     const char *selection = o.device ? o.device : getenv("SPARTAN_DEVICE");
-    char sel[16][16];
-    int ndev = devices(selection, sel, 16);
+    static bench_pick sel[16];
+    int ndev = bench_devices(selection, 0, sel, 16);
     if (ndev <= 0) {
         if (ndev == 0) fprintf(stderr, "spartan-bench: no device to run on\n");
         return 1;
     }
     bench_out out;
-    if (bench_out_open(&out, o.json_path, o.csv_path,
-                       conv      ? bench_conv_csv_header
-                       : gemm    ? bench_gemm_csv_header
-                       : wsparse ? bench_wsparse_csv_header
-                                 : bench_monitor_csv_header)) {
-        bench_out_close(&out);
-        return 1;
-    }
     char date[64];
-    bench_date(date, sizeof date);
+    if (bench_out_start(&out, o.json_path, o.csv_path,
+                        conv      ? bench_conv_csv_header
+                        : gemm    ? bench_gemm_csv_header
+                        : wsparse ? bench_wsparse_csv_header
+                                  : bench_monitor_csv_header,
+                        date, sizeof date))
+        return 1;
     double t0 = bench_now_ms();
     int rc = 0;
     for (int i = 0; i < ndev; i++) {
         bench_dev d;
         if (i) printf("\n");
-        if (bench_dev_open(&d, sel[i], o.wall_clock)) {
+        if (bench_dev_open(&d, sel[i].sel, o.wall_clock)) {
             rc = 1;
             continue;
         }

@@ -8,6 +8,8 @@
  *   train.c    `spartan-bench train`: the presets trained under each policy (and dropout kind)
  *              side by side, and the per-step trace of sparsity and paths
  *   pytorch.c  the PyTorch CPU line of `spartan-bench train` (tools/pytorch_train.py)
+ *   portability.c  `spartan-bench portability`: the benchmarks above in a short form on every
+ *              device, and portability_report.c its report (markdown, plots) side by side
  * The numbers measured here are what the policy and the paper's tables are tuned against: every
  * time covers the whole call sequence on the device (see docs/benchmarks.md). */
 #ifndef SPARTAN_TOOLS_BENCH_H
@@ -100,6 +102,25 @@ typedef struct bench_train_opts {
     char model_buf[256];        /* storage of the --model names */
 } bench_train_opts;
 
+/* The defaults of `spartan-bench train` (every preset and policy, one epoch, Bernoulli dropout at
+ * each layer's own rate, the library's batch and seed); clears o first. */
+void bench_train_opts_init(bench_train_opts *o);
+
+/* `spartan-bench portability` (spartan-bench.c parses it; portability.c runs it, and
+ * portability_report.c writes its report). */
+typedef struct bench_port_opts {
+    const char *devices;     /* --device LIST: selections separated by commas; NULL: every device */
+    const char *out_dir;     /* --out DIR: portability.md, the plots and their data */
+    const char *json_path;   /* --json FILE (NULL: DIR/portability.json) */
+    const char *data;        /* --data DIR (NULL: Fashion-MNIST's default) */
+    const char *plot_script; /* --plot-script FILE (NULL: the source tree's plot_portability.gp) */
+    const char *command;     /* the command line, for the report */
+    int quick, no_clblast, no_plots, wall_clock;
+    int runs, warmup; /* --runs N, --warmup N (0: the benchmarks' defaults) */
+    int has_seed;     /* --seed N given (else each benchmark's default) */
+    uint64_t seed;
+} bench_port_opts;
+
 /* One (model, policy, dropout kind) line of `spartan-bench train`: train.c fills the Spartan
  * ones, pytorch.c the PyTorch one (train.c its names, lr and dropout). */
 enum { BENCH_RUN_OK = 0, BENCH_RUN_UNAVAILABLE, BENCH_RUN_FAILED };
@@ -151,6 +172,18 @@ typedef struct bench_dev {
  * returns nonzero on failure. */
 int bench_dev_open(bench_dev *d, const char *selection, int host_clock);
 void bench_dev_close(bench_dev *d);
+
+/* A device to run on: a selection string, and where it came from the device list, its profile. */
+typedef struct bench_pick {
+    char sel[64];
+    int known; /* info is the listed profile */
+    spartan_device_info info;
+} bench_pick;
+
+/* The devices to run on: those selection names (selections separated by commas), else every
+ * available device of the list, simulators only with simulators set (a note on stderr for each
+ * one skipped). Returns the count (at most max), -1 when listing fails. */
+int bench_devices(const char *selection, int simulators, bench_pick *out, int max);
 
 typedef struct bench_stat {
     double median_ms, min_ms, max_ms;
@@ -249,6 +282,9 @@ typedef struct bench_out {
  * when a file cannot be opened. */
 int bench_out_open(bench_out *o, const char *json_path, const char *csv_path,
                    const char *csv_header);
+/* bench_out_open, closed again when it fails; and the run's date (bench_date) into date. */
+int bench_out_start(bench_out *o, const char *json_path, const char *csv_path,
+                    const char *csv_header, char *date, size_t len);
 /* Takes rec (owned from here on). */
 void bench_out_add(bench_out *o, cJSON *rec);
 /* Writes the JSON list; nonzero on failure. */
@@ -275,6 +311,17 @@ int bench_conv(bench_dev *d, const bench_opts *o, bench_out *out, const char *da
 /* Trains every model of o under every policy and dropout kind of o; a policy the library does
  * not offer yet (UNSUPPORTED at prepare) is reported and skipped, not a failure. */
 int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const char *date);
+
+/* Runs every device's short form and writes the report; 0, or 3 when something failed or was
+ * wrong, 1 when nothing could run. */
+int bench_portability(const bench_port_opts *o);
+/* The report of the records (profile, gemm, conv, train; portability.c): DIR/portability.md, and
+ * the plots' data and PNGs (gnuplot, when it runs). Nonzero when a file cannot be written. */
+int bench_port_report(const bench_port_opts *o, const cJSON *records, const char *date);
+/* Runs argv (argv[0] looked up in PATH) with OPENBLAS_NUM_THREADS=1 in its environment; its
+ * output lines are echoed after prefix, or dropped when prefix is NULL. Returns its exit status,
+ * -1 when it could not start or was killed (pytorch.c). */
+int bench_spawn(char *const argv[], const char *prefix);
 
 /* The CSV header lines of the benchmarks. */
 extern const char bench_gemm_csv_header[];

@@ -139,6 +139,14 @@ int bench_out_open(bench_out *o, const char *json_path, const char *csv_path,
     return 0;
 }
 
+int bench_out_start(bench_out *o, const char *json_path, const char *csv_path,
+                    const char *csv_header, char *date, size_t len) {
+    bench_date(date, len);
+    if (!bench_out_open(o, json_path, csv_path, csv_header)) return 0;
+    bench_out_close(o);
+    return 1;
+}
+
 void bench_out_add(bench_out *o, cJSON *rec) {
     cJSON_AddItemToArray(o->records, rec);
 }

@@ -1,7 +1,7 @@
 /* The PyTorch CPU line of `spartan-bench train`: tools/pytorch_train.py run in a child process
  * with OPENBLAS_NUM_THREADS=1, its output echoed with a prefix and its JSON records (one per
- * epoch, written to a temporary file) read back into a bench_train_result. What this file does
- * not do: anything on the device. */
+ * epoch, written to a temporary file) read back into a bench_train_result; bench_spawn, which
+ * portability.c also uses to run gnuplot. What this file does not do: anything on the device. */
 #include <errno.h>
 #include <math.h>
 #include <spawn.h>
@@ -18,11 +18,9 @@
 
 extern char **environ;
 
-/* Runs argv (argv[0] looked up in PATH) with OPENBLAS_NUM_THREADS=1 in its environment, so that
- * OpenBLAS's threads do not fight PyTorch's for the cores. Its output lines are echoed after
- * prefix, or dropped when prefix is NULL. Returns its exit status, -1 when it could not start
- * or was killed. posix_spawn, not fork: the OpenCL driver has threads running. */
-static int spawn(char *const argv[], const char *prefix) {
+/* bench.h; OPENBLAS_NUM_THREADS=1 so that OpenBLAS's threads do not fight PyTorch's for the
+ * cores. posix_spawn, not fork: the OpenCL driver has threads running. */
+int bench_spawn(char *const argv[], const char *prefix) {
     size_t n = 0, k = 0;
     while (environ[n]) n++;
     char **env = calloc(n + 2, sizeof *env);
@@ -73,7 +71,7 @@ const char *bench_pytorch_script(const bench_train_opts *o, char *why, size_t le
         return NULL;
     }
     char *check[] = {(char *)o->python, "-c", "import torch", NULL};
-    if (spawn(check, NULL) != 0) {
+    if (bench_spawn(check, NULL) != 0) {
         snprintf(why, len, "%s -c 'import torch' failed", o->python);
         return NULL;
     }
@@ -144,7 +142,7 @@ int bench_pytorch_train(const bench_train_opts *o, const char *script, const cha
         argv[a++] = "--dropout";
         argv[a++] = dropout;
     }
-    int status = spawn(argv, "  pytorch | ");
+    int status = bench_spawn(argv, "  pytorch | ");
     char *text = status == 0 ? read_text(tmp) : NULL;
     unlink(tmp);
     cJSON *list = text ? cJSON_Parse(text) : NULL;

@@ -1,9 +1,9 @@
-/* The device under test and its timer. A time is the span between a mark recorded before the
- * whole call sequence and one recorded after it (spartan_mark: with profiling events, the
- * CL_PROFILING_COMMAND_END of two markers; where the context found them untrustworthy, or with
- * --wall-clock, the host clock after a clFinish). It covers every kernel, copy and host-side
- * gap of the sequence, where the event a library call returns (CLBlast's) covers only its last
- * kernel. */
+/* The devices under test (which to run on, and the one opened) and its timer. A time is the span
+ * between a mark recorded before the whole call sequence and one recorded after it (spartan_mark:
+ * with profiling events, the CL_PROFILING_COMMAND_END of two markers; where the context found
+ * them untrustworthy, or with --wall-clock, the host clock after a clFinish). It covers every
+ * kernel, copy and host-side gap of the sequence, where the event a library call returns
+ * (CLBlast's) covers only its last kernel. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,6 +43,44 @@ int bench_dev_open(bench_dev *d, const char *selection, int host_clock) {
     spartan_context_timing(d->ctx, &d->timing, &d->timing_why);
     d->forced = host_clock;
     return 0;
+}
+
+int bench_devices(const char *selection, int simulators, bench_pick *out, int max) {
+    int n = 0;
+    if (selection && *selection) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", selection);
+        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < max;
+             t = strtok_r(NULL, ",", &save)) {
+            memset(&out[n], 0, sizeof out[n]);
+            snprintf(out[n++].sel, sizeof out[0].sel, "%s", t);
+        }
+        return n;
+    }
+    spartan_device_info *list;
+    size_t count;
+    spartan_status st = spartan_device_list(&list, &count);
+    if (st != SPARTAN_OK) {
+        bench_report_status(NULL, st, "listing OpenCL devices");
+        return -1;
+    }
+    for (size_t i = 0; i < count && n < max; i++) {
+        const spartan_device_info *d = &list[i];
+        const int sim = d->vendor == SPARTAN_VENDOR_SIMULATOR;
+        if ((sim && !simulators) || !d->available || !d->compiler_available) {
+            fprintf(stderr,
+                    "spartan-bench: skipping %u:%u %s (%s; name it with --device to run "
+                    "there)\n",
+                    d->platform_index, d->device_index, d->name,
+                    sim && !simulators ? "a simulator" : "unavailable");
+            continue;
+        }
+        out[n].known = 1;
+        out[n].info = *d;
+        snprintf(out[n++].sel, sizeof out[0].sel, "%u:%u", d->platform_index, d->device_index);
+    }
+    spartan_device_list_free(list);
+    return n;
 }
 
 void bench_dev_close(bench_dev *d) {

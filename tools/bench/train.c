@@ -585,6 +585,21 @@ static void print_table(const bench_train_opts *o, const bench_train_result *res
                "time without Dropback / this one, > 1 faster, side by side)\n");
 }
 
+void bench_train_opts_init(bench_train_opts *o) {
+    spartan_train_config def = spartan_train_config_default();
+    memset(o, 0, sizeof *o);
+    o->epochs = 1;
+    o->batch = def.batch;
+    o->seed = def.seed;
+    o->policies = 7;
+    o->dropout_kinds = 1u << SPARTAN_DROPOUT_BERNOULLI;
+    o->dropout = def.dropout;
+    o->pytorch_threads = 2;
+    o->python = "/usr/bin/python3";
+    for (const char *const *p = spartan_model_presets(); *p && o->nmodels < BENCH_MAX_MODELS; p++)
+        o->models[o->nmodels++] = *p;
+}
+
 int bench_train(bench_dev *d, const bench_train_opts *o, bench_out *out, const char *date) {
     spartan_dataset *train = NULL, *test = NULL;
     if (spartan_dataset_load(o->data, "train", &train) != SPARTAN_OK ||
