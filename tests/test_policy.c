@@ -248,6 +248,24 @@ START_TEST(calibration_is_cached_per_device) {
     calibrate_layer(p);
     ck_assert_uint_eq(sp_policy_benchmarks_run(p), 0);
     spartan_policy_destroy(p);
+
+    /* a tuning database entry for the device (as spartan-tune writes one) changes the kernels'
+     * build options: the calibration taken under the old ones is not reused */
+    spartan_device_info info = *spartan_context_device(ctx);
+    const long snb = spartan_context_tuned(ctx, "SPARSE_NB"), want = snb == 2 ? 4 : 2;
+    char params[32];
+    snprintf(params, sizeof params, "SPARSE_NB=%ld", want);
+    ck_assert_int_eq(spartan_tuning_write(NULL, &info, params, NULL, NULL, 0), SPARTAN_OK);
+    spartan_context_destroy(ctx);
+    setup();
+    ck_assert_int_eq(spartan_context_tuned(ctx, "SPARSE_NB"), want);
+    for (unsigned expect = 9;; expect = 0) {
+        ck_assert_int_eq(spartan_policy_create(ctx, SPARTAN_POLICY_ADAPTIVE, &p), SPARTAN_OK);
+        calibrate_layer(p);
+        ck_assert_uint_eq(sp_policy_benchmarks_run(p), expect);
+        spartan_policy_destroy(p);
+        if (!expect) break;
+    }
     th_rm_rf(dir);
     free(dir);
 }

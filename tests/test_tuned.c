@@ -170,12 +170,55 @@ START_TEST(overrides_rederive_and_refuse) {
 }
 END_TEST
 
+/* The shipped tuning entries (tuning/NAME.json, embedded): each matches some profile of its
+ * class, and wherever one matches, the lookup takes it (nothing ignored) and gives a set the
+ * kernels accept; SPARTAN_TUNE still goes over it. */
+extern const size_t sp_tuning_shipped_count;
+extern const char *const sp_tuning_shipped_names[];
+
+START_TEST(shipped_entries_fit_their_devices) {
+    unsetenv("SPARTAN_TUNE");
+    const spartan_vendor vendors[] = {SPARTAN_VENDOR_OTHER, SPARTAN_VENDOR_POCL,
+                                      SPARTAN_VENDOR_NVIDIA, SPARTAN_VENDOR_AMD,
+                                      SPARTAN_VENDOR_INTEL};
+    const unsigned types[] = {SPARTAN_DEVICE_CPU, SPARTAN_DEVICE_GPU};
+    const unsigned widths[] = {1, 2, 4, 8, 16};
+    const size_t wgs[] = {4096, 1024, 256};
+    int matched[16] = {0};
+    ck_assert_uint_le(sp_tuning_shipped_count, 16);
+    for (size_t v = 0; v < sizeof vendors / sizeof vendors[0]; v++)
+        for (size_t ty = 0; ty < 2; ty++)
+            for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++)
+                for (size_t g = 0; g < sizeof wgs / sizeof wgs[0]; g++) {
+                    spartan_device_info d =
+                        profile(vendors[v], types[ty], widths[w], wgs[g], 65536);
+                    sp_tuned t;
+                    sp_err err = {0};
+                    char note[1024], what[128];
+                    snprintf(what, sizeof what, "%s %s width %u, WG %zu",
+                             spartan_vendor_name(vendors[v]), ty ? "GPU" : "CPU", widths[w],
+                             wgs[g]);
+                    ck_assert_msg(sp_tuning_lookup(&d, SP_TUNING_SHIPPED, NULL, NULL, &t, note,
+                                                   sizeof note, &err) == SPARTAN_OK,
+                                  "%s: %s", what, sp_err_message(&err));
+                    ck_assert_msg(!strstr(note, "ignored"), "%s: %s", what, note);
+                    check_runnable(&t, &d, what);
+                    for (size_t e = 0; e < sp_tuning_shipped_count; e++)
+                        if (strstr(note, sp_tuning_shipped_names[e])) matched[e] = 1;
+                    sp_err_free(&err);
+                }
+    for (size_t e = 0; e < sp_tuning_shipped_count; e++)
+        ck_assert_msg(matched[e], "%s matches no profile", sp_tuning_shipped_names[e]);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("tuned");
     TCase *tc = tcase_create("tuned");
     tcase_add_test(tc, every_width_and_type_gives_a_runnable_set);
     tcase_add_test(tc, derived_values_follow_the_width);
     tcase_add_test(tc, overrides_rederive_and_refuse);
+    tcase_add_test(tc, shipped_entries_fit_their_devices);
     suite_add_tcase(s, tc);
     return th_run_suite(s);
 }

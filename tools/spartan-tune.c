@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <cJSON.h>
+
 #include "spartan/spartan.h"
 
 /* ---- the parameters and their groups ------------------------------------------------------- */
@@ -516,6 +518,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: spartan-tune [--device SEL] [--minutes M] [--runs N] [--param NAME=V,V...]...\n"
             "                    [--cache-dir DIR] [--dry-run] [--emit DIR] [--quick]\n"
+            "       spartan-tune [--device SEL] [--cache-dir DIR] --emit DIR --from-database\n"
             "Searches the kernels' build parameters for one device (docs/tuning.md): each\n"
             "candidate is built, validated by the families' self-tests, checked against the\n"
             "table's results and timed; the winner goes to the tuning database in the cache\n"
@@ -527,6 +530,7 @@ static void usage(FILE *f) {
             "  --cache-dir DIR  the cache directory (binaries, verdicts, the database)\n"
             "  --dry-run        search and report, write nothing\n"
             "  --emit DIR       also write the shipped form of the entry to DIR (tuning/)\n"
+            "  --from-database  no search: the shipped form of the entry an earlier run wrote\n"
             "  --quick          small shapes, one pass (the tests)\n");
 }
 
@@ -553,6 +557,69 @@ static int parse_param(const char *text) {
     return 1;
 }
 
+/* Writes the shipped form of an entry (params "NAME=V,...", provenance JSON) for the device's
+ * class to DIR/<vendor>-<type>-vec<width>.json; nonzero on failure (said). */
+static int emit_shipped(const char *dir, const spartan_device_info *info, const char *list,
+                        const char *prov) {
+    char file[1200], entry[8192];
+    snprintf(file, sizeof file, "%s/%s-%s-vec%u.json", dir, spartan_vendor_name(info->vendor),
+             (info->type & SPARTAN_DEVICE_GPU) ? "gpu" : "cpu", info->preferred_vector_width_float);
+    if (spartan_tuning_format(info, list, prov, 1, entry, sizeof entry) != SPARTAN_OK) {
+        fprintf(stderr, "spartan-tune: %s\n", spartan_last_error(NULL));
+        return 1;
+    }
+    FILE *f = fopen(file, "w");
+    if (!f || fputs(entry, f) < 0 || fclose(f) != 0) {
+        if (f) fclose(f);
+        fprintf(stderr, "spartan-tune: cannot write %s\n", file);
+        return 1;
+    }
+    printf("shipped form written to %s\n", file);
+    return 0;
+}
+
+/* --emit DIR --from-database: the user's entry for the device (what an earlier run wrote),
+ * checked as a context checks it, in its shipped form. */
+static int emit_from_database(const char *dir, const spartan_device_info *info) {
+    char path[1200];
+    spartan_context_opts o = spartan_context_opts_default();
+    o.cache_dir = cache_dir;
+    if (spartan_tuning_path(&o, info, path, sizeof path) != SPARTAN_OK) {
+        fprintf(stderr, "spartan-tune: %s\n", spartan_last_error(NULL));
+        return 1;
+    }
+    FILE *f = fopen(path, "rb");
+    char text[65536];
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f) fclose(f);
+    text[n] = '\0';
+    cJSON *root = cJSON_Parse(text);
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "params");
+    const cJSON *prov = cJSON_GetObjectItemCaseSensitive(root, "tuned");
+    char list[512] = "", *pt = NULL;
+    size_t used = 0;
+    for (const cJSON *c = cJSON_IsObject(p) ? p->child : NULL; c; c = c->next)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s=%ld", used ? "," : "",
+                                 c->string, (long)c->valuedouble);
+    if (cJSON_IsObject(prov)) pt = cJSON_PrintUnformatted(prov);
+    /* the library checks the identity when it reads the file: do the same through a context */
+    spartan_context *ctx = NULL;
+    o.device = device_sel;
+    spartan_build_stats bs;
+    int ok = used > 0 && spartan_context_create(&o, &ctx) == SPARTAN_OK &&
+             spartan_context_build_stats(ctx, &bs) == SPARTAN_OK && strstr(bs.tuning, path) &&
+             !strstr(bs.tuning, "ignored");
+    spartan_context_destroy(ctx);
+    int rc = 1;
+    if (!ok)
+        fprintf(stderr, "spartan-tune: %s is missing, or not an entry this device uses\n", path);
+    else
+        rc = emit_shipped(dir, info, list, pt);
+    cJSON_free(pt);
+    cJSON_Delete(root);
+    return rc;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -561,7 +628,7 @@ static double now_s(void) {
 
 int main(int argc, char **argv) {
     double minutes = 10;
-    int dry = 0, quick = 0, selected = 0;
+    int dry = 0, quick = 0, selected = 0, from_db = 0;
     const char *emit = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -573,6 +640,8 @@ int main(int argc, char **argv) {
             dry = 1;
         } else if (!strcmp(a, "--quick")) {
             quick = 1;
+        } else if (!strcmp(a, "--from-database")) {
+            from_db = 1;
         } else if (v && !strcmp(a, "--device")) {
             device_sel = argv[++i];
         } else if (v && !strcmp(a, "--cache-dir")) {
@@ -615,6 +684,21 @@ int main(int argc, char **argv) {
         for (size_t p = 0; p < NPARAMS; p++)
             if (!(params[p].group & 0x100)) params[p].values[0] = 0; /* keep the table's only */
     if (!device_sel) device_sel = getenv("SPARTAN_DEVICE");
+    if (from_db) {
+        if (!emit) {
+            fprintf(stderr, "spartan-tune: --from-database goes with --emit DIR\n");
+            return 2;
+        }
+        char why[1024];
+        spartan_context *ctx;
+        if (open_ctx(NULL, &ctx, why, sizeof why)) {
+            fprintf(stderr, "spartan-tune: no context: %s\n", why);
+            return 1;
+        }
+        spartan_device_info info = *spartan_context_device(ctx);
+        spartan_context_destroy(ctx);
+        return emit_from_database(emit, &info);
+    }
     const double t_end = now_s() + 60 * minutes;
     make_ops(quick);
     for (size_t i = 0; i < nops; i++)
@@ -648,7 +732,6 @@ int main(int argc, char **argv) {
     }
     printf("table: %.2f ms over all operations\n\n", base.total);
     best = table;
-    result cur = base;
     unsigned candidates = 0, rejected = 0, pruned = 0;
     int out_of_time = 0;
 
@@ -767,7 +850,14 @@ int main(int argc, char **argv) {
 
     /* the winner against the table, alternately, on every operation */
     cand_string(&best, ~0u, text, sizeof text);
-    double tw[3], tt[3];
+    if (memcmp(&best, &table, sizeof best) == 0) {
+        printf("\n%u candidates: %u rejected, %u pruned, %u skipped%s\n", candidates, rejected,
+               pruned, skipped, out_of_time ? "; the budget ran out" : "");
+        printf("no candidate beat the table: nothing written\n");
+        return 0;
+    }
+    /* totals and per shape class, per repetition; medians of the three */
+    double tw[3], tt[3], cw[3][3], ct[3][3]; /* [class][rep] */
     for (int rep = 0; rep < 3; rep++) {
         result a, b;
         measure(NULL, ~0u, 0, &b);
@@ -778,7 +868,13 @@ int main(int argc, char **argv) {
         }
         tw[rep] = a.total;
         tt[rep] = b.total;
-        if (rep == 0) cur = a, base = b;
+        double sa[3], sb[3];
+        class_sums(&a, sa);
+        class_sums(&b, sb);
+        for (int c = 0; c < 3; c++) {
+            cw[c][rep] = sa[c];
+            ct[c][rep] = sb[c];
+        }
     }
     double med_w = median(tw, 3), med_t = median(tt, 3);
     printf("\n%u candidates: %u rejected, %u pruned, %u skipped%s\n", candidates, rejected, pruned,
@@ -786,15 +882,9 @@ int main(int argc, char **argv) {
     printf("winner: %s\n", text);
     printf("all operations: table %.2f ms, winner %.2f ms (medians of 3, alternated): %.3fx\n",
            med_t, med_w, med_t / med_w);
-    /* per shape class */
-    for (size_t c = 0; c < 3; c++) {
-        double a = 0, b = 0;
-        for (size_t i = 0; i < nops; i++)
-            if (!strcmp(ops[i].cls, classes[c]) && cur.ms[i] >= 0 && base.ms[i] >= 0) {
-                a += cur.ms[i];
-                b += base.ms[i];
-            }
-        if (b > 0)
+    for (int c = 0; c < 3; c++) {
+        double a = median(cw[c], 3), b = median(ct[c], 3);
+        if (a > 0 && a < 1e300)
             printf("  %-9s table %9.2f ms, winner %9.2f ms: %.3fx\n", classes[c], b, a, b / a);
     }
     if (!(med_w < 0.98 * med_t)) {
@@ -834,22 +924,7 @@ int main(int argc, char **argv) {
         }
         printf("written to %s\n", path);
     }
-    if (emit) {
-        char file[1200];
-        snprintf(file, sizeof file, "%s/%s-%s-vec%u.json", emit, spartan_vendor_name(info.vendor),
-                 (info.type & SPARTAN_DEVICE_GPU) ? "gpu" : "cpu",
-                 info.preferred_vector_width_float);
-        if (spartan_tuning_format(&info, diff, prov, 1, entry, sizeof entry) != SPARTAN_OK) {
-            fprintf(stderr, "spartan-tune: %s\n", spartan_last_error(NULL));
-            return 1;
-        }
-        FILE *f = fopen(file, "w");
-        if (!f || fputs(entry, f) < 0 || fclose(f) != 0) {
-            fprintf(stderr, "spartan-tune: cannot write %s\n", file);
-            return 1;
-        }
-        printf("shipped form written to %s\n", file);
-    }
+    if (emit && emit_shipped(emit, &info, diff, prov)) return 1;
     for (size_t i = 0; i < nops; i++) {
         free(host[i].x);
         free(host[i].w);

@@ -245,7 +245,27 @@ spartan_status sp_tuning_lookup(const spartan_device_info *info, sp_tuning_mode 
     if (n == 0) note_add(note, note_len, "the built-in table\n");
     size_t used = strlen(note);
     if (used && note[used - 1] == '\n') note[used - 1] = '\0';
-    return sp_tuned_lookup(info, src, n, out, err);
+    spartan_status st = sp_tuned_lookup(info, src, n, out, err);
+    /* each entry alone was usable: with the caller's values or SPARTAN_TUNE over it (a wider
+     * tile, say) the sum may not be; the user's values win, the entries are left out */
+    size_t db = n - (extra && *extra) - (env && *env);
+    if (st == SPARTAN_STATUS_INVALID_ARGUMENT && db > 0 && db < n) {
+        sp_err e = {0};
+        if (sp_tuned_lookup(info, src + db, n - db, out, &e) == SPARTAN_OK) {
+            note_add(note, note_len,
+                     "\nthe tuning entries ignored: with the parameters given they "
+                     "make %s",
+                     sp_err_message(err));
+            sp_log(SPARTAN_LOG_WARN,
+                   "the tuning entries ignored: with the parameters given "
+                   "they make %s",
+                   sp_err_message(err));
+            st = SPARTAN_OK;
+            sp_err_clear(err);
+        }
+        sp_err_free(&e);
+    }
+    return st;
 }
 
 /* ---- public: the user's database ------------------------------------------------------------- */
