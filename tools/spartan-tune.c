@@ -529,7 +529,8 @@ static void usage(FILE *f) {
             "  --param N=V,...  search only these parameters, over these values (repeatable)\n"
             "  --cache-dir DIR  the cache directory (binaries, verdicts, the database)\n"
             "  --dry-run        search and report, write nothing\n"
-            "  --emit DIR       also write the shipped form of the entry to DIR (tuning/)\n"
+            "  --emit DIR       also write the shipped form of the entry to DIR (tuning/), as\n"
+            "                   <vendor>-<cpu|gpu>-vec<width>.json\n"
             "  --from-database  no search: the shipped form of the entry an earlier run wrote\n"
             "  --quick          small shapes, one pass (the tests)\n");
 }
@@ -561,8 +562,11 @@ static int parse_param(const char *text) {
  * class to DIR/<vendor>-<type>-vec<width>.json; nonzero on failure (said). */
 static int emit_shipped(const char *dir, const spartan_device_info *info, const char *list,
                         const char *prov) {
-    char file[1200], entry[8192];
-    snprintf(file, sizeof file, "%s/%s-%s-vec%u.json", dir, spartan_vendor_name(info->vendor),
+    char file[1200], entry[8192], vendor[32];
+    snprintf(vendor, sizeof vendor, "%s", spartan_vendor_name(info->vendor));
+    for (char *c = vendor; *c; c++)
+        if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
+    snprintf(file, sizeof file, "%s/%s-%s-vec%u.json", dir, vendor,
              (info->type & SPARTAN_DEVICE_GPU) ? "gpu" : "cpu", info->preferred_vector_width_float);
     if (spartan_tuning_format(info, list, prov, 1, entry, sizeof entry) != SPARTAN_OK) {
         fprintf(stderr, "spartan-tune: %s\n", spartan_last_error(NULL));
