@@ -128,52 +128,49 @@ START_TEST(bad_entries_are_ignored) {
     ck_assert_int_eq(spartan_tuning_format(&info, params, NULL, 0, good, sizeof good), SPARTAN_OK);
     char *path = write_entry(dir, &info, params); /* the file the context reads */
 
-    struct {
-        const char *what, *reason;
-        char text[8192];
-    } bad[10];
-    size_t n = 0;
-    snprintf(bad[n].text, sizeof bad[n].text, "%s", "{ this is not JSON");
-    bad[n].what = "garbage", bad[n++].reason = "corrupt";
-    snprintf(bad[n].text, sizeof bad[n].text, "%.*s", (int)(strlen(good) / 2), good);
-    bad[n].what = "truncated", bad[n++].reason = "corrupt";
-    bad[n].text[0] = '\0';
-    bad[n].what = "empty", bad[n++].reason = "corrupt";
-    snprintf(bad[n].text, sizeof bad[n].text, "%s", good);
+    /* each: the good entry with one edit (from -> to; from NULL: the whole text is to, or
+     * the first half of the good one when to is NULL too) */
     char dev[300], other_dev[300];
     snprintf(dev, sizeof dev, "\"%s\"", info.name);
     snprintf(other_dev, sizeof other_dev, "\"another %s\"", info.name);
-    replace(bad[n].text, sizeof bad[n].text, dev, other_dev);
-    bad[n].what = "another device", bad[n++].reason = "foreign";
-    snprintf(bad[n].text, sizeof bad[n].text, "%s", good);
-    replace(bad[n].text, sizeof bad[n].text, "\"library\":\t\"", "\"library\":\t\"9.");
-    bad[n].what = "another library version", bad[n++].reason = "foreign";
-    snprintf(bad[n].text, sizeof bad[n].text, "%s", good);
-    replace(bad[n].text, sizeof bad[n].text, "\"SPARSE_NB\"",
-            "\"GEMM_RB\":\t99,\n\t\t\"SPARSE_NB\"");
-    bad[n].what = "a value out of range", bad[n++].reason = "GEMM_RB=99 is outside";
-    snprintf(bad[n].text, sizeof bad[n].text, "%s", good);
-    replace(bad[n].text, sizeof bad[n].text, "\"SPARSE_NB\"", "\"BOGUS\":\t1,\n\t\t\"SPARSE_NB\"");
-    bad[n].what = "an unknown parameter", bad[n++].reason = "unknown parameter 'BOGUS'";
-    snprintf(bad[n].text, sizeof bad[n].text, "%s", good);
-    replace(bad[n].text, sizeof bad[n].text, "\"SPARSE_NB\":\t", "\"SPARSE_NB\":\t0.5+");
-    bad[n].what = "a fraction", bad[n++].reason = "corrupt";
-    snprintf(bad[n].text, sizeof bad[n].text, "%s", good);
-    replace(bad[n].text, sizeof bad[n].text, "\"SPARSE_NB\":\t", "\"SPARSE_NB\":\t2.5, \"X\": ");
-    bad[n].what = "a non-integer", bad[n++].reason = "not an integer";
-    snprintf(bad[n].text, sizeof bad[n].text, "%s", good);
-    replace(bad[n].text, sizeof bad[n].text, "spartan-tuning 1", "spartan-tuning 0");
-    bad[n].what = "another format", bad[n++].reason = "corrupt";
+    const struct {
+        const char *what, *from, *to, *reason;
+    } cases[] = {
+        {"garbage", NULL, "{ this is not JSON", "corrupt"},
+        {"truncated", NULL, NULL, "corrupt"},
+        {"empty", NULL, "", "corrupt"},
+        {"another device", dev, other_dev, "foreign"},
+        {"another library version", "\"library\":\t\"", "\"library\":\t\"9.", "foreign"},
+        {"a value out of range", "\"SPARSE_NB\"", "\"GEMM_RB\":\t99,\n\t\t\"SPARSE_NB\"",
+         "GEMM_RB=99 is outside"},
+        {"an unknown parameter", "\"SPARSE_NB\"", "\"BOGUS\":\t1,\n\t\t\"SPARSE_NB\"",
+         "unknown parameter 'BOGUS'"},
+        {"not JSON inside", "\"SPARSE_NB\":\t", "\"SPARSE_NB\":\t0.5+", "corrupt"},
+        {"a non-integer", "\"SPARSE_NB\":\t", "\"SPARSE_NB\":\t2.5, \"X\": ", "not an integer"},
+        {"another format", "spartan-tuning 1", "spartan-tuning 0", "corrupt"},
+    };
+    const size_t n = sizeof cases / sizeof cases[0];
+    static char bad[sizeof cases / sizeof cases[0]][8192];
+    for (size_t i = 0; i < n; i++) {
+        if (cases[i].from) {
+            snprintf(bad[i], sizeof bad[i], "%s", good);
+            replace(bad[i], sizeof bad[i], cases[i].from, cases[i].to);
+        } else if (cases[i].to) {
+            snprintf(bad[i], sizeof bad[i], "%s", cases[i].to);
+        } else {
+            snprintf(bad[i], sizeof bad[i], "%.*s", (int)(strlen(good) / 2), good);
+        }
+    }
 
     for (size_t i = 0; i < n; i++) {
-        th_write_text(path, bad[i].text);
+        th_write_text(path, bad[i]);
         ctx = make(dir, NULL, NULL, &bs);
         ck_assert_msg(spartan_context_tuned(ctx, "SPARSE_NB") == plain,
-                      "%s: SPARSE_NB %ld used (plain %ld)", bad[i].what,
+                      "%s: SPARSE_NB %ld used (plain %ld)", cases[i].what,
                       spartan_context_tuned(ctx, "SPARSE_NB"), plain);
-        ck_assert_msg(strstr(bs.tuning, "ignored") && strstr(bs.tuning, bad[i].reason),
-                      "%s: the stats say \"%s\", not why (%s)", bad[i].what, bs.tuning,
-                      bad[i].reason);
+        ck_assert_msg(strstr(bs.tuning, "ignored") && strstr(bs.tuning, cases[i].reason),
+                      "%s: the stats say \"%s\", not why (%s)", cases[i].what, bs.tuning,
+                      cases[i].reason);
         spartan_context_destroy(ctx);
     }
     /* and the good one, at the same place, is used */
@@ -232,9 +229,5 @@ int main(void) {
     tcase_add_test(tc, bad_entries_are_ignored);
     tcase_add_test(tc, writes_and_modes_are_checked);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return th_run_suite(s);
 }

@@ -34,15 +34,22 @@ typedef struct param {
 } param;
 
 /* The candidates per parameter: the powers of two (and a few between) around the table's
- * values, within the ranges tuned.c accepts; the device's limits refuse the rest. VEC is the
- * device's own width (every family reads it) and LOOP_MAX a bound, not a speed: neither is
- * searched. */
+ * values, within the ranges tuned.c accepts; the device's limits refuse the rest. VEC comes last:
+ * every family reads it, so each of its candidates rebuilds them all (minutes on POCL). LOOP_MAX
+ * is a bound (how far one work-item may loop before a reduction is sliced), not a speed: it is
+ * not searched. */
 static param params[] = {
-    {"GEMM_RB", G_DENSE, {2, 4, 6, 8, 12, 16}}, {"GEMM_NB", G_DENSE, {1, 2, 3, 4}},
-    {"GEMM_WG", G_DENSE, {4, 8, 16, 32, 64}},   {"SPARSE_NB", G_SPARSE, {1, 2, 4, 8, 16}},
-    {"COLS_STEP", G_SPARSE, {2, 4, 8, 16, 32}}, {"DIRECT_SEG", G_SPARSE, {32, 64, 128, 256, 512}},
-    {"TILE_ROWS", G_TILE, {4, 8, 16, 32}},      {"TILE_COLS", G_TILE, {64, 128, 256, 512}},
-    {"STRIP_COLS", G_CONV, {2, 4, 6, 8, 12}},   {"WG", G_MISC, {64, 128, 256, 512}},
+    {"GEMM_RB", G_DENSE, {2, 4, 6, 8, 12, 16}},
+    {"GEMM_NB", G_DENSE, {1, 2, 3, 4}},
+    {"GEMM_WG", G_DENSE, {4, 8, 16, 32, 64}},
+    {"SPARSE_NB", G_SPARSE, {1, 2, 4, 8, 16}},
+    {"COLS_STEP", G_SPARSE, {2, 4, 8, 16, 32}},
+    {"DIRECT_SEG", G_SPARSE, {32, 64, 128, 256, 512}},
+    {"TILE_ROWS", G_TILE, {4, 8, 16, 32}},
+    {"TILE_COLS", G_TILE, {64, 128, 256, 512}},
+    {"STRIP_COLS", G_CONV, {2, 4, 6, 8, 12}},
+    {"WG", G_MISC, {64, 128, 256, 512}},
+    {"VEC", G_MISC, {4, 8, 16}},
 };
 #define NPARAMS (sizeof params / sizeof params[0])
 
@@ -516,7 +523,8 @@ static void class_sums(const result *r, double out[3]) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: spartan-tune [--device SEL] [--minutes M] [--runs N] [--param NAME=V,V...]...\n"
+            "usage: spartan-tune [--device SEL] [--minutes M] [--runs N] [--param NAME=V,V...]... "
+            "[--resume]\n"
             "                    [--cache-dir DIR] [--dry-run] [--emit DIR] [--quick]\n"
             "       spartan-tune [--device SEL] [--cache-dir DIR] --emit DIR --from-database\n"
             "Searches the kernels' build parameters for one device (docs/tuning.md): each\n"
@@ -532,6 +540,8 @@ static void usage(FILE *f) {
             "  --emit DIR       also write the shipped form of the entry to DIR (tuning/), as\n"
             "                   <vendor>-<cpu|gpu>-vec<width>.json\n"
             "  --from-database  no search: the shipped form of the entry an earlier run wrote\n"
+            "  --resume         start from the entry an earlier run wrote, not the table (with\n"
+            "                   --param: search other parameters on top of it)\n"
             "  --quick          small shapes, one pass (the tests)\n");
 }
 
@@ -582,12 +592,15 @@ static int emit_shipped(const char *dir, const spartan_device_info *info, const 
     return 0;
 }
 
-/* --emit DIR --from-database: the user's entry for the device (what an earlier run wrote),
- * checked as a context checks it, in its shipped form. */
-static int emit_from_database(const char *dir, const spartan_device_info *info) {
+/* The user's entry for the device (what an earlier run wrote), checked as a context checks it:
+ * its parameters as "NAME=V,..." into list and its provenance (malloc'd JSON text, may be NULL:
+ * cJSON_free it). Nonzero, said, when there is none the device uses. */
+static int read_database(const spartan_device_info *info, char *list, size_t len, char **prov) {
     char path[1200];
     spartan_context_opts o = spartan_context_opts_default();
     o.cache_dir = cache_dir;
+    *prov = NULL;
+    list[0] = '\0';
     if (spartan_tuning_path(&o, info, path, sizeof path) != SPARTAN_OK) {
         fprintf(stderr, "spartan-tune: %s\n", spartan_last_error(NULL));
         return 1;
@@ -599,13 +612,13 @@ static int emit_from_database(const char *dir, const spartan_device_info *info) 
     text[n] = '\0';
     cJSON *root = cJSON_Parse(text);
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "params");
-    const cJSON *prov = cJSON_GetObjectItemCaseSensitive(root, "tuned");
-    char list[512] = "", *pt = NULL;
+    const cJSON *pv = cJSON_GetObjectItemCaseSensitive(root, "tuned");
     size_t used = 0;
     for (const cJSON *c = cJSON_IsObject(p) ? p->child : NULL; c; c = c->next)
-        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s=%ld", used ? "," : "",
-                                 c->string, (long)c->valuedouble);
-    if (cJSON_IsObject(prov)) pt = cJSON_PrintUnformatted(prov);
+        used += (size_t)snprintf(list + used, len - used, "%s%s=%ld", used ? "," : "", c->string,
+                                 (long)c->valuedouble);
+    if (cJSON_IsObject(pv)) *prov = cJSON_PrintUnformatted(pv);
+    cJSON_Delete(root);
     /* the library checks the identity when it reads the file: do the same through a context */
     spartan_context *ctx = NULL;
     o.device = device_sel;
@@ -614,14 +627,11 @@ static int emit_from_database(const char *dir, const spartan_device_info *info) 
              spartan_context_build_stats(ctx, &bs) == SPARTAN_OK && strstr(bs.tuning, path) &&
              !strstr(bs.tuning, "ignored");
     spartan_context_destroy(ctx);
-    int rc = 1;
-    if (!ok)
-        fprintf(stderr, "spartan-tune: %s is missing, or not an entry this device uses\n", path);
-    else
-        rc = emit_shipped(dir, info, list, pt);
-    cJSON_free(pt);
-    cJSON_Delete(root);
-    return rc;
+    if (ok) return 0;
+    fprintf(stderr, "spartan-tune: %s is missing, or not an entry this device uses\n", path);
+    cJSON_free(*prov);
+    *prov = NULL;
+    return 1;
 }
 
 static double now_s(void) {
@@ -632,7 +642,7 @@ static double now_s(void) {
 
 int main(int argc, char **argv) {
     double minutes = 10;
-    int dry = 0, quick = 0, selected = 0, from_db = 0;
+    int dry = 0, quick = 0, selected = 0, from_db = 0, resume = 0;
     const char *emit = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -646,6 +656,8 @@ int main(int argc, char **argv) {
             quick = 1;
         } else if (!strcmp(a, "--from-database")) {
             from_db = 1;
+        } else if (!strcmp(a, "--resume")) {
+            resume = 1;
         } else if (v && !strcmp(a, "--device")) {
             device_sel = argv[++i];
         } else if (v && !strcmp(a, "--cache-dir")) {
@@ -669,7 +681,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr,
                         "spartan-tune: --param %s: not NAME=V,... over a searched "
                         "parameter (GEMM_RB GEMM_NB GEMM_WG SPARSE_NB COLS_STEP "
-                        "DIRECT_SEG TILE_ROWS TILE_COLS STRIP_COLS WG), V >= 1\n",
+                        "DIRECT_SEG TILE_ROWS TILE_COLS STRIP_COLS WG VEC), V >= 1\n",
                         argv[i]);
                 return 2;
             }
@@ -701,7 +713,11 @@ int main(int argc, char **argv) {
         }
         spartan_device_info info = *spartan_context_device(ctx);
         spartan_context_destroy(ctx);
-        return emit_from_database(emit, &info);
+        char list[512], *prov;
+        if (read_database(&info, list, sizeof list, &prov)) return 1;
+        int rc = emit_shipped(emit, &info, list, prov);
+        cJSON_free(prov);
+        return rc;
     }
     const double t_end = now_s() + 60 * minutes;
     make_ops(quick);
@@ -736,6 +752,21 @@ int main(int argc, char **argv) {
     }
     printf("table: %.2f ms over all operations\n\n", base.total);
     best = table;
+    if (resume) {
+        char list[512], *prov;
+        if (read_database(&info, list, sizeof list, &prov)) return 1;
+        cJSON_free(prov);
+        for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
+             t = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(t, '=');
+            for (size_t p = 0; eq && p < NPARAMS; p++)
+                if (strncmp(t, params[p].name, (size_t)(eq - t)) == 0 &&
+                    params[p].name[eq - t] == '\0')
+                    best.v[p] = strtol(eq + 1, NULL, 10);
+        }
+        cand_string(&best, ~0u, text, sizeof text);
+        printf("resuming from the database: %s\n", text);
+    }
     unsigned candidates = 0, rejected = 0, pruned = 0;
     int out_of_time = 0;
 
@@ -747,7 +778,7 @@ int main(int argc, char **argv) {
      * candidate is skipped when the last one of its group says it would end past the budget. */
     const unsigned groups[] = {G_SPARSE, G_TILE, G_CONV, G_DENSE, G_MISC};
     const char *group_names[] = {"sparse GEMMs", "tiles", "sparse convolution", "dense blocking",
-                                 "work-groups"};
+                                 "work-groups and vector width"};
     unsigned skipped = 0;
     for (size_t g = 0; g < sizeof groups / sizeof groups[0] && !out_of_time; g++) {
         int any = 0;
@@ -854,9 +885,9 @@ int main(int argc, char **argv) {
 
     /* the winner against the table, alternately, on every operation */
     cand_string(&best, ~0u, text, sizeof text);
+    printf("\n%u candidates: %u rejected, %u pruned, %u skipped%s\n", candidates, rejected, pruned,
+           skipped, out_of_time ? "; the budget ran out" : "");
     if (memcmp(&best, &table, sizeof best) == 0) {
-        printf("\n%u candidates: %u rejected, %u pruned, %u skipped%s\n", candidates, rejected,
-               pruned, skipped, out_of_time ? "; the budget ran out" : "");
         printf("no candidate beat the table: nothing written\n");
         return 0;
     }
@@ -881,8 +912,6 @@ int main(int argc, char **argv) {
         }
     }
     double med_w = median(tw, 3), med_t = median(tt, 3);
-    printf("\n%u candidates: %u rejected, %u pruned, %u skipped%s\n", candidates, rejected, pruned,
-           skipped, out_of_time ? "; the budget ran out" : "");
     printf("winner: %s\n", text);
     printf("all operations: table %.2f ms, winner %.2f ms (medians of 3, alternated): %.3fx\n",
            med_t, med_w, med_t / med_w);

@@ -64,6 +64,10 @@ typedef struct {
 static const entry table[] = {
     /*          VEC  WG  TILE_ROWS TILE_COLS GEMM_RB GEMM_NB GEMM_WG SPARSE_NB COLS_STEP
      *          DIRECT_SEG LOOP_MAX */
+    /* GPUs: from the vendors' published limits (float4 loads; 4 x 1 vectors = 16 accumulators,
+     * well inside 255 registers a thread on NVIDIA, 256 VGPRs on AMD; work-groups of 64-256,
+     * at most 1024; 32-64 KiB of local memory), never measured: no GPU has run these yet.
+     * spartan-tune on the GPU replaces them (docs/tuning.md). */
     {SPARTAN_VENDOR_NVIDIA, NULL, {4, 256, 0, 0, 4, 1, 64, 1}},
     {SPARTAN_VENDOR_AMD, NULL, {4, 256, 0, 0, 4, 1, 64, 1}},
     {SPARTAN_VENDOR_INTEL, NULL, {4, 128, 0, 0, 4, 1, 32, 1}},
