@@ -8,7 +8,8 @@
 #   dense.png         the best dense path's GFLOP/s per layer (forward pass), log scale
 #   speedup-gemm.png  the sparse GEMM's speedup over the best dense path against the sparsity,
 #   speedup-conv.png  the same for the convolutions: one panel per pass, colour = device,
-#                     point = layer, with the ideal 1 / (1 - s) and break-even (1x)
+#                     point = layer, with the ideal 1 / (1 - s) (off the top where it
+#                     exceeds the measured speedups) and break-even (1x)
 #   train.png         training images/s per preset and policy, log scale
 # Data: port-dense.dat and port-train.dat (a header line with the device names, then one row per
 # category, tab-separated, '?' where missing); port-speedup-*.dat (one block per pass, device and
@@ -56,17 +57,20 @@ set style data linespoints
 set xtics rotate by 0 scale 1 mirror
 set bmargin
 set xrange [0:92]
-set yrange [0:*]
 set xlabel "zeros of the sparse operand (%)"
 set ylabel "speedup over the best dense path"
-set key top left font ',9'
+set key top left font ',9' opaque
 passes = "fwd bwd_input bwd_weight"
-ideal(s) = s < 91 ? 1.0 / (1.0 - s / 100.0) : 1 / 0
+ideal(s) = 1.0 / (1.0 - s / 100.0)
 
 do for [op in "gemm conv"] {
     nl = op eq "gemm" ? ngemm : nconv
     if (nl > 0) {
         file = dir . '/port-speedup-' . op . '.dat'
+        # the measured speedups set the scale (the ideal runs off the top at high sparsity)
+        stats file using 2 nooutput
+        top = STATS_max * 1.25 > 2 ? STATS_max * 1.25 : 2
+        set yrange [0:top]
         eval sprintf("set terminal %s size 1500, 520 font ',10' noenhanced", png)
         set output dir . '/speedup-' . op . '.png'
         set multiplot layout 1, 3 title (op eq "gemm" ? "Sparse GEMM" : "Sparse convolution") . \
@@ -81,6 +85,6 @@ do for [op in "gemm conv"] {
             unset key
         }
         unset multiplot
-        set key top left font ',9'
+        set key top left font ',9' opaque
     }
 }

@@ -47,7 +47,7 @@ static void usage(FILE *f) {
         "       spartan-bench portability [--quick] [--device LIST] [--out DIR] [--json FILE]\n"
         "                           [--no-clblast] [--no-plots] [--plot-script FILE]\n"
         "                           [--data DIR] [--runs N] [--warmup N] [--seed N]\n"
-        "                           [--wall-clock]\n"
+        "                           [--wall-clock] [--from FILE.json]\n"
         "COMMON: [--device SEL] [--runs N] [--warmup N] [--seed N] [--wall-clock]\n"
         "        [--json FILE] [--csv FILE]\n"
         "  --quick          fc 128x512x784 and conv 12544x64x576 at 0,50,70,90 %%\n"
@@ -113,7 +113,9 @@ static void usage(FILE *f) {
         "  --out DIR        DIR/portability.md, DIR/*.png (gnuplot) and their data, and\n"
         "                   DIR/portability.json unless --json FILE (default DIR: portability)\n"
         "  --quick          one GEMM and one convolution layer, mlp on 256 images, no CLBlast\n"
-        "  --plot-script FILE  default: the source tree's tools/plot_portability.gp\n");
+        "  --plot-script FILE  default: the source tree's tools/plot_portability.gp\n"
+        "  --from FILE.json the report and plots again from an earlier run's records\n"
+        "                   (runs nothing)\n");
 }
 
 /* The full sweep (the default) is the layers and the squares: about 10 minutes on the 2-core
@@ -671,11 +673,9 @@ static int parse_portability(int argc, char **argv, bench_port_opts *o, char *cm
     const struct {
         const char *flag;
         const char **to;
-    } texts[] = {{"--device", &o->devices},
-                 {"--out", &o->out_dir},
-                 {"--json", &o->json_path},
-                 {"--data", &o->data},
-                 {"--plot-script", &o->plot_script}};
+    } texts[] = {{"--device", &o->devices},          {"--out", &o->out_dir},
+                 {"--json", &o->json_path},          {"--data", &o->data},
+                 {"--plot-script", &o->plot_script}, {"--from", &o->from}};
     o->out_dir = "portability";
     snprintf(cmd, len, "spartan-bench");
     for (int i = 1; i < argc; i++) /* the command line, for the report */

@@ -115,6 +115,7 @@ typedef struct bench_port_opts {
     const char *data;        /* --data DIR (NULL: Fashion-MNIST's default) */
     const char *plot_script; /* --plot-script FILE (NULL: the source tree's plot_portability.gp) */
     const char *command;     /* the command line, for the report */
+    const char *from;        /* --from FILE: the report again from an earlier run's JSON */
     int quick, no_clblast, no_plots, wall_clock;
     int runs, warmup; /* --runs N, --warmup N (0: the benchmarks' defaults) */
     int has_seed;     /* --seed N given (else each benchmark's default) */

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "patterns.h"
@@ -66,7 +67,7 @@ typedef struct train_preset {
     size_t limit, slow_limit;
 } train_preset;
 
-static const train_preset train_presets[] = {{"mlp", 2560, 256}, {"vgg-small", 1280, 32}};
+static const train_preset train_presets[] = {{"mlp", 10240, 256}, {"vgg-small", 2560, 32}};
 
 static const double sparsities[] = {0, .3, .5, .7, .9};
 static const double sparsities_short[] = {0, .5, .7, .9}; /* --quick and simulators */
@@ -291,6 +292,7 @@ static cJSON *profile_record(const bench_dev *d, const port_run *r, const char *
     char buf[256];
     cJSON *rec = bench_record(d, date);
     cJSON_AddStringToObject(rec, "bench", "profile");
+    cJSON_AddStringToObject(rec, "command", r->o->command ? r->o->command : "");
     device_label(i, d->id, buf, sizeof buf);
     cJSON_AddStringToObject(rec, "label", buf);
     cJSON_AddStringToObject(rec, "vendor", spartan_vendor_name(i->vendor));
@@ -302,6 +304,9 @@ static cJSON *profile_record(const bench_dev *d, const port_run *r, const char *
     cJSON_AddStringToObject(rec, "peak_how", how);
     if (!d->ctx) return rec;
     cJSON_AddStringToObject(rec, "timing_why", d->forced ? "--wall-clock" : d->timing_why);
+    spartan_build_stats bs;
+    if (spartan_context_build_stats(d->ctx, &bs) == SPARTAN_OK)
+        cJSON_AddStringToObject(rec, "tuning_source", bs.tuning);
     cJSON *tuned = cJSON_AddObjectToObject(rec, "tuned");
     const char *name;
     long value;
@@ -350,6 +355,16 @@ static void adopt(port_run *r, bench_out *from, bench_out *out, const char *benc
         }
         bench_out_add(out, rec);
     }
+}
+
+/* The host's 1-minute load average (Linux /proc/loadavg), NAN where it cannot be read: the
+ * report says how busy the machine was, since the timings of a shared host depend on it. */
+static double host_load(void) {
+    double load = NAN;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f && fscanf(f, "%lf", &load) != 1) load = NAN;
+    if (f) fclose(f);
+    return load;
 }
 
 /* Runs one benchmark of the short form into out; its name goes to r->failed when it fails. */
@@ -403,6 +418,8 @@ static int run_device(const bench_port_opts *o, const char *sel, const spartan_d
     r.slow = !r.sim && isfinite(r.probe_gflops) && r.probe_gflops < SLOW_GFLOPS;
     plan_shapes(&r);
     cJSON *profile = profile_record(&r.d, &r, date);
+    bench_json_number(profile, "load_start", host_load());
+    cJSON_AddNumberToObject(profile, "host_cores", (double)sysconf(_SC_NPROCESSORS_ONLN));
     bench_out_add(out, profile);
     printf("\n==== portability %s %s: %s; probe %.2f GFLOP/s\n", r.d.id, r.d.info->name,
            r.sim    ? "a simulator: correctness only (tiny shapes, no timings, no training)"
@@ -426,15 +443,48 @@ static int run_device(const bench_port_opts *o, const char *sel, const spartan_d
     }
     cJSON_AddItemToObject(profile, "failed", r.failed);
     cJSON_AddNumberToObject(profile, "seconds", (bench_now_ms() - t0) / 1e3);
+    bench_json_number(profile, "load_end", host_load());
     int rc = cJSON_GetArraySize(r.failed) > 0;
     bench_dev_close(&r.d);
     return rc;
+}
+
+/* The records of an earlier run (--from FILE), or NULL after a message. */
+static cJSON *read_records(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    long len = -1;
+    if (f && !fseek(f, 0, SEEK_END) && (len = ftell(f)) >= 0 && len < (1L << 28) &&
+        !fseek(f, 0, SEEK_SET) && (text = malloc((size_t)len + 1)) &&
+        fread(text, 1, (size_t)len, f) == (size_t)len)
+        text[len] = '\0';
+    else
+        len = -1;
+    if (f) fclose(f);
+    cJSON *records = len >= 0 ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (!cJSON_IsArray(records)) {
+        fprintf(stderr, "spartan-bench: %s is not the JSON of a portability run\n", path);
+        cJSON_Delete(records);
+        return NULL;
+    }
+    return records;
 }
 
 int bench_portability(const bench_port_opts *o) {
     if (mkdir(o->out_dir, 0777) && errno != EEXIST) {
         fprintf(stderr, "spartan-bench: cannot make %s: %s\n", o->out_dir, strerror(errno));
         return 1;
+    }
+    if (o->from) { /* the report again, from the records */
+        cJSON *records = read_records(o->from);
+        const cJSON *date =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(records, 0), "date");
+        int rc = !records ||
+                 bench_port_report(o, records, cJSON_IsString(date) ? date->valuestring : "");
+        cJSON_Delete(records);
+        if (!rc) printf("report %s/portability.md from %s\n", o->out_dir, o->from);
+        return rc;
     }
     char json[1024];
     snprintf(json, sizeof json, "%s/portability.json", o->out_dir);

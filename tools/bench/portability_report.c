@@ -233,6 +233,11 @@ static void profile_md(FILE *f, const dev_view *v) {
     fprintf(f, "| tuned parameters |");
     const cJSON *t;
     cJSON_ArrayForEach(t, tuned) fprintf(f, " %s=%.0f", t->string, t->valuedouble);
+    char from[1024];
+    snprintf(from, sizeof from, "%s", jstr(p, "tuning_source"));
+    for (char *c = from; *c; c++)
+        if (*c == '\n' || *c == '|') *c = *c == '|' ? '/' : ';';
+    if (*from) fprintf(f, " (from %s)", from);
     fprintf(f, " |\n| dense GEMM | the library's best: %s; CLBlast %s |\n",
             is(p, "dense_best", "own") ? "the own kernel" : "CLBlast",
             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "clblast")) ? "measured here"
@@ -243,7 +248,12 @@ static void profile_md(FILE *f, const dev_view *v) {
                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "slow"))
                     ? ": slow, so shapes at smaller batches and training at batch 16"
                     : "");
-    fprintf(f, "| run | %.0f s |\n", jnum(p, "seconds"));
+    char l0[32], l1[32];
+    fprintf(
+        f,
+        "| run | %.0f s; host load (1-minute average, %d cores) %s at the start, %s at the end |\n",
+        jnum(p, "seconds"), (int)jnum(p, "host_cores"), num(jnum(p, "load_start"), 2, "", l0, 32),
+        num(jnum(p, "load_end"), 2, "", l1, 32));
 }
 
 /* The device paths' names in the report: gemm.c's "dense" is the own kernel. */
@@ -264,13 +274,18 @@ static void table_head(FILE *f, const char *intro, const char *columns) {
 static void dense_md(FILE *f, const rows *t, double peak) {
     table_head(f, "\n### Dense: the best device path\n\n",
                "benchmark | layer | shape | pass | best path | ms | GFLOP/s | of peak");
+    int above = 0;
     for (size_t i = 0; i < t->n; i++) {
         const row *w = &t->r[i];
         char a[32], b[32], c[32];
         fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", w->bench, w->label, w->shape,
                 w->pass, path_text(w->best_path), num(w->best_ms, 3, "", a, 32),
                 num(w->gflops, 2, "", b, 32), num(100.0 * w->gflops / peak, 0, " %", c, 32));
+        above |= w->gflops > peak;
     }
+    if (above)
+        fprintf(f, "\nAbove 100 %% of the nominal peak: the device does more than the profile "
+                   "says (two FMA units a core, or a clock above the nominal one).\n");
 }
 
 static void sparse_md(FILE *f, const rows *t) {
@@ -304,8 +319,9 @@ static void train_md(FILE *f, const cJSON *records, const dev_view *v) {
     table_head(f,
                "\n### Training: one short epoch\n\n"
                "Images/s of the training steps (upload, forward, backward, update), the policies "
-               "stepping in turn on the same batches; the adaptive policy's calibration is in "
-               "its prepare time, outside the epoch. Short epochs weigh warm-up and the adaptive "
+               "stepping in turn on the same batches. Adaptive prepare: creating and preparing "
+               "the model, the policy's calibration included (near 0 when the per-device cache "
+               "held it), outside the epoch. Short epochs weigh warm-up and the adaptive "
                "policy's first explorations heavily: these are for comparing devices, not "
                "for quoting.\n\n",
                "preset | images, batch | dense | sparse | adaptive | adaptive / dense | "
@@ -393,7 +409,7 @@ static void summary_md(FILE *f, const cJSON *records, const dev_view *v, size_t 
         double best = NAN, lo = NAN, hi = NAN;
         for (size_t k = 0; k < t.n; k++) {
             const row *w = &t.r[k];
-            if (!(w->gflops <= best)) best = w->gflops;
+            if (isfinite(w->gflops) && !(w->gflops <= best)) best = w->gflops;
             const double x = strcmp(w->pass, "fwd") ? NAN : at(w, w->speedup, .9);
             if (!isfinite(x)) continue;
             if (!(x >= lo)) lo = x;
@@ -589,7 +605,10 @@ int bench_port_report(const bench_port_opts *o, const cJSON *records, const char
     fprintf(f, "# Spartan on %zu device%s: `spartan-bench portability`\n\n", nd,
             nd == 1 ? "" : "s");
     fprintf(f, "Spartan %s, %s, host OpenBLAS %s (the reference results). Command: `%s`.\n",
-            spartan_version_string(), date, host_blas_core(), o->command ? o->command : "");
+            spartan_version_string(), date, host_blas_core(),
+            nd && *jstr(v[0].profile, "command") ? jstr(v[0].profile, "command")
+            : o->command                         ? o->command
+                                                 : "");
     fprintf(f, "The GEMM, convolution and training benchmarks (`spartan-bench gemm`, `conv`, "
                "`train`, docs/benchmarks.md) in a short form on each device: medians after "
                "warm-up, every result checked against the host; the records are in the JSON "
