@@ -53,8 +53,7 @@ static param params[] = {
 };
 #define NPARAMS (sizeof params / sizeof params[0])
 
-/* ---- the operations timed ---------------------------------------------------------------------
- */
+/* ---- the operations timed -------------------------------------------------------------------- */
 
 typedef enum { OP_GEMM, OP_CONV_FWD, OP_CONV_BWD_INPUT, OP_CONV_BWD_WEIGHT, OP_MONITOR } op_kind;
 
@@ -337,8 +336,7 @@ static spartan_status op_run(spartan_context *ctx, size_t i, op_state *s) {
     return SPARTAN_STATUS_INVALID_ARGUMENT;
 }
 
-/* ---- timing one candidate -----------------------------------------------------------------------
- */
+/* ---- timing one candidate -------------------------------------------------------------------- */
 
 typedef struct cand {
     long v[NPARAMS];
@@ -859,10 +857,20 @@ int main(int argc, char **argv) {
                                 cls_best[k] = cs[k];
                                 cand_string(&c, groups[g], cls_text[k], sizeof cls_text[k]);
                             }
+                        /* a win is confirmed against the best measured once more (its
+                         * context is cached: only the timing repeats), so that one slow
+                         * measurement of the best (a first run, a busy moment) does not make
+                         * the next candidate look faster than it is; 2 %: above the noise */
+                        if (r.total < 0.98 * ref.total) {
+                            result again;
+                            cand_string(&best, ~0u, text, sizeof text);
+                            measure(text, groups[g], 0, &again);
+                            if (!again.rejected && again.total < ref.total) ref = again;
+                        }
+                        const int win = r.total < 0.98 * ref.total;
                         printf("  %s=%-5ld %8.2f ms (best %.2f) [%.0f s]%s\n", params[p].name, v,
-                               r.total, ref.total, cost,
-                               r.total < 0.98 * ref.total ? "  new best" : "");
-                        if (r.total < 0.98 * ref.total) { /* 2 %: above the noise */
+                               r.total, ref.total, cost, win ? "  new best" : "");
+                        if (win) {
                             best = c;
                             ref = r;
                             improved = 1;
