@@ -90,6 +90,21 @@ START_TEST(user_entry_is_used) {
     unsetenv("SPARTAN_TUNE");
     spartan_context_destroy(ctx);
 
+    /* an entry fine alone but invalid under SPARTAN_TUNE (a 32 x 512 tile holds more than 8192
+     * elements): the user's value is kept, the entries are left out, and the stats say so */
+    free(path);
+    path = write_entry(dir, &info, "TILE_COLS=512");
+    setenv("SPARTAN_TUNE", "TILE_ROWS=32", 1);
+    ctx = make(dir, "off", NULL, NULL);
+    const long table_cols = spartan_context_tuned(ctx, "TILE_COLS");
+    spartan_context_destroy(ctx);
+    ctx = make(dir, NULL, NULL, &bs);
+    ck_assert_int_eq(spartan_context_tuned(ctx, "TILE_ROWS"), 32);
+    ck_assert_int_eq(spartan_context_tuned(ctx, "TILE_COLS"), table_cols);
+    ck_assert_msg(strstr(bs.tuning, "the tuning entries ignored"), "%s", bs.tuning);
+    unsetenv("SPARTAN_TUNE");
+    spartan_context_destroy(ctx);
+
     /* no cache, no database */
     spartan_context_opts off = spartan_context_opts_default();
     off.cache_dir = "off";
