@@ -698,17 +698,18 @@ int main(int argc, char **argv) {
         for (size_t p = 0; p < NPARAMS; p++)
             if (!(params[p].group & 0x100)) params[p].values[0] = 0; /* keep the table's only */
     if (!device_sel) device_sel = getenv("SPARTAN_DEVICE");
+    if (from_db && !emit) {
+        fprintf(stderr, "spartan-tune: --from-database goes with --emit DIR\n");
+        return 2;
+    }
+    /* the table: its values, the reference results and the first times */
+    char why[1024];
+    spartan_context *ctx;
+    if (open_ctx(NULL, &ctx, why, sizeof why)) {
+        fprintf(stderr, "spartan-tune: no context: %s\n", why);
+        return 1;
+    }
     if (from_db) {
-        if (!emit) {
-            fprintf(stderr, "spartan-tune: --from-database goes with --emit DIR\n");
-            return 2;
-        }
-        char why[1024];
-        spartan_context *ctx;
-        if (open_ctx(NULL, &ctx, why, sizeof why)) {
-            fprintf(stderr, "spartan-tune: no context: %s\n", why);
-            return 1;
-        }
         spartan_device_info info = *spartan_context_device(ctx);
         spartan_context_destroy(ctx);
         char list[512], *prov;
@@ -724,14 +725,6 @@ int main(int argc, char **argv) {
             fprintf(stderr, "spartan-tune: out of host memory\n");
             return 1;
         }
-
-    /* the table: its values, the reference results and the first times */
-    char why[1024];
-    spartan_context *ctx;
-    if (open_ctx(NULL, &ctx, why, sizeof why)) {
-        fprintf(stderr, "spartan-tune: no context: %s\n", why);
-        return 1;
-    }
     const spartan_device_info *dev = spartan_context_device(ctx);
     spartan_device_info info = *dev;
     cand table, best;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -151,6 +152,19 @@ static const char *usable_on(const spartan_device_info *d, const char *name, con
     return r;
 }
 
+/* Says in the note whether the entry `what name` is used (bad NULL: returns 1) or ignored and why
+ * (a warning in the log too: returns 0). */
+static int verdict(const char *what, const char *name, const char *bad, char *note,
+                   size_t note_len) {
+    if (!bad) {
+        note_add(note, note_len, "%s %s\n", what, name);
+        return 1;
+    }
+    sp_log(SPARTAN_LOG_WARN, "%s %s ignored: %s", what, name, bad);
+    note_add(note, note_len, "%s %s ignored: %s\n", what, name, bad);
+    return 0;
+}
+
 /* The shipped entry for the device, if one matches and is usable: its params into out. */
 static int load_shipped(const spartan_device_info *d, char *out, size_t len, char *note,
                         size_t note_len) {
@@ -170,12 +184,7 @@ static int load_shipped(const spartan_device_info *d, char *out, size_t len, cha
         else if ((bad = params_of(root, out, len)) == NULL)
             bad = usable_on(d, name, out, why, sizeof why);
         cJSON_Delete(root);
-        if (!bad) {
-            note_add(note, note_len, "shipped tuning entry %s\n", name);
-            return 1;
-        }
-        sp_log(SPARTAN_LOG_WARN, "shipped tuning entry %s ignored: %s", name, bad);
-        note_add(note, note_len, "shipped tuning entry %s ignored: %s\n", name, bad);
+        if (verdict("shipped tuning entry", name, bad, note, note_len)) return 1;
     }
     return 0;
 }
@@ -185,9 +194,7 @@ static int load_user(const spartan_device_info *d, const char *cache_dir, char *
                      char *note, size_t note_len) {
     char path[1200];
     if (!user_path(d, cache_dir, path, sizeof path)) return 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0; /* none: the common case, nothing to say */
-    fclose(f);
+    if (access(path, F_OK) != 0) return 0; /* none: the common case, nothing to say */
     unsigned char *data = NULL;
     size_t n = 0;
     sp_err e = {0};
@@ -212,13 +219,7 @@ static int load_user(const spartan_device_info *d, const char *cache_dir, char *
     cJSON_Delete(root);
     free(data);
     sp_err_free(&e);
-    if (!bad) {
-        note_add(note, note_len, "tuning database %s\n", path);
-        return 1;
-    }
-    sp_log(SPARTAN_LOG_WARN, "tuning database %s ignored: %s", path, bad);
-    note_add(note, note_len, "tuning database %s ignored: %s\n", path, bad);
-    return 0;
+    return verdict("tuning database", path, bad, note, note_len);
 }
 
 spartan_status sp_tuning_lookup(const spartan_device_info *info, sp_tuning_mode mode,
