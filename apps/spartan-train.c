@@ -16,6 +16,7 @@
 #include "spartan/io.h"
 #include "spartan/nn.h"
 #include "spartan/spartan.h"
+#include "train_dist.h"
 
 typedef struct options {
     const char *model, *device, *data, *metrics, *schedule, *save, *resume, *export_path;
@@ -25,6 +26,9 @@ typedef struct options {
     int quiet, explain;
     int lr_set; /* --lr given: kept as it is whatever the dropout kind */
 } options;
+
+/* The distributed run's side (train_dist.h); NULL for a process alone. */
+static train_dist *dist;
 
 static void usage(FILE *f) {
     fprintf(
@@ -231,21 +235,28 @@ typedef struct epoch_record {
     double train_loss, train_acc, test_loss, test_acc, seconds, images_per_s, lr;
 } epoch_record;
 
+/* The test set's loss and accuracy; in a distributed run each rank evaluates its share (the
+ * r-th of R consecutive parts) and the sums are added up. 0 when a call failed (ranks: after the
+ * sums, so that every rank learns of it). */
 static int evaluate(spartan_model *m, const spartan_dataset *test, size_t batch, float *img,
                     float *lab, double *loss, double *acc) {
-    size_t n = spartan_dataset_count(test), correct = 0;
-    double lsum = 0.0;
-    for (size_t first = 0; first < n; first += batch) {
-        size_t count = n - first < batch ? n - first : batch;
-        spartan_step_result r;
+    const size_t n = spartan_dataset_count(test), R = (size_t)train_dist_size(dist),
+                 r = (size_t)train_dist_rank(dist);
+    double sums[3] = {0.0, 0.0, 0.0}; /* loss sum, right predictions, failures */
+    for (size_t first = n * r / R, end = n * (r + 1) / R; first < end; first += batch) {
+        size_t count = end - first < batch ? end - first : batch;
+        spartan_step_result res;
         if (spartan_dataset_batch(test, first, count, img, lab) != SPARTAN_OK ||
-            spartan_model_evaluate(m, img, lab, count, &r) != SPARTAN_OK)
-            return 0;
-        lsum += r.loss * (double)count;
-        correct += r.correct;
+            spartan_model_evaluate(m, img, lab, count, &res) != SPARTAN_OK) {
+            sums[2] = 1.0;
+            break;
+        }
+        sums[0] += res.loss * (double)count;
+        sums[1] += (double)res.correct;
     }
-    *loss = n ? lsum / (double)n : 0.0;
-    *acc = n ? (double)correct / (double)n : 0.0;
+    if (!train_dist_sum(dist, sums, 3) || sums[2] > 0) return 0;
+    *loss = n ? sums[0] / (double)n : 0.0;
+    *acc = n ? sums[1] / (double)n : 0.0;
     return 1;
 }
 
@@ -533,7 +544,14 @@ static int write_metrics(const char *path, const options *o, const epoch_record 
 }
 
 static int fail(const char *what, spartan_context *ctx) {
-    fprintf(stderr, "spartan-train: %s: %s\n", what, spartan_last_error(ctx));
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s: %s", what, spartan_last_error(ctx));
+    if (dist)
+        fprintf(stderr, "spartan-train: rank %d of %d: %s\n", train_dist_rank(dist),
+                train_dist_size(dist), msg);
+    else
+        fprintf(stderr, "spartan-train: %s\n", msg);
+    train_dist_failed(dist, msg);
     return 1;
 }
 
@@ -547,7 +565,8 @@ typedef struct position {
 
 static int save_checkpoint(spartan_context *ctx, spartan_model *m, const options *o, size_t steps,
                            const position *p) {
-    char v[7][32];
+    char v[8][32];
+    snprintf(v[7], sizeof v[7], "%d", train_dist_size(dist));
     snprintf(v[0], sizeof v[0], "%zu", p->epoch);
     snprintf(v[1], sizeof v[1], "%zu", p->step);
     snprintf(v[2], sizeof v[2], "%zu", steps);
@@ -555,10 +574,11 @@ static int save_checkpoint(spartan_context *ctx, spartan_model *m, const options
     snprintf(v[4], sizeof v[4], "%.17g", p->lsum);
     snprintf(v[5], sizeof v[5], "%zu", p->correct);
     snprintf(v[6], sizeof v[6], "%zu", p->seen);
-    const spartan_checkpoint_meta extra[] = {
-        {"epoch", v[0]},         {"step_in_epoch", v[1]},   {"steps_per_epoch", v[2]},
-        {"epochs", v[3]},        {"schedule", o->schedule}, {"epoch_loss_sum", v[4]},
-        {"epoch_correct", v[5]}, {"epoch_seen", v[6]},      {"model", o->model}};
+    const spartan_checkpoint_meta extra[] = {{"epoch", v[0]},           {"step_in_epoch", v[1]},
+                                             {"steps_per_epoch", v[2]}, {"epochs", v[3]},
+                                             {"schedule", o->schedule}, {"epoch_loss_sum", v[4]},
+                                             {"epoch_correct", v[5]},   {"epoch_seen", v[6]},
+                                             {"model", o->model},       {"ranks", v[7]}};
     if (spartan_checkpoint_save(m, o->save, extra, sizeof extra / sizeof extra[0]) != SPARTAN_OK)
         return !fail("saving a checkpoint", ctx);
     return 1;
@@ -625,13 +645,46 @@ static const char *meta(const options *o, const char *key, char *buf, size_t siz
     return buf;
 }
 
+/* The epoch's loss sum, right predictions and images so far summed over the ranks, into all. */
+static int sum_ranks(double lsum, size_t correct, size_t seen, double all[3]) {
+    all[0] = lsum;
+    all[1] = (double)correct;
+    all[2] = (double)seen;
+    return train_dist_sum(dist, all, 3);
+}
+
+/* A distributed run: every rank's model and options are rank 0's (what shapes the steps, so
+ * that the ranks cannot fall out of step or train different things), and where a resume put
+ * them. Not compared: the device, the policy (per device), the paths of the files (per node). */
+static int check_ranks(spartan_model *m, const options *o, size_t steps, const position *at) {
+    size_t len = spartan_model_describe(m, NULL, 0);
+    char *text = malloc(len + 2048);
+    if (!text) return 0;
+    size_t n = spartan_model_describe(m, text, len + 1);
+    const spartan_train_config *c = &o->cfg;
+    snprintf(text + n, 2048,
+             "batch per rank %zu\nsteps per epoch %zu\nepochs %d\nseed %llu\nlr %.9g\n"
+             "schedule %s\nmomentum %.9g\nweight decay %.9g\ndropout kind %s\ndropout %.9g\n"
+             "channel dropout %.9g\ndropback density %.9g keep %zu decay %.9g interval %zu ramp "
+             "%zu\nsample every %u\nsave %s every %zu\nquiet %d\nresumed at epoch %zu step %zu\n",
+             c->batch, steps, o->epochs, (unsigned long long)c->seed, (double)c->lr, o->schedule,
+             (double)c->momentum, (double)c->weight_decay,
+             spartan_dropout_kind_name(c->dropout_kind), (double)c->dropout,
+             (double)c->channel_dropout, (double)c->dropback_density, c->dropback_keep,
+             (double)c->dropback_decay, c->dropback_interval, c->dropback_ramp, c->sample_every,
+             o->save ? "yes" : "no", o->save_every, o->quiet, at->epoch, at->step);
+    const int ok = train_dist_check(dist, "the model and the training options", text);
+    free(text);
+    return ok;
+}
+
 /* Loads --resume into m and finds where the run stands; 0 (after a message) when this run cannot
  * continue from it. */
 static int resume(spartan_context *ctx, spartan_model *m, const options *o, size_t steps,
                   position *p) {
     if (spartan_checkpoint_load(m, o->resume) != SPARTAN_OK) return !fail("resuming", ctx);
     char b[64], want[32];
-    size_t spe = 0, batch = 0, seed = 0;
+    size_t spe = 0, batch = 0, seed = 0, ranks = 1;
     int ok = parse_size(meta(o, "epoch", b, sizeof b), SIZE_MAX, &p->epoch) &&
              parse_size(meta(o, "step_in_epoch", b, sizeof b), SIZE_MAX, &p->step) &&
              parse_size(meta(o, "steps_per_epoch", b, sizeof b), SIZE_MAX, &spe) &&
@@ -641,14 +694,18 @@ static int resume(spartan_context *ctx, spartan_model *m, const options *o, size
              parse_size(meta(o, "seed", b, sizeof b), SIZE_MAX, &seed) &&
              *meta(o, "epoch_loss_sum", b, sizeof b);
     p->lsum = strtod(b, NULL);
-    const char *why = !ok ? "it has no run position (not written by spartan-train --save)"
-                      : spe != steps || batch != o->cfg.batch
-                          ? "it comes from a run with other steps per epoch (--batch, --limit)"
-                      : seed != o->cfg.seed ? "it comes from a run with another --seed"
-                      : p->epoch * steps + p->step != spartan_model_steps(m)
-                          ? "its position disagrees with its step count"
-                      : p->epoch >= (size_t)o->epochs ? "it is at the end of the run (--epochs)"
-                                                      : NULL;
+    /* a distributed run's batch is its ranks' (before them: one) */
+    if (*meta(o, "ranks", b, sizeof b)) ok = ok && parse_size(b, 1u << 20, &ranks) && ranks > 0;
+    const char *why =
+        !ok ? "it has no run position (not written by spartan-train --save)"
+        : spe != steps || batch * ranks != o->cfg.batch * (size_t)train_dist_size(dist)
+            ? "it comes from a run with other steps per epoch (--batch times the "
+              "ranks, --limit)"
+        : seed != o->cfg.seed ? "it comes from a run with another --seed"
+        : p->epoch * steps + p->step != spartan_model_steps(m)
+            ? "its position disagrees with its step count"
+        : p->epoch >= (size_t)o->epochs ? "it is at the end of the run (--epochs)"
+                                        : NULL;
     if (why) {
         fprintf(stderr, "spartan-train: cannot resume from %s: %s\n", o->resume, why);
         return 0;
@@ -691,24 +748,33 @@ int main(int argc, char **argv) {
     options o;
     memset(&o, 0, sizeof o);
     if (!parse_args(argc, argv, &o)) return 2;
+    /* under mpirun: one rank of a data-parallel run (train_dist.h) */
+    if (!train_dist_start(&argc, &argv, &dist)) return 1;
+    const int rank = train_dist_rank(dist), ranks = train_dist_size(dist);
 
     spartan_dataset *train = NULL, *test = NULL;
-    if (spartan_dataset_load(o.data, "train", &train) != SPARTAN_OK)
-        return fail("loading the training set", NULL);
-    if (spartan_dataset_load(o.data, "test", &test) != SPARTAN_OK) {
-        spartan_dataset_destroy(train);
-        return fail("loading the test set", NULL);
-    }
-    if (o.limit) spartan_dataset_limit(train, o.limit);
-    if (o.test_limit) spartan_dataset_limit(test, o.test_limit);
-
-    spartan_context_opts copts = spartan_context_opts_default();
-    copts.device = o.device;
     spartan_context *ctx = NULL;
     spartan_model *m = NULL;
     int rc = 1;
     float *buf[2][2] = {{NULL, NULL}, {NULL, NULL}};
     epoch_record *rec = NULL;
+    char devsel[32];
+    spartan_context_opts copts = spartan_context_opts_default();
+    if (spartan_dataset_load(o.data, "train", &train) != SPARTAN_OK) {
+        rc = fail("loading the training set", NULL);
+        goto done;
+    }
+    if (spartan_dataset_load(o.data, "test", &test) != SPARTAN_OK) {
+        rc = fail("loading the test set", NULL);
+        goto done;
+    }
+    if (o.limit) spartan_dataset_limit(train, o.limit);
+    if (o.test_limit) spartan_dataset_limit(test, o.test_limit);
+
+    /* a rank's device: its share of the devices the selection matches (train_dist_device) */
+    copts.device = train_dist_device(dist, o.device ? o.device : getenv("SPARTAN_DEVICE"), devsel,
+                                     sizeof devsel);
+    if (dist && !copts.device) goto done;
     if (spartan_context_create(&copts, &ctx) != SPARTAN_OK) {
         rc = fail("creating the OpenCL context", NULL);
         goto done;
@@ -742,11 +808,13 @@ int main(int argc, char **argv) {
         rc = fail("preparing the model", ctx);
         goto done;
     }
-    const size_t batch = o.cfg.batch,
+    /* a step takes the next `ranks` batches of the shuffled order, rank r the r-th of them: the
+     * step of one device with a batch `ranks` times as large */
+    const size_t batch = o.cfg.batch, gbatch = batch * (size_t)ranks,
                  px = spartan_dataset_rows(train) * spartan_dataset_cols(train);
-    const size_t n = spartan_dataset_count(train), steps = n / batch;
+    const size_t n = spartan_dataset_count(train), steps = n / gbatch;
     if (steps == 0) {
-        fprintf(stderr, "spartan-train: %zu training images make no batch of %zu\n", n, batch);
+        fprintf(stderr, "spartan-train: %zu training images make no batch of %zu\n", n, gbatch);
         rc = 2;
         goto done;
     }
@@ -767,13 +835,18 @@ int main(int argc, char **argv) {
         spartan_param p;
         if (spartan_model_param(m, i, &p) == SPARTAN_OK) nparams += spartan_tensor_numel(p.value);
     }
-    printf("spartan-train: %s (%zu parameters) on %s, policy %s, batch %zu, %zu steps per epoch "
+    char per_rank[96] = "";
+    if (dist)
+        snprintf(per_rank, sizeof per_rank, " (%d ranks x %zu; rank 0's device named)", ranks,
+                 batch);
+    printf("spartan-train: %s (%zu parameters) on %s, policy %s, batch %zu%s, %zu steps per epoch "
            "(%zu of %zu images; the last partial batch is dropped), %d epoch%s, lr %g (%s), "
            "momentum %g, weight decay %g, seed %llu, dropout %s, channel dropout %g\n",
-           o.model, nparams, dev->name, spartan_policy_mode_name(o.cfg.policy), batch, steps,
-           steps * batch, n, o.epochs, o.epochs == 1 ? "" : "s", (double)o.cfg.lr, o.schedule,
-           (double)o.cfg.momentum, (double)o.cfg.weight_decay, (unsigned long long)o.cfg.seed,
-           spartan_dropout_kind_name(o.cfg.dropout_kind), (double)o.cfg.channel_dropout);
+           o.model, nparams, dev->name, spartan_policy_mode_name(o.cfg.policy), gbatch, per_rank,
+           steps, steps * gbatch, n, o.epochs, o.epochs == 1 ? "" : "s", (double)o.cfg.lr,
+           o.schedule, (double)o.cfg.momentum, (double)o.cfg.weight_decay,
+           (unsigned long long)o.cfg.seed, spartan_dropout_kind_name(o.cfg.dropout_kind),
+           (double)o.cfg.channel_dropout);
     /* a kernel family the device failed: what runs instead (the per-layer paths show it too) */
     spartan_family_status fs;
     for (unsigned i = 0; spartan_context_family(ctx, i, &fs) == SPARTAN_OK; i++)
@@ -783,8 +856,11 @@ int main(int argc, char **argv) {
     fflush(stdout);
     position at = {0, 0, 0.0, 0, 0};
     if (o.resume && !resume(ctx, m, &o, steps, &at)) goto done;
+    /* every rank alike, rank 0's parameters everywhere, the gradients averaged from here on */
+    if (dist && (!check_ranks(m, &o, steps, &at) || !train_dist_attach(dist, m))) goto done;
 
-    const int tty = isatty(fileno(stderr)) && !o.quiet;
+    /* ranks: progress lines at the same steps everywhere (they sum across the ranks) */
+    const int tty = !dist && isatty(fileno(stderr)) && !o.quiet;
     const size_t total_steps = steps * (size_t)o.epochs;
     double train_seconds = 0.0;
     sync_count syncs = {0, 0, 0, 0};
@@ -795,9 +871,14 @@ int main(int argc, char **argv) {
         spartan_dataset_shuffle(train, o.cfg.seed, (uint64_t)e);
         spartan_model_reset_stats(m);
         const size_t s0 = e == (int)at.epoch ? at.step : 0;
-        double t0 = now_s(), lsum = s0 ? at.lsum : 0.0;
-        size_t correct = s0 ? at.correct : 0, seen = s0 ? at.seen : 0, seen0 = seen;
-        loader ld = {train, s0 * batch, batch, buf[s0 & 1][0], buf[s0 & 1][1], SPARTAN_OK};
+        /* the epoch's sums so far: this rank's (after a resume, rank 0 holds the run's) */
+        const int mine = s0 && rank == 0;
+        double t0 = now_s(), lsum = mine ? at.lsum : 0.0, all[3];
+        size_t correct = mine ? at.correct : 0, seen = mine ? at.seen : 0,
+               seen0 = s0 ? at.seen : 0; /* the images seen before, all ranks */
+        /* this rank's share of step s: batch r of the step's `ranks` */
+#define FIRST_IMAGE(s) (((s) * (size_t)ranks + (size_t)rank) * batch)
+        loader ld = {train, FIRST_IMAGE(s0), batch, buf[s0 & 1][0], buf[s0 & 1][1], SPARTAN_OK};
         load_batch(&ld);
         for (size_t s = s0; s < steps; s++) {
             if (ld.st != SPARTAN_OK) {
@@ -809,7 +890,7 @@ int main(int argc, char **argv) {
             int threaded = 0;
             if (s + 1 < steps) {
                 ld = (loader){
-                    train,     (s + 1) * batch, batch, buf[(s + 1) & 1][0], buf[(s + 1) & 1][1],
+                    train,     FIRST_IMAGE(s + 1), batch, buf[(s + 1) & 1][0], buf[(s + 1) & 1][1],
                     SPARTAN_OK};
                 threaded = pthread_create(&th, NULL, load_batch, &ld) == 0;
                 if (!threaded) load_batch(&ld);
@@ -831,10 +912,12 @@ int main(int argc, char **argv) {
                 goto done;
             }
             if (!isfinite(r.loss)) {
-                fprintf(stderr,
-                        "spartan-train: the loss diverged (%g) at epoch %d step %zu: try "
-                        "a smaller --lr\n",
-                        r.loss, e + 1, s);
+                char why[160];
+                snprintf(why, sizeof why,
+                         "the loss diverged (%g) at epoch %d step %zu: try a smaller --lr", r.loss,
+                         e + 1, s);
+                fprintf(stderr, "spartan-train: %s\n", why);
+                train_dist_failed(dist, why);
                 goto done;
             }
             syncs.steps++;
@@ -845,11 +928,18 @@ int main(int argc, char **argv) {
             correct += r.correct;
             seen += r.count;
             done_steps++;
-            const int save_now = o.save_every ? done_steps % o.save_every == 0 : s + 1 == steps;
-            if (o.save && (save_now || done_steps == total_steps)) {
+            /* the sums over the ranks, where a line or a checkpoint needs them (the same steps
+             * on every rank: a collective) */
+            const int save_now =
+                o.save && (o.save_every ? done_steps % o.save_every == 0
+                                        : s + 1 == steps || done_steps == total_steps);
+            const int line =
+                !tty && !o.quiet && steps >= 10 && (s + 1) % (steps / 4) == 0 && s + 1 != steps;
+            if ((save_now || line || tty) && !sum_ranks(lsum, correct, seen, all)) goto done;
+            if (save_now && rank == 0) {
                 const size_t in = done_steps % steps;
-                position p = {done_steps / steps, in, in ? lsum : 0.0, in ? correct : 0,
-                              in ? seen : 0};
+                position p = {done_steps / steps, in, in ? all[0] : 0.0, in ? (size_t)all[1] : 0,
+                              in ? (size_t)all[2] : 0};
                 if (!save_checkpoint(ctx, m, &o, steps, &p)) goto done;
             }
             double el = now_s() - t0;
@@ -857,25 +947,23 @@ int main(int argc, char **argv) {
                 int w = 30, fill = (int)((double)w * (double)(s + 1) / (double)steps);
                 fprintf(stderr, "\repoch %d [%.*s%*s] %zu/%zu loss %.4f acc %.3f %.0f img/s ",
                         e + 1, fill, "##############################", w - fill, "", s + 1, steps,
-                        lsum / (double)seen, (double)correct / (double)seen,
-                        (double)(seen - seen0) / el);
-            } else if (!tty && !o.quiet && steps >= 10 && (s + 1) % (steps / 4) == 0 &&
-                       s + 1 != steps) {
+                        all[0] / all[2], all[1] / all[2], (all[2] - (double)seen0) / el);
+            } else if (line) {
                 printf("  epoch %d step %zu/%zu loss %.4f acc %.3f %.0f img/s\n", e + 1, s + 1,
-                       steps, lsum / (double)seen, (double)correct / (double)seen,
-                       (double)(seen - seen0) / el);
+                       steps, all[0] / all[2], all[1] / all[2], (all[2] - (double)seen0) / el);
                 fflush(stdout);
             }
         }
+        if (!sum_ranks(lsum, correct, seen, all)) goto done;
         double secs = now_s() - t0;
         train_seconds += secs;
         if (tty) fprintf(stderr, "\n");
         epoch_record *r = &rec[e];
         r->epoch = e + 1;
-        r->train_loss = lsum / (double)seen;
-        r->train_acc = (double)correct / (double)seen;
+        r->train_loss = all[0] / all[2];
+        r->train_acc = all[1] / all[2];
         r->seconds = secs;
-        r->images_per_s = (double)(seen - seen0) / secs;
+        r->images_per_s = (all[2] - (double)seen0) / secs;
         r->lr = o.cfg.lr;
         if (!evaluate(m, test, batch, buf[0][0], buf[0][1], &r->test_loss, &r->test_acc)) {
             rc = fail("evaluating", ctx);
@@ -887,19 +975,26 @@ int main(int argc, char **argv) {
                secs, r->images_per_s);
         if (o.cfg.dropback_keep || o.cfg.dropback_density > 0.0f)
             print_dropback(m, &db_joined, &db_updates);
+        if (!train_dist_sync(dist)) goto done;
         fflush(stdout);
     }
     print_layer_table(ctx, m, &syncs);
+    train_dist_report(dist, m, syncs.steps);
     print_sparsity_at_work(m);
     print_weight_sparse(m);
     if (o.explain) print_predictions(m, &syncs);
     printf("\ntotal: %.1f s training, final test accuracy %.2f%%\n", train_seconds,
            100.0 * rec[o.epochs - 1].test_acc);
     rc = 0;
-    if (o.metrics && !write_metrics(o.metrics, &o, rec + at.epoch, o.epochs - (int)at.epoch))
+    /* the files: rank 0's (the replicas are equal) */
+    if (rank == 0 && o.metrics &&
+        !write_metrics(o.metrics, &o, rec + at.epoch, o.epochs - (int)at.epoch))
         rc = 1;
-    if (o.export_path && !export_pruned(ctx, m, &o, rec[o.epochs - 1].test_acc)) rc = 1;
+    if (rank == 0 && o.export_path && !export_pruned(ctx, m, &o, rec[o.epochs - 1].test_acc))
+        rc = 1;
 done:
+    /* before the model goes: its hooks; a failing rank tells the others and ends the job */
+    rc = train_dist_end(dist, rc);
     for (int b = 0; b < 2; b++) {
         free(buf[b][0]);
         free(buf[b][1]);

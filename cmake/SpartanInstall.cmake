@@ -4,9 +4,17 @@
 #   pkg-config --cflags --libs spartan  (add --static for libspartan.a)
 include(CMakePackageConfigHelpers)
 
-install(DIRECTORY include/spartan DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-        FILES_MATCHING PATTERN "*.h")
-install(TARGETS spartan spartan_static EXPORT spartanTargets
+# spartan/dist.h (it includes mpi.h) with the MPI build's spartan_dist only
+set(_sp_install_targets spartan spartan_static)
+if(SPARTAN_WITH_MPI)
+    list(APPEND _sp_install_targets spartan_dist)
+    install(DIRECTORY include/spartan DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+            FILES_MATCHING PATTERN "*.h")
+else()
+    install(DIRECTORY include/spartan DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+            FILES_MATCHING PATTERN "*.h" PATTERN "dist.h" EXCLUDE)
+endif()
+install(TARGETS ${_sp_install_targets} EXPORT spartanTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}

@@ -2,10 +2,10 @@
 # Checks the layering of runtime/ (docs/architecture.md): a file in one layer (its folder and the
 # folders under it) may include only headers of its own layer or of layers before it in this
 # order; and io/ reaches the model only through the public headers (spartan/nn.h), never nn/'s
-# private ones. Prints every violation.
+# private ones; dist/ (built apart, with MPI) only through the public headers. Prints every violation.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
-order="core device program tensor ops policy nn io"
+order="core device program tensor ops policy nn io dist"
 rank() {
     i=0
     for l in $order; do
@@ -28,7 +28,10 @@ for dir in "$root"/runtime/*/; do
         for inc in $(sed -n 's|^#include "\([a-z_]*\)/.*|\1|p' "$f" | sort -u); do
             [ "$inc" = spartan ] && continue
             ir=$(rank "$inc")
-            if [ "$layer" = io ] && [ "$inc" = nn ]; then
+            if [ "$layer" = dist ]; then
+                echo "check_layers: ${f#"$root"/} (dist) includes $inc/: it uses the public headers only" >&2
+                bad=1
+            elif [ "$layer" = io ] && [ "$inc" = nn ]; then
                 echo "check_layers: ${f#"$root"/} (io) includes nn/: use the public spartan/nn.h" >&2
                 bad=1
             elif [ "$ir" -lt 0 ] || [ "$ir" -gt "$r" ]; then

@@ -384,6 +384,39 @@ SPARTAN_API size_t spartan_model_param_count(const spartan_model *m);
 SPARTAN_API spartan_status spartan_model_param(const spartan_model *m, size_t i,
                                                spartan_param *out);
 
+/* ---- Gradient exchange (data parallelism) ---------------------------------------------------- */
+
+/* Hooks between a training step's backward pass and its update, for data parallelism: each of R
+ * processes trains a replica on its own share of the batch and the gradients are averaged between
+ * the backward pass and the update (spartan/dist.h implements them over MPI). With hooks set,
+ * spartan_model_train_step, _train_step_tensors and spartan_model_gradients
+ *   - leave every parameter's whole gradient in its grad tensor (spartan_model_param; the fused
+ *     updates of row and tile dropout, which read the kept rows' gradients where the backward
+ *     left them, give way to the plain SGD step, the same rule on the same values);
+ *   - call ready(user, i) for parameter i as soon as its layer's backward pass has been enqueued
+ *     on the context's queue (layers from the last, a layer's parameters from the last): its
+ *     gradient is final once the queue reaches that point, while the earlier layers' backward
+ *     passes are still to run (the hook may enqueue a read of it and return);
+ *   - call finish(user) once the whole backward pass is enqueued: it returns when every grad
+ *     tensor holds (or the queue will have written, in order) the gradient the update is to use;
+ *   - then update every parameter (SGD) as without hooks.
+ * A hook that fails writes why (a NUL-terminated message, at most why_size bytes) and returns a
+ * status: the step fails with it, "gradient exchange: <why>" in spartan_last_error. cancel (may be
+ * NULL) is called when a step fails after it started (in a layer, or in a hook), so that the
+ * exchange can drop what it had begun. The hooks run on the calling thread, under the context's
+ * threading rule. */
+typedef struct spartan_grad_hooks {
+    spartan_status (*ready)(void *user, size_t param, char *why, size_t why_size);
+    spartan_status (*finish)(void *user, char *why, size_t why_size);
+    void (*cancel)(void *user);
+    void *user;
+} spartan_grad_hooks;
+
+/* Sets the model's gradient hooks (copied; user must stay valid while they are set), or removes
+ * them (NULL, or ready NULL). INVALID_ARGUMENT when ready is set without finish. */
+SPARTAN_API spartan_status spartan_model_set_grad_hooks(spartan_model *m,
+                                                        const spartan_grad_hooks *hooks);
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,7 +29,8 @@ extern "C" {
     X(BAD_FORMAT, -11, "file is truncated or corrupt")                                             \
     X(UNSUPPORTED, -12, "not supported on this device")                                            \
     X(INTERNAL, -13, "internal error")                                                             \
-    X(VALIDATION_FAILED, -14, "the device computed wrong results in the kernels' self-test")
+    X(VALIDATION_FAILED, -14, "the device computed wrong results in the kernels' self-test")       \
+    X(COMMUNICATION, -15, "the ranks of a distributed run could not agree or communicate")
 
 typedef enum spartan_status {
 #define SPARTAN_X_(name, value, text) SPARTAN_STATUS_##name = value,

@@ -565,3 +565,11 @@ spartan_status spartan_model_param(const spartan_model *m, size_t i, spartan_par
     *out = m->params[i];
     return SPARTAN_OK;
 }
+
+spartan_status spartan_model_set_grad_hooks(spartan_model *m, const spartan_grad_hooks *hooks) {
+    if (!m) return sp_invalid(NULL, "spartan_model_set_grad_hooks: NULL model");
+    if (hooks && hooks->ready && !hooks->finish)
+        return sp_invalid(m->ctx, "spartan_model_set_grad_hooks: ready without finish");
+    m->hooks = hooks && hooks->ready ? *hooks : (spartan_grad_hooks){0};
+    return SPARTAN_OK;
+}

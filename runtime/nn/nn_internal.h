@@ -28,6 +28,7 @@ struct spartan_model {
     size_t nparams;
     sp_dropback *dropback; /* NULL: off */
     int wpath_forced;      /* SPARTAN_WSPARSE: 1 on, 0 off, -1 the measured choice (wpath.c) */
+    spartan_grad_hooks hooks; /* the gradient exchange (ready NULL: none) */
 };
 
 #endif /* SP_NN_INTERNAL_H */

@@ -157,9 +157,40 @@ static void collect(spartan_model *m) {
     }
 }
 
+/* A gradient-exchange hook's failure as the context's error. */
+static spartan_status hook_failed(spartan_model *m, spartan_status st, const char *why) {
+    if (st == SPARTAN_OK) st = SPARTAN_STATUS_INTERNAL; /* a hook that failed without saying */
+    return sp_err_set(&m->ctx->err, st, "gradient exchange: %s", why[0] ? why : "failed");
+}
+
+/* The backward pass, layer by layer from the last; with gradient hooks, each layer's parameters
+ * are handed to ready() as soon as its backward is enqueued, then finish() waits for them all. */
+static spartan_status backward(spartan_model *m, const sp_step *s) {
+    const spartan_grad_hooks *h = m->hooks.ready ? &m->hooks : NULL;
+    char why[512] = "";
+    size_t param_end = m->nparams; /* the parameters of layers i.. start here */
+    spartan_status st = SPARTAN_OK;
+    const spartan_tensor *g = m->dlogits;
+    for (size_t i = m->nlayers; i-- > 0 && st == SPARTAN_OK;) {
+        const spartan_tensor *dx = NULL;
+        sp_layer *L = &m->layers[i];
+        st = L->ops->backward(L, s, m->acts[i], g, &dx);
+        g = dx;
+        const size_t np = L->ops->params ? L->ops->params(L, NULL) : 0;
+        for (size_t k = np; h && st == SPARTAN_OK && k-- > 0;)
+            if ((st = h->ready(h->user, param_end - np + k, why, sizeof why)) != SPARTAN_OK)
+                st = hook_failed(m, st, why);
+        param_end -= np;
+    }
+    if (h && st == SPARTAN_OK && (st = h->finish(h->user, why, sizeof why)) != SPARTAN_OK)
+        st = hook_failed(m, st, why);
+    return st;
+}
+
 static spartan_status run_step(spartan_model *m, const batch *b, size_t count, int update,
                                spartan_step_result *res) {
     const size_t syncs = m->ctx->syncs, launches = m->ctx->launches;
+    const int hooked = m->hooks.ready != NULL;
     sp_step s = {
         .ctx = m->ctx,
         .policy = m->policy,
@@ -169,25 +200,23 @@ static spartan_status run_step(spartan_model *m, const batch *b, size_t count, i
             m->cfg.sample_every ? m->step % m->cfg.sample_every == 0 : m->step >= m->next_sample,
         .recording = 1,
         .step = m->step,
-        .update = update,
+        /* with hooks the exchange needs every gradient whole: no fused update */
+        .update = update && !hooked,
         .seed = m->cfg.seed,
         .marks = &m->marks,
     };
     sp_policy_set_step(m->policy, m->step);
     spartan_status st = update && m->dropback ? sp_wpath_plan(m, m->step) : SPARTAN_OK;
     if (st == SPARTAN_OK) st = forward_loss(m, &s, b, 1, res);
-    const spartan_tensor *g = m->dlogits;
-    for (size_t i = m->nlayers; i-- > 0 && st == SPARTAN_OK;) {
-        const spartan_tensor *dx = NULL;
-        sp_layer *L = &m->layers[i];
-        st = L->ops->backward(L, &s, m->acts[i], g, &dx);
-        g = dx;
-    }
-    /* the update: each layer's own (ops->update) or SGD on each of its parameters */
+    if (st == SPARTAN_OK) st = backward(m, &s);
+    if (st != SPARTAN_OK && hooked && m->hooks.cancel) m->hooks.cancel(m->hooks.user);
+    /* the update: each layer's own (ops->update: the fused forms over the kept rows or tiles, the
+     * same rule) or SGD on each of its parameters (always, after an exchange) */
     for (size_t i = 0; update && i < m->nlayers && st == SPARTAN_OK; i++) {
         sp_layer *L = &m->layers[i];
         if (!L->ops->params) continue;
-        st = L->ops->update ? L->ops->update(L, &s, &m->cfg) : sp_layer_sgd(L, &s, &m->cfg);
+        st = L->ops->update && s.update ? L->ops->update(L, &s, &m->cfg)
+                                        : sp_layer_sgd(L, &s, &m->cfg);
     }
     if (update && m->dropback && st == SPARTAN_OK)
         st = sp_dropback_step(m->ctx, m->dropback, m->step);
