@@ -377,7 +377,7 @@ spartan_status spartan_dist_check_same(spartan_dist *d, const char *what, const 
     int *diff = malloc((size_t)d->size * sizeof *diff);
     if (st == SPARTAN_OK && !diff) st = SPARTAN_STATUS_OUT_OF_HOST_MEMORY;
     if (st == SPARTAN_OK) {
-        t0[len0 - 1] = '\0';
+        if (t0 != text) t0[len0 - 1] = '\0';
         int mine = strcmp(t0, text) != 0;
         MPI_Request r;
         int rc = MPI_Iallgather(&mine, 1, MPI_INT, diff, 1, MPI_INT, d->comm, &r);
@@ -395,7 +395,7 @@ spartan_status spartan_dist_check_same(spartan_dist *d, const char *what, const 
             st = SPARTAN_STATUS_OUT_OF_HOST_MEMORY;
         if (st == SPARTAN_OK) st = bcast(d, tf, lenf, first, w);
         if (st == SPARTAN_OK) {
-            tf[lenf - 1] = '\0';
+            if (tf != text) tf[lenf - 1] = '\0';
             char where[600];
             first_difference(t0, tf, where, sizeof where);
             st = fail(d, SPARTAN_STATUS_INVALID_ARGUMENT,
