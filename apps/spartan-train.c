@@ -734,11 +734,12 @@ static int resume(spartan_context *ctx, spartan_model *m, const options *o, size
                spartan_dropout_kind_name(o->cfg.dropout_kind)) ||
         strcmp(*meta(o, "channel_dropout", b, sizeof b) ? b : "0", chans) || /* before it: 0 */
         db_differs)
-        fprintf(stderr,
-                "spartan-train: warning: %s comes from a run with other --epochs, "
-                "--schedule, --policy, --dropout-kind, --channel-dropout or --dropback-*: this "
-                "run will not repeat it exactly\n",
-                o->resume);
+        if (train_dist_rank(dist) == 0) /* one warning for all the ranks */
+            fprintf(stderr,
+                    "spartan-train: warning: %s comes from a run with other --epochs, "
+                    "--schedule, --policy, --dropout-kind, --channel-dropout or --dropback-*: this "
+                    "run will not repeat it exactly\n",
+                    o->resume);
     printf("resumed from %s: step %zu (epoch %zu, step %zu of %zu)\n", o->resume,
            spartan_model_steps(m), p->epoch + 1, p->step, steps);
     return 1;

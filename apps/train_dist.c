@@ -116,8 +116,10 @@ struct train_dist {
 static char stop_line[160];
 
 static void on_signal(int sig) {
-    ssize_t n = write(STDERR_FILENO, stop_line, strlen(stop_line));
-    (void)n;
+    if (stop_line[0]) {
+        ssize_t n = write(STDERR_FILENO, stop_line, strlen(stop_line));
+        (void)n;
+    }
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -267,6 +269,7 @@ int train_dist_end(train_dist *t, int rc) {
             snprintf(why, sizeof why, "%s", t->failure);
         else
             snprintf(why, sizeof why, "it ended with status %d", rc);
+        stop_line[0] = '\0'; /* its own reason is printed: the launcher's signal adds none */
         if (!spartan_dist_peer_stopped(t->d)) spartan_dist_abort(t->d, why);
         fflush(stdout);
         fflush(stderr);

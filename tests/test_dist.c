@@ -264,7 +264,7 @@ START_TEST(sum_and_check_same) {
         d, "the options", rank == 1 ? "batch 32\nseed 2\n" : "batch 32\nseed 1\n");
     ck_assert_int_eq(st, SPARTAN_STATUS_INVALID_ARGUMENT);
     const char *e = spartan_dist_last_error(d);
-    ck_assert_msg(strstr(e, "the options differs between the ranks: rank 0 and rank 1") &&
+    ck_assert_msg(strstr(e, "the ranks disagree on the options: rank 0 and rank 1 differ at") &&
                       strstr(e, "line 2: \"seed 1\" against \"seed 2\""),
                   "rank %d: %s", rank, e);
     /* a model of other parameters: attach refuses on every rank */
@@ -275,7 +275,7 @@ START_TEST(sum_and_check_same) {
                      SPARTAN_OK);
     ck_assert_int_eq(spartan_model_prepare(m, &cfg), SPARTAN_OK);
     ck_assert_int_eq(spartan_dist_attach(d, m), SPARTAN_STATUS_INVALID_ARGUMENT);
-    ck_assert_ptr_nonnull(strstr(spartan_dist_last_error(d), "the model's parameters differs"));
+    ck_assert_ptr_nonnull(strstr(spartan_dist_last_error(d), "the ranks disagree on the model's parameters"));
     spartan_dist_destroy(d);
     spartan_model_destroy(m);
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs every test: installs what is missing (apt-get), then
-#   1. the normal build (RelWithDebInfo, -Werror) and all its tests on POCL,
+#   1. the normal build (RelWithDebInfo, -Werror, with MPI: spartan_dist) and all its tests on
+#      POCL, the data-parallel ones under mpirun with two ranks,
 #   2. the same kernel tests on Oclgrind with its checks on (a report fails the run),
 #   3. the kernel and nn suites on Mesa's rusticl/llvmpipe, a third implementation (when
 #      mesa-opencl-icd could be installed; its .icd files are moved out of /etc/OpenCL/vendors,
@@ -27,7 +28,8 @@ step() { printf '\n=== %s (%ss)\n' "$1" "$(($(date +%s) - start))"; }
 
 # Tests use their own kernel cache (build/tests/kernel-cache) and never the user's.
 step "normal build"
-cmake -S "$root" -B "$out/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# with MPI (SPARTAN_WITH_MPI): the data-parallel tests (dist, cli_dist) run under mpirun -np 2
+cmake -S "$root" -B "$out/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPARTAN_WITH_MPI=ON >/dev/null
 cmake --build "$out/build" -j "$jobs"
 step "tests on POCL"
 ctest --test-dir "$out/build" --output-on-failure -j "$jobs" -LE "oclgrind|rusticl"

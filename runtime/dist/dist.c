@@ -399,8 +399,8 @@ spartan_status spartan_dist_check_same(spartan_dist *d, const char *what, const 
             char where[600];
             first_difference(t0, tf, where, sizeof where);
             st = fail(d, SPARTAN_STATUS_INVALID_ARGUMENT,
-                      "%s differs between the ranks: rank 0 and rank %d, %s (every rank must "
-                      "run the same configuration)",
+                      "the ranks disagree on %s: rank 0 and rank %d differ at %s (every rank "
+                      "must run the same configuration)",
                       what, first, where);
         }
         if (tf != text) free(tf);

@@ -1,13 +1,14 @@
 # shellcheck shell=sh
 # Shared by tools/test.sh and tools/demo.sh (sourced, not run): installs with apt-get the
 # Debian packages the build, the tests and the demo need, and only those that are missing
-# (python3-numpy: the cli_export test runs tools/load_pruned.py --compare).
+# (python3-numpy: the cli_export test runs tools/load_pruned.py --compare; Open MPI: the tests
+# build the MPI variant, SPARTAN_WITH_MPI, and run its tests under mpirun).
 # With sudo when not root. Set SPARTAN_NO_INSTALL=1 to skip (then a missing package shows
 # up as a configure error).
 
 SPARTAN_DEBS="cmake pkg-config gcc make ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-c-headers
 pocl-opencl-icd clinfo libclblast-dev check zlib1g-dev libcjson-dev libopenblas-dev oclgrind
-dataset-fashion-mnist gnuplot-nox python3-numpy"
+dataset-fashion-mnist gnuplot-nox python3-numpy libopenmpi-dev openmpi-bin"
 
 # Optional packages: the tests use them when they are there (Mesa's rusticl, a third OpenCL
 # implementation the kernel and nn suites also run on); a failed install is reported, not fatal.
