@@ -241,6 +241,12 @@ void train_dist_report(train_dist *t, spartan_model *m, size_t steps) {
            s.allreduce_s > 0 ? 100.0 * (s.allreduce_s - s.exposed_s) / s.allreduce_s : 0.0,
            1e3 * s.exposed_s / n, 1e3 * s.wait_s / n, s.steps,
            s.steps == steps ? "" : " (the last epoch's)");
+    if (s.trial_ms[0] > 0)
+        printf("overlap with the backward pass: %s (measured over alternate steps: %.2f ms per "
+               "step with it, %.2f ms without; SPARTAN_DIST_OVERLAP sets it)\n",
+               s.overlap ? "on" : "off", s.trial_ms[1], s.trial_ms[0]);
+    else
+        printf("overlap with the backward pass: %s (set)\n", s.overlap ? "on" : "off");
     printf("%-8s %-28s %-12s %s\n", "bucket", "parameters", "bytes", "all-reduce ms/step");
     spartan_dist_bucket b;
     for (size_t i = 0; spartan_dist_bucket_get(t->d, i, &b) == SPARTAN_OK; i++) {

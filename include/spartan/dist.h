@@ -47,8 +47,12 @@ typedef struct spartan_dist_opts {
      * bucket, in the order the backward pass finishes them, until it holds this many; 0: one
      * bucket per parameter. */
     size_t bucket_bytes;
-    /* 1 (default): each bucket's all-reduce starts as soon as its gradients are read back, while
-     * the backward pass goes on; 0: all of them after the whole backward pass. */
+    /* 1: each bucket's all-reduce starts as soon as its gradients are read back, while the
+     * backward pass goes on (the host polls MPI meanwhile); 0: all of them once the device has
+     * finished the backward pass (the host waits on the device); -1 (default): measured, each
+     * mode on alternate steps after the first few (8 each), the faster kept (on a CPU device the
+     * host's polling takes cores from the backward pass: there it can lose). $SPARTAN_DIST_OVERLAP
+     * 0 or 1 sets it. */
     int overlap;
     /* The longest wait for the other ranks, seconds (default 600; $SPARTAN_DIST_TIMEOUT; 0: no
      * limit): past it the wait ends with an error saying what it waited for. */
@@ -120,6 +124,9 @@ typedef struct spartan_dist_stats {
     double exposed_s;   /* of it, the time after the backward pass had ended on the device:
                            what the step waited for (the rest was hidden behind the pass) */
     double wait_s;      /* time the steps spent in the exchange's final wait (device included) */
+    int overlap;        /* the mode now: 1 overlapped, 0 after the backward pass, -1 on trial */
+    double trial_ms[2]; /* a measured choice: the median step without [0] and with [1] overlap,
+                           ms, averaged over the ranks (0: not measured) */
 } spartan_dist_stats;
 
 /* One bucket: its parameters (spartan_model_param indices first..last, inclusive; the backward

@@ -6,6 +6,7 @@
  * non-blocking calls, tested with short sleeps between, the stop channel and the timeout checked
  * each time round. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -22,6 +23,8 @@
 #define TAG_STOP_ACK 0x5351 /* the message arrived */
 #define STOP_LEN     512
 #define POLL_NS      20000L /* between two polls of a wait that made no progress */
+#define TRIAL_WARMUP 4      /* steps before the overlap trial (first calls, calibration) */
+#define TRIAL_STEPS  8      /* steps of each mode in the trial, alternated */
 
 typedef enum { B_IDLE, B_READING, B_REDUCING, B_DONE } bucket_state;
 
@@ -61,6 +64,10 @@ struct spartan_dist {
     int in_step, broken;
     size_t steps;
     spartan_dist_stats stats;
+    /* overlap: this step's mode; with opts.overlap -1, both measured over the trial steps (each
+     * step's period, from one exchange's end to the next) and the faster kept */
+    int overlap_now, decided;
+    double t_last, trial[2][TRIAL_STEPS], trial_ms[2];
 };
 
 static double now_s(void) {
@@ -101,9 +108,11 @@ static size_t env_size(const char *name, size_t dflt) {
 }
 
 spartan_dist_opts spartan_dist_opts_default(void) {
-    spartan_dist_opts o = {.bucket_bytes = 1u << 20, .overlap = 1, .timeout_s = 600.0};
+    spartan_dist_opts o = {.bucket_bytes = 1u << 20, .overlap = -1, .timeout_s = 600.0};
     o.bucket_bytes = env_size("SPARTAN_DIST_BUCKET_KB", o.bucket_bytes >> 10) << 10;
     o.timeout_s = (double)env_size("SPARTAN_DIST_TIMEOUT", (size_t)o.timeout_s);
+    const char *ov = getenv("SPARTAN_DIST_OVERLAP");
+    if (ov && (!strcmp(ov, "0") || !strcmp(ov, "1"))) o.overlap = ov[0] - '0';
     return o;
 }
 
@@ -569,8 +578,48 @@ static spartan_status progress(spartan_dist *d, int *moved) {
     return SPARTAN_OK;
 }
 
+/* Which mode the trial gives step k of its 2 TRIAL_STEPS (alternated), or the decision. */
+static int overlap_mode(const spartan_dist *d) {
+    if (d->o.overlap >= 0) return d->o.overlap;
+    if (d->decided) return d->overlap_now;
+    if (d->steps < TRIAL_WARMUP) return 1;
+    return (d->steps - TRIAL_WARMUP) % 2 == 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* After a step's exchange: its period into the trial; at the trial's last step, the decision,
+ * from the medians summed over the ranks (the same on every rank). */
+static spartan_status trial_step(spartan_dist *d) {
+    const double t = now_s(), period = d->t_last > 0 ? t - d->t_last : 0.0;
+    d->t_last = t;
+    if (d->o.overlap >= 0 || d->decided || d->steps < TRIAL_WARMUP) return SPARTAN_OK;
+    const size_t k = d->steps - TRIAL_WARMUP;
+    d->trial[d->overlap_now][k / 2] = period;
+    if (k + 1 < 2 * TRIAL_STEPS) return SPARTAN_OK;
+    double med[2];
+    for (int m = 0; m < 2; m++) {
+        qsort(d->trial[m], TRIAL_STEPS, sizeof(double), cmp_double);
+        med[m] = 0.5 * (d->trial[m][TRIAL_STEPS / 2 - 1] + d->trial[m][TRIAL_STEPS / 2]);
+    }
+    MPI_Request r;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, med, 2, MPI_DOUBLE, MPI_SUM, d->comm, &r);
+    if (rc != MPI_SUCCESS) return mpi_fail(d, "MPI_Iallreduce", rc);
+    spartan_status st = wait_requests(d, 1, &r, "the other ranks' step times");
+    if (st != SPARTAN_OK) return st;
+    d->trial_ms[0] = 1e3 * med[0] / d->size;
+    d->trial_ms[1] = 1e3 * med[1] / d->size;
+    d->overlap_now = med[1] <= med[0];
+    d->decided = 1;
+    return SPARTAN_OK;
+}
+
 static void begin_step(spartan_dist *d) {
     d->in_step = 1;
+    d->overlap_now = overlap_mode(d);
     for (size_t i = 0; i < d->nb; i++) {
         d->b[i].left = d->b[i].last - d->b[i].first + 1;
         d->b[i].state = B_IDLE;
@@ -599,7 +648,7 @@ static spartan_status hook_ready(void *user, size_t param, char *why, size_t why
             clFlush(d->queue); /* the device starts on it while the host goes on */
         }
         int moved = 0;
-        if (st == SPARTAN_OK && d->o.overlap) st = progress(d, &moved);
+        if (st == SPARTAN_OK && d->overlap_now) st = progress(d, &moved);
     }
     if (st != SPARTAN_OK) snprintf(why, why_size, "%s", d->err);
     return st;
@@ -641,6 +690,14 @@ static spartan_status hook_finish(void *user, char *why, size_t why_size) {
         if (d->b[k].state == B_IDLE)
             st = fail(d, SPARTAN_STATUS_INTERNAL, "bucket %zu: %zu of its parameters not ready", k,
                       d->b[k].left);
+    /* no overlap: nothing starts before the device has finished the backward pass */
+    if (st == SPARTAN_OK && !d->overlap_now && d->nb) {
+        cl_event last = d->b[d->nb - 1].read_done;
+        if (last && clWaitForEvents(1, &last) != CL_SUCCESS)
+            st = fail(d, SPARTAN_STATUS_OPENCL_ERROR, "rank %d: the backward pass failed", d->rank);
+        seen_end = 1;
+        t_end = now_s();
+    }
     for (;;) {
         if (st != SPARTAN_OK) break;
         int moved = 0;
@@ -672,8 +729,10 @@ static spartan_status hook_finish(void *user, char *why, size_t why_size) {
     }
     account(d, t_end, now_s() - t_in);
     d->in_step = 0;
+    st = trial_step(d);
     d->steps++;
-    return SPARTAN_OK;
+    if (st != SPARTAN_OK) snprintf(why, why_size, "%s", d->err);
+    return st;
 }
 
 /* A step failed on this rank after it began: collectives cannot be taken back, so the ranks
@@ -709,6 +768,10 @@ static spartan_status make_buckets(spartan_dist *d, spartan_model *m) {
         }
         bucket *b = &d->b[d->nb - 1];
         d->p[j] = (param_slot){p.grad, spartan_tensor_numel(p.grad), d->nb - 1, 0};
+        if (b->n + d->p[j].n > INT_MAX) /* MPI counts are ints */
+            return fail(d, SPARTAN_STATUS_UNSUPPORTED,
+                        "rank %d: %s has %zu elements: more than one all-reduce can carry", d->rank,
+                        p.name, d->p[j].n);
         b->first = j;
         b->n += d->p[j].n;
         bytes += d->p[j].n * sizeof(float);
@@ -755,7 +818,9 @@ spartan_status spartan_dist_attach(spartan_dist *d, spartan_model *m) {
         return fail(d, SPARTAN_STATUS_INTERNAL, "the model's context has no queue");
     if ((st = make_buckets(d, m)) != SPARTAN_OK) {
         release_buckets(d);
-        return fail(d, st, "rank %d: the gradient buckets: %s", d->rank, spartan_status_string(st));
+        if (st == SPARTAN_STATUS_OUT_OF_HOST_MEMORY)
+            fail(d, st, "rank %d: no host memory for the gradient buckets", d->rank);
+        return st;
     }
     const spartan_grad_hooks h = {hook_ready, hook_finish, hook_cancel, d};
     if ((st = spartan_model_set_grad_hooks(m, &h)) != SPARTAN_OK) {
@@ -763,7 +828,9 @@ spartan_status spartan_dist_attach(spartan_dist *d, spartan_model *m) {
         return st;
     }
     d->m = m;
-    d->in_step = d->broken = 0;
+    d->in_step = d->broken = d->decided = 0;
+    d->steps = 0;
+    d->t_last = 0.0;
     spartan_dist_reset_stats(d);
     return SPARTAN_OK;
 }
@@ -778,6 +845,9 @@ void spartan_dist_stats_get(const spartan_dist *d, spartan_dist_stats *out) {
     size_t floats = 0;
     for (size_t i = 0; i < d->nb; i++) floats += d->b[i].n;
     out->bytes = floats * sizeof(float);
+    out->overlap = d->o.overlap >= 0 ? d->o.overlap : d->decided ? d->overlap_now : -1;
+    out->trial_ms[0] = d->trial_ms[0];
+    out->trial_ms[1] = d->trial_ms[1];
 }
 
 spartan_status spartan_dist_bucket_get(const spartan_dist *d, size_t i, spartan_dist_bucket *out) {
