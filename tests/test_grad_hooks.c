@@ -88,15 +88,23 @@ static void set_hooks(spartan_model *m, record *r) {
     OK(spartan_model_set_grad_hooks(m, &h));
 }
 
-static spartan_model *preset(const char *name, size_t batch, spartan_dropout_kind kind) {
+/* A preset prepared for batches of `batch` on the dense path; dropout: every dropout's rate and
+ * an LSTM's (< 0: each layer's own). */
+static spartan_model *preset_p(const char *name, size_t batch, spartan_dropout_kind kind,
+                               float dropout) {
     spartan_model *m = NULL;
     spartan_train_config cfg = spartan_train_config_default();
     cfg.batch = batch;
     cfg.policy = SPARTAN_POLICY_DENSE;
     cfg.dropout_kind = kind;
+    cfg.dropout = dropout;
     OK(spartan_model_create_preset(ctx, name, &m));
     OK(spartan_model_prepare(m, &cfg));
     return m;
+}
+
+static spartan_model *preset(const char *name, size_t batch, spartan_dropout_kind kind) {
+    return preset_p(name, batch, kind, -1.0f);
 }
 
 /* The largest |a - b| over the parameters' values, and the largest |b|. */
@@ -201,6 +209,48 @@ START_TEST(row_and_tile_dropout) {
 }
 END_TEST
 
+/* spartan_model_set_shard: two halves of a batch, the second told where it sits, draw the masks
+ * of one model on the whole batch (Bernoulli dropout, an LSTM's hidden-unit dropout): the mean of
+ * their training-mode losses is the whole batch's, up to the rounding of the mean. Without the
+ * shard the second half repeats the first half's masks, and the losses part. */
+static void shard_losses(const char *name, double *with, double *without) {
+    spartan_model *a = preset_p(name, 16, SPARTAN_DROPOUT_BERNOULLI, 0.3f),
+                  *b = preset_p(name, 16, SPARTAN_DROPOUT_BERNOULLI, 0.3f),
+                  *whole = preset_p(name, 32, SPARTAN_DROPOUT_BERNOULLI, 0.3f);
+    float *img = malloc(32 * 784 * sizeof *img), lab[32];
+    ck_assert_ptr_nonnull(img);
+    th_rng g;
+    th_rng_init(&g, 9);
+    data(&g, 32, img, lab);
+    spartan_step_result ra, rb, rw;
+    OK(spartan_model_train_loss(whole, img, lab, 32, &rw));
+    OK(spartan_model_train_loss(a, img, lab, 16, &ra));
+    OK(spartan_model_train_loss(b, img + 16 * 784, lab + 16, 16, &rb));
+    *without = fabs(0.5 * (ra.loss + rb.loss) - rw.loss) / rw.loss;
+    spartan_model_set_shard(b, 16);
+    OK(spartan_model_train_loss(b, img + 16 * 784, lab + 16, 16, &rb));
+    *with = fabs(0.5 * (ra.loss + rb.loss) - rw.loss) / rw.loss;
+    free(img);
+    spartan_model_destroy(a);
+    spartan_model_destroy(b);
+    spartan_model_destroy(whole);
+}
+
+START_TEST(shard_masks) {
+    const char *names[] = {"mlp-dropout", "lstm"};
+    for (int i = 0; i < 2; i++) {
+        double with, without;
+        shard_losses(names[i], &with, &without);
+        /* the mean of 32 losses against two means of 16: a few roundings (relative) */
+        ck_assert_msg(with <= 64 * 5.96e-8, "%s: the halves' loss %.3g from the whole's", names[i],
+                      with);
+        ck_assert_msg(without > 1e-4,
+                      "%s: without the shard only %.3g apart: the test sees no masks", names[i],
+                      without);
+    }
+}
+END_TEST
+
 START_TEST(failure) {
     spartan_model *m = preset("mlp", 8, SPARTAN_DROPOUT_BERNOULLI);
     record r = {.self = m, .fail_at = 2};
@@ -231,6 +281,7 @@ int main(void) {
     tcase_add_test(tc, order_and_once);
     tcase_add_test(tc, update_takes_finished_gradients);
     tcase_add_test(tc, row_and_tile_dropout);
+    tcase_add_test(tc, shard_masks);
     tcase_add_test(tc, failure);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

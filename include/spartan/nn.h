@@ -412,6 +412,13 @@ typedef struct spartan_grad_hooks {
     void *user;
 } spartan_grad_hooks;
 
+/* Where this model's images sit in a global batch of which it trains a share (data parallelism:
+ * rank r of R with batch B holds images r.B ..): first_image, 0 by default. The masks drawn per
+ * image (Bernoulli dropout, an LSTM's hidden-unit dropout) are then those of these images in the
+ * global batch, so that R replicas draw the masks one model with batch R.B would, not R copies of
+ * the same B. Row, tile and channel dropout draw per step, for every image alike: unchanged. */
+SPARTAN_API void spartan_model_set_shard(spartan_model *m, size_t first_image);
+
 /* Sets the model's gradient hooks (copied; user must stay valid while they are set), or removes
  * them (NULL, or ready NULL). INVALID_ARGUMENT when ready is set without finish. */
 SPARTAN_API spartan_status spartan_model_set_grad_hooks(spartan_model *m,

@@ -253,6 +253,7 @@ void spartan_dist_destroy(spartan_dist *d) {
     if (!d) return;
     if (d->m) {
         spartan_model_set_grad_hooks(d->m, NULL);
+        spartan_model_set_shard(d->m, 0);
         /* the reads and writes of the host buffers must be over before they go */
         spartan_context_finish(spartan_model_context(d->m));
     }
@@ -799,6 +800,7 @@ spartan_status spartan_dist_attach(spartan_dist *d, spartan_model *m) {
     if (st != SPARTAN_OK) return st;
     if (d->m) {
         spartan_model_set_grad_hooks(d->m, NULL);
+        spartan_model_set_shard(d->m, 0);
         spartan_context_finish(spartan_model_context(d->m));
         release_buckets(d);
         d->m = NULL;
@@ -822,6 +824,13 @@ spartan_status spartan_dist_attach(spartan_dist *d, spartan_model *m) {
             fail(d, st, "rank %d: no host memory for the gradient buckets", d->rank);
         return st;
     }
+    /* rank r's images are the r-th share of the step's: their dropout masks too */
+    spartan_train_config cfg;
+    if ((st = spartan_model_config(m, &cfg)) != SPARTAN_OK) {
+        release_buckets(d);
+        return fail(d, st, "rank %d: the model's configuration", d->rank);
+    }
+    spartan_model_set_shard(m, (size_t)d->rank * cfg.batch);
     const spartan_grad_hooks h = {hook_ready, hook_finish, hook_cancel, d};
     if ((st = spartan_model_set_grad_hooks(m, &h)) != SPARTAN_OK) {
         release_buckets(d);

@@ -573,3 +573,7 @@ spartan_status spartan_model_set_grad_hooks(spartan_model *m, const spartan_grad
     m->hooks = hooks && hooks->ready ? *hooks : (spartan_grad_hooks){0};
     return SPARTAN_OK;
 }
+
+void spartan_model_set_shard(spartan_model *m, size_t first_image) {
+    if (m) m->image0 = first_image;
+}

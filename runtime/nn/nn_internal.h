@@ -26,9 +26,10 @@ struct spartan_model {
     sp_marks marks;
     spartan_param *params;
     size_t nparams;
-    sp_dropback *dropback; /* NULL: off */
-    int wpath_forced;      /* SPARTAN_WSPARSE: 1 on, 0 off, -1 the measured choice (wpath.c) */
+    sp_dropback *dropback;    /* NULL: off */
+    int wpath_forced;         /* SPARTAN_WSPARSE: 1 on, 0 off, -1 the measured choice (wpath.c) */
     spartan_grad_hooks hooks; /* the gradient exchange (ready NULL: none) */
+    size_t image0;            /* the first image's index in the global batch (set_shard) */
 };
 
 #endif /* SP_NN_INTERNAL_H */

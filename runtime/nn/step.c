@@ -203,6 +203,7 @@ static spartan_status run_step(spartan_model *m, const batch *b, size_t count, i
         /* with hooks the exchange needs every gradient whole: no fused update */
         .update = update && !hooked,
         .seed = m->cfg.seed,
+        .image0 = m->image0,
         .marks = &m->marks,
     };
     sp_policy_set_step(m->policy, m->step);
@@ -285,6 +286,7 @@ static spartan_status forward_only(spartan_model *m, const batch *b, size_t coun
                  .train = train,
                  .step = m->step,
                  .seed = m->cfg.seed,
+                 .image0 = m->image0,
                  .marks = &m->marks};
     spartan_step_result r = {0, 0, 0, 0, 0};
     st = forward_loss(m, &s, b, 0, &r);

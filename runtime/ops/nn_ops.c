@@ -422,7 +422,7 @@ spartan_status spartan_avgpool_backward(spartan_context *ctx, const spartan_wind
 
 static spartan_status dropout(spartan_context *ctx, const char *fn, const spartan_tensor *x,
                               spartan_tensor *y, float p, unsigned long long seed,
-                              unsigned long long counter) {
+                              unsigned long long counter, uint64_t first) {
     if (!ctx || !x || !y) return sp_invalid(ctx, "%s: NULL argument", fn);
     spartan_status cst = sp_check_ctx(ctx, fn, SP_TENSORS(x, y)); /* y may be x */
     if (cst) return cst;
@@ -432,8 +432,9 @@ static spartan_status dropout(spartan_context *ctx, const char *fn, const sparta
     cl_uint n;
     if (st == SPARTAN_OK) st = sp_u32(ctx, x->numel, "elements", &n);
     if (st != SPARTAN_OK || n == 0) return st;
-    /* the stream's state: seed and counter mixed, so nearby counters give unrelated masks */
-    cl_ulong key = sp_dropout_key(seed, counter);
+    /* the stream's state: seed and counter mixed, so nearby counters give unrelated masks;
+     * element i hashes key + (i + 1) phi, so starting at element `first` is key + first phi */
+    cl_ulong key = sp_dropout_key(seed, counter) + (cl_ulong)first * 0x9E3779B97F4A7C15UL;
     float scale = 1.0f / (1.0f - p);
     sp_arg args[] = {SP_ARG(x->mem), SP_ARG(y->mem), SP_ARG(n),
                      SP_ARG(key),    SP_ARG(p),      SP_ARG(scale)};
@@ -443,13 +444,19 @@ static spartan_status dropout(spartan_context *ctx, const char *fn, const sparta
 spartan_status spartan_dropout_forward(spartan_context *ctx, const spartan_tensor *x,
                                        spartan_tensor *y, float p, unsigned long long seed,
                                        unsigned long long counter) {
-    return dropout(ctx, "spartan_dropout_forward", x, y, p, seed, counter);
+    return dropout(ctx, "spartan_dropout_forward", x, y, p, seed, counter, 0);
+}
+
+spartan_status sp_dropout_from(spartan_context *ctx, const spartan_tensor *x, spartan_tensor *y,
+                               float p, unsigned long long seed, unsigned long long counter,
+                               uint64_t first) {
+    return dropout(ctx, "dropout", x, y, p, seed, counter, first);
 }
 
 spartan_status spartan_dropout_backward(spartan_context *ctx, const spartan_tensor *dy,
                                         spartan_tensor *dx, float p, unsigned long long seed,
                                         unsigned long long counter) {
-    return dropout(ctx, "spartan_dropout_backward", dy, dx, p, seed, counter);
+    return dropout(ctx, "spartan_dropout_backward", dy, dx, p, seed, counter, 0);
 }
 
 /* ---- softmax + cross-entropy ----------------------------------------------------------------- */

@@ -359,6 +359,12 @@ spartan_status sp_lstm_backward_step(spartan_context *ctx, cl_mem gates, cl_mem 
                                      cl_mem dc, cl_mem dgt, cl_mem dgx, cl_mem grev, cl_mem mask,
                                      float scale, size_t B, size_t H, size_t T, size_t t);
 
+/* spartan_dropout_forward's mask from element `first` of the (seed, counter) stream on (first 0:
+ * the same): a model that holds images k.. of a larger batch draws the masks of those images. */
+spartan_status sp_dropout_from(spartan_context *ctx, const spartan_tensor *x, spartan_tensor *y,
+                               float p, unsigned long long seed, unsigned long long counter,
+                               uint64_t first);
+
 /* The dropout stream's state for (seed, counter): seed and counter mixed, so nearby counters
  * give unrelated masks (spartan_dropout_forward documents the whole hash). */
 static inline cl_ulong sp_dropout_key(unsigned long long seed, unsigned long long counter) {

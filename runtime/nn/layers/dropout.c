@@ -100,7 +100,8 @@ static float scale(const sp_layer *L) {
 static spartan_status apply(sp_layer *L, const sp_step *s, const spartan_tensor *x,
                             spartan_tensor *y) {
     if (L->kind != SPARTAN_DROPOUT_ROW) /* tile without an fc next: Bernoulli's */
-        return spartan_dropout_forward(s->ctx, x, y, L->rate, s->seed, counter(L, s));
+        return sp_dropout_from(s->ctx, x, y, L->rate, s->seed, counter(L, s),
+                               (uint64_t)s->image0 * (L->in_h * L->in_w * L->in_c));
     spartan_status st = sp_dropout_rows(L, s);
     return st == SPARTAN_OK ? sp_row_mask(s->ctx, x, y, L->rows.n, &L->rows, scale(L)) : st;
 }

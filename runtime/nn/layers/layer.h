@@ -58,6 +58,7 @@ typedef struct sp_step {
     size_t step;     /* SGD updates done (dropout's counter) */
     int update;      /* the step's SGD update follows its backward pass */
     uint64_t seed;   /* the model's seed (dropout masks) */
+    size_t image0;   /* the first image's index in the global batch (spartan_model_set_shard) */
     sp_marks *marks; /* the step's timing marks (used when recording) */
 } sp_step;
 

@@ -197,8 +197,9 @@ typedef struct lstm_run {
 static spartan_status draw_mask(sp_layer *L, const sp_step *s) {
     lstm_state *S = L->state;
     if (L->kind != SPARTAN_DROPOUT_ROW) /* bernoulli, and tile (no weight tiles here) */
-        return spartan_dropout_forward(s->ctx, S->ones, S->mask, L->rate, s->seed,
-                                       ((unsigned long long)s->step << 8) | (L->index & 0xff));
+        return sp_dropout_from(s->ctx, S->ones, S->mask, L->rate, s->seed,
+                               ((unsigned long long)s->step << 8) | (L->index & 0xff),
+                               (uint64_t)s->image0 * S->H);
     spartan_status st = sp_dropout_rows(L, s);
     return st == SPARTAN_OK ? sp_row_mask(s->ctx, S->ones, S->mask, S->H, &L->rows, lstm_scale(L))
                             : st;
