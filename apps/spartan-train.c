@@ -526,6 +526,10 @@ static int write_metrics(const char *path, const options *o, const epoch_record 
             cJSON_AddNumberToObject(r, "seconds", rec[i].seconds);
             cJSON_AddNumberToObject(r, "images_per_s", rec[i].images_per_s);
             cJSON_AddNumberToObject(r, "lr", rec[i].lr);
+            /* the ranks of a distributed run and its global batch (images_per_s: all ranks') */
+            cJSON_AddNumberToObject(r, "ranks", train_dist_size(dist));
+            cJSON_AddNumberToObject(r, "batch",
+                                    (double)(o->cfg.batch * (size_t)train_dist_size(dist)));
             cJSON_AddItemToArray(arr, r);
         }
         char *text = cJSON_Print(arr);

@@ -38,6 +38,8 @@ run 300 "$@" -np 2 "$train" $small --metrics "$tmp/m.json"
 grep -q "batch 64 (2 ranks x 32" "$tmp/out" || bad "no global batch in the header"
 grep -q "^gradient all-reduce (2 ranks" "$tmp/out" || bad "no all-reduce report"
 grep -q '"epoch":	1' "$tmp/m.json" || bad "no metrics record"
+grep -q '"ranks":	2' "$tmp/m.json" && grep -q '"batch":	64' "$tmp/m.json" ||
+    bad "the metrics record lacks the ranks and the global batch"
 cp "$tmp/out" "$tmp/run.out"
 
 # 2. --resume under mpirun: one epoch saved, then the second from it, against two uninterrupted
