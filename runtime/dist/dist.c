@@ -2,12 +2,11 @@
  * gradient hooks, the collectives an application needs around it, and the stop messages that
  * keep a failing rank from leaving the others waiting. Uses the library through its public
  * headers only (and the OpenCL queue, spartan/cl_interop.h, to read the gradients back without
- * blocking). Every wait on the other ranks is a poll (wait_requests, exchange_finish): MPI's
+ * blocking). Every wait on the other ranks is a poll (wait_requests, hook_finish): MPI's
  * non-blocking calls, tested with short sleeps between, the stop channel and the timeout checked
  * each time round. */
 #include <errno.h>
 #include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -215,6 +214,7 @@ spartan_status spartan_dist_create(MPI_Comm comm, const spartan_dist_opts *opts,
     if (!d) return SPARTAN_STATUS_OUT_OF_HOST_MEMORY;
     d->o = opts ? *opts : spartan_dist_opts_default();
     d->stop_req = MPI_REQUEST_NULL;
+    d->comm = MPI_COMM_NULL; /* not 0 in every MPI */
     MPI_Comm local = MPI_COMM_NULL;
     int rc = MPI_Comm_dup(comm, &d->comm);
     if (rc == MPI_SUCCESS) rc = MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN);
@@ -258,12 +258,12 @@ void spartan_dist_destroy(spartan_dist *d) {
         spartan_context_finish(spartan_model_context(d->m));
     }
     release_buckets(d);
-    if (d->stop_req != MPI_REQUEST_NULL && !d->peer_stopped) {
+    int finalized = 0; /* then no MPI call is allowed */
+    MPI_Finalized(&finalized);
+    if (!finalized && d->stop_req != MPI_REQUEST_NULL && !d->peer_stopped) {
         MPI_Cancel(&d->stop_req);
         MPI_Wait(&d->stop_req, MPI_STATUS_IGNORE);
     }
-    int finalized = 0;
-    MPI_Finalized(&finalized);
     if (!finalized) MPI_Comm_free(&d->comm);
     free(d);
 }
