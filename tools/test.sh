@@ -7,7 +7,8 @@
 #      mesa-opencl-icd could be installed; its .icd files are moved out of /etc/OpenCL/vendors,
 #      the tests give it a vendors directory of their own),
 #   4. an ASan+UBSan build and its tests (Oclgrind and rusticl excluded: the oclgrind wrapper
-#      cannot run ASan, and rusticl's own leaks are not ours),
+#      cannot run ASan, and rusticl's own leaks are not ours; the MPI test without the leak
+#      check),
 #   5. the layering check, and an application outside the tree built against an installed
 #      copy through find_package(spartan) and through pkg-config (shared and static), as are
 #      the examples (examples/).
@@ -60,7 +61,7 @@ step "layering"
 
 step "ASan+UBSan build"
 cmake -S "$root" -B "$out/build-asan" -DCMAKE_BUILD_TYPE=Debug \
-    -DSPARTAN_SANITIZE=address,undefined \
+    -DSPARTAN_SANITIZE=address,undefined -DSPARTAN_WITH_MPI=ON \
     -DSPARTAN_TEST_CACHE_DIR="$out/build/tests/kernel-cache" >/dev/null
 cmake --build "$out/build-asan" -j "$jobs"
 step "tests under ASan+UBSan"
@@ -74,12 +75,22 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:inter
 export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 asan_log="$out/build-asan/ctest-asan.log"
-if ! ctest --test-dir "$out/build-asan" --output-on-failure -j "$jobs" -LE "oclgrind|rusticl" \
+if ! ctest --test-dir "$out/build-asan" --output-on-failure -j "$jobs" -LE "oclgrind|rusticl|mpi" \
     >"$asan_log" 2>&1; then
     cat "$asan_log"
     exit 1
 fi
 tail -n 12 "$asan_log"
+# The data-parallel library under mpirun (test_dist): ASan and UBSan on, the leak check off. Open
+# MPI unloads its plugins at exit, and what they kept until then is reported with frames that no
+# longer have names, which no suppression can tell from ours (the model's side of the exchange,
+# the gradient hooks, is leak-checked by test_grad_hooks above, without MPI).
+if ! ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" ctest --test-dir "$out/build-asan" \
+    --output-on-failure -R "^dist$" >"$asan_log" 2>&1; then
+    cat "$asan_log"
+    exit 1
+fi
+tail -n 4 "$asan_log"
 unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
 
 step "embedding: install, then find_package(spartan) and pkg-config"
