@@ -84,9 +84,14 @@ killed=0
 i=0
 while [ $i -lt 600 ] && [ $killed = 0 ] && kill -0 $job 2>/dev/null; do
     if grep -q '^epoch 1:' "$tmp/out"; then
-        for p in $(pgrep -f "$train"); do
-            if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then
-                kill -9 "$p" && killed=1
+        # rank 1's process: spartan-train with OMPI_COMM_WORLD_RANK=1 (from /proc: no procps)
+        for d in /proc/[0-9]*; do
+            case "$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null)" in
+            "$train "*) ;;
+            *) continue ;;
+            esac
+            if tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then
+                kill -9 "${d#/proc/}" && killed=1
             fi
         done
     fi
