@@ -986,7 +986,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
     }
     print_layer_table(ctx, m, &syncs);
-    train_dist_report(dist, m, syncs.steps);
+    train_dist_report(dist, m);
     print_sparsity_at_work(m);
     print_weight_sparse(m);
     if (o.explain) print_predictions(m, &syncs);

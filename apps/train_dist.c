@@ -82,10 +82,9 @@ int train_dist_sync(train_dist *t) {
     return 1;
 }
 
-void train_dist_report(train_dist *t, spartan_model *m, size_t steps) {
+void train_dist_report(train_dist *t, spartan_model *m) {
     (void)t;
     (void)m;
-    (void)steps;
 }
 
 void train_dist_failed(train_dist *t, const char *message) {
@@ -226,7 +225,7 @@ int train_dist_sync(train_dist *t) {
     return 1;
 }
 
-void train_dist_report(train_dist *t, spartan_model *m, size_t steps) {
+void train_dist_report(train_dist *t, spartan_model *m) {
     if (!t || t->size < 2) return;
     spartan_dist_stats s;
     spartan_dist_stats_get(t->d, &s);
@@ -235,16 +234,17 @@ void train_dist_report(train_dist *t, spartan_model *m, size_t steps) {
     printf("\ngradient all-reduce (%d ranks; rank 0's view, host clock): %.2f MB per step in %zu "
            "bucket%s; all-reduce %.3f ms per step, of which %.3f ms (%.0f %%) hidden behind the "
            "backward pass and %.3f ms exposed; the step's final wait %.3f ms (the device's "
-           "backward included); %zu steps%s\n",
+           "backward included); %zu steps\n",
            t->size, (double)s.bytes / 1e6, s.buckets, s.buckets == 1 ? "" : "s",
            1e3 * s.allreduce_s / n, 1e3 * (s.allreduce_s - s.exposed_s) / n,
            s.allreduce_s > 0 ? 100.0 * (s.allreduce_s - s.exposed_s) / s.allreduce_s : 0.0,
-           1e3 * s.exposed_s / n, 1e3 * s.wait_s / n, s.steps,
-           s.steps == steps ? "" : " (the last epoch's)");
+           1e3 * s.exposed_s / n, 1e3 * s.wait_s / n, s.steps);
     if (s.trial_ms[0] > 0)
         printf("overlap with the backward pass: %s (measured over alternate steps: %.2f ms per "
                "step with it, %.2f ms without; SPARTAN_DIST_OVERLAP sets it)\n",
                s.overlap ? "on" : "off", s.trial_ms[1], s.trial_ms[0]);
+    else if (s.overlap < 0) /* a run shorter than the trial */
+        printf("overlap with the backward pass: still on trial when the run ended\n");
     else
         printf("overlap with the backward pass: %s (set)\n", s.overlap ? "on" : "off");
     printf("%-8s %-28s %-12s %s\n", "bucket", "parameters", "bytes", "all-reduce ms/step");

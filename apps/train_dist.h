@@ -31,7 +31,7 @@ int train_dist_sum(train_dist *t, double *values, size_t n);
 int train_dist_sync(train_dist *t);
 /* The exchange's report (rank 0): all-reduce time per step, how much of it the backward pass
  * hid, per bucket. */
-void train_dist_report(train_dist *t, spartan_model *m, size_t steps);
+void train_dist_report(train_dist *t, spartan_model *m);
 /* Records a failure's message, for the other ranks (sent by train_dist_end). */
 void train_dist_failed(train_dist *t, const char *message);
 /* Ends the process's part: rc 0, MPI finalised; otherwise the other ranks are told why (the last

@@ -21,6 +21,7 @@
  * of the one-device run, loss by loss, and so must its parameters at the end. A wrong exchange (a
  * missing average, overlapping shards, a bucket written to the wrong parameter) is off by 1e-2
  * or more within a few steps, while both bounds are still near 1e-6.
+ * TEST_DIST_TRACE=1 prints every step's three losses and the bound (rank 0).
  */
 #include <check.h>
 #include <math.h>
@@ -269,6 +270,27 @@ START_TEST(buckets_and_no_overlap) {
         int drifted = -1;
         ck_assert_int_eq(spartan_dist_sync_params(d, &drifted), SPARTAN_OK);
         ck_assert_int_eq(drifted, 0);
+        /* a replica that drifted (rank 1's first bias moved) is found and set to rank 0's */
+        spartan_param p;
+        ck_assert_int_eq(spartan_model_param(m, 1, &p), SPARTAN_OK);
+        const size_t nb = spartan_tensor_numel(p.value);
+        float *v = malloc(nb * sizeof *v), *v0 = malloc(nb * sizeof *v0);
+        ck_assert_ptr_nonnull(v);
+        ck_assert_ptr_nonnull(v0);
+        ck_assert_int_eq(spartan_tensor_read(p.value, v0, nb), SPARTAN_OK);
+        memcpy(v, v0, nb * sizeof *v);
+        if (rank == 1) {
+            v[0] += 1e-3f;
+            ck_assert_int_eq(spartan_tensor_write(p.value, v, nb), SPARTAN_OK);
+        }
+        ck_assert_int_eq(spartan_dist_sync_params(d, &drifted), SPARTAN_OK);
+        ck_assert_int_eq(drifted, 1);
+        ck_assert_int_eq(spartan_tensor_read(p.value, v, nb), SPARTAN_OK);
+        ck_assert_int_eq(memcmp(v, v0, nb * sizeof *v), 0); /* rank 0's, unchanged there */
+        ck_assert_int_eq(spartan_dist_sync_params(d, &drifted), SPARTAN_OK);
+        ck_assert_int_eq(drifted, 0);
+        free(v);
+        free(v0);
         free(img);
         spartan_dist_destroy(d);
         spartan_model_destroy(m);

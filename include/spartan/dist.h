@@ -99,9 +99,9 @@ SPARTAN_API spartan_status spartan_dist_check_same(spartan_dist *d, const char *
  * spartan_dist_destroy (spartan_model_prepare again: attach again). */
 SPARTAN_API spartan_status spartan_dist_attach(spartan_dist *d, spartan_model *m);
 
-/* Copies rank 0's parameter values and momenta to every rank again, after checking whether they
- * were equal (*drifted, may be NULL: 1 when some rank's differed: ranks on different devices
- * round differently). Collective. */
+/* Checks whether every rank's parameter values and momenta equal rank 0's (a hash of each), and
+ * where some rank's differ, copies rank 0's to every rank (*drifted, may be NULL: 1 then: ranks on
+ * different devices round differently). Collective. */
 SPARTAN_API spartan_status spartan_dist_sync_params(spartan_dist *d, int *drifted);
 
 /* Sums n values across the ranks, in place (evaluation counts, loss sums). Collective. */

@@ -474,9 +474,9 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
-/* Rank 0's values and momenta to every rank; *drifted (may be NULL): whether any rank's
- * differed from rank 0's before. */
-static spartan_status broadcast_params(spartan_dist *d, spartan_model *m, int *drifted) {
+/* Parameter values and momenta, in order, through one host buffer: each read, then hashed into
+ * *hash (hash != NULL), or broadcast from rank 0 and written on the others (hash NULL). */
+static spartan_status each_param(spartan_dist *d, spartan_model *m, uint64_t *hash) {
     spartan_context *ctx = spartan_model_context(m);
     const size_t np = spartan_model_param_count(m);
     size_t most = 0;
@@ -488,8 +488,6 @@ static spartan_status broadcast_params(spartan_dist *d, spartan_model *m, int *d
     float *host = malloc((most ? most : 1) * sizeof *host);
     if (!host) return SPARTAN_STATUS_OUT_OF_HOST_MEMORY;
     spartan_status st = SPARTAN_OK;
-    uint64_t h = 0xcbf29ce484222325ull;
-    int differs = 0;
     for (size_t i = 0; i < np && st == SPARTAN_OK; i++) {
         spartan_param p;
         st = spartan_model_param(m, i, &p);
@@ -502,7 +500,10 @@ static spartan_status broadcast_params(spartan_dist *d, spartan_model *m, int *d
                           spartan_last_error(ctx));
                 break;
             }
-            h = fnv1a(h, host, n * sizeof *host);
+            if (hash) {
+                *hash = fnv1a(*hash, host, n * sizeof *host);
+                continue;
+            }
             if ((st = bcast(d, host, n * sizeof *host, 0, "rank 0's parameters")) != SPARTAN_OK)
                 break;
             if (d->rank != 0 && (st = spartan_tensor_write(t[k], host, n)) != SPARTAN_OK)
@@ -511,15 +512,12 @@ static spartan_status broadcast_params(spartan_dist *d, spartan_model *m, int *d
         }
     }
     free(host);
-    if (st != SPARTAN_OK) return st;
-    /* whether they were equal: rank 0's hash against each rank's */
-    uint64_t h0 = h;
-    if ((st = bcast(d, &h0, sizeof h0, 0, "rank 0's parameters")) != SPARTAN_OK) return st;
-    double n_diff = h0 != h;
-    if ((st = spartan_dist_sum(d, &n_diff, 1)) != SPARTAN_OK) return st;
-    differs = n_diff > 0;
-    if (drifted) *drifted = differs;
-    return SPARTAN_OK;
+    return st;
+}
+
+/* Rank 0's values and momenta to every rank. */
+static spartan_status broadcast_params(spartan_dist *d, spartan_model *m) {
+    return each_param(d, m, NULL);
 }
 
 spartan_status spartan_dist_sync_params(spartan_dist *d, int *drifted) {
@@ -527,7 +525,16 @@ spartan_status spartan_dist_sync_params(spartan_dist *d, int *drifted) {
     spartan_status st = usable(d);
     if (drifted) *drifted = 0;
     if (st != SPARTAN_OK || d->size < 2) return st;
-    return broadcast_params(d, d->m, drifted);
+    /* a hash of each rank's against rank 0's; the values move only where some rank differs */
+    uint64_t h = 0xcbf29ce484222325ull, h0;
+    if ((st = each_param(d, d->m, &h)) != SPARTAN_OK) return st;
+    h0 = h;
+    if ((st = bcast(d, &h0, sizeof h0, 0, "rank 0's parameters")) != SPARTAN_OK) return st;
+    double differ = h0 != h;
+    if ((st = spartan_dist_sum(d, &differ, 1)) != SPARTAN_OK) return st;
+    if (differ == 0.0) return SPARTAN_OK;
+    if (drifted) *drifted = 1;
+    return broadcast_params(d, d->m);
 }
 
 /* ---- The gradient exchange (the model's hooks) ----------------------------------------------- */
@@ -822,7 +829,7 @@ spartan_status spartan_dist_attach(spartan_dist *d, spartan_model *m) {
         d->m = m;
         return SPARTAN_OK;
     }
-    if ((st = broadcast_params(d, m, NULL)) != SPARTAN_OK) return st;
+    if ((st = broadcast_params(d, m)) != SPARTAN_OK) return st;
     if (spartan_context_cl_handles(spartan_model_context(m), NULL, NULL, NULL, &d->queue) !=
         SPARTAN_OK)
         return fail(d, SPARTAN_STATUS_INTERNAL, "the model's context has no queue");

@@ -176,8 +176,9 @@ static spartan_status backward(spartan_model *m, const sp_step *s) {
         sp_layer *L = &m->layers[i];
         st = L->ops->backward(L, s, m->acts[i], g, &dx);
         g = dx;
-        const size_t np = L->ops->params ? L->ops->params(L, NULL) : 0;
-        for (size_t k = np; h && st == SPARTAN_OK && k-- > 0;)
+        if (!h || !L->ops->params) continue; /* the hooks alone need the parameters' places */
+        const size_t np = L->ops->params(L, NULL);
+        for (size_t k = np; st == SPARTAN_OK && k-- > 0;)
             if ((st = h->ready(h->user, param_end - np + k, why, sizeof why)) != SPARTAN_OK)
                 st = hook_failed(m, st, why);
         param_end -= np;
